@@ -1,0 +1,92 @@
+"""streamfold: fold streamed LLM responses into typed events and one final response.
+
+::
+
+    import streamfold
+
+    result = streamfold.fold(open("stream.sse", "rb"))
+    print(result.unified.text, result.usage)
+
+    for event in streamfold.iter_events(chunks):
+        ...
+
+The sans-IO core is ``StreamParser``; the exception tree is drawn in
+``streamfold.errors``.
+"""
+
+from __future__ import annotations
+
+from .adapters.sources import afold, aiter_events, fold, iter_events
+from .errors import (
+    IncompleteStreamError,
+    ProtocolError,
+    ProviderError,
+    StreamBrokenError,
+    StreamfoldError,
+    TruncatedResponseError,
+    UsageError,
+)
+from .events import (
+    ErrorInfo,
+    ErrorOccurred,
+    Event,
+    LogprobsDelta,
+    LogprobsDone,
+    ReasoningDelta,
+    ReasoningDone,
+    RefusalDelta,
+    RefusalDone,
+    ResponseFinished,
+    ResponseStarted,
+    TextDelta,
+    TextDone,
+    ToolCallArgumentsDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    Unknown,
+    Usage,
+    UsageUpdated,
+)
+from .parser import Phase, StreamParser
+from .result import Result, ToolCall, Unified
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ErrorInfo",
+    "ErrorOccurred",
+    "Event",
+    "IncompleteStreamError",
+    "LogprobsDelta",
+    "LogprobsDone",
+    "Phase",
+    "ProtocolError",
+    "ProviderError",
+    "ReasoningDelta",
+    "ReasoningDone",
+    "RefusalDelta",
+    "RefusalDone",
+    "ResponseFinished",
+    "ResponseStarted",
+    "Result",
+    "StreamBrokenError",
+    "StreamParser",
+    "StreamfoldError",
+    "TextDelta",
+    "TextDone",
+    "ToolCall",
+    "ToolCallArgumentsDelta",
+    "ToolCallDone",
+    "ToolCallStarted",
+    "TruncatedResponseError",
+    "Unified",
+    "Unknown",
+    "Usage",
+    "UsageError",
+    "UsageUpdated",
+    "__version__",
+    "afold",
+    "aiter_events",
+    "fold",
+    "iter_events",
+]

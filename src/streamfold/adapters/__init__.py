@@ -1,0 +1,1 @@
+"""IO adapters: thin loops around the sans-IO ``StreamParser``."""

@@ -1,0 +1,41 @@
+"""Dialects: one module per wire format, and the registry that names and detects them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UsageError
+from ..sse import ServerSentEvent
+from .base import Dialect
+from .openai_chat import OpenAIChat
+
+__all__ = ["DIALECTS", "Dialect", "detect", "get"]
+
+#: Dialect id -> class, in the order ``detect`` tries them.
+DIALECTS: dict[str, type[Dialect]] = {
+    cls.name: cls
+    for cls in (OpenAIChat,)
+}
+
+
+def get(dialect: str | type[Dialect]) -> type[Dialect]:
+    """The dialect class for an id (or the class itself).
+
+    Raises:
+        UsageError: no dialect has that id.
+    """
+    if isinstance(dialect, type) and issubclass(dialect, Dialect):
+        return dialect
+    try:
+        return DIALECTS[str(dialect)]
+    except KeyError:
+        known = ", ".join(["auto", *DIALECTS])
+        raise UsageError(f"unknown dialect {dialect!r} (known: {known})") from None
+
+
+def detect(event: ServerSentEvent, payload: Any) -> type[Dialect] | None:
+    """The dialect whose first event looks like ``payload``, or ``None``."""
+    for cls in DIALECTS.values():
+        if cls.detect(event, payload):
+            return cls
+    return None

@@ -1,0 +1,457 @@
+"""The OpenAI Chat Completions family: ``chat.completion.chunk`` streams.
+
+Spoken by OpenAI, Azure, DeepSeek, Qwen/DashScope, Moonshot, Zhipu GLM,
+OpenRouter, Mistral, Groq, xAI, Perplexity, Cerebras, vLLM and llama.cpp
+servers, GitHub Copilot, and the OpenAI-compatible endpoints of Anthropic and
+Gemini. Each provider's departure from OpenAI's format is a named function
+below, with the behaviour it handles.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from ..errors import ProtocolError, ProviderError, shorten
+from ..events import Usage
+from ..fold import Accumulator
+from ..sse import ServerSentEvent
+from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+
+__all__ = ["OpenAIChat", "normalise_usage", "unified_finish_reason"]
+
+_RESPONSE_FIELDS: Final = ("id", "model", "created", "system_fingerprint", "service_tier")
+_KNOWN_TOP: Final = frozenset(
+    {"id", "object", "created", "model", "system_fingerprint", "service_tier", "choices",
+     "usage", "error", "obfuscation"}
+)
+_KNOWN_CHOICE: Final = frozenset({"index", "delta", "logprobs", "finish_reason"})
+_KNOWN_DELTA: Final = frozenset(
+    {"role", "content", "refusal", "reasoning_content", "reasoning", "tool_calls",
+     "function_call"}
+)
+
+_FINISH: Final = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "error": "error",
+    # DeepSeek: generation cut short because the service ran out of capacity.
+    "insufficient_system_resource": "error",
+    # vLLM, llama.cpp and compatible servers.
+    "eos": "stop",
+    "stop_sequence": "stop",
+    "end_turn": "stop",
+    "max_tokens": "length",
+    "model_length": "length",  # Mistral
+    "tool_use": "tool_calls",
+    # Zhipu GLM.
+    "sensitive": "content_filter",
+    "network_error": "error",
+}
+
+
+def unified_finish_reason(raw: str) -> str:
+    """Map a provider's finish reason to stop, length, tool_calls, content_filter,
+    error or other."""
+    return _FINISH.get(raw, "other")
+
+
+def normalise_usage(raw: dict[str, Any]) -> Usage:
+    """Normalise a chat ``usage`` object; counts not reported stay ``None``."""
+    prompt_details = raw.get("prompt_tokens_details")
+    completion_details = raw.get("completion_tokens_details")
+    cache_read = _deepseek_cache_hit(raw)
+    cache_write = None
+    if isinstance(prompt_details, dict):
+        if cache_read is None:
+            cache_read = int_or_none(prompt_details.get("cached_tokens"))
+        cache_write = int_or_none(prompt_details.get("cache_write_tokens"))
+    reasoning = None
+    if isinstance(completion_details, dict):
+        reasoning = int_or_none(completion_details.get("reasoning_tokens"))
+    return Usage(
+        input_tokens=int_or_none(raw.get("prompt_tokens")),
+        output_tokens=int_or_none(raw.get("completion_tokens")),
+        total_tokens=int_or_none(raw.get("total_tokens")),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        raw=raw,
+    )
+
+
+def _deepseek_cache_hit(raw: dict[str, Any]) -> int | None:
+    # DeepSeek reports prompt caching as prompt_cache_hit_tokens /
+    # prompt_cache_miss_tokens beside the OpenAI fields.
+    return int_or_none(raw.get("prompt_cache_hit_tokens"))
+
+
+def _groq_usage(chunk: dict[str, Any]) -> Any:
+    # Groq sends usage in the last chunk under x_groq.usage, not top-level usage.
+    x_groq = chunk.get("x_groq")
+    return x_groq.get("usage") if isinstance(x_groq, dict) else None
+
+
+def _reasoning_details_text(details: Any) -> str:
+    # OpenRouter sends reasoning twice: as `reasoning` text and as structured
+    # `reasoning_details`; Snowflake Cortex sends only `reasoning_details`.
+    # The text is taken from the details only when no `reasoning` key exists,
+    # so it is never counted twice.
+    if type(details) is not list:
+        return ""
+    texts = []
+    for item in details:
+        if type(item) is dict:
+            text = item.get("text") if item.get("type") == "reasoning.text" else item.get("summary")
+            if isinstance(text, str):
+                texts.append(text)
+    return "".join(texts)
+
+
+def _is_blank_response_field(value: Any) -> bool:
+    # Azure's prompt_filter_results chunks (and content-filter chunks) carry
+    # id "", model "" and created 0; Snowflake and Anthropic's compatible
+    # endpoint send created 0 and empty ids throughout. None of those may blank
+    # out a value already seen, nor count as one.
+    return value is None or value == "" or value == 0
+
+
+class _ChoiceExtras:
+    """What the chat dialect keeps per choice beside the accumulator's parts."""
+
+    __slots__ = ("by_index", "delta_fields", "fields", "function_call", "reasoning_key", "role")
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.reasoning_key = "reasoning_content"
+        self.fields: dict[str, Any] = {}  # unknown choice fields: last non-null wins
+        self.delta_fields: dict[str, Any] = {}  # unknown delta fields: lists extend
+        self.by_index: dict[Any, Any] = {}  # tool-call index -> current accumulator key
+        self.function_call: bool = False
+
+
+class OpenAIChat(Dialect):
+    """The Chat Completions family (``"openai-chat"``)."""
+
+    name = "openai-chat"
+
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        self.fields: dict[str, Any] = {}
+        self._missing = list(_RESPONSE_FIELDS)
+        self.extra: dict[str, Any] = {}  # unknown top-level fields: last non-null wins
+        self.choices: dict[int, _ChoiceExtras] = {}
+        self.usage_raw: dict[str, Any] | None = None
+
+    @classmethod
+    def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
+        """A chunk with ``choices``, or an object ``chat.completion.chunk``."""
+        if not isinstance(payload, dict):
+            return False
+        return payload.get("object") == "chat.completion.chunk" or isinstance(
+            payload.get("choices"), list
+        )
+
+    def handle(self, event: ServerSentEvent) -> None:
+        """Fold one chunk (or the ``[DONE]`` marker, or an error payload)."""
+        data = event.data
+        if data == "[DONE]":
+            self.terminated = True
+            return
+        chunk = decode_json(event)
+        if type(chunk) is not dict:
+            if event.event == "error":
+                raise provider_error(chunk, event.index)
+            raise ProtocolError(
+                f"server-sent event #{event.index} is not a JSON object: {shorten(data)!r}",
+                excerpt=shorten(data),
+                position=event.index,
+            )
+        if self._missing:
+            self._response_fields(chunk)
+        choices = chunk.get("choices")
+        if choices:
+            if not self.acc.started:
+                self.acc.start(self.fields.get("id"), self.fields.get("model"),
+                               self.fields.get("created"))
+            if type(choices) is not list:
+                raise ProtocolError(
+                    f"server-sent event #{event.index}: 'choices' is not a list",
+                    excerpt=shorten(data),
+                    position=event.index,
+                )
+            for choice in choices:
+                if type(choice) is dict:
+                    self._choice(choice)
+        usage = chunk.get("usage") or _groq_usage(chunk)
+        if usage and type(usage) is dict:
+            self.usage_raw = usage
+            self.acc.set_usage(normalise_usage(usage))
+        extra = chunk.keys() - _KNOWN_TOP
+        if extra:
+            for key in extra:
+                value = chunk[key]
+                if value is not None:
+                    self.extra[key] = value
+        error = chunk.get("error")
+        if error is not None or event.event == "error":
+            # An in-band error: OpenAI {"error": ...} mid-stream, OpenRouter's
+            # {"error": {"code": 502, ...}} beside finish_reason "error", Groq's
+            # "event: error" with code tool_use_failed.
+            raise provider_error(chunk, event.index)
+
+    def close(self) -> bool:
+        """Complete when ``[DONE]`` arrived or every choice has a finish reason.
+
+        Raises:
+            ProviderError: DeepSeek's ``insufficient_system_resource`` finish.
+        """
+        for state in self.acc.choices.values():
+            if state.raw_finish == "insufficient_system_resource":
+                raise _deepseek_insufficient_resource()
+        if self.terminated:
+            return True
+        choices = self.acc.choices
+        return bool(choices) and all(s.raw_finish is not None for s in choices.values())
+
+    # -- per chunk -----------------------------------------------------------------
+
+    def _response_fields(self, chunk: dict[str, Any]) -> None:
+        missing = self._missing
+        for key in tuple(missing):
+            value = chunk.get(key)
+            if not _is_blank_response_field(value):
+                self.fields[key] = (
+                    int_or_none(value) if key == "created" else str_or_none(value) or value
+                )
+                missing.remove(key)
+        if not self.acc.started and ("id" in self.fields or "model" in self.fields):
+            self.acc.start(self.fields.get("id"), self.fields.get("model"),
+                           self.fields.get("created"))
+
+    def _choice(self, choice: dict[str, Any]) -> None:
+        index = choice.get("index")
+        if type(index) is not int:
+            index = 0
+        extras = self.choices.get(index)
+        if extras is None:
+            extras = self.choices[index] = _ChoiceExtras()
+            self.acc.choice(index)
+        acc = self.acc
+        delta = choice.get("delta")
+        if delta and type(delta) is dict:
+            content = delta.get("content")
+            if content:
+                if type(content) is str:
+                    acc.text(index, content)
+                else:
+                    self._mistral_content_parts(index, content)
+            reasoning = delta.get("reasoning_content")
+            if reasoning is None:
+                if delta.get("reasoning") is not None:
+                    reasoning = delta["reasoning"]
+                    extras.reasoning_key = "reasoning"
+                elif "reasoning" not in delta and delta.get("reasoning_details"):
+                    reasoning = _reasoning_details_text(delta["reasoning_details"])
+                    extras.reasoning_key = "reasoning"
+            if reasoning and type(reasoning) is str:
+                acc.reasoning(index, reasoning)
+            refusal = delta.get("refusal")
+            if refusal and type(refusal) is str:
+                acc.refusal(index, refusal)
+            tool_calls = delta.get("tool_calls")
+            if tool_calls and type(tool_calls) is list:
+                self._tool_calls(index, extras, tool_calls)
+            function_call = delta.get("function_call")
+            if function_call and type(function_call) is dict:
+                self._legacy_function_call(index, extras, function_call)
+            if extras.role is None and delta.get("role"):
+                extras.role = delta["role"]
+            unknown = delta.keys() - _KNOWN_DELTA
+            if unknown:
+                self._delta_fields(extras, delta, unknown)
+        logprobs = choice.get("logprobs")
+        if logprobs and type(logprobs) is dict:
+            content_lp = logprobs.get("content")
+            refusal_lp = logprobs.get("refusal")
+            acc.logprobs(
+                index,
+                content_lp if type(content_lp) is list else None,
+                refusal_lp if type(refusal_lp) is list else None,
+            )
+        finish = choice.get("finish_reason")
+        if finish and type(finish) is str:
+            acc.finish(index, finish, unified_finish_reason(finish))
+        unknown = choice.keys() - _KNOWN_CHOICE
+        if unknown:
+            for key in unknown:
+                value = choice[key]
+                if value is not None:
+                    extras.fields[key] = value
+
+    def _delta_fields(self, extras: _ChoiceExtras, delta: dict[str, Any], keys: Any) -> None:
+        # Unknown delta fields: lists (OpenRouter reasoning_details, annotations)
+        # are appended, anything else the last non-null value wins.
+        fields = extras.delta_fields
+        for key in keys:
+            value = delta[key]
+            if value is None:
+                continue
+            if type(value) is list:
+                fields.setdefault(key, []).extend(value)
+            else:
+                fields[key] = value
+
+    def _mistral_content_parts(self, index: int, content: Any) -> None:
+        # Mistral (magistral) sends content as a list of typed parts:
+        # {"type": "text", "text": ...} and {"type": "thinking", "thinking":
+        # [{"type": "text", "text": ...}]}.
+        if type(content) is not list:
+            return
+        for part in content:
+            if type(part) is not dict:
+                continue
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                if part["text"]:
+                    self.acc.text(index, part["text"])
+            elif kind == "thinking":
+                thinking = part.get("thinking")
+                pieces = thinking if type(thinking) is list else [thinking]
+                for piece in pieces:
+                    text = piece.get("text") if type(piece) is dict else piece
+                    if isinstance(text, str) and text:
+                        self.acc.reasoning(index, text)
+
+    def _tool_calls(self, index: int, extras: _ChoiceExtras, calls: list[Any]) -> None:
+        for position, call in enumerate(calls):
+            if type(call) is not dict:
+                continue
+            key = self._tool_call_key(index, extras, call, position)
+            function = call.get("function")
+            name = arguments = None
+            if type(function) is dict:
+                name = str_or_none(function.get("name"))
+                arguments = function.get("arguments")
+            if arguments is not None and type(arguments) is not str:
+                # Some servers send already-parsed arguments; keep them as JSON text.
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            self.acc.tool_call(
+                index,
+                key,
+                id=str_or_none(call.get("id")),
+                name=name,
+                kind=call.get("type") if isinstance(call.get("type"), str) else "function",
+                arguments=arguments or "",
+            )
+
+    def _tool_call_key(
+        self, choice: int, extras: _ChoiceExtras, call: dict[str, Any], position: int
+    ) -> Any:
+        # Keyed by index. Mistral (whole calls in one chunk) and Gemini's
+        # compatible endpoint send no index: keyed by id, then by position.
+        # GitHub Copilot and Anthropic's compatible endpoint start at index 1:
+        # any index works as a key. Some servers reuse one index for several
+        # calls with different ids: a new non-empty id at a known index starts
+        # a new call instead of merging two calls into one.
+        call_id = str_or_none(call.get("id"))
+        index = call.get("index")
+        if type(index) is not int:
+            return ("id", call_id) if call_id else ("position", position)
+        key = extras.by_index.get(index)
+        if key is None:
+            key = extras.by_index[index] = index
+        elif call_id:
+            known = self.acc.choice(choice).tool_calls.get(key)
+            if known is not None and known.id and known.id != call_id:
+                key = extras.by_index[index] = (index, call_id)
+        return key
+
+    def _legacy_function_call(
+        self, index: int, extras: _ChoiceExtras, function_call: dict[str, Any]
+    ) -> None:
+        # The deprecated single `function_call` of the old functions API.
+        extras.function_call = True
+        arguments = function_call.get("arguments")
+        self.acc.tool_call(
+            index,
+            "function_call",
+            name=str_or_none(function_call.get("name")),
+            arguments=arguments if type(arguments) is str else "",
+        )
+
+    # -- the native response -----------------------------------------------------
+
+    def response(self) -> dict[str, Any]:
+        """The ``chat.completion`` object a non-streaming call would have returned."""
+        fields = self.fields
+        out: dict[str, Any] = {
+            "id": fields.get("id", ""),
+            "object": "chat.completion",
+            "created": fields.get("created", 0),
+            "model": fields.get("model", ""),
+        }
+        for key in ("system_fingerprint", "service_tier"):
+            if key in fields:
+                out[key] = fields[key]
+        out["choices"] = [self._native_choice(i) for i in sorted(self.acc.choices)]
+        if self.usage_raw is not None:
+            out["usage"] = self.usage_raw
+        for key, value in self.extra.items():
+            if key not in out and key != "x_groq":
+                out[key] = value
+        if "x_groq" in self.extra:
+            out["x_groq"] = self.extra["x_groq"]
+        return out
+
+    def _native_choice(self, index: int) -> dict[str, Any]:
+        state = self.acc.choices[index]
+        extras = self.choices.get(index) or _ChoiceExtras()
+        text = state.joined("text")
+        refusal = state.joined("refusal")
+        reasoning = state.joined("reasoning")
+        message: dict[str, Any] = {
+            "role": extras.role or "assistant",
+            "content": text if state.parts["text"] else None,
+            "refusal": refusal if state.parts["refusal"] else None,
+        }
+        if state.parts["reasoning"]:
+            message[extras.reasoning_key] = reasoning
+        calls = []
+        for call in state.tool_order:
+            function = {"name": call.name or "", "arguments": call.arguments_text()}
+            if extras.function_call and call is state.tool_calls.get("function_call"):
+                message["function_call"] = function
+                continue
+            calls.append({"id": call.id or "", "type": call.kind, "function": function})
+        if calls:
+            message["tool_calls"] = calls
+        for key, value in extras.delta_fields.items():
+            message.setdefault(key, value)
+        logprobs = None
+        if state.logprobs_content is not None or state.logprobs_refusal is not None:
+            logprobs = {"content": state.logprobs_content, "refusal": state.logprobs_refusal}
+        native: dict[str, Any] = {
+            "index": index,
+            "message": message,
+            "logprobs": logprobs,
+            "finish_reason": state.raw_finish,
+        }
+        for key, value in extras.fields.items():
+            native.setdefault(key, value)
+        return native
+
+
+def _deepseek_insufficient_resource() -> ProviderError:
+    # DeepSeek ends a generation that its servers could not finish with
+    # finish_reason "insufficient_system_resource": the answer is cut short
+    # by the provider, a retryable failure rather than a normal stop.
+    return ProviderError(
+        "the provider stopped the generation: insufficient system resource",
+        code="insufficient_system_resource",
+        error_type="insufficient_system_resource",
+        retryable=True,
+    )

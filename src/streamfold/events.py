@@ -1,0 +1,237 @@
+"""The typed, ordered events every dialect is folded into.
+
+One union, ``Event``, of frozen msgspec Structs tagged by a ``type`` string, the
+same for every dialect. Events that belong to a choice carry its ``choice``
+index. Use them with ``match``::
+
+    for event in streamfold.iter_events(source):
+        match event:
+            case TextDelta(delta=delta):
+                print(delta, end="")
+            case ToolCallDone(name=name, value=value, parse_error=None):
+                run_tool(name, value)
+
+and serialise any of them with ``streamfold.events.to_json``. The order
+contract is in ``docs/semantics.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import msgspec
+
+from .partial_json import JSONUpdate
+
+__all__ = [
+    "ArgumentsError",
+    "ErrorInfo",
+    "ErrorOccurred",
+    "Event",
+    "LogprobsDelta",
+    "LogprobsDone",
+    "ReasoningDelta",
+    "ReasoningDone",
+    "RefusalDelta",
+    "RefusalDone",
+    "ResponseFinished",
+    "ResponseStarted",
+    "TextDelta",
+    "TextDone",
+    "ToolCallArgumentsDelta",
+    "ToolCallDone",
+    "ToolCallStarted",
+    "Unknown",
+    "Usage",
+    "UsageUpdated",
+    "to_json",
+]
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """Token usage, normalised across dialects.
+
+    A count is ``None`` where the provider did not report it, never a fake 0.
+    ``raw`` keeps the provider's own usage object.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    raw: Any = None
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What went wrong, as data: ``type`` is ``"provider_error"``,
+    ``"incomplete_stream"`` or ``"protocol_error"``; ``code`` the provider's
+    code or error type when it gave one."""
+
+    type: str
+    code: str | None = None
+    message: str
+
+
+class ArgumentsError(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a tool call's complete arguments are not valid JSON."""
+
+    message: str
+    position: int | None = None
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    pass
+
+
+class ResponseStarted(_Event, kw_only=True, tag="response.started"):
+    """The first chunk that names the response arrived."""
+
+    id: str | None = None
+    model: str | None = None
+    created: int | None = None
+
+
+class TextDelta(_Event, kw_only=True, tag="text.delta"):
+    choice: int = 0
+    delta: str
+
+
+class TextDone(_Event, kw_only=True, tag="text.done"):
+    """A text part is over; ``text`` is the whole part."""
+
+    choice: int = 0
+    text: str
+    complete: bool = True
+
+
+class ReasoningDelta(_Event, kw_only=True, tag="reasoning.delta"):
+    choice: int = 0
+    delta: str
+
+
+class ReasoningDone(_Event, kw_only=True, tag="reasoning.done"):
+    """A reasoning part is over, with its signature or encrypted content where the
+    dialect has them."""
+
+    choice: int = 0
+    text: str
+    signature: str | None = None
+    encrypted_content: str | None = None
+    complete: bool = True
+
+
+class RefusalDelta(_Event, kw_only=True, tag="refusal.delta"):
+    choice: int = 0
+    delta: str
+
+
+class RefusalDone(_Event, kw_only=True, tag="refusal.done"):
+    choice: int = 0
+    text: str
+    complete: bool = True
+
+
+class ToolCallStarted(_Event, kw_only=True, tag="tool_call.started"):
+    """A tool call began. ``index`` is its position among the choice's tool calls
+    (0, 1, ...), whatever numbering the provider used."""
+
+    choice: int = 0
+    index: int
+    id: str | None = None
+    name: str | None = None
+    kind: str = "function"
+
+
+class ToolCallArgumentsDelta(_Event, kw_only=True, tag="tool_call.arguments.delta"):
+    """A piece of a tool call's arguments, raw; ``updates`` holds the incremental
+    JSON updates it caused when the parser was asked to parse arguments."""
+
+    choice: int = 0
+    index: int
+    id: str | None = None
+    delta: str
+    updates: tuple[JSONUpdate, ...] = ()
+
+
+class ToolCallDone(_Event, kw_only=True, tag="tool_call.done"):
+    """A tool call is over. ``value`` is the parsed arguments when
+    ``parse_error`` is ``None``. ``complete`` is ``False`` when the stream was cut
+    before the call ended: never execute such a call."""
+
+    choice: int = 0
+    index: int
+    id: str | None = None
+    name: str | None = None
+    kind: str = "function"
+    arguments: str
+    value: Any = None
+    parse_error: ArgumentsError | None = None
+    complete: bool = True
+
+
+class LogprobsDelta(_Event, kw_only=True, tag="logprobs.delta"):
+    choice: int = 0
+    content: list[Any] | None = None
+    refusal: list[Any] | None = None
+
+
+class LogprobsDone(_Event, kw_only=True, tag="logprobs.done"):
+    choice: int = 0
+    content: list[Any] | None = None
+    refusal: list[Any] | None = None
+
+
+class UsageUpdated(_Event, kw_only=True, tag="usage"):
+    """The stream reported usage (again); the latest report wins."""
+
+    usage: Usage
+
+
+class ResponseFinished(_Event, kw_only=True, tag="response.finished"):
+    choice: int = 0
+    finish_reason: str | None = None
+    raw_finish_reason: str | None = None
+
+
+class ErrorOccurred(_Event, kw_only=True, tag="error"):
+    """The stream failed; the iterators raise the matching exception right after
+    yielding this event."""
+
+    error: ErrorInfo
+    raw: Any = None
+
+
+class Unknown(_Event, kw_only=True, tag="unknown"):
+    """Something the dialect does not model, kept raw."""
+
+    event: str | None = None
+    raw: Any = None
+
+
+Event = Union[  # noqa: UP007 - a runtime alias, usable on Python 3.10 with msgspec
+    ResponseStarted,
+    TextDelta,
+    TextDone,
+    ReasoningDelta,
+    ReasoningDone,
+    RefusalDelta,
+    RefusalDone,
+    ToolCallStarted,
+    ToolCallArgumentsDelta,
+    ToolCallDone,
+    LogprobsDelta,
+    LogprobsDone,
+    UsageUpdated,
+    ResponseFinished,
+    ErrorOccurred,
+    Unknown,
+]
+
+_encoder = msgspec.json.Encoder()
+
+
+def to_json(event: Event) -> bytes:
+    """Serialise one event to compact JSON (its ``type`` tag included)."""
+    return _encoder.encode(event)

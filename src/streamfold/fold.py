@@ -1,0 +1,483 @@
+"""The neutral accumulator: dialect pieces in, public events and the unified view out.
+
+Dialects call the methods of ``Accumulator`` (``text``, ``tool_call``,
+``finish``...) with provider-neutral pieces; the accumulator never sees
+provider JSON. It keeps, per choice, the fragments of each part in lists that
+are joined only when a part ends or a view is asked for, so the cost of a chunk
+never depends on the size of the answer so far.
+
+It also enforces the order contract of ``docs/semantics.md``: a ``*.done``
+exactly once per part, after its last delta and before ``response.finished``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .events import (
+    ArgumentsError,
+    ErrorInfo,
+    ErrorOccurred,
+    Event,
+    LogprobsDelta,
+    LogprobsDone,
+    ReasoningDelta,
+    ReasoningDone,
+    RefusalDelta,
+    RefusalDone,
+    ResponseFinished,
+    ResponseStarted,
+    TextDelta,
+    TextDone,
+    ToolCallArgumentsDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    Unknown,
+    Usage,
+    UsageUpdated,
+)
+from .partial_json import PartialJSONError, PartialJSONParser
+from .result import ToolCall, Unified
+
+__all__ = ["Accumulator", "ChoiceState", "ToolCallState"]
+
+_decode_json = msgspec.json.Decoder().decode
+
+TEXT, REASONING, REFUSAL = "text", "reasoning", "refusal"
+
+
+class ToolCallState:
+    """One tool call being folded."""
+
+    __slots__ = ("arguments", "done", "error", "extra", "id", "index", "kind", "name", "parser")
+
+    def __init__(self, index: int, id: str | None, name: str | None, kind: str) -> None:
+        self.index = index
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.arguments: list[str] = []
+        self.done = False
+        self.parser: PartialJSONParser | None = None
+        self.error: PartialJSONError | None = None
+        self.extra: dict[str, Any] = {}
+
+    def arguments_text(self) -> str:
+        """The arguments received so far, joined."""
+        return "".join(self.arguments)
+
+
+class ChoiceState:
+    """Everything folded for one choice (candidate)."""
+
+    __slots__ = (
+        "encrypted_content",
+        "finish",
+        "finished_emitted",
+        "index",
+        "interleaved",
+        "logprobs_content",
+        "logprobs_refusal",
+        "open",
+        "parts",
+        "raw_finish",
+        "signature",
+        "starts",
+        "tool_calls",
+        "tool_order",
+        "current_tool",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        # Fragments of all parts of a kind, in order; ``starts`` marks where the
+        # open part of each kind begins, so a part's text is a slice joined once.
+        self.parts: dict[str, list[str]] = {TEXT: [], REASONING: [], REFUSAL: []}
+        self.starts: dict[str, int] = {}
+        self.open: set[str] = set()
+        self.tool_calls: dict[Any, ToolCallState] = {}
+        self.tool_order: list[ToolCallState] = []
+        self.current_tool: ToolCallState | None = None
+        self.interleaved = False
+        self.logprobs_content: list[Any] | None = None
+        self.logprobs_refusal: list[Any] | None = None
+        self.raw_finish: str | None = None
+        self.finish: str | None = None
+        self.finished_emitted = False
+        self.signature: str | None = None
+        self.encrypted_content: str | None = None
+
+    def joined(self, kind: str) -> str:
+        """All text of one kind, joined."""
+        return "".join(self.parts[kind])
+
+
+class Accumulator:
+    """Folds neutral pieces into events and a unified view.
+
+    Args:
+        emit: build event objects; when ``False`` only the fold is kept (plain
+            folding pays for no event it does not return).
+        parse_arguments: parse tool-call arguments incrementally and attach the
+            JSON updates to ``tool_call.arguments.delta`` events.
+    """
+
+    def __init__(self, *, emit: bool = True, parse_arguments: bool = False) -> None:
+        self.emit = emit
+        self.parse_arguments = parse_arguments and emit
+        self.out: list[Event] = []
+        self.choices: dict[int, ChoiceState] = {}
+        self.usage: Usage | None = None
+        self.error: ErrorInfo | None = None
+        self.warnings: list[str] = []
+        self.started = False
+        self.finished = False
+
+    # -- access ----------------------------------------------------------------
+
+    def choice(self, index: int) -> ChoiceState:
+        """The state of choice ``index``, created on first use."""
+        state = self.choices.get(index)
+        if state is None:
+            state = self.choices[index] = ChoiceState(index)
+        return state
+
+    def drain(self) -> list[Event]:
+        """Hand over the events produced since the last call."""
+        out = self.out
+        self.out = []
+        return out
+
+    # -- pieces from dialects --------------------------------------------------
+
+    def start(self, id: str | None, model: str | None, created: int | None) -> None:
+        """The response's identity is known (called once, by the dialect)."""
+        if not self.started:
+            self.started = True
+            if self.emit:
+                self.out.append(ResponseStarted(id=id, model=model, created=created))
+
+    def text(self, index: int, delta: str) -> None:
+        """Answer text for choice ``index``."""
+        state = self.choices.get(index) or self.choice(index)
+        if TEXT not in state.open:
+            self._open(state, TEXT)
+        state.parts[TEXT].append(delta)
+        if self.emit:
+            self.out.append(TextDelta(choice=index, delta=delta))
+
+    def reasoning(self, index: int, delta: str) -> None:
+        """Reasoning (thinking) text for choice ``index``."""
+        state = self.choices.get(index) or self.choice(index)
+        if REASONING not in state.open:
+            self._open(state, REASONING)
+        state.parts[REASONING].append(delta)
+        if self.emit:
+            self.out.append(ReasoningDelta(choice=index, delta=delta))
+
+    def refusal(self, index: int, delta: str) -> None:
+        """Refusal text for choice ``index``."""
+        state = self.choices.get(index) or self.choice(index)
+        if REFUSAL not in state.open:
+            self._open(state, REFUSAL)
+        state.parts[REFUSAL].append(delta)
+        if self.emit:
+            self.out.append(RefusalDelta(choice=index, delta=delta))
+
+    def reasoning_signature(
+        self, index: int, signature: str | None = None, encrypted_content: str | None = None
+    ) -> None:
+        """A signature or encrypted content for the open (or last) reasoning part."""
+        state = self.choice(index)
+        if signature:
+            state.signature = (state.signature or "") + signature
+        if encrypted_content:
+            state.encrypted_content = encrypted_content
+
+    def end_part(self, index: int, kind: str, complete: bool = True) -> None:
+        """The open part of ``kind`` (text, reasoning or refusal) is over."""
+        state = self.choices.get(index)
+        if state is None or kind not in state.open:
+            return
+        state.open.discard(kind)
+        start = state.starts.pop(kind, 0)
+        if not self.emit:
+            return
+        text = "".join(state.parts[kind][start:])
+        if kind == TEXT:
+            self.out.append(TextDone(choice=index, text=text, complete=complete))
+        elif kind == REASONING:
+            self.out.append(
+                ReasoningDone(
+                    choice=index,
+                    text=text,
+                    signature=state.signature,
+                    encrypted_content=state.encrypted_content,
+                    complete=complete,
+                )
+            )
+            state.signature = state.encrypted_content = None
+        else:
+            self.out.append(RefusalDone(choice=index, text=text, complete=complete))
+
+    def tool_call(
+        self,
+        index: int,
+        key: Any,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        kind: str = "function",
+        arguments: str = "",
+    ) -> ToolCallState:
+        """A tool call's first sight or a further piece of it.
+
+        ``key`` is the dialect's identity for the call (the provider's index, an
+        id, a block index). A new key ends the current call of the choice
+        (``tool_call.done``), unless the provider was seen interleaving calls.
+        ``id`` and ``name`` are set once, never concatenated.
+        """
+        state = self.choices.get(index) or self.choice(index)
+        call = state.tool_calls.get(key)
+        if call is None:
+            current = state.current_tool
+            if current is not None and not current.done and not state.interleaved:
+                self._tool_done(state, current, complete=True)
+            call = ToolCallState(len(state.tool_order), id, name, kind)
+            state.tool_calls[key] = call
+            state.tool_order.append(call)
+            state.current_tool = call
+            if self.parse_arguments:
+                call.parser = PartialJSONParser()
+            if self.emit:
+                self.out.append(
+                    ToolCallStarted(choice=index, index=call.index, id=id, name=name, kind=kind)
+                )
+        else:
+            if id and not call.id:
+                call.id = id
+            if name and not call.name:
+                call.name = name
+            if call is not state.current_tool:
+                self._interleaved(state, call)
+        if arguments:
+            self.tool_arguments(state, call, arguments)
+        return call
+
+    def tool_arguments(self, state: ChoiceState, call: ToolCallState, delta: str) -> None:
+        """Append a piece of arguments to ``call``."""
+        call.arguments.append(delta)
+        if not self.emit:
+            return
+        updates: tuple[Any, ...] = ()
+        parser = call.parser
+        if parser is not None:
+            try:
+                updates = tuple(parser.feed(delta))
+            except PartialJSONError as exc:
+                call.error = exc
+                call.parser = None
+        self.out.append(
+            ToolCallArgumentsDelta(
+                choice=state.index, index=call.index, id=call.id, delta=delta, updates=updates
+            )
+        )
+
+    def replace_arguments(self, index: int, key: Any, arguments: str) -> None:
+        """The provider sent the final arguments whole: they win over the deltas."""
+        state = self.choice(index)
+        call = state.tool_calls.get(key)
+        if call is None:
+            return
+        if call.arguments_text() != arguments:
+            call.arguments[:] = [arguments]
+            call.parser = None
+            call.error = None
+
+    def end_tool_call(self, index: int, key: Any, complete: bool = True) -> None:
+        """The provider marked the end of a tool call."""
+        state = self.choices.get(index)
+        call = state.tool_calls.get(key) if state else None
+        if state is not None and call is not None and not call.done:
+            self._tool_done(state, call, complete=complete)
+
+    def logprobs(
+        self, index: int, content: list[Any] | None, refusal: list[Any] | None = None
+    ) -> None:
+        """Log probabilities for tokens of choice ``index``, appended in order."""
+        state = self.choices.get(index) or self.choice(index)
+        if content:
+            if state.logprobs_content is None:
+                state.logprobs_content = []
+            state.logprobs_content.extend(content)
+        if refusal:
+            if state.logprobs_refusal is None:
+                state.logprobs_refusal = []
+            state.logprobs_refusal.extend(refusal)
+        if self.emit and (content or refusal):
+            self.out.append(LogprobsDelta(choice=index, content=content, refusal=refusal))
+
+    def set_usage(self, usage: Usage) -> None:
+        """The stream reported usage; the latest report wins, and a chunk without
+        usage never wipes it (dialects simply do not call this then)."""
+        if usage == self.usage:
+            return
+        self.usage = usage
+        if self.emit:
+            self.out.append(UsageUpdated(usage=usage))
+
+    def finish(self, index: int, raw: str, unified: str) -> None:
+        """Choice ``index`` finished; its open parts end here. The last one wins."""
+        state = self.choices.get(index) or self.choice(index)
+        state.raw_finish = raw
+        state.finish = unified
+        self._close_choice(state, complete=True)
+
+    def unknown(self, event: str | None, raw: Any) -> None:
+        """Something the dialect does not model, kept raw in an event."""
+        if self.emit:
+            self.out.append(Unknown(event=event, raw=raw))
+
+    def warn(self, message: str) -> None:
+        """Record a warning for the result."""
+        self.warnings.append(message)
+
+    # -- the end -----------------------------------------------------------------
+
+    def terminate(self) -> None:
+        """The stream ended well: every part ends, then ``response.finished`` per choice."""
+        if self.finished:
+            return
+        self.finished = True
+        for state in self.choices.values():
+            self._close_choice(state, complete=True)
+        if self.emit:
+            for state in self.choices.values():
+                self.out.append(
+                    ResponseFinished(
+                        choice=state.index,
+                        finish_reason=state.finish,
+                        raw_finish_reason=state.raw_finish,
+                    )
+                )
+
+    def fail(self, error: ErrorInfo, raw: Any = None) -> None:
+        """The stream failed: open parts end marked incomplete, then an error event."""
+        if self.finished:
+            return
+        self.finished = True
+        self.error = error
+        for state in self.choices.values():
+            self._close_choice(state, complete=False)
+        if self.emit:
+            self.out.append(ErrorOccurred(error=error, raw=raw))
+
+    # -- views -----------------------------------------------------------------
+
+    def unified(self) -> Unified:
+        """The unified view of choice 0 (or of the lowest choice seen)."""
+        if not self.choices:
+            return Unified(usage=self.usage, error=self.error)
+        state = self.choices.get(0) or self.choices[min(self.choices)]
+        return Unified(
+            text=state.joined(TEXT),
+            reasoning=state.joined(REASONING),
+            refusal=state.joined(REFUSAL),
+            tool_calls=tuple(
+                ToolCall(id=c.id, name=c.name, arguments=c.arguments_text())
+                for c in state.tool_order
+            ),
+            finish_reason=state.finish,
+            raw_finish_reason=state.raw_finish,
+            usage=self.usage,
+            error=self.error,
+        )
+
+    # -- internals -------------------------------------------------------------
+
+    def _open(self, state: ChoiceState, kind: str) -> None:
+        state.open.add(kind)
+        state.starts[kind] = len(state.parts[kind])
+
+    def _close_choice(self, state: ChoiceState, complete: bool) -> None:
+        for kind in (REASONING, TEXT, REFUSAL):
+            if kind in state.open:
+                self.end_part(state.index, kind, complete)
+        for call in state.tool_order:
+            if not call.done:
+                self._tool_done(state, call, complete)
+        if state.logprobs_content is not None or state.logprobs_refusal is not None:
+            if self.emit and not state.finished_emitted:
+                self.out.append(
+                    LogprobsDone(
+                        choice=state.index,
+                        content=state.logprobs_content,
+                        refusal=state.logprobs_refusal,
+                    )
+                )
+            state.finished_emitted = True
+
+    def _interleaved(self, state: ChoiceState, call: ToolCallState) -> None:
+        # A provider that interleaves calls breaks the "a new call ends the last
+        # one" rule; from here on this choice's calls end only at its finish.
+        state.current_tool = call
+        if not state.interleaved:
+            state.interleaved = True
+            if call.done:
+                self.warn(
+                    f"tool call #{call.index} of choice {state.index} received arguments after "
+                    "it was reported done: the provider interleaves tool calls"
+                )
+
+    def _tool_done(self, state: ChoiceState, call: ToolCallState, complete: bool) -> None:
+        call.done = True
+        if not self.emit:
+            return
+        arguments = call.arguments_text()
+        value: Any = None
+        error: ArgumentsError | None = None
+        if call.parser is not None and complete and arguments.strip():
+            try:
+                value = call.parser.close()
+            except PartialJSONError as exc:
+                error = ArgumentsError(message=str(exc), position=exc.position)
+        elif call.error is not None:
+            error = ArgumentsError(message=str(call.error), position=call.error.position)
+        else:
+            value, error = parse_arguments(arguments)
+        self.out.append(
+            ToolCallDone(
+                choice=state.index,
+                index=call.index,
+                id=call.id,
+                name=call.name,
+                kind=call.kind,
+                arguments=arguments,
+                value=value,
+                parse_error=error,
+                complete=complete,
+            )
+        )
+
+
+def parse_arguments(arguments: str) -> tuple[Any, ArgumentsError | None]:
+    """Parse complete tool-call arguments; empty arguments mean ``{}``.
+
+    Returns:
+        ``(value, None)``, or ``(None, error)`` naming the reason and position.
+    """
+    if not arguments.strip():
+        return {}, None
+    try:
+        return _decode_json(arguments), None
+    except msgspec.DecodeError:
+        pass
+    # Only on failure: the incremental parser names the reason and position.
+    parser = PartialJSONParser(updates=False)
+    try:
+        parser.feed(arguments)
+        return parser.close(), None
+    except PartialJSONError as exc:
+        return None, ArgumentsError(message=str(exc), position=exc.position)
