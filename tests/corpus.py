@@ -1,0 +1,68 @@
+"""Shared test helpers: the team's recorded corpus, and folding with arbitrary cuts."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamfold import StreamParser
+from streamfold.events import Event
+from streamfold.result import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SKIP_REASON = f"the shared corpus is absent (expected at {CORPUS})"
+
+
+def manifest() -> dict[str, dict[str, str]]:
+    """The corpus manifest, by file name (empty when the corpus is absent)."""
+    path = CORPUS / "MANIFEST.tsv"
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def corpus_files(api: str) -> list[Any]:
+    """``pytest.param`` per corpus stream of ``api`` (chat, responses, anthropic,
+    gemini, other), or one skipped param saying why when the corpus is absent."""
+    if not CORPUS.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="no-corpus")]
+    files = sorted(CORPUS.glob(f"*__{api}__*.sse"))
+    return [pytest.param(path, id=path.stem) for path in files]
+
+
+def features(path: Path) -> set[str]:
+    """The manifest's feature hints for a corpus stream."""
+    row = manifest().get(path.name)
+    return set(row["features"].split(",")) if row else set()
+
+
+def fold_pieces(
+    pieces: Iterable[bytes], dialect: Any = "auto", **options: Any
+) -> tuple[list[Event], Result | None, BaseException | None]:
+    """Feed pieces to a fresh parser: (events, result or None, error or None)."""
+    parser = StreamParser(dialect, **options)
+    events: list[Event] = []
+    for piece in pieces:
+        events.extend(parser.feed(piece))
+    events.extend(parser.close())
+    if parser.error is not None:
+        return events, parser.snapshot, parser.error
+    return events, parser.final(), None
+
+
+def cut(data: bytes, points: Sequence[int]) -> list[bytes]:
+    """Split ``data`` at the given offsets (any order, duplicates allowed)."""
+    bounds = [0, *sorted({min(max(p, 0), len(data)) for p in points}), len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def bytewise(data: bytes) -> list[bytes]:
+    """Every byte its own chunk."""
+    return [data[i : i + 1] for i in range(len(data))]
