@@ -17,12 +17,12 @@ from typing import IO, Any
 
 import msgspec
 
-from . import dialects
-from .adapters.sources import iter_chunks
-from .errors import ProtocolError, StreamfoldError, UsageError
-from .events import to_json
-from .parser import StreamParser
-from .result import Result
+from .. import dialects
+from ..adapters.sources import iter_chunks
+from ..errors import ProtocolError, StreamfoldError, UsageError
+from ..events import to_json
+from ..parser import StreamParser
+from ..result import Result
 
 __all__ = ["main"]
 
