@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def fold_pieces(
 def cut(data: bytes, points: Sequence[int]) -> list[bytes]:
     """Split ``data`` at the given offsets (any order, duplicates allowed)."""
     bounds = [0, *sorted({min(max(p, 0), len(data)) for p in points}), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def bytewise(data: bytes) -> list[bytes]:

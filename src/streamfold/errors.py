@@ -72,7 +72,8 @@ class ProviderError(StreamfoldError):
 
     Attributes:
         code: the provider's error code or type (a string), or ``None``.
-        error_type: the provider's error type (``"server_error"``, ``"overloaded_error"``), or ``None``.
+        error_type: the provider's error type (``"server_error"``,
+            ``"overloaded_error"``), or ``None``.
         provider_message: the provider's own message text.
         raw: the provider's error payload, as decoded.
         retryable: whether the provider marks this kind of error as worth retrying.
@@ -135,9 +136,7 @@ class TruncatedResponseError(StreamfoldError):
         reason: the unified finish reason (``"length"`` or ``"content_filter"``).
     """
 
-    def __init__(
-        self, message: str, *, reason: str, partial: Result | None = None
-    ) -> None:
+    def __init__(self, message: str, *, reason: str, partial: Result | None = None) -> None:
         super().__init__(message, partial=partial)
         self.reason = reason
 

@@ -85,7 +85,7 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     pass
 
 
-class ResponseStarted(_Event, kw_only=True, tag="response.started"):
+class ResponseStarted(_Event, frozen=True, kw_only=True, tag="response.started"):
     """The first chunk that names the response arrived."""
 
     id: str | None = None
@@ -93,12 +93,12 @@ class ResponseStarted(_Event, kw_only=True, tag="response.started"):
     created: int | None = None
 
 
-class TextDelta(_Event, kw_only=True, tag="text.delta"):
+class TextDelta(_Event, frozen=True, kw_only=True, tag="text.delta"):
     choice: int = 0
     delta: str
 
 
-class TextDone(_Event, kw_only=True, tag="text.done"):
+class TextDone(_Event, frozen=True, kw_only=True, tag="text.done"):
     """A text part is over; ``text`` is the whole part."""
 
     choice: int = 0
@@ -106,12 +106,12 @@ class TextDone(_Event, kw_only=True, tag="text.done"):
     complete: bool = True
 
 
-class ReasoningDelta(_Event, kw_only=True, tag="reasoning.delta"):
+class ReasoningDelta(_Event, frozen=True, kw_only=True, tag="reasoning.delta"):
     choice: int = 0
     delta: str
 
 
-class ReasoningDone(_Event, kw_only=True, tag="reasoning.done"):
+class ReasoningDone(_Event, frozen=True, kw_only=True, tag="reasoning.done"):
     """A reasoning part is over, with its signature or encrypted content where the
     dialect has them."""
 
@@ -122,18 +122,18 @@ class ReasoningDone(_Event, kw_only=True, tag="reasoning.done"):
     complete: bool = True
 
 
-class RefusalDelta(_Event, kw_only=True, tag="refusal.delta"):
+class RefusalDelta(_Event, frozen=True, kw_only=True, tag="refusal.delta"):
     choice: int = 0
     delta: str
 
 
-class RefusalDone(_Event, kw_only=True, tag="refusal.done"):
+class RefusalDone(_Event, frozen=True, kw_only=True, tag="refusal.done"):
     choice: int = 0
     text: str
     complete: bool = True
 
 
-class ToolCallStarted(_Event, kw_only=True, tag="tool_call.started"):
+class ToolCallStarted(_Event, frozen=True, kw_only=True, tag="tool_call.started"):
     """A tool call began. ``index`` is its position among the choice's tool calls
     (0, 1, ...), whatever numbering the provider used."""
 
@@ -144,7 +144,7 @@ class ToolCallStarted(_Event, kw_only=True, tag="tool_call.started"):
     kind: str = "function"
 
 
-class ToolCallArgumentsDelta(_Event, kw_only=True, tag="tool_call.arguments.delta"):
+class ToolCallArgumentsDelta(_Event, frozen=True, kw_only=True, tag="tool_call.arguments.delta"):
     """A piece of a tool call's arguments, raw; ``updates`` holds the incremental
     JSON updates it caused when the parser was asked to parse arguments."""
 
@@ -155,7 +155,7 @@ class ToolCallArgumentsDelta(_Event, kw_only=True, tag="tool_call.arguments.delt
     updates: tuple[JSONUpdate, ...] = ()
 
 
-class ToolCallDone(_Event, kw_only=True, tag="tool_call.done"):
+class ToolCallDone(_Event, frozen=True, kw_only=True, tag="tool_call.done"):
     """A tool call is over. ``value`` is the parsed arguments when
     ``parse_error`` is ``None``. ``complete`` is ``False`` when the stream was cut
     before the call ended: never execute such a call."""
@@ -171,31 +171,31 @@ class ToolCallDone(_Event, kw_only=True, tag="tool_call.done"):
     complete: bool = True
 
 
-class LogprobsDelta(_Event, kw_only=True, tag="logprobs.delta"):
+class LogprobsDelta(_Event, frozen=True, kw_only=True, tag="logprobs.delta"):
     choice: int = 0
     content: list[Any] | None = None
     refusal: list[Any] | None = None
 
 
-class LogprobsDone(_Event, kw_only=True, tag="logprobs.done"):
+class LogprobsDone(_Event, frozen=True, kw_only=True, tag="logprobs.done"):
     choice: int = 0
     content: list[Any] | None = None
     refusal: list[Any] | None = None
 
 
-class UsageUpdated(_Event, kw_only=True, tag="usage"):
+class UsageUpdated(_Event, frozen=True, kw_only=True, tag="usage"):
     """The stream reported usage (again); the latest report wins."""
 
     usage: Usage
 
 
-class ResponseFinished(_Event, kw_only=True, tag="response.finished"):
+class ResponseFinished(_Event, frozen=True, kw_only=True, tag="response.finished"):
     choice: int = 0
     finish_reason: str | None = None
     raw_finish_reason: str | None = None
 
 
-class ErrorOccurred(_Event, kw_only=True, tag="error"):
+class ErrorOccurred(_Event, frozen=True, kw_only=True, tag="error"):
     """The stream failed; the iterators raise the matching exception right after
     yielding this event."""
 
@@ -203,7 +203,7 @@ class ErrorOccurred(_Event, kw_only=True, tag="error"):
     raw: Any = None
 
 
-class Unknown(_Event, kw_only=True, tag="unknown"):
+class Unknown(_Event, frozen=True, kw_only=True, tag="unknown"):
     """Something the dialect does not model, kept raw."""
 
     event: str | None = None

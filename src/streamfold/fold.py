@@ -73,6 +73,7 @@ class ChoiceState:
     """Everything folded for one choice (candidate)."""
 
     __slots__ = (
+        "current_tool",
         "encrypted_content",
         "finish",
         "finished_emitted",
@@ -87,7 +88,6 @@ class ChoiceState:
         "starts",
         "tool_calls",
         "tool_order",
-        "current_tool",
     )
 
     def __init__(self, index: int) -> None:

@@ -19,8 +19,9 @@ iterators in ``streamfold.adapters`` raise it right after yielding that event.
 from __future__ import annotations
 
 from enum import Enum
+
 from . import dialects
-from .dialects.base import Dialect, decode_json
+from .dialects.base import Dialect, decode_json, provider_error
 from .errors import (
     IncompleteStreamError,
     ProtocolError,
@@ -34,7 +35,7 @@ from .events import ErrorInfo, Event
 from .fold import Accumulator
 from .framing import BodyDecoder, JSONArrayDecoder
 from .result import Result
-from .sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder, ServerSentEvent
+from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 __all__ = ["Phase", "StreamParser"]
 
@@ -254,6 +255,11 @@ class StreamParser:
                 return None
             payload = decode_json(event)
             cls = dialects.detect(event, payload)
+            if cls is None and isinstance(payload, dict) and "error" in payload:
+                # An error envelope before any event told the dialect (an error
+                # body on HTTP 200, or a stream refused at once): every
+                # provider's envelope has this shape.
+                raise provider_error(payload, event.index)
             if cls is None:
                 raise ProtocolError(
                     f"server-sent event #{event.index} matches no known dialect: "
@@ -276,8 +282,10 @@ class StreamParser:
             self.acc.terminate()
             return
         if dialect is None:
-            reason = "the stream ended before any event" if self.events_seen == 0 else (
-                "the stream ended before its dialect could be told"
+            reason = (
+                "the stream ended before any event"
+                if self.events_seen == 0
+                else ("the stream ended before its dialect could be told")
             )
         else:
             reason = "the stream ended without a finish reason or terminal marker"
@@ -298,4 +306,3 @@ def _error_info(error: StreamfoldError) -> ErrorInfo:
     if isinstance(error, IncompleteStreamError):
         return ErrorInfo(type="incomplete_stream", message=error.message)
     return ErrorInfo(type="protocol_error", message=error.message)
-

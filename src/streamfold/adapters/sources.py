@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import IO, Any, Union
+from typing import IO, Any, TypeAlias
 
 from ..dialects.base import Dialect
 from ..errors import UsageError
@@ -19,8 +19,10 @@ from ..result import Result
 
 __all__ = ["Source", "AsyncSource", "afold", "aiter_events", "fold", "iter_chunks", "iter_events"]
 
-Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes], Iterable[bytes]]
-AsyncSource = Union[Source, AsyncIterable[bytes]]
+Source: TypeAlias = (
+    bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes] | Iterable[bytes]
+)
+AsyncSource: TypeAlias = Source | AsyncIterable[bytes]
 
 READ_SIZE = 64 * 1024
 

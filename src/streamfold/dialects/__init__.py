@@ -12,10 +12,7 @@ from .openai_chat import OpenAIChat
 __all__ = ["DIALECTS", "Dialect", "detect", "get"]
 
 #: Dialect id -> class, in the order ``detect`` tries them.
-DIALECTS: dict[str, type[Dialect]] = {
-    cls.name: cls
-    for cls in (OpenAIChat,)
-}
+DIALECTS: dict[str, type[Dialect]] = {cls.name: cls for cls in (OpenAIChat,)}
 
 
 def get(dialect: str | type[Dialect]) -> type[Dialect]:

@@ -51,8 +51,7 @@ def decode_json(event: ServerSentEvent) -> Any:
         return _decode(event.data)
     except msgspec.DecodeError as exc:
         raise ProtocolError(
-            f"server-sent event #{event.index} is not valid JSON ({exc}): "
-            f"{shorten(event.data)!r}",
+            f"server-sent event #{event.index} is not valid JSON ({exc}): {shorten(event.data)!r}",
             excerpt=shorten(event.data),
             position=event.index,
         ) from None

@@ -22,13 +22,22 @@ __all__ = ["OpenAIChat", "normalise_usage", "unified_finish_reason"]
 
 _RESPONSE_FIELDS: Final = ("id", "model", "created", "system_fingerprint", "service_tier")
 _KNOWN_TOP: Final = frozenset(
-    {"id", "object", "created", "model", "system_fingerprint", "service_tier", "choices",
-     "usage", "error", "obfuscation"}
+    {
+        "id",
+        "object",
+        "created",
+        "model",
+        "system_fingerprint",
+        "service_tier",
+        "choices",
+        "usage",
+        "error",
+        "obfuscation",
+    }
 )
 _KNOWN_CHOICE: Final = frozenset({"index", "delta", "logprobs", "finish_reason"})
 _KNOWN_DELTA: Final = frozenset(
-    {"role", "content", "refusal", "reasoning_content", "reasoning", "tool_calls",
-     "function_call"}
+    {"role", "content", "refusal", "reasoning_content", "reasoning", "tool_calls", "function_call"}
 )
 
 _FINISH: Final = {
@@ -175,8 +184,9 @@ class OpenAIChat(Dialect):
         choices = chunk.get("choices")
         if choices:
             if not self.acc.started:
-                self.acc.start(self.fields.get("id"), self.fields.get("model"),
-                               self.fields.get("created"))
+                self.acc.start(
+                    self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
+                )
             if type(choices) is not list:
                 raise ProtocolError(
                     f"server-sent event #{event.index}: 'choices' is not a list",
@@ -229,8 +239,9 @@ class OpenAIChat(Dialect):
                 )
                 missing.remove(key)
         if not self.acc.started and ("id" in self.fields or "model" in self.fields):
-            self.acc.start(self.fields.get("id"), self.fields.get("model"),
-                           self.fields.get("created"))
+            self.acc.start(
+                self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
+            )
 
     def _choice(self, choice: dict[str, Any]) -> None:
         index = choice.get("index")
@@ -344,7 +355,7 @@ class OpenAIChat(Dialect):
                 key,
                 id=str_or_none(call.get("id")),
                 name=name,
-                kind=call.get("type") if isinstance(call.get("type"), str) else "function",
+                kind=str_or_none(call.get("type")) or "function",
                 arguments=arguments or "",
             )
 
