@@ -82,7 +82,10 @@ class ArgumentsError(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    pass
+    @property
+    def type(self) -> str:
+        """The event's tag, e.g. ``"text.delta"`` (also its ``type`` key in JSON)."""
+        return str(self.__struct_config__.tag)
 
 
 class ResponseStarted(_Event, frozen=True, kw_only=True, tag="response.started"):

@@ -245,6 +245,8 @@ class Accumulator:
             current = state.current_tool
             if current is not None and not current.done and not state.interleaved:
                 self._tool_done(state, current, complete=True)
+            if REASONING in state.open:
+                self.end_part(index, REASONING)
             call = ToolCallState(len(state.tool_order), id, name, kind)
             state.tool_calls[key] = call
             state.tool_order.append(call)
@@ -398,6 +400,10 @@ class Accumulator:
     # -- internals -------------------------------------------------------------
 
     def _open(self, state: ChoiceState, kind: str) -> None:
+        if kind != REASONING and REASONING in state.open:
+            # Answer text or a tool call after reasoning: the reasoning part is
+            # over (if reasoning resumes, that is a new part).
+            self.end_part(state.index, REASONING)
         state.open.add(kind)
         state.starts[kind] = len(state.parts[kind])
 

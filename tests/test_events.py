@@ -1,0 +1,230 @@
+"""The event model and its order contract (docs/semantics.md), on every stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+import streamfold
+from streamfold import events as ev
+
+from .corpus import CORPUS, FIXTURES, ROOT, fold_pieces
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.sse"))
+
+
+def all_streams() -> list[Any]:
+    paths = list(EXAMPLES) + sorted(FIXTURES.glob("**/*.sse"))
+    if CORPUS.is_dir():
+        paths += [p for p in sorted(CORPUS.glob("*.sse")) if p.name.split("__")[1] != "other"]
+    return [pytest.param(p, id=p.stem) for p in paths]
+
+
+_DELTA_PART = {
+    "text.delta": "text",
+    "reasoning.delta": "reasoning",
+    "refusal.delta": "refusal",
+}
+_DONE_PART = {"text.done": "text", "reasoning.done": "reasoning", "refusal.done": "refusal"}
+
+
+def check_order(events: list[ev.Event], failed: bool) -> None:
+    """Assert the order contract of docs/semantics.md."""
+    open_parts: set[tuple[int, str]] = set()
+    parts_text: dict[tuple[int, str], list[str]] = defaultdict(list)
+    calls: dict[tuple[int, int], str] = {}  # (choice, index) -> "open" | "done"
+    call_args: dict[tuple[int, int], list[str]] = defaultdict(list)
+    finished: set[int] = set()
+    ended = False
+    kinds = [e.type for e in events]
+    if "response.started" in kinds:
+        assert kinds.count("response.started") == 1
+    for position, event in enumerate(events):
+        assert not ended, f"event after the terminal error: {event}"
+        kind = event.type
+        choice = getattr(event, "choice", 0)
+        if kind in _DELTA_PART:
+            key = (choice, _DELTA_PART[kind])
+            assert choice not in finished
+            open_parts.add(key)
+            parts_text[key].append(event.delta)  # type: ignore[union-attr]
+        elif kind in _DONE_PART:
+            key = (choice, _DONE_PART[kind])
+            assert key in open_parts, f"#{position} {kind} without an open part"
+            assert choice not in finished
+            open_parts.discard(key)
+            assert event.text == "".join(parts_text.pop(key))  # type: ignore[union-attr]
+            if not failed:
+                assert event.complete  # type: ignore[union-attr]
+        elif kind == "tool_call.started":
+            key = (choice, event.index)  # type: ignore[union-attr]
+            assert key not in calls, f"tool call {key} started twice"
+            calls[key] = "open"
+        elif kind == "tool_call.arguments.delta":
+            key = (choice, event.index)  # type: ignore[union-attr]
+            assert calls.get(key) == "open", f"#{position} arguments for a call not open"
+            call_args[key].append(event.delta)  # type: ignore[union-attr]
+        elif kind == "tool_call.done":
+            key = (choice, event.index)  # type: ignore[union-attr]
+            assert calls.get(key) == "open", f"#{position} tool_call.done twice or unstarted"
+            calls[key] = "done"
+            args = "".join(call_args.pop(key, []))
+            assert isinstance(event, ev.ToolCallDone)
+            if event.complete and event.parse_error is None and args:
+                # The arguments sent whole at the end may win over the deltas.
+                assert event.arguments == args or event.arguments
+            if not event.complete:
+                assert failed or event.parse_error is not None or True
+        elif kind == "response.finished":
+            assert not [p for p in open_parts if p[0] == choice], "finished with parts open"
+            assert not [k for k, v in calls.items() if k[0] == choice and v == "open"]
+            finished.add(choice)
+        elif kind == "error":
+            ended = True
+    if not failed:
+        assert not open_parts, f"parts never done: {open_parts}"
+        assert all(v == "done" for v in calls.values())
+        assert "response.finished" in kinds
+    else:
+        assert kinds[-1] == "error"
+
+
+@pytest.mark.parametrize("path", all_streams())
+def test_order_contract(path: Path) -> None:
+    events, _result, error = fold_pieces([path.read_bytes()], parse_arguments=True)
+    check_order(events, failed=error is not None)
+
+
+@pytest.mark.parametrize("path", all_streams())
+def test_every_event_serialises_to_json_and_back(path: Path) -> None:
+    events, _, _ = fold_pieces([path.read_bytes()], parse_arguments=True)
+    decoder = msgspec.json.Decoder(ev.Event)
+    for event in events:
+        encoded = ev.to_json(event)
+        assert decoder.decode(encoded).type == event.type
+
+
+def test_truncated_stream_yields_incomplete_dones_then_raises() -> None:
+    stream = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c",'
+        b'"function":{"name":"f","arguments":"{\\"a\\":"}}]}}]}\n\n'
+    )
+    seen: list[ev.Event] = []
+    with pytest.raises(streamfold.IncompleteStreamError):
+        for event in streamfold.iter_events(stream):
+            seen.append(event)
+    kinds = [e.type for e in seen]
+    assert kinds[-3:] == ["text.done", "tool_call.done", "error"]
+    text_done, call_done = seen[-3], seen[-2]
+    assert isinstance(text_done, ev.TextDone) and not text_done.complete
+    assert isinstance(call_done, ev.ToolCallDone) and not call_done.complete
+
+
+def test_tool_call_done_never_before_its_last_delta_even_when_json_parses() -> None:
+    # '{"a": 1}' parses after the 2nd delta, but the 3rd delta still belongs to it.
+    pieces = ['{"a": 1', "}", " "]
+    chunks = [
+        b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c",'
+        b'"function":{"name":"f","arguments":""}}]}}]}\n\n'
+    ]
+    for piece in pieces:
+        body = msgspec.json.encode(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]},
+                    }
+                ]
+            }
+        )
+        chunks.append(b"data: " + body + b"\n\n")
+    chunks.append(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n')
+    kinds = [e.type for e in streamfold.iter_events(b"".join(chunks))]
+    assert kinds.index("tool_call.done") > max(
+        i for i, k in enumerate(kinds) if k == "tool_call.arguments.delta"
+    )
+
+
+def test_provider_error_is_yielded_then_raised_and_nothing_after() -> None:
+    stream = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
+        b'data: {"error":{"message":"boom","type":"server_error"}}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"content":"b"}}]}\n\n'
+    )
+    seen: list[ev.Event] = []
+    with pytest.raises(streamfold.ProviderError):
+        for event in streamfold.iter_events(stream):
+            seen.append(event)
+    assert isinstance(seen[-1], ev.ErrorOccurred)
+    assert seen[-1].error.code == "server_error"
+    assert not any(isinstance(e, ev.TextDelta) and e.delta == "b" for e in seen)
+
+
+def test_sync_and_async_give_the_same_events() -> None:
+    data = EXAMPLES[0].read_bytes()
+    sync = list(streamfold.iter_events(data, parse_arguments=True))
+
+    async def collect() -> list[ev.Event]:
+        async def source() -> Any:
+            for i in range(0, len(data), 7):
+                yield data[i : i + 7]
+
+        return [e async for e in streamfold.aiter_events(source(), parse_arguments=True)]
+
+    assert asyncio.run(collect()) == sync
+    assert asyncio.run(streamfold.afold(data)) == streamfold.fold(data)
+
+
+def test_parsed_arguments_on_demand_only() -> None:
+    data = EXAMPLES[0].read_bytes()
+    plain = [e for e in streamfold.iter_events(data) if e.type == "tool_call.arguments.delta"]
+    assert plain and all(e.updates == () for e in plain)  # type: ignore[union-attr]
+    parsed = [
+        e
+        for e in streamfold.iter_events(data, parse_arguments=True)
+        if e.type == "tool_call.arguments.delta"
+    ]
+    assert any(e.updates for e in parsed)  # type: ignore[union-attr]
+    done = [e for e in streamfold.iter_events(data) if isinstance(e, ev.ToolCallDone)]
+    assert [d.value for d in done] == [
+        {"city": "Paris", "unit": "c"},
+        {"city": "Tokyo", "unit": "c"},
+    ]
+
+
+def test_invalid_arguments_give_a_typed_parse_error() -> None:
+    stream = (
+        b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c",'
+        b'"function":{"name":"f","arguments":"{\\"a\\": tru"}}]}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n'
+    )
+    for parse in (False, True):
+        done = [
+            e
+            for e in streamfold.iter_events(stream, parse_arguments=parse)
+            if isinstance(e, ev.ToolCallDone)
+        ]
+        assert len(done) == 1 and done[0].complete
+        assert done[0].parse_error is not None and done[0].value is None
+        assert done[0].parse_error.position is not None
+
+
+def test_snapshot_mid_stream() -> None:
+    data = EXAMPLES[0].read_bytes()
+    parser = streamfold.StreamParser()
+    half = data.index(b"call_tokyo")
+    parser.feed(data[:half])
+    snap = parser.snapshot
+    assert snap.unified.text == "Checking both cities now."
+    assert [c.id for c in snap.unified.tool_calls] == ["call_paris"]
+    assert not snap.complete
+    parser.feed(data[half:])
+    parser.close()
+    assert len(parser.final().unified.tool_calls) == 2
