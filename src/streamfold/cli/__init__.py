@@ -70,8 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
-         stderr: IO[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+) -> int:
     """Run the command line.
 
     Returns:
