@@ -728,7 +728,7 @@ def test_random_bytes_raise_only_streamfold_errors(raw: bytes) -> None:
 def test_detect_rejects_other_shapes() -> None:
     from streamfold.sse import ServerSentEvent
 
-    event = ServerSentEvent("{}")
+    event = ServerSentEvent(b"{}")
     assert OpenAIChat.detect(event, {"choices": []})
     assert not OpenAIChat.detect(event, {"type": "message_start"})
     assert not OpenAIChat.detect(event, {"candidates": []})

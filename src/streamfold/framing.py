@@ -157,7 +157,7 @@ class JSONArrayDecoder:
             self._pieces.clear()
         self._size = 0
         self._start = None
-        event = ServerSentEvent(piece.decode("utf-8", "replace"), index=self.count)
+        event = ServerSentEvent(piece, index=self.count)
         self.count += 1
         return event
 
@@ -192,6 +192,8 @@ class BodyDecoder:
 
     def close(self) -> list[ServerSentEvent]:
         """The whole body, as one event."""
-        body = b"".join(self._pieces).decode("utf-8", "replace").strip().lstrip("\ufeff")
+        body = b"".join(self._pieces).strip()
+        if body.startswith(b"\xef\xbb\xbf"):
+            body = body[3:].lstrip()
         self._pieces.clear()
         return [ServerSentEvent(body, index=0, terminated=True)] if body else []

@@ -251,7 +251,7 @@ class StreamParser:
     def _detect(self, event: ServerSentEvent) -> Dialect | None:
         cls = self._dialect_class
         if cls is None:
-            if event.data == "[DONE]":
+            if event.raw == b"[DONE]":
                 return None
             payload = decode_json(event)
             cls = dialects.detect(event, payload)

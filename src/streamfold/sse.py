@@ -29,20 +29,23 @@ from __future__ import annotations
 
 from typing import Final
 
+import msgspec
+
 from .errors import ProtocolError, shorten
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 
 DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
 _BOM: Final = b"\xef\xbb\xbf"
+_BLANK: Final = [b""]
 
 
-class ServerSentEvent:
+class ServerSentEvent(msgspec.Struct, gc=False):
     """One dispatched server-sent event.
 
     Attributes:
+        raw: the data lines joined with LF, as the UTF-8 bytes received.
         event: the event type (``"message"`` when the stream gave none).
-        data: the data lines joined with LF.
         id: the last event id in force when the event was dispatched, or ``None``.
         retry: the reconnection time in milliseconds, when this event set one.
         index: the 0-based number of this event in the stream.
@@ -50,45 +53,18 @@ class ServerSentEvent:
         event_set: whether the stream named the type with an ``event:`` field.
     """
 
-    __slots__ = ("data", "event", "event_set", "id", "index", "retry", "terminated")
+    raw: bytes
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+    index: int = 0
+    terminated: bool = True
+    event_set: bool = False
 
-    def __init__(
-        self,
-        data: str,
-        event: str = "message",
-        id: str | None = None,
-        retry: int | None = None,
-        index: int = 0,
-        terminated: bool = True,
-        event_set: bool = False,
-    ) -> None:
-        self.data = data
-        self.event = event
-        self.id = id
-        self.retry = retry
-        self.index = index
-        self.terminated = terminated
-        self.event_set = event_set
-
-    def __repr__(self) -> str:
-        return (
-            f"ServerSentEvent(event={self.event!r}, data={shorten(self.data)!r}, "
-            f"id={self.id!r}, retry={self.retry!r}, index={self.index})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ServerSentEvent):
-            return NotImplemented
-        return (
-            self.data == other.data
-            and self.event == other.event
-            and self.id == other.id
-            and self.retry == other.retry
-            and self.index == other.index
-            and self.terminated == other.terminated
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    @property
+    def data(self) -> str:
+        """The data as text (invalid UTF-8 replaced by U+FFFD, as the spec says)."""
+        return self.raw.decode("utf-8", "replace")
 
 
 class SSEDecoder:
@@ -114,6 +90,7 @@ class SSEDecoder:
         self.count = 0  # events dispatched so far
         self.bytes_seen = 0
         self.comments = 0
+        self._names: dict[bytes, str] = {}  # event type names, decoded once
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode the next chunk of bytes.
@@ -153,7 +130,10 @@ class SSEDecoder:
             complete = b"".join(self._pending)
             self._pending.clear()
             self._pending_size = 0
-        events = self._lines(complete.splitlines())
+        if last_cr < 0:
+            events = self._blocks(complete)
+        else:
+            events = self._lines(complete.splitlines())
         if end != len(chunk) - 1:
             self._hold(rest)
         return events
@@ -208,17 +188,70 @@ class SSEDecoder:
             position=self.count,
         )
 
+    def _blocks(self, complete: bytes) -> list[ServerSentEvent]:
+        # The common LF-only case, split at blank lines: an event that is one
+        # `data:` line (optionally after one `event:` line) is built directly;
+        # anything else goes through the general line rules. Same results.
+        parts = complete.split(b"\n\n")
+        last = parts.pop()  # complete ends in LF: this is "" or lines not yet closed
+        events: list[ServerSentEvent] = []
+        limit = self.max_event_size
+        for part in parts:
+            if (
+                len(part) <= limit
+                and not self._data
+                and not self._event
+                and self._retry is None
+                and (newline := part.find(b"\n")) < 0
+                and part.startswith(b"data: ")
+            ):
+                events.append(
+                    ServerSentEvent(part[6:], "message", self.last_event_id, None, self.count)
+                )
+                self.count += 1
+                continue
+            if (
+                len(part) <= limit
+                and not self._data
+                and self._retry is None
+                and part.startswith(b"event: ")
+                and newline > 0
+                and part.startswith(b"data: ", newline + 1)
+                and part.find(b"\n", newline + 1) < 0
+            ):
+                kind = part[7:newline]
+                name = self._names.get(kind)
+                if name is None:
+                    name = self._names[kind] = kind.decode("utf-8", "replace")
+                events.append(
+                    ServerSentEvent(
+                        part[newline + 7 :], name, self.last_event_id, None, self.count, True, True
+                    )
+                )
+                self.count += 1
+                self._event = b""
+                continue
+            events.extend(self._lines(part.split(b"\n")))
+            events.extend(self._lines(_BLANK))
+        if last:
+            events.extend(self._lines(last[:-1].split(b"\n")))
+        return events
+
     def _lines(self, lines: list[bytes]) -> list[ServerSentEvent]:
         events: list[ServerSentEvent] = []
         data = self._data
+        size = self._data_size
+        limit = self.max_event_size
         for line in lines:
             if not line:
                 if data:
+                    self._data_size = size
                     events.append(self._dispatch(terminated=True))
+                    size = 0
                 self._event = b""
                 self._retry = None
                 continue
-            if line[:6] == b"data: ":
+            if line.startswith(b"data: "):
                 value = line[6:]
             elif line[0] == 58:  # ":" comment
                 self.comments += 1
@@ -235,9 +268,11 @@ class SSEDecoder:
                     self._field(field, value)
                     continue
             data.append(value)
-            self._data_size += len(value) + 1
-            if self._data_size > self.max_event_size:
+            size += len(value) + 1
+            if size > limit:
+                self._data_size = size
                 self._too_large()
+        self._data_size = size
         return events
 
     def _field(self, field: bytes, value: bytes) -> None:
@@ -252,15 +287,18 @@ class SSEDecoder:
     def _dispatch(self, terminated: bool) -> ServerSentEvent:
         data = self._data
         raw = data[0] if len(data) == 1 else b"\n".join(data)
-        event = ServerSentEvent(
-            raw.decode("utf-8", "replace"),
-            self._event.decode("utf-8", "replace") if self._event else "message",
-            self.last_event_id,
-            self._retry,
-            self.count,
-            terminated,
-            bool(self._event),
-        )
+        kind = self._event
+        if kind:
+            name = self._names.get(kind)
+            if name is None:
+                name = self._names[kind] = kind.decode("utf-8", "replace")
+            event = ServerSentEvent(
+                raw, name, self.last_event_id, self._retry, self.count, terminated, True
+            )
+        else:
+            event = ServerSentEvent(
+                raw, "message", self.last_event_id, self._retry, self.count, terminated
+            )
         self.count += 1
         data.clear()
         self._data_size = 0

@@ -48,13 +48,21 @@ def decode_json(event: ServerSentEvent) -> Any:
             and shows the bytes, shortened.
     """
     try:
-        return _decode(event.data)
+        return _decode(event.raw)
     except msgspec.DecodeError as exc:
-        raise ProtocolError(
-            f"server-sent event #{event.index} is not valid JSON ({exc}): {shorten(event.data)!r}",
-            excerpt=shorten(event.data),
-            position=event.index,
-        ) from None
+        reason = str(exc)
+    except UnicodeDecodeError:
+        # Invalid UTF-8 becomes U+FFFD, as the SSE spec decodes it.
+        try:
+            return _decode(event.data)
+        except msgspec.DecodeError as exc:
+            reason = str(exc)
+    raise ProtocolError(
+        f"server-sent event #{event.index} is not valid JSON ({reason}): "
+        f"{shorten(event.raw)!r}",
+        excerpt=shorten(event.raw),
+        position=event.index,
+    )
 
 
 def str_or_none(value: Any) -> str | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+import msgspec
+
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
 from ..fold import Accumulator
@@ -20,7 +22,11 @@ from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
 
 __all__ = ["OpenAIChat", "normalise_usage", "unified_finish_reason"]
 
+_decode = msgspec.json.Decoder().decode
+
 _RESPONSE_FIELDS: Final = ("id", "model", "created", "system_fingerprint", "service_tier")
+# Fields read on every chunk; any other key (error, x_groq, provider fields)
+# sends the chunk through the slower path.
 _KNOWN_TOP: Final = frozenset(
     {
         "id",
@@ -31,7 +37,6 @@ _KNOWN_TOP: Final = frozenset(
         "service_tier",
         "choices",
         "usage",
-        "error",
         "obfuscation",
     }
 )
@@ -150,7 +155,7 @@ class OpenAIChat(Dialect):
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
         self.fields: dict[str, Any] = {}
-        self._missing = list(_RESPONSE_FIELDS)
+        self._missing: tuple[str, ...] = _RESPONSE_FIELDS
         self.extra: dict[str, Any] = {}  # unknown top-level fields: last non-null wins
         self.choices: dict[int, _ChoiceExtras] = {}
         self.usage_raw: dict[str, Any] | None = None
@@ -166,21 +171,26 @@ class OpenAIChat(Dialect):
 
     def handle(self, event: ServerSentEvent) -> None:
         """Fold one chunk (or the ``[DONE]`` marker, or an error payload)."""
-        data = event.data
-        if data == "[DONE]":
+        if event.raw == b"[DONE]":
             self.terminated = True
             return
-        chunk = decode_json(event)
+        try:
+            chunk = _decode(event.raw)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            chunk = decode_json(event)  # raises the precise ProtocolError, or repairs UTF-8
         if type(chunk) is not dict:
             if event.event == "error":
                 raise provider_error(chunk, event.index)
             raise ProtocolError(
-                f"server-sent event #{event.index} is not a JSON object: {shorten(data)!r}",
-                excerpt=shorten(data),
+                f"server-sent event #{event.index} is not a JSON object: {shorten(event.raw)!r}",
+                excerpt=shorten(event.raw),
                 position=event.index,
             )
-        if self._missing:
-            self._response_fields(chunk)
+        for key in self._missing:
+            value = chunk.get(key)
+            if value is not None and value != "" and value != 0:
+                self._response_fields(chunk)
+                break
         choices = chunk.get("choices")
         if choices:
             if not self.acc.started:
@@ -190,24 +200,33 @@ class OpenAIChat(Dialect):
             if type(choices) is not list:
                 raise ProtocolError(
                     f"server-sent event #{event.index}: 'choices' is not a list",
-                    excerpt=shorten(data),
+                    excerpt=shorten(event.raw),
                     position=event.index,
                 )
             for choice in choices:
                 if type(choice) is dict:
                     self._choice(choice)
-        usage = chunk.get("usage") or _groq_usage(chunk)
+        usage = chunk.get("usage")
         if usage and type(usage) is dict:
+            self._usage(usage)
+        if not chunk.keys() <= _KNOWN_TOP or event.event == "error":
+            self._rare_top_fields(chunk, event)
+
+    def _usage(self, usage: dict[str, Any]) -> None:
+        if usage is not self.usage_raw and usage != self.usage_raw:
             self.usage_raw = usage
             self.acc.set_usage(normalise_usage(usage))
-        extra = chunk.keys() - _KNOWN_TOP
-        if extra:
-            for key in extra:
-                value = chunk[key]
-                if value is not None:
-                    self.extra[key] = value
-        error = chunk.get("error")
-        if error is not None or event.event == "error":
+
+    def _rare_top_fields(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        # Unknown top-level fields: the last non-null value wins.
+        for key in chunk.keys() - _KNOWN_TOP:
+            value = chunk[key]
+            if value is not None:
+                self.extra[key] = value
+        usage = _groq_usage(chunk)
+        if usage and type(usage) is dict and not chunk.get("usage"):
+            self._usage(usage)
+        if chunk.get("error") is not None or event.event == "error":
             # An in-band error: OpenAI {"error": ...} mid-stream, OpenRouter's
             # {"error": {"code": 502, ...}} beside finish_reason "error", Groq's
             # "event: error" with code tool_use_failed.
@@ -230,14 +249,16 @@ class OpenAIChat(Dialect):
     # -- per chunk -----------------------------------------------------------------
 
     def _response_fields(self, chunk: dict[str, Any]) -> None:
-        missing = self._missing
-        for key in tuple(missing):
+        found = False
+        for key in self._missing:
             value = chunk.get(key)
             if not _is_blank_response_field(value):
                 self.fields[key] = (
                     int_or_none(value) if key == "created" else str_or_none(value) or value
                 )
-                missing.remove(key)
+                found = True
+        if found:
+            self._missing = tuple(k for k in self._missing if k not in self.fields)
         if not self.acc.started and ("id" in self.fields or "model" in self.fields):
             self.acc.start(
                 self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
@@ -247,61 +268,72 @@ class OpenAIChat(Dialect):
         index = choice.get("index")
         if type(index) is not int:
             index = 0
-        extras = self.choices.get(index)
-        if extras is None:
-            extras = self.choices[index] = _ChoiceExtras()
-            self.acc.choice(index)
-        acc = self.acc
         delta = choice.get("delta")
         if delta and type(delta) is dict:
             content = delta.get("content")
-            if content:
-                if type(content) is str:
-                    acc.text(index, content)
-                else:
+            if content and type(content) is str:
+                self.acc.text(index, content)
+                if len(delta) > 1:
+                    self._delta(index, delta)
+            else:
+                if content:
                     self._mistral_content_parts(index, content)
-            reasoning = delta.get("reasoning_content")
-            if reasoning is None:
-                if delta.get("reasoning") is not None:
-                    reasoning = delta["reasoning"]
-                    extras.reasoning_key = "reasoning"
-                elif "reasoning" not in delta and delta.get("reasoning_details"):
-                    reasoning = _reasoning_details_text(delta["reasoning_details"])
-                    extras.reasoning_key = "reasoning"
-            if reasoning and type(reasoning) is str:
-                acc.reasoning(index, reasoning)
-            refusal = delta.get("refusal")
-            if refusal and type(refusal) is str:
-                acc.refusal(index, refusal)
-            tool_calls = delta.get("tool_calls")
-            if tool_calls and type(tool_calls) is list:
-                self._tool_calls(index, extras, tool_calls)
-            function_call = delta.get("function_call")
-            if function_call and type(function_call) is dict:
-                self._legacy_function_call(index, extras, function_call)
-            if extras.role is None and delta.get("role"):
-                extras.role = delta["role"]
-            unknown = delta.keys() - _KNOWN_DELTA
-            if unknown:
-                self._delta_fields(extras, delta, unknown)
+                self._delta(index, delta)
+        elif index not in self.choices:
+            self._extras(index)
         logprobs = choice.get("logprobs")
         if logprobs and type(logprobs) is dict:
             content_lp = logprobs.get("content")
             refusal_lp = logprobs.get("refusal")
-            acc.logprobs(
+            self.acc.logprobs(
                 index,
                 content_lp if type(content_lp) is list else None,
                 refusal_lp if type(refusal_lp) is list else None,
             )
         finish = choice.get("finish_reason")
         if finish and type(finish) is str:
-            acc.finish(index, finish, unified_finish_reason(finish))
-        unknown = choice.keys() - _KNOWN_CHOICE
-        if unknown:
-            for key in unknown:
+            self.acc.finish(index, finish, unified_finish_reason(finish))
+        if not choice.keys() <= _KNOWN_CHOICE:
+            fields = self._extras(index).fields
+            for key in choice.keys() - _KNOWN_CHOICE:
                 value = choice[key]
                 if value is not None:
-                    extras.fields[key] = value
+                    fields[key] = value
+
+    def _extras(self, index: int) -> _ChoiceExtras:
+        extras = self.choices.get(index)
+        if extras is None:
+            extras = self.choices[index] = _ChoiceExtras()
+            self.acc.choice(index)
+        return extras
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> None:
+        # Everything in a delta but string content: rarer, so off the text path.
+        acc = self.acc
+        extras = self._extras(index)
+        reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            if delta.get("reasoning") is not None:
+                reasoning = delta["reasoning"]
+                extras.reasoning_key = "reasoning"
+            elif "reasoning" not in delta and delta.get("reasoning_details"):
+                reasoning = _reasoning_details_text(delta["reasoning_details"])
+                extras.reasoning_key = "reasoning"
+        if reasoning and type(reasoning) is str:
+            acc.reasoning(index, reasoning)
+        refusal = delta.get("refusal")
+        if refusal and type(refusal) is str:
+            acc.refusal(index, refusal)
+        tool_calls = delta.get("tool_calls")
+        if tool_calls and type(tool_calls) is list:
+            self._tool_calls(index, extras, tool_calls)
+        function_call = delta.get("function_call")
+        if function_call and type(function_call) is dict:
+            self._legacy_function_call(index, extras, function_call)
+        if extras.role is None and delta.get("role"):
+            extras.role = delta["role"]
+        if not delta.keys() <= _KNOWN_DELTA:
+            self._delta_fields(extras, delta, delta.keys() - _KNOWN_DELTA)
 
     def _delta_fields(self, extras: _ChoiceExtras, delta: dict[str, Any], keys: Any) -> None:
         # Unknown delta fields: lists (OpenRouter reasoning_details, annotations)
