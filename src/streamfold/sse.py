@@ -130,10 +130,7 @@ class SSEDecoder:
             complete = b"".join(self._pending)
             self._pending.clear()
             self._pending_size = 0
-        if last_cr < 0:
-            events = self._blocks(complete)
-        else:
-            events = self._lines(complete.splitlines())
+        events = self._blocks(complete) if last_cr < 0 else self._lines(complete.splitlines())
         if end != len(chunk) - 1:
             self._hold(rest)
         return events
