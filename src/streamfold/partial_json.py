@@ -1,0 +1,992 @@
+"""Linear-time incremental JSON parser for streamed tool-call arguments.
+
+Providers stream a tool call's arguments as JSON text cut into small pieces
+(often about six characters each). Re-parsing the whole buffer on every piece
+costs time quadratic in the length of the arguments; :class:`PartialJSONParser`
+looks at each character once, keeps the value it is building on an explicit
+stack (no recursion, so nesting depth can never raise ``RecursionError``), and
+reports what each piece changed::
+
+    parser = PartialJSONParser()
+    for piece in pieces:
+        for update in parser.feed(piece):
+            ...  # JSONValueStarted, JSONStringDelta, JSONValueDone
+        parser.snapshot()  # the partial value so far, on demand
+    arguments = parser.close()  # == json.loads("".join(pieces))
+
+The parser is sans-IO: it is fed ``str`` and returns updates; decoding bytes is
+the caller's business.
+
+Final value:
+    ``close()`` returns exactly what ``json.loads`` returns for the whole text:
+    ``int`` for numbers without fraction or exponent (``-0`` is ``0``, big
+    integers are exact), ``float`` otherwise; the last of duplicate keys wins
+    and keeps the first key's place; lone surrogate escapes such as
+    ``"\\ud83d"`` become the lone surrogate character. The parser is strict
+    where ``json.loads`` is lenient by default: the literals ``NaN``,
+    ``Infinity`` and ``-Infinity`` are rejected.
+
+Updates (``feed()`` returns them in document order; ``path`` is the tuple of
+object keys and array indexes from the top-level value down):
+    - :class:`JSONValueStarted` when an object, array or string value begins.
+      For an array item the path ends with the new item's index, which is how
+      a new array item is reported. Object keys are not values and are never
+      reported on their own.
+    - :class:`JSONStringDelta` when a string value grew: ``fragment`` is decoded
+      text (escapes resolved), never empty, at most one per string per
+      ``feed()``. The fragments of a string concatenate to its final value
+      however the text was split.
+    - :class:`JSONValueDone` when a value is complete: a scalar (string,
+      number, ``true``, ``false``, ``null``) or a closed container, with its
+      value. For an object member this reports a key with a complete value.
+      A container's value is the very object that ends up in the final
+      result: treat it as read-only.
+
+    A number is complete only when the character after it arrives (or at
+    ``close()``); a document that is a bare number with nothing after it
+    therefore gets no :class:`JSONValueDone`, and ``close()`` returns it.
+
+Snapshot semantics (``snapshot()``; ``parse_partial()`` is the same for one
+prefix):
+    - Before any value has started, the snapshot is :data:`MISSING` (not
+      ``None``, which is what ``null`` parses to).
+    - Containers appear as soon as they are opened (``{`` gives ``{}``).
+    - Strings appear as soon as they are opened and hold the text received so
+      far, decoded. An escape sequence is left out until complete (a lone
+      backslash, ``\\u12``). A ``\\uD800``-``\\uDBFF`` escape is left out while
+      it may still be the first half of a surrogate pair: it joins the next
+      escape if that is a low surrogate, and is kept as the lone surrogate
+      character (as ``json.loads`` does) as soon as anything else follows.
+    - Numbers and ``true``/``false``/``null`` appear only when complete; a
+      number is complete when a character that cannot continue it arrives
+      (whitespace, ``,``, ``]``, ``}``), or at ``close()``.
+    - An object member appears once its value has started (by the rules
+      above): a key whose string is incomplete, or whose value has not started
+      or is an incomplete number or literal, is left out. With duplicate keys
+      the earlier value shows until the later one appears.
+    - Snapshots are independent of later input: open containers are copied on
+      each call (cost proportional to their sizes, paid only on demand), while
+      completed values inside them are shared with the parser's result and
+      must not be mutated.
+
+Limits:
+    ``max_depth`` bounds how many containers may be open at once (the
+    default, 256, allows ``[`` nested 256 deep); ``max_size`` bounds the
+    characters (not bytes) fed in total. Memory is the value being built plus
+    a few small buffers.
+
+Cost:
+    ``feed()`` is linear in the piece (string content, whitespace and numbers
+    are consumed in runs by compiled regular expressions; a piece that is
+    nothing but string content takes a short path of its own); ``close()``
+    costs nothing more; ``snapshot()`` copies the open containers and joins
+    the string being received, on demand only.
+
+Errors:
+    Every error is a :class:`PartialJSONError` (a ``ValueError``) with a
+    ``reason`` and a ``position``: the offset of the first character at which
+    the text fed so far stopped being a prefix of any valid JSON document;
+    the length of the text when ``close()`` finds it ended too early;
+    ``max_size`` for :class:`JSONSizeError`; the first digit for an integer
+    too long for ``int()`` (which ``json.loads`` rejects too). An error is
+    raised by the ``feed()`` that makes it detectable. After an error the
+    parser is failed: ``feed()`` and ``close()`` raise the same error again,
+    and ``snapshot()`` still shows what was parsed before it::
+
+        ValueError
+        └── PartialJSONError      invalid JSON, or input ended too early
+            ├── JSONDepthError    more than max_depth nested containers
+            └── JSONSizeError     more than max_size characters fed
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any, Final, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "MISSING",
+    "JSONDepthError",
+    "JSONSizeError",
+    "JSONStringDelta",
+    "JSONUpdate",
+    "JSONValueDone",
+    "JSONValueStarted",
+    "MissingType",
+    "PartialJSONError",
+    "PartialJSONParser",
+    "Path",
+    "parse_partial",
+]
+
+Path: TypeAlias = tuple[str | int, ...]
+"""Object keys and array indexes from the top-level value down; ``()`` is the top."""
+
+
+class MissingType(enum.Enum):
+    """Type of :data:`MISSING`."""
+
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = MissingType.MISSING
+"""What ``snapshot()`` returns before any value has started."""
+
+
+class JSONValueStarted(msgspec.Struct, frozen=True, tag_field="type", tag="json.started"):
+    """An object, array or string value began at ``path``.
+
+    Attributes:
+        path: Where the value is; for an array item, ends with its index.
+        kind: ``"object"``, ``"array"`` or ``"string"``.
+    """
+
+    path: Path
+    kind: str
+
+
+class JSONStringDelta(msgspec.Struct, frozen=True, tag_field="type", tag="json.string.delta"):
+    """The string value at ``path`` grew by ``fragment`` (decoded, never empty)."""
+
+    path: Path
+    fragment: str
+
+
+class JSONValueDone(msgspec.Struct, frozen=True, tag_field="type", tag="json.done"):
+    """The value at ``path`` is complete.
+
+    Attributes:
+        path: Where the value is.
+        value: The complete value; containers are shared with the final result.
+    """
+
+    path: Path
+    value: Any
+
+
+JSONUpdate: TypeAlias = JSONValueStarted | JSONStringDelta | JSONValueDone
+"""Any update returned by :meth:`PartialJSONParser.feed`."""
+
+
+class PartialJSONError(ValueError):
+    """The text is not a prefix of a valid JSON document, or it ended too early.
+
+    Attributes:
+        reason: What is wrong, without the position.
+        position: Offset (in characters) of the first character at which the
+            text fed so far stopped being a prefix of a valid JSON document;
+            the text's length when it ended too early.
+        excerpt: The text just before and from ``position``, for the message.
+    """
+
+    def __init__(self, reason: str, position: int, excerpt: tuple[str, str] = ("", "")) -> None:
+        before, after = excerpt
+        message = f"{reason} at position {position}"
+        if before or after:
+            where = repr(after) if after else "the end"
+            message += f" (after {before!r}, at {where})"
+        super().__init__(message)
+        self.reason = reason
+        self.position = position
+        self.excerpt = excerpt
+
+    def __reduce__(self) -> tuple[type[PartialJSONError], tuple[str, int, tuple[str, str]]]:
+        return (type(self), (self.reason, self.position, self.excerpt))
+
+
+class JSONDepthError(PartialJSONError):
+    """More containers are open at once than ``max_depth`` allows."""
+
+
+class JSONSizeError(PartialJSONError):
+    """More characters were fed than ``max_size`` allows."""
+
+
+class _State(enum.Enum):
+    """What the parser expects next."""
+
+    # Members hash by identity: Enum's own __hash__ is Python code, too slow
+    # for the per-token table lookup.
+    __hash__ = object.__hash__
+
+    TOP = "a value"
+    MEMBER_VALUE = "a value after ':'"
+    FIRST_ITEM = "a value or ']' after '['"
+    ITEM = "a value after ','"
+    FIRST_KEY = "a string key or '}' after '{'"
+    KEY = "a string key after ','"
+    COLON = "':' after a key"
+    AFTER_ITEM = "',' or ']' after an array item"
+    AFTER_MEMBER = "',' or '}' after an object member"
+    END = "nothing but whitespace after the value"
+    STRING = "the rest of a string"
+    NUMBER = "the rest of a number"
+    LITERAL = "the rest of true, false or null"
+
+
+# Looking a member up on an Enum class costs several times a global lookup, and
+# these are looked up for every token.
+(
+    _TOP,
+    _MEMBER_VALUE,
+    _FIRST_ITEM,
+    _ITEM,
+    _FIRST_KEY,
+    _KEY,
+    _COLON,
+    _AFTER_ITEM,
+    _AFTER_MEMBER,
+    _END,
+    _STRING,
+    _NUMBER,
+    _LITERAL,
+) = _State
+
+
+class _Action(enum.Enum):
+    """What a structural character does in a state that accepts it."""
+
+    OPEN_OBJECT = enum.auto()
+    OPEN_ARRAY = enum.auto()
+    OPEN_STRING = enum.auto()
+    OPEN_KEY = enum.auto()
+    START_NUMBER = enum.auto()
+    START_LITERAL = enum.auto()
+    ITEM_COMMA = enum.auto()
+    MEMBER_COMMA = enum.auto()
+    COLON = enum.auto()
+    CLOSE = enum.auto()
+
+
+(
+    _OPEN_OBJECT,
+    _OPEN_ARRAY,
+    _OPEN_STRING,
+    _OPEN_KEY,
+    _START_NUMBER,
+    _START_LITERAL,
+    _ITEM_COMMA,
+    _MEMBER_COMMA,
+    _COLON_ACTION,
+    _CLOSE,
+) = _Action
+
+_VALUE_STARTS: Final = {
+    "{": _OPEN_OBJECT,
+    "[": _OPEN_ARRAY,
+    '"': _OPEN_STRING,
+    "-": _START_NUMBER,
+    **dict.fromkeys("0123456789", _START_NUMBER),
+    **dict.fromkeys("tfn", _START_LITERAL),
+}
+
+# The transition table for structural characters. Whitespace is skipped in
+# every state listed here; any other character is an error. STRING, NUMBER and
+# LITERAL consume their tokens with their own scanners.
+_ACTIONS: Final[dict[_State, dict[str, _Action]]] = {
+    _TOP: _VALUE_STARTS,
+    _MEMBER_VALUE: _VALUE_STARTS,
+    _ITEM: _VALUE_STARTS,
+    _FIRST_ITEM: {**_VALUE_STARTS, "]": _CLOSE},
+    _FIRST_KEY: {'"': _OPEN_KEY, "}": _CLOSE},
+    _KEY: {'"': _OPEN_KEY},
+    _COLON: {":": _COLON_ACTION},
+    _AFTER_ITEM: {",": _ITEM_COMMA, "]": _CLOSE},
+    _AFTER_MEMBER: {",": _MEMBER_COMMA, "}": _CLOSE},
+    _END: {},
+}
+
+_LITERALS: Final[dict[str, tuple[str, Any]]] = {
+    "t": ("true", True),
+    "f": ("false", False),
+    "n": ("null", None),
+}
+
+_WHITESPACE: Final = " \t\n\r"
+_NON_WHITESPACE: Final = re.compile(r"[^ \t\n\r]")
+# String content up to the next quote, backslash or (invalid) control character.
+_STRING_RUN: Final = re.compile(r'[^"\\\x00-\x1f]+')
+_UNICODE_ESCAPE: Final = re.compile(r"\\u([0-9a-fA-F]{4})")
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
+_SIMPLE_ESCAPES: Final = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+
+# A whole number; groups 1 and 2 (fraction, exponent) make it a float.
+_WHOLE_NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_NUMBER_CHARACTERS: Final = frozenset("0123456789-+.eE")
+
+
+def _number_automaton() -> list[dict[str, int]]:
+    """Build the automaton that checks a number split across pieces, one character at a time.
+
+    States: 0 start, 1 after '-', 2 after a leading '0', 3 in integer digits,
+    4 after '.', 5 in fraction digits, 6 after 'e', 7 after the exponent sign,
+    8 in exponent digits.
+    """
+    digits = "0123456789"
+    nonzero = "123456789"
+    return [
+        {"-": 1, "0": 2, **dict.fromkeys(nonzero, 3)},
+        {"0": 2, **dict.fromkeys(nonzero, 3)},
+        {".": 4, "e": 6, "E": 6},
+        {**dict.fromkeys(digits, 3), ".": 4, "e": 6, "E": 6},
+        dict.fromkeys(digits, 5),
+        {**dict.fromkeys(digits, 5), "e": 6, "E": 6},
+        {"-": 7, "+": 7, **dict.fromkeys(digits, 8)},
+        dict.fromkeys(digits, 8),
+        dict.fromkeys(digits, 8),
+    ]
+
+
+_NUMBER_AUTOMATON: Final = _number_automaton()
+_NUMBER_COMPLETE: Final = frozenset({2, 3, 5, 8})
+_NUMBER_INTEGER: Final = frozenset({2, 3})
+
+_EXCERPT_BEFORE: Final = 32
+_EXCERPT_AFTER: Final = 16
+
+
+def _unexpected_reason(state: _State, character: str) -> str:
+    """Say why ``character`` cannot come next in ``state``."""
+    got = f", got {character!r}"
+    if state is _ITEM and character == "]":
+        return "trailing comma before ']'"
+    if state is _KEY and character == "}":
+        return "trailing comma before '}'"
+    if character in "NI" and state in (_TOP, _MEMBER_VALUE, _ITEM, _FIRST_ITEM):
+        return "NaN and Infinity are not valid JSON" + got
+    if character == "'" and state in (_TOP, _MEMBER_VALUE, _ITEM, _FIRST_ITEM, _FIRST_KEY, _KEY):
+        return "strings need double quotes" + got
+    if state is _END:
+        return "extra data after the top-level value" + got
+    return f"expected {state.value}{got}"
+
+
+def _is_high_surrogate(code_point: int) -> bool:
+    return 0xD800 <= code_point <= 0xDBFF
+
+
+class _Frame:
+    """An open container, where it is, and (for objects) the current member's key."""
+
+    __slots__ = ("container", "key", "path")
+
+    def __init__(self, container: list[Any] | dict[str, Any], path: Path) -> None:
+        self.container = container
+        self.path = path
+        self.key = ""
+
+
+class PartialJSONParser:
+    """Parse one JSON document fed in pieces, in time linear in its length.
+
+    See the module docstring for the updates, the snapshot semantics and the
+    errors.
+
+    Args:
+        max_depth: Most containers that may be open at once.
+        max_size: Most characters that may be fed in total.
+        updates: Whether ``feed()`` builds updates; without them it does only
+            what ``close()`` and ``snapshot()`` need.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_failure",
+        "_fast_pieces",
+        "_fragments",
+        "_in_key",
+        "_literal",
+        "_literal_matched",
+        "_max_depth",
+        "_max_size",
+        "_number_parts",
+        "_number_start",
+        "_number_state",
+        "_offset",
+        "_out",
+        "_pending",
+        "_recent",
+        "_reported",
+        "_result",
+        "_stack",
+        "_state",
+        "_string_path",
+        "_updates",
+    )
+
+    def __init__(
+        self, *, max_depth: int = 256, max_size: int = 64 * 1024 * 1024, updates: bool = True
+    ) -> None:
+        self._max_depth = max_depth
+        self._max_size = max_size
+        self._updates = updates
+        self._state = _TOP
+        self._stack: list[_Frame] = []
+        self._result: Any = MISSING
+        self._out: list[JSONUpdate] = []
+        self._failure: PartialJSONError | None = None
+        self._closed = False
+        # Characters consumed before the piece being parsed, and the end of
+        # the text before it (for error excerpts). Pieces taken by the fast
+        # path in feed() are only counted; they are the last string fragments.
+        self._offset = 0
+        self._recent = ""
+        self._fast_pieces = 0
+        # The string being parsed: decoded fragments, how many were reported,
+        # and the raw text of escapes not decoded yet: an unfinished escape
+        # ("\\", "\\u", "\\u12"), or a high surrogate escape that may pair
+        # with the next one ("\\ud83d"), maybe followed by an unfinished one.
+        self._in_key = False
+        self._fragments: list[str] = []
+        self._reported = 0
+        self._pending = ""
+        self._string_path: Path = ()
+        # The number or literal being parsed.
+        self._number_parts: list[str] = []
+        self._number_state = 0
+        self._number_start = 0
+        self._literal = ""
+        self._literal_matched = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether a whole top-level value has been parsed."""
+        return self._state is _END
+
+    @property
+    def position(self) -> int:
+        """Characters consumed so far (after an error: the error's position)."""
+        return self._offset
+
+    def feed(self, text: str) -> list[JSONUpdate]:
+        """Parse the next piece of the document.
+
+        Args:
+            text: The characters that follow everything fed so far.
+
+        Returns:
+            The updates this piece caused, in document order (always empty
+            when the parser was made with ``updates=False``).
+
+        Raises:
+            PartialJSONError: The text so far is not a prefix of valid JSON,
+                or ``close()`` was called already.
+            JSONDepthError: More than ``max_depth`` containers are open.
+            JSONSizeError: More than ``max_size`` characters were fed.
+        """
+        if self._failure is not None:
+            raise self._failure
+        offset = self._offset + len(text)
+        # The hot path: a piece that is nothing but more of a string. The test
+        # only filters: a piece it turns away (a quote, a backslash, a
+        # character that does not print) is handled the general way.
+        if (
+            self._state is _STRING
+            and not self._pending
+            and '"' not in text
+            and "\\" not in text
+            and text.isprintable()
+            and text
+            and offset <= self._max_size
+        ):
+            self._fragments.append(text)
+            self._offset = offset
+            self._fast_pieces += 1
+            if self._updates and not self._in_key:
+                self._reported += 1
+                return [JSONStringDelta(self._string_path, text)]
+            return []
+        if self._closed:
+            raise PartialJSONError("feed() after close()", self._offset)
+        if offset > self._max_size:
+            limit = self._max_size - self._offset
+            self._consume(text[:limit])
+            reason = f"more than max_size={self._max_size} characters"
+            raise self._fail(JSONSizeError, reason, text[limit:], 0)
+        return self._consume(text)
+
+    def snapshot(self) -> Any:
+        """Build the value parsed so far, following the snapshot semantics.
+
+        Returns:
+            The partial value, independent of later input, or :data:`MISSING`
+            if no value has started.
+        """
+        state = self._state
+        leaf: Any = MISSING
+        if state is _STRING and not self._in_key:
+            fragments = self._fragments
+            if len(fragments) > 1:
+                # Keep the joined text, so the list stays short however many snapshots.
+                self._catch_up_recent()
+                fragments[:] = ["".join(fragments)]
+                self._reported = 1
+            leaf = fragments[0] if fragments else ""
+        stack = self._stack
+        if not stack:
+            return self._result if state is _END else leaf
+        child = leaf
+        innermost = True
+        for frame in reversed(stack):
+            container = frame.container
+            if isinstance(container, list):
+                items = list(container)
+                if not innermost:
+                    items[-1] = child
+                elif child is not MISSING:
+                    items.append(child)
+                child = items
+            else:
+                members = dict(container)
+                if child is not MISSING:
+                    members[frame.key] = child
+                child = members
+            innermost = False
+        return child
+
+    def close(self) -> Any:
+        """End the input and return the document's value.
+
+        Returns:
+            The value, equal to ``json.loads`` of the whole text.
+
+        Raises:
+            PartialJSONError: The text is incomplete or invalid; ``position``
+                is its length when it ended too early.
+        """
+        if self._failure is not None:
+            raise self._failure
+        if not self._closed:
+            self._catch_up_recent()
+            state = self._state
+            if state is _NUMBER and not self._stack:
+                self._end_number("", 0)
+            elif state is not _END:
+                raise self._fail(PartialJSONError, self._end_reason(), "", 0)
+            self._closed = True
+        return self._result
+
+    # The parsing machinery; ``text`` is the current piece, ``i`` an index in it.
+
+    def _consume(self, text: str) -> list[JSONUpdate]:
+        """Parse a whole piece and move past it."""
+        if self._fast_pieces:
+            self._catch_up_recent()
+        out: list[JSONUpdate] = []
+        self._out = out
+        i = 0
+        n = len(text)
+        while i < n:
+            state = self._state
+            if state is _STRING:
+                i = self._string(text, i)
+                continue
+            if state is _NUMBER:
+                i = self._number(text, i)
+                continue
+            if state is _LITERAL:
+                i = self._literal_rest(text, i)
+                continue
+            character = text[i]
+            action = _ACTIONS[state].get(character)
+            if action is None:
+                if character in _WHITESPACE:
+                    match = _NON_WHITESPACE.search(text, i)
+                    i = n if match is None else match.start()
+                    continue
+                raise self._fail(PartialJSONError, _unexpected_reason(state, character), text, i)
+            if action is _OPEN_STRING:
+                self._start_string(in_key=False)
+                i += 1
+            elif action is _OPEN_KEY:
+                self._start_string(in_key=True)
+                i += 1
+            elif action is _COLON_ACTION:
+                self._state = _MEMBER_VALUE
+                i += 1
+            elif action is _MEMBER_COMMA:
+                self._state = _KEY
+                i += 1
+            elif action is _ITEM_COMMA:
+                self._state = _ITEM
+                i += 1
+            elif action is _CLOSE:
+                self._close_container()
+                i += 1
+            elif action is _START_NUMBER:
+                i = self._start_number(text, i)
+            elif action is _START_LITERAL:
+                i = self._start_literal(text, i)
+            elif action is _OPEN_OBJECT:
+                self._open_container({}, "object", text, i)
+                self._state = _FIRST_KEY
+                i += 1
+            else:
+                self._open_container([], "array", text, i)
+                self._state = _FIRST_ITEM
+                i += 1
+        if self._state is _STRING and self._updates and not self._in_key:
+            self._report_string()
+        self._offset += n
+        self._recent = (self._recent + text[-_EXCERPT_BEFORE:])[-_EXCERPT_BEFORE:]
+        return out
+
+    def _catch_up_recent(self) -> None:
+        """Bring the error excerpt's context up to date with the fast path's pieces."""
+        count = self._fast_pieces
+        if count:
+            tail = "".join(self._fragments[-count:])[-_EXCERPT_BEFORE:]
+            self._recent = (self._recent + tail)[-_EXCERPT_BEFORE:]
+            self._fast_pieces = 0
+
+    def _fail(
+        self, error_type: type[PartialJSONError], reason: str, text: str, i: int
+    ) -> PartialJSONError:
+        """Make the error for ``text[i]`` and fail the parser; the caller raises it."""
+        position = self._offset + i
+        before = (self._recent + text[max(0, i - _EXCERPT_BEFORE) : i])[-_EXCERPT_BEFORE:]
+        error = error_type(reason, position, (before, text[i : i + _EXCERPT_AFTER]))
+        self._failure = error
+        self._offset = position
+        return error
+
+    def _end_reason(self) -> str:
+        state = self._state
+        if state is _TOP:
+            return "no JSON value before the end of input"
+        if state is _STRING:
+            return "unterminated string at the end of input"
+        return f"unexpected end of input, expected {state.value}"
+
+    def _child_path(self) -> Path:
+        """The path of a value starting now in the innermost open container."""
+        stack = self._stack
+        if not stack:
+            return ()
+        frame = stack[-1]
+        container = frame.container
+        if isinstance(container, list):
+            return (*frame.path, len(container))
+        return (*frame.path, frame.key)
+
+    def _store(self, value: Any) -> None:
+        """Put a finished scalar where it belongs and expect what follows it."""
+        stack = self._stack
+        if not stack:
+            self._result = value
+            self._state = _END
+            return
+        frame = stack[-1]
+        container = frame.container
+        if isinstance(container, list):
+            container.append(value)
+            self._state = _AFTER_ITEM
+        else:
+            container[frame.key] = value
+            self._state = _AFTER_MEMBER
+
+    def _finish_scalar(self, value: Any) -> None:
+        if self._updates:
+            path = self._child_path()
+            self._store(value)
+            self._out.append(JSONValueDone(path, value))
+        else:
+            self._store(value)
+
+    def _open_container(
+        self, container: list[Any] | dict[str, Any], kind: str, text: str, i: int
+    ) -> None:
+        stack = self._stack
+        if len(stack) >= self._max_depth:
+            reason = f"more than max_depth={self._max_depth} nested containers"
+            raise self._fail(JSONDepthError, reason, text, i)
+        path = self._child_path() if self._updates else ()
+        if stack:
+            parent = stack[-1]
+            parent_container = parent.container
+            if isinstance(parent_container, list):
+                parent_container.append(container)
+            else:
+                parent_container[parent.key] = container
+        stack.append(_Frame(container, path))
+        if self._updates:
+            self._out.append(JSONValueStarted(path, kind))
+
+    def _close_container(self) -> None:
+        stack = self._stack
+        frame = stack.pop()
+        if not stack:
+            self._result = frame.container
+            self._state = _END
+        elif isinstance(stack[-1].container, list):
+            self._state = _AFTER_ITEM
+        else:
+            self._state = _AFTER_MEMBER
+        if self._updates:
+            self._out.append(JSONValueDone(frame.path, frame.container))
+
+    # Strings.
+
+    def _start_string(self, *, in_key: bool) -> None:
+        self._state = _STRING
+        self._in_key = in_key
+        self._fragments = []
+        self._reported = 0
+        if not in_key and self._updates:
+            path = self._child_path()
+            self._string_path = path
+            self._out.append(JSONValueStarted(path, "string"))
+
+    def _string(self, text: str, i: int) -> int:
+        """Consume string content from ``text[i:]``; return where it stopped."""
+        fragments = self._fragments
+        n = len(text)
+        run = _STRING_RUN.match
+        while i < n:
+            if self._pending:
+                i = self._escape(text, i)
+                continue
+            match = run(text, i)
+            if match is not None:
+                fragments.append(match.group())
+                i = match.end()
+                if i == n:
+                    break
+            character = text[i]
+            if character == '"':
+                self._end_string()
+                return i + 1
+            if character == "\\":
+                following = text[i + 1 : i + 2]
+                decoded = _SIMPLE_ESCAPES.get(following)
+                if decoded is not None:
+                    fragments.append(decoded)
+                    i += 2
+                    continue
+                if following == "u":
+                    escape = _UNICODE_ESCAPE.match(text, i)
+                    if escape is not None:
+                        code_point = int(escape.group(1), 16)
+                        if not _is_high_surrogate(code_point):
+                            fragments.append(chr(code_point))
+                            i += 6
+                            continue
+                # Unfinished in this piece, invalid, or maybe half a pair.
+                self._pending = "\\"
+                i += 1
+                continue
+            raise self._fail(
+                PartialJSONError, f"invalid control character {character!r} in string", text, i
+            )
+        return i
+
+    def _escape(self, text: str, i: int) -> int:
+        """Decode the escape in ``self._pending`` with what ``text[i:]`` adds to it.
+
+        Goes one character at a time, so that an escape, or a surrogate pair,
+        may be split anywhere across pieces. Returns where it stopped: at the
+        end of the text, or once nothing is pending.
+        """
+        pending = self._pending
+        fragments = self._fragments
+        n = len(text)
+        while i < n:
+            character = text[i]
+            size = len(pending)
+            if size == 6:  # a high surrogate, waiting for a second escape
+                if character != "\\":
+                    fragments.append(chr(int(pending[2:], 16)))
+                    pending = ""
+                    break
+                pending += character
+                i += 1
+                continue
+            start = 0 if size < 6 else 6  # where the escape being read begins
+            if size - start == 1:  # after the backslash
+                if character == "u":
+                    pending += character
+                    i += 1
+                    continue
+                decoded = _SIMPLE_ESCAPES.get(character)
+                if decoded is None:
+                    self._pending = pending
+                    reason = f"invalid escape sequence {chr(92) + character!r}"
+                    raise self._fail(PartialJSONError, reason, text, i)
+                if start:
+                    fragments.append(chr(int(pending[2:6], 16)))
+                fragments.append(decoded)
+                pending = ""
+                i += 1
+                break
+            if character not in _HEX_DIGITS:
+                self._pending = pending
+                reason = "invalid \\u escape, expected 4 hex digits"
+                raise self._fail(PartialJSONError, reason, text, i)
+            pending += character
+            i += 1
+            if size - start < 5:
+                continue
+            code_point = int(pending[start + 2 :], 16)
+            if start:
+                if 0xDC00 <= code_point <= 0xDFFF:
+                    high = int(pending[2:6], 16)
+                    fragments.append(chr(0x10000 + ((high - 0xD800) << 10) + code_point - 0xDC00))
+                    pending = ""
+                    break
+                fragments.append(chr(int(pending[2:6], 16)))  # it was a lone one
+                pending = pending[6:]
+            if _is_high_surrogate(code_point):
+                continue
+            fragments.append(chr(code_point))
+            pending = ""
+            break
+        self._pending = pending
+        return i
+
+    def _report_string(self) -> None:
+        """Report the fragments added since the last report as one delta."""
+        fragments = self._fragments
+        reported = self._reported
+        count = len(fragments)
+        if count > reported:
+            if count == reported + 1:
+                fragment = fragments[reported]
+            else:
+                fragment = "".join(fragments[reported:])
+            self._out.append(JSONStringDelta(self._string_path, fragment))
+            self._reported = count
+
+    def _end_string(self) -> None:
+        value = "".join(self._fragments)
+        if self._in_key:
+            self._stack[-1].key = value
+            self._state = _COLON
+        elif self._updates:
+            self._report_string()
+            self._store(value)
+            self._out.append(JSONValueDone(self._string_path, value))
+        else:
+            self._store(value)
+
+    # Numbers and literals.
+
+    def _start_number(self, text: str, i: int) -> int:
+        match = _WHOLE_NUMBER.match(text, i)
+        if match is not None:
+            end = match.end()
+            if end < len(text) and text[end] not in _NUMBER_CHARACTERS:
+                # The whole number is in this piece, and what follows ends it.
+                token = match.group()
+                self._finish_scalar(
+                    self._number_value(token, match.lastindex is None, self._offset + i)
+                )
+                return end
+        self._state = _NUMBER
+        self._number_parts = []
+        self._number_state = 0
+        self._number_start = self._offset + i
+        return self._number(text, i)
+
+    def _number(self, text: str, i: int) -> int:
+        """Continue a number that may be split across pieces, one character at a time."""
+        automaton = _NUMBER_AUTOMATON
+        state = self._number_state
+        n = len(text)
+        start = i
+        while i < n:
+            following = automaton[state].get(text[i])
+            if following is None:
+                break
+            state = following
+            i += 1
+        self._number_state = state
+        self._number_parts.append(text[start:i])
+        if i < n:
+            self._end_number(text, i)
+        return i
+
+    def _end_number(self, text: str, i: int) -> None:
+        """Finish the number at ``text[i]`` (or at the end of input), which cannot continue it."""
+        state = self._number_state
+        if i < len(text) and text[i] in _NUMBER_CHARACTERS:
+            leading_zero = state == 2 and text[i].isdigit()
+            reason = "leading zeros are not allowed" if leading_zero else "invalid number"
+            raise self._fail(PartialJSONError, f"{reason}, got {text[i]!r}", text, i)
+        if state not in _NUMBER_COMPLETE:
+            got = f", got {text[i]!r}" if i < len(text) else " at the end of input"
+            raise self._fail(PartialJSONError, f"incomplete number{got}", text, i)
+        token = "".join(self._number_parts)
+        self._finish_scalar(self._number_value(token, state in _NUMBER_INTEGER, self._number_start))
+
+    def _number_value(self, token: str, is_integer: bool, position: int) -> int | float:
+        """Convert a checked number token as json.loads does."""
+        if not is_integer:
+            return float(token)
+        try:
+            return int(token)
+        except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+            reason = "integer has more digits than sys.get_int_max_str_digits() allows"
+            error = PartialJSONError(reason, position, ("", token[:_EXCERPT_AFTER]))
+            self._failure = error
+            self._offset = position
+            raise error from None
+
+    def _start_literal(self, text: str, i: int) -> int:
+        word, value = _LITERALS[text[i]]
+        if text.startswith(word, i):
+            self._finish_scalar(value)
+            return i + len(word)
+        self._state = _LITERAL
+        self._literal = word
+        self._literal_matched = 0
+        return self._literal_rest(text, i)
+
+    def _literal_rest(self, text: str, i: int) -> int:
+        """Continue ``true``, ``false`` or ``null``, maybe split across pieces."""
+        word = self._literal
+        matched = self._literal_matched
+        piece = text[i : i + len(word) - matched]
+        expected = word[matched : matched + len(piece)]
+        if piece != expected:
+            wrong = next(k for k, (a, b) in enumerate(zip(piece, expected, strict=True)) if a != b)
+            reason = f"invalid literal, expected {word!r}, got {piece[wrong]!r}"
+            raise self._fail(PartialJSONError, reason, text, i + wrong)
+        matched += len(piece)
+        if matched == len(word):
+            self._finish_scalar(_LITERALS[word[0]][1])
+        else:
+            self._literal_matched = matched
+        return i + len(piece)
+
+
+def parse_partial(text: str) -> Any:
+    """Parse a prefix of a JSON document into its snapshot.
+
+    Args:
+        text: The beginning of a JSON document (or all of it).
+
+    Returns:
+        The snapshot of ``text`` (see the module docstring), or
+        :data:`MISSING` if no value has started.
+
+    Raises:
+        PartialJSONError: ``text`` is not a prefix of valid JSON.
+    """
+    parser = PartialJSONParser(updates=False)
+    parser.feed(text)
+    return parser.snapshot()
