@@ -225,3 +225,30 @@ def test_snapshot_mid_stream() -> None:
     parser.feed(data[half:])
     parser.close()
     assert len(parser.final().unified.tool_calls) == 2
+
+
+def test_json_mode_content_parsed_on_demand() -> None:
+    pieces = ['{"ci', 'ty": "Par', 'is", "temp', '": 21}']
+    body = b"".join(
+        b"data: "
+        + msgspec.json.encode({"choices": [{"index": 0, "delta": {"content": piece}}]})
+        + b"\n\n"
+        for piece in pieces
+    )
+    body += b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    plain = list(streamfold.iter_events(body))
+    assert all(e.updates == () for e in plain if isinstance(e, ev.TextDelta))
+    parsed = list(streamfold.iter_events(body, parse_content=True))
+    strings = [
+        u.fragment
+        for e in parsed
+        if isinstance(e, ev.TextDelta)
+        for u in e.updates
+        if u.type == "json.string.delta" and u.path == ("city",)
+    ]
+    assert "".join(strings) == "Paris"
+    (done,) = [e for e in parsed if isinstance(e, ev.TextDone)]
+    assert done.value == {"city": "Paris", "temp": 21} and done.parse_error is None
+    bad = body.replace(b'21}"', b'21"')
+    (done,) = [e for e in streamfold.iter_events(bad, parse_content=True) if e.type == "text.done"]
+    assert isinstance(done, ev.TextDone) and done.parse_error is not None

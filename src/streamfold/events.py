@@ -24,7 +24,7 @@ import msgspec
 from .partial_json import JSONUpdate
 
 __all__ = [
-    "ArgumentsError",
+    "JSONError",
     "ErrorInfo",
     "ErrorOccurred",
     "Event",
@@ -74,8 +74,8 @@ class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-class ArgumentsError(msgspec.Struct, frozen=True, kw_only=True):
-    """Why a tool call's complete arguments are not valid JSON."""
+class JSONError(msgspec.Struct, frozen=True, kw_only=True):
+    """Why complete JSON text (tool-call arguments, JSON-mode content) is not valid."""
 
     message: str
     position: int | None = None
@@ -97,16 +97,23 @@ class ResponseStarted(_Event, frozen=True, kw_only=True, tag="response.started")
 
 
 class TextDelta(_Event, frozen=True, kw_only=True, tag="text.delta"):
+    """A piece of answer text; ``updates`` holds the incremental JSON updates it
+    caused when the parser was asked to parse JSON-mode content."""
+
     choice: int = 0
     delta: str
+    updates: tuple[JSONUpdate, ...] = ()
 
 
 class TextDone(_Event, frozen=True, kw_only=True, tag="text.done"):
-    """A text part is over; ``text`` is the whole part."""
+    """A text part is over; ``text`` is the whole part. With JSON-mode content
+    parsing on, ``value`` is the parsed text when ``parse_error`` is ``None``."""
 
     choice: int = 0
     text: str
     complete: bool = True
+    value: Any = None
+    parse_error: JSONError | None = None
 
 
 class ReasoningDelta(_Event, frozen=True, kw_only=True, tag="reasoning.delta"):
@@ -170,7 +177,7 @@ class ToolCallDone(_Event, frozen=True, kw_only=True, tag="tool_call.done"):
     kind: str = "function"
     arguments: str
     value: Any = None
-    parse_error: ArgumentsError | None = None
+    parse_error: JSONError | None = None
     complete: bool = True
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import msgspec
 
 from .events import (
-    ArgumentsError,
     ErrorInfo,
     ErrorOccurred,
     Event,
+    JSONError,
     LogprobsDelta,
     LogprobsDone,
     ReasoningDelta,
@@ -73,6 +73,8 @@ class ChoiceState:
     """Everything folded for one choice (candidate)."""
 
     __slots__ = (
+        "content_error",
+        "content_parser",
         "current_tool",
         "encrypted_content",
         "finish",
@@ -108,6 +110,9 @@ class ChoiceState:
         self.finished_emitted = False
         self.signature: str | None = None
         self.encrypted_content: str | None = None
+        # JSON-mode content parsing (only when asked for): the open text part's parser.
+        self.content_parser: PartialJSONParser | None = None
+        self.content_error: PartialJSONError | None = None
 
     def joined(self, kind: str) -> str:
         """All text of one kind, joined."""
@@ -122,11 +127,16 @@ class Accumulator:
             folding pays for no event it does not return).
         parse_arguments: parse tool-call arguments incrementally and attach the
             JSON updates to ``tool_call.arguments.delta`` events.
+        parse_content: treat answer text as JSON (JSON mode, structured output):
+            attach updates to ``text.delta`` and the parsed value to ``text.done``.
     """
 
-    def __init__(self, *, emit: bool = True, parse_arguments: bool = False) -> None:
+    def __init__(
+        self, *, emit: bool = True, parse_arguments: bool = False, parse_content: bool = False
+    ) -> None:
         self.emit = emit
         self.parse_arguments = parse_arguments and emit
+        self.parse_content = parse_content and emit
         self.out: list[Event] = []
         self.choices: dict[int, ChoiceState] = {}
         self.usage: Usage | None = None
@@ -166,7 +176,25 @@ class Accumulator:
             self._open(state, TEXT)
         state.parts[TEXT].append(delta)
         if self.emit:
-            self.out.append(TextDelta(choice=index, delta=delta))
+            if self.parse_content:
+                self.out.append(
+                    TextDelta(
+                        choice=index, delta=delta, updates=self._content_updates(state, delta)
+                    )
+                )
+            else:
+                self.out.append(TextDelta(choice=index, delta=delta))
+
+    def _content_updates(self, state: ChoiceState, delta: str) -> tuple[Any, ...]:
+        parser = state.content_parser
+        if parser is None:
+            return ()
+        try:
+            return tuple(parser.feed(delta))
+        except PartialJSONError as exc:
+            state.content_error = exc
+            state.content_parser = None
+            return ()
 
     def reasoning(self, index: int, delta: str) -> None:
         """Reasoning (thinking) text for choice ``index``."""
@@ -207,7 +235,15 @@ class Accumulator:
             return
         text = "".join(state.parts[kind][start:])
         if kind == TEXT:
-            self.out.append(TextDone(choice=index, text=text, complete=complete))
+            if self.parse_content:
+                value, error = self._content_value(state, text, complete)
+                self.out.append(
+                    TextDone(
+                        choice=index, text=text, complete=complete, value=value, parse_error=error
+                    )
+                )
+            else:
+                self.out.append(TextDone(choice=index, text=text, complete=complete))
         elif kind == REASONING:
             self.out.append(
                 ReasoningDone(
@@ -399,6 +435,20 @@ class Accumulator:
 
     # -- internals -------------------------------------------------------------
 
+    def _content_value(
+        self, state: ChoiceState, text: str, complete: bool
+    ) -> tuple[Any, JSONError | None]:
+        parser, error = state.content_parser, state.content_error
+        state.content_parser = state.content_error = None
+        if error is not None:
+            return None, JSONError(message=str(error), position=error.position)
+        if parser is None or not complete:
+            return None, None
+        try:
+            return parser.close(), None
+        except PartialJSONError as exc:
+            return None, JSONError(message=str(exc), position=exc.position)
+
     def _open(self, state: ChoiceState, kind: str) -> None:
         if kind != REASONING and REASONING in state.open:
             # Answer text or a tool call after reasoning: the reasoning part is
@@ -406,6 +456,9 @@ class Accumulator:
             self.end_part(state.index, REASONING)
         state.open.add(kind)
         state.starts[kind] = len(state.parts[kind])
+        if kind == TEXT and self.parse_content:
+            state.content_parser = PartialJSONParser()
+            state.content_error = None
 
     def _close_choice(self, state: ChoiceState, complete: bool) -> None:
         for kind in (REASONING, TEXT, REFUSAL):
@@ -443,14 +496,14 @@ class Accumulator:
             return
         arguments = call.arguments_text()
         value: Any = None
-        error: ArgumentsError | None = None
+        error: JSONError | None = None
         if call.parser is not None and complete and arguments.strip():
             try:
                 value = call.parser.close()
             except PartialJSONError as exc:
-                error = ArgumentsError(message=str(exc), position=exc.position)
+                error = JSONError(message=str(exc), position=exc.position)
         elif call.error is not None:
-            error = ArgumentsError(message=str(call.error), position=call.error.position)
+            error = JSONError(message=str(call.error), position=call.error.position)
         else:
             value, error = parse_arguments(arguments)
         self.out.append(
@@ -468,7 +521,7 @@ class Accumulator:
         )
 
 
-def parse_arguments(arguments: str) -> tuple[Any, ArgumentsError | None]:
+def parse_arguments(arguments: str) -> tuple[Any, JSONError | None]:
     """Parse complete tool-call arguments; empty arguments mean ``{}``.
 
     Returns:
@@ -486,4 +539,4 @@ def parse_arguments(arguments: str) -> tuple[Any, ArgumentsError | None]:
         parser.feed(arguments)
         return parser.close(), None
     except PartialJSONError as exc:
-        return None, ArgumentsError(message=str(exc), position=exc.position)
+        return None, JSONError(message=str(exc), position=exc.position)

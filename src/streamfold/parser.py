@@ -66,6 +66,8 @@ class StreamParser:
         events: build event objects; ``False`` folds only (``feed`` returns ``[]``).
         parse_arguments: parse tool-call arguments incrementally and attach the
             JSON updates to ``tool_call.arguments.delta`` events.
+        parse_content: parse answer text as JSON (JSON mode, structured output):
+            updates on ``text.delta``, the parsed value on ``text.done``.
         max_event_size: the largest server-sent event accepted, in bytes.
 
     Raises:
@@ -79,12 +81,15 @@ class StreamParser:
         strict: bool = True,
         events: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         self._dialect_class = None if dialect == "auto" else dialects.get(dialect)
         self.strict = strict
         self.max_event_size = max_event_size
-        self.acc = Accumulator(emit=events, parse_arguments=parse_arguments)
+        self.acc = Accumulator(
+            emit=events, parse_arguments=parse_arguments, parse_content=parse_content
+        )
         self.dialect: Dialect | None = None
         self.phase = Phase.STARTING
         self.error: StreamfoldError | None = None

@@ -139,7 +139,14 @@ MISSING: Final = MissingType.MISSING
 """What ``snapshot()`` returns before any value has started."""
 
 
-class JSONValueStarted(msgspec.Struct, frozen=True, tag_field="type", tag="json.started"):
+class _Update(msgspec.Struct, frozen=True, tag_field="type"):
+    @property
+    def type(self) -> str:
+        """The update's tag, e.g. ``"json.string.delta"`` (its ``type`` key in JSON)."""
+        return str(self.__struct_config__.tag)
+
+
+class JSONValueStarted(_Update, frozen=True, tag="json.started"):
     """An object, array or string value began at ``path``.
 
     Attributes:
@@ -151,14 +158,14 @@ class JSONValueStarted(msgspec.Struct, frozen=True, tag_field="type", tag="json.
     kind: str
 
 
-class JSONStringDelta(msgspec.Struct, frozen=True, tag_field="type", tag="json.string.delta"):
+class JSONStringDelta(_Update, frozen=True, tag="json.string.delta"):
     """The string value at ``path`` grew by ``fragment`` (decoded, never empty)."""
 
     path: Path
     fragment: str
 
 
-class JSONValueDone(msgspec.Struct, frozen=True, tag_field="type", tag="json.done"):
+class JSONValueDone(_Update, frozen=True, tag="json.done"):
     """The value at ``path`` is complete.
 
     Attributes:

@@ -68,15 +68,21 @@ def iter_events(
     *,
     strict: bool = True,
     parse_arguments: bool = False,
+    parse_content: bool = False,
 ) -> Iterator[Event]:
     """The events of a stream, in order.
+
+    ``parse_arguments`` attaches incremental JSON updates to tool-call argument
+    deltas; ``parse_content`` does the same for answer text (JSON mode).
 
     Raises:
         ProviderError: right after yielding its ``error`` event.
         IncompleteStreamError: the stream ended early (after the incomplete ``*.done`` events).
         ProtocolError: a malformed stream in strict mode.
     """
-    parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
+    parser = StreamParser(
+        dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+    )
     for chunk in iter_chunks(source):
         yield from parser.feed(chunk)
         if parser.error is not None:
@@ -92,9 +98,12 @@ async def aiter_events(
     *,
     strict: bool = True,
     parse_arguments: bool = False,
+    parse_content: bool = False,
 ) -> AsyncIterator[Event]:
     """The async twin of ``iter_events``: also takes an async iterable of bytes."""
-    parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
+    parser = StreamParser(
+        dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+    )
     async for chunk in _achunks(source):
         for event in parser.feed(chunk):
             yield event
