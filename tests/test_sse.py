@@ -169,3 +169,15 @@ def test_any_split_gives_the_same_events(parts: list[bytes], cuts: list[int]) ->
     whole = summary(decode(stream))
     assert summary(decode(*cut(stream, cuts))) == whole
     assert summary(decode(*bytewise(stream))) == whole
+
+
+def test_events_before_an_oversized_one_survive_any_cut() -> None:
+    stream = b"data: ok\n\ndata: " + b"x" * 2000 + b"\n\n"
+    for pieces in ([stream], [stream[:5], stream[5:]], bytewise(stream)):
+        decoder = SSEDecoder(max_event_size=1024)
+        got: list[str] = []
+        with pytest.raises(ProtocolError):
+            for piece in pieces:
+                got.extend(e.data for e in decoder.feed(piece))
+            decoder.close()
+        assert got == ["ok"]

@@ -46,12 +46,25 @@ __all__ = ["Accumulator", "ChoiceState", "ToolCallState"]
 _decode_json = msgspec.json.Decoder().decode
 
 TEXT, REASONING, REFUSAL = "text", "reasoning", "refusal"
+#: The tool-call kind whose input is free text (OpenAI custom tools), never parsed as JSON.
+FREE_TEXT_KIND = "custom"
 
 
 class ToolCallState:
     """One tool call being folded."""
 
-    __slots__ = ("arguments", "done", "error", "extra", "id", "index", "kind", "name", "parser")
+    __slots__ = (
+        "arguments",
+        "done",
+        "error",
+        "extra",
+        "id",
+        "index",
+        "kind",
+        "name",
+        "parser",
+        "server",
+    )
 
     def __init__(self, index: int, id: str | None, name: str | None, kind: str) -> None:
         self.index = index
@@ -63,6 +76,7 @@ class ToolCallState:
         self.parser: PartialJSONParser | None = None
         self.error: PartialJSONError | None = None
         self.extra: dict[str, Any] = {}
+        self.server = False  # run by the provider (web search, MCP): not the caller's to run
 
     def arguments_text(self) -> str:
         """The arguments received so far, joined."""
@@ -217,12 +231,28 @@ class Accumulator:
     def reasoning_signature(
         self, index: int, signature: str | None = None, encrypted_content: str | None = None
     ) -> None:
-        """A signature or encrypted content for the open (or last) reasoning part."""
+        """A signature or encrypted content for the open reasoning part (ignored
+        when none is open: it must not ride on the next part)."""
         state = self.choice(index)
+        if REASONING not in state.open:
+            return
         if signature:
             state.signature = (state.signature or "") + signature
         if encrypted_content:
             state.encrypted_content = encrypted_content
+
+    def begin_part(self, index: int, kind: str) -> None:
+        """Open a part of ``kind`` that may have no text (redacted or signed-only
+        thinking), so that it still gets its ``*.done``."""
+        state = self.choice(index)
+        if kind not in state.open:
+            self._open(state, kind)
+
+    def replace_part(self, index: int, kind: str, text: str) -> None:
+        """The provider sent the open part's final text whole: it wins over the deltas."""
+        state = self.choice(index)
+        if kind in state.open:
+            state.parts[kind][state.starts[kind] :] = [text]
 
     def end_part(self, index: int, kind: str, complete: bool = True) -> None:
         """The open part of ``kind`` (text, reasoning or refusal) is over."""
@@ -267,13 +297,16 @@ class Accumulator:
         name: str | None = None,
         kind: str = "function",
         arguments: str = "",
+        server: bool = False,
     ) -> ToolCallState:
         """A tool call's first sight or a further piece of it.
 
         ``key`` is the dialect's identity for the call (the provider's index, an
         id, a block index). A new key ends the current call of the choice
         (``tool_call.done``), unless the provider was seen interleaving calls.
-        ``id`` and ``name`` are set once, never concatenated.
+        ``id`` and ``name`` are set once, never concatenated. ``server`` marks
+        a call the provider runs itself (Anthropic's server tools, MCP): it has
+        events, but stays out of the unified view's calls to execute.
         """
         state = self.choices.get(index) or self.choice(index)
         call = state.tool_calls.get(key)
@@ -284,10 +317,11 @@ class Accumulator:
             if REASONING in state.open:
                 self.end_part(index, REASONING)
             call = ToolCallState(len(state.tool_order), id, name, kind)
+            call.server = server
             state.tool_calls[key] = call
             state.tool_order.append(call)
             state.current_tool = call
-            if self.parse_arguments:
+            if self.parse_arguments and kind != FREE_TEXT_KIND:
                 call.parser = PartialJSONParser()
             if self.emit:
                 self.out.append(
@@ -298,7 +332,7 @@ class Accumulator:
                 call.id = id
             if name and not call.name:
                 call.name = name
-            if call is not state.current_tool:
+            if arguments and call is not state.current_tool:
                 self._interleaved(state, call)
         if arguments:
             self.tool_arguments(state, call, arguments)
@@ -366,12 +400,15 @@ class Accumulator:
         if self.emit:
             self.out.append(UsageUpdated(usage=usage))
 
-    def finish(self, index: int, raw: str, unified: str) -> None:
-        """Choice ``index`` finished; its open parts end here. The last one wins."""
+    def finish(self, index: int, raw: str, unified: str, close: bool = True) -> None:
+        """Choice ``index`` finished; the last finish reason wins. Its open parts
+        end here, complete, unless ``close`` is false (a failure that ends them
+        incomplete follows)."""
         state = self.choices.get(index) or self.choice(index)
         state.raw_finish = raw
         state.finish = unified
-        self._close_choice(state, complete=True)
+        if close:
+            self._close_choice(state, complete=True)
 
     def unknown(self, event: str | None, raw: Any) -> None:
         """Something the dialect does not model, kept raw in an event."""
@@ -424,8 +461,14 @@ class Accumulator:
             reasoning=state.joined(REASONING),
             refusal=state.joined(REFUSAL),
             tool_calls=tuple(
-                ToolCall(id=c.id, name=c.name, arguments=c.arguments_text())
+                ToolCall(
+                    id=c.id,
+                    name=c.name,
+                    arguments=c.arguments_text(),
+                    complete=c.done and self.error is None and not c.extra.get("cut"),
+                )
                 for c in state.tool_order
+                if not c.server
             ),
             finish_reason=state.finish,
             raw_finish_reason=state.raw_finish,
@@ -492,6 +535,8 @@ class Accumulator:
 
     def _tool_done(self, state: ChoiceState, call: ToolCallState, complete: bool) -> None:
         call.done = True
+        if not complete:
+            call.extra["cut"] = True
         if not self.emit:
             return
         arguments = call.arguments_text()
@@ -504,6 +549,8 @@ class Accumulator:
                 error = JSONError(message=str(exc), position=exc.position)
         elif call.error is not None:
             error = JSONError(message=str(call.error), position=call.error.position)
+        elif call.kind == FREE_TEXT_KIND:
+            value = arguments  # a custom tool's input is free text, not JSON
         else:
             value, error = parse_arguments(arguments)
         self.out.append(

@@ -206,7 +206,8 @@ class StreamParser:
         head = self._head + data
         stripped = head[3:] if head.startswith(_BOM) else head
         stripped = stripped.lstrip(_WHITESPACE)
-        if not stripped and not final:
+        if (not stripped or _BOM.startswith(head)) and not final:
+            # Nothing told yet, or only part of a byte-order mark.
             self._head = head
             return None
         self.phase = Phase.STREAMING
@@ -228,6 +229,8 @@ class StreamParser:
         for event in events:
             if self.phase is not Phase.STREAMING:
                 if self.phase is Phase.FINISHED:
+                    if event.raw == b"[DONE]":
+                        continue  # OpenRouter ends even Responses streams with [DONE]
                     self.acc.warn(
                         f"server-sent event #{event.index} after the end of the stream ignored: "
                         f"{shorten(event.data, 60)!r}"

@@ -25,11 +25,13 @@ UNIFIED_USAGE_KEYS = (
 
 
 class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
-    """A tool call in the unified view; ``arguments`` is the raw JSON text as streamed."""
+    """A tool call in the unified view; ``arguments`` is the raw JSON text as streamed.
+    ``complete`` is false for a call cut short (never execute it)."""
 
     id: str | None
     name: str | None
     arguments: str
+    complete: bool = True
 
 
 class Unified(msgspec.Struct, frozen=True, kw_only=True):

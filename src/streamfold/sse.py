@@ -91,6 +91,7 @@ class SSEDecoder:
         self.bytes_seen = 0
         self.comments = 0
         self._names: dict[bytes, str] = {}  # event type names, decoded once
+        self._error: ProtocolError | None = None  # raised on the next call
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode the next chunk of bytes.
@@ -101,6 +102,8 @@ class SSEDecoder:
         Raises:
             ProtocolError: an event grew past ``max_event_size``.
         """
+        if self._error is not None:
+            raise self._error
         self.bytes_seen += len(chunk)
         if not self._bom_settled:
             chunk = self._strip_bom(chunk)
@@ -130,7 +133,14 @@ class SSEDecoder:
             complete = b"".join(self._pending)
             self._pending.clear()
             self._pending_size = 0
-        events = self._blocks(complete) if last_cr < 0 else self._lines(complete.splitlines())
+        events: list[ServerSentEvent] = []
+        try:
+            if last_cr < 0:
+                self._blocks(complete, events)
+            else:
+                self._lines(complete.splitlines(), events)
+        except ProtocolError as exc:
+            return self._defer(exc, events)
         if end != len(chunk) - 1:
             self._hold(rest)
         return events
@@ -140,7 +150,12 @@ class SSEDecoder:
 
         Returns:
             That event, flagged ``terminated=False``, or nothing.
+
+        Raises:
+            ProtocolError: an event grew past ``max_event_size``.
         """
+        if self._error is not None:
+            raise self._error
         if not self._bom_settled:
             self._bom_settled = True
             head, self._head = self._head, b""
@@ -151,7 +166,8 @@ class SSEDecoder:
             lines.append(b"".join(self._pending))
             self._pending.clear()
             self._pending_size = 0
-        events = self._lines(lines)
+        events: list[ServerSentEvent] = []
+        self._lines(lines, events)
         if self._data:
             events.append(self._dispatch(terminated=False))
         self._reset_event()
@@ -185,13 +201,21 @@ class SSEDecoder:
             position=self.count,
         )
 
-    def _blocks(self, complete: bytes) -> list[ServerSentEvent]:
+    def _defer(self, error: ProtocolError, events: list[ServerSentEvent]) -> list[ServerSentEvent]:
+        # The events completed before the bad one are delivered first, so the
+        # result never depends on where the input was cut; the error follows
+        # on the next call.
+        if not events:
+            raise error
+        self._error = error
+        return events
+
+    def _blocks(self, complete: bytes, events: list[ServerSentEvent]) -> None:
         # The common LF-only case, split at blank lines: an event that is one
         # `data:` line (optionally after one `event:` line) is built directly;
         # anything else goes through the general line rules. Same results.
         parts = complete.split(b"\n\n")
         last = parts.pop()  # complete ends in LF: this is "" or lines not yet closed
-        events: list[ServerSentEvent] = []
         limit = self.max_event_size
         for part in parts:
             if (
@@ -228,14 +252,12 @@ class SSEDecoder:
                 self.count += 1
                 self._event = b""
                 continue
-            events.extend(self._lines(part.split(b"\n")))
-            events.extend(self._lines(_BLANK))
+            self._lines(part.split(b"\n"), events)
+            self._lines(_BLANK, events)
         if last:
-            events.extend(self._lines(last[:-1].split(b"\n")))
-        return events
+            self._lines(last[:-1].split(b"\n"), events)
 
-    def _lines(self, lines: list[bytes]) -> list[ServerSentEvent]:
-        events: list[ServerSentEvent] = []
+    def _lines(self, lines: list[bytes], events: list[ServerSentEvent]) -> None:
         data = self._data
         size = self._data_size
         limit = self.max_event_size
@@ -270,7 +292,6 @@ class SSEDecoder:
                 self._data_size = size
                 self._too_large()
         self._data_size = size
-        return events
 
     def _field(self, field: bytes, value: bytes) -> None:
         if field == b"event":

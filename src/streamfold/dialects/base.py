@@ -51,15 +51,18 @@ def decode_json(event: ServerSentEvent) -> Any:
         return _decode(event.raw)
     except msgspec.DecodeError as exc:
         reason = str(exc)
+    except RecursionError:
+        reason = "nested too deeply"
     except UnicodeDecodeError:
         # Invalid UTF-8 becomes U+FFFD, as the SSE spec decodes it.
         try:
             return _decode(event.data)
         except msgspec.DecodeError as exc:
             reason = str(exc)
+        except RecursionError:
+            reason = "nested too deeply"
     raise ProtocolError(
-        f"server-sent event #{event.index} is not valid JSON ({reason}): "
-        f"{shorten(event.raw)!r}",
+        f"server-sent event #{event.index} is not valid JSON ({reason}): {shorten(event.raw)!r}",
         excerpt=shorten(event.raw),
         position=event.index,
     )

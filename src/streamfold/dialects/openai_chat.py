@@ -176,7 +176,7 @@ class OpenAIChat(Dialect):
             return
         try:
             chunk = _decode(event.raw)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             chunk = decode_json(event)  # raises the precise ProtocolError, or repairs UTF-8
         if type(chunk) is not dict:
             if event.event == "error":
