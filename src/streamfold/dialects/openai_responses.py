@@ -1,0 +1,917 @@
+"""The OpenAI Responses API: a stream of typed ``response.*`` events.
+
+Spoken by OpenAI and Azure, and by xAI, OpenRouter, LM Studio, GitHub Copilot,
+DeepSeek and Amazon Bedrock (Mantle) among others. Unlike Chat Completions,
+every event names what it changes: an output item (``output_index``), a
+content or summary part of it, or the response's lifecycle. The fold keeps each
+item's pieces in lists and builds the ``Response`` object only on demand; the
+server's own objects (``*.done`` events, ``output_item.done`` items, the
+terminal event's ``response``) win over what the deltas built, and every
+difference is reported as a warning. The contract is in
+``docs/dialects/openai-responses.md``; each provider's departure is a named
+function below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from ..errors import ProtocolError, ProviderError, shorten
+from ..events import Usage
+from ..fold import Accumulator
+from ..sse import ServerSentEvent
+from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+
+__all__ = ["OpenAIResponses", "normalise_usage"]
+
+_CHOICE: Final = 0  # the Responses API has one output list: choice 0 of the unified view
+
+# Output item types that are tool calls in the unified view, and their kind.
+_CALL_KINDS: Final = {"function_call": "function", "custom_tool_call": "custom"}
+
+# Streamed string fields of output items: event prefix -> (item type, field).
+_FIELD_EVENTS: Final = {
+    "response.function_call_arguments": ("function_call", "arguments"),
+    "response.custom_tool_call_input": ("custom_tool_call", "input"),
+    "response.code_interpreter_call_code": ("code_interpreter_call", "code"),
+    "response.mcp_call_arguments": ("mcp_call", "arguments"),
+}
+_ITEM_FIELDS: Final = {item_type: field for item_type, field in _FIELD_EVENTS.values()}
+
+# `response.<item type>.<status>` progress events of hosted tools: they only
+# move the item's status until its output_item.done arrives.
+_STATUS_ITEMS: Final = frozenset(
+    {
+        "web_search_call",
+        "file_search_call",
+        "code_interpreter_call",
+        "image_generation_call",
+        "mcp_call",
+        "mcp_list_tools",
+    }
+)
+_STATUSES: Final = frozenset(
+    {"in_progress", "searching", "interpreting", "generating", "calling", "completed", "failed"}
+)
+
+# Content part type -> the accumulator's part kind.
+_UNIFIED_KIND: Final = {
+    "output_text": "text",
+    "refusal": "refusal",
+    "reasoning_text": "reasoning",
+    "summary_text": "reasoning",
+}
+
+_INCOMPLETE: Final = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+# Error codes of `response.failed` that OpenAI documents as transient, beside the
+# shared ones (server_error, rate_limit_exceeded) that `provider_error` knows.
+_RETRYABLE: Final = frozenset({"vector_store_timeout"})
+
+
+def normalise_usage(raw: dict[str, Any]) -> Usage:
+    """Normalise a Responses ``usage`` object; counts not reported stay ``None``."""
+    input_details = raw.get("input_tokens_details")
+    output_details = raw.get("output_tokens_details")
+    cache_read = cache_write = reasoning = None
+    if isinstance(input_details, dict):
+        cache_read = int_or_none(input_details.get("cached_tokens"))
+        cache_write = _bedrock_cache_write(input_details)
+    if isinstance(output_details, dict):
+        reasoning = int_or_none(output_details.get("reasoning_tokens"))
+    return Usage(
+        input_tokens=int_or_none(raw.get("input_tokens")),
+        output_tokens=int_or_none(raw.get("output_tokens")),
+        total_tokens=int_or_none(raw.get("total_tokens")),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        raw=raw,
+    )
+
+
+def _bedrock_cache_write(input_details: dict[str, Any]) -> int | None:
+    # Amazon Bedrock Mantle and GitHub Copilot report prompt-cache writes as
+    # input_tokens_details.cache_write_tokens, a field OpenAI does not send.
+    return int_or_none(input_details.get("cache_write_tokens"))
+
+
+class _Part:
+    """One content part (output_text, refusal, reasoning_text) or summary part."""
+
+    __slots__ = ("annotations", "base", "deltas", "kind", "logprobs")
+
+    def __init__(self, kind: str, base: dict[str, Any] | None) -> None:
+        self.kind = kind
+        self.base = base  # the part object the server sent last (added, then done)
+        self.deltas: list[str] = []
+        self.annotations: dict[int, Any] = {}
+        self.logprobs: list[Any] = []
+
+    def text(self) -> str:
+        return "".join(self.deltas)
+
+    def native(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.base) if self.base else {"type": self.kind}
+        out["refusal" if self.kind == "refusal" else "text"] = self.text()
+        if self.kind == "output_text":
+            if self.annotations:
+                out["annotations"] = [self.annotations[i] for i in sorted(self.annotations)]
+            else:
+                out.setdefault("annotations", [])
+            if self.logprobs:
+                out["logprobs"] = self.logprobs
+        return out
+
+
+class _Item:
+    """One output item being folded, keyed by its ``output_index``."""
+
+    __slots__ = (
+        "added",
+        "call_ended",
+        "content",
+        "done",
+        "field",
+        "field_deltas",
+        "index",
+        "status",
+        "summary",
+    )
+
+    def __init__(self, index: int, added: dict[str, Any]) -> None:
+        self.index = index
+        self.added = added
+        self.done: dict[str, Any] | None = None  # the server's final item
+        self.content: dict[int, _Part] = {}
+        self.summary: dict[int, _Part] = {}
+        self.field = _ITEM_FIELDS.get(self.type)
+        self.field_deltas: list[str] = []
+        self.status: str | None = None
+        self.call_ended = False
+
+    @property
+    def type(self) -> str:
+        kind = self.added.get("type")
+        return kind if isinstance(kind, str) else ""
+
+    def label(self) -> str:
+        return f"output[{self.index}] ({self.type or 'item'})"
+
+    def native(self) -> dict[str, Any]:
+        if self.done is not None:
+            return self.done
+        out = dict(self.added)
+        if self.content:
+            out["content"] = [self.content[i].native() for i in sorted(self.content)]
+        if self.summary:
+            out["summary"] = [self.summary[i].native() for i in sorted(self.summary)]
+        if self.field is not None and (self.field_deltas or self.field not in out):
+            out[self.field] = "".join(self.field_deltas)
+        if self.status is not None:
+            out["status"] = self.status
+        return out
+
+
+_Handler = Callable[["OpenAIResponses", ServerSentEvent, dict[str, Any]], None]
+
+
+class OpenAIResponses(Dialect):
+    """The Responses API (``"openai-responses"``)."""
+
+    name = "openai-responses"
+
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        # The response object's fields, merged over the lifecycle events: the
+        # latest event's value of each field wins; `output` is rebuilt.
+        self.fields: dict[str, Any] = {}
+        self.items: dict[int, _Item] = {}
+        self.final_output: list[Any] | None = None  # the terminal event's output, when it wins
+        self._by_id: dict[str, int] = {}
+        self._last_index: int | None = None
+        self._sequence: int | None = None
+        # Which Responses part the accumulator's open part of each kind belongs to.
+        self._open: dict[str, tuple[int, str, int]] = {}
+        self._noted: set[Any] = set()  # warnings given once per kind
+
+    @classmethod
+    def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
+        """A ``response.*`` event, a Responses ``error`` event, or a whole
+        ``Response`` object (a gateway that answered without streaming)."""
+        if not isinstance(payload, dict):
+            return False
+        kind = payload.get("type")
+        if isinstance(kind, str):
+            if kind.startswith("response."):
+                return True
+            # Anthropic's error event is {"type": "error", "error": {...}}: never
+            # a sequence number nor a top-level code.
+            return kind == "error" and ("sequence_number" in payload or "code" in payload)
+        if payload.get("object") == "response":
+            return True
+        return event.event_set and event.event.startswith("response.")
+
+    def handle(self, event: ServerSentEvent) -> None:
+        """Fold one event.
+
+        Raises:
+            ProviderError: an ``error`` event or ``response.failed``.
+            ProtocolError: the data is not a JSON object.
+        """
+        if event.raw == b"[DONE]":
+            self._openrouter_done_marker(event)
+            return
+        payload = decode_json(event)
+        if type(payload) is not dict:
+            raise ProtocolError(
+                f"server-sent event #{event.index} is not a JSON object: {shorten(event.raw)!r}",
+                excerpt=shorten(event.raw),
+                position=event.index,
+            )
+        kind = self._event_type(event, payload)
+        self._check_sequence(event, payload)
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, event, payload)
+            return
+        prefix, _, suffix = kind.rpartition(".")
+        if prefix in _FIELD_EVENTS and suffix in ("delta", "done"):
+            self._field_event(prefix, suffix, payload)
+        elif prefix.removeprefix("response.") in _STATUS_ITEMS and suffix in _STATUSES:
+            self._status_event(prefix.removeprefix("response."), suffix, payload)
+            self.acc.unknown(kind, payload)
+        else:
+            self.acc.unknown(kind or None, payload)
+
+    def close(self) -> bool:
+        """Complete when ``response.completed`` or ``response.incomplete`` arrived."""
+        return self.terminated
+
+    # -- the response object --------------------------------------------------------
+
+    def response(self) -> dict[str, Any]:
+        """The ``Response`` object a non-streaming call would have returned."""
+        out = dict(self.fields)
+        out.setdefault("id", "")
+        out.setdefault("object", "response")
+        out.setdefault("status", "in_progress")
+        if self.final_output is not None:
+            out["output"] = self.final_output
+        else:
+            out["output"] = [self.items[i].native() for i in sorted(self.items)]
+        return out
+
+    # -- dispatch helpers -------------------------------------------------------------
+
+    def _event_type(self, event: ServerSentEvent, payload: dict[str, Any]) -> str:
+        # The JSON `type` is the event's type, as in OpenAI's SDK; the `event:`
+        # line only stands in when the JSON has none.
+        kind = payload.get("type")
+        named = event.event if event.event_set and event.event != "message" else None
+        if isinstance(kind, str) and kind:
+            if named is not None and named != kind:
+                self._note(
+                    ("event", named, kind),
+                    f"server-sent event #{event.index}: the event line says {named!r}, the "
+                    f"data's type {kind!r}; the data's type is used",
+                )
+            return kind
+        if payload.get("object") == "response":
+            return "response"
+        if named is not None:
+            return named
+        return "error" if "error" in payload else ""
+
+    def _check_sequence(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        sequence = payload.get("sequence_number")
+        if type(sequence) is not int:
+            return
+        last = self._sequence
+        self._sequence = sequence
+        if last is None or sequence == last + 1:
+            return
+        if sequence > last:
+            self.acc.warn(
+                f"server-sent event #{event.index}: sequence_number jumps from {last} to "
+                f"{sequence} ({sequence - last - 1} events missing)"
+            )
+        else:
+            self.acc.warn(
+                f"server-sent event #{event.index}: sequence_number goes from {last} back "
+                f"to {sequence}"
+            )
+
+    def _note(self, key: Any, message: str) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            self.acc.warn(message)
+
+    def _openrouter_done_marker(self, event: ServerSentEvent) -> None:
+        # OpenRouter ends its Responses stream with the Chat Completions marker
+        # `data: [DONE]` after response.completed (the parser ignores it there).
+        # Before a terminal event it proves nothing: the stream stays incomplete.
+        self.acc.warn(
+            f"server-sent event #{event.index}: [DONE] before any terminal response event"
+        )
+
+    def _index(self, payload: dict[str, Any]) -> int:
+        index = payload.get("output_index")
+        if type(index) is int:
+            return index
+        item_id = payload.get("item_id")
+        if isinstance(item_id, str) and item_id in self._by_id:
+            return self._by_id[item_id]
+        return self._last_index if self._last_index is not None else 0
+
+    def _item(self, payload: dict[str, Any], inferred: str) -> _Item:
+        """The item an event refers to; created when its output_item.added never came."""
+        index = self._index(payload)
+        item = self.items.get(index)
+        if item is None:
+            if not self.acc.started:
+                self.acc.start(None, None, None)
+            self.acc.warn(
+                f"output[{index}]: a {payload.get('type') or 'content'} event before the item's "
+                "output_item.added; the item is assumed to be a " + inferred
+            )
+            added: dict[str, Any] = {"type": inferred}
+            item_id = str_or_none(payload.get("item_id"))
+            if item_id is not None:
+                added["id"] = item_id
+            item = self._new_item(index, added)
+            if inferred in _CALL_KINDS:
+                self.acc.tool_call(_CHOICE, index, kind=_CALL_KINDS[inferred])
+        return item
+
+    def _new_item(self, index: int, added: dict[str, Any]) -> _Item:
+        item = self.items[index] = _Item(index, added)
+        self._last_index = index
+        item_id = added.get("id")
+        if isinstance(item_id, str):
+            self._by_id[item_id] = index
+        return item
+
+    # -- parts: native lists and the accumulator ----------------------------------------
+
+    def _feed(self, key: tuple[int, str, int], part: _Part, delta: str) -> None:
+        part.deltas.append(delta)
+        kind = _UNIFIED_KIND.get(part.kind)
+        if kind is None:
+            return
+        open_key = self._open.get(kind)
+        if open_key != key:
+            # One open part per kind in the accumulator: a delta for another
+            # Responses part ends the one before (never merged into it).
+            if open_key is not None:
+                self.acc.end_part(_CHOICE, kind)
+            self._open[kind] = key
+        if kind == "text":
+            self.acc.text(_CHOICE, delta)
+        elif kind == "reasoning":
+            self.acc.reasoning(_CHOICE, delta)
+        else:
+            self.acc.refusal(_CHOICE, delta)
+
+    def _end(self, key: tuple[int, str, int], part: _Part) -> None:
+        kind = _UNIFIED_KIND.get(part.kind)
+        if kind is not None and self._open.get(kind) == key:
+            del self._open[kind]
+            self.acc.end_part(_CHOICE, kind)
+
+    def _settle(self, key: tuple[int, str, int], part: _Part, final: Any, where: str) -> None:
+        """The server's final text of a part: it wins over the deltas."""
+        if not isinstance(final, str):
+            return
+        current = part.text()
+        if final == current:
+            return
+        if final.startswith(current):
+            # Deltas missing at the end (or none at all: LM Studio sends some
+            # arguments only in the done event): the rest becomes one delta.
+            if current:
+                self.acc.warn(
+                    f"{where}: the deltas hold {len(current)} of the {len(final)} characters "
+                    "the done event gives; the rest is added"
+                )
+            self._feed(key, part, final[len(current) :])
+            return
+        if not final:
+            self.acc.warn(f"{where}: the done event's text is empty; the streamed text is kept")
+            return
+        self.acc.warn(f"{where}: the done event's text differs from the deltas; it wins")
+        part.deltas[:] = [final]
+        kind = _UNIFIED_KIND.get(part.kind)
+        if kind is not None and self._open.get(kind) == key:
+            self.acc.replace_part(_CHOICE, kind, final)
+
+    def _part(
+        self, item: _Item, section: str, payload: dict[str, Any], kind: str, index_key: str
+    ) -> tuple[tuple[int, str, int], _Part]:
+        parts = item.summary if section == "summary" else item.content
+        number = payload.get(index_key)
+        if type(number) is not int:
+            number = max(parts) if parts else 0
+        part = parts.get(number)
+        if part is None:
+            part = parts[number] = _Part(kind, None)
+        return (item.index, section, number), part
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _lifecycle(self, event: ServerSentEvent, payload: dict[str, Any]) -> dict[str, Any]:
+        response = payload.get("response")
+        if type(response) is not dict:
+            return {}
+        self._copilot_rotating_response_id(response)
+        self.fields.update(response)
+        if not self.acc.started:
+            self.acc.start(
+                str_or_none(response.get("id")),
+                str_or_none(response.get("model")),
+                int_or_none(response.get("created_at")),
+            )
+        usage = response.get("usage")
+        if type(usage) is dict:
+            self.acc.set_usage(normalise_usage(usage))
+        return response
+
+    def _copilot_rotating_response_id(self, response: dict[str, Any]) -> None:
+        # GitHub Copilot rotates the response id (and every item id) on each
+        # event. The latest id wins; OpenAI's SDK rejects such a stream.
+        known = self.fields.get("id")
+        new = response.get("id")
+        if known is not None and new is not None and known != new:
+            self._note(
+                "response-id",
+                f"the response id changed from {known!r} to {new!r} between lifecycle "
+                "events; the latest id wins",
+            )
+
+    def _created(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        self._lifecycle(event, payload)
+
+    def _completed(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        response = self._lifecycle(event, payload)
+        self._reconcile("response.completed", response)
+        status = str_or_none(response.get("status")) or "completed"
+        self.acc.finish(_CHOICE, status, "tool_calls" if self._has_calls() else "stop")
+        self.terminated = True
+
+    def _incomplete(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        response = self._lifecycle(event, payload)
+        self._reconcile("response.incomplete", response)
+        details = response.get("incomplete_details")
+        reason = str_or_none(details.get("reason")) if isinstance(details, dict) else None
+        self.acc.finish(_CHOICE, reason or "incomplete", _INCOMPLETE.get(reason or "", "other"))
+        self.terminated = True
+
+    def _failed(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        response = self._lifecycle(event, payload)
+        self._reconcile("response.failed", response)
+        error = response.get("error")
+        if not isinstance(error, dict):
+            error = _perplexity_failed_error(payload)
+        code = str_or_none(error.get("code"))
+        message = error.get("message")
+        text = message if isinstance(message, str) and message else ""
+        if code and text:
+            text = f"{code}: {text}"
+        elif code:
+            text = f"{code}: the response failed"
+        else:
+            text = text or "the response failed"
+        self.acc.finish(_CHOICE, "failed", "error", close=False)
+        raise _error(text, code, str_or_none(error.get("type")), error, event.index)
+
+    def _whole_response(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        # A gateway that answered without streaming, or a body that is one
+        # Response object: fold it as its terminal event.
+        status = payload.get("status")
+        wrapped = {"type": f"response.{status}", "response": payload}
+        handler = {
+            "completed": OpenAIResponses._completed,
+            "incomplete": OpenAIResponses._incomplete,
+            "failed": OpenAIResponses._failed,
+        }.get(status if isinstance(status, str) else "", OpenAIResponses._created)
+        handler(self, event, wrapped)
+
+    def _error(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        # OpenAI documents {"type": "error", "code", "message", "param"}; OpenAI's
+        # own servers also send the error nested as {"error": {...}}.
+        nested = payload.get("error")
+        error = nested if isinstance(nested, dict) else payload
+        message = error.get("message")
+        text = message if isinstance(message, str) and message else "the provider reported an error"
+        kind = str_or_none(error.get("type")) if error is nested else None
+        raise _error(text, str_or_none(error.get("code")), kind, payload, event.index)
+
+    def _has_calls(self) -> bool:
+        if self.final_output is not None:
+            return any(
+                isinstance(item, dict) and item.get("type") in _CALL_KINDS
+                for item in self.final_output
+            )
+        return any(item.type in _CALL_KINDS for item in self.items.values())
+
+    def _reconcile(self, kind: str, response: dict[str, Any]) -> None:
+        """The terminal event's output against the streamed items: the server wins."""
+        output = response.get("output")
+        if type(output) is not list:
+            return
+        streamed = [self.items[i] for i in sorted(self.items)]
+        if not output and streamed:
+            self.acc.warn(
+                f"{kind} carries an empty output; the {len(streamed)} streamed items are kept"
+            )
+            return
+        self.final_output = output
+        if len(output) != len(streamed):
+            self.acc.warn(
+                f"{kind} has {len(output)} output items, the stream built {len(streamed)}; "
+                "the server's output wins"
+            )
+        for position, (item, final) in enumerate(zip(streamed, output, strict=False)):
+            built = item.native()
+            if built == final or type(final) is not dict:
+                continue
+            keys = sorted(
+                k
+                for k in built.keys() | final.keys()
+                if built.get(k) != final.get(k) and not _openai_reencrypted_reasoning(k)
+            )
+            if not keys:
+                continue
+            self.acc.warn(
+                f"{kind}: output[{position}] ({final.get('type')}) differs from the streamed "
+                f"{item.label()} in {', '.join(keys)}; the server's item wins"
+            )
+        # Items only the terminal event has (a gateway that streams nothing but
+        # response.completed) are folded now, so the unified view shows them.
+        next_index = max(self.items, default=-1) + 1
+        for final in output[len(streamed) :]:
+            if type(final) is dict:
+                self._fold_done_item(next_index, final)
+                next_index += 1
+
+    # -- output items ------------------------------------------------------------------
+
+    def _item_added(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        added = payload.get("item")
+        if type(added) is not dict:
+            return  # an empty added event: OpenAI's SDK tolerates it as a gap
+        index = self._index(payload)
+        item = self.items.get(index)
+        if item is not None:
+            if item.done is not None or item.type != added.get("type"):
+                self.acc.warn(f"output[{index}] was added twice; the later item replaces it")
+            item.added = dict(added)
+            item_id = added.get("id")
+            if isinstance(item_id, str):
+                self._by_id[item_id] = index
+            return
+        if not self.acc.started:
+            self.acc.start(None, None, None)
+        item = self._new_item(index, dict(added))
+        kind = _CALL_KINDS.get(item.type)
+        if kind is not None:
+            initial = added.get(item.field or "")
+            self.acc.tool_call(
+                _CHOICE,
+                index,
+                id=str_or_none(added.get("call_id")),
+                name=str_or_none(added.get("name")),
+                kind=kind,
+            )
+            if isinstance(initial, str) and initial:
+                # The SDK treats arguments in the added item as the first piece.
+                self._field_delta(item, initial)
+        elif item.type not in ("message", "reasoning"):
+            self.acc.unknown("response.output_item.added", payload)
+
+    def _item_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        done = payload.get("item")
+        if type(done) is not dict:
+            return
+        self._fold_done_item(self._index(payload), done, payload)
+
+    def _fold_done_item(
+        self, index: int, done: dict[str, Any], payload: dict[str, Any] | None = None
+    ) -> None:
+        item = self.items.get(index)
+        if item is None:
+            if not self.acc.started:
+                self.acc.start(None, None, None)
+            item = self._new_item(index, dict(done))
+            if item.type in _CALL_KINDS:
+                self.acc.tool_call(
+                    _CHOICE,
+                    index,
+                    id=str_or_none(done.get("call_id")),
+                    name=str_or_none(done.get("name")),
+                    kind=_CALL_KINDS[item.type],
+                )
+        item_id = done.get("id")
+        if isinstance(item_id, str):
+            self._by_id[item_id] = index
+        kind = done.get("type") if isinstance(done.get("type"), str) else item.type
+        if kind == "message":
+            self._settle_parts(item, "content", done.get("content"))
+            for unified in ("text", "refusal"):
+                open_key = self._open.get(unified)
+                if open_key is not None and open_key[0] == index:
+                    del self._open[unified]
+                    self.acc.end_part(_CHOICE, unified)
+        elif kind == "reasoning":
+            self._settle_parts(item, "summary", done.get("summary"))
+            self._settle_parts(item, "content", done.get("content"))
+            self._end_reasoning(item, done.get("encrypted_content"))
+        elif kind in _CALL_KINDS:
+            self._done_call(item, done)
+        elif payload is not None:
+            self.acc.unknown("response.output_item.done", payload)
+        item.done = done
+
+    def _settle_parts(self, item: _Item, section: str, parts: Any) -> None:
+        if type(parts) is not list:
+            return
+        store = item.summary if section == "summary" else item.content
+        for number, final in enumerate(parts):
+            if type(final) is not dict:
+                continue
+            part_type = final.get("type")
+            if not isinstance(part_type, str):
+                continue
+            part = store.get(number)
+            if part is None:
+                part = store[number] = _Part(part_type, final)
+            key = (item.index, section, number)
+            text = final.get("refusal" if part_type == "refusal" else "text")
+            self._settle(key, part, text, f"{item.label()} {section}[{number}]")
+            self._server_part(part, final)
+            if part.kind != "summary_text" and part.kind != "reasoning_text":
+                self._end(key, part)
+
+    def _server_part(self, part: _Part, final: dict[str, Any]) -> None:
+        part.base = final
+        annotations = final.get("annotations")
+        if type(annotations) is list and annotations:
+            part.annotations = dict(enumerate(annotations))
+        logprobs = final.get("logprobs")
+        if type(logprobs) is list and logprobs:
+            part.logprobs = logprobs
+
+    def _end_reasoning(self, item: _Item, encrypted_content: Any) -> None:
+        # A reasoning part ends with its item, not at its text's done event, so
+        # that the item's encrypted_content (sent only now) rides on its
+        # reasoning.done event.
+        open_key = self._open.get("reasoning")
+        if open_key is None or open_key[0] != item.index:
+            return
+        del self._open["reasoning"]
+        # The accumulator ends reasoning itself when answer text or a tool call
+        # starts (OpenRouter streams the message before the reasoning item is
+        # done): the content then has no part to ride on, and must not be left
+        # for the next one.
+        if "reasoning" not in self.acc.choice(_CHOICE).open:
+            return
+        if isinstance(encrypted_content, str) and encrypted_content:
+            self.acc.reasoning_signature(_CHOICE, encrypted_content=encrypted_content)
+        self.acc.end_part(_CHOICE, "reasoning")
+
+    def _done_call(self, item: _Item, done: dict[str, Any]) -> None:
+        call = self.acc.choice(_CHOICE).tool_calls.get(item.index)
+        if call is not None:
+            # The call id or name may come only with the final item.
+            self.acc.tool_call(
+                _CHOICE,
+                item.index,
+                id=str_or_none(done.get("call_id")),
+                name=str_or_none(done.get("name")),
+            )
+        final = done.get(item.field or "")
+        self._settle_field(item, final, f"{item.label()} {item.field}")
+        if not item.call_ended:
+            item.call_ended = True
+            self.acc.end_tool_call(_CHOICE, item.index)
+
+    # -- streamed item fields: arguments, input, code ---------------------------------------
+
+    def _field_event(self, prefix: str, suffix: str, payload: dict[str, Any]) -> None:
+        item_type, field = _FIELD_EVENTS[prefix]
+        item = self._item(payload, item_type)
+        if item.field is None:
+            item.field = field
+        if suffix == "delta":
+            delta = payload.get("delta")
+            if isinstance(delta, str) and delta:
+                self._field_delta(item, delta)
+        else:
+            self._settle_field(item, payload.get(field), f"{item.label()} {field}")
+        if item.type not in _CALL_KINDS:
+            self.acc.unknown(f"{prefix}.{suffix}", payload)
+
+    def _field_delta(self, item: _Item, delta: str) -> None:
+        item.field_deltas.append(delta)
+        if item.type in _CALL_KINDS and not item.call_ended:
+            self.acc.tool_call(_CHOICE, item.index, arguments=delta)
+
+    def _settle_field(self, item: _Item, final: Any, where: str) -> None:
+        if not isinstance(final, str):
+            return
+        current = "".join(item.field_deltas)
+        if final == current:
+            return
+        if final.startswith(current):
+            if current:
+                self.acc.warn(
+                    f"{where}: the deltas hold {len(current)} of the {len(final)} characters "
+                    "the done event gives; the rest is added"
+                )
+            self._field_delta(item, final[len(current) :])
+            return
+        if not final:
+            self.acc.warn(f"{where}: the done event's value is empty; the streamed value is kept")
+            return
+        self.acc.warn(f"{where}: the done event's value differs from the deltas; it wins")
+        item.field_deltas[:] = [final]
+        if item.type in _CALL_KINDS:
+            self.acc.replace_arguments(_CHOICE, item.index, final)
+
+    def _status_event(self, item_type: str, status: str, payload: dict[str, Any]) -> None:
+        self._item(payload, item_type).status = status
+
+    # -- content and summary parts ---------------------------------------------------------
+
+    def _content_part_added(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        part_dict = payload.get("part")
+        part_type = part_dict.get("type") if type(part_dict) is dict else None
+        inferred = "reasoning" if part_type == "reasoning_text" else "message"
+        item = self._item(payload, inferred)
+        key, part = self._part(
+            item, "content", payload, part_type or "output_text", "content_index"
+        )
+        if type(part_dict) is dict:
+            if isinstance(part_type, str):
+                part.kind = part_type
+            part.base = part_dict
+            # The SDK treats text in the added part as its first piece.
+            initial = part_dict.get("refusal" if part.kind == "refusal" else "text")
+            if isinstance(initial, str) and initial and not part.deltas:
+                self._feed(key, part, initial)
+
+    def _content_part_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        final = payload.get("part")
+        if type(final) is not dict:
+            return
+        part_type = final.get("type")
+        kind = part_type if isinstance(part_type, str) else "output_text"
+        item = self._item(payload, "reasoning" if kind == "reasoning_text" else "message")
+        key, part = self._part(item, "content", payload, kind, "content_index")
+        text = final.get("refusal" if part.kind == "refusal" else "text")
+        self._settle(key, part, text, f"{item.label()} content[{key[2]}]")
+        self._server_part(part, final)
+        if part.kind != "reasoning_text":
+            self._end(key, part)
+
+    def _text_delta(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "message")
+        key, part = self._part(item, "content", payload, "output_text", "content_index")
+        delta = payload.get("delta")
+        if isinstance(delta, str) and delta:
+            self._feed(key, part, delta)
+        logprobs = payload.get("logprobs")
+        if type(logprobs) is list and logprobs:
+            part.logprobs.extend(logprobs)
+            self.acc.logprobs(_CHOICE, logprobs)
+
+    def _text_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "message")
+        key, part = self._part(item, "content", payload, "output_text", "content_index")
+        self._settle(key, part, payload.get("text"), f"{item.label()} content[{key[2]}]")
+        logprobs = payload.get("logprobs")
+        if type(logprobs) is list and logprobs:
+            if not part.logprobs:
+                self.acc.logprobs(_CHOICE, logprobs)
+            part.logprobs = logprobs
+        self._end(key, part)
+
+    def _annotation_added(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "message")
+        _, part = self._part(item, "content", payload, "output_text", "content_index")
+        number = payload.get("annotation_index")
+        if type(number) is not int:
+            number = len(part.annotations)
+        part.annotations[number] = payload.get("annotation")
+        self.acc.unknown("response.output_text.annotation.added", payload)
+
+    def _refusal_delta(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "message")
+        key, part = self._part(item, "content", payload, "refusal", "content_index")
+        delta = payload.get("delta")
+        if isinstance(delta, str) and delta:
+            self._feed(key, part, delta)
+
+    def _refusal_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "message")
+        key, part = self._part(item, "content", payload, "refusal", "content_index")
+        self._settle(key, part, payload.get("refusal"), f"{item.label()} content[{key[2]}]")
+        self._end(key, part)
+
+    def _summary_part_added(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "reasoning")
+        key, part = self._part(item, "summary", payload, "summary_text", "summary_index")
+        part_dict = payload.get("part")
+        if type(part_dict) is dict:
+            part.base = part_dict
+            initial = part_dict.get("text")
+            if isinstance(initial, str) and initial and not part.deltas:
+                self._feed(key, part, initial)
+
+    def _summary_part_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "reasoning")
+        key, part = self._part(item, "summary", payload, "summary_text", "summary_index")
+        final = payload.get("part")
+        if type(final) is dict:
+            self._settle(key, part, final.get("text"), f"{item.label()} summary[{key[2]}]")
+            part.base = final
+
+    def _summary_delta(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "reasoning")
+        key, part = self._part(item, "summary", payload, "summary_text", "summary_index")
+        delta = payload.get("delta")
+        if isinstance(delta, str) and delta:
+            self._feed(key, part, delta)
+
+    def _summary_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "reasoning")
+        key, part = self._part(item, "summary", payload, "summary_text", "summary_index")
+        self._settle(key, part, payload.get("text"), f"{item.label()} summary[{key[2]}]")
+
+    def _reasoning_delta(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "reasoning")
+        key, part = self._part(item, "content", payload, "reasoning_text", "content_index")
+        delta = payload.get("delta")
+        if isinstance(delta, str) and delta:
+            self._feed(key, part, delta)
+
+    def _reasoning_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, "reasoning")
+        key, part = self._part(item, "content", payload, "reasoning_text", "content_index")
+        self._settle(key, part, payload.get("text"), f"{item.label()} content[{key[2]}]")
+
+
+_HANDLERS: Final[dict[str, _Handler]] = {
+    "response.created": OpenAIResponses._created,
+    "response.queued": OpenAIResponses._created,
+    "response.in_progress": OpenAIResponses._created,
+    "response.completed": OpenAIResponses._completed,
+    "response.incomplete": OpenAIResponses._incomplete,
+    "response.failed": OpenAIResponses._failed,
+    "response": OpenAIResponses._whole_response,
+    "error": OpenAIResponses._error,
+    "response.output_item.added": OpenAIResponses._item_added,
+    "response.output_item.done": OpenAIResponses._item_done,
+    "response.content_part.added": OpenAIResponses._content_part_added,
+    "response.content_part.done": OpenAIResponses._content_part_done,
+    "response.output_text.delta": OpenAIResponses._text_delta,
+    "response.output_text.done": OpenAIResponses._text_done,
+    "response.output_text.annotation.added": OpenAIResponses._annotation_added,
+    "response.refusal.delta": OpenAIResponses._refusal_delta,
+    "response.refusal.done": OpenAIResponses._refusal_done,
+    "response.reasoning_summary_part.added": OpenAIResponses._summary_part_added,
+    "response.reasoning_summary_part.done": OpenAIResponses._summary_part_done,
+    "response.reasoning_summary_text.delta": OpenAIResponses._summary_delta,
+    "response.reasoning_summary_text.done": OpenAIResponses._summary_done,
+    "response.reasoning_text.delta": OpenAIResponses._reasoning_delta,
+    "response.reasoning_text.done": OpenAIResponses._reasoning_done,
+}
+
+
+def _error(
+    message: str, code: str | None, kind: str | None, raw: Any, position: int
+) -> ProviderError:
+    shared = provider_error({"code": code, "type": kind})
+    return ProviderError(
+        message,
+        code=code or kind,
+        error_type=kind,
+        raw=raw,
+        retryable=shared.retryable or code in _RETRYABLE,
+        position=position,
+    )
+
+
+def _openai_reencrypted_reasoning(key: str) -> bool:
+    # OpenAI encrypts a reasoning item's encrypted_content anew for every event
+    # that carries it (output_item.added, .done, response.completed): the blobs
+    # differ without the reasoning differing, so that difference is not reported.
+    return key == "encrypted_content"
+
+
+def _perplexity_failed_error(payload: dict[str, Any]) -> dict[str, Any]:
+    # Perplexity's response.failed carries the error beside the response, as
+    # a top-level `error`, instead of inside it.
+    error = payload.get("error")
+    return error if isinstance(error, dict) else {}
