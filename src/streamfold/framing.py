@@ -18,6 +18,7 @@ __all__ = ["BodyDecoder", "JSONArrayDecoder"]
 
 _STRUCTURE: Final = re.compile(rb'["\[\]{}]')
 _IN_STRING: Final = re.compile(rb'["\\]')
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 class JSONArrayDecoder:
@@ -40,15 +41,71 @@ class JSONArrayDecoder:
         self._start: int | None = None  # where the element began in the current chunk
         self._opened = False
         self._ended = False
+        self._head = b""  # the first bytes, held while they may be a split byte-order mark
+        self._bom_settled = False
+        self._error: ProtocolError | None = None  # raised on the next call, see feed()
         self.count = 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode the next bytes.
 
+        An error found after elements that the same bytes completed is raised on
+        the next call (``feed`` or ``close``), once those elements are returned:
+        the events before an error never depend on where the input was cut.
+
         Raises:
             ProtocolError: bytes outside the array, or an element too large.
         """
+        if self._error is not None:
+            raise self._error
+        if not self._bom_settled:
+            chunk = self._strip_bom(chunk)
+            if not chunk:
+                return []
         events: list[ServerSentEvent] = []
+        try:
+            self._scan(chunk, events)
+        except ProtocolError as error:
+            if not events:
+                raise
+            self._error = error
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of input: an unfinished element is an error; a missing ``]`` is not
+        (the dialect decides whether the stream was complete).
+
+        Raises:
+            ProtocolError: the input ended inside an element, or an error held back
+                by ``feed``.
+        """
+        if self._error is not None:
+            raise self._error
+        if not self._bom_settled:
+            # The input was only a prefix of a byte-order mark: stray bytes.
+            self._bom_settled = True
+            head, self._head = self._head, b""
+            if head:
+                self._between(head, 0)
+        if self._pieces and b"".join(self._pieces).strip():
+            excerpt = shorten(b"".join(self._pieces)[:80], 80)
+            raise ProtocolError(
+                f"the stream ended inside JSON array element #{self.count}: {excerpt!r}",
+                excerpt=excerpt,
+                position=self.count,
+            )
+        return []
+
+    def _strip_bom(self, chunk: bytes) -> bytes:
+        head = self._head + chunk
+        if len(head) < 3 and _BOM.startswith(head):
+            self._head = head
+            return b""
+        self._bom_settled = True
+        self._head = b""
+        return head[3:] if head.startswith(_BOM) else head
+
+    def _scan(self, chunk: bytes, events: list[ServerSentEvent]) -> None:
         pos = 0
         n = len(chunk)
         self._start = 0 if self._pieces else None
@@ -93,25 +150,7 @@ class JSONArrayDecoder:
             self._pieces.append(piece)
             self._size += len(piece)
             if self._size > self.max_event_size:
-                raise ProtocolError(
-                    f"JSON array element #{self.count} is larger than the limit of "
-                    f"{self.max_event_size} bytes",
-                    excerpt=shorten(b"".join(self._pieces)[:60], 60),
-                    position=self.count,
-                )
-        return events
-
-    def close(self) -> list[ServerSentEvent]:
-        """End of input: an unfinished element is an error; a missing ``]`` is not
-        (the dialect decides whether the stream was complete)."""
-        if self._pieces and b"".join(self._pieces).strip():
-            excerpt = shorten(b"".join(self._pieces)[:80], 80)
-            raise ProtocolError(
-                f"the stream ended inside JSON array element #{self.count}: {excerpt!r}",
-                excerpt=excerpt,
-                position=self.count,
-            )
-        return []
+                self._too_large(self._pieces[0])
 
     def _between(self, chunk: bytes, pos: int) -> int:
         # Outside any element: only the array's own brackets, commas and
@@ -134,8 +173,6 @@ class JSONArrayDecoder:
             elif self._depth == 1 and char == 123:  # an element starts
                 self._start = pos
                 return pos
-            elif pos == 0 and n and chunk[:3] == b"\xef\xbb\xbf" and not self._opened:
-                pos += 3
             else:
                 self._bad(chunk, pos)
         return pos
@@ -148,9 +185,20 @@ class JSONArrayDecoder:
             position=self.count,
         )
 
+    def _too_large(self, head: bytes) -> None:
+        raise ProtocolError(
+            f"JSON array element #{self.count} is larger than the limit of "
+            f"{self.max_event_size} bytes",
+            excerpt=shorten(head[:60], 60),
+            position=self.count,
+        )
+
     def _emit(self, chunk: bytes, end: int) -> ServerSentEvent:
         start = self._start or 0
         piece = chunk[start:end]
+        if self._size + len(piece) > self.max_event_size:
+            # Checked here too, so an element too large fails however it was cut.
+            self._too_large(self._pieces[0] if self._pieces else piece)
         if self._pieces:
             self._pieces.append(piece)
             piece = b"".join(self._pieces)

@@ -1,0 +1,966 @@
+"""Google Gemini ``streamGenerateContent``: every event is one ``GenerateContentResponse``.
+
+Spoken by the Gemini API (``generativelanguage.googleapis.com``) and Vertex AI,
+with ``?alt=sse`` (server-sent events, CRLF-framed) or without it (one JSON
+array streamed element by element; ``streamfold.framing`` turns each element
+into an event). Gemini has no terminal marker: a stream is complete when every
+candidate it showed has a ``finishReason``.
+
+The fold contract for this dialect (which field of the final response comes
+from where, and what wins) is ``docs/dialects/gemini.md``. Each departure from
+the plain format is a named function below, with the behaviour it handles.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any, Final, Union
+
+from ..errors import ProtocolError, ProviderError, shorten
+from ..events import Usage
+from ..fold import Accumulator
+from ..sse import ServerSentEvent
+from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+
+__all__ = [
+    "Gemini",
+    "PartialArguments",
+    "normalise_usage",
+    "parse_json_path",
+    "unified_finish_reason",
+]
+
+Segment = Union[str, int]  # noqa: UP007 - a runtime alias, usable on Python 3.10
+
+_FINISH: Final = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    # The candidate was cut by a filter: Google's safety, recitation, blocklist
+    # and PII filters, and their image-generation twins.
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    # The generation failed at a tool call or in the model's own output: the
+    # candidate ended, but not with an answer a caller can use as one.
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "TOO_MANY_TOOL_CALLS": "error",
+    "MISSING_THOUGHT_SIGNATURE": "error",
+    "MALFORMED_RESPONSE": "error",
+}
+
+_USAGE_COUNTS: Final = (
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "totalTokenCount",
+    "cachedContentTokenCount",
+    "thoughtsTokenCount",
+    "toolUsePromptTokenCount",
+)
+_RESPONSE_FIELDS: Final = ("modelVersion", "responseId", "createTime")
+_KNOWN_TOP: Final = frozenset(
+    {"candidates", "usageMetadata", "promptFeedback", "error", *_RESPONSE_FIELDS}
+)
+_KNOWN_CANDIDATE: Final = frozenset({"content", "index", "finishReason", "logprobsResult"})
+_TEXT_KEYS: Final = frozenset({"text", "thought", "thoughtSignature"})
+_CALL_KEYS: Final = frozenset({"name", "id", "args", "partialArgs", "willContinue"})
+# Keys a part may carry beside its data (the one key that says what the part is).
+_PART_META: Final = frozenset(
+    {"thought", "thoughtSignature", "partMetadata", "videoMetadata", "mediaResolution"}
+)
+# Google's error statuses (google.rpc.Code) and HTTP codes that its docs say to retry.
+_RETRYABLE_STATUS: Final = frozenset(
+    {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "DEADLINE_EXCEEDED"}
+)
+_RETRYABLE_CODES: Final = frozenset({429, 500, 503, 504})
+
+_PATH_NAME: Final = re.compile(r"[^.\[\]]+")
+_PATH_INDEX: Final = re.compile(r"\[(0|[1-9][0-9]*)\]")
+_PATH_QUOTED: Final = re.compile(r"""\[(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]""")
+_MAX_PATH_DEPTH: Final = 64
+_MAX_INDEX_GAP: Final = 1024
+_RFC3339: Final = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
+)
+
+
+def unified_finish_reason(raw: str, has_tool_calls: bool = False) -> str:
+    """Map a Gemini ``finishReason`` to stop, length, tool_calls, content_filter,
+    error or other.
+
+    Gemini ends a turn that calls functions with ``STOP``; it becomes
+    ``tool_calls`` when the candidate made function calls, so a caller knows to
+    run them.
+    """
+    unified = _FINISH.get(raw, "other")
+    if unified == "stop" and has_tool_calls:
+        return "tool_calls"
+    return unified
+
+
+def normalise_usage(raw: dict[str, Any]) -> Usage:
+    """Normalise ``usageMetadata``; counts not reported stay ``None``.
+
+    ``output_tokens`` is what Google bills as output: the candidates' tokens plus
+    the thinking tokens, which Gemini reports apart (``thoughtsTokenCount``).
+    ``input_tokens`` is ``promptTokenCount``, which includes the cached tokens;
+    ``toolUsePromptTokenCount`` stays in ``raw`` (it is counted in
+    ``totalTokenCount`` but not in ``promptTokenCount``).
+    """
+    candidates = int_or_none(raw.get("candidatesTokenCount"))
+    thoughts = int_or_none(raw.get("thoughtsTokenCount"))
+    output = None
+    if candidates is not None or thoughts is not None:
+        # proto3 JSON omits a zero count: beside a reported one, absent means 0.
+        output = (candidates or 0) + (thoughts or 0)
+    return Usage(
+        input_tokens=int_or_none(raw.get("promptTokenCount")),
+        output_tokens=output,
+        total_tokens=int_or_none(raw.get("totalTokenCount")),
+        cache_read_tokens=int_or_none(raw.get("cachedContentTokenCount")),
+        cache_write_tokens=None,
+        reasoning_tokens=thoughts,
+        raw=raw,
+    )
+
+
+def parse_json_path(path: str) -> tuple[Segment, ...] | None:
+    """The segments of a singular JSON path (RFC 9535) such as ``$.a.b[0]`` or
+    ``$['a'][0]``: object keys as ``str``, array indices as ``int``.
+
+    Returns:
+        The segments, or ``None`` when the path is not one this parser accepts
+        (it must start with ``$.`` or ``$[``, name an object member first, and be
+        at most 64 segments deep).
+    """
+    if not path.startswith("$"):
+        return None
+    segments: list[Segment] = []
+    pos, end = 1, len(path)
+    while pos < end:
+        if path[pos] == ".":
+            match = _PATH_NAME.match(path, pos + 1)
+            if match is None:
+                return None
+            segments.append(match.group())
+            pos = match.end()
+        elif path[pos] == "[":
+            match = _PATH_INDEX.match(path, pos)
+            if match is not None:
+                segments.append(int(match.group(1)))
+                pos = match.end()
+                continue
+            match = _PATH_QUOTED.match(path, pos)
+            if match is None:
+                return None
+            single, double = match.group(1), match.group(2)
+            name = _unquote(single, "'") if single is not None else _unquote(double, '"')
+            if name is None:
+                return None
+            segments.append(name)
+            pos = match.end()
+        else:
+            return None
+    if not segments or type(segments[0]) is not str or len(segments) > _MAX_PATH_DEPTH:
+        return None
+    return tuple(segments)
+
+
+def _unquote(body: str, quote: str) -> str | None:
+    if quote == "'":
+        body = body.replace("\\'", "'").replace('"', '\\"')
+    try:
+        value = json.loads(f'"{body}"')
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _dumps(value: Any) -> str:
+    # The one JSON writer for tool-call arguments: json.dumps with its default
+    # separators, non-ASCII kept as is.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or (type(value) in (dict, list) and not value)
+
+
+def _unix_time(value: Any) -> int | None:
+    # Vertex sends createTime as RFC 3339 with up to nanoseconds, which
+    # datetime.fromisoformat on Python 3.10 does not read: the fraction is dropped.
+    if not isinstance(value, str):
+        return None
+    match = _RFC3339.match(value)
+    if match is None:
+        return None
+    zone = match.group(2)
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    try:
+        return int(datetime.fromisoformat(match.group(1) + zone).timestamp())
+    except ValueError:
+        return None
+
+
+class _Text:
+    """Streamed text of one kind (answer or thought), the fragments joined on demand."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, first: str) -> None:
+        self.pieces = [first]
+
+    def joined(self) -> str:
+        return "".join(self.pieces)
+
+
+def _materialise(node: Any) -> Any:
+    # Streamed strings become plain strings (depth is bounded by _MAX_PATH_DEPTH).
+    if type(node) is _Text:
+        return node.joined()
+    if type(node) is dict:
+        return {key: _materialise(value) for key, value in node.items()}
+    if type(node) is list:
+        return [_materialise(value) for value in node]
+    return node
+
+
+class PartialArguments:
+    """Vertex's streamed function-call arguments (``partialArgs``), assembled.
+
+    Each piece sets one scalar at a JSON path; string pieces at the same path
+    append. The pieces build a tree (the ``args`` of the native response), and,
+    while the paths arrive in document order (each new path a new key, or the
+    next array element, after the last one), the JSON text of that tree is
+    written incrementally, so the deltas join to exactly
+    ``json.dumps(args, ensure_ascii=False)``. A piece out of that order stops the
+    deltas; the call's final arguments are then written from the tree.
+    """
+
+    __slots__ = ("in_order", "last", "open_string", "root")
+
+    def __init__(self) -> None:
+        self.root: dict[str, Any] = {}
+        self.last: tuple[Segment, ...] | None = None
+        self.open_string = False
+        self.in_order = True
+
+    def add(self, path: tuple[Segment, ...], value: Any) -> str:
+        """Set ``value`` at ``path``.
+
+        Returns:
+            The next piece of the arguments' JSON text (empty when there is none).
+
+        Raises:
+            ProtocolError: an array index far past the end of its array.
+        """
+        delta = self._text(path, value) if self.in_order else ""
+        self._set(path, value)
+        self.last = path
+        return delta
+
+    def finish(self) -> str:
+        """The text that closes the arguments (``{}`` when no piece came)."""
+        if not self.in_order:
+            return ""
+        last = self.last
+        if last is None:
+            return "{}"
+        out = ['"'] if self.open_string else []
+        self.open_string = False
+        for depth in range(len(last) - 1, 0, -1):
+            out.append("}" if type(last[depth]) is str else "]")
+        out.append("}")
+        return "".join(out)
+
+    def value(self) -> dict[str, Any]:
+        """The arguments received so far, as plain JSON values."""
+        value: dict[str, Any] = _materialise(self.root)
+        return value
+
+    def json(self) -> str:
+        """The arguments received so far, as JSON text."""
+        return _dumps(self.value())
+
+    # -- the JSON text -------------------------------------------------------------
+
+    def _text(self, path: tuple[Segment, ...], value: Any) -> str:
+        last = self.last
+        if last is None:
+            first = self._open(path, 0)
+            if first is None:
+                return self._out_of_order()
+            return "".join(["{", *first, self._scalar(value)])
+        if path == last:
+            if type(value) is str and self.open_string:
+                return _dumps(value)[1:-1]
+            return self._out_of_order()
+        common = 0
+        limit = min(len(last), len(path))
+        while common < limit and last[common] == path[common]:
+            common += 1
+        if common == len(last) or common == len(path):
+            return self._out_of_order()
+        before, after = last[common], path[common]
+        if isinstance(before, int) and isinstance(after, int):
+            if after != before + 1:
+                return self._out_of_order()
+        elif (
+            isinstance(before, int)
+            or isinstance(after, int)
+            or after in self._container(path[:common])
+        ):
+            return self._out_of_order()
+        opened = self._open(path, common)
+        if opened is None:
+            return self._out_of_order()
+        out = ['"'] if self.open_string else []
+        self.open_string = False
+        for depth in range(len(last) - 1, common, -1):
+            out.append("}" if type(last[depth]) is str else "]")
+        out.append(", ")
+        out.extend(opened)
+        out.append(self._scalar(value))
+        return "".join(out)
+
+    def _open(self, path: tuple[Segment, ...], start: int) -> list[str] | None:
+        # The entry at depth ``start`` and the new containers below it.
+        out: list[str] = []
+        for depth in range(start, len(path)):
+            segment = path[depth]
+            if type(segment) is str:
+                out.append(_dumps(segment) + ": ")
+            elif depth > start and segment != 0:
+                return None  # a new array must start at element 0
+            if depth + 1 < len(path):
+                out.append("{" if type(path[depth + 1]) is str else "[")
+        return out
+
+    def _scalar(self, value: Any) -> str:
+        if type(value) is str:
+            self.open_string = True
+            return _dumps(value)[:-1]
+        return _dumps(value)
+
+    def _out_of_order(self) -> str:
+        self.in_order = False
+        self.open_string = False
+        return ""
+
+    def _container(self, path: tuple[Segment, ...]) -> Any:
+        node: Any = self.root
+        for segment in path:
+            node = node[segment]
+        return node
+
+    # -- the tree --------------------------------------------------------------------
+
+    def _set(self, path: tuple[Segment, ...], value: Any) -> None:
+        node: Any = self.root
+        for depth in range(len(path) - 1):
+            kind = dict if type(path[depth + 1]) is str else list
+            node = self._child(node, path[depth], kind)
+        leaf = path[-1]
+        if type(node) is list:
+            self._reach(node, leaf)
+            current = node[leaf]  # type: ignore[index]
+        else:
+            current = node.get(leaf)
+        if type(value) is str:
+            if type(current) is _Text:
+                current.pieces.append(value)
+                return
+            value = _Text(value)
+        node[leaf] = value
+
+    def _child(self, node: Any, segment: Segment, kind: type) -> Any:
+        if type(node) is list:
+            self._reach(node, segment)
+            child = node[segment]  # type: ignore[index]
+        else:
+            child = node.get(segment)
+        if type(child) is not kind:
+            # A path through what an earlier piece made a scalar (or the other
+            # kind of container): the later piece wins, as any JSON-path setter does.
+            child = kind()
+            node[segment] = child
+        return child
+
+    def _reach(self, array: list[Any], index: Segment) -> None:
+        # A JSON path may name an element past the end: nulls fill the gap,
+        # within a bound, so a hostile index cannot exhaust memory.
+        if type(index) is not int:
+            return
+        gap = index - len(array)
+        if gap >= 0:
+            if gap > _MAX_INDEX_GAP:
+                raise ProtocolError(
+                    f"a streamed function-call argument names array element {index} "
+                    f"of an array of {len(array)}",
+                    excerpt=str(index),
+                )
+            array.extend([None] * (gap + 1))
+
+
+class _TextPart:
+    """Adjacent text parts of one kind, merged into one native part."""
+
+    __slots__ = ("extra", "pieces", "signature", "thought")
+
+    def __init__(self, thought: bool, text: str, signature: str | None) -> None:
+        self.thought = thought
+        self.pieces = [text] if text else []
+        self.signature = signature
+        self.extra: dict[str, Any] | None = None
+
+    def native(self) -> dict[str, Any]:
+        part: dict[str, Any] = {"text": "".join(self.pieces)}
+        if self.thought:
+            part["thought"] = True
+        if self.signature is not None:
+            part["thoughtSignature"] = self.signature
+        if self.extra:
+            for key, value in self.extra.items():
+                part.setdefault(key, value)
+        return part
+
+
+class _StreamedCall:
+    """A function call whose arguments Vertex streams (``willContinue``)."""
+
+    __slots__ = ("arguments", "call_extra", "id", "key", "name", "part_extra", "signature")
+
+    def __init__(self, key: Any, name: str | None, id: str | None) -> None:
+        self.key = key
+        self.name = name
+        self.id = id
+        self.signature: str | None = None
+        self.arguments = PartialArguments()
+        self.part_extra: dict[str, Any] = {}
+        self.call_extra: dict[str, Any] = {}
+
+    def native(self) -> dict[str, Any]:
+        call: dict[str, Any] = {}
+        if self.id is not None:
+            call["id"] = self.id
+        call["name"] = self.name or ""
+        if self.arguments.last is not None:
+            call["args"] = self.arguments.value()
+        for key, value in self.call_extra.items():
+            call.setdefault(key, value)
+        part: dict[str, Any] = {"functionCall": call}
+        if self.signature is not None:
+            part["thoughtSignature"] = self.signature
+        for key, value in self.part_extra.items():
+            part.setdefault(key, value)
+        return part
+
+
+_Part = Union[_TextPart, _StreamedCall, dict[str, Any]]  # noqa: UP007
+
+
+class _Candidate:
+    """What the dialect keeps per candidate beside the accumulator's parts."""
+
+    __slots__ = (
+        "calls",
+        "content_seen",
+        "current_text",
+        "fields",
+        "finish",
+        "index",
+        "index_seen",
+        "logprobs",
+        "parts",
+        "role",
+        "streamed",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.index_seen = False
+        self.content_seen = False
+        self.role: str | None = None
+        self.parts: list[_Part] = []
+        self.current_text: _TextPart | None = None  # the last part, while text may join it
+        self.streamed: _StreamedCall | None = None  # the call still streaming its arguments
+        self.calls = 0
+        self.fields: dict[str, Any] = {}  # candidate metadata: the last non-empty wins
+        self.logprobs: dict[str, Any] | None = None
+        self.finish: str | None = None
+
+
+class Gemini(Dialect):
+    """Google Gemini ``streamGenerateContent``, SSE and JSON-array forms (``"gemini"``)."""
+
+    name = "gemini"
+
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        self.fields: dict[str, str] = {}
+        self.extra: dict[str, Any] = {}  # unknown top-level fields: the last non-null wins
+        self.candidates: dict[int, _Candidate] = {}
+        self.prompt_feedback: dict[str, Any] | None = None
+        self.usage_raw: dict[str, Any] | None = None  # the last report with token counts
+        self.usage_uncounted: dict[str, Any] | None = None
+
+    @classmethod
+    def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
+        """A ``GenerateContentResponse`` (``candidates``, ``usageMetadata``,
+        ``promptFeedback`` or ``modelVersion``, and none of the other dialects'
+        ``choices``, ``type`` or ``object``), or Google's error envelope."""
+        if type(payload) is not dict:
+            return False
+        if "choices" in payload or "type" in payload or "object" in payload:
+            return False
+        return (
+            type(payload.get("candidates")) is list
+            or type(payload.get("usageMetadata")) is dict
+            or type(payload.get("promptFeedback")) is dict
+            or isinstance(payload.get("modelVersion"), str)
+            or _is_google_error(payload)
+        )
+
+    def handle(self, event: ServerSentEvent) -> None:
+        """Fold one ``GenerateContentResponse`` chunk.
+
+        Raises:
+            ProviderError: Google's error envelope, or a blocked prompt.
+            ProtocolError: the chunk is not a JSON object, or malformed.
+        """
+        chunk = decode_json(event)
+        if type(chunk) is not dict:
+            raise ProtocolError(
+                f"event #{event.index} is not a JSON object: {shorten(event.data)!r}",
+                excerpt=shorten(event.data),
+                position=event.index,
+            )
+        if chunk.get("error") is not None:
+            raise _google_error(chunk, event.index)
+        self._response_fields(chunk)
+        candidates = chunk.get("candidates")
+        if candidates is not None:
+            if type(candidates) is not list:
+                raise ProtocolError(
+                    f"event #{event.index}: 'candidates' is not a list",
+                    excerpt=shorten(event.data),
+                    position=event.index,
+                )
+            for position, candidate in enumerate(candidates):
+                if type(candidate) is dict:
+                    self._candidate(candidate, position)
+        usage = chunk.get("usageMetadata")
+        if type(usage) is dict:
+            self._usage(usage)
+        feedback = chunk.get("promptFeedback")
+        if type(feedback) is dict and feedback:
+            self.prompt_feedback = feedback
+            reason = feedback.get("blockReason")
+            if isinstance(reason, str) and reason:
+                raise _prompt_blocked(feedback, chunk, event.index)
+
+    def close(self) -> bool:
+        """Complete when every candidate seen has a ``finishReason``."""
+        candidates = self.candidates.values()
+        return bool(candidates) and all(state.finish is not None for state in candidates)
+
+    # -- per chunk -----------------------------------------------------------------
+
+    def _response_fields(self, chunk: dict[str, Any]) -> None:
+        fields = self.fields
+        if len(fields) < len(_RESPONSE_FIELDS):
+            for key in _RESPONSE_FIELDS:
+                value = chunk.get(key)
+                if key not in fields and isinstance(value, str) and value:
+                    fields[key] = value
+        if not self.acc.started:
+            self.acc.start(
+                fields.get("responseId"),
+                fields.get("modelVersion"),
+                _unix_time(fields.get("createTime")),
+            )
+        extra = chunk.keys() - _KNOWN_TOP
+        if extra:
+            for key in extra:
+                if chunk[key] is not None:
+                    self.extra[key] = chunk[key]
+
+    def _candidate(self, raw: dict[str, Any], position: int) -> None:
+        index = _candidate_index(raw, position)
+        state = self.candidates.get(index)
+        if state is None:
+            state = self.candidates[index] = _Candidate(index)
+            self.acc.choice(index)
+        if "index" in raw:
+            state.index_seen = True
+        content = raw.get("content")
+        if type(content) is dict:
+            state.content_seen = True
+            role = content.get("role")
+            if isinstance(role, str) and role:
+                state.role = role
+            parts = content.get("parts")
+            if type(parts) is list:
+                for part in parts:
+                    if type(part) is dict:
+                        self._part(state, part)
+        for key, value in raw.items():
+            if key not in _KNOWN_CANDIDATE and not _is_empty(value):
+                state.fields[key] = value
+        logprobs = raw.get("logprobsResult")
+        if type(logprobs) is dict and logprobs:
+            self._logprobs(state, logprobs)
+        finish = raw.get("finishReason")
+        if isinstance(finish, str) and finish:
+            self._finish(state, finish)
+
+    def _part(self, state: _Candidate, part: dict[str, Any]) -> None:
+        text = part.get("text")
+        if isinstance(text, str):
+            self._text_part(state, part, text)
+            return
+        call = part.get("functionCall")
+        if type(call) is dict:
+            self._function_call(state, part, call)
+            return
+        # executableCode, codeExecutionResult, inlineData, fileData, and the
+        # server-side toolCall/toolResponse of Gemini 3: kept whole, in order.
+        self._end_text(state)
+        state.parts.append(part)
+        self.acc.unknown(_part_kind(part), part)
+
+    def _text_part(self, state: _Candidate, part: dict[str, Any], text: str) -> None:
+        thought = part.get("thought") is True
+        signature = part.get("thoughtSignature")
+        if not isinstance(signature, str) or not signature:
+            signature = None
+        extra = part.keys() - _TEXT_KEYS
+        if _is_closing_empty_text(text, signature, extra):
+            return
+        current = state.current_text
+        if current is not None and _joins(current, thought, signature):
+            if text:
+                current.pieces.append(text)
+            if signature is not None:
+                current.signature = signature
+        else:
+            self._end_text(state)
+            current = state.current_text = _TextPart(thought, text, signature)
+            state.parts.append(current)
+            if thought:
+                # Open the reasoning part even for a signature alone, so the
+                # signature lands on its own reasoning.done.
+                self.acc.reasoning(state.index, text)
+                text = ""
+        if extra:
+            if current.extra is None:
+                current.extra = {}
+            for key in extra:
+                current.extra[key] = part[key]
+        if thought:
+            if text:
+                self.acc.reasoning(state.index, text)
+            if signature is not None:
+                self.acc.reasoning_signature(state.index, signature=signature)
+        elif text:
+            self.acc.text(state.index, text)
+
+    def _end_text(self, state: _Candidate) -> None:
+        current = state.current_text
+        if current is not None:
+            state.current_text = None
+            self.acc.end_part(state.index, "reasoning" if current.thought else "text")
+
+    def _function_call(self, state: _Candidate, part: dict[str, Any], call: dict[str, Any]) -> None:
+        name = str_or_none(call.get("name"))
+        call_id = str_or_none(call.get("id"))
+        pieces = call.get("partialArgs")
+        if type(pieces) is not list:
+            pieces = []
+        will_continue = call.get("willContinue") is True
+        self._end_text(state)
+        streamed = state.streamed
+        if streamed is not None and not _continues(streamed, call, name, call_id):
+            self.acc.warn(
+                f"candidate {state.index}: function call {streamed.name!r} got no final "
+                "part (willContinue false) before the next call began"
+            )
+            self._end_streamed(state, complete=False)
+            streamed = None
+        if streamed is None:
+            if not pieces and not will_continue:
+                self._whole_call(state, part, call, name, call_id)
+                return
+            streamed = self._start_streamed(state, part, call, name, call_id)
+        elif name and not streamed.name:
+            streamed.name = name
+            self.acc.tool_call(state.index, streamed.key, name=name)
+        if streamed.signature is None:
+            signature = part.get("thoughtSignature")
+            if isinstance(signature, str) and signature:
+                streamed.signature = signature
+        for piece in pieces:
+            if type(piece) is dict:
+                self._partial_argument(state, streamed, piece)
+        if not will_continue:
+            self._end_streamed(state, complete=True)
+
+    def _whole_call(
+        self,
+        state: _Candidate,
+        part: dict[str, Any],
+        call: dict[str, Any],
+        name: str | None,
+        call_id: str | None,
+    ) -> None:
+        if name is None and call.get("args") is None:
+            self.acc.warn(f"candidate {state.index}: an empty functionCall part was ignored")
+            return
+        args = call.get("args")
+        key = ("call", state.calls)
+        state.calls += 1
+        state.parts.append(part)
+        self.acc.tool_call(
+            state.index,
+            key,
+            id=call_id,
+            name=name,
+            arguments="{}" if args is None else _dumps(args),
+        )
+        self.acc.end_tool_call(state.index, key)
+
+    def _start_streamed(
+        self,
+        state: _Candidate,
+        part: dict[str, Any],
+        call: dict[str, Any],
+        name: str | None,
+        call_id: str | None,
+    ) -> _StreamedCall:
+        streamed = _StreamedCall(("call", state.calls), name, call_id)
+        state.calls += 1
+        for key in part.keys() - {"functionCall", "thoughtSignature"}:
+            streamed.part_extra[key] = part[key]
+        for key in call.keys() - _CALL_KEYS:
+            streamed.call_extra[key] = call[key]
+        state.streamed = streamed
+        state.parts.append(streamed)
+        self.acc.tool_call(state.index, streamed.key, id=call_id, name=name)
+        return streamed
+
+    def _partial_argument(
+        self, state: _Candidate, streamed: _StreamedCall, piece: dict[str, Any]
+    ) -> None:
+        raw_path = piece.get("jsonPath")
+        if not isinstance(raw_path, str) or not raw_path:
+            self.acc.warn(f"candidate {state.index}: a partialArgs piece without jsonPath ignored")
+            return
+        if type(piece.get("stringValue")) is str:
+            value: Any = piece["stringValue"]
+        elif type(piece.get("boolValue")) is bool:
+            value = piece["boolValue"]
+        elif type(piece.get("numberValue")) in (int, float):
+            value = piece["numberValue"]
+        elif "nullValue" in piece:
+            value = None
+        else:
+            return  # a piece without a value carries nothing
+        path = parse_json_path(raw_path)
+        if path is None:
+            self.acc.warn(
+                f"candidate {state.index}: unreadable jsonPath {shorten(raw_path, 60)!r}; "
+                "its value is kept under that name"
+            )
+            path = (raw_path[2:] if raw_path.startswith("$.") else raw_path,)
+        delta = streamed.arguments.add(path, value)
+        if delta:
+            self.acc.tool_call(state.index, streamed.key, arguments=delta)
+
+    def _end_streamed(self, state: _Candidate, complete: bool) -> None:
+        streamed = state.streamed
+        if streamed is None:
+            return
+        state.streamed = None
+        if complete:
+            closing = streamed.arguments.finish()
+            if closing:
+                self.acc.tool_call(state.index, streamed.key, arguments=closing)
+            if not streamed.arguments.in_order:
+                self.acc.replace_arguments(state.index, streamed.key, streamed.arguments.json())
+        self.acc.end_tool_call(state.index, streamed.key, complete=complete)
+
+    def _logprobs(self, state: _Candidate, raw: dict[str, Any]) -> None:
+        # Each chunk carries the log probabilities of its own tokens: the token
+        # lists are appended; other fields (logProbabilitySum) are the last chunk's.
+        merged = state.logprobs
+        if merged is None:
+            merged = state.logprobs = {}
+        for key, value in raw.items():
+            if type(value) is list:
+                known = merged.get(key)
+                if type(known) is list:
+                    known.extend(value)
+                else:
+                    merged[key] = list(value)
+            elif value is not None:
+                merged[key] = value
+        chosen = raw.get("chosenCandidates")
+        if type(chosen) is list and chosen:
+            self.acc.logprobs(state.index, chosen)
+
+    def _finish(self, state: _Candidate, raw: str) -> None:
+        if state.streamed is not None:
+            self.acc.warn(
+                f"candidate {state.index} finished ({raw}) while function call "
+                f"{state.streamed.name!r} was still streaming its arguments"
+            )
+            self._end_streamed(state, complete=False)
+        self._end_text(state)
+        state.finish = raw
+        self.acc.finish(state.index, raw, unified_finish_reason(raw, state.calls > 0))
+
+    def _usage(self, raw: dict[str, Any]) -> None:
+        if _has_token_counts(raw):
+            self.usage_raw = raw
+            self.acc.set_usage(normalise_usage(raw))
+        else:
+            self.usage_uncounted = raw
+
+    # -- the native response -----------------------------------------------------
+
+    def response(self) -> dict[str, Any]:
+        """The ``GenerateContentResponse`` a non-streaming call would have returned."""
+        out: dict[str, Any] = {}
+        if self.candidates:
+            out["candidates"] = [
+                self._native_candidate(self.candidates[index]) for index in sorted(self.candidates)
+            ]
+        if self.prompt_feedback is not None:
+            out["promptFeedback"] = self.prompt_feedback
+        usage = self.usage_raw if self.usage_raw is not None else self.usage_uncounted
+        if usage is not None:
+            out["usageMetadata"] = usage
+        for key in _RESPONSE_FIELDS:
+            if key in self.fields:
+                out[key] = self.fields[key]
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    def _native_candidate(self, state: _Candidate) -> dict[str, Any]:
+        candidate: dict[str, Any] = {}
+        if state.content_seen or state.parts:
+            content: dict[str, Any] = {}
+            if state.parts:
+                content["parts"] = [
+                    part if isinstance(part, dict) else part.native() for part in state.parts
+                ]
+            content["role"] = state.role or "model"
+            candidate["content"] = content
+        if state.finish is not None:
+            candidate["finishReason"] = state.finish
+        for key, value in state.fields.items():
+            candidate[key] = value
+        if state.logprobs is not None:
+            candidate["logprobsResult"] = state.logprobs
+        if state.index_seen:
+            candidate["index"] = state.index
+        return candidate
+
+
+def _candidate_index(raw: dict[str, Any], position: int) -> int:
+    # Gemini omits a zero index (proto3 JSON leaves default values out), so a
+    # candidate without one is taken by its position in the list, as Google's
+    # SDKs do.
+    index = raw.get("index")
+    return index if type(index) is int else position
+
+
+def _is_closing_empty_text(text: str, signature: str | None, extra: Any) -> bool:
+    # Gemini 3 ends many streams with {"text": ""} (beside finishReason): a part
+    # that carries nothing. With a thoughtSignature it is kept (it carries the
+    # signature of the turn).
+    return not text and signature is None and not extra
+
+
+def _has_token_counts(usage: dict[str, Any]) -> bool:
+    # Vertex sends usageMetadata {"trafficType": "ON_DEMAND"} alone on early
+    # chunks: not a usage report, and it must not replace one.
+    return any(key in usage for key in _USAGE_COUNTS)
+
+
+def _joins(current: _TextPart, thought: bool, signature: str | None) -> bool:
+    # Gemini streams one text part as many chunks. Gemini 2.5 signs the first
+    # chunk of a part, Gemini 3 the last (often an empty text part): a signature
+    # stays on the merged part either way. Two signatures are never merged
+    # into one part; Google's docs forbid concatenating signed parts.
+    return current.thought == thought and not (signature is not None and current.signature)
+
+
+def _continues(
+    streamed: _StreamedCall, call: dict[str, Any], name: str | None, call_id: str | None
+) -> bool:
+    # Vertex streams one call as a first part with its name, parts with
+    # partialArgs, keep-alive parts with willContinue alone, and a nameless
+    # final part. A part naming another function or id, or bringing whole
+    # args, is a new call.
+    if name is not None and streamed.name is not None and name != streamed.name:
+        return False
+    if call_id is not None and streamed.id is not None and call_id != streamed.id:
+        return False
+    return not (name is not None and call.get("args") is not None)
+
+
+def _part_kind(part: dict[str, Any]) -> str:
+    for key in part:
+        if key not in _PART_META:
+            return key
+    return "part"
+
+
+def _is_google_error(payload: dict[str, Any]) -> bool:
+    # Google's error envelope: {"error": {"code": 429, "message": ..., "status":
+    # "RESOURCE_EXHAUSTED"}}; OpenAI's has "type", not "status".
+    error = payload.get("error")
+    return type(error) is dict and isinstance(error.get("status"), str)
+
+
+def _google_error(payload: dict[str, Any], position: int) -> ProviderError:
+    # Google's error envelope, on HTTP 200 inside the stream or as the body.
+    # Retryable per Google's docs: 429 RESOURCE_EXHAUSTED, 500 INTERNAL,
+    # 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED.
+    error = provider_error(payload, position)
+    body = payload.get("error")
+    if type(body) is dict and (
+        body.get("status") in _RETRYABLE_STATUS or int_or_none(body.get("code")) in _RETRYABLE_CODES
+    ):
+        error.retryable = True
+    return error
+
+
+def _prompt_blocked(
+    feedback: dict[str, Any], chunk: dict[str, Any], position: int
+) -> ProviderError:
+    # Gemini answers a blocked prompt with promptFeedback.blockReason and no
+    # candidates: the provider refused the request in-band, so it is a
+    # ProviderError (code = the block reason), never a normal empty answer.
+    reason = str(feedback["blockReason"])
+    detail = feedback.get("blockReasonMessage")
+    message = f"the prompt was blocked (blockReason {reason})"
+    if isinstance(detail, str) and detail:
+        message = f"{message}: {detail}"
+    return ProviderError(
+        message,
+        code=reason,
+        error_type="prompt_blocked",
+        raw=chunk,
+        retryable=False,
+        position=position,
+    )
