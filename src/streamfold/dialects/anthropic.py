@@ -1,0 +1,609 @@
+"""Anthropic Messages: ``message_start`` ... ``message_stop`` event streams.
+
+Spoken by Anthropic's API, Google Vertex AI and Amazon Bedrock's Messages
+endpoints for Claude, and the Anthropic-compatible endpoints of other
+providers and gateways. A stream is one message: ``message_start`` carries the
+message shell, each content block arrives as ``content_block_start``, deltas
+and ``content_block_stop`` (blocks are numbered by ``index``),
+``message_delta`` carries the stop reason and cumulative usage, and
+``message_stop`` ends it. ``ping`` keeps the connection alive; ``error``
+reports a failure on an HTTP 200 stream.
+
+What every field of the final Message comes from, and which value wins, is in
+``docs/dialects/anthropic.md``. Each departure from Anthropic's documented
+format is a named function below.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from ..errors import ProtocolError, ProviderError, shorten
+from ..events import Usage
+from ..fold import Accumulator
+from ..partial_json import MISSING, PartialJSONError, parse_partial
+from ..sse import ServerSentEvent
+from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+
+__all__ = ["AnthropicMessages", "normalise_usage", "unified_stop_reason"]
+
+_decode_input = msgspec.json.Decoder().decode
+_encode_input = msgspec.json.Encoder().encode
+
+_EVENT_TYPES: Final = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+    }
+)
+
+_STOP_REASONS: Final = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    # The request plus the answer reached the model's context window: the
+    # answer was cut, like max_tokens.
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    # Streaming classifiers stopped the answer (details in stop_details).
+    "refusal": "content_filter",
+    # A long-running server-tool turn was paused; send the message back to continue.
+    "pause_turn": "other",
+}
+
+# Error types Anthropic documents as transient (https://docs.claude.com/en/api/errors):
+# 429 rate_limit_error, 500 api_error, 504 timeout_error, 529 overloaded_error.
+_RETRYABLE_ERRORS: Final = frozenset(
+    {"rate_limit_error", "api_error", "timeout_error", "overloaded_error"}
+)
+
+# Block types the event model represents; any other block is kept in the
+# native Message as sent and reported as an ``unknown`` event.
+_TEXT, _THINKING, _REDACTED = "text", "thinking", "redacted_thinking"
+# Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
+# is executed by the caller; the server runs the others itself.
+_TOOL_KINDS: Final = {
+    "tool_use": "function",
+    "server_tool_use": "server_tool_use",
+    "mcp_tool_use": "mcp_tool_use",
+}
+_CLIENT_KIND: Final = "function"
+
+# message_delta fields set as a group with the stop reason (see _message_delta);
+# every other delta field is kept when not null.
+_STOP_FIELDS: Final = ("stop_reason", "stop_sequence", "stop_details")
+# Message fields a message_delta never sets directly.
+_OWN_FIELDS: Final = frozenset({"type", "content", "usage"})
+
+
+def unified_stop_reason(raw: str) -> str:
+    """Map an Anthropic ``stop_reason`` to stop, length, tool_calls,
+    content_filter, error or other."""
+    return _STOP_REASONS.get(raw, "other")
+
+
+def normalise_usage(raw: dict[str, Any]) -> Usage:
+    """Normalise an Anthropic ``usage`` object; counts not reported stay ``None``.
+
+    Anthropic's ``input_tokens`` excludes cached tokens; the normalised
+    ``input_tokens`` is the whole prompt (``input_tokens`` +
+    ``cache_creation_input_tokens`` + ``cache_read_input_tokens``), as the other
+    dialects count it.
+    """
+    uncached = int_or_none(raw.get("input_tokens"))
+    cache_write = int_or_none(raw.get("cache_creation_input_tokens"))
+    cache_read = int_or_none(raw.get("cache_read_input_tokens"))
+    output = int_or_none(raw.get("output_tokens"))
+    prompt = None if uncached is None else uncached + (cache_write or 0) + (cache_read or 0)
+    details = raw.get("output_tokens_details")
+    reasoning = int_or_none(details.get("thinking_tokens")) if type(details) is dict else None
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=output,
+        total_tokens=None if prompt is None or output is None else prompt + output,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        raw=raw,
+    )
+
+
+class _Block:
+    """One content block: its start fields and the pieces its deltas brought."""
+
+    __slots__ = (
+        "citations",
+        "done",
+        "fields",
+        "index",
+        "input",
+        "json",
+        "key",
+        "kind",
+        "segment",
+        "signature",
+        "text",
+        "type",
+    )
+
+    def __init__(self, segment: int, index: int, fields: dict[str, Any]) -> None:
+        self.segment = segment
+        self.index = index
+        self.key = (segment, index)  # the accumulator's key: unique across a splice
+        self.fields = fields
+        block_type = fields.get("type")
+        self.type = block_type if isinstance(block_type, str) else ""
+        self.kind = _TOOL_KINDS.get(self.type)
+        # Text of a text block or thinking of a thinking block, in pieces; the
+        # start's own value (normally "") first.
+        self.text: list[str] = []
+        self.signature: list[str] = []
+        self.citations: list[Any] | None = None
+        self.json: list[str] = []  # input_json_delta pieces, joined and parsed once
+        self.input: Any = MISSING  # the parsed input, once the block ended
+        self.done = False
+
+    def arguments(self) -> str:
+        """The tool input received as JSON text, joined (kept joined)."""
+        pieces = self.json
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0] if pieces else ""
+
+    def native(self) -> dict[str, Any]:
+        """The block as the non-streaming Message holds it."""
+        out = dict(self.fields)
+        if self.type == _TEXT:
+            out["text"] = "".join(self.text)
+            if self.citations is not None:
+                out["citations"] = list(self.citations)
+        elif self.type == _THINKING:
+            out["thinking"] = "".join(self.text)
+            if self.signature:
+                out["signature"] = "".join(self.signature)
+        if "input" in out or self.kind is not None:
+            value = self.input if self.done else _partial_input(self.arguments())
+            if value is not MISSING:
+                out["input"] = value
+            elif "input" not in out:
+                out["input"] = {}
+        return out
+
+
+def _partial_input(arguments: str) -> Any:
+    # A tool block cut before its end (or not valid JSON): the input parsed as
+    # far as it goes, strings kept as received; MISSING keeps the start's input.
+    if not arguments.strip():
+        return MISSING
+    try:
+        value = parse_partial(arguments)
+    except PartialJSONError as exc:
+        try:
+            value = parse_partial(arguments[: exc.position])
+        except PartialJSONError:
+            value = MISSING
+    return {} if value is MISSING else value
+
+
+class AnthropicMessages(Dialect):
+    """Anthropic Messages streams (``"anthropic"``)."""
+
+    name = "anthropic"
+
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        self.message: dict[str, Any] | None = None  # message_start's message, content aside
+        self.message_id: str | None = None
+        self.open = False  # between message_start and message_stop
+        self.segment = 0  # counts spliced message_starts (lenient parsing)
+        self.blocks: dict[tuple[int, int], _Block] = {}
+        self.order: list[_Block] = []
+        self.open_blocks: dict[tuple[int, int], _Block] = {}  # started, not ended
+        self.usage: dict[str, Any] | None = None
+        self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
+        self.stop_reason: str | None = None
+        self._pending_start: dict[str, Any] | None = None  # a spliced message, see _splice
+
+    @classmethod
+    def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
+        """An event whose ``type`` is one of the Messages stream events, or an
+        Anthropic error envelope (``{"type": "error", "error": {...}}``)."""
+        if type(payload) is not dict:
+            return False
+        kind = payload.get("type")
+        if type(kind) is not str:
+            return False
+        if kind in _EVENT_TYPES:
+            return True
+        return kind == "error" and type(payload.get("error")) is dict
+
+    def handle(self, event: ServerSentEvent) -> None:
+        """Fold one event.
+
+        Raises:
+            ProviderError: an ``error`` event.
+            ProtocolError: malformed JSON, or an event out of place.
+        """
+        payload = decode_json(event)
+        if type(payload) is not dict:
+            if event.event == "error":
+                raise self._error(payload, event)
+            raise _protocol(event, "is not a JSON object")
+        kind = payload.get("type")
+        if type(kind) is not str:
+            kind = event.event
+        if self._pending_start is not None:
+            self._splice(self._pending_start)
+        if kind == "content_block_delta":
+            self._delta(payload, event)
+        elif kind == "content_block_start":
+            self._block_start(payload, event)
+        elif kind == "content_block_stop":
+            self._block_stop(payload, event)
+        elif kind == "message_delta":
+            self._message_delta(payload, event)
+        elif kind == "message_start":
+            self._message_start(payload, event)
+        elif kind == "message_stop":
+            self._message_stop(event)
+        elif kind == "ping":
+            return
+        elif kind == "error" or event.event == "error":
+            raise self._error(payload, event)
+        else:
+            self.acc.unknown(kind, payload)
+
+    def close(self) -> bool:
+        """Complete when ``message_stop`` arrived. Blocks still open end
+        incomplete; server-executed tool calls leave the unified view."""
+        if self._pending_start is not None:
+            self._splice(self._pending_start)
+        self._end_open_blocks()
+        return self.terminated
+
+    # -- events ------------------------------------------------------------------
+
+    def _message_start(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
+        message = payload.get("message")
+        if type(message) is not dict:
+            raise _protocol(event, "message_start without a message object")
+        if self.open:
+            new_id = str_or_none(message.get("id"))
+            if new_id == self.message_id:
+                _duplicate_message_start(self.acc, event)
+                return
+            raise self._spliced(message, new_id, event)
+        self._begin(message)
+
+    def _begin(self, message: dict[str, Any]) -> None:
+        shell = dict(message)
+        shell.pop("content", None)
+        self.message = shell
+        self.message_id = str_or_none(message.get("id"))
+        self.open = True
+        self.delta_fields = {}
+        self.stop_reason = None
+        usage = message.get("usage")
+        self.usage = dict(usage) if type(usage) is dict else None
+        acc = self.acc
+        acc.start(self.message_id, str_or_none(message.get("model")), None)
+        if self.usage is not None:
+            acc.set_usage(normalise_usage(self.usage))
+
+    def _block_start(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
+        index = payload.get("index")
+        fields = payload.get("content_block")
+        if type(index) is not int or type(fields) is not dict:
+            raise _protocol(event, "content_block_start without an index and a content_block")
+        if self.message is None:
+            raise _protocol(event, "content_block_start before message_start")
+        key = (self.segment, index)
+        if key in self.blocks:
+            raise _protocol(event, f"content block {index} started twice")
+        block = _Block(self.segment, index, dict(fields))
+        self.blocks[key] = block
+        self.order.append(block)
+        self.open_blocks[key] = block
+        acc = self.acc
+        if block.type == _TEXT:
+            _start_text(block, acc, fields.get("text"))
+            citations = fields.get("citations")
+            if type(citations) is list:
+                block.citations = list(citations)
+        elif block.type == _THINKING:
+            _start_thinking(block, acc, fields.get("thinking"), fields.get("signature"))
+        elif block.type == _REDACTED:
+            data = fields.get("data")
+            acc.begin_part(0, "reasoning")  # redacted thinking has no text
+            acc.reasoning_signature(0, encrypted_content=data if type(data) is str else None)
+        elif block.kind is not None:
+            acc.tool_call(
+                0,
+                block.key,
+                id=str_or_none(fields.get("id")),
+                name=str_or_none(fields.get("name")),
+                kind=block.kind,
+                server=block.kind != _CLIENT_KIND,
+            )
+        else:
+            if block.type == "fallback":
+                self._fallback_model(fields)
+            acc.unknown("content_block_start", payload)
+
+    def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
+        delta = payload.get("delta")
+        index: Any = payload.get("index")
+        block = self.blocks.get((self.segment, index))
+        if block is None:
+            raise _protocol(event, "content_block_delta for a block that never started")
+        if type(delta) is not dict:
+            raise _protocol(event, "content_block_delta without a delta object")
+        if block.done:
+            raise _protocol(event, f"content_block_delta for block {block.index} after it ended")
+        kind = delta.get("type")
+        if kind == "text_delta" and block.type == _TEXT:
+            text = delta.get("text")
+            if type(text) is str and text:
+                block.text.append(text)
+                self.acc.text(0, text)
+        elif kind == "input_json_delta" and ("input" in block.fields or block.kind is not None):
+            piece = delta.get("partial_json")
+            if type(piece) is str and piece:
+                block.json.append(piece)
+                if block.kind is not None:
+                    self.acc.tool_call(0, block.key, arguments=piece)
+                else:
+                    self.acc.unknown("content_block_delta", payload)
+        elif kind == "thinking_delta" and block.type == _THINKING:
+            text = delta.get("thinking")
+            if type(text) is str and text:
+                block.text.append(text)
+                self.acc.reasoning(0, text)
+        elif kind == "signature_delta" and block.type == _THINKING:
+            signature = delta.get("signature")
+            if type(signature) is str:
+                block.signature.append(signature)
+        elif kind == "citations_delta" and block.type == _TEXT:
+            if block.citations is None:
+                block.citations = []
+            block.citations.append(delta.get("citation"))
+            # The event model has no citation event: streamed as raw.
+            self.acc.unknown("content_block_delta", payload)
+        elif kind == "compaction_delta" and block.type == "compaction":
+            _compaction_delta(block, delta)
+            self.acc.unknown("content_block_delta", payload)
+        else:
+            self.acc.unknown("content_block_delta", payload)
+
+    def _block_stop(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
+        index: Any = payload.get("index")
+        block = self.blocks.get((self.segment, index))
+        if block is None:
+            raise _protocol(event, "content_block_stop for a block that never started")
+        if block.done:
+            raise _protocol(event, f"content_block_stop for block {block.index} twice")
+        self._end_block(block, complete=True)
+
+    def _message_delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
+        if self.message is None:
+            raise _protocol(event, "message_delta before message_start")
+        # No block continues after message_delta: a block it finds open was cut
+        # (a tool_use stopped by max_tokens mid-input gets no content_block_stop).
+        self._end_open_blocks()
+        delta = payload.get("delta")
+        fields = self.delta_fields
+        if type(delta) is dict:
+            # The stop fields come as a group with a stop_reason: a delta that
+            # has one sets all three (a null clears a value); a later delta
+            # without one (usage only) never wipes them.
+            stopping = delta.get("stop_reason") is not None
+            for key, value in delta.items():
+                if key in _STOP_FIELDS:
+                    if stopping or value is not None:
+                        fields[key] = value
+                elif value is not None and key not in _OWN_FIELDS:
+                    fields[key] = value
+        for key, value in payload.items():
+            if value is not None and key not in _OWN_FIELDS and key != "delta":
+                fields[key] = value
+        usage = payload.get("usage")
+        if type(usage) is dict and usage:
+            # Counts are cumulative: a reported count replaces the earlier one;
+            # one not reported (or null) keeps message_start's. Some
+            # Anthropic-compatible providers send the real input_tokens only
+            # here, message_start's being an estimate: this one wins too.
+            merged = dict(self.usage or {})
+            for key, value in usage.items():
+                if value is not None:
+                    merged[key] = value
+            self.usage = merged
+            self.acc.set_usage(normalise_usage(merged))
+        stop = fields.get("stop_reason")
+        if type(stop) is str and stop:
+            self.stop_reason = stop
+            self.acc.finish(0, stop, unified_stop_reason(stop))
+
+    def _message_stop(self, event: ServerSentEvent) -> None:
+        if self.message is None:
+            raise _protocol(event, "message_stop before message_start")
+        self._end_open_blocks()
+        if self.stop_reason is None:
+            self.acc.warn(f"server-sent event #{event.index}: message_stop without a stop_reason")
+        self.open = False
+        self.terminated = True
+
+    def _error(self, payload: Any, event: ServerSentEvent) -> ProviderError:
+        # An error on an HTTP 200 stream, after output may have begun
+        # ({"type": "error", "error": {"type": "overloaded_error", ...}}): the
+        # open blocks end incomplete and the partial message is kept.
+        self._end_open_blocks()
+        error = provider_error(payload, event.index)
+        error.retryable = bool(error.error_type in _RETRYABLE_ERRORS)
+        return error
+
+    # -- blocks ------------------------------------------------------------------
+
+    def _end_block(self, block: _Block, complete: bool) -> None:
+        del self.open_blocks[block.key]
+        block.done = True
+        acc = self.acc
+        if block.type == _TEXT:
+            if len(block.text) > 1:
+                block.text[:] = ["".join(block.text)]
+            acc.end_part(0, "text", complete)
+        elif block.type == _THINKING:
+            if len(block.text) > 1:
+                block.text[:] = ["".join(block.text)]
+            acc.begin_part(0, "reasoning")  # a thinking block without text still ends
+            if block.signature:
+                acc.reasoning_signature(0, signature="".join(block.signature))
+            acc.end_part(0, "reasoning", complete)
+        elif block.type == _REDACTED:
+            acc.end_part(0, "reasoning", complete)
+        if "input" in block.fields or block.kind is not None:
+            block.input = self._final_input(block, complete)
+        if block.kind is not None:
+            acc.end_tool_call(0, block.key, complete)
+
+    def _final_input(self, block: _Block, complete: bool) -> Any:
+        # Parsed once, when the block ends.
+        arguments = block.arguments()
+        if not arguments.strip():
+            if block.kind is not None and complete:
+                # No input_json_delta (or only ""): the start's input, which
+                # Anthropic sends as {}, is the whole input and the arguments.
+                start_input = block.fields.get("input")
+                whole = start_input if type(start_input) is dict else {}
+                self.acc.replace_arguments(0, block.key, _encode_input(whole).decode())
+            return MISSING
+        if not complete:
+            return _partial_input(arguments)
+        try:
+            return _decode_input(arguments)
+        except msgspec.DecodeError as exc:
+            self.acc.warn(
+                f"content block {block.index} ({block.type}): the input is not valid JSON "
+                f"({exc}); the Message holds the part that parses"
+            )
+            return _partial_input(arguments)
+
+    def _end_open_blocks(self) -> None:
+        for block in list(self.open_blocks.values()):
+            self._end_block(block, complete=False)
+
+    def _spliced(
+        self, message: dict[str, Any], new_id: str | None, event: ServerSentEvent
+    ) -> ProtocolError:
+        # An intermediary (seen behind Google Vertex) that lost its upstream
+        # mid-generation and retried can splice the retry into the same body: a
+        # message_start for another message while the first is open. Merging
+        # the two would mix the signed thinking blocks of two generations, which
+        # Anthropic then refuses to replay; the stream fails here, the first
+        # message's open blocks cut. When parsing leniently the retry replaces
+        # it from the next event on (see _splice).
+        self._end_open_blocks()
+        self._pending_start = message
+        return ProtocolError(
+            f"server-sent event #{event.index}: message_start for message {new_id!r} while "
+            f"message {self.message_id!r} is still open: the stream splices a second "
+            "response (an intermediary retried)",
+            excerpt=shorten(event.raw),
+            position=event.index,
+        )
+
+    def _splice(self, message: dict[str, Any]) -> None:
+        # Lenient parsing only: the retried message replaces the abandoned one
+        # in the Message; its block indexes start again, in a new segment.
+        self._pending_start = None
+        self.segment += 1
+        self.acc.warn(
+            f"message {self.message_id!r} was abandoned and replaced by the retried message "
+            f"{str_or_none(message.get('id'))!r}; the events already streamed stay"
+        )
+        self._begin(message)
+
+    def _fallback_model(self, fields: dict[str, Any]) -> None:
+        # Anthropic (beta model fallbacks): a "fallback" block marks where one
+        # model gave way to another; its "to.model" names the model that serves
+        # the rest of the response, and the non-streaming Message reports it.
+        target = fields.get("to")
+        model = target.get("model") if type(target) is dict else None
+        if type(model) is str and model:
+            self.delta_fields["model"] = model
+
+    # -- the native response -------------------------------------------------------
+
+    def response(self) -> dict[str, Any]:
+        """The Message a non-streaming call would have returned."""
+        message = self.message
+        out: dict[str, Any] = {
+            "id": "",
+            "type": "message",
+            "role": "assistant",
+            "model": "",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+        }
+        if message is not None:
+            out.update(message)
+        segment = self.segment
+        blocks = [b for b in self.order if b.segment == segment]
+        blocks.sort(key=_block_index)
+        out["content"] = [b.native() for b in blocks]
+        out.update(self.delta_fields)
+        if self.usage is not None:
+            out["usage"] = dict(self.usage)
+        return out
+
+
+def _block_index(block: _Block) -> int:
+    return block.index
+
+
+def _start_text(block: _Block, acc: Accumulator, text: Any) -> None:
+    # Anthropic starts a text block with text ""; text in the start would be
+    # the block's beginning, so it counts as the first delta.
+    if type(text) is str and text:
+        block.text.append(text)
+        acc.text(0, text)
+
+
+def _start_thinking(block: _Block, acc: Accumulator, text: Any, signature: Any) -> None:
+    # As _start_text; the start's signature (Anthropic sends "") comes before
+    # any signature_delta.
+    if type(text) is str and text:
+        block.text.append(text)
+        acc.reasoning(0, text)
+    if type(signature) is str and signature:
+        block.signature.append(signature)
+
+
+def _compaction_delta(block: _Block, delta: dict[str, Any]) -> None:
+    # Anthropic (beta context compaction): a compaction_delta carries the
+    # block's content and encrypted_content whole; they replace the start's.
+    for key, value in delta.items():
+        if key != "type":
+            block.fields[key] = value
+
+
+def _duplicate_message_start(acc: Accumulator, event: ServerSentEvent) -> None:
+    # Some Anthropic-compatible gateways (LiteLLM, Bifrost) send the
+    # message_start of one response twice, with the same message id: the copy
+    # is ignored, so it neither resets the blocks nor the usage.
+    acc.warn(f"server-sent event #{event.index}: a repeated message_start was ignored")
+
+
+def _protocol(event: ServerSentEvent, what: str) -> ProtocolError:
+    return ProtocolError(
+        f"server-sent event #{event.index}: {what}: {shorten(event.raw)!r}",
+        excerpt=shorten(event.raw),
+        position=event.index,
+    )
