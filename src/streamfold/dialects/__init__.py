@@ -6,13 +6,18 @@ from typing import Any
 
 from ..errors import UsageError
 from ..sse import ServerSentEvent
+from .anthropic import AnthropicMessages
 from .base import Dialect
+from .gemini import Gemini
 from .openai_chat import OpenAIChat
+from .openai_responses import OpenAIResponses
 
 __all__ = ["DIALECTS", "Dialect", "detect", "get"]
 
 #: Dialect id -> class, in the order ``detect`` tries them.
-DIALECTS: dict[str, type[Dialect]] = {cls.name: cls for cls in (OpenAIChat,)}
+DIALECTS: dict[str, type[Dialect]] = {
+    cls.name: cls for cls in (OpenAIResponses, AnthropicMessages, Gemini, OpenAIChat)
+}
 
 
 def get(dialect: str | type[Dialect]) -> type[Dialect]:
