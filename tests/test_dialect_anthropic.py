@@ -143,6 +143,8 @@ class Expect:
     usage: dict[str, int | None] = field(default_factory=dict)
     native: tuple[tuple[str, Any], ...] = ()
     warnings: int = 0
+    # The client calls' names in the unified view, when not those of ``tools``.
+    unified_tools: tuple[str, ...] | None = None
 
 
 def check(events: list[Event], result: Result, error: BaseException | None, want: Expect) -> None:
@@ -171,7 +173,12 @@ def check(events: list[Event], result: Result, error: BaseException | None, want
     assert client == list(want.tools)
     assert server == list(want.server_tools)
     # The unified view lists the calls the caller must execute, nothing else.
-    assert [c.name for c in unified.tool_calls] == [name for name, _, _ in want.tools]
+    expected_names = (
+        list(want.unified_tools)
+        if want.unified_tools is not None
+        else [name for name, _, _ in want.tools]
+    )
+    assert [c.name for c in unified.tool_calls] == expected_names
     for key, value in want.usage.items():
         assert unified.usage is not None
         assert getattr(unified.usage, key) == value, key
@@ -482,11 +489,15 @@ CORPUS_CASES: dict[str, Expect] = {
         native=(("stop_details.fallback_credit_token", "tok_synthetic_fixture_a"),),
     ),
     "anthropic__anthropic__spliced-message-start": Expect(
-        error=ProtocolError,
-        reasoning_start="I will call the tool.",
-        # The first message's tool call was cut mid-input: never complete.
-        tools=(("test-tool", None, False),),
-        native=(("id", "msg_first"), ("content.1.input", {"value": "Spark"})),
+        # A retry spliced in: the fold restarts, the result is the retried message.
+        finish="tool_calls",
+        raw_finish="tool_use",
+        reasoning_start="Let me call the tool.",
+        # Events: the abandoned attempt's call ends incomplete, then the retry's.
+        tools=(("test-tool", None, False), ("test-tool", {"value": "Sparkle Day"}, True)),
+        unified_tools=("test-tool",),
+        native=(("id", "msg_second"), ("content.1.input", {"value": "Sparkle Day"})),
+        warnings=1,
     ),
     "anthropic__anthropic__text": Expect(
         finish="stop",
@@ -688,12 +699,6 @@ def test_error_event_retryable_as_documented(error_type: str, retryable: bool) -
         pytest.param(
             sse(message_start(), *TEXT, TEXT[1]), 4, "after it ended", id="delta-after-stop"
         ),
-        pytest.param(
-            sse(message_start("msg_a"), *TEXT, message_start("msg_b")),
-            4,
-            "splices a second response",
-            id="spliced-message-start",
-        ),
     ],
 )
 def test_protocol_errors(stream: bytes, position: int, words: str) -> None:
@@ -703,22 +708,25 @@ def test_protocol_errors(stream: bytes, position: int, words: str) -> None:
     assert words in str(error)
 
 
-def test_spliced_retry_replaces_the_message_when_lenient() -> None:
+@pytest.mark.parametrize("strict", [True, False])
+def test_spliced_retry_replaces_the_message(strict: bool) -> None:
     path = CORPUS / "anthropic__anthropic__spliced-message-start.sse"
     if not path.exists():
         pytest.skip("the shared corpus is absent")
-    events, result, error = fold(path.read_bytes(), strict=False)
-    assert error is None
+    events, result, error = fold(path.read_bytes(), strict=strict)
+    assert error is None and result.complete
     message = result.response
     assert message["id"] == "msg_second"
     assert [b["type"] for b in message["content"]] == ["thinking", "tool_use"]
     assert message["content"][0]["signature"] == "sig-second"
     assert message["content"][1]["input"] == {"value": "Sparkle Day"}
+    # The abandoned attempt's call ends incomplete: never executed.
     done = [(e.id, e.complete) for e in events if isinstance(e, ToolCallDone)]
     assert done == [("toolu_first", False), ("toolu_second", True)]
-    # What was streamed stays: both attempts' calls are in the unified view.
-    assert [c.id for c in result.unified.tool_calls] == ["toolu_first", "toolu_second"]
-    assert any("splices" in w for w in result.warnings)
+    # The result is the retry alone.
+    assert [c.id for c in result.unified.tool_calls] == ["toolu_second"]
+    assert result.unified.reasoning == "Let me call the tool."
+    assert any("spliced a retry" in w for w in result.warnings)
 
 
 def test_duplicate_message_start_after_content_is_ignored() -> None:
@@ -987,8 +995,8 @@ _CUT_STRING = (
 _SPLICED = (
     "a retry spliced into the stream: the SDK ignores the second message_start and "
     "merges both generations into one message (the retry's deltas land on the first "
-    "message's blocks by index); we fail with ProtocolError, the partial being the "
-    "first message"
+    "message's blocks by index, keeping the first id); we restart the fold: the "
+    "result is the retried message alone"
 )
 _CONCATENATED = (
     "three responses recorded back to back: the SDK folds all three into the first "
@@ -1027,12 +1035,9 @@ DIVERGENCES: dict[tuple[str, str], tuple[frozenset[str], str]] = {
         frozenset({"usage.iterations"}),
         _ITERATIONS,
     ),
-    ("anthropic__anthropic__spliced-message-start", "ga"): (
-        frozenset({"content", "stop_reason", "usage.output_tokens"}),
-        _SPLICED,
-    ),
+    ("anthropic__anthropic__spliced-message-start", "ga"): (frozenset({"content", "id"}), _SPLICED),
     ("anthropic__anthropic__spliced-message-start", "beta"): (
-        frozenset({"content", "stop_reason", "usage.output_tokens"}),
+        frozenset({"content", "id"}),
         _SPLICED,
     ),
     ("anthropic__anthropic__tool-search-parallel-tool-use", "ga"): (

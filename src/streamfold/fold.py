@@ -103,6 +103,7 @@ class ChoiceState:
         "signature",
         "starts",
         "tool_calls",
+        "tool_base",
         "tool_order",
     )
 
@@ -115,6 +116,7 @@ class ChoiceState:
         self.open: set[str] = set()
         self.tool_calls: dict[Any, ToolCallState] = {}
         self.tool_order: list[ToolCallState] = []
+        self.tool_base = 0  # event index of the first call (after a restart: not 0)
         self.current_tool: ToolCallState | None = None
         self.interleaved = False
         self.logprobs_content: list[Any] | None = None
@@ -316,7 +318,7 @@ class Accumulator:
                 self._tool_done(state, current, complete=True)
             if REASONING in state.open:
                 self.end_part(index, REASONING)
-            call = ToolCallState(len(state.tool_order), id, name, kind)
+            call = ToolCallState(state.tool_base + len(state.tool_order), id, name, kind)
             call.server = server
             state.tool_calls[key] = call
             state.tool_order.append(call)
@@ -414,6 +416,17 @@ class Accumulator:
         """Something the dialect does not model, kept raw in an event."""
         if self.emit:
             self.out.append(Unknown(event=event, raw=raw))
+
+    def restart(self) -> None:
+        """The provider abandoned the response and started it again in the same
+        stream (a retry spliced in by an intermediary): open parts and calls end
+        incomplete, and the fold starts over, so the result is the retry alone."""
+        old, self.choices = self.choices, {}
+        for state in old.values():
+            self._close_choice(state, complete=False)
+            # Tool-call indexes in events stay unique across the restart.
+            self.choice(state.index).tool_base = state.tool_base + len(state.tool_order)
+        self.usage = None
 
     def warn(self, message: str) -> None:
         """Record a warning for the result."""

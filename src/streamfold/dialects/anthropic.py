@@ -202,14 +202,13 @@ class AnthropicMessages(Dialect):
         self.message: dict[str, Any] | None = None  # message_start's message, content aside
         self.message_id: str | None = None
         self.open = False  # between message_start and message_stop
-        self.segment = 0  # counts spliced message_starts (lenient parsing)
+        self.segment = 0  # counts spliced message_starts (see _splice)
         self.blocks: dict[tuple[int, int], _Block] = {}
         self.order: list[_Block] = []
         self.open_blocks: dict[tuple[int, int], _Block] = {}  # started, not ended
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
         self.stop_reason: str | None = None
-        self._pending_start: dict[str, Any] | None = None  # a spliced message, see _splice
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -239,8 +238,6 @@ class AnthropicMessages(Dialect):
         kind = payload.get("type")
         if type(kind) is not str:
             kind = event.event
-        if self._pending_start is not None:
-            self._splice(self._pending_start)
         if kind == "content_block_delta":
             self._delta(payload, event)
         elif kind == "content_block_start":
@@ -263,8 +260,6 @@ class AnthropicMessages(Dialect):
     def close(self) -> bool:
         """Complete when ``message_stop`` arrived. Blocks still open end
         incomplete; server-executed tool calls leave the unified view."""
-        if self._pending_start is not None:
-            self._splice(self._pending_start)
         self._end_open_blocks()
         return self.terminated
 
@@ -279,7 +274,8 @@ class AnthropicMessages(Dialect):
             if new_id == self.message_id:
                 _duplicate_message_start(self.acc, event)
                 return
-            raise self._spliced(message, new_id, event)
+            self._splice(message, new_id)
+            return
         self._begin(message)
 
     def _begin(self, message: dict[str, Any]) -> None:
@@ -498,34 +494,20 @@ class AnthropicMessages(Dialect):
         for block in list(self.open_blocks.values()):
             self._end_block(block, complete=False)
 
-    def _spliced(
-        self, message: dict[str, Any], new_id: str | None, event: ServerSentEvent
-    ) -> ProtocolError:
+    def _splice(self, message: dict[str, Any], new_id: str | None) -> None:
         # An intermediary (seen behind Google Vertex) that lost its upstream
         # mid-generation and retried can splice the retry into the same body: a
         # message_start for another message while the first is open. Merging
         # the two would mix the signed thinking blocks of two generations, which
-        # Anthropic then refuses to replay; the stream fails here, the first
-        # message's open blocks cut. When parsing leniently the retry replaces
-        # it from the next event on (see _splice).
+        # Anthropic then refuses to replay. The abandoned message's open blocks
+        # end incomplete, and the fold restarts: the result is the retried
+        # message alone, its block indexes in a new segment.
         self._end_open_blocks()
-        self._pending_start = message
-        return ProtocolError(
-            f"server-sent event #{event.index}: message_start for message {new_id!r} while "
-            f"message {self.message_id!r} is still open: the stream splices a second "
-            "response (an intermediary retried)",
-            excerpt=shorten(event.raw),
-            position=event.index,
-        )
-
-    def _splice(self, message: dict[str, Any]) -> None:
-        # Lenient parsing only: the retried message replaces the abandoned one
-        # in the Message; its block indexes start again, in a new segment.
-        self._pending_start = None
+        self.acc.restart()
         self.segment += 1
         self.acc.warn(
             f"message {self.message_id!r} was abandoned and replaced by the retried message "
-            f"{str_or_none(message.get('id'))!r}; the events already streamed stay"
+            f"{new_id!r} (an intermediary spliced a retry into the stream)"
         )
         self._begin(message)
 
