@@ -102,8 +102,8 @@ class ChoiceState:
         "raw_finish",
         "signature",
         "starts",
-        "tool_calls",
         "tool_base",
+        "tool_calls",
         "tool_order",
     )
 
