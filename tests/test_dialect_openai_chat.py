@@ -730,3 +730,68 @@ def test_detect_rejects_other_shapes() -> None:
     assert not OpenAIChat.detect(event, {"type": "message_start"})
     assert not OpenAIChat.detect(event, {"candidates": []})
     assert not OpenAIChat.detect(event, [])
+
+
+class _DictOnly(OpenAIChat):
+    """The chat dialect without its typed fast path."""
+
+    def _fast(self, event: Any) -> bool:
+        return False
+
+
+_SYNTHETIC = [
+    sse(
+        chunk({"role": "assistant", "content": ""}),
+        *[chunk({"reasoning_content": f"r{i} "}) for i in range(5)],
+        *[chunk({"content": f"t{i} "}) for i in range(5)],
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "a",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": ""},
+                    }
+                ]
+            }
+        ),
+        *[
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]})
+            for p in ['{"x"', ": 1", "}"]
+        ],
+        chunk({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}),
+        chunk({}, "tool_calls"),
+        chunk({"content": "late"}, index=1),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(p.values[0].read_bytes(), id=p.id)
+        for p in corpus_files("chat")
+        if p.values[0] is not None
+    ]
+    + [pytest.param(d, id=f"synthetic-{i}") for i, d in enumerate(_SYNTHETIC)],
+)
+def test_typed_fast_path_gives_the_dict_path_results(data: bytes) -> None:
+    for pieces in ([data], cut(data, range(0, len(data), 97))):
+        fast = fold_pieces(pieces, OpenAIChat)
+        slow = fold_pieces(pieces, _DictOnly)
+        assert fast[0] == slow[0]
+        assert fast[1] is not None and slow[1] is not None
+        assert fast[1].response == slow[1].response
+        assert fast[1].unified == slow[1].unified
+        assert fast[1].warnings == slow[1].warnings
+        assert repr(fast[2]) == repr(slow[2])
+
+
+def test_the_typed_fast_path_is_taken_for_common_chunks() -> None:
+    parser = StreamParser(OpenAIChat)
+    parser.feed(_SYNTHETIC[0])
+    parser.close()
+    assert isinstance(parser.dialect, OpenAIChat)
+    # 4 of the 5 reasoning pieces, the 5 text pieces, 3 argument pieces.
+    assert parser.dialect._typed_hits >= 12

@@ -46,6 +46,7 @@ __all__ = ["Accumulator", "ChoiceState", "ToolCallState"]
 _decode_json = msgspec.json.Decoder().decode
 
 TEXT, REASONING, REFUSAL = "text", "reasoning", "refusal"
+_BLOCK = 4096  # argument pieces joined into one block (memory, see ToolCallState.add)
 #: The tool-call kind whose input is free text (OpenAI custom tools), never parsed as JSON.
 FREE_TEXT_KIND = "custom"
 
@@ -55,6 +56,7 @@ class ToolCallState:
 
     __slots__ = (
         "arguments",
+        "blocks",
         "done",
         "error",
         "extra",
@@ -77,10 +79,27 @@ class ToolCallState:
         self.error: PartialJSONError | None = None
         self.extra: dict[str, Any] = {}
         self.server = False  # run by the provider (web search, MCP): not the caller's to run
+        self.blocks = 0  # arguments[:blocks] are joined blocks, the rest single pieces
+
+    def add(self, delta: str) -> None:
+        """Append a piece of arguments. Every ``_BLOCK`` pieces are joined into
+        one block: a list of many tiny strings costs ~10x their text in memory."""
+        args = self.arguments
+        args.append(delta)
+        if len(args) - self.blocks >= _BLOCK:
+            tail = "".join(args[self.blocks :])
+            del args[self.blocks :]
+            args.append(tail)
+            self.blocks += 1
 
     def arguments_text(self) -> str:
-        """The arguments received so far, joined."""
-        return "".join(self.arguments)
+        """The arguments received so far, joined (and kept joined: the unified
+        view and the native response share one string)."""
+        args = self.arguments
+        if len(args) != 1:
+            args[:] = ["".join(args)]
+            self.blocks = 1
+        return args[0]
 
 
 class ChoiceState:
@@ -342,7 +361,7 @@ class Accumulator:
 
     def tool_arguments(self, state: ChoiceState, call: ToolCallState, delta: str) -> None:
         """Append a piece of arguments to ``call``."""
-        call.arguments.append(delta)
+        call.add(delta)
         if not self.emit:
             return
         updates: tuple[Any, ...] = ()

@@ -1,0 +1,394 @@
+"""Load: many concurrent streams from the replay server, folded in one asyncio process.
+
+Run by hand (loopback only, bounded in count and time)::
+
+    .venv/bin/python bench/bench_http_load.py [--streams 1000] [--events 200]
+
+The replay server runs in a child process (``streamfold serve``), so the CPU
+time measured here is the client's alone. Each mode streams the same synthetic
+Chat Completions recording ``--streams`` times at once:
+
+- ``httpx bytes``: ``response.aiter_bytes()`` and nothing else: the floor;
+- ``streamfold events``: ``AsyncEventStream``, every event, then ``final()``;
+- ``streamfold + deadlines``: the same with idle and total deadlines, each read
+  under its own cancel scope.
+
+Every stream must end complete, with the expected number of events and the
+same final text as the recording folded without HTTP; a mismatch is an error.
+streamfold's overhead is its share of the client CPU time: (streamfold -
+httpx) / streamfold. Per-stream memory is taken with tracemalloc while all the
+streams are open at once, halfway through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import streamfold
+from streamfold.adapters.httpx import AsyncEventStream, Timeouts
+
+TIME_LIMIT = 300.0  # seconds for the whole run, at most
+
+
+def synthetic_recording(events: int) -> bytes:
+    """A Chat Completions stream of ``events`` text chunks, usage and [DONE]."""
+    words = [
+        "streamfold",
+        "folds",
+        "streamed",
+        "answers",
+        "into",
+        "one",
+        "final",
+        "response,",
+        "byte",
+        "by",
+        "byte.",
+    ]
+    head = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1767225600,
+        "model": "bench-model",
+        "system_fingerprint": "fp_bench",
+    }
+
+    def chunk(
+        delta: dict[str, object], finish: str | None = None, usage: dict[str, int] | None = None
+    ) -> bytes:
+        body = dict(
+            head,
+            choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            usage=usage,
+        )
+        return b"data: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
+
+    parts = [chunk({"role": "assistant", "content": ""})]
+    parts += [chunk({"content": " " + words[i % len(words)]}) for i in range(events - 2)]
+    parts.append(
+        chunk(
+            {},
+            "stop",
+            {"prompt_tokens": 12, "completion_tokens": events - 2, "total_tokens": events + 10},
+        )
+    )
+    parts.append(b"data: [DONE]\n\n")
+    return b"".join(parts)
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen[str], str]:
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from streamfold.cli import main; sys.exit(main())",
+        "serve",
+        "--port",
+        "0",
+        "--quiet",
+        "--no-samples",
+        str(folder),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        process.kill()
+        raise SystemExit(f"the replay server did not start: {url!r}")
+    return process, url
+
+
+class Check:
+    def __init__(self, expected: streamfold.Result, events: int) -> None:
+        self.text = expected.text
+        self.events = events
+        self.errors: list[str] = []
+        self.complete = 0
+
+    def stream(self, text: str, events: int, complete: bool) -> None:
+        if text != self.text or events != self.events or not complete:
+            self.errors.append(
+                f"events {events}/{self.events}, complete {complete}, "
+                f"text {len(text)}/{len(self.text)} chars"
+            )
+        else:
+            self.complete += 1
+
+
+async def run_httpx(
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, str],
+    check: Check,
+    size: int,
+    gate: Gate | None,
+) -> None:
+    received = 0
+    async with client.stream("POST", url, json=body) as response:
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            if gate is not None:
+                await gate.reached(received >= size // 2)
+    if received != size:
+        check.errors.append(f"received {received} of {size} bytes")
+    else:
+        check.complete += 1
+
+
+async def run_streamfold(
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, str],
+    check: Check,
+    size: int,
+    gate: Gate | None,
+    timeouts: Timeouts | None = None,
+) -> None:
+    count = 0
+    async with client.stream("POST", url, json=body) as response:
+        stream = AsyncEventStream(response, timeouts=timeouts)
+        async for _ in stream:
+            count += 1
+            if gate is not None:
+                await gate.reached(stream.metadata.bytes_received >= size // 2)
+        result = await stream.final()
+    check.stream(result.text, count, result.complete)
+
+
+class Gate:
+    """Holds every stream halfway until all have got there, then measures memory."""
+
+    def __init__(self, streams: int) -> None:
+        self.waiting = streams
+        self.open = asyncio.Event()
+        self.memory: int | None = None
+        self.baseline = tracemalloc.get_traced_memory()[0]
+
+    async def reached(self, halfway: bool) -> None:
+        if not halfway or self.open.is_set():
+            return
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.memory = tracemalloc.get_traced_memory()[0] - self.baseline
+            self.open.set()
+        await self.open.wait()
+
+
+Runner = Callable[..., Awaitable[None]]
+
+
+async def measure(
+    runner: Runner,
+    url: str,
+    streams: int,
+    check: Check,
+    size: int,
+    memory: bool = False,
+    pace: str = "fast",
+    **options: object,
+) -> tuple[float, float, int | None]:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    headers = {"x-streamfold-pace": pace}
+    async with httpx.AsyncClient(
+        limits=limits, timeout=httpx.Timeout(120.0), headers=headers
+    ) as client:
+        body = {"model": "bench", "stream": "true"}
+        gate = Gate(streams) if memory else None
+        wall, cpu = time.perf_counter(), time.process_time()
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(runner(client, url, body, check, size, gate, **options) for _ in range(streams))
+            ),
+            TIME_LIMIT / 4,
+        )
+        return time.perf_counter() - wall, time.process_time() - cpu, gate.memory if gate else None
+
+
+async def main(streams: int, events: int, rounds: int, gap: float) -> int:
+    data = synthetic_recording(events)
+    expected = streamfold.fold(data)
+    typed_events = len(list(streamfold.iter_events(data)))
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "bench.sse").write_bytes(data)
+        server, base = start_server(Path(folder))
+        try:
+            return await report(
+                base + "/v1/chat/completions",
+                streams,
+                events,
+                rounds,
+                gap,
+                data,
+                expected,
+                typed_events,
+            )
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+class _Replay(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
+async def capture(url: str) -> list[bytes]:
+    """The chunks of one stream as httpx yields them over the socket."""
+    async with httpx.AsyncClient() as client, client.stream("POST", url, json={}) as response:
+        return [chunk async for chunk in response.aiter_bytes()]
+
+
+async def direct_cost(chunks: list[bytes], timeouts: Timeouts | None, repeat: int) -> float:
+    """streamfold's own CPU seconds per stream: the same chunks folded from memory,
+    minus iterating them bare (no sockets, so no noise from the server)."""
+
+    def response() -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            stream=_Replay(chunks),
+            request=httpx.Request("POST", "http://b/"),
+        )
+
+    best_bare = best_fold = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(repeat):
+            async for _chunk in response().aiter_bytes():
+                pass
+        best_bare = min(best_bare, time.process_time() - started)
+        started = time.process_time()
+        for _ in range(repeat):
+            async for _event in AsyncEventStream(response(), timeouts=timeouts):
+                pass
+        best_fold = min(best_fold, time.process_time() - started)
+    return (best_fold - best_bare) / repeat
+
+
+async def report(
+    url: str,
+    streams: int,
+    events: int,
+    rounds: int,
+    gap: float,
+    data: bytes,
+    expected: streamfold.Result,
+    typed_events: int,
+) -> int:
+    deadlines = Timeouts(first_event=60, idle=60, total=120)
+    modes: list[tuple[str, Runner, dict[str, Any]]] = [
+        ("httpx bytes", run_httpx, {}),
+        ("streamfold events", run_streamfold, {}),
+        ("streamfold + deadlines", run_streamfold, {"timeouts": deadlines}),
+    ]
+    paced = f"gap={gap}"
+    warm = Check(expected, typed_events)
+    await measure(run_httpx, url, min(streams, 100), warm, len(data))
+    chunks = await capture(url)
+    own = {
+        "streamfold events": await direct_cost(chunks, None, 200),
+        "streamfold + deadlines": await direct_cost(chunks, deadlines, 200),
+    }
+    print(
+        f"streamfold HTTP load: {streams} concurrent streams x {events} events "
+        f"({len(data) / 1024:.1f} KiB each, {len(chunks)} reads each), loopback, one asyncio "
+        f"process, the replay server in another; Python {platform.python_version()}, "
+        f"httpx {httpx.__version__}, {os.cpu_count()} CPUs\n"
+    )
+    failures = 0
+    for pace, title in (
+        ("fast", "as fast as the server sends (one write per event)"),
+        (paced, f"paced: one event per stream every {gap:g} s"),
+    ):
+        print(f"{title}; best of {rounds}")
+        print(
+            f"  {'mode':<24} {'wall s':>7} {'client CPU s':>13} {'streams/s':>10} "
+            f"{'events/s':>10} {'MB/s':>7} {'errors':>7} {'streamfold share':>17}"
+        )
+        for name, runner, options in modes:
+            best: tuple[float, float] | None = None
+            errors = 0
+            for _ in range(rounds):
+                check = Check(expected, typed_events)
+                wall, cpu, _ = await measure(
+                    runner, url, streams, check, len(data), pace=pace, **options
+                )
+                errors += streams - check.complete
+                if check.errors:
+                    print(f"  {name}: {check.errors[0]}")
+                if best is None or cpu < best[1]:
+                    best = (wall, cpu)
+            assert best is not None
+            wall, cpu = best
+            failures += errors
+            share = f"{own[name] * streams / cpu:.1%}" if name in own else "-"
+            print(
+                f"  {name:<24} {wall:>7.2f} {cpu:>13.2f} {streams / wall:>10.0f} "
+                f"{streams * events / wall:>10.0f} {streams * len(data) / wall / 1e6:>7.1f} "
+                f"{errors:>7} {share:>17}"
+            )
+        print()
+    for name, cost in own.items():
+        print(
+            f"{name}: streamfold's own CPU, measured in-process on the same reads: "
+            f"{cost / events * 1e6:.1f} us per event"
+        )
+    print(
+        "(share = that cost times the streams, over the whole client CPU of the run; "
+        "target < 10%)\n"
+    )
+    tracemalloc.start()
+    memory: dict[str, float] = {}
+    for name, runner in (("httpx bytes", run_httpx), ("streamfold events", run_streamfold)):
+        check = Check(expected, typed_events)
+        _, _, used = await measure(runner, url, streams, check, len(data), memory=True, pace=paced)
+        failures += streams - check.complete
+        memory[name] = (used or 0) / streams / 1024
+    tracemalloc.stop()
+    extra = memory["streamfold events"] - memory["httpx bytes"]
+    print(
+        f"memory per open stream, halfway, paced (tracemalloc, {streams} open at once): "
+        f"httpx bytes {memory['httpx bytes']:.1f} KiB, streamfold events "
+        f"{memory['streamfold events']:.1f} KiB ({extra:+.1f} KiB with "
+        f"{len(data) // 2 / 1024:.1f} KiB of the stream folded)"
+    )
+    print(f"\nerrors or lost events: {failures}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--gap", type=float, default=0.1, help="seconds between paced events")
+    args = parser.parse_args()
+    if not 1 <= args.streams <= 5000 or not 3 <= args.events <= 10000 or args.gap > 1:
+        parser.error("streams in 1..5000, events in 3..10000, gap at most 1 s")
+    started = time.monotonic()
+    status = asyncio.run(main(args.streams, args.events, args.rounds, args.gap))
+    print(f"(run took {time.monotonic() - started:.0f} s)")
+    sys.exit(status)
