@@ -223,10 +223,38 @@ def text_stream(chunks: int = 10_000, name: str | None = None) -> ChatStream:
     )
 
 
-def tool_call_stream(argument_size: int, delta: int = 6, name: str | None = None) -> ChatStream:
-    """One tool call whose arguments reach ``argument_size`` bytes, in ~``delta``-byte deltas."""
+def nested_arguments(size: int) -> str:
+    """Tool-call arguments of about ``size`` UTF-8 bytes: nested objects and arrays
+    of short strings, numbers, booleans and nulls (a structured-output shape)."""
+    rng = random.Random(7)
+    rows: list[dict[str, Any]] = []
+    total = 0
+    while total < size:
+        row = {
+            "id": len(rows),
+            "name": _token(rng, 8),
+            "score": round(rng.random() * 100, 3),
+            "tags": [_token(rng, 5) for _ in range(3)],
+            "active": rng.random() < 0.5,
+            "parent": None,
+            "position": {"x": rng.randint(-999, 999), "y": rng.randint(-999, 999)},
+        }
+        rows.append(row)
+        total += len(json.dumps(row, separators=(",", ":"))) + 1
+    return json.dumps({"rows": rows, "count": len(rows)}, separators=(",", ":"))
+
+
+def tool_call_stream(
+    argument_size: int,
+    delta: int = 6,
+    name: str | None = None,
+    arguments: str | None = None,
+) -> ChatStream:
+    """One tool call whose arguments reach ``argument_size`` bytes, in ~``delta``-byte
+    deltas: a code edit, or the given ``arguments`` text."""
     writer = _Writer(2, openai_style=True, usage_null=False)
-    arguments = code_edit_arguments(argument_size)
+    if arguments is None:
+        arguments = code_edit_arguments(argument_size)
     writer.choice(
         {
             "role": "assistant",

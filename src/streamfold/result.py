@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -67,8 +66,7 @@ class Unified(msgspec.Struct, frozen=True, kw_only=True):
         }
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(msgspec.Struct, frozen=True):
     """Everything folded from one stream.
 
     Attributes:
@@ -85,7 +83,7 @@ class Result:
     unified: Unified
     complete: bool
     error: StreamfoldError | None = None
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def usage(self) -> Usage | None:

@@ -13,7 +13,6 @@ the plain format is a named function below, with the behaviour it handles.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any, Final, Union
@@ -177,6 +176,8 @@ def _unquote(body: str, quote: str) -> str | None:
     if quote == "'":
         body = body.replace("\\'", "'").replace('"', '\\"')
     try:
+        import json  # rare: a quoted JSONPath segment
+
         value = json.loads(f'"{body}"')
     except ValueError:
         return None
@@ -186,6 +187,8 @@ def _unquote(body: str, quote: str) -> str | None:
 def _dumps(value: Any) -> str:
     # The one JSON writer for tool-call arguments: json.dumps with its default
     # separators, non-ASCII kept as is.
+    import json  # here, not at import: the core imports fast
+
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -9,7 +9,6 @@ below, with the behaviour it handles.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 import msgspec
@@ -481,6 +480,8 @@ class OpenAIChat(Dialect):
                 arguments = function.get("arguments")
             if arguments is not None and type(arguments) is not str:
                 # Some servers send already-parsed arguments; keep them as JSON text.
+                import json  # rare: here, not at import
+
                 arguments = json.dumps(arguments, ensure_ascii=False)
             self.acc.tool_call(
                 index,
