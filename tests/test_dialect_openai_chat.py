@@ -795,3 +795,11 @@ def test_the_typed_fast_path_is_taken_for_common_chunks() -> None:
     assert isinstance(parser.dialect, OpenAIChat)
     # 4 of the 5 reasoning pieces, the 5 text pieces, 3 argument pieces.
     assert parser.dialect._typed_hits >= 12
+
+
+def test_deep_nesting_is_a_protocol_error_not_a_recursion_error() -> None:
+    deep = b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n"
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        fold(sse(chunk({"content": "a"})).replace(b"data: [DONE]\n\n", b"") + deep)
+    with pytest.raises(ProtocolError):
+        fold(deep)

@@ -44,14 +44,17 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class Phase(Enum):
-    """Where the parser stands. Transitions: STARTING -> STREAMING -> FINISHED or
-    FAILED, and any of them -> CLOSED by ``close()`` (FAILED stays FAILED)."""
+    """Where the parser stands. Transitions: STARTING -> STREAMING on the first
+    bytes that tell the framing; STREAMING -> FINISHED at the terminal marker
+    (or at ``close()`` when the dialect says the stream is complete);
+    STARTING or STREAMING -> FAILED on an error. FINISHED and FAILED are final:
+    events after the end are ignored with a warning, bytes after a failure are
+    dropped, and ``feed()`` after ``close()`` is a ``UsageError``."""
 
     STARTING = "starting"
     STREAMING = "streaming"
     FINISHED = "finished"
     FAILED = "failed"
-    CLOSED = "closed"
 
 
 class StreamParser:
