@@ -52,6 +52,16 @@ from .result import Result, ToolCall, Unified
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The live client needs httpx (the ``http`` extra): loaded on first use, so
+    # that ``import streamfold`` never imports it.
+    if name in ("stream", "astream"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'streamfold' has no attribute {name!r}")
+
 __all__ = [
     "ErrorInfo",
     "ErrorOccurred",
@@ -87,6 +97,8 @@ __all__ = [
     "__version__",
     "afold",
     "aiter_events",
+    "astream",
     "fold",
     "iter_events",
+    "stream",
 ]

@@ -18,7 +18,7 @@ which it happened, or ``None``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .result import Result
@@ -53,7 +53,10 @@ class StreamfoldError(Exception):
     Attributes:
         partial: the result folded so far (``streamfold.Result``) or ``None``.
         position: index of the server-sent event where the error arose, or ``None``.
+        info_type: the ``type`` of this error in ``error`` events and the unified view.
     """
+
+    info_type: ClassVar[str] = "error"
 
     def __init__(
         self, message: str, *, partial: Result | None = None, position: int | None = None
@@ -78,6 +81,8 @@ class ProviderError(StreamfoldError):
         raw: the provider's error payload, as decoded.
         retryable: whether the provider marks this kind of error as worth retrying.
     """
+
+    info_type: ClassVar[str] = "provider_error"
 
     def __init__(
         self,
@@ -111,6 +116,8 @@ class ProtocolError(StreamBrokenError):
         excerpt: the offending bytes, shortened and printable.
     """
 
+    info_type: ClassVar[str] = "protocol_error"
+
     def __init__(
         self,
         message: str,
@@ -125,6 +132,8 @@ class ProtocolError(StreamBrokenError):
 
 class IncompleteStreamError(StreamBrokenError):
     """The stream ended without a finish reason or terminal marker."""
+
+    info_type: ClassVar[str] = "incomplete_stream"
 
 
 class TruncatedResponseError(StreamfoldError):

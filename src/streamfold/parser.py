@@ -302,6 +302,19 @@ class StreamParser:
             reason = "the stream ended without a finish reason or terminal marker"
         self._fail(IncompleteStreamError(reason, position=self.events_seen))
 
+    def fail(self, error: StreamfoldError) -> list[Event]:
+        """End the stream with an error found outside the bytes (an adapter's
+        timeout, a lost connection), unless it already ended: open parts end
+        incomplete, the ``error`` event follows, and the parser is closed.
+
+        Returns:
+            The last events.
+        """
+        if self.phase in (Phase.STARTING, Phase.STREAMING):
+            self._fail(error)
+        self._closed = True
+        return self.acc.drain()
+
     def _fail(self, error: StreamfoldError) -> None:
         if self.phase is Phase.FAILED:
             return
@@ -312,8 +325,5 @@ class StreamParser:
 
 
 def _error_info(error: StreamfoldError) -> ErrorInfo:
-    if isinstance(error, ProviderError):
-        return ErrorInfo(type="provider_error", code=error.code, message=error.message)
-    if isinstance(error, IncompleteStreamError):
-        return ErrorInfo(type="incomplete_stream", message=error.message)
-    return ErrorInfo(type="protocol_error", message=error.message)
+    code = error.code if isinstance(error, ProviderError) else None
+    return ErrorInfo(type=error.info_type, code=code, message=error.message)

@@ -23,6 +23,7 @@ from ..errors import ProtocolError, StreamfoldError, UsageError
 from ..events import to_json
 from ..parser import StreamParser
 from ..result import Result
+from . import live
 
 __all__ = ["main"]
 
@@ -67,6 +68,12 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --format events: parse tool-call arguments incrementally",
     )
+    fold.add_argument(
+        "--parse-content",
+        action="store_true",
+        help="with --format events: parse the answer text as JSON (JSON mode) incrementally",
+    )
+    live.add_commands(commands)
     return parser
 
 
@@ -87,6 +94,8 @@ def main(
         return int(exc.code or 0) and EXIT_USAGE
     if args.command == "fold":
         return _fold(args, out, err)
+    if args.command in live.COMMANDS:
+        return live.run(args, out, err)
     parser.print_help(err)
     return EXIT_USAGE
 
@@ -99,6 +108,7 @@ def _fold(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         strict=not args.lenient,
         events=events,
         parse_arguments=args.parse_arguments,
+        parse_content=args.parse_content,
     )
     try:
         for chunk in iter_chunks(source):

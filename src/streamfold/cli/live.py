@@ -1,0 +1,715 @@
+"""The live commands: ``chat``, ``serve`` and ``demo``, and live terminal rendering.
+
+The only module that uses ``rich``, and only when stdout is a terminal and
+``NO_COLOR`` is unset (else, or when rich is not installed, output is plain
+text written as it arrives). httpx, the server stack and rich are imported when
+a command runs, so ``streamfold fold`` needs none of them.
+
+Output: the streamed answer (or ``--json`` events) goes to stdout; the summary
+(finish reason, usage, timings) and errors go to stderr, except in ``demo``,
+whose whole report is its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import IO, TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from ..errors import ProtocolError, ProviderError, StreamfoldError, UsageError
+from ..events import (
+    ErrorInfo,
+    ErrorOccurred,
+    Event,
+    ReasoningDelta,
+    RefusalDelta,
+    ResponseFinished,
+    TextDelta,
+    ToolCallArgumentsDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    Usage,
+    UsageUpdated,
+    to_json,
+)
+from ..result import Result
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+
+    from ..adapters.httpx import ResponseMetadata
+    from ..samples import Sample
+    from ..server import ReplayServer
+
+__all__ = [
+    "COMMANDS",
+    "LiveView",
+    "PlainRenderer",
+    "RichRenderer",
+    "add_commands",
+    "run",
+    "summary",
+    "wants_rich",
+]
+
+COMMANDS: Final = ("chat", "serve", "demo")
+EXIT_OK, EXIT_STREAM_FAILED, EXIT_USAGE, EXIT_MALFORMED = 0, 1, 2, 3
+DEMO_PACE: Final = "realistic, speed=4"
+
+_encoder = msgspec.json.Encoder()
+_APIS: Final = ("chat", "responses", "anthropic", "gemini")
+
+
+# -- the parsers ---------------------------------------------------------------------------
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``chat``, ``serve`` and ``demo`` to the ``streamfold`` parser's subcommands."""
+    chat = commands.add_parser(
+        "chat",
+        help="stream a prompt from a live endpoint and render it as it arrives",
+        description="Send a streaming request and render the answer live: text as it "
+        "arrives, reasoning set apart, tool calls filling in; then usage, finish reason, "
+        "time to first token and tokens per second (on stderr).",
+    )
+    chat.add_argument("prompt", help="the prompt; - reads it from stdin")
+    chat.add_argument("--base-url", help="the endpoint, as the API's SDK takes it")
+    chat.add_argument("--model", required=True, help="the model id")
+    chat.add_argument("--api", default="chat", choices=_APIS, help="the API (default: chat)")
+    chat.add_argument("--system", help="a system prompt")
+    chat.add_argument("--max-tokens", type=int, help="the output token limit")
+    chat.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="read the API key from this environment variable (default: the API's usual "
+        "one, e.g. OPENAI_API_KEY); keys are never taken on the command line",
+    )
+    chat.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra request header (repeatable), e.g. 'X-Streamfold-Fault: drop-after=3'",
+    )
+    chat.add_argument("--json", action="store_true", help="print the events as JSON Lines")
+    chat.add_argument("--connect-timeout", type=float, default=5.0, metavar="S")
+    chat.add_argument("--first-event-timeout", type=float, default=600.0, metavar="S")
+    chat.add_argument("--idle-timeout", type=float, default=600.0, metavar="S")
+    chat.add_argument("--total-timeout", type=float, default=None, metavar="S")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve recorded streams as provider endpoints, with pacing and faults",
+        description="Run the replay server: recorded .sse files served as OpenAI, "
+        "Anthropic and Gemini endpoints. Requests pick a recording by model name or the "
+        "X-Streamfold-Recording header, and may set X-Streamfold-Pace and "
+        "X-Streamfold-Fault (see docs/http.md). Prints its base URL on stdout.",
+    )
+    serve.add_argument("recordings", nargs="*", help=".sse files or folders of them")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000; 0 picks one")
+    serve.add_argument("--no-samples", action="store_true", help="serve only the given files")
+    serve.add_argument("--pace", default="fast", help="default pace, e.g. 'realistic'")
+    serve.add_argument("--fault", default="", help="default faults, e.g. 'drop-after=3'")
+    serve.add_argument("--quiet", action="store_true", help="do not log each request")
+
+    demo = commands.add_parser(
+        "demo",
+        help="stream the shipped samples through a local replay server (no network, no key)",
+        description="Start the replay server on a free loopback port, stream each shipped "
+        "sample through the HTTP client, render it live, and print each final response "
+        "with its timings. Exits 0 when every sample behaved as expected.",
+    )
+    demo.add_argument("--pace", default=DEMO_PACE, help=f"default: {DEMO_PACE!r}")
+    demo.add_argument("--sample", action="append", metavar="NAME", help="only these samples")
+
+
+def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Run the live command ``args.command``; the exit status."""
+    try:
+        if args.command == "chat":
+            return _chat(args, out, err)
+        if args.command == "serve":
+            return _serve(args, out, err)
+        return _demo(args, out, err)
+    except ImportError as exc:
+        err.write(
+            f"streamfold: {args.command} needs the optional dependencies "
+            f"(pip install 'streamfold[http,server]' rich): {exc}\n"
+        )
+        return EXIT_USAGE
+    except UsageError as exc:
+        err.write(f"streamfold: {exc}\n")
+        return EXIT_USAGE
+
+
+# -- what is on screen -----------------------------------------------------------------------
+
+
+def _part_of(event: TextDelta | ReasoningDelta | RefusalDelta) -> str:
+    if isinstance(event, TextDelta):
+        return "text"
+    return "reasoning" if isinstance(event, ReasoningDelta) else "refusal"
+
+
+class _ToolView:
+    __slots__ = ("arguments", "done", "id", "name")
+
+    def __init__(self, name: str | None, id: str | None) -> None:
+        self.name = name
+        self.id = id
+        self.arguments: list[str] = []
+        self.done = False
+
+
+class LiveView:
+    """The state a renderer draws, built from events (choice 0 only).
+
+    Attributes:
+        sections: ``("reasoning"|"text"|"refusal", None)`` or ``("tool", index)``,
+            in the order they first appeared.
+        deltas: content deltas so far (a token estimate before usage arrives).
+    """
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.parts: dict[str, list[str]] = {"reasoning": [], "text": [], "refusal": []}
+        self.tools: dict[int, _ToolView] = {}
+        self.sections: list[tuple[str, int | None]] = []
+        self.deltas = 0
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.error: ErrorInfo | None = None
+
+    def add(self, event: Event) -> None:
+        """Take one event into the view."""
+        if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
+            if event.choice == 0:
+                part = _part_of(event)
+                self._section((part, None))
+                self.parts[part].append(event.delta)
+                self.deltas += 1
+        elif isinstance(event, ToolCallStarted):
+            if event.choice == 0:
+                self.tools[event.index] = _ToolView(event.name, event.id)
+                self._section(("tool", event.index))
+        elif isinstance(event, ToolCallArgumentsDelta):
+            if event.choice == 0:
+                tool = self.tools.setdefault(event.index, _ToolView(None, event.id))
+                tool.arguments.append(event.delta)
+                self.deltas += 1
+        elif isinstance(event, ToolCallDone):
+            if event.choice == 0:
+                tool = self.tools.setdefault(event.index, _ToolView(event.name, event.id))
+                tool.done = True
+                tool.name = tool.name or event.name
+        elif isinstance(event, UsageUpdated):
+            self.usage = event.usage
+        elif isinstance(event, ResponseFinished):
+            if event.choice == 0:
+                self.finish_reason = event.finish_reason
+        elif isinstance(event, ErrorOccurred):
+            self.error = event.error
+
+    def _section(self, section: tuple[str, int | None]) -> None:
+        if section not in self.sections:
+            self.sections.append(section)
+
+    def text(self, part: str) -> str:
+        """The text of ``"reasoning"``, ``"text"`` or ``"refusal"`` so far."""
+        return "".join(self.parts[part])
+
+    def progress(self) -> str:
+        """``~42 tokens · 1.3 s``: reported output tokens, else the delta count."""
+        elapsed = time.monotonic() - self.started
+        usage = self.usage
+        if usage is not None and usage.output_tokens is not None:
+            return f"{usage.output_tokens} tokens · {elapsed:.1f} s"
+        return f"~{self.deltas} tokens · {elapsed:.1f} s"
+
+
+class PlainRenderer:
+    """Writes deltas as they arrive; each section after the first starts on its own
+    line with a label (``[reasoning]``, ``[answer]``, ``[tool call NAME]``), so a
+    plain text answer comes out unlabelled."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.view = LiveView()
+        self._section: tuple[str, int | None] | None = None
+        self._wrote = False
+
+    def start(self) -> None:
+        """Nothing to set up."""
+
+    def event(self, event: Event) -> None:
+        """Render one event."""
+        self.view.add(event)
+        if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
+            if event.choice != 0:
+                return
+            self._enter((_part_of(event), None))
+            self._write(event.delta)
+        elif isinstance(event, ToolCallStarted) and event.choice == 0:
+            self._enter(("tool", event.index))
+        elif isinstance(event, ToolCallArgumentsDelta) and event.choice == 0:
+            self._enter(("tool", event.index))
+            self._write(event.delta)
+
+    def _enter(self, section: tuple[str, int | None]) -> None:
+        if self._section == section:
+            return
+        kind, index = section
+        label = {"reasoning": "[reasoning] ", "refusal": "[refusal] ", "text": "[answer] "}.get(
+            kind
+        )
+        if kind == "tool":
+            tool = self.view.tools.get(index or 0)
+            label = f"[tool call {(tool.name if tool else None) or '?'}] "
+        if self._wrote:
+            self.out.write("\n")
+        if kind != "text" or self._wrote:
+            self.out.write(label or "")
+        self._section = section
+        self._wrote = True
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def stop(self) -> None:
+        """End the output's last line."""
+        if self._wrote:
+            self.out.write("\n")
+            self.out.flush()
+
+
+class RichRenderer:
+    """A live terminal view: reasoning dimmed in its own panel, the answer, tool
+    calls with their arguments filling in, and a progress line.
+
+    Args:
+        console: the ``rich.console.Console`` to draw on.
+        auto_refresh: redraw on a timer (off in tests: ``refresh()`` then draws).
+    """
+
+    def __init__(self, console: Console, *, auto_refresh: bool = True) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.view = LiveView()
+        self._final = False
+        self.live: Live = Live(
+            console=console,
+            auto_refresh=auto_refresh,
+            refresh_per_second=10,
+            vertical_overflow="visible",
+            get_renderable=self.renderable,
+        )
+
+    def start(self) -> None:
+        """Begin drawing."""
+        self.live.start()
+
+    def event(self, event: Event) -> None:
+        """Take one event (drawn on the next refresh)."""
+        self.view.add(event)
+
+    def refresh(self) -> None:
+        """Draw now."""
+        self.live.refresh()
+
+    def renderable(self) -> RenderableType:
+        """What the view looks like now."""
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.text import Text
+
+        view = self.view
+        items: list[RenderableType] = []
+        for kind, index in view.sections:
+            if kind == "reasoning":
+                items.append(
+                    Panel(
+                        Text(view.text("reasoning"), style="dim italic"),
+                        title="reasoning",
+                        title_align="left",
+                        border_style="dim",
+                    )
+                )
+            elif kind == "text":
+                items.append(Text(view.text("text")))
+            elif kind == "refusal":
+                items.append(Text(view.text("refusal"), style="bold red"))
+            else:
+                tool = view.tools[index or 0]
+                state = "" if tool.done else " …"
+                items.append(
+                    Panel(
+                        Text("".join(tool.arguments), style="cyan"),
+                        title=f"tool call {tool.name or '?'}{state}",
+                        title_align="left",
+                        border_style="cyan",
+                    )
+                )
+        if not self._final:
+            waiting = "waiting for the first token · " if not view.sections else ""
+            items.append(Text(f"⠿ {waiting}{view.progress()}", style="dim"))
+        return Group(*items)
+
+    def stop(self) -> None:
+        """Draw the final frame (without the progress line) and stop."""
+        self._final = True
+        self.live.refresh()
+        self.live.stop()
+
+
+def wants_rich(out: IO[str], environ: dict[str, str] | None = None) -> bool:
+    """Rich output only on a terminal, without ``NO_COLOR``, with rich installed."""
+    environ = dict(os.environ) if environ is None else environ
+    if environ.get("NO_COLOR") or not getattr(out, "isatty", lambda: False)():
+        return False
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _renderer(out: IO[str]) -> PlainRenderer | RichRenderer:
+    if wants_rich(out):
+        from rich.console import Console
+
+        return RichRenderer(Console(file=out))
+    return PlainRenderer(out)
+
+
+def summary(result: Result | None, metadata: ResponseMetadata | None, deltas: int = 0) -> str:
+    """One line: finish reason, usage, time to first token, tokens per second, total time."""
+    parts: list[str] = []
+    if result is not None:
+        finish = result.unified.finish_reason
+        raw = result.unified.raw_finish_reason
+        if finish is not None:
+            parts.append(f"finish {finish}" + (f" ({raw})" if raw and raw != finish else ""))
+        usage = result.usage
+        if usage is not None:
+            tokens = [
+                f"in {usage.input_tokens}" if usage.input_tokens is not None else "",
+                f"out {usage.output_tokens}" if usage.output_tokens is not None else "",
+                f"reasoning {usage.reasoning_tokens}" if usage.reasoning_tokens else "",
+                f"cached {usage.cache_read_tokens}" if usage.cache_read_tokens else "",
+            ]
+            parts.append("tokens " + ", ".join(t for t in tokens if t))
+    if metadata is not None:
+        first, total = metadata.time_to_first_token, metadata.total_time
+        if first is not None:
+            parts.append(f"ttft {first:.2f} s")
+        usage = result.usage if result is not None else None
+        output = usage.output_tokens if usage is not None else None
+        if first is not None and total is not None and total > first:
+            if output:
+                parts.append(f"{output / (total - first):.1f} tok/s")
+            elif deltas:
+                parts.append(f"~{deltas / (total - first):.1f} tok/s")
+        if total is not None:
+            parts.append(f"total {total:.2f} s")
+        if metadata.request_id:
+            parts.append(f"request {metadata.request_id}")
+    return " · ".join(parts)
+
+
+def _describe(error: BaseException) -> str:
+    code = getattr(error, "code", None)
+    message = " ".join(str(error).split())
+    name = type(error).__name__
+    if isinstance(error, ProviderError):
+        flag = " (retryable)" if error.retryable else ""
+        return f"{name}: {code}: {message}{flag}" if code else f"{name}: {message}{flag}"
+    return f"{name}: {message}"
+
+
+def _exit_status(error: BaseException) -> int:
+    return EXIT_MALFORMED if isinstance(error, ProtocolError) else EXIT_STREAM_FAILED
+
+
+# -- chat ----------------------------------------------------------------------------------------
+
+
+def _headers(values: Iterable[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header {value!r}: use 'Name: value'")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    import httpx
+
+    from ..adapters.httpx import HTTPResponseError, Timeouts
+    from ..client import API_KEY_ENV, stream
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise UsageError(f"the environment variable {args.api_key_env} is not set")
+    elif not any(os.environ.get(name) for name in API_KEY_ENV[args.api]):
+        names = " or ".join(API_KEY_ENV[args.api])
+        err.write(f"streamfold: note: {names} is not set; sending no API key\n")
+    timeouts = Timeouts(
+        connect=args.connect_timeout,
+        first_event=args.first_event_timeout,
+        idle=args.idle_timeout,
+        total=args.total_timeout,
+    )
+    live = stream(
+        prompt,
+        model=args.model,
+        api=args.api,
+        base_url=args.base_url,
+        api_key=api_key,
+        system=args.system,
+        max_tokens=args.max_tokens,
+        headers=_headers(args.header),
+        timeouts=timeouts,
+    )
+    renderer: PlainRenderer | RichRenderer | None = None if args.json else _renderer(out)
+    deltas = 0
+    try:
+        with live:
+            if renderer is not None:
+                renderer.start()
+            try:
+                for event in live:
+                    if renderer is None:
+                        out.write(to_json(event).decode())
+                        out.write("\n")
+                        out.flush()
+                    else:
+                        renderer.event(event)
+            finally:
+                if renderer is not None:
+                    renderer.stop()
+                    deltas = renderer.view.deltas
+            result = live.final()
+    except HTTPResponseError as exc:
+        err.write(f"streamfold: {_describe(exc)}\n")
+        return EXIT_STREAM_FAILED
+    except StreamfoldError as exc:
+        partial = exc.partial
+        metadata = getattr(partial, "metadata", None)
+        line = summary(partial, metadata, deltas)
+        if line:
+            err.write(f"streamfold: {line}\n")
+        err.write(f"streamfold: {_describe(exc)}\n")
+        return _exit_status(exc)
+    except httpx.TransportError as exc:
+        err.write(f"streamfold: cannot reach {live_url(args)}: {type(exc).__name__}: {exc}\n")
+        return EXIT_STREAM_FAILED
+    err.write(f"streamfold: {summary(result, result.metadata, deltas)}\n")
+    for warning in result.warnings:
+        err.write(f"streamfold: warning: {warning}\n")
+    return EXIT_OK
+
+
+def live_url(args: argparse.Namespace) -> str:
+    """The endpoint a ``chat`` command talks to (for messages: no query, no key)."""
+    from ..client import DEFAULT_BASE_URLS
+
+    return str(args.base_url or DEFAULT_BASE_URLS[args.api])
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+def _serve(
+    args: argparse.Namespace, out: IO[str], err: IO[str], stop: threading.Event | None = None
+) -> int:
+    from ..server import (
+        ReplayServer,
+        ServedRequest,
+        load_recordings,
+        parse_faults,
+        parse_pace,
+        sample_recordings,
+    )
+
+    try:
+        faults, pace = parse_faults(args.fault), parse_pace(args.pace)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    recordings = {} if args.no_samples else sample_recordings()
+    if args.recordings:
+        recordings.update(load_recordings(*args.recordings))
+    if not recordings:
+        raise UsageError("no recordings to serve")
+
+    def log(record: ServedRequest) -> None:
+        changed = [
+            f"{item.name.replace('_', '-')}={getattr(record.faults, item.name)}"
+            for item in dataclasses.fields(record.faults)
+            if getattr(record.faults, item.name) != item.default
+        ]
+        knobs = f" [{', '.join(changed)}]" if changed else ""
+        err.write(f"{record.id} {record.method} {record.path} -> {record.recording}{knobs}\n")
+        err.flush()
+
+    server = ReplayServer(
+        recordings,
+        host=args.host,
+        port=args.port,
+        faults=faults,
+        pace=pace,
+        on_request=None if args.quiet else log,
+    )
+    server.start()
+    out.write(f"{server.url}\n")
+    out.flush()
+    err.write(
+        f"streamfold: serving {len(recordings)} recordings on {server.url} "
+        "(Ctrl-C to stop): " + ", ".join(recordings) + "\n"
+    )
+    err.flush()
+    waiter = stop or threading.Event()
+    try:
+        while not waiter.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+def _dialect_ready(data: bytes) -> bool:
+    # A sample runs once a registered dialect recognises its first event.
+    from .. import dialects
+    from ..dialects.base import decode_json
+    from ..sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    for event in [*decoder.feed(data), *decoder.close()]:
+        if event.data == "[DONE]":
+            continue
+        try:
+            return dialects.detect(event, decode_json(event)) is not None
+        except StreamfoldError:
+            return False
+    return False
+
+
+def _check(sample: Sample, result: Result | None, error: BaseException | None) -> list[str]:
+    """What differs from the sample's expected behaviour (empty when all is well)."""
+    problems: list[str] = []
+    if sample.outcome == "provider_error":
+        if not isinstance(error, ProviderError):
+            got = type(error).__name__ if error else "a complete response"
+            problems.append(f"expected a ProviderError, got {got}")
+        return problems
+    if error is not None or result is None:
+        return [f"expected a complete response, got {type(error).__name__}: {error}"]
+    unified = result.unified
+    if sample.finish_reason is not None and unified.finish_reason != sample.finish_reason:
+        problems.append(f"finish reason {unified.finish_reason!r}, not {sample.finish_reason!r}")
+    if len(unified.tool_calls) != sample.tool_calls:
+        problems.append(f"{len(unified.tool_calls)} tool calls, not {sample.tool_calls}")
+    if sample.reasoning and not unified.reasoning:
+        problems.append("no reasoning")
+    if not sample.tool_calls and not unified.text:
+        problems.append("no text")
+    return problems
+
+
+def _demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from ..client import NO_KEY, stream
+    from ..samples import SAMPLES, read
+    from ..server import ReplayServer, parse_pace
+
+    try:
+        pace = parse_pace(args.pace)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    chosen = [s for s in SAMPLES if not args.sample or s.name in args.sample]
+    unknown = set(args.sample or ()) - {s.name for s in SAMPLES}
+    if unknown:
+        names = ", ".join(s.name for s in SAMPLES)
+        raise UsageError(f"no sample named {', '.join(sorted(unknown))} (known: {names})")
+    ran = failed = skipped = 0
+    with ReplayServer(pace=pace) as server:
+        out.write(
+            f"streamfold demo: a replay server on {server.url} (loopback: no network, "
+            f"no API key), pace {args.pace!r}\n"
+        )
+        for sample in chosen:
+            out.write(f"\n== {sample.name}: {sample.title}\n")
+            if not _dialect_ready(read(sample.name)):
+                out.write(f"skipped: no registered dialect reads {sample.api} streams yet\n")
+                skipped += 1
+                continue
+            ran += 1
+            problems = _demo_one(sample, server, out, stream, NO_KEY)
+            if problems:
+                failed += 1
+                out.write("UNEXPECTED: " + "; ".join(problems) + "\n")
+            else:
+                out.write("ok: behaved as expected\n")
+        out.flush()
+    out.write(
+        f"\n{ran - failed} of {ran} samples behaved as expected"
+        + (f", {skipped} skipped" if skipped else "")
+        + "\n"
+    )
+    return EXIT_OK if ran and not failed else EXIT_STREAM_FAILED
+
+
+def _demo_one(
+    sample: Sample, server: ReplayServer, out: IO[str], stream: Callable[..., Any], no_key: Any
+) -> list[str]:
+    live = stream(
+        sample.prompt, model=sample.name, api=sample.api, base_url=server.url, api_key=no_key
+    )
+    renderer = _renderer(out)
+    result: Result | None = None
+    error: BaseException | None = None
+    renderer.start()
+    try:
+        with live:
+            for event in live:
+                renderer.event(event)
+            result = live.final()
+    except Exception as exc:
+        error = exc
+        result = getattr(exc, "partial", None)
+    finally:
+        renderer.stop()
+    if error is not None:
+        out.write(f"{_describe(error)}\n")
+    metadata = getattr(result, "metadata", None)
+    if result is not None:
+        label = "final response" if error is None else "partial response"
+        body = msgspec.json.format(_encoder.encode(result.response), indent=2).decode()
+        out.write(f"{label} ({result.dialect}):\n{body}\n")
+    line = summary(result, metadata, renderer.view.deltas)
+    if metadata is not None:
+        line += (
+            f" · first byte {metadata.time_to_first_byte or 0:.3f} s"
+            f" · {metadata.events_received} events, {metadata.bytes_received} bytes"
+        )
+    out.write(f"{line}\n")
+    return _check(sample, result, error)

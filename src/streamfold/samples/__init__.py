@@ -1,0 +1,116 @@
+"""Sample recordings shipped with streamfold, written by the project from the
+providers' documented streaming formats (no third-party capture).
+
+They feed ``streamfold demo`` and are the replay server's default recordings;
+each is selected by its name (as the model name, or the
+``X-Streamfold-Recording`` header).
+
+=========================  ==========  ==========================================
+name                       API         what it shows
+=========================  ==========  ==========================================
+chat-reasoning             chat        DeepSeek-style ``reasoning_content``, then
+                                       text with multi-byte characters; usage
+chat-parallel-tools        chat        OpenAI: two tool calls filling in, usage
+                                       in a final chunk with no choices
+chat-midstream-error       chat        OpenRouter: text, then an ``error`` chunk
+                                       with ``finish_reason: "error"``
+anthropic-thinking         anthropic   Messages: a thinking block with its
+                                       signature, then text
+responses-parallel-tools   responses   Responses: two ``function_call`` items
+gemini-thinking            gemini      ``alt=sse`` (CRLF): a thought summary part,
+                                       then text
+=========================  ==========  ==========================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+__all__ = ["SAMPLES", "Sample", "read"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sample recording and what folding it must give.
+
+    Attributes:
+        name: the recording's name (its file is ``<name>.sse``).
+        api: ``"chat"``, ``"responses"``, ``"anthropic"`` or ``"gemini"``.
+        title: one line for people.
+        prompt: the prompt the demo sends (the recording does not depend on it).
+        outcome: ``"complete"``, or ``"provider_error"`` when the stream ends
+            in an in-band provider error.
+        finish_reason: the unified finish reason a complete stream must have, or
+            ``None`` to leave it unchecked (the Responses API has no finish reason
+            of its own: which one a function-call turn maps to is the dialect's call).
+        tool_calls: how many tool calls the result holds.
+        reasoning: whether the result has reasoning text.
+    """
+
+    name: str
+    api: str
+    title: str
+    prompt: str
+    outcome: str = "complete"
+    finish_reason: str | None = "stop"
+    tool_calls: int = 0
+    reasoning: bool = False
+
+
+SAMPLES: tuple[Sample, ...] = (
+    Sample(
+        "chat-reasoning",
+        "chat",
+        "Chat Completions: reasoning, then the answer",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+    Sample(
+        "chat-parallel-tools",
+        "chat",
+        "Chat Completions: two tool calls in parallel",
+        "What is the weather in Paris and in São Paulo?",
+        finish_reason="tool_calls",
+        tool_calls=2,
+    ),
+    Sample(
+        "chat-midstream-error",
+        "chat",
+        "Chat Completions: a provider error mid-stream",
+        "Tell me the history of the Eiffel Tower.",
+        outcome="provider_error",
+        finish_reason=None,
+    ),
+    Sample(
+        "anthropic-thinking",
+        "anthropic",
+        "Anthropic Messages: thinking, then the answer",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+    Sample(
+        "responses-parallel-tools",
+        "responses",
+        "Responses: two function calls",
+        "What is the weather in Paris and in São Paulo?",
+        finish_reason=None,
+        tool_calls=2,
+    ),
+    Sample(
+        "gemini-thinking",
+        "gemini",
+        "Gemini: a thought summary, then the answer",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+)
+
+
+def read(name: str) -> bytes:
+    """The bytes of the sample recording ``name``.
+
+    Raises:
+        FileNotFoundError: no sample has that name.
+    """
+    return resources.files(__name__).joinpath(f"{name}.sse").read_bytes()

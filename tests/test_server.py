@@ -1,0 +1,579 @@
+"""The replay server: recordings, knobs, plans, and the endpoints over real sockets."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from streamfold import samples
+from streamfold.server import (
+    DROP,
+    Faults,
+    Pace,
+    Recording,
+    ReplayServer,
+    error_body,
+    load_recordings,
+    parse_faults,
+    parse_pace,
+    plan,
+    sniff_api,
+    split_events,
+)
+
+from .corpus import CORPUS, corpus_files
+
+pytest_plugins = ["pytester"]
+
+SAMPLE_NAMES = [s.name for s in samples.SAMPLES]
+
+
+def _events(data: bytes) -> list[bytes]:
+    """Data of each data-bearing block, by an independent line scan (LF or CRLF only)."""
+    out = []
+    for block in data.replace(b"\r\n", b"\n").split(b"\n\n"):
+        lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
+        if lines:
+            out.append(b"\n".join(lines))
+    return out
+
+
+# -- recordings ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "blocks"),
+    [
+        pytest.param(b"data: a\n\ndata: b\n\n", [b"data: a\n\n", b"data: b\n\n"], id="lf"),
+        pytest.param(
+            b"data: a\r\n\r\ndata: b\r\n\r\n", [b"data: a\r\n\r\n", b"data: b\r\n\r\n"], id="crlf"
+        ),
+        pytest.param(b"data: a\r\rdata: b\r\r", [b"data: a\r\r", b"data: b\r\r"], id="cr"),
+        pytest.param(
+            b": ping\n\nevent: x\ndata: 1\ndata: 2\n\ndata: tail",
+            [b": ping\n\n", b"event: x\ndata: 1\ndata: 2\n\n", b"data: tail"],
+            id="comment-multiline-unterminated",
+        ),
+        pytest.param(b"\n\ndata: a\n\n", [b"\n", b"\n", b"data: a\n\n"], id="leading-blank-lines"),
+    ],
+)
+def test_split_events_cuts_after_each_blank_line(data: bytes, blocks: list[bytes]) -> None:
+    assert split_events(data) == blocks
+    assert b"".join(blocks) == data
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_samples_split_back_to_their_bytes_and_sniff_as_declared(name: str) -> None:
+    sample = next(s for s in samples.SAMPLES if s.name == name)
+    data = samples.read(name)
+    assert b"".join(split_events(data)) == data
+    assert sniff_api(data) == sample.api
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
+def test_sniff_api_on_the_corpus(api: str) -> None:
+    paths = [p.values[0] for p in corpus_files(api)]
+    if paths == [None]:
+        pytest.skip("the shared corpus is absent")
+    found = {path.name: sniff_api(path.read_bytes()) for path in paths}
+    wrong = {name: got for name, got in found.items() if got not in (api, None)}
+    assert not wrong
+    # Data-only Responses captures (xAI, Copilot) may not say; most must.
+    assert sum(got == api for got in found.values()) >= 0.8 * len(found)
+
+
+def test_load_recordings_from_files_and_folders(tmp_path: Any) -> None:
+    (tmp_path / "one.sse").write_bytes(samples.read("chat-reasoning"))
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "two.sse").write_bytes(samples.read("anthropic-thinking"))
+    (folder / "notes.txt").write_text("ignored")
+    found = load_recordings(tmp_path / "one.sse", folder)
+    assert {name: r.api for name, r in found.items()} == {"one": "chat", "two": "anthropic"}
+    with pytest.raises(ValueError, match="two recordings are named"):
+        load_recordings(tmp_path / "one.sse", tmp_path / "one.sse")
+    with pytest.raises(ValueError, match="no recording at"):
+        load_recordings(tmp_path / "missing.sse")
+
+
+# -- knobs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "faults"),
+    [
+        pytest.param("", Faults(), id="empty"),
+        pytest.param("none", Faults(), id="none"),
+        pytest.param("drop-after=3", Faults(drop_after=3), id="drop"),
+        pytest.param("stall=0.5, stall-after=2", Faults(stall=0.5, stall_after=2), id="stall"),
+        pytest.param("malformed-after=0", Faults(malformed_after=0), id="malformed"),
+        pytest.param(
+            "error-after=4; provider=openrouter",
+            Faults(error_after=4, provider="openrouter"),
+            id="in-band",
+        ),
+        pytest.param("status=529,retry-after=7", Faults(status=529, retry_after=7.0), id="status"),
+        pytest.param("json-body", Faults(json_body=True), id="json-body"),
+        pytest.param("split=utf8", Faults(split="utf8"), id="split-utf8"),
+        pytest.param("SPLIT=3", Faults(split="3"), id="split-count-case-insensitive"),
+    ],
+)
+def test_parse_faults(text: str, faults: Faults) -> None:
+    assert parse_faults(text) == faults
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("explode", "unknown fault 'explode'", id="unknown"),
+        pytest.param("drop-after", "needs a value", id="no-value"),
+        pytest.param("drop-after=x", "not a number", id="not-a-number"),
+        pytest.param("stall=-1", "cannot be negative", id="negative"),
+        pytest.param("status=200", "4xx or 5xx", id="status-2xx"),
+        pytest.param("split=words", "use utf8, crlf, bytes", id="split"),
+        pytest.param("provider=acme", "use one of", id="provider"),
+    ],
+)
+def test_parse_faults_rejects(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_faults(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "pace"),
+    [
+        pytest.param("fast", Pace(), id="fast"),
+        pytest.param("realistic", Pace(ttft=0.4, gap=0.025), id="realistic"),
+        pytest.param("realistic, speed=4", Pace(ttft=0.4, gap=0.025, speed=4.0), id="speed"),
+        pytest.param("ttft=0.2, gap=0.01", Pace(ttft=0.2, gap=0.01), id="explicit"),
+    ],
+)
+def test_parse_pace(text: str, pace: Pace) -> None:
+    assert parse_pace(text) == pace
+
+
+@pytest.mark.parametrize("text", ["slow", "speed=0", "gap=-1"])
+def test_parse_pace_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_pace(text)
+
+
+def test_pace_delays() -> None:
+    pace = Pace(ttft=0.4, gap=0.02, speed=2)
+    assert [pace.delay(i) for i in range(3)] == [0.2, 0.01, 0.01]
+
+
+# -- plans -----------------------------------------------------------------------------------
+
+
+def _recording(name: str = "chat-reasoning") -> Recording:
+    return Recording(name, samples.read(name))
+
+
+def _body(steps: list[Any]) -> bytes:
+    return b"".join(s.data for s in steps if isinstance(s.data, bytes))
+
+
+def _sent_events(steps: list[Any]) -> int:
+    return sum(s.event for s in steps)
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_plan_without_faults_sends_the_recording_verbatim(name: str) -> None:
+    recording = _recording(name)
+    steps = plan(recording, Faults(), Pace(), provider="openai", api="chat")
+    assert _body(steps) == recording.data
+    assert _sent_events(steps) == len(_events(recording.data))
+    assert all(step.delay == 0 for step in steps)
+
+
+def test_plan_pace_delays_each_event() -> None:
+    steps = plan(
+        _recording(), Faults(), Pace(ttft=0.3, gap=0.01, speed=2), provider="openai", api="chat"
+    )
+    delays = [s.delay for s in steps if s.event]
+    assert delays[0] == pytest.approx(0.15)
+    assert delays[1:] == pytest.approx([0.005] * (len(delays) - 1))
+
+
+@pytest.mark.parametrize("split", ["utf8", "crlf", "bytes", "5"])
+def test_plan_splits_at_hostile_points(split: str) -> None:
+    recording = _recording()
+    steps = plan(recording, Faults(split=split), Pace(), provider="openai", api="chat")
+    pieces = [s.data for s in steps if isinstance(s.data, bytes)]
+    assert len(pieces) == len(steps)
+    body = b"".join(pieces)
+    if split == "crlf":
+        assert body == recording.data.replace(b"\n", b"\r\n")
+        # every cut falls between a CR and its LF
+        assert all(
+            a.endswith(b"\r") and b.startswith(b"\n")
+            for a, b in itertools.pairwise(pieces)
+            if not a.endswith(b"\n")
+        )
+        assert sum(p.endswith(b"\r") for p in pieces) == body.count(b"\r\n")
+    else:
+        assert body == recording.data
+    if split == "utf8":
+        multibyte = sum(1 for byte in recording.data if byte >= 0xC0)
+        inside = [p for p in pieces if p and 0x80 <= p[0] <= 0xBF]
+        assert multibyte > 10 and len(inside) == multibyte
+    if split == "bytes":
+        assert all(len(p) == 1 for p in pieces)
+    if split == "5":
+        assert all(len(p) <= 5 for p in pieces)
+    assert _sent_events(steps) == len(_events(recording.data))
+
+
+def test_plan_drop_after_n_events() -> None:
+    steps = plan(_recording(), Faults(drop_after=4), Pace(), provider="openai", api="chat")
+    assert steps[-1].data is DROP
+    assert _events(_body(steps)) == _events(_recording().data)[:4]
+
+
+def test_plan_stall_adds_the_pause_before_the_event_after_n() -> None:
+    steps = plan(
+        _recording(),
+        Faults(stall=1.5, stall_after=2),
+        Pace(gap=0.01),
+        provider="openai",
+        api="chat",
+    )
+    delays = [s.delay for s in steps if s.event]
+    assert delays[:4] == [0.0, 0.01, pytest.approx(1.51), 0.01]
+
+
+def test_plan_malformed_after_n_inserts_a_cut_json_event() -> None:
+    data = _recording().data
+    steps = plan(_recording(), Faults(malformed_after=3), Pace(), provider="openai", api="chat")
+    sent = _events(_body(steps))
+    original = _events(data)
+    assert sent[:3] == original[:3]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(sent[3])
+    assert sent[4:] == original[3:]
+
+
+@pytest.mark.parametrize(
+    ("provider", "api", "check"),
+    [
+        pytest.param(
+            "openai",
+            "chat",
+            lambda e, p: p["error"]["type"] == "server_error" and e is None,
+            id="openai-chat",
+        ),
+        pytest.param(
+            "openai",
+            "responses",
+            lambda e, p: e == "error" and p["type"] == "error" and p["sequence_number"] == 2,
+            id="openai-responses",
+        ),
+        pytest.param(
+            "anthropic",
+            "anthropic",
+            lambda e, p: e == "error" and p["error"]["type"] == "overloaded_error",
+            id="anthropic",
+        ),
+        pytest.param(
+            "gemini", "gemini", lambda e, p: p["error"]["status"] == "UNAVAILABLE", id="gemini"
+        ),
+        pytest.param(
+            "openrouter",
+            "chat",
+            lambda e, p: (
+                p["choices"][0]["finish_reason"] == "error" and p["error"]["code"] == "server_error"
+            ),
+            id="openrouter",
+        ),
+    ],
+)
+def test_plan_error_after_n_ends_with_the_providers_in_band_error(
+    provider: str, api: str, check: Any
+) -> None:
+    steps = plan(_recording(), Faults(error_after=2), Pace(), provider=provider, api=api)
+    blocks = split_events(_body(steps))
+    last = blocks[-1]
+    event = next(
+        (line[7:].decode() for line in last.splitlines() if line.startswith(b"event: ")), None
+    )
+    payload = json.loads(_events(last)[0])
+    assert check(event, payload)
+    assert len(_events(_body(steps))) == 3
+
+
+def test_plan_as_json_array_for_gemini_without_alt_sse() -> None:
+    recording = _recording("gemini-thinking")
+    steps = plan(recording, Faults(), Pace(), provider="gemini", api="gemini", json_array=True)
+    elements = json.loads(_body(steps))
+    assert elements == [json.loads(d) for d in _events(recording.data)]
+    assert _sent_events(steps) == len(elements)
+
+
+# -- error bodies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "expected"),
+    [
+        pytest.param(
+            "openai", 429, {"type": "requests", "code": "rate_limit_exceeded"}, id="openai-429"
+        ),
+        pytest.param("openai", 500, {"type": "server_error", "code": None}, id="openai-500"),
+        pytest.param("anthropic", 429, {"type": "rate_limit_error"}, id="anthropic-429"),
+        pytest.param(
+            "anthropic",
+            529,
+            {"type": "overloaded_error", "message": "Overloaded"},
+            id="anthropic-529",
+        ),
+        pytest.param("gemini", 503, {"code": 503, "status": "UNAVAILABLE"}, id="gemini-503"),
+        pytest.param("openrouter", 429, {"code": 429}, id="openrouter-429"),
+    ],
+)
+def test_error_body_shapes(provider: str, status: int, expected: dict[str, Any]) -> None:
+    body = error_body(provider, status, "req_1", retry_after=3)
+    error = body["error"]
+    assert expected.items() <= error.items()
+    assert isinstance(error["message"], str) and error["message"]
+    if provider == "anthropic":
+        assert body["type"] == "error" and body["request_id"] == "req_1"
+    if provider == "openai":
+        assert set(error) == {"message", "type", "param", "code"}
+
+
+def test_gemini_429_body_carries_retry_info() -> None:
+    details = error_body("gemini", 429, "", retry_after=37)["error"]["details"]
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"} in details
+
+
+# -- over real sockets -----------------------------------------------------------------------------
+
+
+def _post(url: str, path: str, body: Any = None, **headers: str) -> httpx.Response:
+    headers = {k.replace("_", "-"): v for k, v in headers.items()}
+    return httpx.post(url + path, json=body or {}, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "content_type"),
+    [
+        pytest.param("/v1/chat/completions", "chat-reasoning", "text/event-stream", id="chat"),
+        pytest.param(
+            "/chat/completions", "chat-parallel-tools", "text/event-stream", id="chat-without-v1"
+        ),
+        pytest.param(
+            "/v1/responses", "responses-parallel-tools", "text/event-stream", id="responses"
+        ),
+        pytest.param("/v1/messages", "anthropic-thinking", "text/event-stream", id="anthropic"),
+        pytest.param(
+            "/v1beta/models/gemini-thinking:streamGenerateContent?alt=sse",
+            "gemini-thinking",
+            "text/event-stream",
+            id="gemini-sse",
+        ),
+    ],
+)
+def test_routes_serve_the_recording_named_by_the_model(
+    replay_server: ReplayServer, path: str, name: str, content_type: str
+) -> None:
+    response = _post(replay_server.url, path, {"model": name, "stream": True})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(content_type)
+    assert response.content == samples.read(name)
+    record = replay_server.request(
+        response.headers.get("x-request-id") or response.headers.get("request-id")
+    )
+    assert record.recording == name
+    assert record.body == {"model": name, "stream": True}
+    assert record.wait() == "complete"
+    assert record.events_sent == len(_events(samples.read(name)))
+
+
+def test_gemini_without_alt_sse_streams_a_json_array(replay_server: ReplayServer) -> None:
+    response = _post(replay_server.url, "/v1beta/models/gemini-thinking:streamGenerateContent")
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == [json.loads(d) for d in _events(samples.read("gemini-thinking"))]
+
+
+def test_gemini_non_streaming_action_is_refused(replay_server: ReplayServer) -> None:
+    response = _post(replay_server.url, "/v1beta/models/gemini-thinking:generateContent")
+    assert response.status_code == 404
+    assert "streamGenerateContent" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "expected"),
+    [
+        pytest.param(
+            "/v1/chat/completions",
+            {"model": "gpt-4o"},
+            {"x-streamfold-recording": "chat-parallel-tools"},
+            "chat-parallel-tools",
+            id="header-wins",
+        ),
+        pytest.param(
+            "/v1/chat/completions",
+            {"model": "gpt-4o"},
+            {},
+            "chat-midstream-error",
+            id="first-of-the-api-by-name",
+        ),
+        pytest.param(
+            "/v1/messages", {"model": "claude"}, {}, "anthropic-thinking", id="first-anthropic"
+        ),
+    ],
+)
+def test_recording_choice(
+    replay_server: ReplayServer,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    expected: str,
+) -> None:
+    response = _post(replay_server.url, path, body, **headers)
+    assert response.status_code == 200
+    assert response.content == samples.read(expected)
+
+
+def test_unknown_recording_is_a_provider_shaped_404(replay_server: ReplayServer) -> None:
+    response = _post(replay_server.url, "/v1/chat/completions", {}, x_streamfold_recording="nope")
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert "'nope'" in message and "chat-reasoning" in message
+
+
+def test_bad_fault_header_is_a_400_saying_why(replay_server: ReplayServer) -> None:
+    response = _post(replay_server.url, "/v1/messages", {}, x_streamfold_fault="explode")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "error" and "unknown fault 'explode'" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "fault", "status", "retry_after", "request_id_header"),
+    [
+        pytest.param(
+            "/v1/chat/completions", "status=429", 429, "1", "x-request-id", id="openai-429"
+        ),
+        pytest.param("/v1/responses", "status=500", 500, None, "x-request-id", id="openai-500"),
+        pytest.param(
+            "/v1/messages", "status=529, retry-after=3", 529, "3", "request-id", id="anthropic-529"
+        ),
+        pytest.param(
+            "/v1beta/models/m:streamGenerateContent?alt=sse",
+            "status=503",
+            503,
+            "1",
+            "x-request-id",
+            id="gemini-503",
+        ),
+    ],
+)
+def test_status_faults_answer_with_the_providers_body_and_headers(
+    replay_server: ReplayServer,
+    path: str,
+    fault: str,
+    status: int,
+    retry_after: str | None,
+    request_id_header: str,
+) -> None:
+    response = _post(replay_server.url, path, {"model": "chat-reasoning"}, x_streamfold_fault=fault)
+    assert response.status_code == status
+    assert response.headers.get("retry-after") == retry_after
+    request_id = response.headers[request_id_header]
+    assert replay_server.request(request_id).outcome == "error"
+    assert response.json()["error"]["message"]
+
+
+def test_json_body_fault_is_an_error_object_on_http_200(replay_server: ReplayServer) -> None:
+    response = _post(replay_server.url, "/v1/chat/completions", {}, x_streamfold_fault="json-body")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["type"] == "server_error"
+
+
+def test_drop_closes_the_connection_mid_body(replay_server: ReplayServer) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        _post(
+            replay_server.url,
+            "/v1/chat/completions",
+            {"model": "chat-reasoning"},
+            x_streamfold_fault="drop-after=2",
+        )
+    record = replay_server.requests[-1]
+    assert record.wait() == "dropped" and record.events_sent == 2
+
+
+def test_pace_holds_back_the_first_event(replay_server: ReplayServer) -> None:
+    started = time.monotonic()
+    with httpx.stream(
+        "POST",
+        replay_server.url + "/v1/chat/completions",
+        json={"model": "chat-parallel-tools"},
+        headers={"x-streamfold-pace": "ttft=0.3, gap=0, speed=2"},
+    ) as response:
+        headers_at = time.monotonic() - started
+        chunks = response.iter_bytes()
+        first = next(chunks)
+        first_at = time.monotonic() - started
+        rest = b"".join(chunks)
+    assert headers_at < 0.1  # the headers go out at once, as providers do
+    assert 0.15 <= first_at < 0.5
+    assert first + rest == samples.read("chat-parallel-tools")
+
+
+def test_server_defaults_apply_to_requests_without_headers() -> None:
+    with ReplayServer(faults=parse_faults("status=503"), pace=Pace()) as server:
+        assert _post(server.url, "/v1/chat/completions", {}).status_code == 503
+        overridden = _post(server.url, "/v1/chat/completions", {}, x_streamfold_fault="none")
+        assert overridden.status_code == 200
+
+
+def test_recordings_listing(replay_url: str) -> None:
+    listing = httpx.get(replay_url + "/recordings").json()["recordings"]
+    assert {"name": "chat-reasoning", "api": "chat"} in listing
+    assert {r["name"] for r in listing} >= set(SAMPLE_NAMES)
+
+
+def test_serves_corpus_recordings_verbatim() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip("the shared corpus is absent")
+    recordings = load_recordings(CORPUS)
+    with ReplayServer(recordings) as server:
+        for name in list(recordings)[::10]:
+            response = _post(server.url, "/v1/chat/completions", {}, x_streamfold_recording=name)
+            assert response.content == recordings[name].data, name
+
+
+# -- the pytest plugin, as a user's suite sees it ------------------------------------------------
+
+
+def test_the_plugin_in_a_users_test_suite(pytester: pytest.Pytester) -> None:
+    recordings = pytester.mkdir("recordings")
+    (recordings / "mine.sse").write_bytes(samples.read("chat-parallel-tools"))
+    pytester.makeini("[pytest]\nstreamfold_recordings = recordings\n")
+    # No conftest: installing streamfold registers the plugin (pytest11 entry point).
+    pytester.makepyfile(
+        test_app="""
+        import httpx
+
+        def test_recorded_stream(replay_url):
+            response = httpx.post(replay_url + "/v1/chat/completions", json={"model": "mine"})
+            assert response.status_code == 200 and b"get_weather" in response.content
+
+        def test_fault(replay_server):
+            response = httpx.post(replay_server.url + "/v1/messages", json={},
+                                  headers={"X-Streamfold-Fault": "status=529"})
+            assert response.status_code == 529
+            assert replay_server.requests[-1].outcome == "error"
+            assert {"mine", "chat-reasoning"} <= set(replay_server.recordings)
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
+    result.assert_outcomes(passed=2)
