@@ -253,3 +253,20 @@ def test_json_mode_content_parsed_on_demand() -> None:
     bad = body.replace(b'21}"', b'21"')
     (done,) = [e for e in streamfold.iter_events(bad, parse_content=True) if e.type == "text.done"]
     assert isinstance(done, ev.TextDone) and done.parse_error is not None
+
+
+_OTHER = (
+    [pytest.param(p, id=p.stem) for p in sorted(CORPUS.glob("*__other__*.sse"))]
+    if CORPUS.is_dir()
+    else [pytest.param(None, marks=pytest.mark.skip(reason="the shared corpus is absent"))]
+)
+
+
+@pytest.mark.parametrize("path", _OTHER)
+def test_apis_without_a_dialect_fail_with_a_typed_error(path: Path) -> None:
+    # Bedrock ConverseStream, Cohere v2, Gemini Interactions, legacy Completions:
+    # no dialect claims them, and the error says so instead of folding to nothing.
+    _, result, error = fold_pieces([path.read_bytes()])
+    assert isinstance(error, streamfold.ProtocolError)
+    assert "matches no known dialect" in str(error)
+    assert result is not None and not result.complete

@@ -211,8 +211,10 @@ class OpenAIChat(Dialect):
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
-        """A chunk with ``choices``, or an object ``chat.completion.chunk``."""
-        if not isinstance(payload, dict):
+        """A chunk with ``choices``, or an object ``chat.completion.chunk``; not
+        the legacy Completions API (``text_completion``), whose choices carry
+        ``text`` instead of a delta and would fold to an empty answer."""
+        if not isinstance(payload, dict) or payload.get("object") == "text_completion":
             return False
         return payload.get("object") == "chat.completion.chunk" or isinstance(
             payload.get("choices"), list
