@@ -270,3 +270,16 @@ def test_apis_without_a_dialect_fail_with_a_typed_error(path: Path) -> None:
     assert isinstance(error, streamfold.ProtocolError)
     assert "matches no known dialect" in str(error)
     assert result is not None and not result.complete
+
+
+@pytest.mark.parametrize("parse", [False, True])
+def test_partial_arguments_on_demand(parse: bool) -> None:
+    data = EXAMPLES[0].read_bytes()
+    parser = streamfold.StreamParser(parse_arguments=parse)
+    cut_at = data.index(b'ris\\", \\"un')  # inside the first call's arguments
+    parser.feed(data[:cut_at])
+    assert parser.partial_arguments(0) == {"city": "Pa"}
+    assert parser.partial_arguments(5) is None
+    parser.feed(data[cut_at:])
+    parser.close()
+    assert parser.partial_arguments(1) == {"city": "Tokyo", "unit": "c"}

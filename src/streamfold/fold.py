@@ -57,9 +57,9 @@ class ToolCallState:
     __slots__ = (
         "arguments",
         "blocks",
+        "complete",
         "done",
         "error",
-        "extra",
         "id",
         "index",
         "kind",
@@ -77,7 +77,7 @@ class ToolCallState:
         self.done = False
         self.parser: PartialJSONParser | None = None
         self.error: PartialJSONError | None = None
-        self.extra: dict[str, Any] = {}
+        self.complete = False  # ended properly (not cut by the end of the stream)
         self.server = False  # run by the provider (web search, MCP): not the caller's to run
         self.blocks = 0  # arguments[:blocks] are joined blocks, the rest single pieces
 
@@ -497,7 +497,7 @@ class Accumulator:
                     id=c.id,
                     name=c.name,
                     arguments=c.arguments_text(),
-                    complete=c.done and self.error is None and not c.extra.get("cut"),
+                    complete=c.complete,
                 )
                 for c in state.tool_order
                 if not c.server
@@ -567,8 +567,7 @@ class Accumulator:
 
     def _tool_done(self, state: ChoiceState, call: ToolCallState, complete: bool) -> None:
         call.done = True
-        if not complete:
-            call.extra["cut"] = True
+        call.complete = complete
         if not self.emit:
             return
         arguments = call.arguments_text()

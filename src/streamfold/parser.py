@@ -19,6 +19,7 @@ iterators in ``streamfold.adapters`` raise it right after yielding that event.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from . import dialects
 from .dialects.base import Dialect, decode_json, provider_error
@@ -34,6 +35,7 @@ from .errors import (
 from .events import ErrorInfo, Event
 from .fold import Accumulator
 from .framing import BodyDecoder, JSONArrayDecoder
+from .partial_json import parse_partial
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
@@ -193,6 +195,28 @@ class StreamParser:
                 partial=result,
             )
         return result
+
+    def partial_arguments(self, index: int, choice: int = 0) -> Any:
+        """The arguments of tool call ``index`` (its event index) parsed as far as
+        they have arrived: the partial-JSON snapshot (strings as far as received,
+        numbers and literals once complete; see ``streamfold.partial_json``).
+        Built on demand; with ``parse_arguments`` the incremental parser's state
+        is used, else the arguments so far are parsed once.
+
+        Returns:
+            The partial value, ``partial_json.MISSING`` before any value started,
+            or ``None`` when no such call exists.
+
+        Raises:
+            PartialJSONError: the arguments so far are not a prefix of valid JSON.
+        """
+        state = self.acc.choices.get(choice)
+        call = next((c for c in state.tool_order if c.index == index), None) if state else None
+        if call is None:
+            return None
+        if call.parser is not None:
+            return call.parser.snapshot()
+        return parse_partial(call.arguments_text())
 
     @property
     def dialect_name(self) -> str | None:
