@@ -283,3 +283,44 @@ def test_partial_arguments_on_demand(parse: bool) -> None:
     parser.feed(data[cut_at:])
     parser.close()
     assert parser.partial_arguments(1) == {"city": "Tokyo", "unit": "c"}
+
+
+def _tool_piece(index: int, arguments: str, **call: Any) -> bytes:
+    body = {"index": index, "function": {"arguments": arguments, **call.pop("function", {})}}
+    body.update(call)
+    chunk = {"choices": [{"index": 0, "delta": {"tool_calls": [body]}}]}
+    return b"data: " + msgspec.json.encode(chunk) + b"\n\n"
+
+
+@pytest.mark.parametrize("parse", [False, True])
+def test_interleaved_tool_calls_end_only_after_their_last_delta(parse: bool) -> None:
+    stream = b"".join(
+        [
+            _tool_piece(0, "", id="a", function={"name": "f"}),
+            _tool_piece(0, '{"x": '),
+            _tool_piece(1, "", id="b", function={"name": "g"}),
+            _tool_piece(1, '{"y": 2'),
+            _tool_piece(0, "1}"),  # call 0 goes on after call 1 started
+            _tool_piece(1, "}"),
+            b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n',
+        ]
+    )
+    events = list(streamfold.iter_events(stream, parse_arguments=parse))
+    check_order(events, failed=False)
+    done = [e for e in events if isinstance(e, ev.ToolCallDone)]
+    assert [(d.id, d.value, d.complete) for d in done] == [
+        ("a", {"x": 1}, True),
+        ("b", {"y": 2}, True),
+    ]
+
+
+def test_sequential_tool_calls_end_when_the_next_starts() -> None:
+    stream = b"".join(
+        [
+            _tool_piece(0, '{"x": 1}', id="a", function={"name": "f"}),
+            _tool_piece(1, "{}", id="b", function={"name": "g"}),
+            b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n',
+        ]
+    )
+    kinds = [(e.type, getattr(e, "id", None)) for e in streamfold.iter_events(stream)]
+    assert kinds.index(("tool_call.done", "a")) < kinds.index(("tool_call.started", "b"))

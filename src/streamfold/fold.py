@@ -324,7 +324,10 @@ class Accumulator:
 
         ``key`` is the dialect's identity for the call (the provider's index, an
         id, a block index). A new key ends the current call of the choice
-        (``tool_call.done``), unless the provider was seen interleaving calls.
+        (``tool_call.done``) when its arguments so far are a whole JSON value:
+        then no further piece but white space can belong to it. Otherwise (the
+        provider interleaves the deltas of its calls, or sent invalid JSON) the
+        call ends with its choice, or when the dialect ends it.
         ``id`` and ``name`` are set once, never concatenated. ``server`` marks
         a call the provider runs itself (Anthropic's server tools, MCP): it has
         events, but stays out of the unified view's calls to execute.
@@ -334,7 +337,10 @@ class Accumulator:
         if call is None:
             current = state.current_tool
             if current is not None and not current.done and not state.interleaved:
-                self._tool_done(state, current, complete=True)
+                if self.emit and _whole_json(current):
+                    self._tool_done(state, current, complete=True)
+                else:
+                    state.interleaved = True
             if REASONING in state.open:
                 self.end_part(index, REASONING)
             call = ToolCallState(state.tool_base + len(state.tool_order), id, name, kind)
@@ -363,6 +369,15 @@ class Accumulator:
         """Append a piece of arguments to ``call``."""
         call.add(delta)
         if not self.emit:
+            return
+        if call.done:
+            # After a call's whole JSON value only white space can follow: kept
+            # in the arguments, but no event comes after its tool_call.done.
+            if delta.strip():
+                self.warn(
+                    f"tool call #{call.index} of choice {state.index} received arguments "
+                    f"after it was reported done: {delta[:40]!r}"
+                )
             return
         updates: tuple[Any, ...] = ()
         parser = call.parser
@@ -554,16 +569,10 @@ class Accumulator:
             state.finished_emitted = True
 
     def _interleaved(self, state: ChoiceState, call: ToolCallState) -> None:
-        # A provider that interleaves calls breaks the "a new call ends the last
-        # one" rule; from here on this choice's calls end only at its finish.
+        # The provider interleaves calls: from here on this choice's calls end
+        # only at its finish (or when the dialect ends them).
         state.current_tool = call
-        if not state.interleaved:
-            state.interleaved = True
-            if call.done:
-                self.warn(
-                    f"tool call #{call.index} of choice {state.index} received arguments after "
-                    "it was reported done: the provider interleaves tool calls"
-                )
+        state.interleaved = True
 
     def _tool_done(self, state: ChoiceState, call: ToolCallState, complete: bool) -> None:
         call.done = True
@@ -597,6 +606,23 @@ class Accumulator:
                 complete=complete,
             )
         )
+
+
+def _whole_json(call: ToolCallState) -> bool:
+    # Whether the arguments so far are one complete JSON value (checked once per
+    # call, when the next call starts: linear).
+    if call.parser is not None:
+        return call.parser.complete
+    if call.kind == FREE_TEXT_KIND:
+        return False
+    text = call.arguments_text()
+    if not text.strip():
+        return False
+    try:
+        _decode_json(text)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return True
 
 
 def parse_arguments(arguments: str) -> tuple[Any, JSONError | None]:
