@@ -62,6 +62,7 @@ def __getattr__(name: str) -> object:
         return getattr(client, name)
     raise AttributeError(f"module 'streamfold' has no attribute {name!r}")
 
+
 __all__ = [
     "ErrorInfo",
     "ErrorOccurred",
