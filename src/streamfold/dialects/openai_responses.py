@@ -806,19 +806,6 @@ class OpenAIResponses(Dialect):
         part.annotations[number] = payload.get("annotation")
         self.acc.unknown("response.output_text.annotation.added", payload)
 
-    def _refusal_delta(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
-        item = self._item(payload, "message")
-        key, part = self._part(item, "content", payload, "refusal", "content_index")
-        delta = payload.get("delta")
-        if isinstance(delta, str) and delta:
-            self._feed(key, part, delta)
-
-    def _refusal_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
-        item = self._item(payload, "message")
-        key, part = self._part(item, "content", payload, "refusal", "content_index")
-        self._settle(key, part, payload.get("refusal"), f"{item.label()} content[{key[2]}]")
-        self._end(key, part)
-
     def _summary_part_added(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         item = self._item(payload, "reasoning")
         key, part = self._part(item, "summary", payload, "summary_text", "summary_index")
@@ -837,29 +824,32 @@ class OpenAIResponses(Dialect):
             self._settle(key, part, final.get("text"), f"{item.label()} summary[{key[2]}]")
             part.base = final
 
-    def _summary_delta(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
-        item = self._item(payload, "reasoning")
-        key, part = self._part(item, "summary", payload, "summary_text", "summary_index")
+
+def _streamed_delta(item_type: str, section: str, kind: str, index_key: str) -> _Handler:
+    # A text delta of one part: refusal, summary or reasoning text alike.
+    def handle(self: OpenAIResponses, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, item_type)
+        key, part = self._part(item, section, payload, kind, index_key)
         delta = payload.get("delta")
         if isinstance(delta, str) and delta:
             self._feed(key, part, delta)
 
-    def _summary_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
-        item = self._item(payload, "reasoning")
-        key, part = self._part(item, "summary", payload, "summary_text", "summary_index")
-        self._settle(key, part, payload.get("text"), f"{item.label()} summary[{key[2]}]")
+    return handle
 
-    def _reasoning_delta(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
-        item = self._item(payload, "reasoning")
-        key, part = self._part(item, "content", payload, "reasoning_text", "content_index")
-        delta = payload.get("delta")
-        if isinstance(delta, str) and delta:
-            self._feed(key, part, delta)
 
-    def _reasoning_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
-        item = self._item(payload, "reasoning")
-        key, part = self._part(item, "content", payload, "reasoning_text", "content_index")
-        self._settle(key, part, payload.get("text"), f"{item.label()} content[{key[2]}]")
+def _streamed_done(
+    item_type: str, section: str, kind: str, index_key: str, field: str, end: bool
+) -> _Handler:
+    # A part's final text: it settles the deltas; a refusal part also ends here
+    # (summary and reasoning parts end with their item).
+    def handle(self: OpenAIResponses, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+        item = self._item(payload, item_type)
+        key, part = self._part(item, section, payload, kind, index_key)
+        self._settle(key, part, payload.get(field), f"{item.label()} {section}[{key[2]}]")
+        if end:
+            self._end(key, part)
+
+    return handle
 
 
 _HANDLERS: Final[dict[str, _Handler]] = {
@@ -878,14 +868,24 @@ _HANDLERS: Final[dict[str, _Handler]] = {
     "response.output_text.delta": OpenAIResponses._text_delta,
     "response.output_text.done": OpenAIResponses._text_done,
     "response.output_text.annotation.added": OpenAIResponses._annotation_added,
-    "response.refusal.delta": OpenAIResponses._refusal_delta,
-    "response.refusal.done": OpenAIResponses._refusal_done,
+    "response.refusal.delta": _streamed_delta("message", "content", "refusal", "content_index"),
+    "response.refusal.done": _streamed_done(
+        "message", "content", "refusal", "content_index", "refusal", end=True
+    ),
     "response.reasoning_summary_part.added": OpenAIResponses._summary_part_added,
     "response.reasoning_summary_part.done": OpenAIResponses._summary_part_done,
-    "response.reasoning_summary_text.delta": OpenAIResponses._summary_delta,
-    "response.reasoning_summary_text.done": OpenAIResponses._summary_done,
-    "response.reasoning_text.delta": OpenAIResponses._reasoning_delta,
-    "response.reasoning_text.done": OpenAIResponses._reasoning_done,
+    "response.reasoning_summary_text.delta": _streamed_delta(
+        "reasoning", "summary", "summary_text", "summary_index"
+    ),
+    "response.reasoning_summary_text.done": _streamed_done(
+        "reasoning", "summary", "summary_text", "summary_index", "text", end=False
+    ),
+    "response.reasoning_text.delta": _streamed_delta(
+        "reasoning", "content", "reasoning_text", "content_index"
+    ),
+    "response.reasoning_text.done": _streamed_done(
+        "reasoning", "content", "reasoning_text", "content_index", "text", end=False
+    ),
 }
 
 
