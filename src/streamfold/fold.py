@@ -111,16 +111,15 @@ class ChoiceState:
         "current_tool",
         "encrypted_content",
         "finish",
-        "finished_emitted",
         "index",
         "interleaved",
         "logprobs_content",
+        "logprobs_done",
         "logprobs_refusal",
         "open",
         "parts",
         "raw_finish",
         "signature",
-        "starts",
         "tool_base",
         "tool_calls",
         "tool_order",
@@ -128,11 +127,11 @@ class ChoiceState:
 
     def __init__(self, index: int) -> None:
         self.index = index
-        # Fragments of all parts of a kind, in order; ``starts`` marks where the
-        # open part of each kind begins, so a part's text is a slice joined once.
+        # Fragments of all parts of a kind, in order; ``open`` maps each kind
+        # with an open part to the index where that part begins, so a part's
+        # text is a slice joined once.
         self.parts: dict[str, list[str]] = {TEXT: [], REASONING: [], REFUSAL: []}
-        self.starts: dict[str, int] = {}
-        self.open: set[str] = set()
+        self.open: dict[str, int] = {}
         self.tool_calls: dict[Any, ToolCallState] = {}
         self.tool_order: list[ToolCallState] = []
         self.tool_base = 0  # event index of the first call (after a restart: not 0)
@@ -142,7 +141,7 @@ class ChoiceState:
         self.logprobs_refusal: list[Any] | None = None
         self.raw_finish: str | None = None
         self.finish: str | None = None
-        self.finished_emitted = False
+        self.logprobs_done = False
         self.signature: str | None = None
         self.encrypted_content: str | None = None
         # JSON-mode content parsing (only when asked for): the open text part's parser.
@@ -273,15 +272,14 @@ class Accumulator:
         """The provider sent the open part's final text whole: it wins over the deltas."""
         state = self.choice(index)
         if kind in state.open:
-            state.parts[kind][state.starts[kind] :] = [text]
+            state.parts[kind][state.open[kind] :] = [text]
 
     def end_part(self, index: int, kind: str, complete: bool = True) -> None:
         """The open part of ``kind`` (text, reasoning or refusal) is over."""
         state = self.choices.get(index)
         if state is None or kind not in state.open:
             return
-        state.open.discard(kind)
-        start = state.starts.pop(kind, 0)
+        start = state.open.pop(kind)
         if not self.emit:
             return
         text = "".join(state.parts[kind][start:])
@@ -544,8 +542,7 @@ class Accumulator:
             # Answer text or a tool call after reasoning: the reasoning part is
             # over (if reasoning resumes, that is a new part).
             self.end_part(state.index, REASONING)
-        state.open.add(kind)
-        state.starts[kind] = len(state.parts[kind])
+        state.open[kind] = len(state.parts[kind])
         if kind == TEXT and self.parse_content:
             state.content_parser = PartialJSONParser()
             state.content_error = None
@@ -558,7 +555,7 @@ class Accumulator:
             if not call.done:
                 self._tool_done(state, call, complete)
         if state.logprobs_content is not None or state.logprobs_refusal is not None:
-            if self.emit and not state.finished_emitted:
+            if self.emit and not state.logprobs_done:
                 self.out.append(
                     LogprobsDone(
                         choice=state.index,
@@ -566,7 +563,7 @@ class Accumulator:
                         refusal=state.logprobs_refusal,
                     )
                 )
-            state.finished_emitted = True
+            state.logprobs_done = True
 
     def _interleaved(self, state: ChoiceState, call: ToolCallState) -> None:
         # The provider interleaves calls: from here on this choice's calls end
