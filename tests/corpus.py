@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SKIP_REASON = f"the shared corpus is absent (expected at {CORPUS})"
 
 
+@functools.cache
 def manifest() -> dict[str, dict[str, str]]:
     """The corpus manifest, by file name (empty when the corpus is absent)."""
     path = CORPUS / "MANIFEST.tsv"
