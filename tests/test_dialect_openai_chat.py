@@ -21,7 +21,15 @@ from streamfold import (
 )
 from streamfold.dialects.openai_chat import OpenAIChat
 
-from .corpus import bytewise, corpus_files, cut, features, fold_pieces
+from .corpus import (
+    bytewise,
+    corpus_files,
+    cut,
+    features,
+    fold_pieces,
+    fold_raising_only_our_errors,
+    mutate,
+)
 
 
 def sse(*payloads: Any, done: bool = True) -> bytes:
@@ -688,28 +696,7 @@ def test_corpus_random_cuts_are_identical(data: st.DataObject) -> None:
 @given(st.data())
 def test_mutated_input_raises_only_streamfold_errors(data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(_CHAT))
-    raw = bytearray(path.read_bytes())
-    for _ in range(data.draw(st.integers(1, 8))):
-        position = data.draw(st.integers(0, len(raw) - 1))
-        action = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate"]))
-        byte = data.draw(st.sampled_from(list(b'{}[]":,\n\r\\0a\xff ')))
-        if action == "flip":
-            raw[position] = byte
-        elif action == "delete":
-            del raw[position]
-        elif action == "insert":
-            raw.insert(position, byte)
-        else:
-            del raw[position:]
-        if not raw:
-            raw = bytearray(b"x")
-    for strict in (True, False):
-        parser = StreamParser(strict=strict, parse_arguments=True)
-        parser.feed(bytes(raw))
-        parser.close()
-        with contextlib.suppress(streamfold.StreamfoldError):
-            parser.final()
-        parser.snapshot.unified.to_dict()
+    fold_raising_only_our_errors(mutate(data, path.read_bytes()))
 
 
 @settings(max_examples=100, deadline=None)

@@ -4,7 +4,6 @@ ResponseStreamState as a differential oracle."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 from pathlib import Path
@@ -35,7 +34,16 @@ from streamfold.fold import Accumulator
 from streamfold.result import Result
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
-from .corpus import FIXTURES, bytewise, corpus_files, cut, features, fold_pieces
+from .corpus import (
+    FIXTURES,
+    bytewise,
+    corpus_files,
+    cut,
+    features,
+    fold_pieces,
+    fold_raising_only_our_errors,
+    mutate,
+)
 
 # The order contract's checker (docs/semantics.md) lives in test_events; it is
 # looked up by name so that mypy on this file does not type-check that module.
@@ -1076,28 +1084,7 @@ def test_random_cuts_are_identical(data: st.DataObject) -> None:
 @given(st.data())
 def test_mutated_streams_raise_only_streamfold_errors(data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(_SPLIT_PATHS))
-    raw = bytearray(path.read_bytes())
-    for _ in range(data.draw(st.integers(1, 8))):
-        position = data.draw(st.integers(0, len(raw) - 1))
-        action = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate"]))
-        byte = data.draw(st.sampled_from(list(b'{}[]":,\n\r\\0a1 ')))
-        if action == "flip":
-            raw[position] = byte
-        elif action == "delete":
-            del raw[position]
-        elif action == "insert":
-            raw.insert(position, byte)
-        else:
-            del raw[position:]
-        if not raw:
-            raw = bytearray(b"x")
-    for strict in (True, False):
-        parser = StreamParser(OpenAIResponses, strict=strict, parse_arguments=True)
-        parser.feed(bytes(raw))
-        parser.close()
-        with contextlib.suppress(streamfold.StreamfoldError):
-            parser.final()
-        parser.snapshot.unified.to_dict()
+    fold_raising_only_our_errors(mutate(data, path.read_bytes()), OpenAIResponses)
 
 
 # -- differential: the openai package's ResponseStreamState ------------------------------------
