@@ -9,11 +9,21 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import streamfold
 from streamfold import events as ev
 
-from .corpus import CORPUS, FIXTURES, ROOT, fold_pieces
+from .corpus import (
+    CORPUS,
+    FIXTURES,
+    ROOT,
+    corpus_files,
+    fold_pieces,
+    fold_raising_only_our_errors,
+    mutate,
+)
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.sse"))
 
@@ -324,3 +334,19 @@ def test_sequential_tool_calls_end_when_the_next_starts() -> None:
     )
     kinds = [(e.type, getattr(e, "id", None)) for e in streamfold.iter_events(stream)]
     assert kinds.index(("tool_call.done", "a")) < kinds.index(("tool_call.started", "b"))
+
+
+_ANTHROPIC_GEMINI = (
+    [p.values[0] for api in ("anthropic", "gemini") for p in corpus_files(api) if p.values[0]]
+    + sorted((FIXTURES / "anthropic").glob("*.sse"))
+    + sorted((FIXTURES / "gemini").glob("*.sse"))
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_anthropic_and_gemini_streams_raise_only_streamfold_errors(
+    data: st.DataObject,
+) -> None:
+    path = data.draw(st.sampled_from(_ANTHROPIC_GEMINI))
+    fold_raising_only_our_errors(mutate(data, path.read_bytes()))
