@@ -115,7 +115,7 @@ def _diff(a: Any, b: Any, where: str, out: list[str]) -> None:
     elif isinstance(a, list):
         if len(a) != len(b):
             out.append(f"{where}: {len(a)} items != {len(b)} items")
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             _diff(x, y, f"{where}[{i}]", out)
     elif a != b:
         out.append(f"{where}: {str(a)[:100]!r} != {str(b)[:100]!r}")
