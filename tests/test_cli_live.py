@@ -19,7 +19,7 @@ from streamfold.adapters.httpx import ResponseMetadata
 from streamfold.cli import main
 from streamfold.cli.live import PlainRenderer, RichRenderer, summary, wants_rich
 from streamfold.dialects import DIALECTS
-from streamfold.server import ReplayServer, sniff_api
+from streamfold.adapters.server import ReplayServer, sniff_api
 
 SECRET = "sk-test-CLI-LEAKCHECK-42"
 

@@ -25,7 +25,7 @@ from streamfold.adapters.httpx import (
     StreamTimeoutError,
     Timeouts,
 )
-from streamfold.client import (
+from streamfold.adapters.client import (
     NO_KEY,
     APIKey,
     astream,
@@ -33,7 +33,7 @@ from streamfold.client import (
     resolve_api_key,
     stream,
 )
-from streamfold.server import ReplayServer
+from streamfold.adapters.server import ReplayServer
 
 SECRET = "sk-test-LEAKCHECK-0123456789abcdef"
 CHAT_NAMES = ["chat-reasoning", "chat-parallel-tools"]

@@ -39,7 +39,7 @@ from streamfold.adapters.httpx import (
     fold_response,
 )
 from streamfold.events import Event, TextDelta
-from streamfold.server import ReplayServer, split_events
+from streamfold.adapters.server import ReplayServer, split_events
 
 CHAT = "/v1/chat/completions"
 MODES = [pytest.param("sync", id="sync"), pytest.param("async", id="async")]

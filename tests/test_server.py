@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from streamfold import samples
-from streamfold.server import (
+from streamfold.adapters.server import (
     DROP,
     Faults,
     Pace,

@@ -57,7 +57,7 @@ def __getattr__(name: str) -> object:
     # The live client needs httpx (the ``http`` extra): loaded on first use, so
     # that ``import streamfold`` never imports it.
     if name in ("stream", "astream"):
-        from . import client
+        from .adapters import client
 
         return getattr(client, name)
     raise AttributeError(f"module 'streamfold' has no attribute {name!r}")
