@@ -16,10 +16,10 @@ from rich.console import Console
 import streamfold
 from streamfold import samples
 from streamfold.adapters.httpx import ResponseMetadata
+from streamfold.adapters.server import ReplayServer, sniff_api
 from streamfold.cli import main
 from streamfold.cli.live import PlainRenderer, RichRenderer, summary, wants_rich
 from streamfold.dialects import DIALECTS
-from streamfold.adapters.server import ReplayServer, sniff_api
 
 SECRET = "sk-test-CLI-LEAKCHECK-42"
 

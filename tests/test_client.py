@@ -18,13 +18,6 @@ import pytest
 
 import streamfold
 from streamfold import ProtocolError, ProviderError, samples
-from streamfold.adapters.httpx import (
-    ContentTypeError,
-    HTTPResult,
-    HTTPStatusError,
-    StreamTimeoutError,
-    Timeouts,
-)
 from streamfold.adapters.client import (
     NO_KEY,
     APIKey,
@@ -32,6 +25,13 @@ from streamfold.adapters.client import (
     build_request,
     resolve_api_key,
     stream,
+)
+from streamfold.adapters.httpx import (
+    ContentTypeError,
+    HTTPResult,
+    HTTPStatusError,
+    StreamTimeoutError,
+    Timeouts,
 )
 from streamfold.adapters.server import ReplayServer
 

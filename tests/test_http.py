@@ -38,8 +38,8 @@ from streamfold.adapters.httpx import (
     afold_response,
     fold_response,
 )
-from streamfold.events import Event, TextDelta
 from streamfold.adapters.server import ReplayServer, split_events
+from streamfold.events import Event, TextDelta
 
 CHAT = "/v1/chat/completions"
 MODES = [pytest.param("sync", id="sync"), pytest.param("async", id="async")]

@@ -1,4 +1,4 @@
-"""Kept importable: the module is ``streamfold.adapters.pytest_plugin`` (all IO lives under ``adapters/``)."""
+"""Kept importable: the plugin lives at ``streamfold.adapters.pytest_plugin``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Kept importable: the module is ``streamfold.adapters.server`` (all IO lives under ``adapters/``)."""
+"""Kept importable: this module lives at ``streamfold.adapters.server`` (IO is under adapters)."""
 
 from __future__ import annotations
 

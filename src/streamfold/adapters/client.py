@@ -51,9 +51,9 @@ import anyio
 import httpx
 
 from .. import __version__
-from .httpx import AsyncEventStream, EventStream, Timeouts, timeout_error
 from ..dialects.base import Dialect
 from ..errors import UsageError
+from .httpx import AsyncEventStream, EventStream, Timeouts, timeout_error
 
 __all__ = [
     "API_KEY_ENV",
