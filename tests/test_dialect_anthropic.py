@@ -153,7 +153,7 @@ def check(events: list[Event], result: Result, error: BaseException | None, want
         assert result.complete
     else:
         assert isinstance(error, want.error), error
-        assert result.error is error
+        assert result.error == error.info
     if want.code is not None:
         assert isinstance(error, ProviderError)
         assert error.code == want.code

@@ -117,6 +117,20 @@ def test_every_event_serialises_to_json_and_back(path: Path) -> None:
         assert decoder.decode(encoded).type == event.type
 
 
+@pytest.mark.parametrize("path", all_streams())
+def test_every_result_failed_or_not_encodes_to_json_and_back(path: Path) -> None:
+    # A result is data: a failed one carries its error as an ErrorInfo, never the
+    # exception (whose .partial is the result), so it encodes like any other.
+    _, result, error = fold_pieces([path.read_bytes()])
+    assert result is not None
+    decoded = msgspec.json.decode(msgspec.json.encode(result), type=streamfold.Result)
+    assert decoded == result
+    if error is not None:
+        assert isinstance(error, streamfold.StreamfoldError)
+        assert result.error == error.info == decoded.error
+        assert error.partial is not None and error.partial.error == error.info
+
+
 def test_truncated_stream_yields_incomplete_dones_then_raises() -> None:
     stream = (
         b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'

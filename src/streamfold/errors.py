@@ -7,31 +7,52 @@
     ├── StreamBrokenError            the stream itself is at fault
     │   ├── ProtocolError            malformed SSE or JSON, or an event out of place
     │   └── IncompleteStreamError    ended without a finish reason or terminal marker
+    │       └── StreamTimeoutError   connect, first event, idle gap or total time ran out
+    ├── HTTPResponseError            the HTTP response is not a stream
+    │   ├── HTTPStatusError          a non-2xx status, with the provider's error body
+    │   └── ContentTypeError         2xx, but not an event stream
     ├── TruncatedResponseError       finished, but cut by length or a content filter
     │                                (raised only when the caller asks for a checked result)
+    ├── PartialJSONError             JSON text (tool arguments, JSON-mode content) that is
+    │   │                            not valid, asked for on demand (also a ``ValueError``)
+    │   ├── JSONDepthError           nested deeper than the parser's limit
+    │   └── JSONSizeError            more characters than the parser's limit
     └── UsageError                   the caller misused the API (also a ``ValueError``)
 
 Every error carries ``partial`` (the result folded so far, or ``None`` when
 nothing was received) and ``position`` (the index of the server-sent event at
-which it happened, or ``None``).
+which it happened, or ``None``; for ``PartialJSONError``, the character offset in
+the JSON text). A result is data: its ``error`` is the ``ErrorInfo`` of the
+failure, never the exception, so a failed result encodes to JSON like any other.
+The HTTP errors are raised by ``streamfold.adapters`` only; they live here so
+that the tree is one.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 if TYPE_CHECKING:
-    from .result import Result
+    from .result import ResponseMetadata, Result
 
 __all__ = [
+    "ContentTypeError",
+    "ErrorInfo",
+    "HTTPResponseError",
+    "HTTPStatusError",
     "IncompleteStreamError",
+    "PartialJSONError",
     "ProtocolError",
     "ProviderError",
     "StreamBrokenError",
+    "StreamTimeoutError",
     "StreamfoldError",
     "TruncatedResponseError",
     "UsageError",
     "shorten",
+    "timeout_error",
 ]
 
 _EXCERPT = 120
@@ -47,6 +68,17 @@ def shorten(data: str | bytes, limit: int = _EXCERPT) -> str:
     return f"{text[:half]} ... {text[-half:]}"
 
 
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What went wrong, as data (in ``error`` events, ``Result.error`` and the
+    unified view): ``type`` is the error's ``info_type`` (``"provider_error"``,
+    ``"incomplete_stream"``, ``"protocol_error"``, ``"timeout"``...); ``code``
+    the provider's code or error type when it gave one."""
+
+    type: str
+    code: str | None = None
+    message: str
+
+
 class StreamfoldError(Exception):
     """Base of every error streamfold raises.
 
@@ -57,6 +89,8 @@ class StreamfoldError(Exception):
     """
 
     info_type: ClassVar[str] = "error"
+    #: The provider's error code, for the errors that have one.
+    code: str | None = None
 
     def __init__(
         self, message: str, *, partial: Result | None = None, position: int | None = None
@@ -68,6 +102,11 @@ class StreamfoldError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def info(self) -> ErrorInfo:
+        """This error as data."""
+        return ErrorInfo(type=self.info_type, code=self.code, message=self.message)
 
 
 class ProviderError(StreamfoldError):
@@ -152,3 +191,145 @@ class TruncatedResponseError(StreamfoldError):
 
 class UsageError(StreamfoldError, ValueError):
     """The caller misused the API (an unknown dialect, feeding after close, ...)."""
+
+
+class StreamTimeoutError(IncompleteStreamError):
+    """A deadline ran out: the stream did not complete in time.
+
+    An ``IncompleteStreamError``, so code that retries cut streams retries these
+    too; ``partial`` is the ``HTTPResult`` folded so far (``None`` for ``connect``).
+
+    Attributes:
+        kind: ``"connect"``, ``"first_event"``, ``"idle"`` or ``"total"``.
+        timeout: the limit that ran out, in seconds.
+    """
+
+    info_type: ClassVar[str] = "timeout"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        timeout: float | None,
+        partial: Result | None = None,
+        position: int | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial, position=position)
+        self.kind = kind
+        self.timeout = timeout
+
+
+def timeout_error(
+    kind: str, timeout: float | None, partial: Result | None = None, position: int | None = None
+) -> StreamTimeoutError:
+    """A ``StreamTimeoutError`` with the message that names its deadline."""
+    what = {
+        "connect": "connecting",
+        "first_event": "waiting for the first event",
+        "idle": "waiting for the next event",
+        "total": "streaming (total time)",
+    }.get(kind, kind)
+    limit = f" after {timeout:g} s" if timeout is not None else ""
+    return StreamTimeoutError(
+        f"timed out {what}{limit}", kind=kind, timeout=timeout, partial=partial, position=position
+    )
+
+
+class HTTPResponseError(StreamfoldError):
+    """The HTTP response is not a stream. Base of ``HTTPStatusError`` and
+    ``ContentTypeError``; ``partial`` is ``None`` (nothing was folded).
+
+    Attributes:
+        status_code: the HTTP status.
+        request_id: the provider's request id (header, or Anthropic's body field).
+        body: the body as text, at most ``MAX_ERROR_BODY`` bytes of it.
+        raw: the body decoded as JSON, or ``None`` when it is not JSON.
+        code: the provider's error code or type, when the body is an error envelope.
+        error_type: the provider's error type or status string.
+        provider_message: the provider's own message, or ``None``.
+        retryable: whether retrying may help (see ``HTTPStatusError``).
+        retry_after: seconds to wait before retrying, when the provider said.
+        metadata: the response metadata.
+    """
+
+    info_type: ClassVar[str] = "http_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        metadata: ResponseMetadata,
+        body: str,
+        raw: Any,
+        code: str | None,
+        error_type: str | None,
+        provider_message: str | None,
+        retryable: bool,
+        retry_after: float | None,
+    ) -> None:
+        super().__init__(message)
+        self.metadata = metadata
+        self.status_code = metadata.status_code
+        self.request_id = metadata.request_id
+        self.body = body
+        self.raw = raw
+        self.code = code
+        self.error_type = error_type
+        self.provider_message = provider_message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class HTTPStatusError(HTTPResponseError):
+    """The provider answered with a non-2xx status.
+
+    ``retryable`` follows the official OpenAI and Anthropic SDKs: an
+    ``x-should-retry`` header decides when present, else 408, 409, 429 and 5xx
+    (including Anthropic's 529) are worth retrying.
+    """
+
+
+class ContentTypeError(HTTPResponseError):
+    """A 2xx response whose body is not an event stream (a JSON error object on
+    HTTP 200, an HTML page from a proxy), reported as such rather than as a parse
+    error.
+
+    Attributes:
+        content_type: the ``content-type`` header, or ``None``.
+    """
+
+    def __init__(self, message: str, *, content_type: str | None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.content_type = content_type
+
+
+class PartialJSONError(StreamfoldError, ValueError):
+    """The text is not a prefix of a valid JSON document, or it ended too early.
+
+    Raised by ``streamfold.partial_json`` and by the on-demand views built on it
+    (``StreamParser.partial_arguments``); inside a stream the same failure is a
+    ``parse_error`` on ``tool_call.done`` or ``text.done``, never an exception.
+
+    Attributes:
+        reason: What is wrong, without the position.
+        position: Offset (in characters) of the first character at which the
+            text fed so far stopped being a prefix of a valid JSON document;
+            the text's length when it ended too early.
+        excerpt: The text just before and from ``position``, for the message.
+    """
+
+    info_type: ClassVar[str] = "json_error"
+
+    def __init__(self, reason: str, position: int, excerpt: tuple[str, str] = ("", "")) -> None:
+        before, after = excerpt
+        message = f"{reason} at position {position}"
+        if before or after:
+            where = repr(after) if after else "the end"
+            message += f" (after {before!r}, at {where})"
+        super().__init__(message, position=position)
+        self.reason = reason
+        self.excerpt = excerpt
+
+    def __reduce__(self) -> tuple[type[PartialJSONError], tuple[str, int, tuple[str, str]]]:
+        return (type(self), (self.reason, self.position or 0, self.excerpt))

@@ -21,6 +21,7 @@ from typing import Any, Union
 
 import msgspec
 
+from .errors import ErrorInfo
 from .partial_json import JSONUpdate
 
 __all__ = [
@@ -62,16 +63,6 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     raw: Any = None
-
-
-class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """What went wrong, as data: ``type`` is ``"provider_error"``,
-    ``"incomplete_stream"`` or ``"protocol_error"``; ``code`` the provider's
-    code or error type when it gave one."""
-
-    type: str
-    code: str | None = None
-    message: str
 
 
 class JSONError(msgspec.Struct, frozen=True, kw_only=True):

@@ -32,7 +32,7 @@ from .errors import (
     UsageError,
     shorten,
 )
-from .events import ErrorInfo, Event
+from .events import Event
 from .fold import Accumulator
 from .framing import BodyDecoder, JSONArrayDecoder
 from .partial_json import parse_partial
@@ -164,7 +164,6 @@ class StreamParser:
             response=dialect.response() if dialect else {},
             unified=self.acc.unified(),
             complete=self.phase is Phase.FINISHED,
-            error=self.error,
             warnings=tuple(self.acc.warnings),
         )
 
@@ -344,10 +343,5 @@ class StreamParser:
             return
         self.phase = Phase.FAILED
         self.error = error
-        self.acc.fail(_error_info(error), getattr(error, "raw", None))
+        self.acc.fail(error.info, getattr(error, "raw", None))
         error.partial = self.snapshot
-
-
-def _error_info(error: StreamfoldError) -> ErrorInfo:
-    code = error.code if isinstance(error, ProviderError) else None
-    return ErrorInfo(type=error.info_type, code=code, message=error.message)

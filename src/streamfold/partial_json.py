@@ -83,7 +83,8 @@ Cost:
     the string being received, on demand only.
 
 Errors:
-    Every error is a :class:`PartialJSONError` (a ``ValueError``) with a
+    Every error is a :class:`PartialJSONError` (a ``StreamfoldError`` and a
+    ``ValueError``, defined in ``streamfold.errors``) with a
     ``reason`` and a ``position``: the offset of the first character at which
     the text fed so far stopped being a prefix of any valid JSON document;
     the length of the text when ``close()`` finds it ended too early;
@@ -93,7 +94,7 @@ Errors:
     parser is failed: ``feed()`` and ``close()`` raise the same error again,
     and ``snapshot()`` still shows what was parsed before it::
 
-        ValueError
+        StreamfoldError, ValueError
         └── PartialJSONError      invalid JSON, or input ended too early
             ├── JSONDepthError    more than max_depth nested containers
             └── JSONSizeError     more than max_size characters fed
@@ -106,6 +107,8 @@ import re
 from typing import Any, Final, TypeAlias
 
 import msgspec
+
+from .errors import PartialJSONError
 
 __all__ = [
     "MISSING",
@@ -179,32 +182,6 @@ class JSONValueDone(_Update, frozen=True, tag="json.done"):
 
 JSONUpdate: TypeAlias = JSONValueStarted | JSONStringDelta | JSONValueDone
 """Any update returned by :meth:`PartialJSONParser.feed`."""
-
-
-class PartialJSONError(ValueError):
-    """The text is not a prefix of a valid JSON document, or it ended too early.
-
-    Attributes:
-        reason: What is wrong, without the position.
-        position: Offset (in characters) of the first character at which the
-            text fed so far stopped being a prefix of a valid JSON document;
-            the text's length when it ended too early.
-        excerpt: The text just before and from ``position``, for the message.
-    """
-
-    def __init__(self, reason: str, position: int, excerpt: tuple[str, str] = ("", "")) -> None:
-        before, after = excerpt
-        message = f"{reason} at position {position}"
-        if before or after:
-            where = repr(after) if after else "the end"
-            message += f" (after {before!r}, at {where})"
-        super().__init__(message)
-        self.reason = reason
-        self.position = position
-        self.excerpt = excerpt
-
-    def __reduce__(self) -> tuple[type[PartialJSONError], tuple[str, int, tuple[str, str]]]:
-        return (type(self), (self.reason, self.position, self.excerpt))
 
 
 class JSONDepthError(PartialJSONError):

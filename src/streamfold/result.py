@@ -1,17 +1,15 @@
-"""The folded result: the native response, its unified view, usage and warnings."""
+"""The folded result: the native response, its unified view, usage and warnings;
+and, for a result folded from an HTTP response, the exchange's metadata."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from .events import ErrorInfo, Usage
 
-if TYPE_CHECKING:
-    from .errors import StreamfoldError
-
-__all__ = ["Result", "ToolCall", "Unified", "UNIFIED_USAGE_KEYS"]
+__all__ = ["HTTPResult", "ResponseMetadata", "Result", "ToolCall", "Unified", "UNIFIED_USAGE_KEYS"]
 
 #: The keys of ``usage`` in the unified view (``--format unified``).
 UNIFIED_USAGE_KEYS = (
@@ -74,16 +72,24 @@ class Result(msgspec.Struct, frozen=True):
         response: the response in the dialect's own non-streaming shape (a JSON-able dict).
         unified: the dialect-neutral view.
         complete: the stream reached its finish reason or terminal marker.
-        error: the failure that ended the stream, or ``None``.
         warnings: what lenient parsing skipped and what the fold noticed.
+
+    A result is data: it encodes to JSON (``msgspec.json.encode``) whether the
+    stream succeeded or not; the failure, if any, is ``error`` (an ``ErrorInfo``).
     """
 
     dialect: str
     response: dict[str, Any]
     unified: Unified
     complete: bool
-    error: StreamfoldError | None = None
     warnings: tuple[str, ...] = ()
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        """What ended the stream early, as data (``type``, ``code``, ``message``),
+        or ``None``. The exception itself (raised by ``final()``) carries this
+        result as its ``partial``."""
+        return self.unified.error
 
     @property
     def usage(self) -> Usage | None:
@@ -99,3 +105,54 @@ class Result(msgspec.Struct, frozen=True):
     def text(self) -> str:
         """The answer text of the first choice."""
         return self.unified.text
+
+
+class ResponseMetadata(msgspec.Struct, frozen=True, kw_only=True):
+    """What the HTTP exchange said beside the stream.
+
+    Times are seconds from sending the request when the caller said when that was
+    (``started_at``; ``streamfold.client`` always does), else from the adapter's
+    creation; ``None`` until the moment has come.
+
+    Attributes:
+        status_code: the HTTP status.
+        reason: the status phrase.
+        http_version: ``"HTTP/1.1"``, ``"HTTP/2"``.
+        url: the request URL, with credentials redacted.
+        headers: the response headers (lower-case names; repeated ones joined by ``", "``).
+        request_id: the provider's request id.
+        rate_limits: the rate-limit and retry-after headers.
+        content_type: the ``content-type`` header.
+        time_to_headers: until the response headers arrived.
+        time_to_first_byte: until the first body byte.
+        time_to_first_event: until the first server-sent event.
+        time_to_first_token: until the first text, reasoning, refusal or
+            tool-argument delta.
+        total_time: until the end of the stream (or the failure that ended it).
+        bytes_received: body bytes, after content decoding.
+        chunks_received: body reads that returned bytes.
+        events_received: server-sent events (or JSON array elements).
+    """
+
+    status_code: int
+    reason: str
+    http_version: str
+    url: str
+    headers: dict[str, str]
+    request_id: str | None = None
+    rate_limits: dict[str, str] = msgspec.field(default_factory=dict)
+    content_type: str | None = None
+    time_to_headers: float | None = None
+    time_to_first_byte: float | None = None
+    time_to_first_event: float | None = None
+    time_to_first_token: float | None = None
+    total_time: float | None = None
+    bytes_received: int = 0
+    chunks_received: int = 0
+    events_received: int = 0
+
+
+class HTTPResult(Result, frozen=True, kw_only=True):
+    """A ``Result`` folded from an HTTP response, with the exchange's metadata."""
+
+    metadata: ResponseMetadata

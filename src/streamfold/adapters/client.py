@@ -52,8 +52,8 @@ import httpx
 
 from .. import __version__
 from ..dialects.base import Dialect
-from ..errors import UsageError
-from .httpx import AsyncEventStream, EventStream, Timeouts, timeout_error
+from ..errors import UsageError, timeout_error
+from .httpx import AsyncEventStream, EventStream, Timeouts
 
 __all__ = [
     "API_KEY_ENV",

@@ -24,15 +24,9 @@ checks them whenever bytes arrive and otherwise relies on httpx's read timeout
 Leaving the iteration early (``break``, an exception, task cancellation) or
 ``close()`` closes the response, and with it the connection.
 
-Errors added here, in the tree of ``streamfold.errors``::
-
-    StreamfoldError
-    ├── HTTPResponseError        the HTTP response is not a stream
-    │   ├── HTTPStatusError      a non-2xx status, with the provider's error body
-    │   └── ContentTypeError     2xx, but not an event stream
-    └── StreamBrokenError
-        └── IncompleteStreamError
-            └── StreamTimeoutError   connect, first event, idle gap or total time ran out
+The errors it raises beside the parser's (``HTTPStatusError``,
+``ContentTypeError``, ``StreamTimeoutError``) are in the one tree of
+``streamfold.errors``; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -43,17 +37,26 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 import anyio
 import httpx
 import msgspec
 
 from ..dialects.base import Dialect, provider_error
-from ..errors import IncompleteStreamError, StreamfoldError, TruncatedResponseError, UsageError
+from ..errors import (
+    ContentTypeError,
+    HTTPResponseError,
+    HTTPStatusError,
+    StreamfoldError,
+    StreamTimeoutError,
+    TruncatedResponseError,
+    UsageError,
+    timeout_error,
+)
 from ..events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallArgumentsDelta
 from ..parser import StreamParser
-from ..result import Result
+from ..result import HTTPResult, ResponseMetadata, Result
 
 __all__ = [
     "AsyncEventStream",
@@ -123,57 +126,6 @@ class Timeouts:
 NO_TIMEOUTS: Final = Timeouts(connect=None, first_event=None, idle=None, total=None)
 
 
-class ResponseMetadata(msgspec.Struct, frozen=True, kw_only=True):
-    """What the HTTP exchange said beside the stream.
-
-    Times are seconds from sending the request when the caller said when that was
-    (``started_at``; ``streamfold.client`` always does), else from the adapter's
-    creation; ``None`` until the moment has come.
-
-    Attributes:
-        status_code: the HTTP status.
-        reason: the status phrase.
-        http_version: ``"HTTP/1.1"``, ``"HTTP/2"``.
-        url: the request URL, with credential query parameters redacted.
-        headers: the response headers (lower-case names; repeated ones joined by ``", "``).
-        request_id: the provider's request id (see ``REQUEST_ID_HEADERS``).
-        rate_limits: the rate-limit and retry-after headers.
-        content_type: the ``content-type`` header.
-        time_to_headers: until the response headers arrived.
-        time_to_first_byte: until the first body byte.
-        time_to_first_event: until the first server-sent event.
-        time_to_first_token: until the first text, reasoning, refusal or
-            tool-argument delta.
-        total_time: until the end of the stream (or the failure that ended it).
-        bytes_received: body bytes, after content decoding.
-        chunks_received: body reads that returned bytes.
-        events_received: server-sent events (or JSON array elements).
-    """
-
-    status_code: int
-    reason: str
-    http_version: str
-    url: str
-    headers: dict[str, str]
-    request_id: str | None = None
-    rate_limits: dict[str, str] = msgspec.field(default_factory=dict)
-    content_type: str | None = None
-    time_to_headers: float | None = None
-    time_to_first_byte: float | None = None
-    time_to_first_event: float | None = None
-    time_to_first_token: float | None = None
-    total_time: float | None = None
-    bytes_received: int = 0
-    chunks_received: int = 0
-    events_received: int = 0
-
-
-class HTTPResult(Result, frozen=True):
-    """A ``Result`` folded from an HTTP response, with the exchange's metadata."""
-
-    metadata: ResponseMetadata | None = None
-
-
 _RESULT_FIELDS: Final = Result.__struct_fields__
 
 
@@ -183,115 +135,6 @@ def _with_metadata(result: Result, metadata: ResponseMetadata) -> HTTPResult:
 
 
 # -- errors --------------------------------------------------------------------------
-
-
-class HTTPResponseError(StreamfoldError):
-    """The HTTP response is not a stream. Base of ``HTTPStatusError`` and
-    ``ContentTypeError``; ``partial`` is ``None`` (nothing was folded).
-
-    Attributes:
-        status_code: the HTTP status.
-        request_id: the provider's request id (header, or Anthropic's body field).
-        body: the body as text, at most ``MAX_ERROR_BODY`` bytes of it.
-        raw: the body decoded as JSON, or ``None`` when it is not JSON.
-        code: the provider's error code or type, when the body is an error envelope.
-        error_type: the provider's error type or status string.
-        provider_message: the provider's own message, or ``None``.
-        retryable: whether retrying may help (see ``HTTPStatusError``).
-        retry_after: seconds to wait before retrying, when the provider said.
-        metadata: the response metadata.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        metadata: ResponseMetadata,
-        body: str,
-        raw: Any,
-        code: str | None,
-        error_type: str | None,
-        provider_message: str | None,
-        retryable: bool,
-        retry_after: float | None,
-    ) -> None:
-        super().__init__(message)
-        self.metadata = metadata
-        self.status_code = metadata.status_code
-        self.request_id = metadata.request_id
-        self.body = body
-        self.raw = raw
-        self.code = code
-        self.error_type = error_type
-        self.provider_message = provider_message
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
-class HTTPStatusError(HTTPResponseError):
-    """The provider answered with a non-2xx status.
-
-    ``retryable`` follows the official OpenAI and Anthropic SDKs: an
-    ``x-should-retry`` header decides when present, else 408, 409, 429 and 5xx
-    (including Anthropic's 529) are worth retrying.
-    """
-
-
-class ContentTypeError(HTTPResponseError):
-    """A 2xx response whose body is not an event stream (a JSON error object on
-    HTTP 200, an HTML page from a proxy), reported as such rather than as a parse
-    error.
-
-    Attributes:
-        content_type: the ``content-type`` header, or ``None``.
-    """
-
-    def __init__(self, message: str, *, content_type: str | None, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.content_type = content_type
-
-
-class StreamTimeoutError(IncompleteStreamError):
-    """A deadline ran out: the stream did not complete in time.
-
-    An ``IncompleteStreamError``, so code that retries cut streams retries these
-    too; ``partial`` is the ``HTTPResult`` folded so far (``None`` for ``connect``).
-
-    Attributes:
-        kind: ``"connect"``, ``"first_event"``, ``"idle"`` or ``"total"``.
-        timeout: the limit that ran out, in seconds.
-    """
-
-    info_type: ClassVar[str] = "timeout"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        kind: str,
-        timeout: float | None,
-        partial: Result | None = None,
-        position: int | None = None,
-    ) -> None:
-        super().__init__(message, partial=partial, position=position)
-        self.kind = kind
-        self.timeout = timeout
-
-
-def timeout_error(
-    kind: str, timeout: float | None, partial: Result | None = None, position: int | None = None
-) -> StreamTimeoutError:
-    """A ``StreamTimeoutError`` with the message that names its deadline."""
-    what = {
-        "connect": "connecting",
-        "first_event": "waiting for the first event",
-        "idle": "waiting for the next event",
-        "total": "streaming (total time)",
-    }.get(kind, kind)
-    limit = f" after {timeout:g} s" if timeout is not None else ""
-    return StreamTimeoutError(
-        f"timed out {what}{limit}", kind=kind, timeout=timeout, partial=partial, position=position
-    )
 
 
 # -- reading the response's headers ---------------------------------------------------
@@ -630,10 +473,7 @@ class _Fold:
         )
 
     def snapshot(self) -> HTTPResult:
-        result = _with_metadata(self.parser.snapshot, self.metadata())
-        if self.error is not None:
-            result = _replace_error(result, self.error)
-        return result
+        return _with_metadata(self.parser.snapshot, self.metadata())
 
     def failure(self) -> StreamfoldError | None:
         """The error that ended the stream, its ``partial`` carrying the metadata."""
@@ -656,10 +496,6 @@ class _Fold:
     def response_error(self, response: httpx.Response, body: bytes) -> HTTPResponseError:
         self._end(time.monotonic())
         return _response_error(response, body, self.metadata(), wrong_type=self.status_ok)
-
-
-def _replace_error(result: HTTPResult, error: StreamfoldError) -> HTTPResult:
-    return msgspec.structs.replace(result, error=error)
 
 
 def _describe_response(response: httpx.Response | None, fold: _Fold | None) -> str:
