@@ -43,7 +43,7 @@ def _events(name: str) -> list[Any]:
 def test_demo_runs_every_sample_a_registered_dialect_reads() -> None:
     status, out, err = run("demo", "--pace", "fast")
     assert status == 0, out + err
-    chat = [s for s in samples.SAMPLES if s.api == "chat"]
+    chat = [s for s in samples.SAMPLES if s.api == "openai-chat"]
     for sample in chat:
         assert f"== {sample.name}:" in out
     # Each answer is rendered, then its final response printed.
@@ -316,7 +316,7 @@ def test_serve_prints_its_url_and_serves(tmp_path: Any) -> None:
         )
         assert response.content == samples.read("chat-parallel-tools")
         listing = httpx.get(url + "/recordings", timeout=10).json()
-        assert listing == {"recordings": [{"name": "mine", "api": "chat"}]}
+        assert listing == {"recordings": [{"name": "mine", "api": "openai-chat"}]}
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)

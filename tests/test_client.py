@@ -224,7 +224,7 @@ def test_messages_and_tools_are_sent_in_the_apis_own_shape() -> None:
 
 
 def test_unknown_api_is_a_usage_error() -> None:
-    with pytest.raises(streamfold.UsageError, match="unknown api"):
+    with pytest.raises(streamfold.UsageError, match="unknown API 'bard'"):
         build_request("hi", model="m", api="bard")
 
 

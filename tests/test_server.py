@@ -25,6 +25,7 @@ from streamfold.adapters.server import (
     sniff_api,
     split_events,
 )
+from streamfold.dialects.registry import get_api
 
 from .corpus import CORPUS, corpus_files
 
@@ -81,6 +82,7 @@ def test_sniff_api_on_the_corpus(api: str) -> None:
     if paths == [None]:
         pytest.skip("the shared corpus is absent")
     found = {path.name: sniff_api(path.read_bytes()) for path in paths}
+    api = get_api(api).id
     wrong = {name: got for name, got in found.items() if got not in (api, None)}
     assert not wrong
     # Data-only Responses captures (xAI, Copilot) may not say; most must.
@@ -94,7 +96,7 @@ def test_load_recordings_from_files_and_folders(tmp_path: Any) -> None:
     (folder / "two.sse").write_bytes(samples.read("anthropic-thinking"))
     (folder / "notes.txt").write_text("ignored")
     found = load_recordings(tmp_path / "one.sse", folder)
-    assert {name: r.api for name, r in found.items()} == {"one": "chat", "two": "anthropic"}
+    assert {name: r.api for name, r in found.items()} == {"one": "openai-chat", "two": "anthropic"}
     with pytest.raises(ValueError, match="two recordings are named"):
         load_recordings(tmp_path / "one.sse", tmp_path / "one.sse")
     with pytest.raises(ValueError, match="no recording at"):
@@ -186,7 +188,7 @@ def _sent_events(steps: list[Any]) -> int:
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_plan_without_faults_sends_the_recording_verbatim(name: str) -> None:
     recording = _recording(name)
-    steps = plan(recording, Faults(), Pace(), provider="openai", api="chat")
+    steps = plan(recording, Faults(), Pace(), provider="openai", api="openai-chat")
     assert _body(steps) == recording.data
     assert _sent_events(steps) == len(_events(recording.data))
     assert all(step.delay == 0 for step in steps)
@@ -194,7 +196,11 @@ def test_plan_without_faults_sends_the_recording_verbatim(name: str) -> None:
 
 def test_plan_pace_delays_each_event() -> None:
     steps = plan(
-        _recording(), Faults(), Pace(ttft=0.3, gap=0.01, speed=2), provider="openai", api="chat"
+        _recording(),
+        Faults(),
+        Pace(ttft=0.3, gap=0.01, speed=2),
+        provider="openai",
+        api="openai-chat",
     )
     delays = [s.delay for s in steps if s.event]
     assert delays[0] == pytest.approx(0.15)
@@ -204,7 +210,7 @@ def test_plan_pace_delays_each_event() -> None:
 @pytest.mark.parametrize("split", ["utf8", "crlf", "bytes", "5"])
 def test_plan_splits_at_hostile_points(split: str) -> None:
     recording = _recording()
-    steps = plan(recording, Faults(split=split), Pace(), provider="openai", api="chat")
+    steps = plan(recording, Faults(split=split), Pace(), provider="openai", api="openai-chat")
     pieces = [s.data for s in steps if isinstance(s.data, bytes)]
     assert len(pieces) == len(steps)
     body = b"".join(pieces)
@@ -231,7 +237,7 @@ def test_plan_splits_at_hostile_points(split: str) -> None:
 
 
 def test_plan_drop_after_n_events() -> None:
-    steps = plan(_recording(), Faults(drop_after=4), Pace(), provider="openai", api="chat")
+    steps = plan(_recording(), Faults(drop_after=4), Pace(), provider="openai", api="openai-chat")
     assert steps[-1].data is DROP
     assert _events(_body(steps)) == _events(_recording().data)[:4]
 
@@ -242,7 +248,7 @@ def test_plan_stall_adds_the_pause_before_the_event_after_n() -> None:
         Faults(stall=1.5, stall_after=2),
         Pace(gap=0.01),
         provider="openai",
-        api="chat",
+        api="openai-chat",
     )
     delays = [s.delay for s in steps if s.event]
     assert delays[:4] == [0.0, 0.01, pytest.approx(1.51), 0.01]
@@ -250,7 +256,9 @@ def test_plan_stall_adds_the_pause_before_the_event_after_n() -> None:
 
 def test_plan_malformed_after_n_inserts_a_cut_json_event() -> None:
     data = _recording().data
-    steps = plan(_recording(), Faults(malformed_after=3), Pace(), provider="openai", api="chat")
+    steps = plan(
+        _recording(), Faults(malformed_after=3), Pace(), provider="openai", api="openai-chat"
+    )
     sent = _events(_body(steps))
     original = _events(data)
     assert sent[:3] == original[:3]
@@ -264,13 +272,13 @@ def test_plan_malformed_after_n_inserts_a_cut_json_event() -> None:
     [
         pytest.param(
             "openai",
-            "chat",
+            "openai-chat",
             lambda e, p: p["error"]["type"] == "server_error" and e is None,
             id="openai-chat",
         ),
         pytest.param(
             "openai",
-            "responses",
+            "openai-responses",
             lambda e, p: e == "error" and p["type"] == "error" and p["sequence_number"] == 2,
             id="openai-responses",
         ),
@@ -285,7 +293,7 @@ def test_plan_malformed_after_n_inserts_a_cut_json_event() -> None:
         ),
         pytest.param(
             "openrouter",
-            "chat",
+            "openai-chat",
             lambda e, p: (
                 p["choices"][0]["finish_reason"] == "error" and p["error"]["code"] == "server_error"
             ),
@@ -537,7 +545,7 @@ def test_server_defaults_apply_to_requests_without_headers() -> None:
 
 def test_recordings_listing(replay_url: str) -> None:
     listing = httpx.get(replay_url + "/recordings").json()["recordings"]
-    assert {"name": "chat-reasoning", "api": "chat"} in listing
+    assert {"name": "chat-reasoning", "api": "openai-chat"} in listing
     assert {r["name"] for r in listing} >= set(SAMPLE_NAMES)
 
 

@@ -13,18 +13,21 @@
         async for event in stream:
             ...
 
-Four APIs, each with its SDK's URL convention (``base_url`` as you would give
-that SDK) and its usual API key variable:
+Every API of the registry (``streamfold.dialects.registry.APIS``), each with its
+SDK's URL convention (``base_url`` as you would give that SDK) and its usual API
+key variable; ``api`` is a dialect id or its short name:
 
-==========  ======================================  ==============================
-api         request                                 key (header; environment)
-==========  ======================================  ==============================
-chat        POST {base}/chat/completions            Bearer; OPENAI_API_KEY
-responses   POST {base}/responses                   Bearer; OPENAI_API_KEY
-anthropic   POST {base}/v1/messages                 x-api-key; ANTHROPIC_API_KEY
-gemini      POST {base}/{version}/models/{model}    x-goog-api-key; GEMINI_API_KEY,
-            :streamGenerateContent?alt=sse          then GOOGLE_API_KEY
-==========  ======================================  ==============================
+==========================  ==================================  ============================
+api                         request                             key (header; environment)
+==========================  ==================================  ============================
+``openai-chat`` (chat)      POST {base}/chat/completions        Bearer; OPENAI_API_KEY
+``openai-responses``        POST {base}/responses               Bearer; OPENAI_API_KEY
+(responses)
+``anthropic``               POST {base}/v1/messages             x-api-key; ANTHROPIC_API_KEY
+``gemini``                  POST {base}/{version}/models/       x-goog-api-key;
+                            {model}:streamGenerateContent       GEMINI_API_KEY, then
+                            ?alt=sse                            GOOGLE_API_KEY
+==========================  ==================================  ============================
 
 ``messages`` is a prompt string, or a list in the API's own message shape
 (``messages``, ``input``, ``messages``, ``contents``), sent as given; ``tools``
@@ -52,14 +55,12 @@ import httpx
 
 from .. import __version__
 from ..dialects.base import Dialect
-from ..errors import UsageError, timeout_error
+from ..dialects.registry import RequestParts, get_api
+from ..errors import timeout_error
 from .httpx import AsyncEventStream, EventStream, Timeouts
 
 __all__ = [
-    "API_KEY_ENV",
-    "APIS",
     "APIKey",
-    "DEFAULT_BASE_URLS",
     "NO_KEY",
     "StreamRequest",
     "astream",
@@ -68,35 +69,6 @@ __all__ = [
     "stream",
 ]
 
-APIS: Final = ("chat", "responses", "anthropic", "gemini")
-
-DEFAULT_BASE_URLS: Final = {
-    "chat": "https://api.openai.com/v1",
-    "responses": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "gemini": "https://generativelanguage.googleapis.com",
-}
-
-#: The environment variables each API's key is read from, in order.
-API_KEY_ENV: Final = {
-    "chat": ("OPENAI_API_KEY",),
-    "responses": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-}
-
-#: The default ``api_version``: Anthropic's ``anthropic-version`` header, Gemini's path.
-DEFAULT_API_VERSIONS: Final = {"anthropic": "2023-06-01", "gemini": "v1beta"}
-
-#: Anthropic requires ``max_tokens``; this is sent when none is given.
-ANTHROPIC_DEFAULT_MAX_TOKENS: Final = 4096
-
-_KEY_HEADERS: Final = {
-    "chat": "authorization",
-    "responses": "authorization",
-    "anthropic": "x-api-key",
-    "gemini": "x-goog-api-key",
-}
 # Headers whose values are credentials, hidden in every repr.
 _SECRET_HEADERS: Final = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"}
@@ -137,14 +109,20 @@ def resolve_api_key(
     api: str, api_key: str | APIKey | None = None, environ: Mapping[str, str] | None = None
 ) -> APIKey | None:
     """The key to send: ``api_key`` when given, else the API's environment
-    variables (``API_KEY_ENV``), else ``None`` (no credential header is sent:
-    local servers and the replay server need none). ``NO_KEY`` means none."""
+    variables (its registry row's ``key_env``), else ``None`` (no credential
+    header is sent: local servers and the replay server need none). ``NO_KEY``
+    means none.
+
+    Raises:
+        UsageError: an unknown ``api``.
+    """
+    row = get_api(api)
     if isinstance(api_key, APIKey):
         return api_key
     if api_key:
         return APIKey(api_key)
     environ = os.environ if environ is None else environ
-    for name in API_KEY_ENV.get(api, ()):
+    for name in row.key_env:
         value = environ.get(name)
         if value:
             return APIKey(value)
@@ -156,7 +134,7 @@ class StreamRequest:
     """A streaming request ready to send; its ``repr`` hides credentials.
 
     Attributes:
-        api: ``"chat"``, ``"responses"``, ``"anthropic"`` or ``"gemini"``.
+        api: the API's dialect id (``"openai-chat"``, ...).
         url: where it goes.
         headers: the headers (credential values hidden in ``repr``).
         body: the JSON body.
@@ -174,9 +152,8 @@ class StreamRequest:
         """The ``httpx.Request``, the key in its header."""
         headers = dict(self.headers)
         if self.api_key is not None and self.api_key.reveal():
-            name = _KEY_HEADERS[self.api]
-            secret = self.api_key.reveal()
-            headers[name] = f"Bearer {secret}" if name == "authorization" else secret
+            row = get_api(self.api)
+            headers[row.key_header] = row.key_prefix + self.api_key.reveal()
         return client.build_request(
             "POST", self.url, json=self.body, headers=headers, timeout=timeout
         )
@@ -190,33 +167,6 @@ class StreamRequest:
             f"StreamRequest(api={self.api!r}, url={self.url!r}, headers={headers!r}, "
             f"body={self.body!r}, api_key={key})"
         )
-
-
-def _messages(
-    api: str, messages: str | Sequence[Mapping[str, Any]], system: str | None
-) -> dict[str, Any]:
-    if isinstance(messages, str):
-        prompt = messages
-        if api == "responses":
-            native: Any = prompt
-        elif api == "gemini":
-            native = [{"role": "user", "parts": [{"text": prompt}]}]
-        else:
-            native = [{"role": "user", "content": prompt}]
-    else:
-        native = [dict(message) for message in messages]
-    if api == "chat":
-        if system is not None:
-            native = [{"role": "system", "content": system}, *native]
-        return {"messages": native}
-    if api == "responses":
-        return {"input": native} if system is None else {"instructions": system, "input": native}
-    if api == "anthropic":
-        return {"messages": native} if system is None else {"system": system, "messages": native}
-    body: dict[str, Any] = {"contents": native}
-    if system is not None:
-        body["systemInstruction"] = {"parts": [{"text": system}]}
-    return body
 
 
 def build_request(
@@ -238,68 +188,44 @@ def build_request(
     Args:
         messages: a prompt, or messages in the API's own shape.
         model: the model id (for Gemini, ``models/`` in front is accepted).
-        api: ``"chat"`` (default), ``"responses"``, ``"anthropic"`` or ``"gemini"``.
-        base_url: as the API's SDK takes it (``DEFAULT_BASE_URLS`` when ``None``).
-        api_key: the key, else the API's environment variables (``API_KEY_ENV``).
+        api: the API's dialect id or short name (``"chat"``, the default;
+            ``"responses"``, ``"anthropic"``, ``"gemini"``...).
+        base_url: as the API's SDK takes it (its registry row's when ``None``).
+        api_key: the key, else the API's environment variables (its row's ``key_env``).
         tools: tool definitions in the API's own shape.
         system: a system prompt (chat: a first system message; responses:
             ``instructions``; anthropic: ``system``; gemini: ``systemInstruction``).
         max_tokens: the output limit (``max_tokens``, ``max_output_tokens`` or
             ``generationConfig.maxOutputTokens``); Anthropic requires one and
-            gets ``ANTHROPIC_DEFAULT_MAX_TOKENS`` when ``None``.
+            gets ``registry.ANTHROPIC_DEFAULT_MAX_TOKENS`` when ``None``.
         extra_body: merged into the body last; a ``None`` value removes the key.
         headers: more request headers (``X-Streamfold-Fault`` for the replay server).
         api_version: Anthropic's ``anthropic-version`` header or Gemini's path
-            version (``DEFAULT_API_VERSIONS``).
+            version (the row's ``api_version`` by default).
 
     Raises:
         UsageError: an unknown ``api``.
     """
-    if api not in APIS:
-        raise UsageError(f"unknown api {api!r} (known: {', '.join(APIS)})")
-    base = (base_url or DEFAULT_BASE_URLS[api]).rstrip("/")
-    version = api_version or DEFAULT_API_VERSIONS.get(api)
-    body: dict[str, Any] = {}
+    row = get_api(api)
+    base = (base_url or row.base_url).rstrip("/")
+    version = api_version or row.api_version
+    model_id = model if row.model_in_body else model.removeprefix("models/")
+    url = base + row.path.format(version=version, model=model_id)
     request_headers = {
         "accept": "text/event-stream",
         "user-agent": f"streamfold/{__version__}",
     }
-    if api == "gemini":
-        model_id = model.removeprefix("models/")
-        url = f"{base}/{version}/models/{model_id}:streamGenerateContent?alt=sse"
-    else:
-        body["model"] = model
-        url = {
-            "chat": f"{base}/chat/completions",
-            "responses": f"{base}/responses",
-            "anthropic": f"{base}/v1/messages",
-        }[api]
-    body.update(_messages(api, messages, system))
-    if tools:
-        body["tools"] = [dict(tool) for tool in tools]
-    if api == "chat":
-        body["stream"] = True
-        # Usage arrives in a last chunk only when asked for.
-        body["stream_options"] = {"include_usage": True}
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-    elif api == "responses":
-        body["stream"] = True
-        if max_tokens is not None:
-            body["max_output_tokens"] = max_tokens
-    elif api == "anthropic":
-        body["stream"] = True
-        body["max_tokens"] = max_tokens if max_tokens is not None else ANTHROPIC_DEFAULT_MAX_TOKENS
-        request_headers["anthropic-version"] = str(version)
-    elif max_tokens is not None:
-        body["generationConfig"] = {"maxOutputTokens": max_tokens}
+    if row.version_header is not None and version is not None:
+        request_headers[row.version_header] = version
+    body: dict[str, Any] = {"model": model} if row.model_in_body else {}
+    body.update(row.body(RequestParts(messages, system, tools or (), max_tokens)))
     for key, value in (extra_body or {}).items():
         if value is None:
             body.pop(key, None)
         else:
             body[key] = value
     request_headers.update({k.lower(): v for k, v in (headers or {}).items()})
-    return StreamRequest(api, url, body, request_headers, resolve_api_key(api, api_key))
+    return StreamRequest(row.id, url, body, request_headers, resolve_api_key(row.id, api_key))
 
 
 def _httpx_timeout(timeouts: Timeouts, sync: bool) -> httpx.Timeout:

@@ -52,7 +52,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -66,10 +66,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..errors import UsageError
+from .. import dialects
+from ..dialects.base import decode_json
+from ..dialects.registry import API, APIS, get_api
+from ..errors import StreamfoldError, UsageError
+from ..sse import SSEDecoder
 
 __all__ = [
-    "APIS",
     "DROP",
     "Faults",
     "Pace",
@@ -91,13 +94,8 @@ __all__ = [
     "Step",
 ]
 
-#: The APIs the server speaks, and the provider whose error shapes each uses.
-APIS: Final = {
-    "chat": "openai",
-    "responses": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-}
+#: Whose error shapes the server can answer with (``provider=``); each API's
+#: default is its registry row's ``provider``.
 PROVIDERS: Final = ("openai", "anthropic", "gemini", "openrouter")
 
 RECORDING_HEADER: Final = "x-streamfold-recording"
@@ -153,27 +151,16 @@ def _block_event(block: bytes) -> bytes | None:
 
 
 def sniff_api(data: bytes) -> str | None:
-    """Which API a recording speaks, judged by its first event with JSON data:
-    ``"chat"``, ``"responses"``, ``"anthropic"``, ``"gemini"`` or ``None``."""
-    for block in split_events(data):
-        payload = _block_data(block)
-        if payload is None or payload.strip() == b"[DONE]":
-            continue
-        try:
-            value = _decode(payload)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(value, dict):
-            return None
-        kind = value.get("type")
-        if value.get("object") == "chat.completion.chunk" or "choices" in value:
-            return "chat"
-        if isinstance(kind, str) and kind.startswith("response."):
-            return "responses"
-        if kind in ("message_start", "ping") or _block_event(block) == b"message_start":
-            return "anthropic"
-        if "candidates" in value or "usageMetadata" in value or "modelVersion" in value:
-            return "gemini"
+    """Which API a recording speaks (its dialect id), detected from its first event
+    with data as ``dialect="auto"`` does; ``None`` when no dialect reads it."""
+    decoder = SSEDecoder()
+    try:
+        for event in [*decoder.feed(data), *decoder.close()]:
+            if event.raw.strip() == b"[DONE]":
+                continue
+            cls = dialects.detect(event, decode_json(event))
+            return None if cls is None else cls.name
+    except StreamfoldError:
         return None
     return None
 
@@ -185,7 +172,8 @@ class Recording:
     Attributes:
         name: how requests select it (the file name without ``.sse``).
         data: the recorded body.
-        api: the API it speaks (sniffed when not given), or ``None``.
+        api: the API it speaks, a dialect id (sniffed when not given; a short
+            name is accepted), or ``None``.
         blocks: the body cut into SSE blocks (``split_events``).
     """
 
@@ -195,8 +183,8 @@ class Recording:
     blocks: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.api is None:
-            object.__setattr__(self, "api", sniff_api(self.data))
+        api = sniff_api(self.data) if self.api is None else get_api(self.api).id
+        object.__setattr__(self, "api", api)
         object.__setattr__(self, "blocks", tuple(split_events(self.data)))
 
     @classmethod
@@ -521,7 +509,7 @@ def in_band_error(provider: str, api: str, sequence: int, line_end: bytes = b"\n
             "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
             "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
         }
-    elif api == "responses":
+    elif api == "openai-responses":
         event = b"error"
         payload = {
             "type": "error",
@@ -680,7 +668,7 @@ class ServedRequest:
 
     Attributes:
         id: the request id sent back (``x-request-id``, Anthropic's ``request-id``).
-        method, path, api: what was asked (``api``: chat, responses, anthropic, gemini).
+        method, path, api: what was asked (``api``: the route's dialect id).
         model: the model the request named.
         recording: the recording served, or ``None``.
         faults, pace: the knobs in force.
@@ -796,16 +784,20 @@ class _App:
         self.lock = threading.Lock()
         self.counter = itertools.count(1)
 
-    async def chat(self, request: Request) -> Response:
-        return await self.serve(request, "chat")
+    def route(self, api: API) -> Callable[[Request], Awaitable[Response]]:
+        """The handler of ``api``'s routes."""
 
-    async def responses(self, request: Request) -> Response:
-        return await self.serve(request, "responses")
+        async def handle(request: Request) -> Response:
+            if api.model_in_body:
+                return await self.serve(request, api)
+            return await self.gemini(request, api)
 
-    async def messages(self, request: Request) -> Response:
-        return await self.serve(request, "anthropic")
+        return handle
 
-    async def gemini(self, request: Request) -> Response:
+    async def gemini(self, request: Request, api: API) -> Response:
+        # Gemini names the model and the action in the path
+        # (/v1beta/models/{model}:streamGenerateContent); ?alt=sse asks for
+        # server-sent events, else the stream is one JSON array.
         model, _, action = request.path_params["target"].partition(":")
         if action != "streamGenerateContent":
             body = error_body("gemini", 404, "")
@@ -814,7 +806,7 @@ class _App:
             )
             return JSONResponse(body, status_code=404)
         array = request.query_params.get("alt") != "sse"
-        return await self.serve(request, "gemini", model=model, json_array=array)
+        return await self.serve(request, api, model=model, json_array=array)
 
     async def list_recordings(self, request: Request) -> Response:
         return JSONResponse(
@@ -833,7 +825,7 @@ class _App:
         return None
 
     async def serve(
-        self, request: Request, api: str, *, model: str | None = None, json_array: bool = False
+        self, request: Request, row: API, *, model: str | None = None, json_array: bool = False
     ) -> Response:
         raw = await request.body()
         try:
@@ -843,7 +835,7 @@ class _App:
         if model is None and isinstance(body, dict) and isinstance(body.get("model"), str):
             model = body["model"]
         request_id = f"req_replay_{next(self.counter):06d}"
-        provider = APIS[api]
+        api, provider = row.id, row.provider
         try:
             fault_header = request.headers.get(FAULT_HEADER)
             pace_header = request.headers.get(PACE_HEADER)
@@ -946,7 +938,7 @@ def _headers(provider: str, request_id: str, api: str) -> dict[str, str]:
             "anthropic-ratelimit-tokens-reset": "2030-01-01T00:00:01Z",
         }
     headers = {"x-request-id": request_id}
-    if provider in ("openai", "openrouter") and api in ("chat", "responses"):
+    if provider in ("openai", "openrouter") and api in ("openai-chat", "openai-responses"):
         headers.update(
             {
                 "x-ratelimit-limit-requests": "500",
@@ -984,14 +976,9 @@ def create_app(
         on_request,
     )
     routes = [
-        Route("/v1/chat/completions", state.chat, methods=["POST"]),
-        Route("/chat/completions", state.chat, methods=["POST"]),
-        Route("/v1/responses", state.responses, methods=["POST"]),
-        Route("/responses", state.responses, methods=["POST"]),
-        Route("/v1/messages", state.messages, methods=["POST"]),
-        Route("/{prefix:path}/models/{target}", state.gemini, methods=["POST"]),
-        Route("/recordings", state.list_recordings, methods=["GET"]),
+        Route(path, state.route(api), methods=["POST"]) for api in APIS for path in api.routes
     ]
+    routes.append(Route("/recordings", state.list_recordings, methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.requests = state.requests
     app.state.replay = state

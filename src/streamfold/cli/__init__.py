@@ -17,8 +17,8 @@ from typing import IO, Any
 
 import msgspec
 
-from .. import dialects
 from ..adapters.sources import iter_chunks
+from ..dialects import registry
 from ..errors import ProtocolError, StreamfoldError, UsageError
 from ..events import to_json
 from ..parser import StreamParser
@@ -48,8 +48,11 @@ def _build_parser() -> argparse.ArgumentParser:
     fold.add_argument(
         "--dialect",
         default="auto",
-        choices=["auto", *dialects.DIALECTS],
-        help="the wire format (default: detected from the first event)",
+        choices=["auto", *registry.names()],
+        metavar="DIALECT",
+        help="the wire format: "
+        + ", ".join(f"{a.id} ({a.name})" for a in registry.APIS)
+        + " (default: auto, detected from the first event)",
     )
     fold.add_argument(
         "--format",

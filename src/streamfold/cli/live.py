@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from ..dialects import registry
 from ..errors import ProtocolError, ProviderError, StreamfoldError, UsageError
 from ..events import (
     ErrorInfo,
@@ -65,7 +66,6 @@ EXIT_OK, EXIT_STREAM_FAILED, EXIT_USAGE, EXIT_MALFORMED = 0, 1, 2, 3
 DEMO_PACE: Final = "realistic, speed=4"
 
 _encoder = msgspec.json.Encoder()
-_APIS: Final = ("chat", "responses", "anthropic", "gemini")
 
 
 # -- the parsers ---------------------------------------------------------------------------
@@ -83,7 +83,15 @@ def add_commands(commands: Any) -> None:
     chat.add_argument("prompt", help="the prompt; - reads it from stdin")
     chat.add_argument("--base-url", help="the endpoint, as the API's SDK takes it")
     chat.add_argument("--model", required=True, help="the model id")
-    chat.add_argument("--api", default="chat", choices=_APIS, help="the API (default: chat)")
+    chat.add_argument(
+        "--api",
+        default="chat",
+        choices=registry.names(),
+        metavar="API",
+        help="the API: "
+        + ", ".join(f"{a.id} ({a.name})" for a in registry.APIS)
+        + " (default: chat)",
+    )
     chat.add_argument("--system", help="a system prompt")
     chat.add_argument("--max-tokens", type=int, help="the output token limit")
     chat.add_argument(
@@ -458,7 +466,7 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     import httpx
 
     from ..adapters.httpx import HTTPResponseError, Timeouts
-    from ..client import API_KEY_ENV, stream
+    from ..client import stream
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     api_key = None
@@ -466,8 +474,8 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             raise UsageError(f"the environment variable {args.api_key_env} is not set")
-    elif not any(os.environ.get(name) for name in API_KEY_ENV[args.api]):
-        names = " or ".join(API_KEY_ENV[args.api])
+    elif not any(os.environ.get(name) for name in registry.get_api(args.api).key_env):
+        names = " or ".join(registry.get_api(args.api).key_env)
         err.write(f"streamfold: note: {names} is not set; sending no API key\n")
     timeouts = Timeouts(
         connect=args.connect_timeout,
@@ -527,9 +535,7 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 def live_url(args: argparse.Namespace) -> str:
     """The endpoint a ``chat`` command talks to (for messages: no query, no key)."""
-    from ..client import DEFAULT_BASE_URLS
-
-    return str(args.base_url or DEFAULT_BASE_URLS[args.api])
+    return str(args.base_url or registry.get_api(args.api).base_url)
 
 
 # -- serve ---------------------------------------------------------------------------------------

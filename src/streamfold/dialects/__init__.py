@@ -1,4 +1,8 @@
-"""Dialects: one module per wire format, and the registry that names and detects them."""
+"""Dialects: one module per wire format; the registry (``registry.APIS``) names them.
+
+``get`` turns a name into a dialect class and ``detect`` finds the dialect of a
+first event; both read the registry, in its order.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +10,33 @@ from typing import Any
 
 from ..errors import UsageError
 from ..sse import ServerSentEvent
-from .anthropic import AnthropicMessages
 from .base import Dialect
-from .gemini import Gemini
-from .openai_chat import OpenAIChat
-from .openai_responses import OpenAIResponses
+from .registry import API, APIS, get_api
 
-__all__ = ["DIALECTS", "Dialect", "detect", "get"]
+__all__ = ["API", "APIS", "DIALECTS", "Dialect", "detect", "get", "get_api"]
 
 #: Dialect id -> class, in the order ``detect`` tries them.
-DIALECTS: dict[str, type[Dialect]] = {
-    cls.name: cls for cls in (OpenAIResponses, AnthropicMessages, Gemini, OpenAIChat)
-}
+DIALECTS: dict[str, type[Dialect]] = {api.id: api.dialect for api in APIS}
 
 
 def get(dialect: str | type[Dialect]) -> type[Dialect]:
-    """The dialect class for an id (or the class itself).
+    """The dialect class for an id or an API's short name (or the class itself).
 
     Raises:
-        UsageError: no dialect has that id.
+        UsageError: no dialect has that name.
     """
     if isinstance(dialect, type) and issubclass(dialect, Dialect):
         return dialect
     try:
-        return DIALECTS[str(dialect)]
-    except KeyError:
+        return get_api(dialect).dialect
+    except UsageError:
         known = ", ".join(["auto", *DIALECTS])
         raise UsageError(f"unknown dialect {dialect!r} (known: {known})") from None
 
 
 def detect(event: ServerSentEvent, payload: Any) -> type[Dialect] | None:
     """The dialect whose first event looks like ``payload``, or ``None``."""
-    for cls in DIALECTS.values():
-        if cls.detect(event, payload):
-            return cls
+    for api in APIS:
+        if api.dialect.detect(event, payload):
+            return api.dialect
     return None

@@ -36,7 +36,8 @@ class Sample:
 
     Attributes:
         name: the recording's name (its file is ``<name>.sse``).
-        api: ``"chat"``, ``"responses"``, ``"anthropic"`` or ``"gemini"``.
+        api: the API's dialect id (``"openai-chat"``, ``"openai-responses"``,
+            ``"anthropic"``, ``"gemini"``).
         title: one line for people.
         prompt: the prompt the demo sends (the recording does not depend on it).
         outcome: ``"complete"``, or ``"provider_error"`` when the stream ends
@@ -61,14 +62,14 @@ class Sample:
 SAMPLES: tuple[Sample, ...] = (
     Sample(
         "chat-reasoning",
-        "chat",
+        "openai-chat",
         "Chat Completions: reasoning, then the answer",
         "Is 9.11 larger than 9.9?",
         reasoning=True,
     ),
     Sample(
         "chat-parallel-tools",
-        "chat",
+        "openai-chat",
         "Chat Completions: two tool calls in parallel",
         "What is the weather in Paris and in São Paulo?",
         finish_reason="tool_calls",
@@ -76,7 +77,7 @@ SAMPLES: tuple[Sample, ...] = (
     ),
     Sample(
         "chat-midstream-error",
-        "chat",
+        "openai-chat",
         "Chat Completions: a provider error mid-stream",
         "Tell me the history of the Eiffel Tower.",
         outcome="provider_error",
@@ -91,7 +92,7 @@ SAMPLES: tuple[Sample, ...] = (
     ),
     Sample(
         "responses-parallel-tools",
-        "responses",
+        "openai-responses",
         "Responses: two function calls",
         "What is the weather in Paris and in São Paulo?",
         finish_reason=None,

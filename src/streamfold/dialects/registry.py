@@ -1,0 +1,249 @@
+"""The registry: one row per API, the only place that lists them.
+
+Each row says everything streamfold knows about one API outside its stream
+format (which the dialect module holds): its ids, how a live request is built,
+and how the replay server serves it. Detection, the client, the replay server
+and the command line read this table; adding an API is one dialect module and
+one row here (``docs/dialects/README.md``).
+
+Names: an API is named by its dialect id (``"openai-chat"``), everywhere;
+its short name (``"chat"``) is accepted as an alias wherever a name is taken
+(``api=``, ``dialect=``, ``--api``, ``--dialect``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UsageError
+from .anthropic import AnthropicMessages
+from .base import Dialect
+from .gemini import Gemini
+from .openai_chat import OpenAIChat
+from .openai_responses import OpenAIResponses
+
+__all__ = ["API", "APIS", "BodyBuilder", "RequestParts", "get_api", "names"]
+
+
+@dataclass(frozen=True)
+class RequestParts:
+    """What a caller gives to build a live request, for any API.
+
+    Attributes:
+        messages: a prompt, or messages in the API's own shape (sent as given).
+        system: a system prompt, or ``None``.
+        tools: tool definitions in the API's own shape.
+        max_tokens: the output limit, or ``None``.
+    """
+
+    messages: str | Sequence[Mapping[str, Any]]
+    system: str | None = None
+    tools: Sequence[Mapping[str, Any]] = ()
+    max_tokens: int | None = None
+
+
+#: Builds the JSON body of a streaming request (the model aside: see ``API.model_in_body``).
+BodyBuilder = Callable[[RequestParts], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class API:
+    """One API: its names, its live requests, and how the replay server serves it.
+
+    Attributes:
+        id: the dialect id, kebab-case (``"openai-chat"``): the API's name everywhere.
+        name: the short alias (``"chat"``).
+        title: for people.
+        dialect: the class that folds its streams.
+        base_url: the default base URL, as the API's official SDK takes it.
+        path: the request path after the base URL; ``{version}`` and ``{model}``
+            are filled in.
+        model_in_body: the model goes in the body's ``model`` (else only in the path).
+        body: builds the request body (without ``model``).
+        key_header: the header the API key goes in (lower case).
+        key_prefix: what precedes the key in that header (``"Bearer "``).
+        key_env: the environment variables the key is read from, in order.
+        api_version: the default version: a header's value (``version_header``)
+            or the path's ``{version}``.
+        version_header: the header that carries ``api_version``, if any.
+        routes: the replay server's paths for this API (Gemini's is a pattern).
+        provider: whose error shapes the replay server answers with by default.
+    """
+
+    id: str
+    name: str
+    title: str
+    dialect: type[Dialect]
+    base_url: str
+    path: str
+    body: BodyBuilder
+    key_header: str
+    key_env: tuple[str, ...]
+    key_prefix: str = ""
+    model_in_body: bool = True
+    api_version: str | None = None
+    version_header: str | None = None
+    routes: tuple[str, ...] = ()
+    provider: str = "openai"
+
+
+def _native(parts: RequestParts, prompt_as: Callable[[str], Any]) -> Any:
+    if isinstance(parts.messages, str):
+        return prompt_as(parts.messages)
+    return [dict(message) for message in parts.messages]
+
+
+def _tools(body: dict[str, Any], parts: RequestParts) -> dict[str, Any]:
+    if parts.tools:
+        body["tools"] = [dict(tool) for tool in parts.tools]
+    return body
+
+
+def _user_message(prompt: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": prompt}]
+
+
+def chat_body(parts: RequestParts) -> dict[str, Any]:
+    """Chat Completions: ``messages`` (the system prompt first); usage is asked for,
+    since it arrives in a last chunk only when ``stream_options`` says so."""
+    messages = _native(parts, _user_message)
+    if parts.system is not None:
+        messages = [{"role": "system", "content": parts.system}, *messages]
+    body: dict[str, Any] = {"messages": messages}
+    _tools(body, parts)
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    if parts.max_tokens is not None:
+        body["max_tokens"] = parts.max_tokens
+    return body
+
+
+def responses_body(parts: RequestParts) -> dict[str, Any]:
+    """Responses: ``input`` (a prompt string as is), ``instructions``, ``max_output_tokens``."""
+    body: dict[str, Any] = {}
+    if parts.system is not None:
+        body["instructions"] = parts.system
+    body["input"] = _native(parts, lambda prompt: prompt)
+    _tools(body, parts)
+    body["stream"] = True
+    if parts.max_tokens is not None:
+        body["max_output_tokens"] = parts.max_tokens
+    return body
+
+
+#: Anthropic requires ``max_tokens``; this is sent when none is given.
+ANTHROPIC_DEFAULT_MAX_TOKENS = 4096
+
+
+def anthropic_body(parts: RequestParts) -> dict[str, Any]:
+    """Messages: ``system`` and ``messages``; ``max_tokens`` is required by Anthropic."""
+    body: dict[str, Any] = {}
+    if parts.system is not None:
+        body["system"] = parts.system
+    body["messages"] = _native(parts, _user_message)
+    _tools(body, parts)
+    body["stream"] = True
+    body["max_tokens"] = (
+        parts.max_tokens if parts.max_tokens is not None else ANTHROPIC_DEFAULT_MAX_TOKENS
+    )
+    return body
+
+
+def gemini_body(parts: RequestParts) -> dict[str, Any]:
+    """Gemini: ``contents``, ``systemInstruction``, ``generationConfig.maxOutputTokens``."""
+    body: dict[str, Any] = {
+        "contents": _native(parts, lambda prompt: [{"role": "user", "parts": [{"text": prompt}]}])
+    }
+    if parts.system is not None:
+        body["systemInstruction"] = {"parts": [{"text": parts.system}]}
+    _tools(body, parts)
+    if parts.max_tokens is not None:
+        body["generationConfig"] = {"maxOutputTokens": parts.max_tokens}
+    return body
+
+
+#: Every API, in the order ``dialect="auto"`` tries their dialects: the most
+#: specific first (typed events), Chat Completions (any object with ``choices``) last.
+APIS: tuple[API, ...] = (
+    API(
+        id=OpenAIResponses.name,
+        name="responses",
+        title="OpenAI Responses",
+        dialect=OpenAIResponses,
+        base_url="https://api.openai.com/v1",
+        path="/responses",
+        body=responses_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("OPENAI_API_KEY",),
+        routes=("/v1/responses", "/responses"),
+    ),
+    API(
+        id=AnthropicMessages.name,
+        name="anthropic",
+        title="Anthropic Messages",
+        dialect=AnthropicMessages,
+        base_url="https://api.anthropic.com",
+        path="/v1/messages",
+        body=anthropic_body,
+        key_header="x-api-key",
+        key_env=("ANTHROPIC_API_KEY",),
+        api_version="2023-06-01",
+        version_header="anthropic-version",
+        routes=("/v1/messages",),
+        provider="anthropic",
+    ),
+    API(
+        id=Gemini.name,
+        name="gemini",
+        title="Google Gemini",
+        dialect=Gemini,
+        base_url="https://generativelanguage.googleapis.com",
+        path="/{version}/models/{model}:streamGenerateContent?alt=sse",
+        body=gemini_body,
+        key_header="x-goog-api-key",
+        key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        model_in_body=False,
+        api_version="v1beta",
+        routes=("/{prefix:path}/models/{target}",),
+        provider="gemini",
+    ),
+    API(
+        id=OpenAIChat.name,
+        name="chat",
+        title="OpenAI Chat Completions",
+        dialect=OpenAIChat,
+        base_url="https://api.openai.com/v1",
+        path="/chat/completions",
+        body=chat_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("OPENAI_API_KEY",),
+        routes=("/v1/chat/completions", "/chat/completions"),
+    ),
+)
+
+_BY_NAME: dict[str, API] = {
+    **{api.name: api for api in APIS},
+    **{api.id: api for api in APIS},
+}
+
+
+def names() -> list[str]:
+    """Every accepted name: the ids, then the short aliases."""
+    return [*(api.id for api in APIS), *(api.name for api in APIS)]
+
+
+def get_api(name: str) -> API:
+    """The row of the API named ``name`` (its id or its short name).
+
+    Raises:
+        UsageError: no API has that name.
+    """
+    api = _BY_NAME.get(name) if isinstance(name, str) else None
+    if api is None:
+        known = ", ".join(f"{a.id} ({a.name})" for a in APIS)
+        raise UsageError(f"unknown API {name!r} (known: {known})")
+    return api
