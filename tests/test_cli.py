@@ -1,20 +1,31 @@
-"""`streamfold fold`: formats and exit status, through main() without a subprocess."""
+"""`streamfold fold`: formats and exit status through main() without a subprocess;
+what the command does with closed, full or narrow standard streams in a real one."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from streamfold import StreamParser
 from streamfold.cli import main
 
 from .corpus import ROOT
 
 EXAMPLE = ROOT / "examples" / "chat-reasoning-tool-calls.sse"
+NON_ASCII = (
+    b'data: {"choices":[{"index":0,"delta":{"content":"S\xc3\xa3o Paulo \xf0\x9f\x99\x82"}}]}\n\n'
+    b'data: {"error":{"message":"Surcharg\xc3\xa9","type":"server_error"}}\n\n'
+)
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
 
 
 def run(*argv: str, stdin: bytes | None = None) -> tuple[int, str, str]:
@@ -148,3 +159,219 @@ def test_core_import_stays_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
     assert done.stdout.strip() == b"[]"
+
+
+# -- the standard streams, for real ------------------------------------------------------------
+
+
+def shell(
+    redirect: str,
+    *argv: str,
+    env: Mapping[str, str] | None = None,
+    stdout: Any = subprocess.PIPE,
+    stdin: Any = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m streamfold ARGV`` run by sh with ``redirect`` (``>&-``, ``<&-``,
+    ``> /dev/full``) applied to its descriptors."""
+    script = f'exec "$0" -m streamfold "$@" {redirect}'
+    return subprocess.run(
+        ["sh", "-c", script, sys.executable, *argv],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def closed_pipe(
+    *argv: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run with stdout a pipe whose reader has gone before the first write
+    (``| head -c 0`` without the race)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return shell("", *argv, env=env, stdout=write)
+    finally:
+        os.close(write)
+
+
+def assert_no_traceback(done: subprocess.CompletedProcess[bytes]) -> None:
+    assert b"Traceback" not in done.stderr and b"Exception ignored" not in done.stderr
+    assert done.stderr.count(b"\n") <= 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("redirect", "argv", "status", "stderr"),
+    [
+        pytest.param(
+            "<&-",
+            ["fold", "-"],
+            2,
+            b"streamfold: standard input is closed: give a file to fold, or pipe one in\n",
+            id="closed-stdin",
+        ),
+        pytest.param(">&-", ["fold", str(EXAMPLE)], 1, b"", id="closed-stdout"),
+        pytest.param(
+            ">&-", ["fold", "--format", "events", str(EXAMPLE)], 1, b"", id="closed-stdout-events"
+        ),
+        pytest.param(">&- 2>&-", ["fold", str(EXAMPLE)], 1, b"", id="closed-stdout-and-stderr"),
+        pytest.param("2>&-", ["fold", "/does/not/exist.sse"], 2, b"", id="closed-stderr"),
+        pytest.param(">&-", ["--help"], 1, b"", id="help-to-closed-stdout"),
+        pytest.param(
+            "> /dev/full",
+            ["fold", str(EXAMPLE)],
+            74,
+            b"streamfold: cannot write the output: No space left on device\n",
+            marks=needs_dev_full,
+            id="full-disk",
+        ),
+        pytest.param(
+            "> /dev/full",
+            ["fold", "--format", "events", str(EXAMPLE)],
+            74,
+            b"streamfold: cannot write the output: No space left on device\n",
+            marks=needs_dev_full,
+            id="full-disk-events",
+        ),
+    ],
+)
+def test_fold_with_closed_or_full_streams(
+    redirect: str, argv: list[str], status: int, stderr: bytes
+) -> None:
+    done = shell(redirect, *argv)
+    assert (done.returncode, done.stderr) == (status, stderr)
+
+
+@pytest.mark.parametrize("fmt", ["response", "events", "text"])
+def test_a_pipe_closed_early_ends_quietly_and_blames_no_input(fmt: str) -> None:
+    done = closed_pipe("fold", "--format", fmt, str(EXAMPLE))
+    assert (done.returncode, done.stderr) == (1, b"")
+
+
+def test_unreadable_stdin_is_a_usage_error_naming_stdin() -> None:
+    done = shell("0>/dev/null", "fold", "-")  # open for writing only: reads fail with EBADF
+    assert done.returncode == 2
+    assert done.stderr == b"streamfold: cannot read standard input: Bad file descriptor\n"
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "ascii:strict"])
+def test_output_the_terminal_encoding_cannot_hold_is_written_as_utf8(
+    tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "accents.sse"
+    path.write_bytes(NON_ASCII)
+    env = {"PYTHONIOENCODING": encoding}
+    done = shell("", "fold", "--format", "text", str(path), env=env)
+    assert done.returncode == 1
+    assert done.stdout == "São Paulo 🙂\n".encode()
+    assert done.stderr == "streamfold: ProviderError: server_error: Surchargé\n".encode()
+    done = shell("", "fold", "--format", "unified", str(path), env=env)
+    assert json.loads(done.stdout)["text"] == "São Paulo 🙂"
+
+
+def test_a_library_crash_is_one_line_in_a_real_process_too() -> None:
+    code = (
+        "import sys, streamfold.parser as p\n"
+        "def boom(self, data): raise KeyError('choices')\n"
+        "p.StreamParser.feed = boom\n"
+        "from streamfold.cli import main\n"
+        "sys.exit(main())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "fold", str(EXAMPLE)], capture_output=True, check=False
+    )
+    assert done.returncode == 70
+    assert done.stderr == (
+        b"streamfold: internal error (a streamfold bug, please report it): KeyError: 'choices'\n"
+    )
+
+
+# -- the same, through main() ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        pytest.param(TypeError("'NoneType' object is not subscriptable"), id="TypeError"),
+        pytest.param(KeyError("choices"), id="KeyError"),
+        pytest.param(AttributeError("'list' object has no attribute 'get'"), id="AttributeError"),
+        pytest.param(ValueError("bad\nvalue"), id="ValueError-two-lines"),
+        pytest.param(RecursionError("maximum recursion depth exceeded"), id="RecursionError"),
+        pytest.param(IndexError(), id="IndexError-no-message"),
+    ],
+)
+def test_an_unexpected_exception_from_the_library_is_a_bug_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, exception: Exception
+) -> None:
+    def boom(self: StreamParser, data: bytes) -> list[Any]:
+        raise exception
+
+    monkeypatch.setattr(StreamParser, "feed", boom)
+    code, out, err = run("fold", str(EXAMPLE))
+    assert (code, out) == (70, "")
+    assert err.startswith("streamfold: internal error (a streamfold bug, please report it): ")
+    assert err.count("\n") == 1 and type(exception).__name__ in err
+
+
+def test_interrupted_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt(self: StreamParser, data: bytes) -> list[Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StreamParser, "feed", interrupt)
+    assert run("fold", str(EXAMPLE)) == (130, "", "streamfold: interrupted\n")
+
+
+class _Failing(io.StringIO):
+    def __init__(self, code: int) -> None:
+        super().__init__()
+        self.code = code
+
+    def write(self, text: str) -> int:
+        raise OSError(self.code, os.strerror(self.code))
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "message"),
+    [
+        pytest.param(
+            errno.ENOSPC,
+            74,
+            "streamfold: cannot write the output: No space left on device\n",
+            id="ENOSPC",
+        ),
+        pytest.param(
+            errno.EIO, 74, "streamfold: cannot write the output: Input/output error\n", id="EIO"
+        ),
+        pytest.param(errno.EPIPE, 1, "", id="EPIPE"),
+    ],
+)
+def test_a_write_error_never_names_the_input(code: int, status: int, message: str) -> None:
+    err = io.StringIO()
+    assert main(["fold", "--format", "events", str(EXAMPLE)], _Failing(code), err) == status
+    assert err.getvalue() == message
+
+
+def test_a_narrow_stdout_given_to_main_gets_replacements_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "accents.sse"
+    path.write_bytes(NON_ASCII)
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii")
+    assert main(["fold", "--format", "text", str(path)], out, io.StringIO()) == 1
+    out.flush()
+    assert raw.getvalue() == b"S?o Paulo ?\n"
+
+
+def test_argparse_messages_go_to_the_streams_given() -> None:
+    code, out, err = run("fold", "--format", "nope", "x")
+    assert (code, out) == (2, "") and "invalid choice: 'nope'" in err
+    code, out, err = run("--help")
+    assert (code, err) == (0, "") and out.startswith("usage: streamfold")
+
+
+def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
+    code, out, err = run("fold", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == f"streamfold: cannot read {tmp_path}: Is a directory\n"

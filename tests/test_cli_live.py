@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,10 +20,12 @@ from rich.console import Console
 import streamfold
 from streamfold import samples
 from streamfold.adapters.httpx import ResponseMetadata
-from streamfold.adapters.server import ReplayServer, sniff_api
+from streamfold.adapters.server import Recording, ReplayServer, sniff_api
 from streamfold.cli import main
 from streamfold.cli.live import PlainRenderer, RichRenderer, summary, wants_rich
 from streamfold.dialects import DIALECTS
+
+from .test_cli import assert_no_traceback, closed_pipe, needs_dev_full, shell
 
 SECRET = "sk-test-CLI-LEAKCHECK-42"
 
@@ -333,3 +339,288 @@ def test_replay_server_fixture_gives_a_base_url(
 ) -> None:
     assert replay_url == replay_server.url
     assert httpx.get(replay_url + "/recordings").status_code == 200
+
+
+# -- the standard streams, for real ------------------------------------------------------------
+
+
+def _live_argv(command: str, url: str) -> list[str]:
+    if command == "chat":
+        return [
+            "chat",
+            "--base-url",
+            url,
+            "--model",
+            "chat-parallel-tools",
+            "--api-key-env",
+            "MY_KEY",
+            "hi",
+        ]
+    if command == "demo":
+        return ["demo", "--pace", "fast", "--sample", "chat-parallel-tools"]
+    return ["serve", "--port", "0", "--quiet"]
+
+
+FULL = b"streamfold: cannot write the output: No space left on device\n"
+
+
+@pytest.mark.parametrize("command", ["chat", "demo", "serve"])
+@pytest.mark.parametrize(
+    ("redirect", "status", "stderr"),
+    [
+        pytest.param(">&-", 1, b"", id="closed-stdout"),
+        pytest.param("pipe", 1, b"", id="pipe-closed-early"),
+        pytest.param("> /dev/full", 74, FULL, marks=needs_dev_full, id="full-disk"),
+    ],
+)
+def test_live_commands_with_closed_or_full_stdout(
+    replay_url: str, command: str, redirect: str, status: int, stderr: bytes
+) -> None:
+    argv = _live_argv(command, replay_url)
+    env = {"MY_KEY": SECRET}
+    done = closed_pipe(*argv, env=env) if redirect == "pipe" else shell(redirect, *argv, env=env)
+    assert (done.returncode, done.stderr) == (status, stderr)
+
+
+@pytest.mark.parametrize("command", ["chat", "demo"])
+def test_live_output_the_terminal_encoding_cannot_hold_is_utf8(
+    replay_url: str, command: str
+) -> None:
+    done = shell(
+        "", *_live_argv(command, replay_url), env={"PYTHONIOENCODING": "ascii", "MY_KEY": SECRET}
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"São Paulo, Brazil"'.encode() in done.stdout
+    assert_no_traceback(done)
+
+
+def test_chat_prompt_from_a_closed_stdin_is_a_usage_error(replay_url: str) -> None:
+    argv = ["chat", "--base-url", replay_url, "--model", "m", "--api-key-env", "MY_KEY", "-"]
+    done = shell("<&-", *argv, env={"MY_KEY": SECRET})
+    assert done.returncode == 2
+    assert done.stderr == (
+        b"streamfold: standard input is closed: give the prompt, or pipe it in with -\n"
+    )
+
+
+def test_chat_prompt_from_stdin_that_is_not_utf8_is_sent_with_replacements(
+    replay_server: ReplayServer,
+) -> None:
+    argv = ["chat", "--base-url", replay_server.url, "--model", "chat-reasoning"]
+    done = subprocess.run(
+        [sys.executable, "-m", "streamfold", *argv, "--api-key-env", "MY_KEY", "-"],
+        input=b"caf\xe9?",
+        capture_output=True,
+        env={**os.environ, "MY_KEY": SECRET},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert replay_server.requests[-1].body["messages"][-1]["content"] == "caf\ufffd?"
+
+
+def test_chat_library_crash_is_a_bug_in_one_line(
+    replay_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamfold.adapters import httpx as adapter
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise KeyError(SECRET)  # and even then, no secret
+
+    monkeypatch.setattr(adapter, "_with_metadata", boom)
+    monkeypatch.setenv("MY_KEY", SECRET)
+    argv = [
+        "chat",
+        "--base-url",
+        replay_url,
+        "--model",
+        "chat-reasoning",
+        "--api-key-env",
+        "MY_KEY",
+    ]
+    status, out, err = run(*argv, "hi")
+    assert status == 70
+    assert err.splitlines()[-1] == (
+        "streamfold: internal error (a streamfold bug, please report it): KeyError: 'REDACTED'"
+    )
+    assert SECRET not in out + err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(
+            ["serve", "--fault", "stall=nan"],
+            "stall=nan: use a number from 0 to 600",
+            id="stall-nan",
+        ),
+        pytest.param(["serve", "--fault", "stall=1e308"], "stall=1e+308", id="stall-huge"),
+        pytest.param(
+            ["serve", "--fault", "retry-after=nan"], "retry-after=nan", id="retry-after-nan"
+        ),
+        pytest.param(
+            ["serve", "--fault", "retry-after=inf"], "retry-after=inf", id="retry-after-inf"
+        ),
+        pytest.param(["serve", "--pace", "ttft=nan"], "ttft=nan", id="ttft-nan"),
+        pytest.param(["serve", "--pace", "speed=1e-300"], "speed=1e-300", id="speed-tiny"),
+        pytest.param(["demo", "--pace", "gap=inf"], "gap=inf", id="demo-gap-inf"),
+        pytest.param(["serve", "--port", "99999"], "is not a port (0 to 65535)", id="port"),
+        pytest.param(
+            ["chat", "--model", "m", "--idle-timeout", "nan", "hi"],
+            "'nan' is not a number of seconds",
+            id="timeout-nan",
+        ),
+        pytest.param(
+            ["chat", "--model", "m", "--total-timeout", "-1", "hi"],
+            "'-1' is not a number of seconds",
+            id="timeout-negative",
+        ),
+        pytest.param(
+            ["chat", "--model", "m", "--base-url", "http://[::1", "hi"],
+            "--base-url http://[::1:",
+            id="invalid-url",
+        ),
+    ],
+)
+def test_bad_knobs_and_options_are_usage_errors(argv: list[str], message: str) -> None:
+    status, _, err = run(*argv)
+    assert status == 2 and message in err
+    assert "Traceback" not in err
+
+
+def test_serve_on_a_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, _, err = run("serve", "--port", str(port))
+    assert status == 2
+    assert err == f"streamfold: cannot serve on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_serve_unreadable_recording_is_one_line(tmp_path: Any) -> None:
+    path = tmp_path / "locked.sse"
+    path.mkdir()  # a folder named .sse inside a folder: reading it fails
+    status, _, err = run("serve", "--no-samples", str(tmp_path))
+    assert status == 2 and err.startswith("streamfold: cannot read ") and err.count("\n") == 1
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+# A recording whose in-band error echoes the key, as OpenAI's "Incorrect API key" does.
+_ECHO_EVENTS = (
+    b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    b'data: {"error":{"message":"Incorrect API key provided: ' + SECRET.encode() + b'",'
+    b'"type":"invalid_request_error"}}\n\n'
+)
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    # A server whose 401 body echoes every credential it got: the headers'
+    # values, Basic auth decoded, the path with its query.
+    def do_POST(self) -> None:
+        import base64
+
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        seen = [self.path, *self.headers.values()]
+        scheme, _, token = (self.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() == "basic":
+            seen.append(base64.b64decode(token).decode())
+        body = json.dumps(
+            {
+                "error": {
+                    "message": "Incorrect API key provided: " + " ".join(seen),
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            }
+        ).encode()
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def echo_replay_url() -> Iterator[str]:
+    with ReplayServer({"echo": Recording("echo", _ECHO_EVENTS)}) as server:
+        yield server.url
+
+
+def _unreachable_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _with_userinfo(url: str) -> str:
+    return url.replace("http://", f"http://someone:{SECRET}@")
+
+
+@pytest.mark.parametrize(
+    "target", ["replay-in-band-echo", "replay-429", "unreachable", "http-401-echo"]
+)
+@pytest.mark.parametrize(
+    "where", ["env-default", "env-named", "url-query", "url-userinfo", "header", "anthropic-env"]
+)
+@pytest.mark.parametrize("json_output", [False, True], ids=["plain", "json"])
+def test_chat_never_prints_the_key(
+    echo_url: str,
+    echo_replay_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    where: str,
+    json_output: bool,
+) -> None:
+    base = {
+        "replay-in-band-echo": echo_replay_url,
+        "replay-429": echo_replay_url,
+        "unreachable": _unreachable_url(),
+        "http-401-echo": echo_url,
+    }[target]
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    argv = ["chat", "--model", "echo"]
+    url = base + ("/v1" if where != "anthropic-env" else "")
+    if where == "env-default":
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    elif where == "anthropic-env":
+        monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+        argv += ["--api", "anthropic"]
+    elif where == "env-named":
+        monkeypatch.setenv("MY_KEY", SECRET)
+        argv += ["--api-key-env", "MY_KEY"]
+    elif where == "url-query":
+        url += f"?key={SECRET}"
+    elif where == "url-userinfo":
+        url = _with_userinfo(url)
+    else:
+        argv += ["--header", f"Authorization: Bearer {SECRET}"]
+    if target == "replay-429":
+        argv += ["--header", "X-Streamfold-Fault: status=429"]
+    if json_output:
+        argv.append("--json")
+    status, out, err = run(*argv, "--base-url", url, "hi")
+    assert status == 1, err
+    assert SECRET not in out and SECRET not in err
+    assert err.count("\n") <= 3 and "Traceback" not in err
+    if target == "unreachable":
+        assert "cannot reach" in err
+    if target in ("replay-in-band-echo", "http-401-echo") and where != "url-query":
+        assert "REDACTED" in err  # the echo was there, and was replaced

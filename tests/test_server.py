@@ -134,16 +134,39 @@ def test_parse_faults(text: str, faults: Faults) -> None:
     [
         pytest.param("explode", "unknown fault 'explode'", id="unknown"),
         pytest.param("drop-after", "needs a value", id="no-value"),
-        pytest.param("drop-after=x", "not a number", id="not-a-number"),
-        pytest.param("stall=-1", "cannot be negative", id="negative"),
-        pytest.param("status=200", "4xx or 5xx", id="status-2xx"),
+        pytest.param("drop-after=x", "drop-after='x' is not a whole number", id="not-a-number"),
+        pytest.param("drop-after=1.5", "not a whole number", id="count-not-whole"),
+        pytest.param("stall=-1", r"stall=-1\.0: use a number from 0 to 600 seconds", id="negative"),
+        pytest.param("stall=nan", "stall=nan: use a number from 0 to 600", id="stall-nan"),
+        pytest.param("stall=inf", "stall=inf: use a number", id="stall-inf"),
+        pytest.param("stall=1e308", r"stall=1e\+308: use a number", id="stall-huge"),
+        pytest.param("stall=601", "stall=601", id="stall-over-bound"),
+        pytest.param("retry-after=nan", "retry-after=nan: use a number", id="retry-after-nan"),
+        pytest.param("retry-after=-inf", "retry-after=-inf", id="retry-after-minus-inf"),
+        pytest.param("retry-after=86401", "from 0 to 86400 seconds", id="retry-after-over"),
+        pytest.param("drop-after=1000001", "from 0 to 1000000 events", id="count-over"),
+        pytest.param("drop-after=" + "9" * 5000, "is not a whole number", id="count-5000-digits"),
+        pytest.param("error-after=-1", "error-after=-1", id="count-negative"),
+        pytest.param("status=200", "from 400 to 599", id="status-2xx"),
         pytest.param("split=words", "use utf8, crlf, bytes", id="split"),
+        pytest.param("split=0", "split='0'", id="split-zero"),
+        pytest.param("split=\u00b2", "split=", id="split-superscript-digit"),
+        pytest.param("split", "split needs a value", id="split-no-value"),
         pytest.param("provider=acme", "use one of", id="provider"),
     ],
 )
 def test_parse_faults_rejects(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_faults(text)
+
+
+def test_faults_built_directly_are_checked_too() -> None:
+    with pytest.raises(ValueError, match="stall=nan"):
+        Faults(stall=float("nan"))
+    with pytest.raises(ValueError, match=r"drop-after=2\.0: use a whole number"):
+        Faults(drop_after=2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="speed=0"):
+        Pace(speed=0)
 
 
 @pytest.mark.parametrize(
@@ -159,10 +182,35 @@ def test_parse_pace(text: str, pace: Pace) -> None:
     assert parse_pace(text) == pace
 
 
-@pytest.mark.parametrize("text", ["slow", "speed=0", "gap=-1"])
-def test_parse_pace_rejects(text: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("slow", "unknown pace 'slow'", id="unknown"),
+        pytest.param("speed=0", "speed=0.0: use a number from 0.001 to 1000", id="speed-zero"),
+        pytest.param("speed=1e-300", "speed=1e-300", id="speed-tiny"),
+        pytest.param("speed=inf", "speed=inf", id="speed-inf"),
+        pytest.param("speed=nan", "speed=nan", id="speed-nan"),
+        pytest.param("gap=-1", "gap=-1.0", id="gap-negative"),
+        pytest.param("ttft=nan", "ttft=nan: use a number from 0 to 600 seconds", id="ttft-nan"),
+        pytest.param("ttft=inf", "ttft=inf", id="ttft-inf"),
+        pytest.param("gap=1e308", "gap=1e", id="gap-huge"),
+        pytest.param("ttft=x", "ttft='x' is not a number", id="not-a-number"),
+        pytest.param(
+            "gap=600, speed=0.5", "gap=600 at speed=0.5 pauses 1200 seconds", id="pause-at-speed"
+        ),
+    ],
+)
+def test_parse_pace_rejects(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         parse_pace(text)
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    assert parse_faults("stall=600, retry-after=86400, drop-after=1000000, split=1000000") == (
+        Faults(stall=600, retry_after=86400, drop_after=1000000, split="1000000")
+    )
+    assert parse_pace("ttft=600, gap=0, speed=1") == Pace(ttft=600)
+    assert parse_pace("realistic, speed=0.001") == Pace(ttft=0.4, gap=0.025, speed=0.001)
 
 
 def test_pace_delays() -> None:
@@ -461,6 +509,31 @@ def test_bad_fault_header_is_a_400_saying_why(replay_server: ReplayServer) -> No
     assert response.status_code == 400
     body = response.json()
     assert body["type"] == "error" and "unknown fault 'explode'" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "knob"),
+    [
+        pytest.param("x_streamfold_fault", "stall=nan", "stall=nan", id="stall-nan"),
+        pytest.param("x_streamfold_fault", "stall=1e308", "stall=1e+308", id="stall-huge"),
+        pytest.param("x_streamfold_fault", "stall=inf", "stall=inf", id="stall-inf"),
+        pytest.param(
+            "x_streamfold_fault", "status=429, retry-after=nan", "retry-after=nan", id="retry-nan"
+        ),
+        pytest.param("x_streamfold_pace", "ttft=nan", "ttft=nan", id="ttft-nan"),
+        pytest.param("x_streamfold_pace", "speed=1e-300", "speed=1e-300", id="speed-tiny"),
+    ],
+)
+def test_knobs_that_are_no_finite_number_in_bounds_are_a_400(
+    replay_server: ReplayServer, header: str, value: str, knob: str
+) -> None:
+    response = _post(
+        replay_server.url, "/v1/chat/completions", {"model": "chat-reasoning"}, **{header: value}
+    )
+    assert response.status_code == 400
+    assert "retry-after" not in response.headers
+    assert knob in response.json()["error"]["message"]
+    assert replay_server.request(response.headers["x-request-id"]).outcome == "error"
 
 
 @pytest.mark.parametrize(

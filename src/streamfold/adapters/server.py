@@ -37,6 +37,14 @@ Per request, two headers (or the server's defaults when a header is absent):
   bytes), ``provider=openai|anthropic|gemini|openrouter`` (whose error shapes
   to use; the route's provider by default).
 
+Every number is finite and within bounds, else the request is answered with
+HTTP 400 naming the knob (and ``Faults``, ``Pace``, ``parse_faults``,
+``parse_pace`` raise ``ValueError``): counts of events 0 to ``MAX_EVENTS``
+(1,000,000; ``split=N`` from 1), ``stall``, ``ttft`` and ``gap`` 0 to
+``MAX_PAUSE`` (600 s, also the longest pause once divided by ``speed``),
+``retry-after`` 0 to ``MAX_RETRY_AFTER`` (86,400 s), ``speed`` ``MIN_SPEED`` to
+``MAX_SPEED`` (0.001 to 1000), ``status`` 400 to 599.
+
 Every request is recorded (``ReplayServer.requests``): its body, the recording,
 the knobs, how many events were sent and how it ended (``complete``,
 ``dropped``, ``disconnected`` when the client closed the connection first,
@@ -55,7 +63,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import anyio
 import msgspec
@@ -74,6 +82,11 @@ from ..sse import SSEDecoder
 
 __all__ = [
     "DROP",
+    "MAX_EVENTS",
+    "MAX_PAUSE",
+    "MAX_RETRY_AFTER",
+    "MAX_SPEED",
+    "MIN_SPEED",
     "Faults",
     "Pace",
     "PROVIDERS",
@@ -227,9 +240,54 @@ def sample_recordings() -> dict[str, Recording]:
 # -- knobs -------------------------------------------------------------------------------
 
 
+#: The bounds of every numeric knob, inclusive: event counts (more than any
+#: recording holds), pauses in seconds (the client's default idle deadline;
+#: also the longest pause a pace may make once divided by its speed),
+#: ``retry-after`` in seconds (a day), and the pace's speed.
+MAX_EVENTS: Final = 1_000_000
+MAX_PAUSE: Final = 600.0
+MAX_RETRY_AFTER: Final = 86_400.0
+MIN_SPEED: Final = 0.001
+MAX_SPEED: Final = 1000.0
+
+_Bounds: TypeAlias = tuple[str, "type[int] | type[float]", float, float, str]
+
+# attribute: (knob, int or float, lowest, highest, unit)
+_FAULT_NUMBERS: Final[dict[str, _Bounds]] = {
+    "drop_after": ("drop-after", int, 0, MAX_EVENTS, "events"),
+    "stall": ("stall", float, 0, MAX_PAUSE, "seconds"),
+    "stall_after": ("stall-after", int, 0, MAX_EVENTS, "events"),
+    "malformed_after": ("malformed-after", int, 0, MAX_EVENTS, "events"),
+    "error_after": ("error-after", int, 0, MAX_EVENTS, "events"),
+    "status": ("status", int, 400, 599, "(an error status)"),
+    "retry_after": ("retry-after", float, 0, MAX_RETRY_AFTER, "seconds"),
+}
+_PACE_NUMBERS: Final[dict[str, _Bounds]] = {
+    "ttft": ("ttft", float, 0, MAX_PAUSE, "seconds"),
+    "gap": ("gap", float, 0, MAX_PAUSE, "seconds"),
+    "speed": ("speed", float, MIN_SPEED, MAX_SPEED, "(a divisor of the pauses)"),
+}
+
+
+def _check(value: Any, bounds: _Bounds) -> None:
+    knob, kind, low, high, unit = bounds
+    # One comparison refuses NaN too (every comparison with it is false), and
+    # infinity; a bool is no number, a float no count.
+    allowed = int if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, allowed) or not low <= value <= high:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{knob}={value!r}: use {what} from {low:.15g} to {high:.15g} {unit}")
+
+
 @dataclass(frozen=True)
 class Faults:
-    """The faults injected into one response (see the module docstring)."""
+    """The faults injected into one response (see the module docstring).
+
+    Raises:
+        ValueError: a knob out of its bounds (``MAX_EVENTS``, ``MAX_PAUSE``,
+            ``MAX_RETRY_AFTER``, a 4xx/5xx status), an unknown ``split`` or
+            ``provider``; the message names the knob.
+    """
 
     drop_after: int | None = None
     stall: float = 0.0
@@ -242,15 +300,53 @@ class Faults:
     split: str | None = None
     provider: str | None = None
 
+    def __post_init__(self) -> None:
+        for attribute, bounds in _FAULT_NUMBERS.items():
+            value = getattr(self, attribute)
+            if value is not None:
+                _check(value, bounds)
+        split = self.split
+        if split is not None and split not in _SPLITS and _split_size(split) is None:
+            raise ValueError(
+                f"split={split!r}: use utf8, crlf, bytes or a count from 1 to {MAX_EVENTS}"
+            )
+        if self.provider is not None and self.provider not in PROVIDERS:
+            raise ValueError(f"provider={self.provider!r}: use one of {', '.join(PROVIDERS)}")
+
+
+def _split_size(split: str) -> int | None:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+    if not (split.isascii() and split.isdigit()) or len(split) > 7:
+        return None
+    size = int(split)
+    return size if 1 <= size <= MAX_EVENTS else None
+
 
 @dataclass(frozen=True)
 class Pace:
     """When events are sent: ``ttft`` before the first, ``gap`` between the
-    others, both divided by ``speed``."""
+    others, both divided by ``speed``.
+
+    Raises:
+        ValueError: a knob out of its bounds (``MAX_PAUSE``, ``MIN_SPEED`` to
+            ``MAX_SPEED``), or a pause longer than ``MAX_PAUSE`` once divided
+            by the speed; the message names the knob.
+    """
 
     ttft: float = 0.0
     gap: float = 0.0
     speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        for attribute, bounds in _PACE_NUMBERS.items():
+            _check(getattr(self, attribute), bounds)
+        for knob in ("ttft", "gap"):
+            pause = getattr(self, knob) / self.speed
+            if pause > MAX_PAUSE:
+                raise ValueError(
+                    f"{knob}={getattr(self, knob):g} at speed={self.speed:g} pauses "
+                    f"{pause:g} seconds: keep each pause within {MAX_PAUSE:g}"
+                )
 
     def delay(self, index: int) -> float:
         """The pause before the event numbered ``index`` (0-based)."""
@@ -269,26 +365,20 @@ def _items(text: str) -> Iterator[tuple[str, str | None]]:
         yield name.strip().lower(), value.strip() if sep else None
 
 
-def _number(name: str, value: str | None, kind: type[int] | type[float]) -> Any:
+def _number(name: str, value: str | None, kind: type[int] | type[float]) -> int | float:
+    # The text to a number; its bounds are checked by Faults and Pace.
     if value is None:
         raise ValueError(f"{name} needs a value ({name}=...)")
     try:
-        number = kind(value)
+        return kind(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r} is not a number") from None
-    if number < 0:
-        raise ValueError(f"{name} cannot be negative")
-    return number
+        what = "a whole number" if kind is int else "a number"
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ValueError(f"{name}={shown!r} is not {what}") from None
 
 
 _FAULT_KNOBS: Final = {
-    "drop-after": ("drop_after", int),
-    "stall": ("stall", float),
-    "stall-after": ("stall_after", int),
-    "malformed-after": ("malformed_after", int),
-    "error-after": ("error_after", int),
-    "status": ("status", int),
-    "retry-after": ("retry_after", float),
+    bounds[0]: (attribute, bounds[1]) for attribute, bounds in _FAULT_NUMBERS.items()
 }
 
 
@@ -297,7 +387,8 @@ def parse_faults(text: str) -> Faults:
     ``"split=utf8, stall=0.5, stall-after=2"``; ``"none"`` or ``""`` for none.
 
     Raises:
-        ValueError: an unknown knob or a bad value (the message says which).
+        ValueError: an unknown knob or a bad value, NaN, infinity or out of
+            bounds (the message names the knob).
     """
     values: dict[str, Any] = {}
     for name, value in _items(text):
@@ -308,20 +399,13 @@ def parse_faults(text: str) -> Faults:
             values[attribute] = _number(name, value, kind)
         elif name == "json-body":
             values["json_body"] = True
-        elif name == "split":
-            if value not in _SPLITS and not (value and value.isdigit() and int(value) > 0):
-                raise ValueError(f"split={value!r}: use utf8, crlf, bytes or a positive count")
-            values["split"] = value
-        elif name == "provider":
-            if value not in PROVIDERS:
-                raise ValueError(f"provider={value!r}: use one of {', '.join(PROVIDERS)}")
-            values["provider"] = value
+        elif name in ("split", "provider"):
+            if value is None:
+                raise ValueError(f"{name} needs a value ({name}=...)")
+            values[name] = value
         else:
             known = ", ".join([*_FAULT_KNOBS, "json-body", "split", "provider", "none"])
             raise ValueError(f"unknown fault {name!r} (known: {known})")
-    status = values.get("status")
-    if status is not None and not 400 <= status <= 599:
-        raise ValueError(f"status={status}: use a 4xx or 5xx status")
     return Faults(**values)
 
 
@@ -330,19 +414,18 @@ def parse_pace(text: str) -> Pace:
     ``ttft``/``gap``/``speed`` knobs, e.g. ``"realistic, speed=4"``.
 
     Raises:
-        ValueError: an unknown preset or knob, or a bad value.
+        ValueError: an unknown preset or knob, or a bad value: NaN, infinity,
+            out of bounds, or a pause over ``MAX_PAUSE`` at that speed.
     """
     pace = Pace()
     values: dict[str, float] = {}
     for name, value in _items(text):
         if value is None and name in PACES:
             pace = PACES[name]
-        elif name in ("ttft", "gap", "speed"):
+        elif name in _PACE_NUMBERS:
             values[name] = _number(name, value, float)
         else:
             raise ValueError(f"unknown pace {name!r} (use fast, realistic, ttft=, gap=, speed=)")
-    if values.get("speed") == 0:
-        raise ValueError("speed must be above 0")
     return Pace(
         ttft=values.get("ttft", pace.ttft),
         gap=values.get("gap", pace.gap),

@@ -1,19 +1,33 @@
 """The ``streamfold`` command: a thin shell over the library.
 
-``main(argv) -> int`` is testable without a subprocess: data goes to stdout,
-diagnostics to stderr, one line each.
+``main(argv, stdout, stderr) -> int`` is testable without a subprocess: data
+goes to stdout, diagnostics to stderr, one line each, never a traceback and
+never a secret (every line goes through ``adapters.redact``).
 
-Exit status: 0 a complete response; 1 the stream carried a provider error or
-ended incomplete (the partial result is still printed); 2 a usage error; 3 a
-malformed stream in strict mode.
+Exit status:
+
+- 0: a complete response.
+- 1: the stream carried a provider error or ended incomplete (the partial
+  result is still printed); also a reader that went away (stdout closed, or a
+  pipe closed early as by ``head``): the command then stops quietly, as
+  click-based CLIs (simonw/llm) and Python's own note on SIGPIPE do.
+- 2: a usage error (closed stdin included).
+- 3: a malformed stream in strict mode.
+- 70: a bug in streamfold (an unexpected exception, named in one line; EX_SOFTWARE).
+- 74: the output cannot be written (a full disk; EX_IOERR), said in one line.
+- 130: interrupted (Ctrl-C).
+
+Output is written as UTF-8 whatever the terminal's encoding (what UTF-8
+cannot encode is replaced), so a narrow ``PYTHONIOENCODING`` never fails it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import msgspec
 
@@ -24,10 +38,12 @@ from ..events import to_json
 from ..parser import StreamParser
 from ..result import Result
 from . import live
+from .output import Output, OutputError, silence, utf8
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_STREAM_FAILED, EXIT_USAGE, EXIT_MALFORMED = 0, 1, 2, 3
+EXIT_BUG, EXIT_OUTPUT, EXIT_INTERRUPTED = 70, 74, 130
 _FORMATS = ("response", "unified", "text", "events")
 
 _encoder = msgspec.json.Encoder()
@@ -85,26 +101,83 @@ def main(
 ) -> int:
     """Run the command line.
 
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when ``None``).
+        stdout, stderr: where to write (the process's own when ``None``).
+
     Returns:
-        The exit status.
+        The exit status (see the module docstring); never raises but ``SystemExit``.
     """
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+    secrets: set[str] = set()
+    own_out, own_err = stdout is None, stderr is None
+    out = Output(utf8(sys.stdout, "replace") if own_out else stdout, secrets, fatal=True)
+    err = Output(utf8(sys.stderr, "backslashreplace") if own_err else stderr, secrets, fatal=False)
+    text_out, text_err = cast("IO[str]", out), cast("IO[str]", err)
+    try:
+        status = _run(argv, text_out, text_err, secrets)
+        out.flush()
+    except OutputError as exc:
+        status = _output_failed(exc, text_err)
+    except KeyboardInterrupt:
+        _flush_quietly(out)
+        err.write("streamfold: interrupted\n")
+        status = EXIT_INTERRUPTED
+    except Exception as exc:
+        # The library must raise only its typed errors; anything else is ours to fix.
+        _flush_quietly(out)
+        err.write(
+            f"streamfold: internal error (a streamfold bug, please report it): {_one_line(exc)}\n"
+        )
+        status = EXIT_BUG
+    err.flush()
+    if own_out and out.failed:
+        silence(sys.stdout)
+    if own_err and err.failed:
+        silence(sys.stderr)
+    return status
+
+
+def _run(argv: Sequence[str] | None, out: IO[str], err: IO[str], secrets: set[str]) -> int:
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        # argparse prints help and usage errors to sys.stdout and sys.stderr.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_USAGE
     if args.command == "fold":
         return _fold(args, out, err)
     if args.command in live.COMMANDS:
-        return live.run(args, out, err)
+        return live.run(args, out, err, secrets)
     parser.print_help(err)
     return EXIT_USAGE
 
 
+def _output_failed(exc: OutputError, err: IO[str]) -> int:
+    if exc.broken:
+        return EXIT_STREAM_FAILED
+    err.write(f"streamfold: cannot write the output: {exc.reason}\n")
+    return EXIT_OUTPUT
+
+
+def _flush_quietly(out: Output) -> None:
+    with contextlib.suppress(OutputError):
+        out.flush()
+
+
+def _one_line(exc: BaseException) -> str:
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 def _fold(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    source: Any = sys.stdin.buffer if args.file == "-" else args.file
+    source: Any = args.file
+    name = args.file
+    if args.file == "-":
+        if sys.stdin is None:
+            err.write("streamfold: standard input is closed: give a file to fold, or pipe one in\n")
+            return EXIT_USAGE
+        source, name = getattr(sys.stdin, "buffer", sys.stdin), "standard input"
     events = args.format == "events"
     parser = StreamParser(
         args.dialect,
@@ -113,15 +186,22 @@ def _fold(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         parse_arguments=args.parse_arguments,
         parse_content=args.parse_content,
     )
+    chunks = iter_chunks(source)
     try:
-        for chunk in iter_chunks(source):
+        while True:
+            # Only reading is guarded here: a failed write is an OutputError,
+            # never blamed on the input.
+            try:
+                chunk = next(chunks, None)
+            except OSError as exc:
+                err.write(f"streamfold: cannot read {name}: {exc.strerror or exc}\n")
+                return EXIT_USAGE
+            if chunk is None:
+                break
             _print_events(parser.feed(chunk), out, events)
             if parser.error is not None:
                 break
         _print_events(parser.close(), out, events)
-    except OSError as exc:
-        err.write(f"streamfold: cannot read {args.file}: {exc.strerror or exc}\n")
-        return EXIT_USAGE
     except UsageError as exc:
         err.write(f"streamfold: {exc}\n")
         return EXIT_USAGE

@@ -7,13 +7,17 @@ a command runs, so ``streamfold fold`` needs none of them.
 
 Output: the streamed answer (or ``--json`` events) goes to stdout; the summary
 (finish reason, usage, timings) and errors go to stderr, except in ``demo``,
-whose whole report is its output.
+whose whole report is its output. ``chat`` adds the secrets of its request (the
+key, the URL's password and credential query values, credential headers) to
+the set ``main`` redacts from everything written, a server's error body
+echoing the key included.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import threading
@@ -23,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from ..adapters.redact import redact_url, secrets_of
 from ..dialects import registry
 from ..errors import ProtocolError, ProviderError, StreamfoldError, UsageError
 from ..events import (
@@ -41,6 +46,7 @@ from ..events import (
     to_json,
 )
 from ..result import Result
+from .output import OutputError
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -108,10 +114,10 @@ def add_commands(commands: Any) -> None:
         help="an extra request header (repeatable), e.g. 'X-Streamfold-Fault: drop-after=3'",
     )
     chat.add_argument("--json", action="store_true", help="print the events as JSON Lines")
-    chat.add_argument("--connect-timeout", type=float, default=5.0, metavar="S")
-    chat.add_argument("--first-event-timeout", type=float, default=600.0, metavar="S")
-    chat.add_argument("--idle-timeout", type=float, default=600.0, metavar="S")
-    chat.add_argument("--total-timeout", type=float, default=None, metavar="S")
+    chat.add_argument("--connect-timeout", type=_seconds, default=5.0, metavar="S")
+    chat.add_argument("--first-event-timeout", type=_seconds, default=600.0, metavar="S")
+    chat.add_argument("--idle-timeout", type=_seconds, default=600.0, metavar="S")
+    chat.add_argument("--total-timeout", type=_seconds, default=None, metavar="S")
 
     serve = commands.add_parser(
         "serve",
@@ -123,7 +129,7 @@ def add_commands(commands: Any) -> None:
     )
     serve.add_argument("recordings", nargs="*", help=".sse files or folders of them")
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
-    serve.add_argument("--port", type=int, default=8000, help="default: 8000; 0 picks one")
+    serve.add_argument("--port", type=_port, default=8000, help="default: 8000; 0 picks one")
     serve.add_argument("--no-samples", action="store_true", help="serve only the given files")
     serve.add_argument("--pace", default="fast", help="default pace, e.g. 'realistic'")
     serve.add_argument("--fault", default="", help="default faults, e.g. 'drop-after=3'")
@@ -140,11 +146,38 @@ def add_commands(commands: Any) -> None:
     demo.add_argument("--sample", action="append", metavar="NAME", help="only these samples")
 
 
-def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    """Run the live command ``args.command``; the exit status."""
+def _seconds(text: str) -> float:
+    # argparse's float takes nan, inf and negatives; a deadline is none of them.
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return value
+
+
+def run(
+    args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str] | None = None
+) -> int:
+    """Run the live command ``args.command``; the exit status.
+
+    ``secrets``: the set the command's writers redact (``main``'s); ``chat``
+    adds its request's secrets to it.
+    """
     try:
         if args.command == "chat":
-            return _chat(args, out, err)
+            return _chat(args, out, err, set() if secrets is None else secrets)
         if args.command == "serve":
             return _serve(args, out, err)
         return _demo(args, out, err)
@@ -462,21 +495,47 @@ def _headers(values: Iterable[str]) -> dict[str, str]:
     return headers
 
 
-def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+def _prompt(args: argparse.Namespace) -> str:
+    if args.prompt != "-":
+        return str(args.prompt)
+    if sys.stdin is None:
+        raise UsageError("standard input is closed: give the prompt, or pipe it in with -")
+    try:
+        data = getattr(sys.stdin, "buffer", sys.stdin).read()
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise UsageError(f"cannot read the prompt from standard input: {reason}") from None
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def _request_secrets(
+    args: argparse.Namespace, api_key: str | None, headers: dict[str, str]
+) -> set[str]:
+    # Everything the request may carry: the key given, else every key the
+    # client could take from the environment, and those in the URL and headers.
+    keys = {api_key} if api_key else {os.environ.get(n) for n in registry.get_api(args.api).key_env}
+    found = secrets_of(args.base_url, headers)
+    found.update(key for key in keys if key)
+    return found
+
+
+def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str]) -> int:
     import httpx
 
     from ..adapters.httpx import HTTPResponseError, Timeouts
     from ..client import stream
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise UsageError(f"the environment variable {args.api_key_env} is not set")
-    elif not any(os.environ.get(name) for name in registry.get_api(args.api).key_env):
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    headers = _headers(args.header)
+    secrets.update(_request_secrets(args, api_key, headers))
+    if args.api_key_env and not api_key:
+        raise UsageError(f"the environment variable {args.api_key_env} is not set")
+    if not args.api_key_env and not any(
+        os.environ.get(name) for name in registry.get_api(args.api).key_env
+    ):
         names = " or ".join(registry.get_api(args.api).key_env)
         err.write(f"streamfold: note: {names} is not set; sending no API key\n")
+    prompt = _prompt(args)
     timeouts = Timeouts(
         connect=args.connect_timeout,
         first_event=args.first_event_timeout,
@@ -491,7 +550,7 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         api_key=api_key,
         system=args.system,
         max_tokens=args.max_tokens,
-        headers=_headers(args.header),
+        headers=headers,
         timeouts=timeouts,
     )
     renderer: PlainRenderer | RichRenderer | None = None if args.json else _renderer(out)
@@ -524,8 +583,10 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             err.write(f"streamfold: {line}\n")
         err.write(f"streamfold: {_describe(exc)}\n")
         return _exit_status(exc)
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"--base-url {live_url(args)}: {exc}") from None
     except httpx.TransportError as exc:
-        err.write(f"streamfold: cannot reach {live_url(args)}: {type(exc).__name__}: {exc}\n")
+        err.write(f"streamfold: cannot reach {live_url(args)}: {_describe(exc)}\n")
         return EXIT_STREAM_FAILED
     err.write(f"streamfold: {summary(result, result.metadata, deltas)}\n")
     for warning in result.warnings:
@@ -534,8 +595,9 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def live_url(args: argparse.Namespace) -> str:
-    """The endpoint a ``chat`` command talks to (for messages: no query, no key)."""
-    return str(args.base_url or registry.get_api(args.api).base_url)
+    """The endpoint a ``chat`` command talks to, for messages: without its
+    password or credential query values (``redact_url``)."""
+    return redact_url(str(args.base_url or registry.get_api(args.api).base_url))
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -559,7 +621,10 @@ def _serve(
         raise UsageError(str(exc)) from None
     recordings = {} if args.no_samples else sample_recordings()
     if args.recordings:
-        recordings.update(load_recordings(*args.recordings))
+        try:
+            recordings.update(load_recordings(*args.recordings))
+        except OSError as exc:
+            raise UsageError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
     if not recordings:
         raise UsageError("no recordings to serve")
 
@@ -581,16 +646,20 @@ def _serve(
         pace=pace,
         on_request=None if args.quiet else log,
     )
-    server.start()
-    out.write(f"{server.url}\n")
-    out.flush()
-    err.write(
-        f"streamfold: serving {len(recordings)} recordings on {server.url} "
-        "(Ctrl-C to stop): " + ", ".join(recordings) + "\n"
-    )
-    err.flush()
+    try:
+        server.start()
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {reason}") from None
     waiter = stop or threading.Event()
     try:
+        out.write(f"{server.url}\n")
+        out.flush()
+        err.write(
+            f"streamfold: serving {len(recordings)} recordings on {server.url} "
+            "(Ctrl-C to stop): " + ", ".join(recordings) + "\n"
+        )
+        err.flush()
         while not waiter.wait(0.5):
             pass
     except KeyboardInterrupt:
@@ -699,7 +768,10 @@ def _demo_one(
             for event in live:
                 renderer.event(event)
             result = live.final()
+    except OutputError:
+        raise
     except Exception as exc:
+        # Whatever the sample ends in is the demo's to report, not to crash on.
         error = exc
         result = getattr(exc, "partial", None)
     finally:
