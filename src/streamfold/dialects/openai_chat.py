@@ -19,7 +19,13 @@ from ..fold import Accumulator
 from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
 
-__all__ = ["NATIVE_FINISH", "OpenAIChat", "native_usage", "normalise_usage", "unified_finish_reason"]
+__all__ = [
+    "NATIVE_FINISH",
+    "OpenAIChat",
+    "native_usage",
+    "normalise_usage",
+    "unified_finish_reason",
+]
 
 _decode = msgspec.json.Decoder().decode
 

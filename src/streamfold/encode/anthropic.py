@@ -42,7 +42,7 @@ class AnthropicEncoder(Encoder):
         usage: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0}
         if self.usage is not None:
             usage.update(native_usage(self.usage))
-        message = {
+        message: dict[str, Any] = {
             "id": self.id or "",
             "type": "message",
             "role": "assistant",
@@ -108,7 +108,9 @@ class AnthropicEncoder(Encoder):
         index, _ = part.slot
         if isinstance(event, ReasoningDone) and event.signature:
             delta = {"type": "signature_delta", "signature": event.signature}
-            out += sse(json({"type": "content_block_delta", "index": index, "delta": delta}), _DELTA)
+            out += sse(
+                json({"type": "content_block_delta", "index": index, "delta": delta}), _DELTA
+            )
         if self._open_text is part:
             self._open_text = None
         return out + self._block_stop(index)
@@ -122,7 +124,9 @@ class AnthropicEncoder(Encoder):
         index, out = self._block_start(block)
         call.slot = (
             index,
-            _TEXT_DELTA + str(index).encode() + b',"delta":{"type":"input_json_delta","partial_json":',
+            _TEXT_DELTA
+            + str(index).encode()
+            + b',"delta":{"type":"input_json_delta","partial_json":',
         )
         return out
 
@@ -137,7 +141,9 @@ class AnthropicEncoder(Encoder):
         if self.usage is not None:
             usage.update(native_usage(self.usage))
         delta = {"stop_reason": stop_reason, "stop_sequence": None}
-        return sse(json({"type": "message_delta", "delta": delta, "usage": usage}), b"message_delta")
+        return sse(
+            json({"type": "message_delta", "delta": delta, "usage": usage}), b"message_delta"
+        )
 
     def _finish(self) -> bytes:
         finish = self.finishes.get(self._choice) if self._choice is not None else None

@@ -58,7 +58,9 @@ class GeminiEncoder(Encoder):
 
     def _part_chunk(self, choice: int, part: bytes) -> bytes:
         head = (
-            b'{"candidates":[{"content":{"parts":[' + part + b'],"role":"model"},"index":'
+            b'{"candidates":[{"content":{"parts":['
+            + part
+            + b'],"role":"model"},"index":'
             + str(choice).encode()
             + b"}]"
         )

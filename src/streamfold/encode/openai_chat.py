@@ -97,8 +97,10 @@ class ChatEncoder(Encoder):
     def _logprobs(self, event: LogprobsDelta) -> bytes:
         logprobs = json({"content": event.content, "refusal": event.refusal})
         rest = b'},"logprobs":' + logprobs + b',"finish_reason":null}]}\n\n'
-        return self._start_once() + self._role(event.choice) + self._choice_chunk(
-            event.choice, b"{", rest
+        return (
+            self._start_once()
+            + self._role(event.choice)
+            + self._choice_chunk(event.choice, b"{", rest)
         )
 
     def _finished(self, event: ResponseFinished) -> bytes:
@@ -123,4 +125,3 @@ class ChatEncoder(Encoder):
             return out
         body = {"message": error.message, "type": error_code(error), "code": error.code}
         return out + sse(json({"error": body}))
-

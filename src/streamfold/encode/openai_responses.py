@@ -185,9 +185,7 @@ class ResponsesEncoder(Encoder):
             index = self._new_index()
             item_id = self._item_id("rs", index)
             added = {"id": item_id, "type": "reasoning", "summary": []}
-            out += self._event(
-                "response.output_item.added", {"output_index": index, "item": added}
-            )
+            out += self._event("response.output_item.added", {"output_index": index, "item": added})
         else:
             _, where = part.slot
             index, item_id = where["output_index"], where["item_id"]
@@ -206,7 +204,7 @@ class ResponsesEncoder(Encoder):
     # -- calls --------------------------------------------------------------------------
 
     def _call_item(self, call: Call, status: str, value: str) -> dict[str, Any]:
-        index, item_id = call.slot
+        _, item_id = call.slot
         if call.kind == FREE_TEXT_KIND:
             item_type, field = "custom_tool_call", "input"
         else:
