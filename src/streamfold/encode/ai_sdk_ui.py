@@ -65,8 +65,8 @@ class UIMessageStreamEncoder(Encoder):
             part_id = f"{kind}-{self._part_count}"
             self._part_count += 1
             out = self._chunk({"type": f"{kind}-start", "id": part_id})
-            head = b'data: {"type":"' + kind.encode() + b'-delta","id":' + json(part_id)
-            part.slot = (kind, part_id, head + b',"delta":')
+            start = b'data: {"type":"' + kind.encode() + b'-delta","id":' + json(part_id)
+            part.slot = (kind, part_id, start + b',"delta":')
         head: bytes = part.slot[2]
         return out + head + json(delta) + _END
 
