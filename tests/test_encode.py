@@ -158,6 +158,32 @@ def empty_arguments_become_an_object(expected: dict[str, Any], _: list[ev.Event]
     ]
 
 
+def free_text_input_as_an_object(expected: dict[str, Any], events: list[ev.Event]) -> None:
+    """A tool_use input is a JSON object: a custom tool's free-text input is
+    sent as ``{"input": "..."}``."""
+    first = _first_choice(events)
+    free = {
+        e.index
+        for e in events
+        if isinstance(e, ev.ToolCallStarted) and e.choice == first and e.kind == "custom"
+    }
+    if not free:
+        return
+    started = [
+        e
+        for e in events
+        if isinstance(e, ev.ToolCallStarted)
+        and e.choice == first
+        and e.kind not in SERVER_TOOL_KINDS
+    ]
+    calls = []
+    for event, (call_id, name, arguments) in zip(started, expected["tool_calls"], strict=False):
+        if event.index in free:
+            arguments = json.dumps({"input": arguments}, ensure_ascii=False, separators=(",", ":"))
+        calls.append((call_id, name, arguments))
+    expected["tool_calls"] = calls
+
+
 def ids_made_where_required(prefix: str, width: int) -> Loss:
     def made(expected: dict[str, Any], _: list[ev.Event]) -> None:
         count = 0
@@ -289,6 +315,7 @@ LOSSES: dict[str, list[Loss]] = {
         *COMMON,
         first_choice_only,
         cache_writes_have_no_field,
+        ids_made_where_required("call_", 1),
         finish_from_output,
         failed_responses_read_as_error,
     ],
@@ -296,6 +323,7 @@ LOSSES: dict[str, list[Loss]] = {
         *COMMON,
         first_choice_only,
         refusal_becomes_text,
+        free_text_input_as_an_object,
         empty_arguments_become_an_object,
         ids_made_where_required("toolu_", 2),
         required_usage_counts,

@@ -16,6 +16,7 @@ from typing import Any
 from ..dialects.anthropic import NATIVE_STOP_REASONS, native_usage
 from ..errors import ErrorInfo
 from ..events import ReasoningDone, RefusalDone, TextDone, ToolCallDone
+from ..fold import FREE_TEXT_KIND
 from .base import REASONING, Call, Encoder, Part, error_code, finish_value, json, sse
 
 __all__ = ["AnthropicEncoder"]
@@ -122,19 +123,25 @@ class AnthropicEncoder(Encoder):
             self._generated += 1
         block = {"type": "tool_use", "id": call.id, "name": call.name or "", "input": {}}
         index, out = self._block_start(block)
-        call.slot = (
-            index,
-            _TEXT_DELTA
-            + str(index).encode()
-            + b',"delta":{"type":"input_json_delta","partial_json":',
-        )
+        head = _TEXT_DELTA + str(index).encode() + b',"delta":{"type":"input_json_delta"'
+        call.slot = (index, head + b',"partial_json":')
+        if call.kind == FREE_TEXT_KIND:
+            # A tool_use input is a JSON object: free text (a custom tool's
+            # input) goes in {"input": "..."}, streamed as it comes.
+            out += self._json_delta(call, '{"input":"')
         return out
 
+    def _json_delta(self, call: Call, piece: str) -> bytes:
+        return sse(call.slot[1] + json(piece) + b"}}", _DELTA)
+
     def _call_delta(self, call: Call, delta: str) -> bytes:
-        return sse(call.slot[1] + json(delta) + b"}}", _DELTA)
+        if call.kind == FREE_TEXT_KIND:
+            delta = json(delta)[1:-1].decode()  # the text's JSON escapes, inside the string
+        return self._json_delta(call, delta)
 
     def _call_done(self, call: Call, event: ToolCallDone) -> bytes:
-        return self._block_stop(call.slot[0])
+        out = self._json_delta(call, '"}') if call.kind == FREE_TEXT_KIND else b""
+        return out + self._block_stop(call.slot[0])
 
     def _usage_frame(self, stop_reason: str | None) -> bytes:
         usage: dict[str, Any] = {"output_tokens": 0}

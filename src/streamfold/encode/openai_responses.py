@@ -31,12 +31,13 @@ __all__ = ["ResponsesEncoder"]
 class _Message:
     """The open ``message`` item and its content parts."""
 
-    __slots__ = ("content", "id", "index")
+    __slots__ = ("content", "id", "index", "open")
 
     def __init__(self, index: int, id: str) -> None:
         self.index = index
         self.id = id
         self.content: list[dict[str, Any]] = []
+        self.open: list[Part] = []  # its parts not done yet
 
 
 class ResponsesEncoder(Encoder):
@@ -50,6 +51,8 @@ class ResponsesEncoder(Encoder):
         self._output: list[dict[str, Any]] = []  # done items, by output index
         self._next_index = 0
         self._message: _Message | None = None
+        self._generated = 0
+        self._open_items: dict[int, Part | Call] = {}  # items added, not done
 
     # -- frames -------------------------------------------------------------------------
 
@@ -103,9 +106,16 @@ class ResponsesEncoder(Encoder):
         )
 
     def _close_message(self) -> bytes:
+        # Items follow one another: another item starting ends the message, and
+        # its parts end with the text they have (the rest, if more comes, goes
+        # to a new message).
         message = self._message
         if message is None:
             return b""
+        out = b""
+        for part in list(message.open):
+            out += self._end_part(part, "".join(part.pieces))
+            part.slot = None
         self._message = None
         item = {
             "id": message.id,
@@ -115,7 +125,7 @@ class ResponsesEncoder(Encoder):
             "content": message.content,
         }
         self._output[message.index] = item
-        return self._event(
+        return out + self._event(
             "response.output_item.done", {"output_index": message.index, "item": item}
         )
 
@@ -136,6 +146,7 @@ class ResponsesEncoder(Encoder):
                     {**where, "part": {"type": "summary_text", "text": ""}},
                 )
                 part.slot = ("response.reasoning_summary_text.delta", where)
+                self._open_items[index] = part
             else:
                 message, out = self._open_message()
                 where = {
@@ -144,6 +155,7 @@ class ResponsesEncoder(Encoder):
                     "content_index": len(message.content),
                 }
                 message.content.append({})  # its place, filled when the part is done
+                message.open.append(part)
                 if part.kind == REFUSAL:
                     added: dict[str, Any] = {"type": "refusal", "refusal": ""}
                     kind = "response.refusal.delta"
@@ -161,19 +173,21 @@ class ResponsesEncoder(Encoder):
         if isinstance(event, ReasoningDone):
             return self._reasoning_done(part, event)
         if part.slot is None:
-            return b""
+            return b""  # its message ended before it (another item started)
+        return self._end_part(part, event.text)
+
+    def _end_part(self, part: Part, text: str) -> bytes:
         _, where = part.slot
         message = self._message
-        if isinstance(event, RefusalDone):
-            final: dict[str, Any] = {"type": "refusal", "refusal": event.text}
-            out = self._event("response.refusal.done", {**where, "refusal": event.text})
+        if part.kind == REFUSAL:
+            final: dict[str, Any] = {"type": "refusal", "refusal": text}
+            out = self._event("response.refusal.done", {**where, "refusal": text})
         else:
-            final = {"type": "output_text", "text": event.text, "annotations": []}
-            out = self._event(
-                "response.output_text.done", {**where, "text": event.text, "logprobs": []}
-            )
+            final = {"type": "output_text", "text": text, "annotations": []}
+            out = self._event("response.output_text.done", {**where, "text": text, "logprobs": []})
         if message is not None and message.id == where["item_id"]:
             message.content[where["content_index"]] = final
+            message.open.remove(part)
         return out + self._event("response.content_part.done", {**where, "part": final})
 
     def _reasoning_done(self, part: Part, event: ReasoningDone) -> bytes:
@@ -199,6 +213,7 @@ class ResponsesEncoder(Encoder):
         if event.encrypted_content:
             item["encrypted_content"] = event.encrypted_content
         self._output[index] = item
+        self._open_items.pop(index, None)
         return out + self._event("response.output_item.done", {"output_index": index, "item": item})
 
     # -- calls --------------------------------------------------------------------------
@@ -219,9 +234,14 @@ class ResponsesEncoder(Encoder):
         }
 
     def _call_start(self, call: Call) -> bytes:
+        if call.id is None:
+            # Responses requires a call_id (the SDK tells calls apart by it).
+            call.id = f"call_{self._generated}"
+            self._generated += 1
         out = self._close_message()
         index = self._new_index()
         call.slot = (index, self._item_id("fc", index))
+        self._open_items[index] = call
         item = self._call_item(call, "in_progress", "")
         return out + self._event(
             "response.output_item.added", {"output_index": index, "item": item}
@@ -250,6 +270,7 @@ class ResponsesEncoder(Encoder):
             )
         item = self._call_item(call, "completed", event.arguments)
         self._output[index] = item
+        del self._open_items[index]
         return out + self._event("response.output_item.done", {"output_index": index, "item": item})
 
     # -- the end ------------------------------------------------------------------------
@@ -257,8 +278,26 @@ class ResponsesEncoder(Encoder):
     def _usage(self) -> Any:
         return None if self.usage is None else native_usage(self.usage)
 
+    def _abandoned(self) -> bytes:
+        # Items a restart abandoned (their parts ended incomplete, then the
+        # stream went on): done as they are, incomplete, so the response ends
+        # with every item done.
+        out = b""
+        for index, source in sorted(self._open_items.items()):
+            text = "".join(source.pieces)
+            if isinstance(source, Call):
+                item = self._call_item(source, "incomplete", text)
+            else:
+                item_id = source.slot[1]["item_id"]
+                summary = [{"type": "summary_text", "text": text}]
+                item = {"id": item_id, "type": "reasoning", "summary": summary}
+            self._output[index] = item
+            out += self._event("response.output_item.done", {"output_index": index, "item": item})
+        self._open_items.clear()
+        return out
+
     def _finish(self) -> bytes:
-        out = self._close_message()
+        out = self._close_message() + self._abandoned()
         finish = next(iter(self.finishes.values()))
         unified = finish.finish_reason
         if unified is None or unified in ("stop", "tool_calls"):
