@@ -22,7 +22,7 @@ function model(...steps) {
 const meta = { type: 'response-metadata', id: 'resp_fixture_1', modelId: 'mock-model', timestamp: new Date(0) };
 
 async function write(name, options, { metadata = true, ids = true } = {}) {
-  const result = streamText({ prompt: 'hi', ...options });
+  const result = streamText({ prompt: 'hi', onError: () => {}, ...options });
   const stream = toUIMessageStream({
     stream: result.stream,
     generateMessageId: ids ? () => 'msg_fixture_1' : undefined,
