@@ -145,7 +145,7 @@ class ResponsesEncoder(Encoder):
                     "response.reasoning_summary_part.added",
                     {**where, "part": {"type": "summary_text", "text": ""}},
                 )
-                part.slot = ("response.reasoning_summary_text.delta", where)
+                part.slot = self._delta_slot("response.reasoning_summary_text.delta", where)
                 self._open_items[index] = part
             else:
                 message, out = self._open_message()
@@ -163,11 +163,23 @@ class ResponsesEncoder(Encoder):
                     added = {"type": "output_text", "text": "", "annotations": []}
                     kind = "response.output_text.delta"
                 out += self._event("response.content_part.added", {**where, "part": added})
-                part.slot = (kind, where)
-        kind, where = part.slot
-        if kind == "response.output_text.delta":
-            return out + self._event(kind, {**where, "delta": delta, "logprobs": []})
-        return out + self._event(kind, {**where, "delta": delta})
+                part.slot = self._delta_slot(kind, where)
+        return out + self._delta(part.slot, delta)
+
+    def _delta_slot(self, kind: str, where: dict[str, Any]) -> tuple[Any, ...]:
+        # A part's delta events differ only by their sequence number and delta:
+        # their bytes around those two are made once.
+        head = b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode()
+        head += b'","sequence_number":'
+        middle = b"," + json(where)[1:-1] + b',"delta":'
+        tail = b',"logprobs":[]}\n\n' if kind == "response.output_text.delta" else b"}\n\n"
+        return (kind, where, head, middle, tail)
+
+    def _delta(self, slot: tuple[Any, ...], delta: str) -> bytes:
+        _, _, head, middle, tail = slot
+        sequence = self._sequence
+        self._sequence = sequence + 1
+        return b"".join((head, str(sequence).encode(), middle, json(delta), tail))
 
     def _part_done(self, part: Part, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
         if isinstance(event, ReasoningDone):
@@ -177,7 +189,7 @@ class ResponsesEncoder(Encoder):
         return self._end_part(part, event.text)
 
     def _end_part(self, part: Part, text: str) -> bytes:
-        _, where = part.slot
+        where = part.slot[1]
         message = self._message
         if part.kind == REFUSAL:
             final: dict[str, Any] = {"type": "refusal", "refusal": text}
@@ -201,7 +213,7 @@ class ResponsesEncoder(Encoder):
             added = {"id": item_id, "type": "reasoning", "summary": []}
             out += self._event("response.output_item.added", {"output_index": index, "item": added})
         else:
-            _, where = part.slot
+            where = part.slot[1]
             index, item_id = where["output_index"], where["item_id"]
             final = {"type": "summary_text", "text": event.text}
             summary.append(final)
@@ -219,7 +231,7 @@ class ResponsesEncoder(Encoder):
     # -- calls --------------------------------------------------------------------------
 
     def _call_item(self, call: Call, status: str, value: str) -> dict[str, Any]:
-        _, item_id = call.slot
+        item_id = call.slot[1]
         if call.kind == FREE_TEXT_KIND:
             item_type, field = "custom_tool_call", "input"
         else:
@@ -240,7 +252,14 @@ class ResponsesEncoder(Encoder):
             self._generated += 1
         out = self._close_message()
         index = self._new_index()
-        call.slot = (index, self._item_id("fc", index))
+        item_id = self._item_id("fc", index)
+        kind = (
+            "response.custom_tool_call_input.delta"
+            if call.kind == FREE_TEXT_KIND
+            else "response.function_call_arguments.delta"
+        )
+        where = {"item_id": item_id, "output_index": index}
+        call.slot = (index, item_id, self._delta_slot(kind, where))
         self._open_items[index] = call
         item = self._call_item(call, "in_progress", "")
         return out + self._event(
@@ -248,16 +267,10 @@ class ResponsesEncoder(Encoder):
         )
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
-        index, item_id = call.slot
-        kind = (
-            "response.custom_tool_call_input.delta"
-            if call.kind == FREE_TEXT_KIND
-            else "response.function_call_arguments.delta"
-        )
-        return self._event(kind, {"item_id": item_id, "output_index": index, "delta": delta})
+        return self._delta(call.slot[2], delta)
 
     def _call_done(self, call: Call, event: ToolCallDone) -> bytes:
-        index, item_id = call.slot
+        index, item_id, _ = call.slot
         where = {"item_id": item_id, "output_index": index}
         # The done events carry the whole arguments: they win over the deltas.
         if call.kind == FREE_TEXT_KIND:
