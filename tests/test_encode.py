@@ -232,10 +232,6 @@ def output_counts_reasoning(expected: dict[str, Any], _: list[ev.Event]) -> None
     usage["cache_write"] = None
 
 
-def cache_writes_have_no_field(expected: dict[str, Any], _: list[ev.Event]) -> None:
-    """Prompt-cache writes have no standard field in OpenAI's formats."""
-
-
 def arguments_as_json_values(expected: dict[str, Any], events: list[ev.Event]) -> None:
     """Gemini sends whole calls with ``args`` an object (re-serialised by the
     reader), a value that is not an object wrapped as ``{"input": ...}``; a call
@@ -314,7 +310,6 @@ LOSSES: dict[str, list[Loss]] = {
     "openai-responses": [
         *COMMON,
         first_choice_only,
-        cache_writes_have_no_field,
         ids_made_where_required("call_", 1),
         finish_from_output,
         failed_responses_read_as_error,
