@@ -57,7 +57,7 @@ class UIMessageStreamEncoder(Encoder):
             start["messageMetadata"] = {"model": self.model}
         return self._chunk(start) + b'data: {"type":"start-step"}\n\n'
 
-    def _part_delta(self, part: Part, delta: str, first: bool) -> bytes:
+    def _part_delta(self, part: Part, delta: str) -> bytes:
         out = b""
         if part.slot is None:
             # A refusal has no part of its own in the UI message: it is answer text here.

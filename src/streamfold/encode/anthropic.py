@@ -75,7 +75,7 @@ class AnthropicEncoder(Encoder):
         part.slot = None  # the part goes on in a new block, if it goes on
         return self._block_stop(index)
 
-    def _part_delta(self, part: Part, delta: str, first: bool) -> bytes:
+    def _part_delta(self, part: Part, delta: str) -> bytes:
         out = b""
         if part.slot is None:
             if part.kind == REASONING:

@@ -224,7 +224,8 @@ class Encoder:
         """The frames that open the response (written before anything else)."""
         return b""
 
-    def _part_delta(self, part: Part, delta: str, first: bool) -> bytes:
+    def _part_delta(self, part: Part, delta: str) -> bytes:
+        """A piece of a part (its first piece when ``part.slot`` is still ``None``)."""
         raise NotImplementedError
 
     def _part_done(self, part: Part, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
@@ -232,9 +233,11 @@ class Encoder:
         return b""
 
     def _call_start(self, call: Call) -> bytes:
+        """A call the target carries began."""
         raise NotImplementedError
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
+        """A piece of a call's arguments."""
         raise NotImplementedError
 
     def _call_done(self, call: Call, event: ToolCallDone) -> bytes:
@@ -293,9 +296,9 @@ class Encoder:
                 return b""
             part = self._parts[(choice, kind)] = Part(choice, kind)
             part.pieces.append(event.delta)
-            return self._start_once() + self._part_delta(part, event.delta, True)
+            return self._start_once() + self._part_delta(part, event.delta)
         part.pieces.append(event.delta)
-        return self._part_delta(part, event.delta, False)
+        return self._part_delta(part, event.delta)
 
     def _text_done(self, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
         choice = event.choice
@@ -308,12 +311,16 @@ class Encoder:
             if not self._carries(choice):
                 return b""
             part = Part(choice, kind)
-            return self._start_once() + self._part_done(part, event)
+            out = self._start_once()
+            if event.text:  # its text came whole: written as one delta
+                part.pieces.append(event.text)
+                out += self._part_delta(part, event.text)
+            return out + self._part_done(part, event)
         rest = _rest(part.pieces, event.text)
         out = b""
         if rest:
             part.pieces.append(rest)
-            out = self._part_delta(part, rest, False)
+            out = self._part_delta(part, rest)
         return out + self._part_done(part, event)
 
     def _tool_started(self, event: ToolCallStarted) -> bytes:

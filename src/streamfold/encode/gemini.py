@@ -66,7 +66,7 @@ class GeminiEncoder(Encoder):
         )
         return self._frame(head + self._tail)
 
-    def _part_delta(self, part: Part, delta: str, first: bool) -> bytes:
+    def _part_delta(self, part: Part, delta: str) -> bytes:
         thought = part.kind == REASONING
         key = (part.choice, thought)
         head = self._heads.get(key)

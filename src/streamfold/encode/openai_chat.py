@@ -58,7 +58,7 @@ class ChatEncoder(Encoder):
         # ``delta`` is the delta object without its closing brace, which ``rest`` holds.
         return b"".join((self._head, _OPEN, str(choice).encode(), b',"delta":', delta, rest))
 
-    def _part_delta(self, part: Part, delta: str, first: bool) -> bytes:
+    def _part_delta(self, part: Part, delta: str) -> bytes:
         key = (part.choice, part.kind)
         head = self._delta_heads.get(key)
         if head is not None:

@@ -129,7 +129,7 @@ class ResponsesEncoder(Encoder):
             "response.output_item.done", {"output_index": message.index, "item": item}
         )
 
-    def _part_delta(self, part: Part, delta: str, first: bool) -> bytes:
+    def _part_delta(self, part: Part, delta: str) -> bytes:
         out = b""
         if part.slot is None:
             if part.kind == REASONING:
