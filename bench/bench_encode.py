@@ -176,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| stream | source | size | floor | events | transcode | transcode / floor |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for stream in streams:
-        if stream.name not in ("text-1k", "tool-args-10k"):
-            continue
+    # The smallest text stream and the smallest stream of tool arguments.
+    text = next(s for s in streams if s.name.startswith("text-"))
+    tool = next(s for s in streams if s.name.startswith("tool-args-"))
+    for stream in (text, tool):
         events = parse([stream.body])
         for source in SOURCES:
             body = encoder_run(source, events)([])
@@ -201,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _linearity(streams: list[ChatStream], growth: dict[str, dict[str, Cell]]) -> str:
-    small, large = "tool-args-10k", "tool-args-100k"
-    if small not in growth or large not in growth:
+    tools = [s.name for s in streams if s.name.startswith("tool-args-")]
+    if len(tools) < 2:
         return ""
+    small, large = tools[0], tools[1]
     sizes = {s.name: len(s.body) for s in streams}
     lines = [
         f"Growth from {small} to {large} (stream bytes x{sizes[large] / sizes[small]:.1f}; "

@@ -54,8 +54,21 @@ from ..events import (
     Usage,
     UsageUpdated,
 )
+from ..fold import REASONING, REFUSAL, TEXT
 
-__all__ = ["CUT_ERRORS", "Call", "Encoder", "Part", "error_code", "finish_value", "json", "sse"]
+__all__ = [
+    "CUT_ERRORS",
+    "REASONING",
+    "REFUSAL",
+    "TEXT",
+    "Call",
+    "Encoder",
+    "Part",
+    "error_code",
+    "finish_value",
+    "json",
+    "sse",
+]
 
 #: Encodes any JSON value to compact bytes (one reused encoder).
 json = msgspec.json.Encoder().encode
@@ -63,9 +76,7 @@ json = msgspec.json.Encoder().encode
 #: The ``ErrorInfo.type`` of failures that mean the stream was cut, not refused:
 #: the encoded stream stops without its terminal marker.
 CUT_ERRORS = frozenset({"incomplete_stream", "timeout"})
-
-TEXT, REASONING, REFUSAL = "text", "reasoning", "refusal"
-
+_DELTA_KIND = {TextDelta: TEXT, ReasoningDelta: REASONING, RefusalDelta: REFUSAL}
 _DONE_KIND = {TextDone: TEXT, ReasoningDone: REASONING, RefusalDone: REFUSAL}
 
 
@@ -374,9 +385,6 @@ class Encoder:
         # A response that began is opened first (its start may carry the usage).
         out = self._start_once() if self._begun or self.usage is not None else b""
         return out + self._interrupt(event.error, event.error.type in CUT_ERRORS)
-
-
-_DELTA_KIND = {TextDelta: TEXT, ReasoningDelta: REASONING, RefusalDelta: REFUSAL}
 
 
 def finish_value(event: ResponseFinished, native: Mapping[str, str]) -> str | None:

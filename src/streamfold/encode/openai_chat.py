@@ -73,8 +73,19 @@ class ChatEncoder(Encoder):
         return self._choice_chunk(call.choice, json({"tool_calls": [entry]})[:-1], _CLOSE)
 
     def _call_start(self, call: Call) -> bytes:
-        # slot: whether the id and the name were sent (they may come only at the end).
-        call.slot = (call.id is not None, call.name is not None)
+        # slot: whether the id and the name were sent (they may come only at the
+        # end), and the bytes before an argument delta, made once.
+        head = b"".join(
+            (
+                self._head,
+                _OPEN,
+                str(call.choice).encode(),
+                b',"delta":{"tool_calls":[{"index":',
+                str(call.position).encode(),
+                b',"function":{"arguments":',
+            )
+        )
+        call.slot = (call.id is not None, call.name is not None, head)
         entry: dict[str, object] = {"index": call.position}
         if call.id is not None:
             entry["id"] = call.id
@@ -83,10 +94,11 @@ class ChatEncoder(Encoder):
         return self._role(call.choice) + self._tool_chunk(call, entry)
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
-        return self._tool_chunk(call, {"index": call.position, "function": {"arguments": delta}})
+        head = call.slot[2]
+        return b"".join((head, json(delta), b"}}]", _CLOSE))
 
     def _call_done(self, call: Call, event: ToolCallDone) -> bytes:
-        id_sent, name_sent = call.slot
+        id_sent, name_sent, _ = call.slot
         entry: dict[str, object] = {"index": call.position}
         if not id_sent and call.id is not None:
             entry["id"] = call.id
