@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "fold": 5,
     "dialects": 6,
     "parser": 7,
+    "encode": 7,
     "samples": 7,
     "adapters": 8,
     "client": 9,

@@ -27,7 +27,14 @@ from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
 
-__all__ = ["AnthropicMessages", "normalise_usage", "unified_stop_reason"]
+__all__ = [
+    "NATIVE_STOP_REASONS",
+    "SERVER_TOOL_KINDS",
+    "AnthropicMessages",
+    "native_usage",
+    "normalise_usage",
+    "unified_stop_reason",
+]
 
 _decode_input = msgspec.json.Decoder().decode
 _encode_input = msgspec.json.Encoder().encode
@@ -58,6 +65,13 @@ _STOP_REASONS: Final = {
     "pause_turn": "other",
 }
 
+#: The other way, for encoders: each unified finish reason's stop_reason, the first
+#: above that means it. "other" has none of its own (pause_turn means more than that),
+#: nor has "error".
+NATIVE_STOP_REASONS: Final = {
+    unified: raw for raw, unified in reversed(_STOP_REASONS.items()) if unified != "other"
+}
+
 # Error types Anthropic documents as transient (https://docs.claude.com/en/api/errors):
 # 429 rate_limit_error, 500 api_error, 504 timeout_error, 529 overloaded_error.
 _RETRYABLE_ERRORS: Final = frozenset(
@@ -75,6 +89,8 @@ _TOOL_KINDS: Final = {
     "mcp_tool_use": "mcp_tool_use",
 }
 _CLIENT_KIND: Final = "function"
+#: The ``kind`` of tool calls that the provider runs itself (not the caller's to run).
+SERVER_TOOL_KINDS: Final = frozenset(kind for kind in _TOOL_KINDS.values() if kind != _CLIENT_KIND)
 
 # message_delta fields set as a group with the stop reason (see _message_delta);
 # every other delta field is kept when not null.
@@ -113,6 +129,26 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
         reasoning_tokens=reasoning,
         raw=raw,
     )
+
+
+def native_usage(usage: Usage) -> dict[str, Any]:
+    """The Anthropic ``usage`` object of normalised ``usage``, the inverse of
+    ``normalise_usage``: ``input_tokens`` is the prompt less its cached tokens.
+    Only the counts that are known (never a fake 0); the caller adds what the
+    format requires. ``total_tokens`` has no field: it is input plus output."""
+    out: dict[str, Any] = {}
+    cache_write, cache_read = usage.cache_write_tokens, usage.cache_read_tokens
+    if usage.input_tokens is not None:
+        out["input_tokens"] = max(0, usage.input_tokens - (cache_write or 0) - (cache_read or 0))
+    if cache_write is not None:
+        out["cache_creation_input_tokens"] = cache_write
+    if cache_read is not None:
+        out["cache_read_input_tokens"] = cache_read
+    if usage.output_tokens is not None:
+        out["output_tokens"] = usage.output_tokens
+    if usage.reasoning_tokens is not None:
+        out["output_tokens_details"] = {"thinking_tokens": usage.reasoning_tokens}
+    return out
 
 
 class _Block:

@@ -24,8 +24,10 @@ from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
 
 __all__ = [
+    "NATIVE_FINISH",
     "Gemini",
     "PartialArguments",
+    "native_usage",
     "normalise_usage",
     "parse_json_path",
     "unified_finish_reason",
@@ -53,6 +55,14 @@ _FINISH: Final = {
     "TOO_MANY_TOOL_CALLS": "error",
     "MISSING_THOUGHT_SIGNATURE": "error",
     "MALFORMED_RESPONSE": "error",
+}
+
+#: The other way, for encoders: each unified finish reason's finishReason, the first
+#: above that means it; "error" has no generic one (each names a failure), and a turn
+#: that calls functions ends with STOP (see ``unified_finish_reason``).
+NATIVE_FINISH: Final = {
+    **{unified: raw for raw, unified in reversed(_FINISH.items()) if unified != "error"},
+    "tool_calls": "STOP",
 }
 
 _USAGE_COUNTS: Final = (
@@ -128,6 +138,24 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
         reasoning_tokens=thoughts,
         raw=raw,
     )
+
+
+def native_usage(usage: Usage) -> dict[str, Any]:
+    """The ``usageMetadata`` of normalised ``usage``, the inverse of
+    ``normalise_usage``: ``candidatesTokenCount`` is the output less the thinking
+    tokens. Only the counts that are known (never a fake 0)."""
+    out: dict[str, Any] = {}
+    if usage.input_tokens is not None:
+        out["promptTokenCount"] = usage.input_tokens
+    if usage.output_tokens is not None:
+        out["candidatesTokenCount"] = max(0, usage.output_tokens - (usage.reasoning_tokens or 0))
+    if usage.total_tokens is not None:
+        out["totalTokenCount"] = usage.total_tokens
+    if usage.cache_read_tokens is not None:
+        out["cachedContentTokenCount"] = usage.cache_read_tokens
+    if usage.reasoning_tokens is not None:
+        out["thoughtsTokenCount"] = usage.reasoning_tokens
+    return out
 
 
 def parse_json_path(path: str) -> tuple[Segment, ...] | None:

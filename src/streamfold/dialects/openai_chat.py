@@ -19,7 +19,13 @@ from ..fold import Accumulator
 from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
 
-__all__ = ["OpenAIChat", "normalise_usage", "unified_finish_reason"]
+__all__ = [
+    "NATIVE_FINISH",
+    "OpenAIChat",
+    "native_usage",
+    "normalise_usage",
+    "unified_finish_reason",
+]
 
 _decode = msgspec.json.Decoder().decode
 
@@ -113,6 +119,11 @@ _FINISH: Final = {
 }
 
 
+#: The other way, for encoders: each unified finish reason's Chat Completions value,
+#: the first raw value above that means it ("other" has none).
+NATIVE_FINISH: Final = {unified: raw for raw, unified in reversed(_FINISH.items())}
+
+
 def unified_finish_reason(raw: str) -> str:
     """Map a provider's finish reason to stop, length, tool_calls, content_filter,
     error or other."""
@@ -141,6 +152,29 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
         reasoning_tokens=reasoning,
         raw=raw,
     )
+
+
+def native_usage(usage: Usage) -> dict[str, Any]:
+    """The chat ``usage`` object of normalised ``usage``, the inverse of
+    ``normalise_usage``: only the counts that are known (never a fake 0)."""
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("prompt_tokens", usage.input_tokens),
+        ("completion_tokens", usage.output_tokens),
+        ("total_tokens", usage.total_tokens),
+    ):
+        if value is not None:
+            out[key] = value
+    prompt_details = {}
+    if usage.cache_read_tokens is not None:
+        prompt_details["cached_tokens"] = usage.cache_read_tokens
+    if usage.cache_write_tokens is not None:
+        prompt_details["cache_write_tokens"] = usage.cache_write_tokens
+    if prompt_details:
+        out["prompt_tokens_details"] = prompt_details
+    if usage.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
 
 
 def _deepseek_cache_hit(raw: dict[str, Any]) -> int | None:

@@ -23,7 +23,7 @@ from ..fold import Accumulator
 from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
 
-__all__ = ["OpenAIResponses", "normalise_usage"]
+__all__ = ["NATIVE_INCOMPLETE", "OpenAIResponses", "native_usage", "normalise_usage"]
 
 _CHOICE: Final = 0  # the Responses API has one output list: choice 0 of the unified view
 
@@ -64,6 +64,8 @@ _UNIFIED_KIND: Final = {
 }
 
 _INCOMPLETE: Final = {"max_output_tokens": "length", "content_filter": "content_filter"}
+#: The other way, for encoders: the ``incomplete_details.reason`` of a unified finish reason.
+NATIVE_INCOMPLETE: Final = {unified: reason for reason, unified in _INCOMPLETE.items()}
 
 # Error codes of `response.failed` that OpenAI documents as transient, beside the
 # shared ones (server_error, rate_limit_exceeded) that `provider_error` knows.
@@ -89,6 +91,29 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
         reasoning_tokens=reasoning,
         raw=raw,
     )
+
+
+def native_usage(usage: Usage) -> dict[str, Any]:
+    """The Responses ``usage`` object of normalised ``usage``, the inverse of
+    ``normalise_usage``: only the counts that are known (never a fake 0)."""
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("input_tokens", usage.input_tokens),
+        ("output_tokens", usage.output_tokens),
+        ("total_tokens", usage.total_tokens),
+    ):
+        if value is not None:
+            out[key] = value
+    input_details = {}
+    if usage.cache_read_tokens is not None:
+        input_details["cached_tokens"] = usage.cache_read_tokens
+    if usage.cache_write_tokens is not None:
+        input_details["cache_write_tokens"] = usage.cache_write_tokens
+    if input_details:
+        out["input_tokens_details"] = input_details
+    if usage.reasoning_tokens is not None:
+        out["output_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
 
 
 def _bedrock_cache_write(input_details: dict[str, Any]) -> int | None:

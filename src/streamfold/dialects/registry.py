@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
+from .ai_sdk_ui import AISDKUIMessageStream
 from .anthropic import AnthropicMessages
 from .base import Dialect
 from .gemini import Gemini
@@ -164,6 +165,20 @@ def gemini_body(parts: RequestParts) -> dict[str, Any]:
     return body
 
 
+def ai_sdk_ui_body(parts: RequestParts) -> dict[str, Any]:
+    """An AI SDK chat backend (``useChat``'s default transport): ``messages`` as
+    ``UIMessage`` objects (a prompt becomes one user message with a text part),
+    ``trigger: submit-message``. The system prompt, tools and output limit are
+    the backend's own: they are not sent."""
+    messages = _native(
+        parts,
+        lambda prompt: [
+            {"id": "user-1", "role": "user", "parts": [{"type": "text", "text": prompt}]}
+        ],
+    )
+    return {"messages": messages, "trigger": "submit-message"}
+
+
 #: Every API, in the order ``dialect="auto"`` tries their dialects: the most
 #: specific first (typed events), Chat Completions (any object with ``choices``) last.
 APIS: tuple[API, ...] = (
@@ -194,6 +209,21 @@ APIS: tuple[API, ...] = (
         version_header="anthropic-version",
         routes=("/v1/messages",),
         provider="anthropic",
+    ),
+    API(
+        id=AISDKUIMessageStream.name,
+        name="ai-sdk",
+        title="Vercel AI SDK UI message stream",
+        dialect=AISDKUIMessageStream,
+        # An application's own backend: no provider URL, no key of its own, and
+        # the backend picks the model (model_in_body=False: the path has no {model}).
+        base_url="http://localhost:3000",
+        path="/api/chat",
+        body=ai_sdk_ui_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=(),
+        model_in_body=False,
     ),
     API(
         id=Gemini.name,

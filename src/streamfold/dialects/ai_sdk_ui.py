@@ -1,0 +1,649 @@
+"""The Vercel AI SDK UI message stream (``x-vercel-ai-ui-message-stream: v1``).
+
+What a JavaScript backend built on the AI SDK (``createUIMessageStreamResponse``)
+or a compatible Python one sends to ``useChat``: server-sent events, each
+``data:`` a JSON chunk with a ``type``, ended by ``data: [DONE]``. A stream is
+one assistant message: ``start`` (its id and metadata), steps
+(``start-step``/``finish-step``), parts with ids (``text-start``,
+``text-delta``, ``text-end``; ``reasoning-*``), tool calls keyed by
+``toolCallId`` (``tool-input-start``, ``tool-input-delta``,
+``tool-input-available``, or ``tool-input-error``; their outputs when the
+backend ran the tool), sources, files, ``data-*`` parts, and ``finish``
+(its ``finishReason``, message metadata). ``error`` reports a failure,
+``abort`` an aborted stream.
+
+The chunk schemas are the AI SDK's ``uiMessageChunkSchema``
+(``packages/ai/src/ui-message-stream/ui-message-chunks.ts``); the native
+response is the ``UIMessage`` that the SDK's ``readUIMessageStream`` builds
+from the same chunks. Usage, model and creation time are not part of the
+protocol: they travel in the message metadata, read here where they are
+(``docs/dialects/ai-sdk-ui.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from ..errors import ProtocolError, ProviderError, shorten
+from ..events import Usage
+from ..fold import FREE_TEXT_KIND, Accumulator
+from ..partial_json import MISSING, PartialJSONError, parse_partial
+from ..sse import ServerSentEvent
+from .base import Dialect, decode_json, int_or_none, str_or_none
+
+__all__ = [
+    "HEADERS",
+    "METADATA_KEY",
+    "NATIVE_FINISH",
+    "AISDKUIMessageStream",
+    "native_usage",
+    "normalise_usage",
+    "unified_finish_reason",
+]
+
+_CHOICE: Final = 0  # one message: choice 0 of the unified view
+
+#: The response headers of a UI message stream (the AI SDK's ``UI_MESSAGE_STREAM_HEADERS``
+#: less ``content-type`` and the hop-by-hop ``connection``).
+HEADERS: Final = {
+    "x-vercel-ai-ui-message-stream": "v1",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+
+#: The ``providerMetadata`` key under which streamfold puts a reasoning part's
+#: ``signature`` and ``encryptedContent`` (like pydantic-ai's ``pydantic_ai`` key).
+METADATA_KEY: Final = "streamfold"
+
+_FINISH: Final = {
+    "stop": "stop",
+    "length": "length",
+    "content-filter": "content_filter",
+    "tool-calls": "tool_calls",
+    "error": "error",
+    # The stream ended without the provider's completion signal (AI SDK 7).
+    "interrupted": "other",
+    "other": "other",
+}
+#: The other way, for encoders: each unified finish reason's ``finishReason``.
+NATIVE_FINISH: Final = {
+    unified: raw for raw, unified in reversed(_FINISH.items()) if raw != "interrupted"
+}
+
+# The chunk types of uiMessageChunkSchema (and data-*), for detection.
+_CHUNK_TYPES: Final = frozenset(
+    {
+        "start",
+        "finish",
+        "abort",
+        "message-metadata",
+        "start-step",
+        "finish-step",
+        "reset-step",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "reasoning-start",
+        "reasoning-delta",
+        "reasoning-end",
+        "tool-input-start",
+        "tool-input-delta",
+        "tool-input-available",
+        "tool-input-error",
+        "tool-output-available",
+        "tool-output-error",
+        "tool-output-denied",
+        "tool-approval-request",
+        "tool-approval-response",
+        "source-url",
+        "source-document",
+        "file",
+        "reasoning-file",
+        "custom",
+        "steering-message",
+    }
+)
+# Chunks that may come before `start` without starting the message.
+_BEFORE_START: Final = frozenset({"start", "error", "abort", "message-metadata"})
+
+# providerMetadata of a reasoning part: where each AI SDK provider keeps the
+# signature or the encrypted content (anthropic, openai, google and vertex), and ours.
+_SIGNATURES: Final = (
+    (METADATA_KEY, "signature"),
+    ("anthropic", "signature"),
+    ("google", "thoughtSignature"),
+    ("vertex", "thoughtSignature"),
+)
+_ENCRYPTED: Final = (
+    (METADATA_KEY, "encryptedContent"),
+    ("anthropic", "redactedData"),
+    ("openai", "reasoningEncryptedContent"),
+)
+
+_encode_json = msgspec.json.Encoder().encode
+
+
+def unified_finish_reason(raw: str) -> str:
+    """Map a ``finishReason`` to stop, length, tool_calls, content_filter, error or other."""
+    return _FINISH.get(raw, "other")
+
+
+def normalise_usage(raw: dict[str, Any]) -> Usage:
+    """Normalise a usage object from the message metadata: the AI SDK's
+    ``LanguageModelUsage`` (``inputTokens``, ``inputTokenDetails``,
+    ``outputTokens``, ``outputTokenDetails``, ``totalTokens``), or its AI SDK 5
+    form (``cachedInputTokens``, ``reasoningTokens``). Counts not reported stay
+    ``None``."""
+    input_details = raw.get("inputTokenDetails")
+    output_details = raw.get("outputTokenDetails")
+    cache_read = cache_write = reasoning = None
+    if type(input_details) is dict:
+        cache_read = int_or_none(input_details.get("cacheReadTokens"))
+        cache_write = int_or_none(input_details.get("cacheWriteTokens"))
+    if type(output_details) is dict:
+        reasoning = int_or_none(output_details.get("reasoningTokens"))
+    if cache_read is None:
+        cache_read = _sdk5_count(raw, "cachedInputTokens")
+    if reasoning is None:
+        reasoning = _sdk5_count(raw, "reasoningTokens")
+    return Usage(
+        input_tokens=int_or_none(raw.get("inputTokens")),
+        output_tokens=int_or_none(raw.get("outputTokens")),
+        total_tokens=int_or_none(raw.get("totalTokens")),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        raw=raw,
+    )
+
+
+def native_usage(usage: Usage) -> dict[str, Any]:
+    """The ``LanguageModelUsage`` of normalised ``usage``, the inverse of
+    ``normalise_usage``: only the counts that are known."""
+    out: dict[str, Any] = {}
+    if usage.input_tokens is not None:
+        out["inputTokens"] = usage.input_tokens
+    details = {}
+    if usage.cache_read_tokens is not None:
+        details["cacheReadTokens"] = usage.cache_read_tokens
+    if usage.cache_write_tokens is not None:
+        details["cacheWriteTokens"] = usage.cache_write_tokens
+    if details:
+        out["inputTokenDetails"] = details
+    if usage.output_tokens is not None:
+        out["outputTokens"] = usage.output_tokens
+    if usage.reasoning_tokens is not None:
+        out["outputTokenDetails"] = {"reasoningTokens": usage.reasoning_tokens}
+    if usage.total_tokens is not None:
+        out["totalTokens"] = usage.total_tokens
+    return out
+
+
+def _sdk5_count(raw: dict[str, Any], key: str) -> int | None:
+    # AI SDK 5's LanguageModelUsage had cachedInputTokens and reasoningTokens at
+    # the top level; applications still forward it as message metadata.
+    return int_or_none(raw.get(key))
+
+
+def _merge(base: Any, update: Any) -> Any:
+    # The AI SDK's mergeObjects: objects merge key by key, anything else replaces.
+    if type(base) is dict and type(update) is dict:
+        merged = dict(base)
+        for key, value in update.items():
+            merged[key] = _merge(merged.get(key), value)
+        return merged
+    return update
+
+
+def _metadata_value(metadata: Any, pairs: tuple[tuple[str, str], ...]) -> str | None:
+    if type(metadata) is not dict:
+        return None
+    for provider, key in pairs:
+        entry = metadata.get(provider)
+        if type(entry) is dict:
+            value = entry.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+class _TextPart:
+    """A text or reasoning part of the message."""
+
+    __slots__ = ("done", "id", "kind", "metadata", "pieces")
+
+    def __init__(self, kind: str, id: str, metadata: Any) -> None:
+        self.kind = kind
+        self.id = id
+        self.pieces: list[str] = []
+        self.metadata = metadata
+        self.done = False
+
+    def native(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.kind}
+        if self.kind == "reasoning":
+            out["id"] = self.id
+        out["text"] = "".join(self.pieces)
+        if self.metadata is not None:
+            out["providerMetadata"] = self.metadata
+        out["state"] = "done" if self.done else "streaming"
+        return out
+
+
+class _ToolPart:
+    """A tool call of the message (``tool-<name>``, or ``dynamic-tool``)."""
+
+    __slots__ = ("chunk", "deltas", "fields", "input", "state")
+
+    def __init__(self, chunk: dict[str, Any]) -> None:
+        self.chunk = chunk  # the chunk that introduced it
+        self.deltas: list[str] = []
+        self.state = "input-streaming"
+        self.input: Any = MISSING
+        self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
+
+    def native(self) -> dict[str, Any]:
+        chunk = self.chunk
+        name = chunk.get("toolName")
+        name = name if isinstance(name, str) else ""
+        out: dict[str, Any]
+        if chunk.get("dynamic") is True:
+            out = {"type": "dynamic-tool", "toolName": name}
+        else:
+            out = {"type": f"tool-{name}"}
+        out["toolCallId"] = chunk.get("toolCallId")
+        out["state"] = self.state
+        for key in ("title", "toolMetadata", "providerExecuted"):
+            if chunk.get(key) is not None:
+                out[key] = chunk[key]
+        value = self.input
+        if value is MISSING and self.state == "input-streaming":
+            value = _partial(self.deltas, chunk.get("inputEncoding") == "text")
+            if self.deltas:
+                out["rawInput"] = "".join(self.deltas)
+        if value is not MISSING:
+            out["input"] = value
+        if chunk.get("inputEncoding") is not None and self.state == "input-streaming":
+            out["inputEncoding"] = chunk[
+                "inputEncoding"
+            ]  # the SDK drops it once the input is whole
+        metadata = chunk.get("providerMetadata")
+        if metadata is not None:
+            out["callProviderMetadata"] = metadata
+        out.update(self.fields)
+        return out
+
+
+def _partial(deltas: list[str], text: bool) -> Any:
+    # The input of a call still streaming: the partial JSON so far.
+    joined = "".join(deltas)
+    if text:
+        return joined if deltas else MISSING
+    if not joined.strip():
+        return MISSING
+    try:
+        value = parse_partial(joined)
+    except PartialJSONError:
+        return MISSING
+    return value
+
+
+_Part = Any  # _TextPart | _ToolPart | dict (a step boundary, a source, a file, data)
+
+
+class AISDKUIMessageStream(Dialect):
+    """The AI SDK UI message stream (``"ai-sdk-ui"``)."""
+
+    name = "ai-sdk-ui"
+
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        self.message_id: str | None = None
+        self.metadata: Any = None
+        self.parts: list[_Part] = []
+        self.finish_reason: str | None = None
+        self._text: dict[tuple[str, str], _TextPart] = {}  # open parts by (kind, id)
+        self._open: dict[str, str] = {}  # the accumulator's open part of a kind: its id
+        self._tools: dict[str, _ToolPart] = {}
+        self._usage_raw: Any = None
+
+    @classmethod
+    def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
+        """A chunk of the UI message stream: a ``type`` of the AI SDK's chunk
+        schema (or ``data-*``); its ``error`` chunk has an ``errorText``."""
+        if type(payload) is not dict:
+            return False
+        kind = payload.get("type")
+        if type(kind) is not str:
+            return False
+        if kind == "error":
+            return isinstance(payload.get("errorText"), str)
+        return kind in _CHUNK_TYPES or (kind.startswith("data-") and "data" in payload)
+
+    def handle(self, event: ServerSentEvent) -> None:
+        """Fold one chunk (or the ``[DONE]`` marker).
+
+        Raises:
+            ProviderError: an ``error`` or ``abort`` chunk.
+            ProtocolError: the data is not a JSON object with a ``type``, or a
+                delta for a part that never started.
+        """
+        if event.raw == b"[DONE]":
+            self._done_marker(event)
+            return
+        chunk = decode_json(event)
+        kind = chunk.get("type") if type(chunk) is dict else None
+        if type(kind) is not str:
+            raise _protocol(event, "is not a chunk (a JSON object with a type)")
+        if not self.acc.started and kind not in _BEFORE_START:
+            self.acc.start(None, None, None)  # no `start` chunk: a nameless message
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, chunk, event)
+        elif kind.startswith("data-"):
+            self._data(chunk)
+        else:
+            self.acc.unknown(kind, chunk)
+
+    def close(self) -> bool:
+        """Complete when ``finish`` or ``[DONE]`` arrived."""
+        return self.terminated
+
+    # -- the message -------------------------------------------------------------------
+
+    def response(self) -> dict[str, Any]:
+        """The ``UIMessage`` the AI SDK's ``readUIMessageStream`` builds from the chunks."""
+        out: dict[str, Any] = {"id": self.message_id or "", "role": "assistant"}
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        out["parts"] = [p if type(p) is dict else p.native() for p in self.parts]
+        return out
+
+    # -- chunks --------------------------------------------------------------------------
+
+    def _start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        message_id = str_or_none(chunk.get("messageId"))
+        if message_id is not None:
+            self.message_id = message_id
+        self._metadata(chunk.get("messageMetadata"))
+        # The message's id, and the model where the metadata names one (the
+        # protocol has no field for it; streamfold's encoder puts it there).
+        metadata = self.metadata if type(self.metadata) is dict else {}
+        self.acc.start(message_id, str_or_none(metadata.get("model")), None)
+
+    def _metadata(self, metadata: Any) -> None:
+        if metadata is None:
+            return
+        self.metadata = metadata if self.metadata is None else _merge(self.metadata, metadata)
+        if type(metadata) is not dict:
+            return
+        usage = metadata.get("usage")
+        if type(usage) is not dict:
+            usage = metadata.get("totalUsage")
+        if type(usage) is dict and usage != self._usage_raw:
+            self._usage_raw = usage
+            self.acc.set_usage(normalise_usage(usage))
+
+    def _message_metadata(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        self._metadata(chunk.get("messageMetadata"))
+
+    def _finish(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        self._metadata(chunk.get("messageMetadata"))
+        raw = chunk.get("finishReason")
+        if isinstance(raw, str) and raw:
+            self.finish_reason = raw
+            self.acc.finish(_CHOICE, raw, unified_finish_reason(raw))
+        self.terminated = True
+
+    def _done_marker(self, event: ServerSentEvent) -> None:
+        # The AI SDK ends every stream it closes normally with [DONE] (after
+        # `finish` when the stream sends one): the end of the message.
+        if not self.acc.started:
+            self.acc.start(None, None, None)
+        self.terminated = True
+
+    def _step(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        if chunk.get("type") == "start-step":
+            self.parts.append({"type": "step-start"})
+
+    def _reset_step(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        # The backend retried a step: its parts so far are void. The fold keeps
+        # streamed text in order and cannot take a step's part back.
+        self.acc.warn(
+            f"server-sent event #{event.index}: reset-step: the parts of the step it voids are kept"
+        )
+        self.acc.unknown("reset-step", chunk)
+
+    def _error(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        text = chunk.get("errorText")
+        message = text if isinstance(text, str) and text else "the stream reported an error"
+        raise ProviderError(message, raw=chunk, position=event.index)
+
+    def _abort(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        # The backend aborted the stream (the user stopped it, or a timeout):
+        # the message is not complete.
+        reason = str_or_none(chunk.get("reason"))
+        message = "the stream was aborted" + (f": {reason}" if reason else "")
+        raise ProviderError(
+            message, code="abort", error_type="abort", raw=chunk, position=event.index
+        )
+
+    # -- text and reasoning ------------------------------------------------------------
+
+    def _part_start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        kind = "reasoning" if chunk["type"] == "reasoning-start" else "text"
+        part_id = _part_id(chunk, event)
+        part = _TextPart(kind, part_id, chunk.get("providerMetadata"))
+        self._text[(kind, part_id)] = part
+        self.parts.append(part)
+        if kind == "reasoning":
+            # A reasoning part may carry no text (redacted): it still gets its done.
+            self._switch(kind, part_id)
+            self.acc.begin_part(_CHOICE, kind)
+
+    def _part_delta(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        kind = "reasoning" if chunk["type"] == "reasoning-delta" else "text"
+        part = self._text.get((kind, _part_id(chunk, event)))
+        if part is None or part.done:
+            raise _protocol(event, f"a {chunk['type']} for a part that never started")
+        metadata = chunk.get("providerMetadata")
+        if metadata is not None:
+            part.metadata = metadata
+        delta = chunk.get("delta")
+        if isinstance(delta, str) and delta:
+            part.pieces.append(delta)
+            self._switch(kind, _part_id(chunk, event))
+            if kind == "text":
+                self.acc.text(_CHOICE, delta)
+            else:
+                self.acc.reasoning(_CHOICE, delta)
+
+    def _part_end(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        kind = "reasoning" if chunk["type"] == "reasoning-end" else "text"
+        part_id = _part_id(chunk, event)
+        part = self._text.pop((kind, part_id), None)
+        if part is None:
+            raise _protocol(event, f"a {chunk['type']} for a part that never started")
+        part.done = True
+        metadata = chunk.get("providerMetadata")
+        if metadata is not None:
+            part.metadata = metadata
+        if self._open.get(kind) != part_id:
+            return
+        del self._open[kind]
+        if kind == "reasoning":
+            self.acc.reasoning_signature(
+                _CHOICE,
+                signature=_metadata_value(part.metadata, _SIGNATURES),
+                encrypted_content=_metadata_value(part.metadata, _ENCRYPTED),
+            )
+        self.acc.end_part(_CHOICE, kind)
+
+    def _switch(self, kind: str, part_id: str) -> None:
+        # One open part per kind in the accumulator: a delta for another part
+        # ends the one before (never merged into it).
+        current = self._open.get(kind)
+        if current == part_id:
+            return
+        if current is not None:
+            self.acc.end_part(_CHOICE, kind)
+        self._open[kind] = part_id
+
+    # -- tool calls --------------------------------------------------------------------
+
+    def _tool(self, chunk: dict[str, Any], event: ServerSentEvent) -> _ToolPart:
+        call_id = str_or_none(chunk.get("toolCallId"))
+        if call_id is None:
+            raise _protocol(event, f"a {chunk.get('type')} without a toolCallId")
+        part = self._tools.get(call_id)
+        if part is None:
+            part = self._tools[call_id] = _ToolPart(chunk)
+            self.parts.append(part)
+            text = chunk.get("inputEncoding") == "text"
+            self.acc.tool_call(
+                _CHOICE,
+                call_id,
+                id=call_id,
+                name=str_or_none(chunk.get("toolName")),
+                kind=FREE_TEXT_KIND if text else "function",
+                server=chunk.get("providerExecuted") is True,
+            )
+        return part
+
+    def _tool_start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        self._tool(chunk, event)
+
+    def _tool_delta(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        call_id = str_or_none(chunk.get("toolCallId"))
+        part = self._tools.get(call_id) if call_id is not None else None
+        if part is None:
+            raise _protocol(event, "a tool-input-delta for a call that never started")
+        delta = chunk.get("inputTextDelta")
+        if isinstance(delta, str) and delta and part.state == "input-streaming":
+            part.deltas.append(delta)
+            self.acc.tool_call(_CHOICE, call_id, arguments=delta)
+
+    def _tool_input(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        # tool-input-available (or -error): the input is whole. When no delta
+        # streamed it, the input sent whole is the arguments.
+        part = self._tool(chunk, event)
+        call_id = str_or_none(chunk.get("toolCallId"))
+        for key in ("title", "toolMetadata", "providerExecuted", "dynamic", "providerMetadata"):
+            if chunk.get(key) is not None:
+                part.chunk = {**part.chunk, key: chunk[key]}
+        value = chunk.get("input")
+        part.input = value
+        if chunk["type"] == "tool-input-error":
+            part.state = "output-error"
+            part.fields["errorText"] = chunk.get("errorText")
+        else:
+            part.state = "input-available"
+        if not part.deltas and value is not None:
+            text = part.chunk.get("inputEncoding") == "text" and isinstance(value, str)
+            arguments = value if text else _json_text(value)
+            part.deltas.append(arguments)
+            self.acc.tool_call(_CHOICE, call_id, arguments=arguments)
+        self.acc.end_tool_call(_CHOICE, call_id)
+
+    def _tool_result(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        # The backend ran the tool (tool-output-*): the call is not the caller's
+        # to run any more.
+        call_id = str_or_none(chunk.get("toolCallId"))
+        part = self._tools.get(call_id) if call_id is not None else None
+        if part is not None:
+            kind = chunk["type"]
+            if kind == "tool-output-available":
+                part.state = "output-available"
+                part.fields["output"] = chunk.get("output")
+                if chunk.get("preliminary") is not None:
+                    part.fields["preliminary"] = chunk["preliminary"]
+            elif kind == "tool-output-error":
+                part.state = "output-error"
+                part.fields["errorText"] = chunk.get("errorText")
+            else:
+                part.state = "output-denied"
+            call = self.acc.choice(_CHOICE).tool_calls.get(call_id)
+            if call is not None:
+                call.server = True
+        self.acc.unknown(chunk["type"], chunk)
+
+    # -- other parts -------------------------------------------------------------------
+
+    def _kept(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+        self.parts.append(chunk)
+        self.acc.unknown(chunk["type"], chunk)
+
+    def _data(self, chunk: dict[str, Any]) -> None:
+        # data-* parts: transient ones are not kept; one with a known id replaces it.
+        if chunk.get("transient") is not True:
+            data_id = chunk.get("id")
+            for position, part in enumerate(self.parts):
+                if (
+                    data_id is not None
+                    and type(part) is dict
+                    and part.get("type") == chunk["type"]
+                    and part.get("id") == data_id
+                ):
+                    self.parts[position] = {**part, "data": chunk.get("data")}
+                    break
+            else:
+                self.parts.append(chunk)
+        self.acc.unknown(chunk["type"], chunk)
+
+
+def _json_text(value: Any) -> str:
+    # A tool input sent whole (no deltas), as compact JSON text.
+    try:
+        return _encode_json(value).decode()
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
+def _part_id(chunk: dict[str, Any], event: ServerSentEvent) -> str:
+    part_id = str_or_none(chunk.get("id"))
+    if part_id is None:
+        raise _protocol(event, f"a {chunk.get('type')} without an id")
+    return part_id
+
+
+def _protocol(event: ServerSentEvent, what: str) -> ProtocolError:
+    return ProtocolError(
+        f"server-sent event #{event.index}: {what}: {shorten(event.raw)!r}",
+        excerpt=shorten(event.raw),
+        position=event.index,
+    )
+
+
+_Handler = Any
+
+_HANDLERS: Final[dict[str, _Handler]] = {
+    "start": AISDKUIMessageStream._start,
+    "finish": AISDKUIMessageStream._finish,
+    "message-metadata": AISDKUIMessageStream._message_metadata,
+    "start-step": AISDKUIMessageStream._step,
+    "finish-step": AISDKUIMessageStream._step,
+    "reset-step": AISDKUIMessageStream._reset_step,
+    "error": AISDKUIMessageStream._error,
+    "abort": AISDKUIMessageStream._abort,
+    "text-start": AISDKUIMessageStream._part_start,
+    "reasoning-start": AISDKUIMessageStream._part_start,
+    "text-delta": AISDKUIMessageStream._part_delta,
+    "reasoning-delta": AISDKUIMessageStream._part_delta,
+    "text-end": AISDKUIMessageStream._part_end,
+    "reasoning-end": AISDKUIMessageStream._part_end,
+    "tool-input-start": AISDKUIMessageStream._tool_start,
+    "tool-input-delta": AISDKUIMessageStream._tool_delta,
+    "tool-input-available": AISDKUIMessageStream._tool_input,
+    "tool-input-error": AISDKUIMessageStream._tool_input,
+    "tool-output-available": AISDKUIMessageStream._tool_result,
+    "tool-output-error": AISDKUIMessageStream._tool_result,
+    "tool-output-denied": AISDKUIMessageStream._tool_result,
+    "source-url": AISDKUIMessageStream._kept,
+    "source-document": AISDKUIMessageStream._kept,
+    "file": AISDKUIMessageStream._kept,
+    "reasoning-file": AISDKUIMessageStream._kept,
+    "custom": AISDKUIMessageStream._kept,
+    "steering-message": AISDKUIMessageStream._kept,
+}

@@ -1,0 +1,248 @@
+"""The Vercel AI SDK UI message stream as a dialect (docs/dialects/ai-sdk-ui.md).
+
+The fixtures in tests/fixtures/ai_sdk_ui/ are the AI SDK's own server output
+(tests/node/make_fixtures.mjs: streamText over a mock model,
+toUIMessageStream, createUIMessageStreamResponse) and streams written from its
+stream-protocol page; test_encode_ai_sdk.py checks that the SDK's reader builds
+from them the message this dialect builds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streamfold import StreamParser
+from streamfold.dialects import detect
+from streamfold.dialects.ai_sdk_ui import AISDKUIMessageStream, normalise_usage
+from streamfold.sse import ServerSentEvent
+
+from .corpus import FIXTURES, bytewise, cut, fold_raising_only_our_errors, mutate
+
+FIXTURE_DIR = FIXTURES / "ai_sdk_ui"
+PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
+
+
+def fold(data: bytes | list[bytes], **options: Any) -> StreamParser:
+    parser = StreamParser(**options)
+    for piece in [data] if isinstance(data, bytes) else data:
+        parser.feed(piece)
+    parser.close()
+    return parser
+
+
+def sse(*chunks: Any) -> bytes:
+    return b"".join(
+        b"data: " + (c if isinstance(c, bytes) else json.dumps(c).encode()) + b"\n\n"
+        for c in chunks
+    )
+
+
+# name -> (complete, error type, unified view)
+EXPECTED: dict[str, tuple[bool, str | None, dict[str, Any]]] = {
+    "text": (
+        True,
+        None,
+        {"text": "Hello, wörld! 👋", "finish_reason": "stop", "raw_finish_reason": "stop"},
+    ),
+    "reasoning-tool-call": (
+        True,
+        None,
+        {
+            "text": "Let me check.",
+            "reasoning": "The user wants the weather. I will call the tool.",
+            "tool_calls": [
+                {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+                {"id": "call_2", "name": "get_time", "arguments": '{"zone":"CET"}'},
+            ],
+            "finish_reason": "tool_calls",
+        },
+    ),
+    "tool-executed-two-steps": (
+        True,
+        None,
+        # The backend ran the call (a tool output followed): not the caller's to run.
+        {"text": "1 + 2 = 3", "tool_calls": [], "finish_reason": "stop"},
+    ),
+    "error-midstream": (False, "provider_error", {"text": "Partial ", "finish_reason": None}),
+    "abort": (False, "provider_error", {"text": "Stopped by the user"}),
+    "cut": (
+        False,
+        "incomplete_stream",
+        {
+            "text": "The stream stops ",
+            "tool_calls": [{"id": "call_1", "name": "search", "arguments": '{"query":"weath'}],
+        },
+    ),
+    "docs-parts": (
+        True,
+        None,
+        {
+            "text": "Hello",
+            "tool_calls": [
+                {
+                    "id": "call_fJdQDqnXeGxTmr4E3YPSR7Ar",
+                    "name": "getWeatherInformation",
+                    "arguments": '{"city":"San Francisco"}',
+                }
+            ],
+            "finish_reason": "tool_calls",
+        },
+    ),
+    "sdk5-usage-no-finish-reason": (
+        True,
+        None,
+        {"text": "Done.", "reasoning": "Thinking briefly.", "finish_reason": None},
+    ),
+    "tool-input-error-text-encoding": (
+        True,
+        None,
+        {
+            "tool_calls": [
+                {"id": "call_sql", "name": "run_sql", "arguments": "SELECT name FROM users;"},
+                {"id": "call_bad", "name": "lookup", "arguments": '{"id": 12,,}'},
+            ],
+        },
+    ),
+}
+
+
+def test_every_fixture_has_its_expectation() -> None:
+    assert sorted(p.stem for p in PATHS) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_folds_to(name: str) -> None:
+    complete, error, unified = EXPECTED[name]
+    parser = fold((FIXTURE_DIR / f"{name}.sse").read_bytes())
+    result = parser.snapshot
+    assert result.dialect == "ai-sdk-ui"
+    assert result.complete is complete
+    assert (result.error.type if result.error else None) == error
+    found = result.unified.to_dict()
+    for key, value in unified.items():
+        assert found[key] == value, key
+
+
+def test_usage_from_the_message_metadata_in_either_shape() -> None:
+    now = fold((FIXTURE_DIR / "text.sse").read_bytes()).snapshot.usage
+    assert now is not None
+    assert (now.input_tokens, now.output_tokens, now.total_tokens, now.cache_read_tokens) == (
+        12,
+        5,
+        17,
+        4,
+    )
+    old = fold((FIXTURE_DIR / "sdk5-usage-no-finish-reason.sse").read_bytes()).snapshot.usage
+    assert old is not None
+    assert (old.cache_read_tokens, old.reasoning_tokens) == (2, 10)
+    assert normalise_usage({}).input_tokens is None
+
+
+def test_identity_and_reasoning_metadata() -> None:
+    parser = fold((FIXTURE_DIR / "reasoning-tool-call.sse").read_bytes())
+    events = StreamParser().feed((FIXTURE_DIR / "reasoning-tool-call.sse").read_bytes())
+    started = [e for e in events if e.type == "response.started"]
+    assert [(e.id, e.model) for e in started] == [("msg_fixture_1", "mock-model")]
+    done = [e for e in events if e.type == "reasoning.done"]
+    assert [(d.signature, d.encrypted_content) for d in done] == [
+        ("sig-abc", None),
+        (None, "redacted-xyz"),
+    ]
+    assert parser.snapshot.response["metadata"]["model"] == "mock-model"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_split_anywhere_gives_the_same_events(path: Path) -> None:
+    raw = path.read_bytes()
+    whole = StreamParser()
+    expected = whole.feed(raw) + whole.close()
+    split = StreamParser()
+    found = [e for piece in bytewise(raw) for e in split.feed(piece)] + split.close()
+    assert found == expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_cuts(data: st.DataObject) -> None:
+    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
+    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=10))
+    assert fold(cut(raw, points)).snapshot == fold(raw).snapshot
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_streams_raise_only_streamfold_errors(data: st.DataObject) -> None:
+    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
+    fold_raising_only_our_errors(mutate(data, raw), AISDKUIMessageStream)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"type": "start"}, id="start"),
+        pytest.param({"type": "text-delta", "id": "t", "delta": "x"}, id="text-delta"),
+        pytest.param({"type": "error", "errorText": "boom"}, id="error"),
+        pytest.param({"type": "data-weather", "data": {}}, id="data"),
+    ],
+)
+def test_detected_from_its_first_chunk(payload: Any) -> None:
+    event = ServerSentEvent(json.dumps(payload).encode())
+    assert detect(event, payload) is AISDKUIMessageStream
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(
+            {"type": "error", "error": {"type": "overloaded_error"}}, id="anthropic-error"
+        ),
+        pytest.param({"type": "message_start", "message": {}}, id="anthropic"),
+        pytest.param({"type": "response.created"}, id="responses"),
+        pytest.param({"type": "error", "code": "x", "sequence_number": 1}, id="responses-error"),
+        pytest.param({"type": "data-x"}, id="data-without-data"),
+        pytest.param({"type": "nope"}, id="unknown-type"),
+    ],
+)
+def test_not_taken_for_another_dialect(payload: Any) -> None:
+    assert not AISDKUIMessageStream.detect(ServerSentEvent(json.dumps(payload).encode()), payload)
+
+
+def test_a_delta_for_a_part_that_never_started_is_a_protocol_error() -> None:
+    data = sse({"type": "start"}, {"type": "text-delta", "id": "t", "delta": "x"})
+    assert fold(data).snapshot.error.type == "protocol_error"
+    lenient = fold(data, strict=False).snapshot
+    assert any("never started" in w for w in lenient.warnings)
+
+
+def test_done_marker_alone_completes_a_stream_without_finish() -> None:
+    data = sse(
+        {"type": "text-start", "id": "t"},
+        {"type": "text-delta", "id": "t", "delta": "hi"},
+        {"type": "text-end", "id": "t"},
+        b"[DONE]",
+    )
+    result = fold(data).final()
+    assert (result.text, result.finish_reason, result.complete) == ("hi", None, True)
+
+
+def test_interleaved_parts_stay_apart() -> None:
+    data = sse(
+        {"type": "text-start", "id": "a"},
+        {"type": "text-start", "id": "b"},
+        {"type": "text-delta", "id": "a", "delta": "A1"},
+        {"type": "text-delta", "id": "b", "delta": "B1"},
+        {"type": "text-delta", "id": "a", "delta": "A2"},
+        {"type": "text-end", "id": "a"},
+        {"type": "text-end", "id": "b"},
+        {"type": "finish", "finishReason": "stop"},
+    )
+    parser = fold(data)
+    texts = [p["text"] for p in parser.snapshot.response["parts"]]
+    assert texts == ["A1A2", "B1"]
+    assert parser.snapshot.text == "A1B1A2"

@@ -1,0 +1,103 @@
+"""The Vercel AI SDK's own client code reads the UI message streams streamfold
+writes: every recording of every dialect, encoded to the UI message stream, is
+read by ``parseJsonEventStream`` with ``uiMessageChunkSchema`` (what
+``useChat``'s transport does) and ``readUIMessageStream``; every chunk passes
+the schema and the SDK builds the same message (parts, ids, metadata) as
+streamfold's ``ai-sdk-ui`` dialect. The UI fixtures themselves are read too.
+
+Needs Node and the ``ai`` package: ``npm install --prefix tests/node``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .corpus import FIXTURES
+from .test_encode import RECORDINGS, encode, fold
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+READER = NODE_DIR / "read_ui_streams.mjs"
+SDK = NODE_DIR / "node_modules" / "ai" / "package.json"
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("node") is None, reason="Node is not installed"),
+    pytest.mark.skipif(
+        not SDK.exists(),
+        reason=f"the AI SDK is not installed (run: npm install --prefix {NODE_DIR})",
+    ),
+]
+
+
+def without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, Any]]:
+    """Every stream to read: name -> (bytes, what the SDK made of them)."""
+    folder = tmp_path_factory.mktemp("ui-streams")
+    data: dict[str, bytes] = {}
+    for param in RECORDINGS:
+        path: Path = param.values[0]
+        events, _ = fold(path.read_bytes())
+        data[f"encoded-{param.id}"] = encode(events, "ai-sdk-ui")
+    for path in sorted((FIXTURES / "ai_sdk_ui").glob("*.sse")):
+        data[f"fixture-{path.name}"] = path.read_bytes()
+    files = {}
+    for number, (name, body) in enumerate(data.items()):
+        file = folder / f"{number:04d}.sse"
+        file.write_bytes(body)
+        files[str(file)] = name
+    run = subprocess.run(
+        ["node", str(READER), *files],
+        cwd=NODE_DIR,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    read = {}
+    for line in run.stdout.decode().splitlines():
+        record = json.loads(line)
+        read[files[record["file"]]] = record
+    return {name: (body, read[name]) for name, body in data.items()}
+
+
+def _names() -> list[str]:
+    names = [f"encoded-{p.id}" for p in RECORDINGS]
+    names += [f"fixture-{p.name}" for p in sorted((FIXTURES / "ai_sdk_ui").glob("*.sse"))]
+    return names
+
+
+@pytest.mark.parametrize("name", _names())
+def test_the_ai_sdk_reads_the_same_message(
+    name: str, streams: dict[str, tuple[bytes, Any]]
+) -> None:
+    body, record = streams[name]
+    assert record["invalid"] == [], "chunks the AI SDK's schema rejects"
+    _, ours = fold(body)
+    if record["message"] is None:
+        # Nothing but an error: the SDK builds no message; we fold none either.
+        assert ours.error is not None
+        return
+    theirs, message = without_nulls(record["message"]), without_nulls(ours.snapshot.response)
+    if (
+        message["parts"][-1:] == [{"type": "step-start"}]
+        and theirs["parts"] == message["parts"][:-1]
+    ):
+        # readUIMessageStream yields a snapshot on every chunk but start-step:
+        # a step that starts and fails at once is in its state, not its output.
+        message["parts"].pop()
+    assert theirs == message
+    error = ours.snapshot.unified.error
+    if error is not None and error.type == "provider_error" and error.code is None:
+        assert record["errors"] == [error.message]
