@@ -33,9 +33,11 @@ read are each one contiguous buffer: the memory an event holds is about its
 size, however many lines it has.
 
 Every split of the input gives the same events and the same error, with the
-same message: the decoder has one definition of each field's meaning and of the
-size, shared by its fast path (an event that is one ``data:`` line, optionally
-after one ``event:`` line) and the general line rules.
+same message and excerpt. The fast path (an event that is one ``data:`` line,
+optionally after one ``event:`` line with a type) takes only shapes the general
+line rules read the same way, and shares their size, defaults and type-name
+lookup; anything else (an empty type, a CR, more lines) goes by the general
+rules.
 """
 
 from __future__ import annotations
