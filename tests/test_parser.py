@@ -250,6 +250,37 @@ def test_a_stream_cut_between_events_is_judged_by_its_dialect(
     assert error_of(bytewise(raw[:block])) == whole
 
 
+CHAT_DONE = CHAT_STOP + b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize(
+    ("tail", "warning"),
+    [
+        pytest.param(
+            b"data: " + b"x" * 300 + b"\n\n",
+            "bytes after the end of the stream ignored: server-sent event #2 is larger",
+            id="oversized-event",
+        ),
+        pytest.param(b"data: " + b"x" * 300, "bytes after the end", id="oversized-unterminated"),
+        pytest.param(b'data: {"late": 1}\n\n', "#2 after the end of the stream", id="event"),
+        pytest.param(b'data: {"late": 1}', "#2 after the end of the stream", id="unterminated"),
+    ],
+)
+def test_after_the_end_framing_faults_are_warnings_at_any_split(tail: bytes, warning: str) -> None:
+    # An event too large after [DONE] failed the finished stream when it came
+    # in a later read, and vanished when it came in the same read. Both are
+    # now what any event after the end is: ignored, with one warning.
+    body = CHAT_DONE + tail
+    outcomes = []
+    for pieces in ([body], [CHAT_DONE, tail], bytewise(body)):
+        _, result, error = fold_pieces(pieces, max_event_size=200)
+        assert error is None and result is not None and result.complete
+        outcomes.append(result.warnings)
+    assert outcomes == [outcomes[0]] * 3
+    assert len(outcomes[0]) == 1
+    assert warning in outcomes[0][0]
+
+
 def _recordings() -> list[Any]:
     paths = sorted(CORPUS.glob("*.sse")) if CORPUS.is_dir() else []
     paths += [*sorted(FIXTURES.rglob("*.sse")), ARRAY]

@@ -115,6 +115,7 @@ class StreamParser:
         self.error: StreamfoldError | None = None
         self._sniff = FramingSniff(max_event_size)
         self._framing: _Decoder | None = None
+        self._framing_broken = False  # after the end: the rest of the bytes is ignored
         self._closed = False
         self.events_seen = 0
 
@@ -134,7 +135,7 @@ class StreamParser:
             data = _as_bytes(data)
         if self._closed:
             raise UsageError("feed() after close(): this parser has finished")
-        if self.phase is Phase.FAILED:
+        if self.phase is Phase.FAILED or self._framing_broken:
             return []
         try:
             framing = self._framing
@@ -146,7 +147,7 @@ class StreamParser:
                 data = self._sniff.head
             self._handle(framing.feed(data))
         except ProtocolError as exc:
-            self._fail(exc)
+            self._broken(exc)
         return self.acc.drain()
 
     def close(self) -> list[Event]:
@@ -160,7 +161,7 @@ class StreamParser:
         if self._closed:
             return []
         self._closed = True
-        if self.phase in (Phase.STARTING, Phase.STREAMING):
+        if self.phase is not Phase.FAILED and not self._framing_broken:
             try:
                 framing = self._framing
                 if framing is None:
@@ -168,7 +169,7 @@ class StreamParser:
                     self._handle(framing.feed(self._sniff.head))
                 self._handle(framing.close())
             except ProtocolError as exc:
-                self._fail(exc)
+                self._broken(exc)
         if self.phase in (Phase.STARTING, Phase.STREAMING):
             self._end()
         return self.acc.drain()
@@ -307,6 +308,17 @@ class StreamParser:
                 )
         self.dialect = cls(self.acc)
         return self.dialect
+
+    def _broken(self, error: ProtocolError) -> None:
+        # The framing broke (bytes outside a JSON array, an event too large).
+        # After the end the response is whole: the rest is ignored with one
+        # warning, as events after the end are, whether the fault came in the
+        # read that ended the stream (raised by close()) or in a later one.
+        if self.phase is Phase.FINISHED:
+            self._framing_broken = True
+            self.acc.warn(f"bytes after the end of the stream ignored: {error}")
+        else:
+            self._fail(error)
 
     def _cut(self, event: ServerSentEvent, cause: ProtocolError) -> IncompleteStreamError:
         # The input ended inside this event: the connection dropped, whatever
