@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,6 +55,9 @@ CASES = [
     pytest.param(b"data:  a\n\n", [("message", " a", None, True)], id="one-space-removed"),
     pytest.param(b"data: a:b\n\n", [("message", "a:b", None, True)], id="colon-in-value"),
     pytest.param(b"event: ping\ndata: 1\n\n", [("ping", "1", None, True)], id="event-type"),
+    # An empty type buffer means "message" (it was "" on the fast path).
+    pytest.param(b"event: \ndata: 1\n\n", [("message", "1", None, True)], id="empty-event-type"),
+    pytest.param(b"event:\ndata: 1\n\n", [("message", "1", None, True)], id="bare-event-field"),
     pytest.param(
         b"event: x\n\ndata: 1\n\n", [("message", "1", None, True)], id="type-reset-when-no-data"
     ),
@@ -181,3 +188,173 @@ def test_events_before_an_oversized_one_survive_any_cut() -> None:
                 got.extend(e.data for e in decoder.feed(piece))
             decoder.close()
         assert got == ["ok"]
+
+
+# -- one meaning per field and one size, whatever the split ------------------------------
+
+
+def outcome(pieces: Iterable[bytes], limit: int) -> tuple[list[tuple[Any, ...]], Any]:
+    """Every field of every event, then the error (type, message, excerpt, position)."""
+    decoder = SSEDecoder(limit)
+    events: list[ServerSentEvent] = []
+    try:
+        for piece in pieces:
+            events.extend(decoder.feed(piece))
+        events.extend(decoder.close())
+    except ProtocolError as error:
+        failure: Any = (type(error), error.message, error.excerpt, error.position)
+    else:
+        failure = None
+    fields = [(e.raw, e.event, e.id, e.retry, e.index, e.terminated, e.event_set) for e in events]
+    return fields, failure
+
+
+_LINES = [
+    b"data: a\n",
+    b"data: " + b"x" * 40 + b"\n",
+    b"data:" + b"y" * 25 + b"\r\n",
+    b"data\n",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b": " + b"c" * 30 + b"\n",
+    b":\n",
+    b"event: e\n",
+    b"event: \n",
+    b"event:\n",
+    b"id: 1\n",
+    b"retry: 10\n",
+    b"  data: z\n",
+    b"\xef\xbb\xbf",
+    b"x",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(_LINES), max_size=30),
+    limit=st.integers(1, 150),
+    points=st.lists(st.integers(min_value=0, max_value=600), max_size=12),
+)
+def test_any_split_gives_the_same_events_and_the_same_error(
+    parts: list[bytes], limit: int, points: list[int]
+) -> None:
+    # Every field (type, event_set, id, retry, index...) and the size limit
+    # have one definition on the fast path and the general one: the events,
+    # and the error with its message and excerpt, never depend on the split.
+    stream = b"".join(parts)
+    whole = outcome([stream], limit)
+    assert outcome(cut(stream, points), limit) == whole
+    assert outcome(bytewise(stream), limit) == whole
+
+
+@pytest.mark.parametrize(
+    ("stream", "limit", "fails"),
+    [
+        # A line counts its bytes and one for its end: "data: " + 93 bytes + LF is 100.
+        pytest.param(b"data: " + b"x" * 93 + b"\n\n", 100, False, id="data-line-at-limit"),
+        pytest.param(b"data: " + b"x" * 94 + b"\n\n", 100, True, id="data-line-over-limit"),
+        # Every line of the event counts: field names, comments, other fields.
+        pytest.param(b": " + b"c" * 97 + b"\ndata: x\n\n", 100, True, id="comment-counts"),
+        pytest.param(b"event: " + b"e" * 92 + b"\ndata: x\n\n", 100, True, id="event-line-counts"),
+        pytest.param(b"data: abc\n" * 10 + b"\n", 100, False, id="lines-add-up-to-limit"),
+        pytest.param(b"data: abc\n" * 10 + b":\n\n", 100, True, id="lines-add-up-over-limit"),
+        # A blank line starts the count again; it counts for nothing itself.
+        pytest.param((b"data: " + b"x" * 90 + b"\n\n") * 5, 100, False, id="count-per-event"),
+        pytest.param(b"\n" * 500 + b"data: x\n\n", 100, False, id="blank-lines-count-nothing"),
+        # The last line without its end counts as if it ended.
+        pytest.param(b"data: " + b"x" * 93, 100, False, id="unterminated-at-limit"),
+        pytest.param(b"data: " + b"x" * 94, 100, True, id="unterminated-over-limit"),
+        # CRLF is one line end: it counts one byte, as LF does.
+        pytest.param(b"data: " + b"x" * 93 + b"\r\n\r\n", 100, False, id="crlf-counts-one"),
+    ],
+)
+def test_what_the_size_limit_counts(stream: bytes, limit: int, fails: bool) -> None:
+    # One definition of an event's size (the sse module docstring), the same
+    # however the stream is cut: it used to count field names and comments only
+    # when a line straddled two reads, so 64 KiB reads failed where one read passed.
+    whole = outcome([stream], limit)
+    assert (whole[1] is not None) is fails
+    assert outcome(bytewise(stream), limit) == whole
+    assert outcome(cut(stream, list(range(0, len(stream), 7))), limit) == whole
+
+
+def test_events_before_an_oversized_one_survive_a_cut_inside_it() -> None:
+    # The oversized line arrives in the same read as the end of the event
+    # before it: that event is delivered, then the error (it used to be lost).
+    stream = b"data: ok\n\ndata: " + b"x" * 2000
+    for pieces in ([stream], [stream[:5], stream[5:]], bytewise(stream)):
+        events, failure = outcome(pieces, 1024)
+        assert [raw for raw, *_ in events] == [b"ok"]
+        assert failure is not None and failure[3] == 1
+
+
+def test_the_error_is_raised_again_on_every_later_call() -> None:
+    decoder = SSEDecoder(64)
+    assert [e.data for e in decoder.feed(b"data: ok\n\ndata: " + b"x" * 100)] == ["ok"]
+    for call in (lambda: decoder.feed(b"\n\ndata: next\n\n"), decoder.close):
+        with pytest.raises(ProtocolError, match="larger than the limit of 64 bytes"):
+            call()
+
+
+# -- memory bounded by the limit ---------------------------------------------------------------
+
+
+def _peak(feed: Any, pieces: Iterable[bytes]) -> int:
+    """The most memory traced at once while ``feed`` takes the pieces (made beforehand)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match="larger than the limit"):
+            for piece in pieces:
+                feed(piece)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+LIMIT = 4 * 1024 * 1024
+_TINY_LINES = b"data: xy\n" * 7281  # 64 KiB of the smallest data lines
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        pytest.param([_TINY_LINES] * 100, id="64-KiB-reads"),
+        pytest.param([_TINY_LINES * 100], id="one-read"),
+        pytest.param([b"data", b"\n"] * 1_000_000, id="empty-data-lines-one-by-one"),
+    ],
+)
+def test_an_event_of_millions_of_tiny_lines_is_held_in_about_its_size(
+    pieces: list[bytes],
+) -> None:
+    # It used to be a list of millions of tiny bytes objects: 532 MB for an
+    # event that counted 12 MB. Now its data is one buffer, and the event fails
+    # at the limit before it holds much more than the limit.
+    peak = _peak(SSEDecoder(LIMIT).feed, pieces)
+    assert peak < 3 * LIMIT
+
+
+def test_a_long_line_fed_a_byte_at_a_time_is_held_in_about_its_size() -> None:
+    limit = 64 * 1024
+    decoder = SSEDecoder(limit)
+    decoder.feed(b"data: ")
+    peak = _peak(decoder.feed, [b"y"] * (limit + 1))
+    assert peak < 3 * limit
+
+
+def test_many_event_types_do_not_grow_memory() -> None:
+    # Event type names are decoded once, but only a few are remembered.
+    decoder = SSEDecoder()
+    decoder.feed(b"event: warm-up\ndata: x\n\n")
+    tracemalloc.start()
+    try:
+        for block in range(20):
+            stream = b"".join(
+                b"event: type-%d\ndata: x\n\n" % n for n in range(block * 5000, (block + 1) * 5000)
+            )
+            assert len(decoder.feed(stream)) == 5000
+            del stream
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert kept < 64 * 1024

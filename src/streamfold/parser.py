@@ -34,15 +34,19 @@ from .errors import (
 )
 from .events import Event
 from .fold import Accumulator
-from .framing import BodyDecoder, JSONArrayDecoder
+from .framing import BodyDecoder, Framing, FramingSniff, JSONArrayDecoder
 from .partial_json import parse_partial
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 __all__ = ["Phase", "StreamParser"]
 
-_WHITESPACE = b" \t\r\n"
-_BOM = b"\xef\xbb\xbf"
+_Decoder = SSEDecoder | JSONArrayDecoder | BodyDecoder
+_DECODERS: dict[Framing, type[_Decoder]] = {
+    Framing.SSE: SSEDecoder,
+    Framing.JSON_ARRAY: JSONArrayDecoder,
+    Framing.JSON_BODY: BodyDecoder,
+}
 
 
 class Phase(Enum):
@@ -73,10 +77,13 @@ class StreamParser:
             JSON updates to ``tool_call.arguments.delta`` events.
         parse_content: parse answer text as JSON (JSON mode, structured output):
             updates on ``text.delta``, the parsed value on ``text.done``.
-        max_event_size: the largest server-sent event accepted, in bytes.
+        max_event_size: the largest event accepted, in bytes (for SSE, what
+            counts is in the ``streamfold.sse`` docstring; also the most white
+            space a body may start with).
 
     Raises:
-        UsageError: an unknown dialect id.
+        UsageError: an unknown dialect id, or a ``max_event_size`` that is not
+            a positive int.
     """
 
     def __init__(
@@ -90,6 +97,14 @@ class StreamParser:
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         self._dialect_class = None if dialect == "auto" else dialects.get(dialect)
+        if (
+            isinstance(max_event_size, bool)
+            or not isinstance(max_event_size, int)
+            or max_event_size <= 0
+        ):
+            raise UsageError(
+                f"max_event_size takes a positive number of bytes (an int), not {max_event_size!r}"
+            )
         self.strict = strict
         self.max_event_size = max_event_size
         self.acc = Accumulator(
@@ -98,36 +113,41 @@ class StreamParser:
         self.dialect: Dialect | None = None
         self.phase = Phase.STARTING
         self.error: StreamfoldError | None = None
-        self._framing: SSEDecoder | JSONArrayDecoder | BodyDecoder | None = None
-        self._head = b""
+        self._sniff = FramingSniff(max_event_size)
+        self._framing: _Decoder | None = None
+        self._framing_broken = False  # after the end: the rest of the bytes is ignored
         self._closed = False
         self.events_seen = 0
 
     # -- feeding ---------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Fold the next bytes of the stream.
 
         Returns:
             The events these bytes completed, in order.
 
         Raises:
-            UsageError: ``feed`` after ``close``.
+            UsageError: ``feed`` after ``close``, or ``data`` is not bytes,
+                bytearray or memoryview.
         """
+        if not isinstance(data, bytes):
+            data = _as_bytes(data)
         if self._closed:
             raise UsageError("feed() after close(): this parser has finished")
-        if self.phase is Phase.FAILED:
+        if self.phase is Phase.FAILED or self._framing_broken:
             return []
-        framing = self._framing
-        if framing is None:
-            framing = self._choose_framing(data)
-            if framing is None:
-                return []
-            data, self._head = self._head + data, b""
         try:
+            framing = self._framing
+            if framing is None:
+                told = self._sniff.feed(data)
+                if told is None:
+                    return []
+                framing = self._start(told)
+                data = self._sniff.head
             self._handle(framing.feed(data))
         except ProtocolError as exc:
-            self._fail(exc)
+            self._broken(exc)
         return self.acc.drain()
 
     def close(self) -> list[Event]:
@@ -141,14 +161,15 @@ class StreamParser:
         if self._closed:
             return []
         self._closed = True
-        if self.phase in (Phase.STARTING, Phase.STREAMING):
+        if self.phase is not Phase.FAILED and not self._framing_broken:
             try:
-                if self._framing is None and self._head:
-                    self._framing = self._choose_framing(b"", final=True)
-                if self._framing is not None:
-                    self._handle(self._framing.close())
+                framing = self._framing
+                if framing is None:
+                    framing = self._start(self._sniff.close())
+                    self._handle(framing.feed(self._sniff.head))
+                self._handle(framing.close())
             except ProtocolError as exc:
-                self._fail(exc)
+                self._broken(exc)
         if self.phase in (Phase.STARTING, Phase.STREAMING):
             self._end()
         return self.acc.drain()
@@ -224,32 +245,12 @@ class StreamParser:
 
     # -- internals -------------------------------------------------------------------
 
-    def _choose_framing(
-        self, data: bytes, final: bool = False
-    ) -> SSEDecoder | JSONArrayDecoder | BodyDecoder | None:
+    def _start(self, framing: Framing) -> _Decoder:
         # Most bodies are SSE; Gemini without ?alt=sse streams one JSON array, and
         # an error or a non-streamed answer arrives as one JSON object.
-        head = self._head + data
-        stripped = head[3:] if head.startswith(_BOM) else head
-        stripped = stripped.lstrip(_WHITESPACE)
-        if (not stripped or _BOM.startswith(head)) and not final:
-            # Nothing told yet, or only part of a byte-order mark.
-            self._head = head
-            return None
         self.phase = Phase.STREAMING
-        first = stripped[:1]
-        framing: SSEDecoder | JSONArrayDecoder | BodyDecoder
-        if first == b"[":
-            framing = JSONArrayDecoder(self.max_event_size)
-        elif first == b"{":
-            framing = BodyDecoder(self.max_event_size)
-        else:
-            framing = SSEDecoder(self.max_event_size)
-        self._framing = framing
-        if final:
-            self._head = b""
-            self._handle(framing.feed(head))
-        return framing
+        decoder = self._framing = _DECODERS[framing](self.max_event_size)
+        return decoder
 
     def _handle(self, events: list[ServerSentEvent]) -> None:
         for event in events:
@@ -274,6 +275,9 @@ class StreamParser:
                 if dialect.terminated:
                     self._end()
             except ProtocolError as exc:
+                if not event.terminated and _cut_short(event):
+                    self._fail(self._cut(event, exc))
+                    return
                 if self.strict:
                     self._fail(exc)
                     return
@@ -303,6 +307,32 @@ class StreamParser:
                 )
         self.dialect = cls(self.acc)
         return self.dialect
+
+    def _broken(self, error: ProtocolError) -> None:
+        # The framing broke (bytes outside a JSON array, an event too large).
+        # After the end the response is whole: the rest is ignored with one
+        # warning, as events after the end are, whether the fault came in the
+        # read that ended the stream (raised by close()) or in a later one.
+        if self.phase is Phase.FINISHED:
+            self._framing_broken = True
+            self.acc.warn(f"bytes after the end of the stream ignored: {error}")
+        else:
+            self._fail(error)
+
+    def _cut(self, event: ServerSentEvent, cause: ProtocolError) -> IncompleteStreamError:
+        # The input ended inside this event: the connection dropped, whatever
+        # the strictness (the event's bytes are lost, not malformed).
+        what = (
+            "JSON array element"
+            if isinstance(self._framing, JSONArrayDecoder)
+            else "server-sent event"
+        )
+        error = IncompleteStreamError(
+            f"the stream ended inside {what} #{event.index}, cut short: {shorten(event.raw)!r}",
+            position=event.index,
+        )
+        error.__cause__ = cause
+        return error
 
     def _end(self) -> None:
         dialect = self.dialect
@@ -345,3 +375,24 @@ class StreamParser:
         self.error = error
         self.acc.fail(error.info, getattr(error, "raw", None))
         error.partial = self.snapshot
+
+
+def _as_bytes(data: object) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    hint = ": encode text first (text.encode())" if isinstance(data, str) else ""
+    raise UsageError(
+        f"feed() takes bytes, bytearray or memoryview, not {type(data).__name__}{hint}"
+    )
+
+
+def _cut_short(event: ServerSentEvent) -> bool:
+    # An event the input ended inside (an SSE event without its closing blank
+    # line, an unfinished JSON array element) that the dialect rejected: cut
+    # short when its JSON does not parse; otherwise it is malformed, whole.
+    try:
+        decode_json(event)
+    except ProtocolError:
+        return True
+    return False
+
