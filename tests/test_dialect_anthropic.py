@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streamfold
-from streamfold import StreamfoldError, StreamParser
+from streamfold import StreamfoldError, StreamParser, samples, server
 from streamfold.dialects.anthropic import AnthropicMessages
 from streamfold.dialects.base import decode_json
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
@@ -1030,6 +1030,28 @@ def test_a_data_only_error_payload_is_a_provider_error() -> None:
         assert result.text == "Hi"
         (text_done,) = [e for e in events if isinstance(e, TextDone)]
         assert not text_done.complete
+
+
+@pytest.mark.parametrize(
+    ("provider", "code"),
+    [
+        pytest.param("anthropic", "overloaded_error", id="anthropic"),
+        pytest.param("openrouter", "server_error", id="openrouter"),
+        pytest.param("openai", "server_error", id="openai"),
+        pytest.param("gemini", "503", id="gemini"),
+    ],
+)
+def test_every_replay_server_in_band_error_is_a_provider_error(provider: str, code: str) -> None:
+    # What the replay server sends on /v1/messages with `error-after=2,
+    # provider=...`: each provider's in-band error, after two events.
+    recording = server.Recording("anthropic-thinking", samples.read("anthropic-thinking"))
+    faults = server.parse_faults(f"error-after=2, provider={provider}")
+    steps = server.plan(recording, faults, server.Pace(), provider=provider, api="anthropic")
+    body = b"".join(step.data for step in steps if isinstance(step.data, bytes))
+    _, result, error = fold(body)
+    assert isinstance(error, ProviderError) and error.position == 2
+    assert (error.code, error.retryable) == (code, True)
+    assert error.provider_message and result.unified.error is not None
 
 
 @pytest.mark.parametrize(
