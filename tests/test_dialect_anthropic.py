@@ -954,6 +954,11 @@ DEEP_ARRAY = "[" * 3000 + "]" * 3000
         pytest.param({**TEXT[1], "index": {"0": 0}}, "'index' is an object", id="delta-index-dict"),
         pytest.param({**TEXT[1], "index": True}, "'index' is a boolean", id="delta-index-bool"),
         pytest.param({**TEXT[1], "index": None}, "'index' is null", id="delta-index-null"),
+        pytest.param(
+            {k: v for k, v in TEXT[1].items() if k != "index"},
+            "'index' is missing",
+            id="delta-index-missing",
+        ),
         pytest.param({**TEXT[2], "index": [0]}, "'index' is an array", id="stop-index-list"),
         pytest.param({**TEXT[2], "index": {}}, "'index' is an object", id="stop-index-dict"),
         pytest.param({**TEXT[0], "index": [1]}, "'index' is an array", id="start-index-list"),

@@ -169,6 +169,8 @@ def required_index(payload: dict[str, Any], key: str, event: ServerSentEvent) ->
     value = payload.get(key)
     if type(value) is int:
         return value
+    if key not in payload:
+        raise protocol_error(event, f"{key!r} is missing")
     raise protocol_error(event, f"{key!r} is {_json_kind(value)}, not an index")
 
 
