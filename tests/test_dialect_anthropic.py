@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streamfold
-from streamfold import StreamfoldError, StreamParser
+from streamfold import StreamfoldError, StreamParser, samples, server
 from streamfold.dialects.anthropic import AnthropicMessages
 from streamfold.dialects.base import decode_json
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
@@ -941,6 +941,139 @@ def test_data_only_stream_without_event_lines() -> None:
     assert result.text == "Hi"
 
 
+# -- untrusted values ----------------------------------------------------------------
+
+# A 3,000-deep JSON array: deeper than msgspec can decode on the default stack.
+DEEP_ARRAY = "[" * 3000 + "]" * 3000
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        pytest.param({**TEXT[1], "index": [0]}, "'index' is an array", id="delta-index-list"),
+        pytest.param({**TEXT[1], "index": {"0": 0}}, "'index' is an object", id="delta-index-dict"),
+        pytest.param({**TEXT[1], "index": True}, "'index' is a boolean", id="delta-index-bool"),
+        pytest.param({**TEXT[1], "index": None}, "'index' is null", id="delta-index-null"),
+        pytest.param(
+            {k: v for k, v in TEXT[1].items() if k != "index"},
+            "'index' is missing",
+            id="delta-index-missing",
+        ),
+        pytest.param({**TEXT[2], "index": [0]}, "'index' is an array", id="stop-index-list"),
+        pytest.param({**TEXT[2], "index": {}}, "'index' is an object", id="stop-index-dict"),
+        pytest.param({**TEXT[0], "index": [1]}, "'index' is an array", id="start-index-list"),
+    ],
+)
+def test_a_block_index_of_the_wrong_type_is_a_protocol_error(bad: Any, field: str) -> None:
+    stream = sse(message_start(), *TEXT[:2], bad, TEXT[2], message_delta("end_turn"), STOP)
+    _, result, error = fold(stream)
+    assert isinstance(error, ProtocolError)
+    assert error.position == 3 and field in str(error) and "#3" in str(error)
+    assert result.text == "Hi" and not result.complete  # what came before is kept
+    # Lenient: the event is skipped with a warning, the stream folds on.
+    _, result, error = fold(stream, strict=False)
+    assert error is None and result.complete and result.text == "Hi"
+    assert [w for w in result.warnings if field in w and w.startswith("skipped")]
+
+
+def tool_stream(*pieces: str) -> bytes:
+    return sse(
+        message_start(),
+        *TEXT,
+        block_start(1, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        *[block_delta(1, {"type": "input_json_delta", "partial_json": p}) for p in pieces],
+        block_stop(1),
+        message_delta("tool_use"),
+        STOP,
+    )
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        pytest.param([DEEP_ARRAY], id="deep-array"),
+        pytest.param(['{"a": ', DEEP_ARRAY, "}"], id="deep-array-in-object"),
+        pytest.param(['{"a": ' + "1" * 5000 + "}"], id="integer-of-5000-digits"),
+    ],
+)
+@pytest.mark.parametrize("parse_arguments", [False, True])
+def test_tool_input_too_deep_or_too_big_is_a_parse_error(
+    pieces: list[str], parse_arguments: bool
+) -> None:
+    stream = tool_stream(*pieces)
+    events, result, error = fold(stream, parse_arguments=parse_arguments)
+    assert error is None and result.complete and result.text == "Hi"
+    (done,) = [e for e in events if isinstance(e, ToolCallDone)]
+    assert done.value is None and done.parse_error is not None
+    assert done.arguments == "".join(pieces)
+    assert [w for w in result.warnings if "the input is not valid JSON" in w]
+    # The plain fold (the Message's input is parsed once, at the block's end) too.
+    folded = streamfold.fold(stream)
+    assert folded.unified.tool_calls[0].arguments == "".join(pieces)
+    assert folded.response["content"][1]["type"] == "tool_use"
+
+
+def test_a_data_only_error_payload_is_a_provider_error() -> None:
+    # OpenRouter's in-band error, as the replay server sends it into an
+    # Anthropic stream (provider=openrouter, error-after=2): no type, no event line.
+    error_chunk = {
+        "id": "gen-replay",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "replay",
+        "provider": "replay",
+        "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }
+    stream = sse(message_start(), *TEXT[:2]) + b"data: " + json.dumps(error_chunk).encode()
+    for strict in (True, False):
+        events, result, error = fold(stream + b"\n\n", strict=strict)
+        assert isinstance(error, ProviderError)
+        assert error.code == "server_error" and error.retryable
+        assert error.provider_message == "Provider disconnected unexpectedly"
+        assert error.position == 3
+        assert result.text == "Hi"
+        (text_done,) = [e for e in events if isinstance(e, TextDone)]
+        assert not text_done.complete
+
+
+@pytest.mark.parametrize(
+    ("provider", "code"),
+    [
+        pytest.param("anthropic", "overloaded_error", id="anthropic"),
+        pytest.param("openrouter", "server_error", id="openrouter"),
+        pytest.param("openai", "server_error", id="openai"),
+        pytest.param("gemini", "503", id="gemini"),
+    ],
+)
+def test_every_replay_server_in_band_error_is_a_provider_error(provider: str, code: str) -> None:
+    # What the replay server sends on /v1/messages with `error-after=2,
+    # provider=...`: each provider's in-band error, after two events.
+    recording = server.Recording("anthropic-thinking", samples.read("anthropic-thinking"))
+    faults = server.parse_faults(f"error-after=2, provider={provider}")
+    steps = server.plan(recording, faults, server.Pace(), provider=provider, api="anthropic")
+    body = b"".join(step.data for step in steps if isinstance(step.data, bytes))
+    _, result, error = fold(body)
+    assert isinstance(error, ProviderError) and error.position == 2
+    assert (error.code, error.retryable) == (code, True)
+    assert error.provider_message and result.unified.error is not None
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "retryable"),
+    [
+        pytest.param({"code": 502, "message": "Provider returned error"}, "502", True, id="502"),
+        pytest.param({"code": 400, "message": "bad"}, "400", False, id="400"),
+        pytest.param("a bare message", None, False, id="string"),
+    ],
+)
+def test_a_data_only_error_keeps_the_gateway_code(error: Any, code: Any, retryable: bool) -> None:
+    stream = sse(message_start(), *TEXT[:2]) + f"data: {json.dumps({'error': error})}\n\n".encode()
+    _, _, raised = fold(stream)
+    assert isinstance(raised, ProviderError)
+    assert (raised.code, raised.retryable) == (code, retryable)
+
+
 # -- detection ---------------------------------------------------------------------
 
 
@@ -1197,7 +1330,7 @@ def test_tool_input_is_parsed_once_not_per_delta(
 ) -> None:
     calls = {"dialect": 0, "partial": 0, "fold": 0}
     decode, partial, fold_parse = (
-        anthropic_dialect._decode_input,
+        anthropic_dialect.parse_arguments,
         anthropic_dialect.parse_partial,
         fold_module.parse_arguments,
     )
@@ -1209,7 +1342,7 @@ def test_tool_input_is_parsed_once_not_per_delta(
 
         return wrapper
 
-    monkeypatch.setattr(anthropic_dialect, "_decode_input", counting("dialect", decode))
+    monkeypatch.setattr(anthropic_dialect, "parse_arguments", counting("dialect", decode))
     monkeypatch.setattr(anthropic_dialect, "parse_partial", counting("partial", partial))
     monkeypatch.setattr(fold_module, "parse_arguments", counting("fold", fold_parse))
     text = json.dumps({"lines": [f"line {i}" for i in range(2000)]})

@@ -488,8 +488,69 @@ def test_hostile_array_index_is_a_protocol_error() -> None:
         chunk(call(name="f", willContinue=True)),
         chunk(call(partialArgs=[piece("$.xs[99999999]", numberValue=1)], willContinue=True)),
     )
-    with pytest.raises(ProtocolError, match="array element 99999999"):
+    with pytest.raises(ProtocolError, match="array element 99999999") as caught:
         fold(stream)
+    assert caught.value.position == 1
+    assert "server-sent event #1: partialArgs jsonPath '$.xs[99999999]'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("$.xs[1026]", id="past-the-end-of-a-new-array"),
+        pytest.param("$.xs[1027]", id="past-the-end-of-the-array"),
+        pytest.param("$.xs[0].more[5000]", id="past-the-end-below"),
+    ],
+)
+def test_a_refused_partial_args_piece_leaves_the_arguments_as_they_were(path: str) -> None:
+    stream = sse(
+        chunk(call(name="f", willContinue=True)),
+        chunk(call(partialArgs=[piece("$.xs[0]", stringValue="a")], willContinue=True)),
+        chunk(call(partialArgs=[piece(path, stringValue="!")], willContinue=True)),
+        chunk(call(partialArgs=[piece("$.xs[0]", stringValue="b")], willContinue=True)),
+        chunk(call(partialArgs=[piece("$.n", numberValue=1)], willContinue=True)),
+        chunk(call(), finish="STOP"),
+    )
+    events, result, error = fold_pieces([stream], Gemini)
+    assert isinstance(error, ProtocolError) and error.position == 2
+    assert result is not None and "partialArgs jsonPath" in str(error)
+    assert result.unified.tool_calls[0].arguments == '{"xs": ["a'  # as far as it came
+    # Lenient: the piece is skipped with a warning, the call goes on in order.
+    events, result, error = fold_pieces([stream], Gemini, strict=False)
+    assert error is None and result is not None
+    (tool,) = result.unified.tool_calls
+    assert json.loads(tool.arguments) == {"xs": ["ab"], "n": 1}
+    deltas = "".join(e.delta for e in events if isinstance(e, ToolCallArgumentsDelta))
+    assert deltas == tool.arguments
+    assert any(w.startswith("skipped") and "array element" in w for w in result.warnings)
+
+
+def test_an_index_too_long_for_int_is_an_unreadable_path() -> None:
+    raw = "$.xs[" + "1" * 5000 + "]"
+    stream = sse(
+        chunk(call(name="f", partialArgs=[piece("$.a", numberValue=1)], willContinue=True)),
+        chunk(call(partialArgs=[piece(raw, numberValue=2)], willContinue=True)),
+        chunk(call(), finish="STOP"),
+    )
+    for result in (fold(stream), fold_pieces([stream], Gemini, parse_arguments=True)[1]):
+        assert result is not None and result.complete
+        assert json.loads(result.unified.tool_calls[0].arguments) == {"a": 1, raw[2:]: 2}
+        assert any("unreadable jsonPath" in warning for warning in result.warnings)
+
+
+def test_whole_args_nested_too_deeply_to_write_only_raise_protocol_errors() -> None:
+    # A value just under msgspec's decoding limit may be too deep for json.dumps
+    # on the deeper stack: whatever the depth, only streamfold's errors.
+    template = sse(
+        chunk({"text": "Calling."}), chunk(call(name="f", args=[])), chunk(finish="STOP")
+    )
+    for depth in range(900, 1001):
+        deep = b"[" * depth + b"]" * depth
+        stream = template.replace(b'"args": []', b'"args": ' + deep)
+        for strict in (True, False):
+            _, result, error = fold_pieces([stream], Gemini, strict=strict)
+            assert error is None or isinstance(error, ProtocolError)
+            assert result is not None and result.text == "Calling."
 
 
 @pytest.mark.parametrize(
@@ -702,6 +763,9 @@ def test_malformed_function_call_is_a_complete_error_finish() -> None:
         pytest.param("$.a[01]", None, id="leading-zero"),
         pytest.param("$.a[", None, id="unclosed"),
         pytest.param("$" + ".a" * 65, None, id="too-deep"),
+        pytest.param("$.a[" + "9" * 18 + "]", ("a", 10**18 - 1), id="index-of-18-digits"),
+        pytest.param("$.a[" + "1" * 19 + "]", None, id="index-of-19-digits"),
+        pytest.param("$.a[" + "1" * 5000 + "]", None, id="index-beyond-int-digits"),
     ],
 )
 def test_parse_json_path(path: str, segments: tuple[Any, ...] | None) -> None:
@@ -766,6 +830,26 @@ def test_error_envelope_midstream(error: dict[str, Any], code: str, retryable: b
     assert raised.error_type == error["status"]
     assert raised.position == 1
     assert raised.partial is not None and raised.partial.text == "partial"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "retryable"),
+    [
+        pytest.param({"code": 503, "status": ["UNAVAILABLE"]}, "503", True, id="status-list"),
+        pytest.param({"code": 400, "status": {"a": 1}}, "400", False, id="status-object"),
+        pytest.param({"code": [503], "status": "UNAVAILABLE"}, "UNAVAILABLE", True,
+                     id="code-list"),
+        pytest.param({"code": True, "status": 7}, "7", False, id="code-bool-status-number"),
+    ],
+)  # fmt: skip
+def test_error_envelope_of_the_wrong_types(
+    error: dict[str, Any], code: str, retryable: bool
+) -> None:
+    stream = sse(chunk({"text": "partial"}), {"error": {"message": "boom", **error}})
+    with pytest.raises(ProviderError) as caught:
+        fold(stream)
+    assert (caught.value.code, caught.value.retryable) == (code, retryable)
+    assert caught.value.partial is not None and caught.value.partial.text == "partial"
 
 
 def test_error_fixture_keeps_the_partial_and_is_retryable() -> None:

@@ -1262,3 +1262,69 @@ def test_differential_against_the_sdk(path: Path) -> None:
         field, _why = divergence
         assert [{**i, field: None} for i in ours] == [{**i, field: None} for i in theirs]
         assert ours != theirs, f"{name} no longer diverges in {field}"
+
+
+# -- untrusted values ---------------------------------------------------------------------
+
+
+def text_stream() -> list[dict[str, Any]]:
+    shell = {**message(""), "status": "in_progress", "content": []}
+    part = {"type": "output_text", "annotations": [], "text": ""}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    return [
+        created(),
+        added(0, shell),
+        {"type": "response.content_part.added", **where, "part": part},
+        {"type": "response.output_text.delta", **where, "delta": "Hi"},
+        {
+            "type": "response.output_text.annotation.added",
+            **where,
+            "annotation_index": 0,
+            "annotation": {"type": "url_citation", "url": "https://example.com"},
+        },
+        {"type": "response.output_text.done", **where, "text": "Hi"},
+        {"type": "response.content_part.done", **where, "part": {**part, "text": "Hi"}},
+        item_done(0, message("Hi")),
+        completed([message("Hi")]),
+    ]
+
+
+def with_value(events: list[dict[str, Any]], number: int, path: str, value: Any) -> bytes:
+    """The stream with ``value`` at a dotted ``path`` of event ``number``."""
+    events = json.loads(json.dumps(events))
+    node: Any = events[number]
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[int(last) if isinstance(node, list) else last] = value
+    return sse(*events)
+
+
+# Optional fields of the wrong type are absent (the wire models are tolerant):
+# no exception, no error, the text folded.
+@pytest.mark.parametrize(
+    ("number", "path"),
+    [
+        pytest.param(8, "response.output.0.type", id="completed-item-type"),
+        pytest.param(2, "part.type", id="part-added-type"),
+        pytest.param(6, "part.type", id="part-done-type"),
+        pytest.param(1, "item.type", id="item-added-type"),
+        pytest.param(7, "item.type", id="item-done-type"),
+        pytest.param(3, "output_index", id="delta-output-index"),
+        pytest.param(3, "content_index", id="delta-content-index"),
+        pytest.param(4, "annotation_index", id="annotation-index"),
+        pytest.param(3, "sequence_number", id="sequence-number"),
+        pytest.param(8, "response.id", id="response-id"),
+        pytest.param(8, "response.status", id="response-status"),
+    ],
+)
+@pytest.mark.parametrize(
+    "value", [[1], {"a": 1}, True, 1.5], ids=["list", "object", "bool", "float"]
+)
+def test_a_wrong_type_in_an_optional_field_is_tolerated(number: int, path: str, value: Any) -> None:
+    stream = with_value(text_stream(), number, path, value)
+    for strict in (True, False):
+        events, result, error = fold_pieces([stream], OpenAIResponses, strict=strict)
+        assert error is None and result is not None and result.complete
+        assert result.text == "Hi" and result.finish_reason == "stop"
+        assert [e.type for e in events].count("text.done") == 1

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import streamfold
 from streamfold import events as ev
+from streamfold.fold import Accumulator
 
 from .corpus import (
     CORPUS,
@@ -26,13 +27,17 @@ from .corpus import (
 )
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.sse"))
+# The streamed halves of the shared stream/non-stream pairs: every dialect again.
+PAIRS = ROOT.parent / "shared" / "pairs"
 
 
 def all_streams() -> list[Any]:
     paths = list(EXAMPLES) + sorted(FIXTURES.glob("**/*.sse"))
     if CORPUS.is_dir():
         paths += [p for p in sorted(CORPUS.glob("*.sse")) if p.name.split("__")[1] != "other"]
-    return [pytest.param(p, id=p.stem) for p in paths]
+    if PAIRS.is_dir():
+        paths += [p for p in sorted(PAIRS.glob("*.sse"))]
+    return [pytest.param(p, id=f"{p.parent.name}-{p.stem}") for p in paths]
 
 
 _DELTA_PART = {
@@ -43,8 +48,12 @@ _DELTA_PART = {
 _DONE_PART = {"text.done": "text", "reasoning.done": "reasoning", "refusal.done": "refusal"}
 
 
-def check_order(events: list[ev.Event], failed: bool) -> None:
-    """Assert the order contract of docs/semantics.md."""
+def check_order(
+    events: list[ev.Event], failed: bool, finished_at: dict[int, int] | None = None
+) -> None:
+    """Assert the order contract of docs/semantics.md. ``finished_at`` maps a
+    choice to the position in ``events`` where its finish reason arrived (see
+    ``FinishProbe``): no delta nor call of that choice may follow it."""
     open_parts: set[tuple[int, str]] = set()
     parts_text: dict[tuple[int, str], list[str]] = defaultdict(list)
     calls: dict[tuple[int, int], str] = {}  # (choice, index) -> "open" | "done"
@@ -58,6 +67,12 @@ def check_order(events: list[ev.Event], failed: bool) -> None:
         assert not ended, f"event after the terminal error: {event}"
         kind = event.type
         choice = getattr(event, "choice", 0)
+        if (
+            kind in _AFTER_FINISH_NEVER
+            and finished_at
+            and position >= finished_at.get(choice, position + 1)
+        ):
+            raise AssertionError(f"#{position} {kind} of choice {choice} after its finish reason")
         if kind in _DELTA_PART:
             key = (choice, _DELTA_PART[kind])
             assert choice not in finished
@@ -102,10 +117,43 @@ def check_order(events: list[ev.Event], failed: bool) -> None:
         assert kinds[-1] == "error"
 
 
+# Events that start or extend a part or a call: none may follow the choice's finish.
+_AFTER_FINISH_NEVER = frozenset({*_DELTA_PART, "tool_call.started", "tool_call.arguments.delta"})
+
+
+class FinishProbe(Accumulator):
+    """The accumulator, noting at which event each choice's finish reason arrived."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.finished_at: dict[int, int] = {}
+        self.handed_over = 0
+
+    def drain(self) -> list[ev.Event]:
+        out = super().drain()
+        self.handed_over += len(out)
+        return out
+
+    def finish(self, index: int, raw: str, unified: str, close: bool = True) -> None:
+        self.finished_at.setdefault(index, self.handed_over + len(self.out))
+        super().finish(index, raw, unified, close)
+
+    def restart(self) -> None:
+        super().restart()  # a spliced retry: the fold, and its choices, start over
+        self.finished_at.clear()
+
+
+def fold_with_finishes(data: bytes) -> tuple[list[ev.Event], BaseException | None, dict[int, int]]:
+    parser = streamfold.StreamParser(parse_arguments=True)
+    probe = parser.acc = FinishProbe(parse_arguments=True)
+    events = [*parser.feed(data), *parser.close()]
+    return events, parser.error, probe.finished_at
+
+
 @pytest.mark.parametrize("path", all_streams())
 def test_order_contract(path: Path) -> None:
-    events, _result, error = fold_pieces([path.read_bytes()], parse_arguments=True)
-    check_order(events, failed=error is not None)
+    events, error, finished_at = fold_with_finishes(path.read_bytes())
+    check_order(events, failed=error is not None, finished_at=finished_at)
 
 
 @pytest.mark.parametrize("path", all_streams())

@@ -632,9 +632,10 @@ def parse_arguments(arguments: str) -> tuple[Any, JSONError | None]:
         return {}, None
     try:
         return _decode_json(arguments), None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         pass
-    # Only on failure: the incremental parser names the reason and position.
+    # Only on failure: the incremental parser names the reason and position
+    # (it keeps its own stack: too deep a value is its JSONDepthError).
     parser = PartialJSONParser(updates=False)
     try:
         parser.feed(arguments)

@@ -20,12 +20,22 @@ from typing import Any, Final
 
 import msgspec
 
-from ..errors import ProtocolError, ProviderError, shorten
+from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
-from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+from .base import (
+    Dialect,
+    decode_json,
+    int_or_none,
+    object_or_none,
+    protocol_error,
+    provider_error,
+    required_index,
+    str_or_none,
+    tag_or_none,
+)
 
 __all__ = [
     "NATIVE_STOP_REASONS",
@@ -36,7 +46,6 @@ __all__ = [
     "unified_stop_reason",
 ]
 
-_decode_input = msgspec.json.Decoder().decode
 _encode_input = msgspec.json.Encoder().encode
 
 _EVENT_TYPES: Final = frozenset(
@@ -174,8 +183,7 @@ class _Block:
         self.index = index
         self.key = (segment, index)  # the accumulator's key: unique across a splice
         self.fields = fields
-        block_type = fields.get("type")
-        self.type = block_type if isinstance(block_type, str) else ""
+        self.type = tag_or_none(fields.get("type")) or ""
         self.kind = _TOOL_KINDS.get(self.type)
         # Text of a text block or thinking of a thinking block, in pieces; the
         # start's own value (normally "") first.
@@ -270,9 +278,11 @@ class AnthropicMessages(Dialect):
         if type(payload) is not dict:
             if event.event == "error":
                 raise self._error(payload, event)
-            raise _protocol(event, "is not a JSON object")
-        kind = payload.get("type")
-        if type(kind) is not str:
+            raise protocol_error(event, "is not a JSON object")
+        kind = tag_or_none(payload.get("type"))
+        if kind is None:
+            if _data_only_error(payload):
+                raise self._error(payload, event)
             kind = event.event
         if kind == "content_block_delta":
             self._delta(payload, event)
@@ -304,7 +314,7 @@ class AnthropicMessages(Dialect):
     def _message_start(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         message = payload.get("message")
         if type(message) is not dict:
-            raise _protocol(event, "message_start without a message object")
+            raise protocol_error(event, "message_start without a message object")
         if self.open:
             new_id = str_or_none(message.get("id"))
             if new_id == self.message_id:
@@ -330,15 +340,15 @@ class AnthropicMessages(Dialect):
             acc.set_usage(normalise_usage(self.usage))
 
     def _block_start(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
-        index = payload.get("index")
-        fields = payload.get("content_block")
-        if type(index) is not int or type(fields) is not dict:
-            raise _protocol(event, "content_block_start without an index and a content_block")
+        index = required_index(payload, "index", event)
+        fields = object_or_none(payload.get("content_block"))
+        if fields is None:
+            raise protocol_error(event, "content_block_start without a content_block object")
         if self.message is None:
-            raise _protocol(event, "content_block_start before message_start")
+            raise protocol_error(event, "content_block_start before message_start")
         key = (self.segment, index)
         if key in self.blocks:
-            raise _protocol(event, f"content block {index} started twice")
+            raise protocol_error(event, f"content block {index} started twice")
         block = _Block(self.segment, index, dict(fields))
         self.blocks[key] = block
         self.order.append(block)
@@ -371,15 +381,17 @@ class AnthropicMessages(Dialect):
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         delta = payload.get("delta")
-        index: Any = payload.get("index")
+        index = required_index(payload, "index", event)
         block = self.blocks.get((self.segment, index))
         if block is None:
-            raise _protocol(event, "content_block_delta for a block that never started")
+            raise protocol_error(event, "content_block_delta for a block that never started")
         if type(delta) is not dict:
-            raise _protocol(event, "content_block_delta without a delta object")
+            raise protocol_error(event, "content_block_delta without a delta object")
         if block.done:
-            raise _protocol(event, f"content_block_delta for block {block.index} after it ended")
-        kind = delta.get("type")
+            raise protocol_error(
+                event, f"content_block_delta for block {block.index} after it ended"
+            )
+        kind = tag_or_none(delta.get("type"))
         if kind == "text_delta" and block.type == _TEXT:
             text = delta.get("text")
             if type(text) is str and text:
@@ -415,17 +427,17 @@ class AnthropicMessages(Dialect):
             self.acc.unknown("content_block_delta", payload)
 
     def _block_stop(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
-        index: Any = payload.get("index")
+        index = required_index(payload, "index", event)
         block = self.blocks.get((self.segment, index))
         if block is None:
-            raise _protocol(event, "content_block_stop for a block that never started")
+            raise protocol_error(event, "content_block_stop for a block that never started")
         if block.done:
-            raise _protocol(event, f"content_block_stop for block {block.index} twice")
+            raise protocol_error(event, f"content_block_stop for block {block.index} twice")
         self._end_block(block, complete=True)
 
     def _message_delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         if self.message is None:
-            raise _protocol(event, "message_delta before message_start")
+            raise protocol_error(event, "message_delta before message_start")
         # No block continues after message_delta: a block it finds open was cut
         # (a tool_use stopped by max_tokens mid-input gets no content_block_stop).
         self._end_open_blocks()
@@ -464,7 +476,7 @@ class AnthropicMessages(Dialect):
 
     def _message_stop(self, event: ServerSentEvent) -> None:
         if self.message is None:
-            raise _protocol(event, "message_stop before message_start")
+            raise protocol_error(event, "message_stop before message_start")
         self._end_open_blocks()
         if self.stop_reason is None:
             self.acc.warn(f"server-sent event #{event.index}: message_stop without a stop_reason")
@@ -477,7 +489,9 @@ class AnthropicMessages(Dialect):
         # open blocks end incomplete and the partial message is kept.
         self._end_open_blocks()
         error = provider_error(payload, event.index)
-        error.retryable = bool(error.error_type in _RETRYABLE_ERRORS)
+        # Anthropic's own error types say whether to retry (timeout_error too);
+        # a gateway's envelope (OpenRouter's code) keeps what its code says.
+        error.retryable = error.retryable or error.error_type in _RETRYABLE_ERRORS
         return error
 
     # -- blocks ------------------------------------------------------------------
@@ -517,14 +531,14 @@ class AnthropicMessages(Dialect):
             return MISSING
         if not complete:
             return _partial_input(arguments)
-        try:
-            return _decode_input(arguments)
-        except msgspec.DecodeError as exc:
-            self.acc.warn(
-                f"content block {block.index} ({block.type}): the input is not valid JSON "
-                f"({exc}); the Message holds the part that parses"
-            )
-            return _partial_input(arguments)
+        value, error = parse_arguments(arguments)
+        if error is None:
+            return value
+        self.acc.warn(
+            f"content block {block.index} ({block.type}): the input is not valid JSON "
+            f"({error.message}); the Message holds the part that parses"
+        )
+        return _partial_input(arguments)
 
     def _end_open_blocks(self) -> None:
         for block in list(self.open_blocks.values()):
@@ -612,16 +626,16 @@ def _compaction_delta(block: _Block, delta: dict[str, Any]) -> None:
             block.fields[key] = value
 
 
+def _data_only_error(payload: dict[str, Any]) -> bool:
+    # OpenRouter, relaying a provider's failure into an Anthropic stream, sends
+    # a data-only {"error": {...}} payload: no "type": "error", no "event:
+    # error" line. It is the provider's error, with its code and message, not
+    # an unknown event to drop (the stream would end incomplete, its cause lost).
+    return payload.get("error") is not None
+
+
 def _duplicate_message_start(acc: Accumulator, event: ServerSentEvent) -> None:
     # Some Anthropic-compatible gateways (LiteLLM, Bifrost) send the
     # message_start of one response twice, with the same message id: the copy
     # is ignored, so it neither resets the blocks nor the usage.
     acc.warn(f"server-sent event #{event.index}: a repeated message_start was ignored")
-
-
-def _protocol(event: ServerSentEvent, what: str) -> ProtocolError:
-    return ProtocolError(
-        f"server-sent event #{event.index}: {what}: {shorten(event.raw)!r}",
-        excerpt=shorten(event.raw),
-        position=event.index,
-    )

@@ -1,5 +1,15 @@
 """What every dialect shares: the interface the parser drives, JSON decoding with
-precise errors, and the mapping of provider error payloads."""
+precise errors, the typed accessors every wire value goes through, and the
+mapping of provider error payloads.
+
+Untrusted JSON is read through the accessors below, never used raw: a value is
+type-checked before it is hashed (a dict key, a set member), indexed, compared
+with a table, extended or recursed into. The ``*_or_none`` accessors are for
+optional fields, where the wire models are tolerant (a value of the wrong type
+counts as absent); ``required_index`` is for a field the dialect cannot do
+without, where a wrong type is a ``ProtocolError`` naming the event and the
+field.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +21,21 @@ from ..errors import ProtocolError, ProviderError, shorten
 from ..fold import Accumulator
 from ..sse import ServerSentEvent
 
-__all__ = ["Dialect", "decode_json", "int_or_none", "provider_error", "str_or_none"]
+__all__ = [
+    "Dialect",
+    "arguments_text",
+    "decode_json",
+    "index_or_none",
+    "int_or_none",
+    "json_text",
+    "object_or_none",
+    "objects",
+    "protocol_error",
+    "provider_error",
+    "required_index",
+    "str_or_none",
+    "tag_or_none",
+]
 
 _decode = msgspec.json.Decoder().decode
 
@@ -68,6 +92,29 @@ def decode_json(event: ServerSentEvent) -> Any:
     )
 
 
+def json_text(value: Any) -> str:
+    """The one JSON writer for tool-call arguments built from values:
+    ``json.dumps`` with its default separators, non-ASCII kept as is."""
+    import json  # here, not at import: the core imports fast
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def arguments_text(value: Any, event: ServerSentEvent, field: str) -> str:
+    """Tool-call arguments that the provider sent as a JSON value (Gemini's
+    ``args``; some chat servers), as the JSON text the events carry.
+
+    Raises:
+        ProtocolError: the value is nested too deeply to be written (it was
+            decoded with less of the stack in use); the message names the
+            event and the field.
+    """
+    try:
+        return json_text(value)
+    except RecursionError:
+        raise protocol_error(event, f"{field} is nested too deeply") from None
+
+
 def str_or_none(value: Any) -> str | None:
     """An id or name as a string: numbers are accepted (Zhipu sends numeric ids),
     empty strings and non-scalars become ``None``."""
@@ -87,6 +134,72 @@ def int_or_none(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def index_or_none(value: Any) -> int | None:
+    """A position (a block, choice, item, part or array index): an int, never a bool."""
+    return value if type(value) is int else None
+
+
+def tag_or_none(value: Any) -> str | None:
+    """A type tag (an event, item, part or block ``type``): a non-empty string, else ``None``."""
+    return value if type(value) is str and value else None
+
+
+def object_or_none(value: Any) -> dict[str, Any] | None:
+    """A JSON object, or ``None`` for anything else."""
+    return value if type(value) is dict else None
+
+
+def objects(value: Any) -> list[dict[str, Any]]:
+    """The object items of a JSON array, in order (other items skipped); ``[]``
+    when ``value`` is not an array."""
+    if type(value) is not list:
+        return []
+    return [item for item in value if type(item) is dict]
+
+
+def required_index(payload: dict[str, Any], key: str, event: ServerSentEvent) -> int:
+    """The index ``payload[key]`` that the dialect cannot do without.
+
+    Raises:
+        ProtocolError: it is absent or not an integer; the message names the
+            event number and the field.
+    """
+    value = payload.get(key)
+    if type(value) is int:
+        return value
+    if key not in payload:
+        raise protocol_error(event, f"{key!r} is missing")
+    raise protocol_error(event, f"{key!r} is {_json_kind(value)}, not an index")
+
+
+def protocol_error(event: ServerSentEvent, what: str) -> ProtocolError:
+    """A ``ProtocolError`` for ``event``: its number, what is wrong, its bytes shortened."""
+    excerpt = shorten(event.raw)
+    return ProtocolError(
+        f"server-sent event #{event.index}: {what}: {excerpt!r}",
+        excerpt=excerpt,
+        position=event.index,
+    )
+
+
+def _json_kind(value: Any) -> str:
+    # What a decoded JSON value is, named without printing it (a value may be
+    # huge, or nested too deeply for repr()).
+    if value is None:
+        return "null"
+    return _JSON_KINDS.get(type(value), "a value")
+
+
+_JSON_KINDS: dict[type, str] = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+}
 
 
 def provider_error(payload: Any, position: int | None = None) -> ProviderError:

@@ -21,7 +21,18 @@ from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
 from ..fold import Accumulator
 from ..sse import ServerSentEvent
-from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+from .base import (
+    Dialect,
+    arguments_text,
+    decode_json,
+    index_or_none,
+    int_or_none,
+    json_text,
+    protocol_error,
+    provider_error,
+    str_or_none,
+    tag_or_none,
+)
 
 __all__ = [
     "NATIVE_FINISH",
@@ -91,7 +102,9 @@ _RETRYABLE_STATUS: Final = frozenset(
 _RETRYABLE_CODES: Final = frozenset({429, 500, 503, 504})
 
 _PATH_NAME: Final = re.compile(r"[^.\[\]]+")
-_PATH_INDEX: Final = re.compile(r"\[(0|[1-9][0-9]*)\]")
+# An index of more than 18 digits is past the end of any array that can exist
+# (and int() refuses more than 4,300): such a path is not accepted.
+_PATH_INDEX: Final = re.compile(r"\[(0|[1-9][0-9]{0,17})\]")
 _PATH_QUOTED: Final = re.compile(r"""\[(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]""")
 _MAX_PATH_DEPTH: Final = 64
 _MAX_INDEX_GAP: Final = 1024
@@ -164,8 +177,8 @@ def parse_json_path(path: str) -> tuple[Segment, ...] | None:
 
     Returns:
         The segments, or ``None`` when the path is not one this parser accepts
-        (it must start with ``$.`` or ``$[``, name an object member first, and be
-        at most 64 segments deep).
+        (it must start with ``$.`` or ``$[``, name an object member first, be
+        at most 64 segments deep, and have array indices of at most 18 digits).
     """
     if not path.startswith("$"):
         return None
@@ -210,14 +223,6 @@ def _unquote(body: str, quote: str) -> str | None:
     except ValueError:
         return None
     return value if isinstance(value, str) else None
-
-
-def _dumps(value: Any) -> str:
-    # The one JSON writer for tool-call arguments: json.dumps with its default
-    # separators, non-ASCII kept as is.
-    import json  # here, not at import: the core imports fast
-
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _is_empty(value: Any) -> bool:
@@ -290,8 +295,17 @@ class PartialArguments:
             The next piece of the arguments' JSON text (empty when there is none).
 
         Raises:
-            ProtocolError: an array index far past the end of its array.
+            ProtocolError: an array index far past the end of its array (the
+                arguments are left as they were).
         """
+        far = self._far_index(path)
+        if far is not None:
+            index, length = far
+            raise ProtocolError(
+                f"a streamed function-call argument names array element {index} "
+                f"of an array of {length}",
+                excerpt=str(index),
+            )
         delta = self._text(path, value) if self.in_order else ""
         self._set(path, value)
         self.last = path
@@ -318,7 +332,7 @@ class PartialArguments:
 
     def json(self) -> str:
         """The arguments received so far, as JSON text."""
-        return _dumps(self.value())
+        return json_text(self.value())
 
     # -- the JSON text -------------------------------------------------------------
 
@@ -331,7 +345,7 @@ class PartialArguments:
             return "".join(["{", *first, self._scalar(value)])
         if path == last:
             if type(value) is str and self.open_string:
-                return _dumps(value)[1:-1]
+                return json_text(value)[1:-1]
             return self._out_of_order()
         common = 0
         limit = min(len(last), len(path))
@@ -367,7 +381,7 @@ class PartialArguments:
         for depth in range(start, len(path)):
             segment = path[depth]
             if type(segment) is str:
-                out.append(_dumps(segment) + ": ")
+                out.append(json_text(segment) + ": ")
             elif depth > start and segment != 0:
                 return None  # a new array must start at element 0
             if depth + 1 < len(path):
@@ -377,8 +391,8 @@ class PartialArguments:
     def _scalar(self, value: Any) -> str:
         if type(value) is str:
             self.open_string = True
-            return _dumps(value)[:-1]
-        return _dumps(value)
+            return json_text(value)[:-1]
+        return json_text(value)
 
     def _out_of_order(self) -> str:
         self.in_order = False
@@ -424,20 +438,26 @@ class PartialArguments:
             node[segment] = child
         return child
 
+    def _far_index(self, path: tuple[Segment, ...]) -> tuple[int, int] | None:
+        # A JSON path may name an element past the end (nulls fill the gap, see
+        # _reach), within a bound, so a hostile index cannot exhaust memory.
+        # Checked before anything changes: the first index too far past the end
+        # of its array, and that array's length (0 for one _set would create).
+        node: Any = self.root
+        for segment in path:
+            if type(segment) is int:
+                items = node if type(node) is list else []
+                if segment - len(items) > _MAX_INDEX_GAP:
+                    return segment, len(items)
+                node = items[segment] if segment < len(items) else None
+            else:
+                node = node.get(segment) if type(node) is dict else None
+        return None
+
     def _reach(self, array: list[Any], index: Segment) -> None:
-        # A JSON path may name an element past the end: nulls fill the gap,
-        # within a bound, so a hostile index cannot exhaust memory.
-        if type(index) is not int:
-            return
-        gap = index - len(array)
-        if gap >= 0:
-            if gap > _MAX_INDEX_GAP:
-                raise ProtocolError(
-                    f"a streamed function-call argument names array element {index} "
-                    f"of an array of {len(array)}",
-                    excerpt=str(index),
-                )
-            array.extend([None] * (gap + 1))
+        # Nulls fill the gap up to an element past the end (bounded by _far_index).
+        if type(index) is int and index >= len(array):
+            array.extend([None] * (index - len(array) + 1))
 
 
 class _TextPart:
@@ -586,7 +606,7 @@ class Gemini(Dialect):
                 )
             for position, candidate in enumerate(candidates):
                 if type(candidate) is dict:
-                    self._candidate(candidate, position)
+                    self._candidate(candidate, position, event)
         usage = chunk.get("usageMetadata")
         if type(usage) is dict:
             self._usage(usage)
@@ -623,7 +643,7 @@ class Gemini(Dialect):
                 if chunk[key] is not None:
                     self.extra[key] = chunk[key]
 
-    def _candidate(self, raw: dict[str, Any], position: int) -> None:
+    def _candidate(self, raw: dict[str, Any], position: int, event: ServerSentEvent) -> None:
         index = _candidate_index(raw, position)
         state = self.candidates.get(index)
         if state is None:
@@ -641,7 +661,7 @@ class Gemini(Dialect):
             if type(parts) is list:
                 for part in parts:
                     if type(part) is dict:
-                        self._part(state, part)
+                        self._part(state, part, event)
         for key, value in raw.items():
             if key not in _KNOWN_CANDIDATE and not _is_empty(value):
                 state.fields[key] = value
@@ -652,14 +672,14 @@ class Gemini(Dialect):
         if isinstance(finish, str) and finish:
             self._finish(state, finish)
 
-    def _part(self, state: _Candidate, part: dict[str, Any]) -> None:
+    def _part(self, state: _Candidate, part: dict[str, Any], event: ServerSentEvent) -> None:
         text = part.get("text")
         if isinstance(text, str):
             self._text_part(state, part, text)
             return
         call = part.get("functionCall")
         if type(call) is dict:
-            self._function_call(state, part, call)
+            self._function_call(state, part, call, event)
             return
         # executableCode, codeExecutionResult, inlineData, fileData, and the
         # server-side toolCall/toolResponse of Gemini 3: kept whole, in order.
@@ -709,7 +729,13 @@ class Gemini(Dialect):
             state.current_text = None
             self.acc.end_part(state.index, "reasoning" if current.thought else "text")
 
-    def _function_call(self, state: _Candidate, part: dict[str, Any], call: dict[str, Any]) -> None:
+    def _function_call(
+        self,
+        state: _Candidate,
+        part: dict[str, Any],
+        call: dict[str, Any],
+        event: ServerSentEvent,
+    ) -> None:
         name = str_or_none(call.get("name"))
         call_id = str_or_none(call.get("id"))
         pieces = call.get("partialArgs")
@@ -727,7 +753,7 @@ class Gemini(Dialect):
             streamed = None
         if streamed is None:
             if not pieces and not will_continue:
-                self._whole_call(state, part, call, name, call_id)
+                self._whole_call(state, part, call, name, call_id, event)
                 return
             streamed = self._start_streamed(state, part, call, name, call_id)
         elif name and not streamed.name:
@@ -739,7 +765,7 @@ class Gemini(Dialect):
                 streamed.signature = signature
         for piece in pieces:
             if type(piece) is dict:
-                self._partial_argument(state, streamed, piece)
+                self._partial_argument(state, streamed, piece, event)
         if not will_continue:
             self._end_streamed(state, complete=True)
 
@@ -750,11 +776,13 @@ class Gemini(Dialect):
         call: dict[str, Any],
         name: str | None,
         call_id: str | None,
+        event: ServerSentEvent,
     ) -> None:
-        if name is None and call.get("args") is None:
+        args = call.get("args")
+        if name is None and args is None:
             self.acc.warn(f"candidate {state.index}: an empty functionCall part was ignored")
             return
-        args = call.get("args")
+        arguments = "{}" if args is None else arguments_text(args, event, "functionCall.args")
         key = ("call", state.calls)
         state.calls += 1
         state.parts.append(part)
@@ -763,7 +791,7 @@ class Gemini(Dialect):
             key,
             id=call_id,
             name=name,
-            arguments="{}" if args is None else _dumps(args),
+            arguments=arguments,
         )
         self.acc.end_tool_call(state.index, key)
 
@@ -787,7 +815,11 @@ class Gemini(Dialect):
         return streamed
 
     def _partial_argument(
-        self, state: _Candidate, streamed: _StreamedCall, piece: dict[str, Any]
+        self,
+        state: _Candidate,
+        streamed: _StreamedCall,
+        piece: dict[str, Any],
+        event: ServerSentEvent,
     ) -> None:
         raw_path = piece.get("jsonPath")
         if not isinstance(raw_path, str) or not raw_path:
@@ -810,7 +842,12 @@ class Gemini(Dialect):
                 "its value is kept under that name"
             )
             path = (raw_path[2:] if raw_path.startswith("$.") else raw_path,)
-        delta = streamed.arguments.add(path, value)
+        try:
+            delta = streamed.arguments.add(path, value)
+        except ProtocolError as exc:
+            raise protocol_error(
+                event, f"partialArgs jsonPath {shorten(raw_path, 60)!r}: {exc}"
+            ) from None
         if delta:
             self.acc.tool_call(state.index, streamed.key, arguments=delta)
 
@@ -910,8 +947,8 @@ def _candidate_index(raw: dict[str, Any], position: int) -> int:
     # Gemini omits a zero index (proto3 JSON leaves default values out), so a
     # candidate without one is taken by its position in the list, as Google's
     # SDKs do.
-    index = raw.get("index")
-    return index if type(index) is int else position
+    index = index_or_none(raw.get("index"))
+    return position if index is None else index
 
 
 def _is_closing_empty_text(text: str, signature: str | None, extra: Any) -> bool:
@@ -970,7 +1007,8 @@ def _google_error(payload: dict[str, Any], position: int) -> ProviderError:
     error = provider_error(payload, position)
     body = payload.get("error")
     if type(body) is dict and (
-        body.get("status") in _RETRYABLE_STATUS or int_or_none(body.get("code")) in _RETRYABLE_CODES
+        tag_or_none(body.get("status")) in _RETRYABLE_STATUS
+        or int_or_none(body.get("code")) in _RETRYABLE_CODES
     ):
         error.retryable = True
     return error

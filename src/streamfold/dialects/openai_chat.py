@@ -17,7 +17,17 @@ from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
 from ..fold import Accumulator
 from ..sse import ServerSentEvent
-from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+from .base import (
+    Dialect,
+    arguments_text,
+    decode_json,
+    index_or_none,
+    int_or_none,
+    objects,
+    provider_error,
+    str_or_none,
+    tag_or_none,
+)
 
 __all__ = [
     "NATIVE_FINISH",
@@ -194,15 +204,17 @@ def _reasoning_details_text(details: Any) -> str:
     # `reasoning_details`; Snowflake Cortex sends only `reasoning_details`.
     # The text is taken from the details only when no `reasoning` key exists,
     # so it is never counted twice.
-    if type(details) is not list:
-        return ""
     texts = []
-    for item in details:
-        if type(item) is dict:
-            text = item.get("text") if item.get("type") == "reasoning.text" else item.get("summary")
-            if isinstance(text, str):
-                texts.append(text)
+    for item in objects(details):
+        text = item.get("text") if item.get("type") == "reasoning.text" else item.get("summary")
+        if isinstance(text, str):
+            texts.append(text)
     return "".join(texts)
+
+
+def _chunk_id(chunk: dict[str, Any]) -> str | None:
+    value = chunk.get("id")
+    return None if _is_blank_response_field(value) else str_or_none(value)
 
 
 def _is_blank_response_field(value: Any) -> bool:
@@ -242,6 +254,8 @@ class OpenAIChat(Dialect):
         self._typed = True  # try the typed path first (see _TypedChunk)
         self._typed_hits = 0
         self._typed_misses = 0
+        self._finish_seen = False  # a choice has finished (see _next_completion)
+        self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -321,6 +335,8 @@ class OpenAIChat(Dialect):
                 excerpt=shorten(event.raw),
                 position=event.index,
             )
+        if self._finish_seen and self._next_completion(chunk, event):
+            return
         for key in self._missing:
             value = chunk.get(key)
             if value is not None and value != "" and value != 0:
@@ -338,9 +354,12 @@ class OpenAIChat(Dialect):
                     excerpt=shorten(event.raw),
                     position=event.index,
                 )
-            for choice in choices:
-                if type(choice) is dict:
-                    self._choice(choice)
+            for choice in objects(choices):
+                self._choice(choice, event)
+        if self._finish_seen:
+            chunk_id = _chunk_id(chunk)
+            if chunk_id is not None:
+                self._finish_ids.add(chunk_id)
         usage = chunk.get("usage")
         if usage and type(usage) is dict:
             self._usage(usage)
@@ -384,24 +403,26 @@ class OpenAIChat(Dialect):
     # -- per chunk -----------------------------------------------------------------
 
     def _response_fields(self, chunk: dict[str, Any]) -> None:
-        found = False
+        found = []
         for key in self._missing:
             value = chunk.get(key)
             if not _is_blank_response_field(value):
-                self.fields[key] = (
-                    int_or_none(value) if key == "created" else str_or_none(value) or value
-                )
-                found = True
+                # The first value wins; one of the wrong type (an id that is a
+                # list) counts as that value, and is dropped.
+                typed = int_or_none(value) if key == "created" else str_or_none(value)
+                if typed is not None:
+                    self.fields[key] = typed
+                found.append(key)
         if found:
-            self._missing = tuple(k for k in self._missing if k not in self.fields)
+            self._missing = tuple(k for k in self._missing if k not in found)
         if not self.acc.started and ("id" in self.fields or "model" in self.fields):
             self.acc.start(
                 self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
             )
 
-    def _choice(self, choice: dict[str, Any]) -> None:
-        index = choice.get("index")
-        if type(index) is not int:
+    def _choice(self, choice: dict[str, Any], event: ServerSentEvent) -> None:
+        index = index_or_none(choice.get("index"))
+        if index is None:
             index = 0
         delta = choice.get("delta")
         if delta and type(delta) is dict:
@@ -409,11 +430,11 @@ class OpenAIChat(Dialect):
             if content and type(content) is str:
                 self.acc.text(index, content)
                 if len(delta) > 1:
-                    self._delta(index, delta)
+                    self._delta(index, delta, event)
             else:
                 if content:
                     self._mistral_content_parts(index, content)
-                self._delta(index, delta)
+                self._delta(index, delta, event)
         elif index not in self.choices:
             self._extras(index)
         logprobs = choice.get("logprobs")
@@ -428,6 +449,10 @@ class OpenAIChat(Dialect):
         finish = choice.get("finish_reason")
         if finish and type(finish) is str:
             self.acc.finish(index, finish, unified_finish_reason(finish))
+            # From here chunks take the dict path, which watches for the next
+            # completion (_next_completion).
+            self._finish_seen = True
+            self._typed = False
         if not choice.keys() <= _KNOWN_CHOICE:
             fields = self._extras(index).fields
             for key in choice.keys() - _KNOWN_CHOICE:
@@ -442,7 +467,7 @@ class OpenAIChat(Dialect):
             self.acc.choice(index)
         return extras
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> None:
+    def _delta(self, index: int, delta: dict[str, Any], event: ServerSentEvent) -> None:
         # Everything in a delta but string content: rarer, so off the text path.
         acc = self.acc
         extras = self._extras(index)
@@ -461,25 +486,29 @@ class OpenAIChat(Dialect):
             acc.refusal(index, refusal)
         tool_calls = delta.get("tool_calls")
         if tool_calls and type(tool_calls) is list:
-            self._tool_calls(index, extras, tool_calls)
+            self._tool_calls(index, extras, tool_calls, event)
         function_call = delta.get("function_call")
         if function_call and type(function_call) is dict:
             self._legacy_function_call(index, extras, function_call)
-        if extras.role is None and delta.get("role"):
-            extras.role = delta["role"]
+        if extras.role is None:
+            extras.role = tag_or_none(delta.get("role"))
         if not delta.keys() <= _KNOWN_DELTA:
             self._delta_fields(extras, delta, delta.keys() - _KNOWN_DELTA)
 
     def _delta_fields(self, extras: _ChoiceExtras, delta: dict[str, Any], keys: Any) -> None:
         # Unknown delta fields: lists (OpenRouter reasoning_details, annotations)
-        # are appended, anything else the last non-null value wins.
+        # are appended to the list before; anything else (or a list after a
+        # value that is not one) replaces it: the last non-null value wins.
         fields = extras.delta_fields
         for key in keys:
             value = delta[key]
             if value is None:
                 continue
-            if type(value) is list:
-                fields.setdefault(key, []).extend(value)
+            known = fields.get(key)
+            if type(value) is list and type(known) is list:
+                known.extend(value)
+            elif type(value) is list:
+                fields[key] = list(value)
             else:
                 fields[key] = value
 
@@ -487,12 +516,8 @@ class OpenAIChat(Dialect):
         # Mistral (magistral) sends content as a list of typed parts:
         # {"type": "text", "text": ...} and {"type": "thinking", "thinking":
         # [{"type": "text", "text": ...}]}.
-        if type(content) is not list:
-            return
-        for part in content:
-            if type(part) is not dict:
-                continue
-            kind = part.get("type")
+        for part in objects(content):
+            kind = tag_or_none(part.get("type"))
             if kind == "text" and isinstance(part.get("text"), str):
                 if part["text"]:
                     self.acc.text(index, part["text"])
@@ -504,11 +529,12 @@ class OpenAIChat(Dialect):
                     if isinstance(text, str) and text:
                         self.acc.reasoning(index, text)
 
-    def _tool_calls(self, index: int, extras: _ChoiceExtras, calls: list[Any]) -> None:
+    def _tool_calls(
+        self, index: int, extras: _ChoiceExtras, calls: list[Any], event: ServerSentEvent
+    ) -> None:
         for position, call in enumerate(calls):
             if type(call) is not dict:
                 continue
-            key = self._tool_call_key(index, extras, call, position)
             function = call.get("function")
             name = arguments = None
             if type(function) is dict:
@@ -516,15 +542,14 @@ class OpenAIChat(Dialect):
                 arguments = function.get("arguments")
             if arguments is not None and type(arguments) is not str:
                 # Some servers send already-parsed arguments; keep them as JSON text.
-                import json  # rare: here, not at import
-
-                arguments = json.dumps(arguments, ensure_ascii=False)
+                arguments = arguments_text(arguments, event, "tool_calls.function.arguments")
+            key = self._tool_call_key(index, extras, call, position)
             self.acc.tool_call(
                 index,
                 key,
                 id=str_or_none(call.get("id")),
                 name=name,
-                kind=str_or_none(call.get("type")) or "function",
+                kind=tag_or_none(call.get("type")) or "function",
                 arguments=arguments or "",
             )
 
@@ -538,8 +563,8 @@ class OpenAIChat(Dialect):
         # calls with different ids: a new non-empty id at a known index starts
         # a new call instead of merging two calls into one.
         call_id = str_or_none(call.get("id"))
-        index = call.get("index")
-        if type(index) is not int:
+        index = index_or_none(call.get("index"))
+        if index is None:
             return ("id", call_id) if call_id else ("position", position)
         key = extras.by_index.get(index)
         if key is None:
@@ -549,6 +574,29 @@ class OpenAIChat(Dialect):
             if known is not None and known.id and known.id != call_id:
                 key = extras.by_index[index] = (index, call_id)
         return key
+
+    def _next_completion(self, chunk: dict[str, Any], event: ServerSentEvent) -> bool:
+        # Cerebras, in a multi-step capture, streams the next completion of the
+        # exchange in the same body: chunks with a new id after every choice of
+        # the first one finished. Folding them in would merge two responses and
+        # reopen finished parts. As the other dialects do after their terminal
+        # event, the first completion is the response and the rest is ignored,
+        # with a warning. An id is new when neither the response nor a chunk
+        # from the first finish on had it (Perplexity's finish chunk carries
+        # another id than the chunks before it).
+        new_id = _chunk_id(chunk)
+        known = self.fields.get("id")
+        if new_id is None or known is None or new_id == known or new_id in self._finish_ids:
+            return False
+        if not all(state.raw_finish is not None for state in self.acc.choices.values()):
+            return False
+        self.acc.warn(
+            f"server-sent event #{event.index}: a chunk of another completion "
+            f"({shorten(new_id, 60)!r}) after every choice of {shorten(known, 60)!r} "
+            "finished; the stream ends with the first completion, the rest is ignored"
+        )
+        self.terminated = True
+        return True
 
     def _legacy_function_call(
         self, index: int, extras: _ChoiceExtras, function_call: dict[str, Any]

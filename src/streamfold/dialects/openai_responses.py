@@ -21,7 +21,16 @@ from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
 from ..fold import Accumulator
 from ..sse import ServerSentEvent
-from .base import Dialect, decode_json, int_or_none, provider_error, str_or_none
+from .base import (
+    Dialect,
+    decode_json,
+    index_or_none,
+    int_or_none,
+    objects,
+    provider_error,
+    str_or_none,
+    tag_or_none,
+)
 
 __all__ = ["NATIVE_INCOMPLETE", "OpenAIResponses", "native_usage", "normalise_usage"]
 
@@ -178,8 +187,7 @@ class _Item:
 
     @property
     def type(self) -> str:
-        kind = self.added.get("type")
-        return kind if isinstance(kind, str) else ""
+        return tag_or_none(self.added.get("type")) or ""
 
     def label(self) -> str:
         return f"output[{self.index}] ({self.type or 'item'})"
@@ -293,9 +301,9 @@ class OpenAIResponses(Dialect):
     def _event_type(self, event: ServerSentEvent, payload: dict[str, Any]) -> str:
         # The JSON `type` is the event's type, as in OpenAI's SDK; the `event:`
         # line only stands in when the JSON has none.
-        kind = payload.get("type")
+        kind = tag_or_none(payload.get("type"))
         named = event.event if event.event_set and event.event != "message" else None
-        if isinstance(kind, str) and kind:
+        if kind is not None:
             if named is not None and named != kind:
                 self._note(
                     ("event", named, kind),
@@ -310,8 +318,8 @@ class OpenAIResponses(Dialect):
         return "error" if "error" in payload else ""
 
     def _check_sequence(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
-        sequence = payload.get("sequence_number")
-        if type(sequence) is not int:
+        sequence = index_or_none(payload.get("sequence_number"))
+        if sequence is None:
             return
         last = self._sequence
         self._sequence = sequence
@@ -342,8 +350,8 @@ class OpenAIResponses(Dialect):
         )
 
     def _index(self, payload: dict[str, Any]) -> int:
-        index = payload.get("output_index")
-        if type(index) is int:
+        index = index_or_none(payload.get("output_index"))
+        if index is not None:
             return index
         item_id = payload.get("item_id")
         if isinstance(item_id, str) and item_id in self._by_id:
@@ -358,8 +366,8 @@ class OpenAIResponses(Dialect):
             if not self.acc.started:
                 self.acc.start(None, None, None)
             self.acc.warn(
-                f"output[{index}]: a {payload.get('type') or 'content'} event before the item's "
-                "output_item.added; the item is assumed to be a " + inferred
+                f"output[{index}]: a {tag_or_none(payload.get('type')) or 'content'} event before "
+                "the item's output_item.added; the item is assumed to be a " + inferred
             )
             added: dict[str, Any] = {"type": inferred}
             item_id = str_or_none(payload.get("item_id"))
@@ -435,8 +443,8 @@ class OpenAIResponses(Dialect):
         self, item: _Item, section: str, payload: dict[str, Any], kind: str, index_key: str
     ) -> tuple[tuple[int, str, int], _Part]:
         parts = item.summary if section == "summary" else item.content
-        number = payload.get(index_key)
-        if type(number) is not int:
+        number = index_or_none(payload.get(index_key))
+        if number is None:
             number = max(parts) if parts else 0
         part = parts.get(number)
         if part is None:
@@ -465,8 +473,8 @@ class OpenAIResponses(Dialect):
     def _copilot_rotating_response_id(self, response: dict[str, Any]) -> None:
         # GitHub Copilot rotates the response id (and every item id) on each
         # event. The latest id wins; OpenAI's SDK rejects such a stream.
-        known = self.fields.get("id")
-        new = response.get("id")
+        known = str_or_none(self.fields.get("id"))
+        new = str_or_none(response.get("id"))
         if known is not None and new is not None and known != new:
             self._note(
                 "response-id",
@@ -535,8 +543,7 @@ class OpenAIResponses(Dialect):
     def _has_calls(self) -> bool:
         if self.final_output is not None:
             return any(
-                isinstance(item, dict) and item.get("type") in _CALL_KINDS
-                for item in self.final_output
+                tag_or_none(item.get("type")) in _CALL_KINDS for item in objects(self.final_output)
             )
         return any(item.type in _CALL_KINDS for item in self.items.values())
 
@@ -569,8 +576,8 @@ class OpenAIResponses(Dialect):
             if not keys:
                 continue
             self.acc.warn(
-                f"{kind}: output[{position}] ({final.get('type')}) differs from the streamed "
-                f"{item.label()} in {', '.join(keys)}; the server's item wins"
+                f"{kind}: output[{position}] ({tag_or_none(final.get('type'))}) differs from the "
+                f"streamed {item.label()} in {', '.join(keys)}; the server's item wins"
             )
         # Items only the terminal event has (a gateway that streams nothing but
         # response.completed) are folded now, so the unified view shows them.
@@ -640,7 +647,7 @@ class OpenAIResponses(Dialect):
         item_id = done.get("id")
         if isinstance(item_id, str):
             self._by_id[item_id] = index
-        kind = done.get("type") if isinstance(done.get("type"), str) else item.type
+        kind = tag_or_none(done.get("type")) or item.type
         if kind == "message":
             self._settle_parts(item, "content", done.get("content"))
             for unified in ("text", "refusal"):
@@ -665,8 +672,8 @@ class OpenAIResponses(Dialect):
         for number, final in enumerate(parts):
             if type(final) is not dict:
                 continue
-            part_type = final.get("type")
-            if not isinstance(part_type, str):
+            part_type = tag_or_none(final.get("type"))
+            if part_type is None:
                 continue
             part = store.get(number)
             if part is None:
@@ -771,14 +778,14 @@ class OpenAIResponses(Dialect):
 
     def _content_part_added(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         part_dict = payload.get("part")
-        part_type = part_dict.get("type") if type(part_dict) is dict else None
+        part_type = tag_or_none(part_dict.get("type")) if type(part_dict) is dict else None
         inferred = "reasoning" if part_type == "reasoning_text" else "message"
         item = self._item(payload, inferred)
         key, part = self._part(
             item, "content", payload, part_type or "output_text", "content_index"
         )
         if type(part_dict) is dict:
-            if isinstance(part_type, str):
+            if part_type is not None:
                 part.kind = part_type
             part.base = part_dict
             # The SDK treats text in the added part as its first piece.
@@ -790,8 +797,7 @@ class OpenAIResponses(Dialect):
         final = payload.get("part")
         if type(final) is not dict:
             return
-        part_type = final.get("type")
-        kind = part_type if isinstance(part_type, str) else "output_text"
+        kind = tag_or_none(final.get("type")) or "output_text"
         item = self._item(payload, "reasoning" if kind == "reasoning_text" else "message")
         key, part = self._part(item, "content", payload, kind, "content_index")
         text = final.get("refusal" if part.kind == "refusal" else "text")
@@ -825,8 +831,8 @@ class OpenAIResponses(Dialect):
     def _annotation_added(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         item = self._item(payload, "message")
         _, part = self._part(item, "content", payload, "output_text", "content_index")
-        number = payload.get("annotation_index")
-        if type(number) is not int:
+        number = index_or_none(payload.get("annotation_index"))
+        if number is None:
             number = len(part.annotations)
         part.annotations[number] = payload.get("annotation")
         self.acc.unknown("response.output_text.annotation.added", payload)
