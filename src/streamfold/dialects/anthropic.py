@@ -589,3 +589,14 @@ def _protocol(event: ServerSentEvent, what: str) -> ProtocolError:
         excerpt=shorten(event.raw),
         position=event.index,
     )
+
+
+def error_request_id(raw: Any) -> str | None:
+    """The request id inside an Anthropic error body, or ``None``.
+
+    Anthropic repeats the request id in its error envelope
+    (``{"type": "error", "error": {...}, "request_id": "req_..."}``), so it
+    survives a proxy that drops the ``request-id`` header.
+    """
+    value = raw.get("request_id") if type(raw) is dict else None
+    return value if isinstance(value, str) and value else None
