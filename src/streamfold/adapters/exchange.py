@@ -293,7 +293,8 @@ class Exchange:
     ) -> None:
         _refuse_a_key_sent_elsewhere(head.requests)
         self.parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
-        self.timeouts = timeouts or NO_TIMEOUTS
+        self.timeouts = t = timeouts or NO_TIMEOUTS
+        self._timed = t.first_event is not None or t.idle is not None or t.total is not None
         self.started = now if started is None else started
         self.headers_at = None if started is None else now
         self.first_byte_at: float | None = None
@@ -334,21 +335,20 @@ class Exchange:
 
     # -- reads ---------------------------------------------------------------------------
 
-    @property
-    def ended(self) -> bool:
-        """The exchange is over: the body need not be read any further."""
-        return self.phase is Phase.ENDED
+    #: The exchange is over: the body need not be read any further.
+    ended: bool = False
 
     @property
     def deadline(self) -> float | None:
         """When the next deadline passes (on the clock of ``now``), or ``None``."""
-        due = self._due()
+        due = self._due() if self._timed else None
         return None if due is None else due[0]
 
     def receive(self, read: Read, now: float) -> list[Event]:
         """Take the outcome of one read of the body.
 
-        A deadline that passed before ``now`` wins over bytes that came late.
+        A deadline that passed before ``now`` wins over bytes that came late
+        (and over the end of the body).
 
         Returns:
             The events it completed (an ``error`` event last when it ended the
@@ -356,14 +356,14 @@ class Exchange:
         """
         if self.phase is Phase.ENDED:
             return []
-        if isinstance(read, Lost):
-            return self._lose(read.cause, now)
-        due = self._due()
-        if read is STALLED or (due is not None and now >= due[0]):
+        due = self._due() if self._timed else None
+        if read.__class__ is bytes:
+            if due is not None and now >= due[0]:
+                return self._expire(due, now)
+            return self._chunk(read, now) if read else self._finish(now)
+        if read is STALLED:
             return self._expire(due, now)
-        if not read:
-            return self._finish(now)
-        return self._chunk(read, now)  # type: ignore[arg-type]
+        return self._lose(read.cause, now)  # type: ignore[union-attr]
 
     def abandon(self, now: float) -> None:
         """The caller stopped reading (closed the stream or left early): the
@@ -443,8 +443,7 @@ class Exchange:
     @property
     def timed(self) -> bool:
         """Whether any deadline is set (else ``deadline`` is always ``None``)."""
-        t = self.timeouts
-        return t.first_event is not None or t.idle is not None or t.total is not None
+        return self._timed
 
     def describe(self) -> str:
         """For a ``repr``: the method, the URL (redacted) and the status."""
@@ -464,11 +463,11 @@ class Exchange:
         self.chunks += 1
         if self._filter is not None:
             data = self._filter.feed(data)
+        if self.phase is Phase.STREAMING:
+            return self._parse(data, now)
         if self.phase is Phase.SNIFFING:
             return self._sniff(data, now)
-        if self.phase is Phase.ERROR_BODY:
-            return self._collect(data, now)
-        return self._parse(data, now)
+        return self._collect(data, now)
 
     def _sniff(self, data: bytes, now: float) -> list[Event]:
         # Only the new bytes are looked at: whitespace is counted and dropped,
@@ -571,6 +570,7 @@ class Exchange:
             self.ended_at = now
         if self.phase is not Phase.ENDED:
             self._to(Phase.ENDED)
+            self.ended = True
 
     # -- deadlines -----------------------------------------------------------------------
 

@@ -404,7 +404,12 @@ class _AsyncBody:
         if watchdog is not None:
             watchdog.arm(deadline)
         try:
-            chunk: Read = await self._next(deadline)
+            if watchdog is None and deadline is not None:
+                chunk: Read = await self._scoped(deadline)
+            else:
+                chunk = await self.chunks.__anext__()
+        except StopAsyncIteration:
+            chunk = b""
         except asyncio.CancelledError:
             if watchdog is None or not watchdog.claim():
                 raise
@@ -418,13 +423,11 @@ class _AsyncBody:
                 watchdog.reading = False
         return chunk
 
-    async def _next(self, deadline: float | None) -> Read:
-        if self.watchdog is None and deadline is not None:
-            # No asyncio task to cancel (trio): this read under a cancel scope.
-            with anyio.move_on_after(deadline - time.monotonic()):
-                return await anext(self.chunks, b"")
-            return STALLED
-        return await anext(self.chunks, b"")
+    async def _scoped(self, deadline: float) -> Read:
+        # No asyncio task to cancel (trio): this read under a cancel scope.
+        with anyio.move_on_after(deadline - time.monotonic()):
+            return await self.chunks.__anext__()
+        return STALLED
 
     async def aclose(self) -> None:
         if self.watchdog is not None:
