@@ -46,12 +46,6 @@ CHAT = "/v1/chat/completions"
 MODES = [pytest.param("sync", id="sync"), pytest.param("async", id="async")]
 
 
-@pytest.fixture(params=["httpx", "httpx2"])
-def lib(request: pytest.FixtureRequest) -> ModuleType:
-    """Each HTTP library the adapters take a response from."""
-    return pytest.importorskip(request.param)
-
-
 # -- running one request, either way ------------------------------------------------------------
 
 

@@ -39,11 +39,6 @@ SSE = {"content-type": "text/event-stream", "transfer-encoding": "chunked"}
 BLOCKS = [b + b"\n\n" for b in samples.read("chat-reasoning").split(b"\n\n") if b.strip()]
 
 
-@pytest.fixture(params=["httpx", "httpx2"])
-def lib(request: pytest.FixtureRequest) -> ModuleType:
-    return pytest.importorskip(request.param)
-
-
 def run_adapter(
     mode: str, lib: ModuleType, url: str, timeouts: Timeouts, **request: Any
 ) -> tuple[list[Event], BaseException | None]:

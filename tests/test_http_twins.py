@@ -321,3 +321,17 @@ def test_pyright_agrees(tmp_path: Path) -> None:
     if "npm" in done.stderr and done.returncode != 0 and "error" not in done.stdout:
         pytest.skip(f"pyright could not start: {done.stderr[:200]}")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+def test_off_asyncio_each_read_runs_under_a_cancel_scope(
+    replay_server: ReplayServer, library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without an asyncio task to cancel (trio), the async twin bounds each read
+    # with a cancel scope; forced here on asyncio.
+    lib = pytest.importorskip(library)
+    monkeypatch.setattr(adapter._TaskWatchdog, "start", classmethod(lambda cls, exchange: None))
+    url = replay_server.url + CHAT
+    outcome = _run("async", lib, url, "stall=3, stall-after=5", Timeouts(idle=0.2))
+    assert outcome["error"][0] == "StreamTimeoutError"
+    assert outcome == _run("sync", lib, url, "stall=3, stall-after=5", Timeouts(idle=0.2))

@@ -295,6 +295,8 @@ class Exchange:
         self.parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
         self.timeouts = t = timeouts or NO_TIMEOUTS
         self._timed = t.first_event is not None or t.idle is not None or t.total is not None
+        self._due_seen = -1  # the events seen when _due_value was computed
+        self._due_value: tuple[float, str] | None = None
         self.started = now if started is None else started
         self.headers_at = None if started is None else now
         self.first_byte_at: float | None = None
@@ -360,7 +362,19 @@ class Exchange:
         if read.__class__ is bytes:
             if due is not None and now >= due[0]:
                 return self._expire(due, now)
-            return self._chunk(read, now) if read else self._finish(now)
+            if not read:
+                return self._finish(now)
+            if self.first_byte_at is None:
+                self.first_byte_at = now
+            self.bytes += len(read)
+            self.chunks += 1
+            if self._filter is not None:
+                read = self._filter.feed(read)
+            if self.phase is Phase.STREAMING:
+                return self._parse(read, now)
+            if self.phase is Phase.SNIFFING:
+                return self._sniff(read, now)
+            return self._collect(read, now)
         if read is STALLED:
             return self._expire(due, now)
         return self._lose(read.cause, now)  # type: ignore[union-attr]
@@ -455,19 +469,6 @@ class Exchange:
         if phase not in _NEXT[self.phase]:  # pragma: no cover - a bug, not server data
             raise ProtocolError(f"the exchange cannot go from {self.phase.value} to {phase.value}")
         self.phase = phase
-
-    def _chunk(self, data: bytes, now: float) -> list[Event]:
-        if self.first_byte_at is None:
-            self.first_byte_at = now
-        self.bytes += len(data)
-        self.chunks += 1
-        if self._filter is not None:
-            data = self._filter.feed(data)
-        if self.phase is Phase.STREAMING:
-            return self._parse(data, now)
-        if self.phase is Phase.SNIFFING:
-            return self._sniff(data, now)
-        return self._collect(data, now)
 
     def _sniff(self, data: bytes, now: float) -> list[Event]:
         # Only the new bytes are looked at: whitespace is counted and dropped,
@@ -575,17 +576,23 @@ class Exchange:
     # -- deadlines -----------------------------------------------------------------------
 
     def _due(self) -> tuple[float, str] | None:
+        # The next deadline changes only with the events seen (the idle one
+        # moves with the last event): computed once per event, not per read.
+        seen = self.parser.events_seen
+        if seen == self._due_seen:
+            return self._due_value
         timeouts = self.timeouts
         best: tuple[float, str] | None = None
         if timeouts.total is not None:
             best = (self.started + timeouts.total, "total")
-        if self.parser.events_seen == 0:
+        if seen == 0:
             if timeouts.first_event is not None:
                 candidate = (self.started + timeouts.first_event, "first_event")
                 best = candidate if best is None or candidate[0] < best[0] else best
         elif timeouts.idle is not None:
             candidate = (self.last_event_at + timeouts.idle, "idle")
             best = candidate if best is None or candidate[0] < best[0] else best
+        self._due_seen, self._due_value = seen, best
         return best
 
     # -- metadata and errors -------------------------------------------------------------
