@@ -42,16 +42,24 @@ BLOCKS = [b + b"\n\n" for b in samples.read("chat-reasoning").split(b"\n\n") if 
 def run_adapter(
     mode: str, lib: ModuleType, url: str, timeouts: Timeouts, **request: Any
 ) -> tuple[list[Event], BaseException | None]:
-    """Fold the response of a client of ``lib`` (its default 5 s timeouts)."""
+    """Fold the response of a client of ``lib`` with no read timeout: only the
+    adapters' deadlines can end a stalled read."""
     events: list[Event] = []
+    timeout = lib.Timeout(5.0, read=None)
 
     def sync() -> None:
-        with lib.Client() as client, client.stream("POST", url, **request) as response:
+        with (
+            lib.Client(timeout=timeout) as client,
+            client.stream("POST", url, **request) as response,
+        ):
             for event in EventStream(response, timeouts=timeouts):
                 events.append(event)
 
     async def run_async() -> None:
-        async with lib.AsyncClient() as client, client.stream("POST", url, **request) as response:
+        async with (
+            lib.AsyncClient(timeout=timeout) as client,
+            client.stream("POST", url, **request) as response,
+        ):
             async for event in AsyncEventStream(response, timeouts=timeouts):
                 events.append(event)
 
