@@ -422,12 +422,12 @@ def test_chat_prompt_from_stdin_that_is_not_utf8_is_sent_with_replacements(
 def test_chat_library_crash_is_a_bug_in_one_line(
     replay_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamfold.adapters import httpx as adapter
+    from streamfold.cli import live
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise KeyError(SECRET)  # and even then, no secret
 
-    monkeypatch.setattr(adapter, "_with_metadata", boom)
+    monkeypatch.setattr(live, "summary", boom)
     monkeypatch.setenv("MY_KEY", SECRET)
     argv = [
         "chat",
@@ -477,7 +477,7 @@ def test_chat_library_crash_is_a_bug_in_one_line(
         ),
         pytest.param(
             ["chat", "--model", "m", "--base-url", "http://[::1", "hi"],
-            "--base-url http://[::1:",
+            "base URL 'http://[::1'",
             id="invalid-url",
         ),
     ],

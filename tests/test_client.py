@@ -23,6 +23,7 @@ from streamfold.adapters.client import (
     APIKey,
     astream,
     build_request,
+    http_library,
     resolve_api_key,
     stream,
 )
@@ -272,7 +273,7 @@ def test_the_key_hides_itself() -> None:
         pickle.dumps(key)
     request = build_request("hi", model="m", api_key=key, headers={"Api-Key": SECRET})
     assert SECRET not in repr(request)
-    assert repr(request).count("***") == 2
+    assert "REDACTED" in repr(request) and "APIKey('***')" in repr(request)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -451,12 +452,23 @@ async def test_async_first_event_deadline_covers_the_header_wait() -> None:
     assert caught.value.kind == "first_event"
 
 
-def test_connection_refused_is_httpx_own_error() -> None:
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_connection_refused_is_an_incomplete_stream_with_the_librarys_error(mode: str) -> None:
+    # Either HTTP library may be in use: the error is streamfold's, the
+    # library's own is its cause.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(httpx.ConnectError):
-        stream("hi", model="m", base_url=f"http://127.0.0.1:{port}").final()
+    url = f"http://user:{SECRET}@127.0.0.1:{port}"
+    with pytest.raises(streamfold.IncompleteStreamError) as caught:
+        if mode == "sync":
+            stream("hi", model="m", base_url=url).final()
+        else:
+            asyncio.run(astream("hi", model="m", base_url=url).final())
+    assert type(caught.value.__cause__).__name__ == "ConnectError"
+    assert type(caught.value.__cause__).__module__ == http_library().__name__ == "httpx2"
+    assert "cannot reach" in str(caught.value) and SECRET not in str(caught.value)
+    assert caught.value.partial is None
 
 
 @pytest.mark.parametrize("sample", samples.SAMPLES, ids=lambda s: s.name)
@@ -507,3 +519,33 @@ def test_every_sample_folds_over_http_as_its_bytes_do(
     assert type(error) is type(expected_error)
     assert result.response == expected.response
     assert result.unified == expected.unified
+
+
+@pytest.mark.parametrize(
+    ("api", "base_url", "url"),
+    [
+        pytest.param(
+            "gemini",
+            "https://g.example/?key=abc",
+            "https://g.example/v1beta/models/m:streamGenerateContent?key=abc&alt=sse",
+            id="gemini-key-in-query",
+        ),
+        pytest.param(
+            "chat", "http://h:8080/v1/", "http://h:8080/v1/chat/completions", id="trailing-slash"
+        ),
+        pytest.param(
+            "chat",
+            "https://az.example/openai/deployments/d?api-version=2024-10-21",
+            "https://az.example/openai/deployments/d/chat/completions?api-version=2024-10-21",
+            id="azure-query",
+        ),
+    ],
+)
+def test_the_api_path_goes_before_the_base_urls_query(api: str, base_url: str, url: str) -> None:
+    assert build_request("hi", model="m", api=api, base_url=base_url).url == url
+
+
+@pytest.mark.parametrize("base_url", ["ftp://h/v1", "http://[::1", "localhost:8000", "http://h:x/"])
+def test_a_base_url_that_is_not_http_is_a_usage_error(base_url: str) -> None:
+    with pytest.raises(streamfold.UsageError, match="base URL"):
+        build_request("hi", model="m", base_url=base_url)

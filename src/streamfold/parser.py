@@ -395,4 +395,3 @@ def _cut_short(event: ServerSentEvent) -> bool:
     except ProtocolError:
         return True
     return False
-

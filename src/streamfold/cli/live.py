@@ -520,8 +520,6 @@ def _request_secrets(
 
 
 def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str]) -> int:
-    import httpx
-
     from ..adapters.httpx import HTTPResponseError, Timeouts
     from ..client import stream
 
@@ -583,11 +581,6 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str
             err.write(f"streamfold: {line}\n")
         err.write(f"streamfold: {_describe(exc)}\n")
         return _exit_status(exc)
-    except httpx.InvalidURL as exc:
-        raise UsageError(f"--base-url {live_url(args)}: {exc}") from None
-    except httpx.TransportError as exc:
-        err.write(f"streamfold: cannot reach {live_url(args)}: {_describe(exc)}\n")
-        return EXIT_STREAM_FAILED
     err.write(f"streamfold: {summary(result, result.metadata, deltas)}\n")
     for warning in result.warnings:
         err.write(f"streamfold: warning: {warning}\n")

@@ -1033,3 +1033,55 @@ def _prompt_blocked(
         retryable=False,
         position=position,
     )
+
+
+# -- HTTP error bodies (read by the adapters through the registry row) ---------------------
+
+
+def unwrap_error_body(raw: Any) -> dict[str, Any] | None:
+    """Gemini's error body without its array, or ``None`` when it has none.
+
+    ``streamGenerateContent`` without ``alt=sse`` wraps even its HTTP error in
+    the stream's array: ``[{"error": {...}}]``.
+    """
+    if type(raw) is list and len(raw) == 1 and type(raw[0]) is dict:
+        return raw[0]
+    return None
+
+
+def error_status(raw: Any) -> str | None:
+    """The status name of Google's error envelope, when its ``code`` is the number.
+
+    Google's envelope has the HTTP status as a number in ``code`` (429) and the
+    meaningful name beside it in ``status`` (``"RESOURCE_EXHAUSTED"``): the
+    name is the code worth matching on.
+    """
+    error = raw.get("error") if type(raw) is dict else None
+    if type(error) is not dict or int_or_none(error.get("code")) is None:
+        return None
+    status = error.get("status")
+    return status if isinstance(status, str) and status else None
+
+
+def retry_delay(raw: Any) -> float | None:
+    """Seconds to wait before retrying, from Google's error envelope, or ``None``.
+
+    Gemini says when to retry in the body, not in a header: ``error.details[]``
+    holds a ``google.rpc.RetryInfo`` whose ``retryDelay`` is a duration such as
+    ``"37s"`` or ``"1.5s"``.
+    """
+    error = raw.get("error") if type(raw) is dict else None
+    details = error.get("details") if type(error) is dict else None
+    if type(details) is not list:
+        return None
+    for item in details:
+        kind = item.get("@type") if type(item) is dict else None
+        if isinstance(kind, str) and kind.endswith("google.rpc.RetryInfo"):
+            delay = item.get("retryDelay")
+            match = _DURATION.fullmatch(delay) if isinstance(delay, str) else None
+            return float(match.group(1)) if match else None
+    return None
+
+
+# A protobuf Duration in its JSON form: seconds with up to nine decimals and an "s".
+_DURATION: Final = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)s")

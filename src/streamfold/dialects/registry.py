@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
+from . import anthropic, gemini
 from .ai_sdk_ui import AISDKUIMessageStream
 from .anthropic import AnthropicMessages
 from .base import Dialect
@@ -71,6 +72,19 @@ class API:
         version_header: the header that carries ``api_version``, if any.
         routes: the replay server's paths for this API (Gemini's is a pattern).
         provider: whose error shapes the replay server answers with by default.
+        request_id_headers: the response headers that carry the request id, most
+            specific first (lower case); the adapters try the row of the
+            dialect in use, then every row in registry order.
+        unwrap_error: turns the API's HTTP error body into the usual
+            ``{"error": {...}}`` envelope, ``None`` when it does not apply.
+        error_code: the code to report from the envelope when the API's own
+            ``code`` is not the one to match on, else ``None``.
+        error_request_id: the request id inside the error body, else ``None``.
+        retry_delay: seconds to wait before retrying, from the error body, else ``None``.
+
+    The four error-body readers are named functions in the dialect's module;
+    when the dialect is not known (an HTTP error arrives before any event),
+    each row's reader is tried in registry order and the first answer wins.
     """
 
     id: str
@@ -88,6 +102,11 @@ class API:
     version_header: str | None = None
     routes: tuple[str, ...] = ()
     provider: str = "openai"
+    request_id_headers: tuple[str, ...] = ()
+    unwrap_error: Callable[[Any], Any] | None = None
+    error_code: Callable[[Any], str | None] | None = None
+    error_request_id: Callable[[Any], str | None] | None = None
+    retry_delay: Callable[[Any], float | None] | None = None
 
 
 def _native(parts: RequestParts, prompt_as: Callable[[str], Any]) -> Any:
@@ -194,6 +213,13 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("OPENAI_API_KEY",),
         routes=("/v1/responses", "/responses"),
+        # OpenAI, its alternate spelling, then Azure (API Management, Azure).
+        request_id_headers=(
+            "x-request-id",
+            "openai-request-id",
+            "apim-request-id",
+            "x-ms-request-id",
+        ),
     ),
     API(
         id=AnthropicMessages.name,
@@ -209,6 +235,8 @@ APIS: tuple[API, ...] = (
         version_header="anthropic-version",
         routes=("/v1/messages",),
         provider="anthropic",
+        request_id_headers=("request-id",),
+        error_request_id=anthropic.error_request_id,
     ),
     API(
         id=AISDKUIMessageStream.name,
@@ -239,6 +267,10 @@ APIS: tuple[API, ...] = (
         api_version="v1beta",
         routes=("/{prefix:path}/models/{target}",),
         provider="gemini",
+        request_id_headers=("x-goog-request-id",),
+        unwrap_error=gemini.unwrap_error_body,
+        error_code=gemini.error_status,
+        retry_delay=gemini.retry_delay,
     ),
     API(
         id=OpenAIChat.name,
@@ -252,6 +284,16 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("OPENAI_API_KEY",),
         routes=("/v1/chat/completions", "/chat/completions"),
+        # OpenAI and most compatible servers, OpenAI's alternate spelling, Groq,
+        # Azure (API Management, Azure), OpenRouter's generation id.
+        request_id_headers=(
+            "x-request-id",
+            "openai-request-id",
+            "x-groq-id",
+            "apim-request-id",
+            "x-ms-request-id",
+            "x-generation-id",
+        ),
     ),
 )
 
