@@ -57,6 +57,7 @@ from ..errors import (
     timeout_error,
 )
 from ..events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallArgumentsDelta
+from ..framing import Framing, FramingSniff
 from ..parser import StreamParser
 from ..result import HTTPResult, ResponseMetadata, Result
 from .redact import (
@@ -71,7 +72,6 @@ from .redact import (
 
 __all__ = [
     "MAX_ERROR_BODY",
-    "MAX_LEADING_WHITESPACE",
     "NO_TIMEOUTS",
     "STALLED",
     "Exchange",
@@ -87,13 +87,7 @@ __all__ = [
 #: The largest error body read to build an ``HTTPResponseError``, in bytes.
 MAX_ERROR_BODY: Final = 64 * 1024
 
-#: The most whitespace accepted before the first byte of an ``application/json``
-#: body says whether it is a stream (an array) or not; more is a ``ProtocolError``.
-MAX_LEADING_WHITESPACE: Final = 64 * 1024
-
 _TOKEN_EVENTS: Final = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallArgumentsDelta)
-_WHITESPACE: Final = b" \t\r\n"
-_BOM: Final = b"\xef\xbb\xbf"
 _decode = msgspec.json.Decoder().decode
 
 
@@ -319,9 +313,7 @@ class Exchange:
         self._method = head.requests[-1].method if head.requests else "?"
         self._received_at = head.received_at
         self._read_timeout = head.read_timeout
-        self._held = b""  # a byte-order mark's first bytes, while sniffing
-        self._bom_checked = False
-        self._blank = 0  # leading whitespace seen while sniffing
+        self._framing = FramingSniff(self.parser.max_event_size)  # while sniffing
         self._body: list[bytes] = []  # a body that is not a stream, up to MAX_ERROR_BODY
         self._body_size = 0
         media = (self._base["content_type"] or "").split(";", 1)[0].strip().lower()
@@ -471,31 +463,20 @@ class Exchange:
         self.phase = phase
 
     def _sniff(self, data: bytes, now: float) -> list[Event]:
-        # Only the new bytes are looked at: whitespace is counted and dropped,
-        # a byte-order mark's first bytes are the only thing held.
-        if self._held:
-            data, self._held = self._held + data, b""
-        if not self._bom_checked:
-            if len(data) < len(_BOM) and _BOM.startswith(data):
-                self._held = data
-                return []
-            self._bom_checked = True
-            data = data.removeprefix(_BOM)
-        rest = data.lstrip(_WHITESPACE)
-        self._blank += len(data) - len(rest)
-        if self._blank > MAX_LEADING_WHITESPACE:
-            error = ProtocolError(
-                f"the JSON body starts with more than {MAX_LEADING_WHITESPACE} bytes of whitespace",
-                position=0,
-            )
+        # A 2xx JSON body is a stream only when it is an array (Gemini without
+        # ?alt=sse): the framing layer's one sniff tells, holding what it must.
+        try:
+            framing = self._framing.feed(data)
+        except ProtocolError as error:
             return self._fail_stream(error, now)
-        if not rest:
+        if framing is None:
             return []
-        if rest[:1] == b"[":
+        head = self._framing.head
+        if framing is Framing.JSON_ARRAY:
             self._to(Phase.STREAMING)
-            return self._parse(rest, now)
+            return self._parse(head, now)
         self._to(Phase.ERROR_BODY)
-        return self._collect(rest, now)
+        return self._collect(head, now)
 
     def _parse(self, data: bytes, now: float) -> list[Event]:
         parser = self.parser
