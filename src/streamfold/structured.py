@@ -168,12 +168,14 @@ class OutputValueDone(msgspec.Struct, frozen=True, tag="output.done", tag_field=
 
 
 class _Invalid(Exception):
-    """A value does not validate: ``reason`` at ``path`` (relative to the value checked)."""
+    """A value does not validate: ``reason`` at ``path`` (relative to the value checked,
+    unless ``absolute``)."""
 
-    def __init__(self, reason: str, path: Path = ()) -> None:
+    def __init__(self, reason: str, path: Path = (), *, absolute: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.path = path
+        self.absolute = absolute
 
 
 # -- plans: what each position of the type expects ------------------------------------------
@@ -820,10 +822,10 @@ class _PydanticCompiler:
             return self._model(schema, core, ref)
         if kind == "typed-dict":
             return self._typed_dict(schema, core, config, ref)
-        if ref is not None:
-            # A definition that is not a model: no recursion through it to care about.
-            self.plans[ref] = _Leaf(self.json_validate(schema, config))
         validate = self.json_validate(schema, config)
+        if ref is not None:
+            # Not a model: a recursion through it is validated whole.
+            self.plans[ref] = _Leaf(validate)
         if kind == "list" and not wrapped:
             item = self.plan(core["items_schema"], config) if "items_schema" in core else _ANY
             bounded = any(k in core for k in ("min_length", "max_length", "strict"))
@@ -1665,7 +1667,7 @@ class _ObjectFrame:
             if extra is _Extra.DROP:
                 return False
             if extra is _Extra.FORBID:
-                raise _Invalid(f"unexpected property {key!r}", (key,))
+                raise _Invalid(f"unexpected property {key!r}")
             self.children[key] = value
             return extra is _Extra.SHOW
         self.children[key] = value
@@ -1813,6 +1815,7 @@ class StructuredParser:
         "_root_view",
         "_skip",
         "_skip_plan",
+        "_stale",
         "_text_blocks",
     )
 
@@ -1831,6 +1834,7 @@ class StructuredParser:
         self._growing: list[str] | None = None
         self._growing_frame: _Frame | None = None
         self._growing_key: Any = None
+        self._stale = False  # the growing string has fragments not shown yet
         self._out: list[OutputValueDone] = []
         self._json_updates: list[JSONUpdate] = []
         self._pieces: list[str] = []
@@ -1848,7 +1852,8 @@ class StructuredParser:
         if self._result is not UNSET:
             return self._result
         growing = self._growing
-        if growing is not None:
+        if growing is not None and self._stale:
+            self._stale = False
             if len(growing) > 1:
                 growing[:] = ["".join(growing)]
             text = growing[0] if growing else ""
@@ -1895,19 +1900,32 @@ class StructuredParser:
             raise self._error
         if self._closed:
             raise UsageError("feed() after close()")
-        self._keep(text)
-        self._out = []
+        pieces = self._pieces
+        pieces.append(text)
+        if len(pieces) - self._text_blocks >= _BLOCK:
+            self._join_text()
+        out: list[OutputValueDone] = []
+        self._out = out
         try:
             self._json_updates = updates = self._json.feed(text)
         except PartialJSONError as exc:
             self._json_updates = []
             raise self._fail("json", exc.reason, self._open_path(), exc.position) from exc
-        if updates:
-            try:
-                self._apply(updates)
-            except _Invalid as exc:
-                raise self._fail("value", exc.reason, exc.path, self._json.position) from None
-        return self._out
+        if not updates:
+            return out
+        first = updates[0]
+        if len(updates) == 1 and type(first) is JSONStringDelta:
+            # The common piece: more of a string (the partial JSON parser's fast path too).
+            growing = self._growing
+            if growing is not None:
+                growing.append(first.fragment)
+                self._stale = True
+            return out
+        try:
+            self._apply(updates)
+        except _Invalid as exc:
+            raise self._fail("value", exc.reason, exc.path, self._json.position) from None
+        return out
 
     def close(self, complete: bool) -> Any:
         """End the text and return the validated value.
@@ -1940,7 +1958,7 @@ class StructuredParser:
             raise self._fail("incomplete", exc.reason, self._open_path(), exc.position) from exc
         if self._result is UNSET:  # a bare number completes only at the end
             try:
-                self._result = self._root_view = _for_kind(self._plan, "number").validate(value)
+                self._result = self._root_view = _resolved(self._plan).validate(value)
             except _Invalid as exc:
                 raise self._fail("value", exc.reason, exc.path, self._json.position) from None
             self._out.append(OutputValueDone((), self._result))
@@ -1949,14 +1967,14 @@ class StructuredParser:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _keep(self, text: str) -> None:
+    def _join_text(self) -> None:
+        """Join the last ``_BLOCK`` pieces of text into one block (a list of many tiny
+        strings costs ~10x their text in memory)."""
         pieces = self._pieces
-        pieces.append(text)
-        if len(pieces) - self._text_blocks >= _BLOCK:
-            tail = "".join(pieces[self._text_blocks :])
-            del pieces[self._text_blocks :]
-            pieces.append(tail)
-            self._text_blocks += 1
+        tail = "".join(pieces[self._text_blocks :])
+        del pieces[self._text_blocks :]
+        pieces.append(tail)
+        self._text_blocks += 1
 
     def _open_path(self) -> Path:
         frames = self._frames
@@ -1978,46 +1996,50 @@ class StructuredParser:
 
     def _apply(self, updates: Iterable[JSONUpdate]) -> None:
         frames = self._frames
-        for update in updates:
-            if type(update) is JSONStringDelta:
-                growing = self._growing
-                if growing is not None:
-                    growing.append(update.fragment)
-                continue
-            path = update.path
-            if type(update) is JSONValueStarted:
-                if not self._skip:
-                    self._start(path, update.kind)
-                continue
-            assert type(update) is JSONValueDone
-            value = update.value
-            if self._skip:
-                if len(path) == self._skip - 1:  # the end of the subtree validated whole
-                    self._skip = 0
-                    self._complete(path, self._validate(self._skip_plan, value, path))
-                continue
-            if frames:
-                frame = frames[-1]
-                if len(path) == frame.depth:  # the open container closed
-                    frames.pop()
-                    try:
-                        built = frame.finish()
-                    except _Invalid as exc:
-                        raise _Invalid(exc.reason, (*path, *exc.path)) from None
-                    self._complete(path, built)
-                    continue
-                plan = frame.child_plan(path[-1])
-            else:
-                plan = self._plan
-            if type(plan) is _Deferred:
-                plan = _resolved(plan)
-            self._growing = None
-            self._complete(path, self._validate(plan, value, path))
-
-    def _validate(self, plan: _Plan, value: Any, path: Path) -> Any:
+        out = self._out
+        path: Path = ()
         try:
-            return plan.validate(value)
+            for update in updates:
+                if type(update) is JSONStringDelta:
+                    growing = self._growing
+                    if growing is not None:
+                        growing.append(update.fragment)
+                        self._stale = True
+                    continue
+                path = update.path
+                if type(update) is JSONValueStarted:
+                    if not self._skip:
+                        self._start(path, update.kind)
+                    continue
+                assert type(update) is JSONValueDone
+                value = update.value
+                if self._skip:
+                    if len(path) != self._skip - 1:
+                        continue
+                    self._skip = 0  # the end of the subtree validated whole
+                    value = self._skip_plan.validate(value)
+                elif frames and len(path) == frames[-1].depth:
+                    value = frames.pop().finish()  # the open container closed
+                else:
+                    self._growing = None
+                    plan = frames[-1].child_plan(path[-1]) if frames else self._plan
+                    if type(plan) is _Deferred:
+                        plan = _resolved(plan)
+                    value = plan.validate(value)
+                # Complete and validated: into its parent, or the result.
+                if not frames:
+                    self._result = self._root_view = value
+                    out.append(OutputValueDone(path, value))
+                    continue
+                frame = frames[-1]
+                key = path[-1]
+                if frame.add(key, value):
+                    out.append(OutputValueDone(path, value))
+                if type(frame) is _PendingFrame and key == frame.plan.tag:
+                    self._decide(frame)
         except _Invalid as exc:
+            if exc.absolute:
+                raise
             raise _Invalid(exc.reason, (*path, *exc.path)) from None
 
     def _start(self, path: Path, kind: str) -> None:
@@ -2027,6 +2049,7 @@ class StructuredParser:
         if kind == "string":
             if plan.grows:
                 self._growing = []
+                self._stale = True  # shown as "" until its first fragment
                 self._growing_frame = parent
                 self._growing_key = path[-1] if path else None
             return
@@ -2052,24 +2075,6 @@ class StructuredParser:
             else:
                 parent.show(path[-1], view)
 
-    def _complete(self, path: Path, value: Any) -> None:
-        """A value is complete and validated: into its parent, or the result."""
-        frames = self._frames
-        if not frames:
-            self._result = self._root_view = value
-            self._out.append(OutputValueDone(path, value))
-            return
-        frame = frames[-1]
-        key = path[-1]
-        try:
-            shown = frame.add(key, value)
-        except _Invalid as exc:
-            raise _Invalid(exc.reason, (*frame.path, *exc.path)) from None
-        if shown:
-            self._out.append(OutputValueDone(path, value))
-        if type(frame) is _PendingFrame and key == frame.plan.tag:
-            self._decide(frame)
-
     def _decide(self, pending: _PendingFrame) -> None:
         """The tag of a union's object arrived: follow it as its member from here on."""
         tag = pending.children[pending.plan.tag]
@@ -2088,6 +2093,10 @@ class StructuredParser:
             parent.show(frame.path[-1], frame.view)
         for key, raw in pending.children.items():
             path = (*frame.path, key)
-            value = self._validate(frame.child_plan(key), raw, path)
-            if frame.add(key, value):
+            try:
+                value = _resolved(frame.child_plan(key)).validate(raw)
+                shown = frame.add(key, value)
+            except _Invalid as exc:
+                raise _Invalid(exc.reason, (*path, *exc.path), absolute=True) from None
+            if shown:
                 self._out.append(OutputValueDone(path, value))
