@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import itertools
 import json
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -845,6 +846,31 @@ def test_too_deep_json_is_a_json_error_never_a_recursion_error() -> None:
     with pytest.raises(OutputValidationError) as caught:
         parser.feed("[" * 10_000)
     assert caught.value.kind == "json"
+
+
+def test_validating_a_deep_subtree_whole_is_a_value_error_never_a_recursion_error() -> None:
+    # Two array alternatives: the value is validated whole, recursively, at its end.
+    schema = {"anyOf": [{"type": "array", "items": {"$ref": "#"}}, {"type": "array"}]}
+    parser = StructuredParser(schema)
+    with pytest.raises(OutputValidationError) as caught:
+        parser.feed("[" * 255 + "]" * 255)
+        parser.close(complete=True)
+    assert caught.value.kind == "value"
+
+
+def test_the_error_pickles_with_what_it_carries() -> None:
+    parser = StructuredParser(Weather)
+    with pytest.raises(OutputValidationError) as caught:
+        parser.feed('{"city": 5}')
+    error = pickle.loads(pickle.dumps(caught.value))
+    assert (error.kind, error.path, error.reason, error.text, str(error)) == (
+        "value",
+        ("city",),
+        "Expected `str`, got `int`",
+        '{"city": 5}',
+        "Expected `str`, got `int` (at $.city)",
+    )
+    assert error.partial_value == Weather(city=UNSET, temperature=UNSET, units=UNSET)  # type: ignore[arg-type]
 
 
 def test_a_bare_number_completes_at_close() -> None:

@@ -150,6 +150,9 @@ class OutputValidationError(StreamfoldError, ValueError):
         self.text = text
         self.partial_value = partial_value
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind, self.reason), dict(self.__dict__))
+
 
 class UnsupportedSchemaError(UsageError):
     """The output type or JSON Schema is outside what ``streamfold.structured`` supports."""
@@ -1925,6 +1928,9 @@ class StructuredParser:
             self._apply(updates)
         except _Invalid as exc:
             raise self._fail("value", exc.reason, exc.path, self._json.position) from None
+        except RecursionError:  # validating a deep subtree whole (recursive JSON Schema)
+            reason = "nested too deeply to validate"
+            raise self._fail("value", reason, self._open_path(), self._json.position) from None
         return out
 
     def close(self, complete: bool) -> Any:
@@ -1961,6 +1967,9 @@ class StructuredParser:
                 self._result = self._root_view = _resolved(self._plan).validate(value)
             except _Invalid as exc:
                 raise self._fail("value", exc.reason, exc.path, self._json.position) from None
+            except RecursionError:
+                reason = "nested too deeply to validate"
+                raise self._fail("value", reason, (), self._json.position) from None
             self._out.append(OutputValueDone((), self._result))
         self._closed = True
         return self._result
