@@ -12,6 +12,7 @@ document with one wrong value must fail with the path of that value.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import itertools
 import json
@@ -707,6 +708,123 @@ def test_a_union_member_is_shown_once_its_tag_arrives() -> None:
     parser = StructuredParser(Drawing)
     parser.feed('{"shapes": [{"type": "circle", "radius": 1')
     assert repr(parser.partial) == "Drawing(shapes=[Circle(radius=UNSET)])"
+
+
+class Renamed(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    first_name: str
+    tags: Annotated[list[str], msgspec.Meta(max_length=2)] = []
+
+
+class Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(strict=True, extra="forbid")
+    when: datetime.date
+    n: int
+
+
+class Untagged(pydantic.BaseModel):
+    either: list[int] | list[str] | None = None  # two array members: validated whole
+
+
+@pytest.mark.parametrize(
+    ("output_type", "pieces", "expected"),
+    [
+        pytest.param(
+            Renamed,
+            ['{"firstName": "A', 'da", "tags": ["x"', "]}"],
+            [
+                "Renamed(first_name='A', tags=UNSET)",
+                "Renamed(first_name='Ada', tags=UNSET)",
+                "Renamed(first_name='Ada', tags=['x'])",
+            ],
+            id="msgspec-rename-and-constrained-list-whole",
+        ),
+        pytest.param(
+            Strict,
+            ['{"when": "2024-05-0', '1", "n": 3', "}"],
+            [
+                "Strict(when=UNSET, n=UNSET)",
+                "Strict(when=datetime.date(2024, 5, 1), n=UNSET)",
+                "Strict(when=datetime.date(2024, 5, 1), n=3)",
+            ],
+            id="pydantic-strict-dates-from-json-text",
+        ),
+        pytest.param(
+            list[WeatherP],
+            ['[{"city": "Oslo", "temperature": -3', ', "units": "c"}, {"ci'],
+            [
+                "[WeatherP(city='Oslo', temperature=UNSET, units=UNSET)]",
+                "[WeatherP(city='Oslo', temperature=-3.0, units='c'), "
+                "WeatherP(city=UNSET, temperature=UNSET, units=UNSET)]",
+            ],
+            id="list-of-pydantic-models",
+        ),
+        pytest.param(
+            Untagged,
+            ['{"either": [1, 2', "]}"],
+            ["Untagged(either=UNSET)", "Untagged(either=[1, 2])"],
+            id="ambiguous-union-validated-whole",
+        ),
+        pytest.param(
+            {"type": "object", "properties": {"a": {"type": "integer"}}},
+            ['{"a": 1, "b": {"c": "x', '"}}'],
+            ["{'a': 1}", "{'a': 1, 'b': {'c': 'x'}}"],  # an extra value shows once complete
+            id="schema-additional-properties-shown",
+        ),
+    ],
+)
+def test_partial_values_of_particular_types(
+    output_type: Any, pieces: list[str], expected: list[str]
+) -> None:
+    assert partials(output_type, pieces) == expected
+
+
+@pytest.mark.parametrize(
+    ("output_type", "text", "path", "reason"),
+    [
+        pytest.param(
+            Renamed,
+            '{"firstName": "a", "x": 1}',
+            (),
+            "Object contains unknown field `x`",
+            id="msgspec-forbid-unknown",
+        ),
+        pytest.param(
+            Renamed,
+            '{"firstName": "a", "tags": ["1", "2", "3"]}',
+            ("tags",),
+            "Expected `array` of length <= 2",
+            id="msgspec-constrained-list",
+        ),
+        pytest.param(
+            Strict,
+            '{"when": "2024-05-01", "n": 3, "x": 1}',
+            ("x",),
+            "Extra inputs are not permitted",
+            id="pydantic-extra-forbid",
+        ),
+        pytest.param(
+            Strict,
+            '{"when": "2024-05-01", "n": 3.0}',
+            ("n",),
+            "Input should be a valid integer",
+            id="pydantic-strict-int",
+        ),
+    ],
+)
+def test_errors_at_the_end_of_an_object(
+    output_type: Any, text: str, path: tuple[Any, ...], reason: str
+) -> None:
+    parser = StructuredParser(output_type)
+    with pytest.raises(OutputValidationError) as caught:
+        parser.feed(text)
+    assert (caught.value.path, caught.value.reason) == (path, reason)
+
+
+def test_json_updates_carry_the_string_fragments() -> None:
+    parser = StructuredParser(Weather)
+    parser.feed('{"city": "Sa')
+    assert parser.feed("n Fr") == []
+    assert [(u.path, u.fragment) for u in parser.json_updates] == [(("city",), "n Fr")]  # type: ignore[union-attr]
 
 
 # -- errors ------------------------------------------------------------------------------------
