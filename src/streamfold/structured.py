@@ -86,11 +86,13 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import msgspec
 
-from .errors import StreamfoldError, UsageError
+from .errors import OutputValidationError as OutputValidationError
+from .errors import UnsupportedSchemaError as UnsupportedSchemaError
+from .errors import UsageError
 from .partial_json import (
     JSONStringDelta,
     JSONUpdate,
@@ -112,52 +114,6 @@ __all__ = [
 
 UNSET: Final = msgspec.UNSET
 """A field of a partial value not received yet (``msgspec.UNSET``)."""
-
-ErrorKind: TypeAlias = Literal["json", "value", "incomplete"]
-
-
-class OutputValidationError(StreamfoldError, ValueError):
-    """The answer is not a valid value of the output type.
-
-    Attributes:
-        kind: ``"json"`` (the text is not JSON), ``"value"`` (a value does not
-            validate) or ``"incomplete"`` (the answer ended early: the stream
-            was cut, or the JSON text stopped before its end).
-        path: Object keys and array indexes from the top-level value down to
-            the value at fault (``()``: the whole value).
-        reason: What is wrong, without the path.
-        text: All the text fed.
-        partial_value: The partial value when the failure was detected.
-        position: Characters fed when the failure was detected (for
-            ``"json"``: the offset of the first invalid character).
-    """
-
-    info_type: ClassVar[str] = "output_validation_error"
-
-    def __init__(
-        self,
-        kind: ErrorKind,
-        reason: str,
-        *,
-        path: Path = (),
-        text: str = "",
-        partial_value: Any = UNSET,
-        position: int | None = None,
-    ) -> None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-        super().__init__(f"{reason} (at ${where})", position=position)
-        self.kind = kind
-        self.reason = reason
-        self.path = path
-        self.text = text
-        self.partial_value = partial_value
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.kind, self.reason), dict(self.__dict__))
-
-
-class UnsupportedSchemaError(UsageError):
-    """The output type or JSON Schema is outside what ``streamfold.structured`` supports."""
 
 
 class OutputValueDone(msgspec.Struct, frozen=True, tag="output.done", tag_field="type"):
@@ -1992,7 +1948,11 @@ class StructuredParser:
         return frames[-1].path if frames else ()
 
     def _fail(
-        self, kind: ErrorKind, reason: str, path: Path, position: int | None
+        self,
+        kind: Literal["json", "value", "incomplete"],
+        reason: str,
+        path: Path,
+        position: int | None,
     ) -> OutputValidationError:
         error = OutputValidationError(
             kind,
