@@ -369,6 +369,8 @@ def test_detected_from_its_first_event(payload: dict[str, Any]) -> None:
         pytest.param({"type": "text-delta", "id": "t", "delta": "x"}, id="ai-sdk"),
         pytest.param({"type": "response.created"}, id="responses"),
         pytest.param({"message": "invalid api token"}, id="error-body"),
+        pytest.param({"type": ["message-start"]}, id="type-a-list"),
+        pytest.param({"type": {"message-start": 1}}, id="type-an-object"),
     ],
 )
 def test_not_taken_for_another_dialect(payload: dict[str, Any]) -> None:

@@ -406,6 +406,8 @@ def test_detected_from_its_first_event(payload: dict[str, Any]) -> None:
         pytest.param({"candidates": []}, id="gemini"),
         pytest.param({"type": "message-start"}, id="cohere"),
         pytest.param({"event_type": "something.else"}, id="unknown-event-type"),
+        pytest.param({"event_type": ["step.start"]}, id="event-type-a-list"),
+        pytest.param({"event_type": {"error": 1}, "error": {}}, id="event-type-an-object"),
     ],
 )
 def test_not_taken_for_another_dialect(payload: dict[str, Any]) -> None:

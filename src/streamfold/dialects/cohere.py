@@ -175,7 +175,7 @@ class CohereChat(Dialect):
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
         """An event whose ``type`` is one of Cohere's v2 chat stream events."""
-        return type(payload) is dict and payload.get("type") in _EVENT_TYPES
+        return type(payload) is dict and tag_or_none(payload.get("type")) in _EVENT_TYPES
 
     def handle(self, event: ServerSentEvent) -> None:
         """Fold one event (or the ``[DONE]`` marker).

@@ -271,7 +271,7 @@ class GeminiInteractions(Dialect):
         ``error`` event too: no other dialect names its events ``event_type``)."""
         if type(payload) is not dict:
             return False
-        kind = payload.get("event_type")
+        kind = tag_or_none(payload.get("event_type"))
         return kind in _EVENT_TYPES or (kind == "error" and "error" in payload)
 
     def handle(self, event: ServerSentEvent) -> None:
