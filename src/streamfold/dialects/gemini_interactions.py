@@ -233,7 +233,7 @@ class _Step:
             self.arguments[:] = ["".join(self.arguments)]
         return self.arguments[0] if self.arguments else ""
 
-    def native(self, acc: Accumulator) -> dict[str, Any]:
+    def native(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, **self.fields}
         if self.signature:
             out["signature"] = "".join(self.signature)
@@ -247,7 +247,7 @@ class _Step:
             items = self.content.native()
             out.update(items[0] if items else {"text": ""})
         elif self.type == _FUNCTION or (self.type in _SERVER_CALLS and self.arguments):
-            out["arguments"] = _arguments_object(self.arguments_value(), acc, self.done)
+            out["arguments"] = _arguments_object(self.arguments_value(), self.done)
         return out
 
 
@@ -554,7 +554,7 @@ class GeminiInteractions(Dialect):
         """The Interaction a non-streaming call would have returned."""
         out: dict[str, Any] = {"id": "", "status": "in_progress", **self.interaction}
         if self.steps or self.given_outputs is None:
-            out[self.outputs_key] = [self.steps[i].native(self.acc) for i in sorted(self.steps)]
+            out[self.outputs_key] = [self.steps[i].native() for i in sorted(self.steps)]
         else:
             out[self.outputs_key] = list(self.given_outputs)
         if self.usage is not None:
@@ -578,7 +578,7 @@ def _legacy_function_call(
     dialect._whole_arguments(step, delta.get("arguments"), event)
 
 
-def _arguments_object(arguments: str, acc: Accumulator, done: bool) -> Any:
+def _arguments_object(arguments: str, done: bool) -> Any:
     # The Interaction holds a call's arguments as an object: parsed once the
     # step ended; a call cut short holds what parses so far.
     if not arguments.strip():
