@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from streamfold.encode import UIMessageStreamEncoder
+
 from .corpus import FIXTURES
 from .test_encode import RECORDINGS, encode, fold
 
@@ -74,6 +76,11 @@ def streams(ai_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         path: Path = param.values[0]
         events, _ = fold(path.read_bytes())
         data[f"encoded-{param.id}"] = encode(events, "ai-sdk-ui")
+    for name in KEPT_ALIVE:
+        # A keep-alive frame before every chunk, as a relay writes them.
+        frame = UIMessageStreamEncoder.keepalive or b""
+        body = data[name.replace("keepalive-", "encoded-", 1)]
+        data[name] = frame + body.replace(b"\n\n", b"\n\n" + frame)
     for path in sorted((FIXTURES / "ai_sdk_ui").glob("*.sse")):
         data[f"fixture-{path.name}"] = path.read_bytes()
     files = {}
@@ -95,8 +102,11 @@ def streams(ai_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return {name: (body, read[name]) for name, body in data.items()}
 
 
+KEPT_ALIVE = [f"keepalive-{p.id}" for p in RECORDINGS if p.id.startswith("samples/")]
+
+
 def _names() -> list[str]:
-    names = [f"encoded-{p.id}" for p in RECORDINGS]
+    names = [f"encoded-{p.id}" for p in RECORDINGS] + KEPT_ALIVE
     names += [f"fixture-{p.name}" for p in sorted((FIXTURES / "ai_sdk_ui").glob("*.sse"))]
     return names
 
