@@ -21,7 +21,13 @@ import streamfold
 from streamfold import events as ev
 from streamfold.adapters.asgi import EncodedStreamResponse
 from streamfold.encode import Encoder, GeminiEncoder, get
-from streamfold.errors import ProviderError, UsageError, timeout_error
+from streamfold.errors import (
+    IncompleteStreamError,
+    ProviderError,
+    StreamTimeoutError,
+    UsageError,
+    timeout_error,
+)
 
 from .corpus import ROOT
 
@@ -274,12 +280,35 @@ async def test_a_failure_raised_before_any_event_is_the_targets_in_band_error(ta
     assert folded.error is not None and folded.error.info.type == "provider_error"
 
 
-async def test_a_timeout_before_any_event_is_a_cut() -> None:
+async def test_a_timeout_before_any_event_cuts_the_response() -> None:
     client = Client()
-    await client.serve(
-        EncodedStreamResponse(_raising(timeout_error("connect", 5.0)), "openai-chat")
-    )
-    assert client.bodies == [b""] and client.ended
+    with pytest.raises(StreamTimeoutError):
+        await client.serve(
+            EncodedStreamResponse(_raising(timeout_error("connect", 5.0)), "openai-chat")
+        )
+    assert client.bodies == []  # the server closes the connection: no end of the body
+
+
+async def _events_then_stop(events: list[ev.Event]) -> AsyncIterator[ev.Event]:
+    for event in events:
+        yield event
+
+
+@pytest.mark.parametrize("raises", [True, False], ids=["raising", "event-only"])
+@pytest.mark.parametrize("target", TARGETS)
+async def test_a_cut_upstream_cuts_the_response(target: str, raises: bool) -> None:
+    # Cut inside the answer: aiter_events yields the incomplete error event,
+    # then raises; a plain iterable of the same events just stops.
+    data = TEXT[: TEXT.index(b"content_block_stop")]
+    parser = streamfold.StreamParser()
+    events = parser.feed(data) + parser.close()
+    assert type(events[-1]) is ev.ErrorOccurred
+    upstream = streamfold.aiter_events(data) if raises else _events_then_stop(events)
+    client = Client()
+    with pytest.raises(IncompleteStreamError):
+        await client.serve(EncodedStreamResponse(upstream, encoder(target)))
+    assert b"".join(client.bodies) == encoded(data, target)
+    assert not client.ended
 
 
 async def test_another_exception_ends_the_stream_naming_only_its_class_then_is_raised() -> None:

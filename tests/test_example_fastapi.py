@@ -185,3 +185,22 @@ def test_a_client_that_leaves_midway_makes_the_app_close_its_upstream() -> None:
         # The app serves the next request as if nothing happened.
         answer = httpx.post(f"{url}/api/chat", params={"api": "nope"}, json=ui_request("Hi"))
         assert answer.status_code == 400
+
+
+def test_a_cut_upstream_is_a_cut_response() -> None:
+    # The provider's connection drops after five events: the browser's stream
+    # is cut too (not ended cleanly, which the AI SDK would take for a whole answer).
+    with (
+        server.ReplayServer(faults=server.Faults(drop_after=5)) as upstream,
+        serving(example.create_app(base_url=upstream.url, api_key=NO_KEY)) as url,
+    ):
+        params = {"api": "anthropic", "model": "anthropic-thinking"}
+        received: list[bytes] = []
+        request = httpx.stream("POST", f"{url}/api/chat", params=params, json=ui_request("Hi"))
+        with request as answer, pytest.raises(httpx.RemoteProtocolError):
+            for chunk in answer.iter_bytes():
+                received.append(chunk)
+        assert upstream.requests[-1].wait(20) == "dropped"
+    relayed = view(b"".join(received), "ai-sdk-ui")
+    assert relayed["error"][0] == "incomplete_stream"
+    assert relayed["reasoning"]  # what came before the cut was relayed

@@ -28,11 +28,15 @@ that nginx does not hold the stream back) and, for the UI message stream,
 - The end: as the encoders end a stream (``streamfold.encode.base``): a
   finished upstream gets the target's terminal frames; an upstream failure is
   the target's in-band error (a provider error, a malformed stream, an
-  upstream's HTTP error status raised before any event); a cut upstream (a
-  dropped connection, a timeout) ends without the terminal marker, so it reads
-  as cut. Any other exception from the upstream (an ``httpx`` connection error,
-  a bug) ends the stream with an in-band error that names only its class,
-  then is raised for the server to log.
+  upstream's HTTP error status raised before any event), and the body ends.
+  A cut upstream (a dropped connection, a timeout) stops without the terminal
+  marker, and the response is cut too: its ``IncompleteStreamError`` is
+  raised, so the server closes the connection without ending the body and
+  every client sees a broken stream, as it would from the provider (many,
+  the ``openai`` SDK included, take a clean end without ``[DONE]`` for a
+  whole answer). Any other exception from the upstream (an ``httpx``
+  connection error, a bug) ends the stream with an in-band error that names
+  only its class, ends the body, and is then raised for the server to log.
 
 The status is sent before the first event: an upstream failure can only be
 in-band.
@@ -50,7 +54,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..encode import Encoder, get
-from ..errors import ErrorInfo, StreamfoldError, UsageError
+from ..encode.base import CUT_ERRORS
+from ..errors import ErrorInfo, IncompleteStreamError, StreamfoldError, UsageError
 from ..events import ErrorOccurred, Event
 
 __all__ = ["DEFAULT_KEEPALIVE", "STREAM_HEADERS", "EncodedStreamResponse"]
@@ -105,7 +110,8 @@ class EncodedStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         events = self.events
         iterator = aiter(events) if isinstance(events, AsyncIterable) else _in_thread(iter(events))
-        failure: list[Exception] = []
+        failure: Exception | None = None
+        cut = False
         disconnected = anyio.Event()
         try:
             start = {"type": "http.response.start", "status": self.status_code}
@@ -117,22 +123,25 @@ class EncodedStreamResponse(Response):
                 if self.keepalive is not None and frame is not None:
                     group.start_soon(body.keep_alive, self.keepalive, frame)
                 try:
-                    await self._relay(iterator, body)
+                    failure = await self._relay(iterator, body)
+                    cut = failure is not None
                 except Exception as exc:  # raised once the response has ended (below)
-                    failure.append(exc)
+                    failure = exc
                 group.cancel_scope.cancel()
-            if not disconnected.is_set():
+            if not (cut or disconnected.is_set()):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             with anyio.CancelScope(shield=True):
                 await _close(iterator, events)
-        if failure:
-            raise failure[0]
+        if failure is not None:
+            raise failure
         if self.background is not None:
             await self.background()
 
-    async def _relay(self, iterator: AsyncIterator[Event], body: _Body) -> None:
+    async def _relay(self, iterator: AsyncIterator[Event], body: _Body) -> Exception | None:
+        """Write the events' bytes; the error of a cut upstream, else ``None``."""
         encoder = self.encoder
+        cut: ErrorInfo | None = None
         while True:
             try:
                 event = await anext(iterator)
@@ -144,11 +153,14 @@ class EncodedStreamResponse(Response):
                 # status, a connect timeout) it is the target's in-band error.
                 if isinstance(exc, StreamfoldError) and not isinstance(exc, UsageError):
                     await body.write(_end_with(encoder, exc.info))
-                    return
+                    return exc if exc.info.type in CUT_ERRORS else None
                 await body.write(_end_with(encoder, _failed(exc)))
                 raise
+            if type(event) is ErrorOccurred and event.error.type in CUT_ERRORS:
+                cut = event.error
             await body.write(encoder.encode(event))
         await body.write(encoder.close())
+        return None if cut is None else IncompleteStreamError(cut.message)
 
 
 class _Body:
