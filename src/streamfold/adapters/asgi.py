@@ -17,10 +17,11 @@ in the target's format (``streamfold.encode``) with the target's headers:
 that nginx does not hold the stream back) and, for the UI message stream,
 ``x-vercel-ai-ui-message-stream: v1``.
 
-- Keep-alive: when nothing has been written for ``keepalive`` seconds, the
-  target's keep-alive frame (``Encoder.keepalive``: an SSE comment, a blank
-  line for Gemini, nothing inside a JSON array) is written, so that proxies
-  and clients with idle timeouts do not drop a slow upstream.
+- Keep-alive: after every ``keepalive`` seconds in which nothing was
+  written, the target's keep-alive frame (``Encoder.keepalive``: an SSE
+  comment, a blank line for Gemini, nothing inside a JSON array) is written,
+  so that proxies and clients with idle timeouts do not drop a slow upstream
+  (the longest silence a client sees is under twice ``keepalive``).
 - Client disconnect: the request's ``receive`` is watched for
   ``http.disconnect`` the whole time; the relay stops at once and the upstream
   is closed (``aclose``; a sync iterator's ``close`` once its pending event
@@ -76,8 +77,8 @@ class EncodedStreamResponse(Response):
         target: the dialect to write (``"ai-sdk-ui"``, ``"openai-chat"``, a
             short name such as ``"chat"``), or an encoder made with options
             (``GeminiEncoder(json_array=True)``).
-        keepalive: seconds without a write before a keep-alive frame; ``None``
-            for none.
+        keepalive: the seconds without a write after which a keep-alive frame
+            is written; ``None`` for none.
         status_code: the HTTP status.
         headers: more headers (they override the target's).
         background: a task to run once the response has been sent.
@@ -164,26 +165,42 @@ class EncodedStreamResponse(Response):
 
 
 class _Body:
-    """The response body's writes, one at a time: the relay's frames and the
-    keep-alive frames share the connection."""
+    """The response body's writes. The relay's frames and the keep-alive
+    frames share the connection, one send at a time: a keep-alive frame is
+    sent only when no frame is, and a frame waits for a keep-alive frame being
+    sent (a flag and an event, not a lock per frame: a frame costs its send)."""
 
     def __init__(self, send: Send) -> None:
         self.send = send
-        self.lock = anyio.Lock()
-        self.last_write = anyio.current_time()
+        self.writes = 0  # frames sent: what the keep-alive watches
+        self.sending = False
+        self.pinging: anyio.Event | None = None
 
     async def write(self, data: bytes) -> None:
-        if data:
-            async with self.lock:
-                await self.send({"type": "http.response.body", "body": data, "more_body": True})
-                self.last_write = anyio.current_time()
+        if not data:
+            return
+        while self.pinging is not None:
+            await self.pinging.wait()
+        self.sending = True
+        try:
+            await self.send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            self.sending = False
+        self.writes += 1
 
     async def keep_alive(self, interval: float, frame: bytes) -> None:
-        """Write ``frame`` whenever nothing was written for ``interval`` seconds."""
+        """Write ``frame`` after every ``interval`` seconds in which nothing was written."""
         while True:
-            await anyio.sleep(self.last_write + interval - anyio.current_time())
-            if anyio.current_time() - self.last_write >= interval:
-                await self.write(frame)
+            seen = self.writes
+            await anyio.sleep(interval)
+            if self.writes != seen or self.sending:
+                continue
+            pinging = self.pinging = anyio.Event()
+            try:
+                await self.send({"type": "http.response.body", "body": frame, "more_body": True})
+            finally:
+                self.pinging = None
+                pinging.set()
 
 
 def _failed(exc: Exception) -> ErrorInfo:
