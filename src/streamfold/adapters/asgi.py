@@ -46,6 +46,7 @@ in-band.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, cast
 
 import anyio
@@ -65,7 +66,9 @@ __all__ = ["DEFAULT_KEEPALIVE", "STREAM_HEADERS", "EncodedStreamResponse"]
 DEFAULT_KEEPALIVE = 15.0
 
 #: The headers of every streamed response, whatever the target.
-STREAM_HEADERS: Mapping[str, str] = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+STREAM_HEADERS: Mapping[str, str] = MappingProxyType(
+    {"cache-control": "no-cache", "x-accel-buffering": "no"}
+)
 
 
 class EncodedStreamResponse(Response):
@@ -106,9 +109,18 @@ class EncodedStreamResponse(Response):
         self.media_type = self.encoder.media_type
         self.background = background
         # As StreamingResponse: no body, so no content-length.
-        self.init_headers({**STREAM_HEADERS, **self.encoder.headers, **(headers or {})})
+        extra = {name.lower(): value for name, value in (headers or {}).items()}
+        self.init_headers({**STREAM_HEADERS, **self.encoder.headers, **extra})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the response (the ASGI application's call).
+
+        Raises:
+            IncompleteStreamError: the upstream was cut; the body is left
+                unended, so the server closes the connection.
+            Exception: any other exception of the upstream but streamfold's
+                stream errors, once the body has ended with an in-band error.
+        """
         events = self.events
         iterator = aiter(events) if isinstance(events, AsyncIterable) else _in_thread(iter(events))
         failure: Exception | None = None
