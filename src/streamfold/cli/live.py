@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 import threading
 import time
@@ -776,7 +775,8 @@ def _cut(error: IncompleteStreamError, metadata: ResponseMetadata | None) -> str
 
 
 def _not_found(args: argparse.Namespace, error: HTTPResponseError) -> str:
-    """The URL a 404 came from, and the fix for the well-known base-URL mistakes."""
+    """The URL a 404 came from, and the fix for the well-known base-URL mistakes:
+    an Anthropic base URL ending in ``/v1``, an OpenAI-style one without it."""
     url = error.metadata.url or live_url(args)
     line = f"POST {url} answered 404"
     if "model" in (error.provider_message or "").lower():
@@ -795,11 +795,6 @@ def _not_found(args: argparse.Namespace, error: HTTPResponseError) -> str:
         return (
             f"{line}: an OpenAI-style base URL ends with /v1 ({api.path} is added): "
             f"try --base-url {fix}"
-        )
-    if api.id == "gemini" and re.search(r"/v1(beta|alpha)?$", path):
-        fix = redact_url(re.sub(r"/v1(beta|alpha)?$", "", base))
-        return (
-            f"{line}: the Gemini base URL has no version (the path adds it): try --base-url {fix}"
         )
     return line
 
