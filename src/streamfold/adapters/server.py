@@ -1201,6 +1201,11 @@ async def _watch(receive: Receive, scope: anyio.CancelScope, done: Callable[[], 
             return
 
 
+#: Writes without a pause between two yields to the event loop: fewer than the
+#: writes to a lost connection asyncio lets pass before it logs each one.
+_WRITES_BETWEEN_YIELDS: Final = 3
+
+
 class _Replay(Response):
     """Plays a plan: writes, pauses, drops, and notices a client that leaves."""
 
@@ -1244,14 +1249,18 @@ class _Replay(Response):
 
     async def _play(self, send: Send) -> bool:
         record, sleep = self.record, self.app.sleep
+        unpaused = 0
         for step in self.steps:
             if step.delay:
                 await sleep(step.delay)
-            else:
-                # Let the loop run between writes, so a client that left is
-                # noticed (the watcher cancels this) at the next write, not
-                # dozens of writes later, each of which asyncio would log.
+                unpaused = 0
+            elif unpaused == _WRITES_BETWEEN_YIELDS:
+                # Let the loop run, so a client that left is noticed (the
+                # watcher cancels this) within a few writes: asyncio logs each
+                # write to a lost connection from the fifth on.
                 await anyio.lowlevel.checkpoint()
+                unpaused = 0
+            unpaused += 1
             if not isinstance(step.data, bytes):
                 return True  # DROP
             await send({"type": "http.response.body", "body": step.data, "more_body": True})
