@@ -568,8 +568,10 @@ def test_metadata_of_a_complete_stream(replay_server: ReplayServer) -> None:
     ]
     assert all(t is not None for t in times)
     assert times == sorted(times)  # type: ignore[type-var]
+    # The server holds the first event 0.1 s: a lower bound, true however loaded
+    # the machine (that the head goes out at once is tested without a clock in
+    # test_server.py).
     assert meta.time_to_first_byte is not None and meta.time_to_first_byte >= 0.1
-    assert meta.time_to_headers is not None and meta.time_to_headers < 0.1
 
 
 # -- response checks over httpx's mock transport ------------------------------------------------

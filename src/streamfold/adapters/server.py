@@ -1629,7 +1629,8 @@ class _App:
         )
 
     def finished(self, record: ServedRequest) -> None:
-        _log.info("%s", record.log_line())
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s", record.log_line())
         if self.on_finish is not None:
             self.on_finish(record)
 
