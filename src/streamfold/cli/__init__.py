@@ -31,7 +31,7 @@ from typing import IO, Any, cast
 
 import msgspec
 
-from .. import encode
+from .. import __version__, encode
 from ..adapters.sources import iter_chunks
 from ..dialects import registry
 from ..errors import ProtocolError, StreamfoldError, UsageError
@@ -54,6 +54,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamfold",
         description="Fold streamed LLM responses into typed events and one final response.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"streamfold {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     fold = commands.add_parser(

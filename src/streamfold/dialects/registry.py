@@ -29,7 +29,17 @@ from .openai_chat import OpenAIChat
 from .openai_completions import OpenAICompletions
 from .openai_responses import OpenAIResponses
 
-__all__ = ["API", "APIS", "BodyBuilder", "RequestParts", "get_api", "names"]
+__all__ = [
+    "API",
+    "APIS",
+    "BodyBuilder",
+    "RequestParts",
+    "RouteReader",
+    "Routed",
+    "gemini_route",
+    "get_api",
+    "names",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,40 @@ BodyBuilder = Callable[[RequestParts], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class Routed:
+    """What a request to one of an API's replay-server routes asks for.
+
+    Attributes:
+        model: the model the path names, or ``None`` (the body's ``model`` then).
+        framing: how the response body is framed (a name of
+            ``adapters.framings.FRAMINGS``), or ``None`` for the row's ``framing``.
+        refused: why the route does not serve this request (the message of a
+            404 in the provider's shape), or ``None``.
+    """
+
+    model: str | None = None
+    framing: str | None = None
+    refused: str | None = None
+
+
+#: Reads a request to a replay route: its path parameters and query, to ``Routed``.
+RouteReader = Callable[[Mapping[str, str], Mapping[str, str]], Routed]
+
+
+def gemini_route(path: Mapping[str, str], query: Mapping[str, str]) -> Routed:
+    """Gemini names the model and the action in the path
+    (``/v1beta/models/{model}:streamGenerateContent``); ``?alt=sse`` asks for
+    server-sent events, else the stream is one JSON array. Only the streaming
+    action is served."""
+    model, _, action = path.get("target", "").partition(":")
+    if action != "streamGenerateContent":
+        return Routed(
+            model, refused=f"the replay server serves only :streamGenerateContent, not :{action}"
+        )
+    return Routed(model, "sse" if query.get("alt") == "sse" else "json-array")
+
+
+@dataclass(frozen=True)
 class API:
     """One API: its names, its live requests, and how the replay server serves it.
 
@@ -73,7 +117,14 @@ class API:
         api_version: the default version: a header's value (``version_header``)
             or the path's ``{version}``.
         version_header: the header that carries ``api_version``, if any.
-        routes: the replay server's paths for this API (Gemini's is a pattern).
+        routes: the replay server's paths for this API, Starlette patterns: a
+            ``{model}`` parameter names the model (Gemini's is read by ``route``).
+        framing: how the API frames a streamed response body, a name of
+            ``adapters.framings.FRAMINGS`` (``"sse"``; a new framing is a class
+            registered there, see ``docs/http.md``).
+        route: reads a request to one of ``routes`` (the model in its path, the
+            framing asked for, a request not served), or ``None``: the model is
+            the ``{model}`` path parameter or the body's, the framing ``framing``.
         provider: whose error shapes the replay server answers with by default.
         request_id_headers: the response headers that carry the request id, most
             specific first (lower case); the adapters try the row of the
@@ -104,6 +155,8 @@ class API:
     api_version: str | None = None
     version_header: str | None = None
     routes: tuple[str, ...] = ()
+    framing: str = "sse"
+    route: RouteReader | None = None
     provider: str = "openai"
     request_id_headers: tuple[str, ...] = ()
     unwrap_error: Callable[[Any], Any] | None = None
@@ -356,6 +409,7 @@ APIS: tuple[API, ...] = (
         model_in_body=False,
         api_version="v1beta",
         routes=("/{prefix:path}/models/{target}",),
+        route=gemini_route,
         provider="gemini",
         request_id_headers=("x-goog-request-id",),
         unwrap_error=gemini.unwrap_error_body,
