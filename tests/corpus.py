@@ -350,6 +350,8 @@ _HOSTILE_VALUES: tuple[Any, ...] = (
     "\x00",
     "é\U0001f600",
     "a" * 10_000,
+    "[" * 5000 + "]" * 5000,  # JSON text nested too deep, as a string (arguments, input)
+    '{"a":' * 3000 + "1" + "}" * 3000,
     _Raw(b"1" + b"0" * 5000),
     _Raw(b"-1" + b"0" * 5000),
     _Raw(b"1e400"),
