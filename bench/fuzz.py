@@ -113,7 +113,10 @@ def _where(exc: BaseException) -> str:
 
 
 def _exception(exc: BaseException, **fields: Any) -> Failure:
-    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-12:])
+    tb = exc.__traceback__
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(SRC):
+        tb = tb.tb_next  # the harness's frames say nothing about the bug
+    detail = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__)[-16:])
     return Failure("exception", (type(exc).__name__, _where(exc)), detail=detail, **fields)
 
 
