@@ -128,9 +128,10 @@ def many_choices(count: int) -> bytes:
     return _sse(chunks)
 
 
+# ~1 KiB of JSON string text: code with escapes and non-ASCII characters
 _ARGUMENT_BLOCK = (
-    'def f(x):\\n    return \\"caf\\u00e9\\" + x  # \\\\ tab\\t\\n' * 24
-)  # ~1 KiB of JSON string text full of escapes
+    '    out = render(page, \\"caf\u00e9\\")  # na\u00efve r\u00e9sum\u00e9 \u4f60\u597d\\n' * 14
+)
 
 
 def tool_arguments(size: int) -> bytes:
@@ -252,168 +253,165 @@ _MiB = (2 * _MB, 4 * _MB, 8 * _MB, 16 * _MB)
 _QUICK_MiB = (_MB // 4, _MB // 2, _MB, 2 * _MB)
 # The one-event shapes in quick mode run with a limit 8x smaller too (see main).
 _DEEP = (125_000, 250_000, 500_000, 1_000_000)
-_QUICK_DEEP = (15_625, 31_250, 62_500, 125_000)
+_LINES = (62_500, 125_000, 250_000, 500_000)
+_EVENTS = (125_000, 250_000, 500_000, 1_000_000)
+_CALLS = (12_500, 25_000, 50_000, 100_000)
+
+
+def _quick(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(max(1, size // 8) for size in sizes)
+
+
+def _shape(
+    name: str,
+    what: str,
+    build: Callable[[int], bytes],
+    sizes: tuple[int, ...],
+    unit: str,
+    expected: tuple[str, str],
+    **flags: bool,
+) -> Shape:
+    return Shape(name, what, build, sizes, _quick(sizes), unit, expected, **flags)
+
+
+_LINEAR = ("linear", "linear")
+_BOUNDED = ("bounded", "bounded")
 
 SHAPES = (
-    Shape(
-        "huge-line",
-        "one SSE line, no newline",
-        huge_line,
-        _MiB,
-        _QUICK_MiB,
-        "B",
-        ("bounded", "bounded"),
-        one_event=True,
-    ),
-    Shape(
+    _shape("huge-line", "one SSE line, no newline", huge_line, _MiB, "B", _BOUNDED, one_event=True),
+    _shape(
         "huge-array-element",
         "one Gemini JSON-array element, never closed",
         huge_array_element,
         _MiB,
-        _QUICK_MiB,
         "B",
-        ("bounded", "bounded"),
+        _BOUNDED,
         one_event=True,
     ),
-    Shape(
+    _shape(
         "event-over-limit",
         "one SSE event of 100-byte lines over max_event_size",
         huge_event,
         _MiB,
-        _QUICK_MiB,
         "B",
-        ("bounded", "bounded"),
+        _BOUNDED,
         one_event=True,
     ),
-    Shape(
+    _shape(
         "lines-in-one-event",
         "tiny data lines in one event, over max_event_size",
         lines_in_one_event,
         (250_000, 500_000, 1_000_000, 2_000_000),
-        (31_250, 62_500, 125_000, 250_000),
         "lines",
-        ("bounded", "bounded"),
+        _BOUNDED,
         one_event=True,
     ),
-    Shape(
+    _shape(
         "lines-in-one-event-fits",
         "tiny data lines in one event (16 MiB default limit)",
         lines_in_one_event,
-        (125_000, 250_000, 500_000, 1_000_000),
-        (15_625, 31_250, 62_500, 125_000),
+        _LINES,
         "lines",
-        ("linear", "linear"),
+        _LINEAR,
     ),
-    Shape(
+    _shape(
         "tiny-text-events",
         "chat chunks of one character each",
         tiny_text_events,
-        (125_000, 250_000, 500_000, 1_000_000),
-        (15_625, 31_250, 62_500, 125_000),
+        (62_500, 125_000, 250_000, 500_000),
         "events",
-        ("linear", "linear"),
+        _LINEAR,
     ),
-    Shape(
+    _shape(
         "tiny-empty-events",
         "chat chunks carrying nothing",
         tiny_empty_events,
-        (125_000, 250_000, 500_000, 1_000_000),
-        (15_625, 31_250, 62_500, 125_000),
+        _EVENTS,
         "events",
         ("linear", "bounded"),
     ),
-    Shape(
+    _shape(
         "tool-call-indexes",
         "chat tool calls, each its own index",
         tool_call_indexes,
-        (12_500, 25_000, 50_000, 100_000),
-        (1_562, 3_125, 6_250, 12_500),
+        _CALLS,
         "calls",
-        ("linear", "linear"),
+        _LINEAR,
     ),
-    Shape(
+    _shape(
         "tool-call-indexes-snapshot",
         "chat tool calls, parser.snapshot read after every read",
         tool_call_indexes,
         (1_562, 3_125, 6_250, 12_500),
-        (390, 781, 1_562, 3_125),
         "calls",
-        ("linear", "linear"),
+        _LINEAR,
         snapshot=True,
     ),
-    Shape(
+    _shape(
         "sparse-tool-call-indexes",
         "chat tool calls at indexes 0, 1e6, 2e6...",
         lambda n: tool_call_indexes(n, 1_000_003),
-        (12_500, 25_000, 50_000, 100_000),
-        (1_562, 3_125, 6_250, 12_500),
+        (6_250, 12_500, 25_000, 50_000),
         "calls",
-        ("linear", "linear"),
+        _LINEAR,
     ),
-    Shape(
+    _shape(
         "choices",
         "chat choices, each with text and a finish reason",
         many_choices,
         (1_250, 2_500, 5_000, 10_000),
-        (156, 312, 625, 1_250),
         "choices",
-        ("linear", "linear"),
+        _LINEAR,
     ),
-    Shape(
+    _shape(
         "tool-arguments",
         "one tool call's arguments in 1 KiB deltas (parse_arguments)",
         tool_arguments,
         (6_553_600, 13_107_200, 26_214_400, 52_428_800),
-        (819_200, 1_638_400, 3_276_800, 6_553_600),
         "B",
-        ("linear", "linear"),
+        _LINEAR,
         parse_arguments=True,
     ),
-    Shape(
+    _shape(
         "deep-chat-arguments",
         "tool-call arguments nested in arrays (parse_arguments)",
         deep_chat_arguments,
         _DEEP,
-        _QUICK_DEEP,
         "levels",
-        ("linear", "linear"),
+        _LINEAR,
         parse_arguments=True,
     ),
-    Shape(
+    _shape(
         "deep-anthropic-input",
         "Anthropic input_json_delta nested in arrays",
         deep_anthropic_input,
         _DEEP,
-        _QUICK_DEEP,
         "levels",
-        ("linear", "linear"),
+        _LINEAR,
         parse_arguments=True,
     ),
-    Shape(
+    _shape(
         "deep-gemini-path",
         "Vertex partialArgs jsonPath $.a.a.a... deep",
         deep_gemini_path,
         _DEEP,
-        _QUICK_DEEP,
         "levels",
-        ("linear", "linear"),
+        _LINEAR,
         parse_arguments=True,
     ),
-    Shape(
+    _shape(
         "blank-prefix",
         "blank lines before the first event, fed in 64 KiB reads",
         blank_prefix,
-        _MiB,
-        _QUICK_MiB,
+        (_MB // 2, _MB, 2 * _MB, 4 * _MB),
         "B",
         ("linear", "bounded"),
     ),
-    Shape(
+    _shape(
         "blank-prefix-bytewise",
         "blank lines before the first event, a byte at a time",
         blank_prefix,
-        (8_192, 16_384, 32_768, 65_536),
-        (2_048, 4_096, 8_192, 16_384),
+        (4_096, 8_192, 16_384, 32_768),
         "B",
         ("linear", "bounded"),
         bytewise=True,
@@ -526,6 +524,7 @@ def row(shape: Shape, cells: list[Cell], limit: int) -> str:
         worse.append("memory over 2x the limit")
     flag = "ok" if not worse else "**BUG: " + ", ".join(worse) + "**"
     ratio = f"{peaks[-1] / limit:.1f}" if shape.one_event else "-"
+    per_byte = f"{peaks[-1] / cells[-1].input_bytes:.2g}"
     return (
         f"| {shape.name} | {shape.what} | {' / '.join(_size(c.size, shape.unit) for c in cells)} "
         f"| {' / '.join(f'{t:.3g}' for t in times)} "
@@ -534,7 +533,7 @@ def row(shape: Shape, cells: list[Cell], limit: int) -> str:
         f"| {' '.join(f'x{f:.1f}' for f in memory_factors)} "
         f"| time {seen[0]}, memory {seen[1]} "
         f"| time {shape.expected[0]}, memory {shape.expected[1]} "
-        f"| {ratio} | {'; '.join(outcomes)} | {flag} |"
+        f"| {per_byte} | {ratio} | {'; '.join(outcomes)} | {flag} |"
     )
 
 
@@ -542,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="sizes 8x smaller")
     parser.add_argument("--only", nargs="+", metavar="SHAPE", help="these shapes only")
-    parser.add_argument("--runs", type=int, default=2, help="timed runs per cell, best kept (2)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per cell, best kept (3)")
     args = parser.parse_args(argv)
     shapes = [s for s in SHAPES if not args.only or s.name in args.only]
     if args.only and len(shapes) != len(args.only):
@@ -551,14 +550,16 @@ def main(argv: list[str] | None = None) -> int:
     limit = _LIMIT // 8 if args.quick else _LIMIT
     print(
         "| shape | what | sizes | time (s) | peak memory (MiB) | time x per doubling "
-        "| memory x per doubling | verdict | expected | peak / limit | outcome | |"
+        "| memory x per doubling | verdict | expected | peak / input | peak / limit | outcome | |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | ---: | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | --- | --- |")
     started = time.perf_counter()
     for shape in shapes:
         sizes = shape.quick if args.quick else shape.sizes
+        row_started = time.perf_counter()
         cells = [measure(shape, size, limit, args.runs) for size in sizes]
         print(row(shape, cells, limit), flush=True)
+        print(f"{shape.name}: {time.perf_counter() - row_started:.1f} s", file=sys.stderr)
     print(
         f"\n{len(shapes)} shapes in {time.perf_counter() - started:.0f} s; one-event shapes with "
         f"max_event_size = {limit / _MB:g} MiB, 64 KiB reads unless bytewise.",
