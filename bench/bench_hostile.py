@@ -14,12 +14,12 @@ events iterated and dropped as a caller would. Time is the best of the runs
 counted). Per doubling of the input, a linear fold's time and memory grow x2;
 bounded ones stay x1; a quadratic one's time grows x4.
 
-The verdict reads the last doubling, the one least blurred by fixed costs:
-factor <= 1.4 bounded, <= 2.8 linear, <= 3.4 superlinear, else quadratic (a
-growth under 5 ms or 64 KiB counts as bounded). The shapes that are one event
-(a huge line, a huge event, many lines in one event) run with
-``max_event_size`` = 1 MiB and sizes from 2 to 16 MiB: memory must stay bounded
-by that limit (column ``peak / limit``). The outcome column says how the fold
+The verdict reads the last two doublings, the least blurred by fixed costs
+(the geometric mean of their factors): <= 1.4 bounded, <= 3.0 linear, <= 3.5
+superlinear, else quadratic (a growth under 5 ms or 64 KiB counts as bounded).
+The shapes that are one event (a huge line, a huge event, many lines in one
+event) run with ``max_event_size`` = 1 MiB and sizes from 2 to 16 MiB: memory
+must stay bounded by that limit (column ``peak / limit``). The outcome column says how the fold
 ended: ``ok``, a streamfold error (as it should for an event over the limit),
 or ``CRASH`` with the exception that escaped and where.
 """
@@ -483,12 +483,15 @@ def measure(shape: Shape, size: int, limit: int, runs: int) -> Cell:
     return Cell(size, len(data), best, peak, outcome)
 
 
-def verdict(factor: float) -> str:
+def verdict(factors: list[float]) -> str:
+    """What the growth of the last two doublings says (their geometric mean:
+    one noisy cell does not make a trend)."""
+    factor = (factors[-1] * factors[-2]) ** 0.5 if len(factors) > 1 else factors[-1]
     if factor <= 1.4:
         return "bounded"
-    if factor <= 2.8:
+    if factor <= 3.0:
         return "linear"
-    if factor <= 3.4:
+    if factor <= 3.5:
         return "superlinear"
     return "quadratic"
 
@@ -509,8 +512,8 @@ def row(shape: Shape, cells: list[Cell], limit: int) -> str:
     memory_factors = [b / a for a, b in itertools.pairwise(peaks)]
     # Growth under 5 ms (time) or 64 KiB (memory) is noise, not a trend.
     seen = (
-        "bounded" if times[-1] - times[-2] < 0.005 else verdict(time_factors[-1]),
-        "bounded" if peaks[-1] - peaks[-2] < 64 * 1024 else verdict(memory_factors[-1]),
+        "bounded" if times[-1] - times[-2] < 0.005 else verdict(time_factors),
+        "bounded" if peaks[-1] - peaks[-2] < 64 * 1024 else verdict(memory_factors),
     )
     worse = [
         what
