@@ -8,8 +8,9 @@
 
 Each shape is built at sizes doubling three times, then folded by a
 ``StreamParser`` fed 64 KiB reads (a byte at a time where the row says so),
-events iterated and dropped as a caller would. Time is the best of the runs
-(``gc.collect()`` before each, tracemalloc off); memory is the peak traced by
+events iterated and dropped as a caller would. Time is the CPU time of this
+process (``time.process_time``: other load on a shared machine does not count),
+the best of the runs (``gc.collect()`` before each, tracemalloc off); memory is the peak traced by
 ``tracemalloc`` during one more run (the input itself, built before, is not
 counted). Per doubling of the input, a linear fold's time and memory grow x2;
 bounded ones stay x1; a quadratic one's time grows x4.
@@ -472,9 +473,9 @@ def measure(shape: Shape, size: int, limit: int, runs: int) -> Cell:
         if run and best > 0.25:
             break  # a long run is its own average
         gc.collect()
-        start = time.perf_counter()
+        start = time.process_time()
         outcome = fold(pieces, shape, limit)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     gc.collect()
     tracemalloc.start()
     fold(pieces, shape, limit)
