@@ -49,7 +49,7 @@ _SHARED_PER_DIALECT = 24
 _BYTEWISE_MAX = 2048
 
 _FUZZ = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     database=None,
