@@ -26,8 +26,10 @@ Exceptions are grouped by (type, file:line of the innermost frame in
 ``src/streamfold``; the innermost frame when none is ours), divergences by
 (recording, first differing key with list indexes dropped). One input per
 class is shrunk (events removed, then byte ranges, then the split reduced to
-one cut when one cut suffices), within ``--shrink-seconds``, and written to
-``--out`` as a standalone script that reproduces it with streamfold alone.
+one cut when one cut suffices; bytes are not removed from a RecursionError's
+input), within ``--shrink-seconds``, and written to ``--out`` as a standalone
+script that reproduces it with streamfold alone. Each script is run once in a
+fresh interpreter; one that passes there gets the input as first seen instead.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import multiprocessing
 import random
 import re
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -356,7 +359,10 @@ def shrink(failure: Failure, seconds: float) -> Failure:
         lambda kept: still_fails(join_events([e for e, _ in kept], [s for _, s in kept], is_array)),
         deadline,
     )
-    _remove_chunks(best.data, still_fails, deadline)
+    if best.key[0] != "RecursionError":
+        # Removing bytes from nesting stops just above the recursion limit at
+        # the worker's stack depth: a shallower caller would not see it fail.
+        _remove_chunks(best.data, still_fails, deadline)
     if best.pieces is not None and best.split != "one cut" and len(best.data) <= 8192:
         for at in range(1, len(best.data)):
             if time.monotonic() >= deadline:
@@ -457,6 +463,12 @@ _EXPECTATIONS = {
     "events off": "fails when the result with events on differs from the one with events off",
     "split": "fails when the fold of the pieces differs from the fold of the whole",
 }
+
+
+def _reproduces(path: Path) -> bool:
+    """Whether the reproducer fails when run alone, in a fresh interpreter."""
+    run = subprocess.run([sys.executable, str(path)], capture_output=True, timeout=600)
+    return run.returncode != 0
 
 
 def _slug(text: str) -> str:
@@ -632,10 +644,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     out = args.out or Path("/tmp/streamfold-fuzz")
     out.mkdir(parents=True, exist_ok=True)
-    files = {
-        klass: write_reproducer(out, number, shrunk[klass], counts[klass], done, args.seed)
-        for number, klass in enumerate(ordered, 1)
-    }
+    files: dict[Any, Path] = {}
+    for number, klass in enumerate(ordered, 1):
+        path = write_reproducer(out, number, shrunk[klass], counts[klass], done, args.seed)
+        if not _reproduces(path) and shrunk[klass] is not first[klass]:
+            # The shrunk input needs the harness around it: keep the one seen.
+            shrunk[klass] = first[klass]
+            path = write_reproducer(out, number, first[klass], counts[klass], done, args.seed)
+        if not _reproduces(path):
+            print(f"{path.name} does not reproduce alone", file=sys.stderr)
+        files[klass] = path
     report = tables(counts, shrunk, files, done)
     (out / "README.md").write_text(
         f"# streamfold fuzz: {done:,} inputs, seed {args.seed}\n\n{report}\n", encoding="utf-8"
