@@ -434,10 +434,64 @@ class Exchange:
         reattach: the API's own re-attach request (``registry.Reattach``), if any.
         rand: a random number in [0, 1) for each backoff's jitter.
 
+    Attributes:
+        ended: the exchange is over: the body need not be read any further.
+        retry: set when it ended with a failure that is safe to send again:
+            the failed attempt, its ``delay`` the wait before the next.
+        reconnect: set in ``Phase.RESUMING``: the re-attach request to send.
+        started_event: the first ``response.started`` event (the response's
+            id and model), once it came.
+
     Raises:
         UsageError: an unknown dialect, or a redirect carried an API key to
             another origin (the response is not folded: see ``docs/http.md``).
     """
+
+    # Slots: a stream holds one for its whole life, and its attributes are
+    # more than an instance dict shares keys for (30).
+    __slots__ = (
+        "_base",
+        "_body",
+        "_body_size",
+        "_cut",
+        "_due_seen",
+        "_due_value",
+        "_events_at_cut",
+        "_filter",
+        "_framing",
+        "_given_dialect",
+        "_head",
+        "_method",
+        "_pending",
+        "_previous",
+        "_rand",
+        "_read_timeout",
+        "_reattach",
+        "_received_at",
+        "_resume",
+        "_resumptions",
+        "_retry",
+        "_secrets",
+        "_timed",
+        "bytes",
+        "chunks",
+        "ended",
+        "ended_at",
+        "error",
+        "first_byte_at",
+        "first_event_at",
+        "first_token_at",
+        "headers_at",
+        "last_event_at",
+        "parser",
+        "phase",
+        "reconnect",
+        "retry",
+        "started",
+        "started_event",
+        "status_ok",
+        "timeouts",
+    )
 
     def __init__(
         self,
@@ -471,7 +525,7 @@ class Exchange:
         self.bytes = 0
         self.chunks = 0
         self.error: StreamfoldError | None = None  # what ended the exchange, beside the parser's
-        #: The first ``response.started`` event: the response's id and model, once known.
+        self.ended = False
         self.started_event: ResponseStarted | None = None
         self._given_dialect = None if dialect == "auto" else _dialect_id(dialect)
         self._retry = retry
@@ -479,10 +533,7 @@ class Exchange:
         self._resume = resume
         self._reattach = reattach
         self._rand = rand
-        #: Set when the exchange ended with a failure that is safe to send
-        #: again: the failed attempt, its ``delay`` the wait before the next.
         self.retry: Attempt | None = None
-        #: Set in ``Phase.RESUMING``: the re-attach request to send.
         self.reconnect: Reconnect | None = None
         self._cut: StreamfoldError | None = None  # what cut a stream being resumed
         self._events_at_cut = 0
@@ -519,9 +570,6 @@ class Exchange:
         return Phase.ERROR_BODY
 
     # -- reads ---------------------------------------------------------------------------
-
-    #: The exchange is over: the body need not be read any further.
-    ended: bool = False
 
     @property
     def deadline(self) -> float | None:
