@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamfold.errors import ProtocolError
+from streamfold import StreamParser
+from streamfold.errors import IncompleteStreamError, ProtocolError
 from streamfold.eventstream import (
     MAX_HEADERS_SIZE,
     EventStreamDecoder,
@@ -171,6 +172,15 @@ def test_a_message_cut_by_the_end_comes_out_unterminated_and_empty() -> None:
             ("messageStart", b'{"role":"assistant"}', True),
             ("message", b"", False),
         ]
+
+
+def test_the_parser_reports_a_cut_message_as_a_cut_stream() -> None:
+    body = encode_event("contentBlockDelta", b'{"contentBlockIndex":0,"delta":{"text":"Hi"}}')
+    parser = StreamParser()
+    parser.feed(body + body[:30])
+    parser.close()
+    assert isinstance(parser.error, IncompleteStreamError)
+    assert parser.error.message.startswith("the stream ended inside event-stream message #1")
 
 
 def test_the_sniff_tells_an_event_stream_at_its_first_byte() -> None:

@@ -298,9 +298,11 @@ def build_request(
     row = get_api(api)
     version = api_version or row.api_version
     model_id = model if row.model_in_body else model.removeprefix("models/")
-    url = _join_url(base_url or row.base_url, row.path.format(version=version, model=model_id))
+    url = _join_url(
+        base_url or row.default_base_url(), row.path.format(version=version, model=model_id)
+    )
     request_headers = {
-        "accept": "text/event-stream",
+        "accept": row.media_types[0],
         "user-agent": f"streamfold/{__version__}",
     }
     if row.version_header is not None and version is not None:

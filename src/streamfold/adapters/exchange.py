@@ -19,7 +19,9 @@ and tested with a fake clock.
 What it decides:
 
 - whether the body is a stream: a non-2xx status, a content type that is not an
-  event stream, or an ``application/json`` body that is not a JSON array is
+  event stream (``text/event-stream``, or a type a registry row streams with:
+  ``application/x-ndjson``, ``application/vnd.amazon.eventstream``), or an
+  ``application/json`` body that is not a JSON array is
   read (at most ``MAX_ERROR_BODY`` bytes, under the same deadlines) into an
   ``HTTPStatusError`` or ``ContentTypeError``, with the provider's envelope
   read by its dialect's functions (through the registry);
@@ -45,7 +47,7 @@ from typing import Any, Final
 import msgspec
 
 from ..dialects.base import Dialect, provider_error
-from ..dialects.registry import API, APIS
+from ..dialects.registry import API, APIS, stream_media_types
 from ..errors import (
     ContentTypeError,
     HTTPResponseError,
@@ -88,6 +90,9 @@ __all__ = [
 MAX_ERROR_BODY: Final = 64 * 1024
 
 _TOKEN_EVENTS: Final = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallArgumentsDelta)
+# The content types of a 2xx body that is a stream: SSE, and what the registry's
+# APIs stream with (Ollama's NDJSON, Bedrock's AWS event-stream).
+_STREAM_MEDIA_TYPES: Final = frozenset({"text/event-stream"}) | stream_media_types()
 _decode = msgspec.json.Decoder().decode
 
 
@@ -320,7 +325,7 @@ class Exchange:
         self.status_ok = 200 <= head.status_code < 300
         if not self.status_ok:
             self.phase = Phase.ERROR_BODY
-        elif not media or media == "text/event-stream":
+        elif not media or media in _STREAM_MEDIA_TYPES:
             self.phase = Phase.STREAMING
         elif media == "application/json" or media.endswith("+json"):
             self.phase = Phase.SNIFFING
