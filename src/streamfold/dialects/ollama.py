@@ -243,8 +243,6 @@ class OllamaChat(Dialect):
 
     def response(self) -> dict[str, Any]:
         """The ``ChatResponse`` a call with ``stream: false`` would have returned."""
-        out: dict[str, Any] = {"model": "", "created_at": "", "done": False}
-        out.update(self.fields)
         message: dict[str, Any] = {
             "role": self.role or "assistant",
             "content": "".join(self.content),
@@ -253,7 +251,8 @@ class OllamaChat(Dialect):
             message["thinking"] = "".join(self.thinking)
         if self.tool_calls:
             message["tool_calls"] = list(self.tool_calls)
-        out["message"] = message
+        out: dict[str, Any] = {"model": "", "created_at": "", "message": message, "done": False}
+        out.update(self.fields)
         if self.logprobs:
             out["logprobs"] = list(self.logprobs)
         return out
@@ -269,11 +268,11 @@ class OllamaGenerate(OllamaChat):
 
     def response(self) -> dict[str, Any]:
         """The ``GenerateResponse`` a call with ``stream: false`` would have returned."""
-        out: dict[str, Any] = {"model": "", "created_at": "", "done": False}
-        out.update(self.fields)
-        out["response"] = "".join(self.content)
+        out: dict[str, Any] = {"model": "", "created_at": "", "response": "".join(self.content)}
         if self.thinking:
             out["thinking"] = "".join(self.thinking)
+        out["done"] = False
+        out.update(self.fields)
         if self.tool_calls:
             out["tool_calls"] = list(self.tool_calls)
         if self.logprobs:
