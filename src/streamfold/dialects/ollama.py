@@ -89,8 +89,9 @@ def normalise_usage(raw: dict[str, Any]) -> Usage | None:
 
     ``prompt_eval_count`` is the prompt's tokens, ``eval_count`` the answer's
     (thinking included: Ollama does not count it apart). A count Ollama left
-    out stays ``None``: it omits a count of 0, but also the prompt's count when
-    the whole prompt came from its cache, so an absent count is not known to be 0.
+    out stays ``None``: it omits a count of 0, and counts only the prompt
+    tokens it evaluated (a prompt served from its cache may count 0), so an
+    absent count is not known to be the prompt's size.
     """
     prompt = int_or_none(raw.get("prompt_eval_count"))
     output = int_or_none(raw.get("eval_count"))
