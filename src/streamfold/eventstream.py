@@ -73,6 +73,7 @@ __all__ = [
 MAX_HEADERS_SIZE: Final = 128 * 1024
 _PRELUDE: Final = 12  # total length, headers length, prelude CRC
 _OVERHEAD: Final = 16  # the prelude and the message CRC
+_KINDS_KEPT: Final = 64  # header sections remembered read (a stream uses a handful)
 _UINT32: Final = struct.Struct("!I")
 _PRELUDE_FIELDS: Final = struct.Struct("!III")
 # Fixed-size header values: type -> (size, struct format).
@@ -108,6 +109,7 @@ class EventStreamDecoder:
         self._buffer = bytearray()  # a message split across chunks, from its first byte
         self._total: int | None = None  # its checked total length, once its prelude is in
         self._offset = 0  # where the current message starts in the body
+        self._kinds: dict[bytes, tuple[str, str | None, bytes | None]] = {}
         self._error: ProtocolError | None = None  # raised again on every later call
         self.count = 0
 
@@ -155,19 +157,20 @@ class EventStreamDecoder:
     def _scan(self, chunk: bytes, events: list[ServerSentEvent]) -> None:
         pos, n = 0, len(chunk)
         buffer = self._buffer
+        view = memoryview(chunk)
         while pos < n:
             if buffer:
                 # A message begun in an earlier chunk: complete its prelude,
                 # then the rest, which its checked length bounds.
                 if self._total is None:
                     take = min(_PRELUDE - len(buffer), n - pos)
-                    buffer += chunk[pos : pos + take]
+                    buffer += view[pos : pos + take]
                     pos += take
                     if len(buffer) < _PRELUDE:
                         return
                     self._total = self._prelude(buffer)
                 take = min(self._total - len(buffer), n - pos)
-                buffer += chunk[pos : pos + take]
+                buffer += view[pos : pos + take]
                 pos += take
                 if len(buffer) < self._total:
                     return
@@ -177,14 +180,14 @@ class EventStreamDecoder:
                 self._total = None
                 continue
             if n - pos < _PRELUDE:
-                buffer += chunk[pos:]
+                buffer += view[pos:]
                 return
-            total = self._prelude(memoryview(chunk)[pos : pos + _PRELUDE])
+            total = self._prelude(view[pos : pos + _PRELUDE])
             if n - pos < total:
-                buffer += chunk[pos:]
+                buffer += view[pos:]
                 self._total = total
                 return
-            events.append(self._message(memoryview(chunk)[pos : pos + total]))
+            events.append(self._message(view[pos : pos + total]))
             pos += total
 
     def _prelude(self, prelude: bytes | bytearray | memoryview) -> int:
@@ -214,27 +217,19 @@ class EventStreamDecoder:
 
     def _message(self, message: memoryview) -> EventStreamMessage:
         total = len(message)
-        (crc,) = _UINT32.unpack(message[total - 4 :])
+        crc = int.from_bytes(message[total - 4 :], "big")
         computed = zlib.crc32(message[: total - 4])
         if crc != computed:
             self._bad(f"its message CRC is 0x{crc:08x}, but its bytes give 0x{computed:08x}")
-        (length,) = _UINT32.unpack(message[4:8])
-        try:
-            headers = decode_headers(message[_PRELUDE : _PRELUDE + length])
-        except ValueError as exc:
-            self._bad(str(exc))
-        payload = bytes(message[_PRELUDE + length : total - 4])
-        message_type = _text(headers.get(":message-type")) or "event"
-        if message_type == "error":
-            code = _text(headers.get(":error-code"))
-            text = _text(headers.get(":error-message"))
-            name, payload = code, _encode_json({"code": code, "message": text})
-        elif message_type == "exception":
-            name = _text(headers.get(":exception-type"))
-        else:
-            name = _text(headers.get(":event-type"))
+        end = _PRELUDE + int.from_bytes(message[4:8], "big")
+        section = bytes(message[_PRELUDE:end])
+        # A stream repeats a handful of header sections: each is read once.
+        kind = self._kinds.get(section)
+        if kind is None:
+            kind = self._kind(section)
+        message_type, name, payload = kind
         event = EventStreamMessage(
-            payload,
+            bytes(message[end : total - 4]) if payload is None else payload,
             event=name or "message",
             index=self.count,
             event_set=bool(name),
@@ -243,6 +238,28 @@ class EventStreamDecoder:
         self.count += 1
         self._offset += total
         return event
+
+    def _kind(self, section: bytes) -> tuple[str, str | None, bytes | None]:
+        # What a headers section says: the message type, the member's name, and
+        # for an error message the payload made of its headers.
+        try:
+            headers = decode_headers(section)
+        except ValueError as exc:
+            self._bad(str(exc))
+        message_type = _text(headers.get(":message-type")) or "event"
+        payload = None
+        if message_type == "error":
+            name = _text(headers.get(":error-code"))
+            text = _text(headers.get(":error-message"))
+            payload = _encode_json({"code": name, "message": text})
+        elif message_type == "exception":
+            name = _text(headers.get(":exception-type"))
+        else:
+            name = _text(headers.get(":event-type"))
+        kind = (message_type, name, payload)
+        if len(self._kinds) < _KINDS_KEPT:
+            self._kinds[section] = kind
+        return kind
 
     def _bad(self, what: str) -> NoReturn:
         raise ProtocolError(
