@@ -202,6 +202,46 @@ def test_anthropic_request_matches_the_sdk_url_and_body() -> None:
             },
             id="anthropic-default-max-tokens",
         ),
+        pytest.param(
+            {"api": "cohere", "model": "command-a-03-2025", "system": "be brief", "max_tokens": 9},
+            "https://api.cohere.com/v2/chat",
+            "authorization",
+            {
+                "model": "command-a-03-2025",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"},
+                ],
+                "stream": True,
+                "max_tokens": 9,
+            },
+            id="cohere",
+        ),
+        pytest.param(
+            {"api": "interactions", "model": "gemini-3-flash-preview", "max_tokens": 64},
+            "https://generativelanguage.googleapis.com/v1beta/interactions",
+            "x-goog-api-key",
+            {
+                "model": "gemini-3-flash-preview",
+                "input": "hi",
+                "stream": True,
+                "generation_config": {"max_output_tokens": 64},
+            },
+            id="interactions",
+        ),
+        pytest.param(
+            {"api": "completions", "model": "gpt-3.5-turbo-instruct", "max_tokens": 32},
+            "https://api.openai.com/v1/completions",
+            "authorization",
+            {
+                "model": "gpt-3.5-turbo-instruct",
+                "prompt": "hi",
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "max_tokens": 32,
+            },
+            id="completions",
+        ),
     ],
 )
 def test_build_request(
@@ -329,6 +369,45 @@ def test_the_key_never_reaches_errors_reprs_or_logs(
     ]
     assert all(SECRET not in text for text in texts)
     assert caplog.text  # httpx did log the exchange
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type", "retryable"),
+    [
+        pytest.param("error-after=2", ProviderError, True, id="in-band-error"),
+        pytest.param("drop-after=2", streamfold.IncompleteStreamError, None, id="drop"),
+        pytest.param("malformed-after=1", ProtocolError, None, id="malformed"),
+        pytest.param("status=429", HTTPStatusError, True, id="429"),
+        pytest.param("status=400", HTTPStatusError, False, id="400"),
+    ],
+)
+@pytest.mark.parametrize("name", ["cohere-tools", "interactions-thinking", "completions-text"])
+def test_the_newer_apis_are_replayed_with_faults(
+    replay_server: ReplayServer,
+    name: str,
+    fault: str,
+    error_type: type[Exception],
+    retryable: bool | None,
+) -> None:
+    # Each API's route serves its recording with the fault, and its dialect
+    # reports it as the same typed error as for the other APIs.
+    sample = next(s for s in samples.SAMPLES if s.name == name)
+    live = stream(
+        sample.prompt,
+        model=name,
+        api=sample.api,
+        base_url=replay_server.url,
+        api_key=NO_KEY,
+        headers={"X-Streamfold-Fault": fault},
+    )
+    with pytest.raises(error_type) as caught:
+        live.final()
+    error = caught.value
+    if retryable is not None:
+        assert error.retryable is retryable
+    if not isinstance(error, HTTPStatusError):
+        partial = error.partial
+        assert partial is not None and partial.dialect == sample.api
 
 
 def test_the_key_is_sent_in_its_header() -> None:

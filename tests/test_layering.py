@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "partial_json": 1,
     "events": 2,
+    "structured": 2,
     "result": 3,
     "sse": 4,
     "framing": 4,

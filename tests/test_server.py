@@ -433,6 +433,14 @@ def _post(url: str, path: str, body: Any = None, **headers: str) -> httpx.Respon
             "text/event-stream",
             id="gemini-sse",
         ),
+        pytest.param("/v2/chat", "cohere-tools", "text/event-stream", id="cohere"),
+        pytest.param(
+            "/v1beta/interactions", "interactions-thinking", "text/event-stream", id="interactions"
+        ),
+        pytest.param("/v1/completions", "completions-text", "text/event-stream", id="completions"),
+        pytest.param(
+            "/completions", "completions-text", "text/event-stream", id="completions-without-v1"
+        ),
     ],
 )
 def test_routes_serve_the_recording_named_by_the_model(

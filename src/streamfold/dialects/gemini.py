@@ -14,7 +14,6 @@ the plain format is a named function below, with the behaviour it handles.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Final, Union
 
 from ..errors import ProtocolError, ProviderError, shorten
@@ -30,6 +29,7 @@ from .base import (
     json_text,
     protocol_error,
     provider_error,
+    rfc3339_seconds,
     str_or_none,
     tag_or_none,
 )
@@ -108,9 +108,6 @@ _PATH_INDEX: Final = re.compile(r"\[(0|[1-9][0-9]{0,17})\]")
 _PATH_QUOTED: Final = re.compile(r"""\[(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]""")
 _MAX_PATH_DEPTH: Final = 64
 _MAX_INDEX_GAP: Final = 1024
-_RFC3339: Final = re.compile(
-    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
-)
 
 
 def unified_finish_reason(raw: str, has_tool_calls: bool = False) -> str:
@@ -227,22 +224,6 @@ def _unquote(body: str, quote: str) -> str | None:
 
 def _is_empty(value: Any) -> bool:
     return value is None or value == "" or (type(value) in (dict, list) and not value)
-
-
-def _unix_time(value: Any) -> int | None:
-    # Vertex sends createTime as RFC 3339 with up to nanoseconds, which
-    # datetime.fromisoformat on Python 3.10 does not read: the fraction is dropped.
-    if not isinstance(value, str):
-        return None
-    match = _RFC3339.match(value)
-    if match is None:
-        return None
-    zone = match.group(2)
-    zone = "+00:00" if zone in ("Z", "z") else zone
-    try:
-        return int(datetime.fromisoformat(match.group(1) + zone).timestamp())
-    except ValueError:
-        return None
 
 
 class _Text:
@@ -635,7 +616,7 @@ class Gemini(Dialect):
             self.acc.start(
                 fields.get("responseId"),
                 fields.get("modelVersion"),
-                _unix_time(fields.get("createTime")),
+                rfc3339_seconds(fields.get("createTime")),
             )
         extra = chunk.keys() - _KNOWN_TOP
         if extra:

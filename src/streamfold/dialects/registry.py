@@ -24,9 +24,12 @@ from .ai_sdk_ui import AISDKUIMessageStream
 from .anthropic import AnthropicMessages
 from .base import Dialect
 from .bedrock import BedrockAnthropic, BedrockConverse
+from .cohere import CohereChat
 from .gemini import Gemini
+from .gemini_interactions import GeminiInteractions
 from .ollama import OllamaChat, OllamaGenerate
 from .openai_chat import OpenAIChat
+from .openai_completions import OpenAICompletions
 from .openai_responses import OpenAIResponses
 
 __all__ = ["API", "APIS", "BodyBuilder", "RequestParts", "get_api", "names", "stream_media_types"]
@@ -161,6 +164,22 @@ def chat_body(parts: RequestParts) -> dict[str, Any]:
     return body
 
 
+def completions_body(parts: RequestParts) -> dict[str, Any]:
+    """Legacy Completions: ``prompt`` (a list is sent as given: strings or token
+    arrays), the system prompt before it with a blank line (the API has no
+    roles), usage asked for as in chat. The API takes no tools: none are sent.
+    ``max_tokens`` matters: its default is 16 tokens."""
+    prompt: Any = parts.messages if isinstance(parts.messages, str) else list(parts.messages)
+    if parts.system is not None and isinstance(prompt, str):
+        prompt = f"{parts.system}\n\n{prompt}"
+    body: dict[str, Any] = {"prompt": prompt}
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    if parts.max_tokens is not None:
+        body["max_tokens"] = parts.max_tokens
+    return body
+
+
 def responses_body(parts: RequestParts) -> dict[str, Any]:
     """Responses: ``input`` (a prompt string as is), ``instructions``, ``max_output_tokens``."""
     body: dict[str, Any] = {}
@@ -192,6 +211,20 @@ def anthropic_body(parts: RequestParts) -> dict[str, Any]:
     return body
 
 
+def cohere_body(parts: RequestParts) -> dict[str, Any]:
+    """Cohere v2 chat: ``messages`` (the system prompt first, as a ``system``
+    message), ``tools``, ``max_tokens``."""
+    messages = _native(parts, _user_message)
+    if parts.system is not None:
+        messages = [{"role": "system", "content": parts.system}, *messages]
+    body: dict[str, Any] = {"messages": messages}
+    _tools(body, parts)
+    body["stream"] = True
+    if parts.max_tokens is not None:
+        body["max_tokens"] = parts.max_tokens
+    return body
+
+
 def gemini_body(parts: RequestParts) -> dict[str, Any]:
     """Gemini: ``contents``, ``systemInstruction``, ``generationConfig.maxOutputTokens``."""
     body: dict[str, Any] = {
@@ -202,6 +235,19 @@ def gemini_body(parts: RequestParts) -> dict[str, Any]:
     _tools(body, parts)
     if parts.max_tokens is not None:
         body["generationConfig"] = {"maxOutputTokens": parts.max_tokens}
+    return body
+
+
+def interactions_body(parts: RequestParts) -> dict[str, Any]:
+    """The Interactions API: ``input`` (a prompt string as is, or turns in its
+    own shape), ``system_instruction``, ``generation_config.max_output_tokens``."""
+    body: dict[str, Any] = {"input": _native(parts, lambda prompt: prompt)}
+    if parts.system is not None:
+        body["system_instruction"] = parts.system
+    _tools(body, parts)
+    body["stream"] = True
+    if parts.max_tokens is not None:
+        body["generation_config"] = {"max_output_tokens": parts.max_tokens}
     return body
 
 
@@ -282,8 +328,21 @@ def ollama_generate_body(parts: RequestParts) -> dict[str, Any]:
     return _ollama_options(body, parts)
 
 
+#: The request-id headers of OpenAI and the servers that speak its APIs:
+#: OpenAI and most compatible servers, OpenAI's alternate spelling, Groq, Azure
+#: (API Management, Azure), OpenRouter's generation id.
+_OPENAI_REQUEST_ID_HEADERS: tuple[str, ...] = (
+    "x-request-id",
+    "openai-request-id",
+    "x-groq-id",
+    "apim-request-id",
+    "x-ms-request-id",
+    "x-generation-id",
+)
+
 #: Every API, in the order ``dialect="auto"`` tries their dialects: the most
-#: specific first (typed events), Chat Completions (any object with ``choices``) last.
+#: specific first (typed events), legacy Completions (``text_completion``) before
+#: Chat Completions (any object with ``choices``), which comes last.
 APIS: tuple[API, ...] = (
     API(
         id=OpenAIResponses.name,
@@ -336,6 +395,37 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=(),
         model_in_body=False,
+    ),
+    API(
+        id=CohereChat.name,
+        name="cohere",
+        title="Cohere v2 chat",
+        dialect=CohereChat,
+        base_url="https://api.cohere.com",
+        path="/v2/chat",
+        body=cohere_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("CO_API_KEY", "COHERE_API_KEY"),
+        routes=("/v2/chat",),
+    ),
+    API(
+        id=GeminiInteractions.name,
+        name="interactions",
+        title="Gemini Interactions API",
+        dialect=GeminiInteractions,
+        base_url="https://generativelanguage.googleapis.com",
+        path="/{version}/interactions",
+        body=interactions_body,
+        key_header="x-goog-api-key",
+        key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        api_version="v1beta",
+        routes=("/{version}/interactions",),
+        provider="gemini",
+        request_id_headers=("x-goog-request-id",),
+        unwrap_error=gemini.unwrap_error_body,
+        error_code=gemini.error_status,
+        retry_delay=gemini.retry_delay,
     ),
     API(
         id=Gemini.name,
@@ -424,6 +514,20 @@ APIS: tuple[API, ...] = (
         provider="ollama",
     ),
     API(
+        id=OpenAICompletions.name,
+        name="completions",
+        title="OpenAI Completions (legacy)",
+        dialect=OpenAICompletions,
+        base_url="https://api.openai.com/v1",
+        path="/completions",
+        body=completions_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("OPENAI_API_KEY",),
+        routes=("/v1/completions", "/completions"),
+        request_id_headers=_OPENAI_REQUEST_ID_HEADERS,
+    ),
+    API(
         id=OpenAIChat.name,
         name="chat",
         title="OpenAI Chat Completions",
@@ -435,16 +539,7 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("OPENAI_API_KEY",),
         routes=("/v1/chat/completions", "/chat/completions"),
-        # OpenAI and most compatible servers, OpenAI's alternate spelling, Groq,
-        # Azure (API Management, Azure), OpenRouter's generation id.
-        request_id_headers=(
-            "x-request-id",
-            "openai-request-id",
-            "x-groq-id",
-            "apim-request-id",
-            "x-ms-request-id",
-            "x-generation-id",
-        ),
+        request_id_headers=_OPENAI_REQUEST_ID_HEADERS,
     ),
 )
 
