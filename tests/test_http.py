@@ -409,7 +409,8 @@ def test_gemini_json_array_framing_streams(
     lib: ModuleType, replay_server: ReplayServer, mode: str, name: str
 ) -> None:
     # Without alt=sse the server answers application/json with one array; a JSON
-    # array is a stream, only a JSON object is refused.
+    # array is a stream, only a JSON object is refused. A chat recording on the
+    # Gemini route is re-encoded as Gemini: the same answer, Gemini's events.
     try:
         expected = folded(name)
     except streamfold.StreamfoldError:
@@ -418,8 +419,15 @@ def test_gemini_json_array_framing_streams(
     outcome = fetch(mode, replay_server, name, path=path, lib=lib)
     assert outcome.result is not None, outcome.error
     assert outcome.response.headers["content-type"] == "application/json"
-    assert outcome.result.unified == expected.unified
-    assert outcome.result.response == expected.response
+    assert outcome.result.dialect == "gemini"
+    got, want = outcome.result.unified, expected.unified
+    assert (got.text, got.reasoning, got.finish_reason) == (
+        want.text,
+        want.reasoning,
+        want.finish_reason,
+    )
+    if name == "gemini-thinking":
+        assert outcome.result.response == expected.response
 
 
 # -- cancellation closes the connection ----------------------------------------------------------
@@ -560,8 +568,10 @@ def test_metadata_of_a_complete_stream(replay_server: ReplayServer) -> None:
     ]
     assert all(t is not None for t in times)
     assert times == sorted(times)  # type: ignore[type-var]
+    # The server holds the first event 0.1 s: a lower bound, true however loaded
+    # the machine (that the head goes out at once is tested without a clock in
+    # test_server.py).
     assert meta.time_to_first_byte is not None and meta.time_to_first_byte >= 0.1
-    assert meta.time_to_headers is not None and meta.time_to_headers < 0.1
 
 
 # -- response checks over httpx's mock transport ------------------------------------------------

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from streamfold.errors import StreamfoldError, UsageError
 from streamfold.structured import (
+    MAX_WHOLE_DEPTH,
     UNSET,
     OutputType,
     OutputValidationError,
@@ -966,14 +967,29 @@ def test_too_deep_json_is_a_json_error_never_a_recursion_error() -> None:
     assert caught.value.kind == "json"
 
 
-def test_validating_a_deep_subtree_whole_is_a_value_error_never_a_recursion_error() -> None:
-    # Two array alternatives: the value is validated whole, recursively, at its end.
+@pytest.mark.parametrize("depth", [MAX_WHOLE_DEPTH + 1, 255])
+def test_validating_a_deep_subtree_whole_is_a_value_error_never_a_recursion_error(
+    depth: int,
+) -> None:
+    # Two array alternatives: the value is validated whole, recursively, at its
+    # end; past the bound it is refused the same way whatever the caller's stack.
     schema = {"anyOf": [{"type": "array", "items": {"$ref": "#"}}, {"type": "array"}]}
     parser = StructuredParser(schema)
     with pytest.raises(OutputValidationError) as caught:
-        parser.feed("[" * 255 + "]" * 255)
+        parser.feed("[" * depth + "]" * depth)
         parser.close(complete=True)
     assert caught.value.kind == "value"
+    assert "too deep to validate whole" in caught.value.reason
+
+
+def test_a_subtree_at_the_depth_bound_validates() -> None:
+    schema = {"anyOf": [{"type": "array", "items": {"$ref": "#"}}, {"type": "array"}]}
+    parser = StructuredParser(schema)
+    parser.feed("[" * MAX_WHOLE_DEPTH + "]" * MAX_WHOLE_DEPTH)
+    value = parser.close(complete=True)
+    for _ in range(MAX_WHOLE_DEPTH - 1):
+        value = value[0]
+    assert value == []
 
 
 def test_the_error_pickles_with_what_it_carries() -> None:

@@ -104,6 +104,7 @@ from .partial_json import (
 )
 
 __all__ = [
+    "MAX_WHOLE_DEPTH",
     "UNSET",
     "OutputType",
     "OutputValidationError",
@@ -162,6 +163,26 @@ class _Plan:
         self.grows = grows
         # The only values accepted (Literal, enum, const), for discriminating unions.
         self.literals = literals
+
+
+#: The deepest container validated whole (the validators recurse: a bound well
+#: inside Python's recursion limit, whatever the caller's stack, so that the
+#: same document always gives the same answer).
+MAX_WHOLE_DEPTH: Final = 64
+
+
+def _check_depth(value: Any) -> None:
+    """Raise ``_Invalid`` when ``value`` nests containers deeper than ``MAX_WHOLE_DEPTH``
+    (looked at iteratively, once, where a subtree is validated whole)."""
+    if type(value) is not dict and type(value) is not list:
+        return
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_WHOLE_DEPTH:
+            raise _Invalid(f"nested more than {MAX_WHOLE_DEPTH} deep: too deep to validate whole")
+        children = node.values() if type(node) is dict else node
+        pending.extend((child, depth + 1) for child in children if type(child) in (dict, list))
 
 
 class _Leaf(_Plan):
@@ -1922,6 +1943,7 @@ class StructuredParser:
             raise self._fail("incomplete", exc.reason, self._open_path(), exc.position) from exc
         if self._result is UNSET:  # a bare number completes only at the end
             try:
+                _check_depth(value)
                 self._result = self._root_view = _resolved(self._plan).validate(value)
             except _Invalid as exc:
                 raise self._fail("value", exc.reason, exc.path, self._json.position) from None
@@ -1988,6 +2010,7 @@ class StructuredParser:
                     if len(path) != self._skip - 1:
                         continue
                     self._skip = 0  # the end of the subtree validated whole
+                    _check_depth(value)
                     value = self._skip_plan.validate(value)
                 elif frames and len(path) == frames[-1].depth:
                     value = frames.pop().finish()  # the open container closed
@@ -1996,6 +2019,7 @@ class StructuredParser:
                     plan = frames[-1].child_plan(path[-1]) if frames else self._plan
                     if type(plan) is _Deferred:
                         plan = _resolved(plan)
+                    _check_depth(value)
                     value = plan.validate(value)
                 # Complete and validated: into its parent, or the result.
                 if not frames:

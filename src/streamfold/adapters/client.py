@@ -76,6 +76,7 @@ from .. import __version__
 from ..dialects.base import Dialect
 from ..dialects.registry import RequestParts, get_api
 from ..errors import IncompleteStreamError, StreamfoldError, UsageError, timeout_error
+from .framings import get_framing
 from .httpx import AsyncEventStream, EventStream, StreamedResponse, Timeouts, _errors_of
 from .redact import KEY_HEADERS, key_may_follow, redact_headers, redact_url
 
@@ -314,7 +315,7 @@ def build_request(
         base_url or row.default_base_url(), row.path.format(version=version, model=model_id)
     )
     request_headers = {
-        "accept": row.media_types[0],
+        "accept": get_framing(row.framing).media_type,
         "user-agent": f"streamfold/{__version__}",
     }
     if row.version_header is not None and version is not None:

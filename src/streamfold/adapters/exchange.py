@@ -19,8 +19,9 @@ and tested with a fake clock.
 What it decides:
 
 - whether the body is a stream: a non-2xx status, a content type that is not an
-  event stream (``text/event-stream``, or a type a registry row streams with:
-  ``application/x-ndjson``, ``application/vnd.amazon.eventstream``), or an
+  event stream (the media type of a framing of ``adapters.framings``:
+  ``text/event-stream``, ``application/x-ndjson``,
+  ``application/vnd.amazon.eventstream``), or an
   ``application/json`` body that is not a JSON array is
   read (at most ``MAX_ERROR_BODY`` bytes, under the same deadlines) into an
   ``HTTPStatusError`` or ``ContentTypeError``, with the provider's envelope
@@ -47,7 +48,7 @@ from typing import Any, Final
 import msgspec
 
 from ..dialects.base import Dialect, provider_error
-from ..dialects.registry import API, APIS, stream_media_types
+from ..dialects.registry import API, APIS
 from ..errors import (
     ContentTypeError,
     HTTPResponseError,
@@ -62,6 +63,7 @@ from ..events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallArg
 from ..framing import Framing, FramingSniff
 from ..parser import StreamParser
 from ..result import HTTPResult, ResponseMetadata, Result
+from .framings import FRAMINGS
 from .redact import (
     KEY_HEADERS,
     SecretFilter,
@@ -90,9 +92,11 @@ __all__ = [
 MAX_ERROR_BODY: Final = 64 * 1024
 
 _TOKEN_EVENTS: Final = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallArgumentsDelta)
-# The content types of a 2xx body that is a stream: SSE, and what the registry's
-# APIs stream with (Ollama's NDJSON, Bedrock's AWS event-stream).
-_STREAM_MEDIA_TYPES: Final = frozenset({"text/event-stream"}) | stream_media_types()
+# The content types of a 2xx body that is a stream: each framing's (SSE, Ollama's
+# NDJSON, Bedrock's AWS event-stream), but JSON's, which is sniffed (below).
+_STREAM_MEDIA_TYPES: Final = frozenset(
+    framing.media_type for framing in FRAMINGS.values() if framing.media_type != "application/json"
+)
 _decode = msgspec.json.Decoder().decode
 
 

@@ -32,7 +32,17 @@ from .openai_chat import OpenAIChat
 from .openai_completions import OpenAICompletions
 from .openai_responses import OpenAIResponses
 
-__all__ = ["API", "APIS", "BodyBuilder", "RequestParts", "get_api", "names", "stream_media_types"]
+__all__ = [
+    "API",
+    "APIS",
+    "BodyBuilder",
+    "RequestParts",
+    "RouteReader",
+    "Routed",
+    "gemini_route",
+    "get_api",
+    "names",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,40 @@ BodyBuilder = Callable[[RequestParts], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class Routed:
+    """What a request to one of an API's replay-server routes asks for.
+
+    Attributes:
+        model: the model the path names, or ``None`` (the body's ``model`` then).
+        framing: how the response body is framed (a name of
+            ``adapters.framings.FRAMINGS``), or ``None`` for the row's ``framing``.
+        refused: why the route does not serve this request (the message of a
+            404 in the provider's shape), or ``None``.
+    """
+
+    model: str | None = None
+    framing: str | None = None
+    refused: str | None = None
+
+
+#: Reads a request to a replay route: its path parameters and query, to ``Routed``.
+RouteReader = Callable[[Mapping[str, str], Mapping[str, str]], Routed]
+
+
+def gemini_route(path: Mapping[str, str], query: Mapping[str, str]) -> Routed:
+    """Gemini names the model and the action in the path
+    (``/v1beta/models/{model}:streamGenerateContent``); ``?alt=sse`` asks for
+    server-sent events, else the stream is one JSON array. Only the streaming
+    action is served."""
+    model, _, action = path.get("target", "").partition(":")
+    if action != "streamGenerateContent":
+        return Routed(
+            model, refused=f"the replay server serves only :streamGenerateContent, not :{action}"
+        )
+    return Routed(model, "sse" if query.get("alt") == "sse" else "json-array")
+
+
+@dataclass(frozen=True)
 class API:
     """One API: its names, its live requests, and how the replay server serves it.
 
@@ -77,12 +121,16 @@ class API:
         api_version: the default version: a header's value (``version_header``)
             or the path's ``{version}``.
         version_header: the header that carries ``api_version``, if any.
-        media_types: the content types the API streams with, the first one
-            asked for (``accept``); the HTTP exchange reads a 2xx body of any
-            row's types as a stream.
         region_env: the environment variables the ``{region}`` of ``base_url``
             is read from, in order, and ``default_region`` when none is set.
-        routes: the replay server's paths for this API (Gemini's is a pattern).
+        routes: the replay server's paths for this API, Starlette patterns: a
+            ``{model}`` parameter names the model (Gemini's is read by ``route``).
+        framing: how the API frames a streamed response body, a name of
+            ``adapters.framings.FRAMINGS`` (``"sse"``; a new framing is a class
+            registered there, see ``docs/http.md``).
+        route: reads a request to one of ``routes`` (the model in its path, the
+            framing asked for, a request not served), or ``None``: the model is
+            the ``{model}`` path parameter or the body's, the framing ``framing``.
         provider: whose error shapes the replay server answers with by default.
         request_id_headers: the response headers that carry the request id, most
             specific first (lower case); the adapters try the row of the
@@ -112,10 +160,11 @@ class API:
     model_in_body: bool = True
     api_version: str | None = None
     version_header: str | None = None
-    media_types: tuple[str, ...] = ("text/event-stream",)
     region_env: tuple[str, ...] = ()
     default_region: str | None = None
     routes: tuple[str, ...] = ()
+    framing: str = "sse"
+    route: RouteReader | None = None
     provider: str = "openai"
     request_id_headers: tuple[str, ...] = ()
     unwrap_error: Callable[[Any], Any] | None = None
@@ -440,6 +489,7 @@ APIS: tuple[API, ...] = (
         model_in_body=False,
         api_version="v1beta",
         routes=("/{prefix:path}/models/{target}",),
+        route=gemini_route,
         provider="gemini",
         request_id_headers=("x-goog-request-id",),
         unwrap_error=gemini.unwrap_error_body,
@@ -460,9 +510,10 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("AWS_BEARER_TOKEN_BEDROCK",),
         model_in_body=False,
-        media_types=("application/vnd.amazon.eventstream",),
+        framing="aws-event-stream",
         region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
         default_region="us-east-1",
+        routes=("/model/{model}/invoke-with-response-stream",),
         provider="bedrock",
         request_id_headers=("x-amzn-requestid",),
     ),
@@ -478,9 +529,10 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("AWS_BEARER_TOKEN_BEDROCK",),
         model_in_body=False,
-        media_types=("application/vnd.amazon.eventstream",),
+        framing="aws-event-stream",
         region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
         default_region="us-east-1",
+        routes=("/model/{model}/converse-stream",),
         provider="bedrock",
         request_id_headers=("x-amzn-requestid",),
     ),
@@ -496,7 +548,8 @@ APIS: tuple[API, ...] = (
         key_header="authorization",
         key_prefix="Bearer ",
         key_env=(),
-        media_types=("application/x-ndjson",),
+        framing="ndjson",
+        routes=("/api/chat",),
         provider="ollama",
     ),
     API(
@@ -510,7 +563,8 @@ APIS: tuple[API, ...] = (
         key_header="authorization",
         key_prefix="Bearer ",
         key_env=(),
-        media_types=("application/x-ndjson",),
+        framing="ndjson",
+        routes=("/api/generate",),
         provider="ollama",
     ),
     API(
@@ -547,11 +601,6 @@ _BY_NAME: dict[str, API] = {
     **{api.name: api for api in APIS},
     **{api.id: api for api in APIS},
 }
-
-
-def stream_media_types() -> frozenset[str]:
-    """Every content type an API of the registry streams with (lower case)."""
-    return frozenset(media.lower() for api in APIS for media in api.media_types)
 
 
 def names() -> list[str]:
