@@ -875,3 +875,102 @@ def test_the_dialect_by_its_names(name: str) -> None:
     parser.feed(sse(START, STOP, META))
     parser.close()
     assert parser.final().dialect == "bedrock-converse"
+
+
+# -- the replay server's routes --------------------------------------------------------------
+
+
+def _recordings() -> dict[str, Any]:
+    from streamfold.adapters.recordings import Recording
+
+    found = {}
+    for folder, prefix in ((CONVERSE, "converse-"), (INVOKE, "invoke-")):
+        for path in sorted(folder.glob("*.sse")):
+            found[prefix + path.stem] = Recording(prefix + path.stem, path.read_bytes())
+    return found
+
+
+@pytest.fixture(scope="module")
+def bedrock_server() -> Any:
+    from streamfold.server import ReplayServer
+
+    with ReplayServer(_recordings()) as server:
+        yield server
+
+
+def _replay(server: Any, name: str, api: str, fault: str | None = None) -> tuple[Any, Any]:
+    headers = {"X-Streamfold-Recording": name}
+    if fault is not None:
+        headers["X-Streamfold-Fault"] = fault
+    live = stream("Hi", model="m:0", api=api, base_url=server.url, api_key="k", headers=headers)
+    try:
+        with live:
+            return live.final(), None
+    except Exception as exc:  # the fault's error, its partial result on it
+        return getattr(exc, "partial", None), exc
+
+
+@pytest.mark.parametrize(
+    ("name", "api"),
+    [
+        *[(f"converse-{p.stem}", "bedrock") for p in sorted(CONVERSE.glob("*.sse"))],
+        *[(f"invoke-{p.stem}", "bedrock-claude") for p in sorted(INVOKE.glob("*.sse"))],
+    ],
+)
+def test_the_replay_route_serves_real_frames(bedrock_server: Any, name: str, api: str) -> None:
+    # Each recording (wrapped members) goes out as event-stream frames and folds
+    # to what the recording itself folds to.
+    folder, stem = (CONVERSE, name[9:]) if name.startswith("converse-") else (INVOKE, name[7:])
+    _, expected, expected_error = fold((folder / f"{stem}.sse").read_bytes())
+    result, error = _replay(bedrock_server, name, api)
+    assert result is not None
+    assert result.unified == expected.unified
+    assert result.response == expected.response
+    assert type(error) is type(expected_error)
+    served = bedrock_server.requests[-1]
+    assert served.path.startswith("/model/m:0/")
+    assert result.metadata.content_type == "application/vnd.amazon.eventstream"
+    assert result.metadata.request_id == served.id
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "check"),
+    [
+        pytest.param("error-after=2", ProviderError, "Model Stream Error", id="in-band"),
+        pytest.param("malformed-after=2", ProtocolError, "CRC", id="malformed"),
+        pytest.param("drop-after=3", IncompleteStreamError, "", id="drop"),
+        pytest.param("split=bytes", None, "", id="split-bytes"),
+        pytest.param("split=7", None, "", id="split-7"),
+    ],
+)
+def test_the_replay_route_injects_faults_as_frames(
+    bedrock_server: Any, fault: str, error: type[BaseException] | None, check: str
+) -> None:
+    result, raised = _replay(bedrock_server, "converse-tool-use", "bedrock", fault)
+    if error is None:
+        assert raised is None and result.unified.tool_calls[0].name == "get_weather"
+        return
+    assert isinstance(raised, error) and check in str(raised)
+    assert result is not None and result.unified.text.startswith("Let me")
+
+
+def test_the_replay_route_answers_errors_as_bedrock(bedrock_server: Any) -> None:
+    from streamfold.errors import HTTPStatusError
+
+    _, raised = _replay(bedrock_server, "converse-text", "bedrock", "status=429")
+    assert isinstance(raised, HTTPStatusError) and raised.status_code == 429
+    assert raised.provider_message == "Too many requests, please wait before trying again."
+    assert raised.retryable and raised.retry_after == 1.0
+
+
+WIRE = FIXTURES / "wire"
+
+
+@pytest.mark.parametrize("path", sorted(WIRE.glob("bedrock_*.eventstream")), ids=lambda p: p.stem)
+def test_the_wire_fixtures_are_the_recordings_framed(path: Path) -> None:
+    # The shared fuzz suite mutates these real frames; they must stay the
+    # frames of their recordings (regenerate them with frames() when those change).
+    folder, stem = path.stem.split("__")
+    source = (FIXTURES / folder / f"{stem}.sse").read_bytes()
+    assert path.read_bytes() == frames(source)
+    assert comparable(path.read_bytes()) == comparable(source)

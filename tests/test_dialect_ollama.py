@@ -391,3 +391,82 @@ def test_the_dialect_by_its_names(name: str) -> None:
     parser.feed(lines((HERE / "chat-text.sse").read_bytes()))
     parser.close()
     assert parser.final().dialect == "ollama"
+
+
+# -- the replay server's routes --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ollama_server() -> Any:
+    from streamfold.adapters.recordings import Recording
+    from streamfold.server import ReplayServer
+
+    recordings = {p.stem: Recording(p.stem, p.read_bytes()) for p in sorted(HERE.glob("*.sse"))}
+    with ReplayServer(recordings) as server:
+        yield server
+
+
+def _replay(server: Any, name: str, fault: str | None = None) -> tuple[Any, Any]:
+    api = "ollama-generate" if name.startswith("generate") else "ollama"
+    headers = {"X-Streamfold-Recording": name}
+    if fault is not None:
+        headers["X-Streamfold-Fault"] = fault
+    live = stream("Hi", model="llama3.2", api=api, base_url=server.url, headers=headers)
+    try:
+        with live:
+            return live.final(), None
+    except Exception as exc:  # the fault's error, its partial result on it
+        return getattr(exc, "partial", None), exc
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in HERE.glob("*.sse")))
+def test_the_replay_route_serves_ndjson(ollama_server: Any, name: str) -> None:
+    _, expected, expected_error = fold((HERE / f"{name}.sse").read_bytes())
+    result, error = _replay(ollama_server, name)
+    assert type(error) is type(expected_error)
+    if name == "chat-error-only":
+        return  # a ProviderError before any dialect: the partial is empty either way
+    assert result is not None
+    assert result.unified == expected.unified and result.response == expected.response
+    assert result.metadata.content_type == "application/x-ndjson"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "check"),
+    [
+        pytest.param("error-after=2", ProviderError, "an error was encountered", id="in-band"),
+        pytest.param("malformed-after=2", ProtocolError, "not valid JSON", id="malformed"),
+        pytest.param("drop-after=2", IncompleteStreamError, "", id="drop"),
+        pytest.param("split=bytes", None, "", id="split-bytes"),
+    ],
+)
+def test_the_replay_route_injects_faults_as_lines(
+    ollama_server: Any, fault: str, error: type[BaseException] | None, check: str
+) -> None:
+    result, raised = _replay(ollama_server, "chat-text", fault)
+    if error is None:
+        assert raised is None and result.unified.text.startswith("The sky")
+        return
+    assert isinstance(raised, error) and check in str(raised)
+    assert result is not None and result.unified.text.startswith("The sky")
+
+
+def test_the_replay_route_answers_errors_as_ollama(ollama_server: Any) -> None:
+    from streamfold.errors import HTTPStatusError
+
+    _, raised = _replay(ollama_server, "chat-text", "status=404")
+    assert isinstance(raised, HTTPStatusError) and raised.status_code == 404
+    assert raised.provider_message == "model not found, try pulling it first"
+
+
+WIRE = FIXTURES / "wire"
+
+
+@pytest.mark.parametrize("path", sorted(WIRE.glob("ollama__*.ndjson")), ids=lambda p: p.stem)
+def test_the_wire_fixtures_are_the_recordings_framed(path: Path) -> None:
+    # The shared fuzz suite mutates these lines; they must stay the NDJSON of
+    # their recordings (regenerate them with lines() when those change).
+    stem = path.stem.split("__")[1]
+    source = (HERE / f"{stem}.sse").read_bytes()
+    assert path.read_bytes() == lines(source)
+    assert comparable(path.read_bytes()) == comparable(source)
