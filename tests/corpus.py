@@ -106,3 +106,34 @@ def fold_raising_only_our_errors(raw: bytes, dialect: Any = "auto") -> None:
         with contextlib.suppress(StreamfoldError):
             parser.final()
         parser.snapshot.unified.to_dict()
+
+
+PAIRS = ROOT.parent / "shared" / "pairs"
+PAIRS_SKIP_REASON = f"the shared pairs are absent (expected at {PAIRS})"
+
+
+@functools.cache
+def pairs_manifest() -> dict[str, dict[str, str]]:
+    """The pairs' manifest, by pair name (empty when the pairs are absent)."""
+    path = PAIRS / "MANIFEST.tsv"
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def pair_files() -> list[Any]:
+    """``pytest.param(sse_path, provider)`` per pair of ``../shared/pairs`` (a streamed
+    ``.sse`` and the non-streaming ``.json`` of the same request), or one skipped
+    param saying why when the folder is absent."""
+    if not PAIRS.is_dir():
+        return [
+            pytest.param(
+                None, None, marks=pytest.mark.skip(reason=PAIRS_SKIP_REASON), id="no-pairs"
+            )
+        ]
+    rows = pairs_manifest()
+    return [
+        pytest.param(path, rows[path.stem]["provider"] if path.stem in rows else "", id=path.stem)
+        for path in sorted(PAIRS.glob("*.sse"))
+    ]
