@@ -322,6 +322,11 @@ class OpenAIChat(Dialect):
         self.extra: dict[str, Any] = {}
         self.null_fields: set[str] = set()  # top-level keys the stream sent as null
         self.padding: set[str] = set()  # padding fields seen (identity signals; dropped)
+        self._noted: dict[str, set[int]] = {  # choices per delta field (see _seen_empty)
+            "content": set(),
+            "reasoning_content": set(),
+            "tool_calls": set(),
+        }
         self.choices: dict[int, _ChoiceExtras] = {}
         self.usage_raw: dict[str, Any] | None = None
         self._typed = True  # try the typed path first (see _TypedChunk)
@@ -376,18 +381,19 @@ class OpenAIChat(Dialect):
                         return False
             elif choice.index not in acc.choices:
                 return False
+        noted = self._noted
         for choice in chunk.choices:
             index = choice.index
             delta = choice.delta
             content = delta.content
             if content:
                 acc.text(index, content)
-            elif content is not msgspec.UNSET:
+            elif content == "" and index not in noted["content"]:
                 self._seen_empty(index, "content", content)
             reasoning = delta.reasoning_content
             if reasoning:
                 acc.reasoning(index, reasoning)
-            elif reasoning is not msgspec.UNSET:
+            elif reasoning is not msgspec.UNSET and index not in noted["reasoning_content"]:
                 self._seen_empty(index, "reasoning_content", reasoning)
             calls = delta.tool_calls
             if calls:
@@ -397,14 +403,17 @@ class OpenAIChat(Dialect):
                         acc.tool_call(
                             index, by_index[call.index], arguments=call.function.arguments
                         )
-            elif calls is not msgspec.UNSET:
+            elif calls is not msgspec.UNSET and index not in noted["tool_calls"]:
                 self._seen_empty(index, "tool_calls", calls)
         self._typed_hits += 1
         return True
 
     def _seen_empty(self, index: int, key: str, value: Any) -> None:
         # A delta field sent empty or null on the typed path: part of the shape
-        # of the non-streaming message (see _native_choice).
+        # of the non-streaming message (see _native_choice). Noted once per
+        # choice: DeepSeek sends reasoning_content null beside every text delta
+        # (a null content needs no note: without text, content is null anyway).
+        self._noted[key].add(index)
         extras = self._extras(index)
         extras.delta_keys.add(key)
         if key == "content" and value == "":
