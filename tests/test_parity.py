@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from streamfold import ProtocolError
+from streamfold.dialects.openai_chat import OpenAIChat
 
-from .corpus import FIXTURES, fold_pieces, pair_files
+from .corpus import FIXTURES, bytewise, fold_pieces, pair_files
 
 # -- the comparison -------------------------------------------------------------------
 
@@ -267,7 +268,63 @@ GOLDEN = sorted(FIXTURES.glob("*/*.response.json"))
 )
 def test_a_fixture_folds_to_the_documented_response(golden: Path) -> None:
     stream = golden.with_name(golden.name.removesuffix(".response.json") + ".sse")
-    _, result, error = fold_pieces([stream.read_bytes()])
+    data = stream.read_bytes()
+    _, result, error = fold_pieces([data])
     assert error is None and result is not None
     native = json.loads(golden.read_text(encoding="utf-8"))
     assert shape_differences(result.response, native) == []
+    split = fold_pieces(bytewise(data))[1]
+    assert split is not None and split.response == result.response
+
+
+class _DictPathOnly(OpenAIChat):
+    """The chat dialect without its typed fast path (see ``_TypedChunk``)."""
+
+    def _fast(self, event: Any) -> bool:
+        return False
+
+
+_CHAT_STREAMS = [
+    *(param.values[0] for param in pair_files() if param.values[0] is not None),
+    *sorted((FIXTURES / "openai_chat").glob("*.sse")),
+]
+
+
+@pytest.mark.parametrize("sse", [pytest.param(path, id=path.stem) for path in _CHAT_STREAMS])
+def test_the_typed_path_keeps_the_shape_of_the_general_one(sse: Path) -> None:
+    # What the stream shows (a field sent as null, content "") is noted on both
+    # paths: a chunk folds to the same response whichever decodes it.
+    data = sse.read_bytes()
+    _, result, _ = fold_pieces([data])
+    if result is None or result.dialect != "openai-chat":
+        pytest.skip("not a Chat Completions stream")
+    general = fold_pieces([data], _DictPathOnly)[1]
+    assert general is not None and general.response == result.response
+
+
+def test_fields_sent_empty_on_the_typed_path_are_noted() -> None:
+    # The first chunk takes the general path; the second, with only content ""
+    # and reasoning_content null, the typed one: both fields are in the shape.
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        body = {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [choice]}
+        return f"data: {json.dumps(body)}\n\n"
+
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f"}}
+    data = (
+        chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [{**call, "function": {"name": "f", "arguments": ""}}],
+            }
+        )
+        + chunk({"content": "", "reasoning_content": None})
+        + chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})
+        + chunk({}, "tool_calls")
+        + "data: [DONE]\n\n"
+    ).encode()
+    for dialect in (OpenAIChat, _DictPathOnly):
+        result = fold_pieces([data], dialect)[1]
+        assert result is not None
+        message = result.response["choices"][0]["message"]
+        assert (message["content"], message["reasoning_content"]) == ("", None), dialect
