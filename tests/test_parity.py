@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from streamfold import ProtocolError
 from streamfold.dialects.openai_chat import OpenAIChat
 
 from .corpus import FIXTURES, bytewise, fold_pieces, pair_files
@@ -209,18 +208,12 @@ SAMPLED: dict[str, dict[str, str]] = {
     },
 }
 
-#: Providers whose API has no dialect here: their pairs are skipped.
-UNSUPPORTED = {"cohere": "Cohere's v2 chat stream has no dialect yet"}
-
-
 def _allowed(provider: str, name: str, path: str) -> bool:
     return (provider, path) in CANNOT_CARRY or path in SAMPLED.get(name, {})
 
 
 def _fold_pair(sse: Path, provider: str) -> tuple[dict[str, Any], dict[str, Any]]:
     _, result, error = fold_pieces([sse.read_bytes()])
-    if isinstance(error, ProtocolError) and provider in UNSUPPORTED:
-        pytest.skip(UNSUPPORTED[provider])
     assert error is None, f"the stream did not fold: {error!r}"
     assert result is not None
     native = json.loads(sse.with_suffix(".json").read_text(encoding="utf-8"))
