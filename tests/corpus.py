@@ -530,3 +530,48 @@ def hostile(choose: Chooser, raw: bytes) -> bytes:
         mutation = choose.choice((mutate_structure, mutate_structure, mutate_bytes))
         raw = mutation(choose, raw)
     return raw
+
+
+PAIRS_SKIP_REASON = f"the shared pairs are absent (expected at {PAIRS})"
+
+
+@functools.cache
+def pairs_manifest() -> dict[str, dict[str, str]]:
+    """The pairs' manifest, by pair name (empty when the pairs are absent)."""
+    path = PAIRS / "MANIFEST.tsv"
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def pair_files() -> list[Any]:
+    """``pytest.param(sse_path, provider)`` per pair of ``../shared/pairs`` (a streamed
+    ``.sse`` and the non-streaming ``.json`` of the same request), or one skipped
+    param saying why when the folder is absent."""
+    if not PAIRS.is_dir():
+        return [
+            pytest.param(
+                None, None, marks=pytest.mark.skip(reason=PAIRS_SKIP_REASON), id="no-pairs"
+            )
+        ]
+    rows = pairs_manifest()
+    return [
+        pytest.param(path, rows[path.stem]["provider"] if path.stem in rows else "", id=path.stem)
+        for path in sorted(PAIRS.glob("*.sse"))
+    ]
+
+
+#: The usage counts the dialect tables compare, in order.
+USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+)
+
+
+def usage_counts(usage: dict[str, Any] | None) -> tuple[int | None, ...] | None:
+    """``(input, output, total, cache read, reasoning)`` of a unified view's usage dict."""
+    return None if usage is None else tuple(usage[key] for key in USAGE_KEYS)

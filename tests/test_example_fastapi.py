@@ -74,8 +74,8 @@ def serving(app: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def relay(replay_server: Any) -> Iterator[str]:
-    with serving(example.create_app(base_url=replay_server.url, api_key=NO_KEY)) as url:
+def relay(replay_server_session: Any) -> Iterator[str]:
+    with serving(example.create_app(base_url=replay_server_session.url, api_key=NO_KEY)) as url:
         yield url
 
 

@@ -335,6 +335,8 @@ class Accumulator:
         if call is None:
             current = state.current_tool
             if current is not None and not current.done and not state.interleaved:
+                # Decided the same with events on or off: the result must not
+                # depend on whether events were asked for.
                 if _whole_json(current):
                     self._tool_done(state, current, complete=True)
                 else:

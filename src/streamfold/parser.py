@@ -219,7 +219,8 @@ class StreamParser:
         if checked and result.finish_reason in ("length", "content_filter"):
             reason = result.finish_reason
             raise TruncatedResponseError(
-                f"the response was cut short (finish reason {result.unified.raw_finish_reason!r})",
+                f"the response was {'filtered' if reason == 'content_filter' else 'cut short'} "
+                f"(finish reason {result.unified.raw_finish_reason!r})",
                 reason=reason,
                 partial=result,
             )
