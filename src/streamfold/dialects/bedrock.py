@@ -673,17 +673,27 @@ def _chunk_event(value: Any, event: ServerSentEvent) -> ServerSentEvent | None:
     one (numbered as the chunk), or ``None`` when it has no ``bytes``.
 
     Raises:
-        ProtocolError: the bytes are not base64.
+        ProtocolError: the bytes are neither base64 nor an event's JSON text.
     """
     body = object_or_none(value)
     data = body.get("bytes") if body is not None else None
     if type(data) is not str:
         return None
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise protocol_error(event, "chunk.bytes is not base64") from None
+    if data.startswith("{"):
+        raw = _bytes_as_text(data)
+    else:
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise protocol_error(event, "chunk.bytes is not base64") from None
     return ServerSentEvent(raw, index=event.index, terminated=event.terminated)
+
+
+def _bytes_as_text(data: str) -> bytes:
+    # boto3 hands chunk.bytes over decoded (bytes); a recording written from
+    # those dicts may hold the event's JSON text itself instead of base64. "{"
+    # is not a base64 character, so the two cannot be mistaken for each other.
+    return data.encode()
 
 
 def _decoded(event: ServerSentEvent) -> Any:
