@@ -985,3 +985,11 @@ def test_chunk_bytes_kept_as_text_fold_as_base64_ones() -> None:
             value = {"bytes": base64.b64decode(value["bytes"]).decode()}
         as_text.append({name: value})
     assert comparable(sse(*as_text)) == comparable(data)
+
+
+def test_an_error_envelope_mid_stream_is_a_provider_error() -> None:
+    body = sse(START, {"error": {"message": "upstream closed", "code": "503"}})
+    _, result, error = fold(body)
+    assert isinstance(error, ProviderError)
+    assert (error.message, error.code, error.retryable) == ("upstream closed", "503", True)
+    assert result.dialect == "bedrock-converse"

@@ -56,6 +56,7 @@ from .base import (
     object_or_none,
     objects,
     protocol_error,
+    provider_error,
     required_index,
     str_or_none,
     tag_or_none,
@@ -247,6 +248,13 @@ def _failure(name: str, value: Any, event: ServerSentEvent) -> ProviderError:
     )
 
 
+def _error_envelope(value: Any, event: ServerSentEvent) -> ProviderError:
+    # {"error": ...} is no member of the union: an error envelope in the shape
+    # every provider's takes (the parser reads one before any dialect is known;
+    # here it comes mid-stream, from whatever relays the stream).
+    return provider_error({"error": value}, event.index)
+
+
 def _retryable_code(code: str | None) -> bool:
     # An error message's code (or an exception this module does not list): the
     # AWS naming says whether it is the service's fault or a throttle.
@@ -376,6 +384,9 @@ class BedrockConverse(Dialect):
         if failed:
             self._end_open_blocks(complete=False)
             raise _failure(name, value, event)
+        if name == "error" and not event.event_set:
+            self._end_open_blocks(complete=False)
+            raise _error_envelope(value, event)
         body = object_or_none(value)
         if body is None:
             raise protocol_error(event, f"{name} is not a JSON object")
