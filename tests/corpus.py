@@ -120,13 +120,14 @@ PAIRS = ROOT.parent / "shared" / "pairs"
 IN_REPO = (FIXTURES, ROOT / "examples", ROOT / "src" / "streamfold" / "samples")
 #: The team's shared recordings (absent outside the team's machines).
 SHARED = (CORPUS, PAIRS)
-_RECORDING_SUFFIXES = (".sse", ".json")
+_RECORDING_SUFFIXES = (".sse", ".json", ".ndjson", ".eventstream")
 
 
 def recordings(sources: Sequence[Path] = IN_REPO + SHARED) -> list[Path]:
-    """Every recorded body under ``sources`` that exist: ``.sse`` streams, and
-    ``.json`` bodies (a Gemini JSON array, a non-streamed answer). Sorted, so
-    draws from the list are reproducible."""
+    """Every recorded body under ``sources`` that exist: ``.sse`` streams,
+    ``.json`` bodies (a Gemini JSON array, a non-streamed answer), and bodies
+    in their wire framing (``.ndjson`` lines, ``.eventstream`` frames). Sorted,
+    so draws from the list are reproducible."""
     found: list[Path] = []
     for source in sources:
         if source.is_dir():
@@ -529,3 +530,48 @@ def hostile(choose: Chooser, raw: bytes) -> bytes:
         mutation = choose.choice((mutate_structure, mutate_structure, mutate_bytes))
         raw = mutation(choose, raw)
     return raw
+
+
+PAIRS_SKIP_REASON = f"the shared pairs are absent (expected at {PAIRS})"
+
+
+@functools.cache
+def pairs_manifest() -> dict[str, dict[str, str]]:
+    """The pairs' manifest, by pair name (empty when the pairs are absent)."""
+    path = PAIRS / "MANIFEST.tsv"
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def pair_files() -> list[Any]:
+    """``pytest.param(sse_path, provider)`` per pair of ``../shared/pairs`` (a streamed
+    ``.sse`` and the non-streaming ``.json`` of the same request), or one skipped
+    param saying why when the folder is absent."""
+    if not PAIRS.is_dir():
+        return [
+            pytest.param(
+                None, None, marks=pytest.mark.skip(reason=PAIRS_SKIP_REASON), id="no-pairs"
+            )
+        ]
+    rows = pairs_manifest()
+    return [
+        pytest.param(path, rows[path.stem]["provider"] if path.stem in rows else "", id=path.stem)
+        for path in sorted(PAIRS.glob("*.sse"))
+    ]
+
+
+#: The usage counts the dialect tables compare, in order.
+USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+)
+
+
+def usage_counts(usage: dict[str, Any] | None) -> tuple[int | None, ...] | None:
+    """``(input, output, total, cache read, reasoning)`` of a unified view's usage dict."""
+    return None if usage is None else tuple(usage[key] for key in USAGE_KEYS)

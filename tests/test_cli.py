@@ -73,13 +73,44 @@ def test_unified_format_has_exactly_the_documented_keys() -> None:
         "output_tokens",
         "total_tokens",
         "cache_read_tokens",
+        "cache_write_tokens",
         "reasoning_tokens",
     ]
     assert unified["tool_calls"][0] == {
         "id": "call_paris",
         "name": "get_weather",
         "arguments": '{"city": "Paris", "unit": "c"}',
+        "complete": True,
     }
+
+
+def test_the_unified_format_prints_every_field_of_the_python_objects() -> None:
+    # A cut tool call (complete false) and OpenRouter's cache_write_tokens: the
+    # printed view has what Unified, ToolCall and Usage have, raw usage aside.
+    chunk = {"id": "c", "object": "chat.completion.chunk", "model": "m"}
+    call = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": '{"a'}}
+    usage = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+    usage["prompt_tokens_details"] = {"cached_tokens": 1, "cache_write_tokens": 4}
+    body = "".join(
+        f"data: {json.dumps(payload)}\n\n"
+        for payload in (
+            {**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+            {**chunk, "choices": [], "usage": usage},
+        )
+    ).encode()
+    code, out, _ = run("fold", "--format", "unified", "-", stdin=body)
+    assert code != 0  # the stream is cut: the partial is printed
+    unified = json.loads(out)
+    parser = StreamParser()
+    parser.feed(body)
+    parser.close()
+    ours = parser.snapshot.unified
+    assert set(unified) == set(type(ours).__struct_fields__)
+    assert set(unified["usage"]) == set(type(ours.usage).__struct_fields__) - {"raw"}
+    assert unified["usage"]["cache_write_tokens"] == 4
+    assert unified["tool_calls"] == [
+        {"id": "call_1", "name": "f", "arguments": '{"a', "complete": False}
+    ]
 
 
 def test_text_format_from_stdin() -> None:

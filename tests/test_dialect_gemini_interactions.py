@@ -37,6 +37,7 @@ from .corpus import (
     fold_pieces,
     fold_raising_only_our_errors,
     mutate,
+    usage_counts,
 )
 
 FIXTURE_DIR = FIXTURES / "gemini_interactions"
@@ -165,8 +166,7 @@ EXPECTED: dict[str, tuple[bool, tuple[str, str | None] | None, dict[str, Any]]] 
 
 def unified_of(result: streamfold.Result) -> dict[str, Any]:
     found = result.unified.to_dict()
-    usage = found["usage"]
-    found["usage"] = None if usage is None else tuple(usage.values())
+    found["usage"] = usage_counts(found["usage"])
     found["tool_calls"] = [(c["id"], c["name"], c["arguments"]) for c in found["tool_calls"]]
     return found
 

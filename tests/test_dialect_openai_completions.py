@@ -32,6 +32,7 @@ from .corpus import (
     fold_pieces,
     fold_raising_only_our_errors,
     mutate,
+    usage_counts,
 )
 
 FIXTURE_DIR = FIXTURES / "openai_completions"
@@ -94,7 +95,7 @@ def test_fixture_folds_to(name: str) -> None:
     assert result.complete is complete
     assert (None if result.error is None else (result.error.type, result.error.code)) == error
     found = result.unified.to_dict()
-    found["usage"] = None if found["usage"] is None else tuple(found["usage"].values())
+    found["usage"] = usage_counts(found["usage"])
     assert (found["reasoning"], found["refusal"], found["tool_calls"]) == ("", "", [])
     for key, value in unified.items():
         assert found[key] == value, key

@@ -335,7 +335,9 @@ class Accumulator:
         if call is None:
             current = state.current_tool
             if current is not None and not current.done and not state.interleaved:
-                if self.emit and _whole_json(current):
+                # Decided the same with events on or off: the result must not
+                # depend on whether events were asked for.
+                if _whole_json(current):
                     self._tool_done(state, current, complete=True)
                 else:
                     state.interleaved = True
@@ -366,8 +368,6 @@ class Accumulator:
     def tool_arguments(self, state: ChoiceState, call: ToolCallState, delta: str) -> None:
         """Append a piece of arguments to ``call``."""
         call.add(delta)
-        if not self.emit:
-            return
         if call.done:
             # After a call's whole JSON value only white space can follow: kept
             # in the arguments, but no event comes after its tool_call.done.
@@ -376,6 +376,8 @@ class Accumulator:
                     f"tool call #{call.index} of choice {state.index} received arguments "
                     f"after it was reported done: {delta[:40]!r}"
                 )
+            return
+        if not self.emit:
             return
         updates: tuple[Any, ...] = ()
         parser = call.parser

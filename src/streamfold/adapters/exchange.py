@@ -19,7 +19,10 @@ and tested with a fake clock.
 What it decides:
 
 - whether the body is a stream: a non-2xx status, a content type that is not an
-  event stream, or an ``application/json`` body that is not a JSON array is
+  event stream (the media type of a framing of ``adapters.framings``:
+  ``text/event-stream``, ``application/x-ndjson``,
+  ``application/vnd.amazon.eventstream``), or an
+  ``application/json`` body that is not a JSON array is
   read (at most ``MAX_ERROR_BODY`` bytes, under the same deadlines) into an
   ``HTTPStatusError`` or ``ContentTypeError``, with the provider's envelope
   read by its dialect's functions (through the registry);
@@ -82,6 +85,7 @@ from ..framing import Framing, FramingSniff
 from ..parser import Phase as ParserPhase
 from ..parser import StreamParser
 from ..result import Attempt, HTTPResult, ResponseMetadata, Result, Resumption
+from .framings import FRAMINGS
 from .redact import (
     KEY_HEADERS,
     SecretFilter,
@@ -113,6 +117,11 @@ __all__ = [
 MAX_ERROR_BODY: Final = 64 * 1024
 
 _TOKEN_EVENTS: Final = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallArgumentsDelta)
+# The content types of a 2xx body that is a stream: each framing's (SSE, Ollama's
+# NDJSON, Bedrock's AWS event-stream), but JSON's, which is sniffed (below).
+_STREAM_MEDIA_TYPES: Final = frozenset(
+    framing.media_type for framing in FRAMINGS.values() if framing.media_type != "application/json"
+)
 _decode = msgspec.json.Decoder().decode
 
 
@@ -563,7 +572,7 @@ class Exchange:
         self.status_ok = 200 <= head.status_code < 300
         if not self.status_ok:
             return Phase.ERROR_BODY
-        if not media or media == "text/event-stream":
+        if not media or media in _STREAM_MEDIA_TYPES:
             return Phase.STREAMING
         if sniff and (media == "application/json" or media.endswith("+json")):
             return Phase.SNIFFING

@@ -596,12 +596,24 @@ class Gemini(Dialect):
             self.prompt_feedback = feedback
             reason = feedback.get("blockReason")
             if isinstance(reason, str) and reason:
-                raise _prompt_blocked(feedback, chunk, event.index)
+                self._prompt_blocked(reason)
 
     def close(self) -> bool:
-        """Complete when every candidate seen has a ``finishReason``."""
+        """Complete when every candidate seen has a ``finishReason``, or the
+        prompt was blocked."""
+        if self.terminated:
+            return True
         candidates = self.candidates.values()
         return bool(candidates) and all(state.finish is not None for state in candidates)
+
+    def _prompt_blocked(self, reason: str) -> None:
+        # Gemini answers a blocked prompt with promptFeedback.blockReason and no
+        # candidates, on HTTP 200 without streaming too: a whole response, not an
+        # error (google-genai returns it). Its finish is the block reason, which
+        # unifies to content_filter, so a checked result raises
+        # TruncatedResponseError like any other filtered answer.
+        self.acc.finish(0, reason, "content_filter")
+        self.terminated = True
 
     # -- per chunk -----------------------------------------------------------------
 
@@ -993,27 +1005,6 @@ def _google_error(payload: dict[str, Any], position: int) -> ProviderError:
     ):
         error.retryable = True
     return error
-
-
-def _prompt_blocked(
-    feedback: dict[str, Any], chunk: dict[str, Any], position: int
-) -> ProviderError:
-    # Gemini answers a blocked prompt with promptFeedback.blockReason and no
-    # candidates: the provider refused the request in-band, so it is a
-    # ProviderError (code = the block reason), never a normal empty answer.
-    reason = str(feedback["blockReason"])
-    detail = feedback.get("blockReasonMessage")
-    message = f"the prompt was blocked (blockReason {reason})"
-    if isinstance(detail, str) and detail:
-        message = f"{message}: {detail}"
-    return ProviderError(
-        message,
-        code=reason,
-        error_type="prompt_blocked",
-        raw=chunk,
-        retryable=False,
-        position=position,
-    )
 
 
 # -- HTTP error bodies (read by the adapters through the registry row) ---------------------

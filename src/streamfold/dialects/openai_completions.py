@@ -79,7 +79,7 @@ class OpenAICompletions(OpenAIChat):
             acc.text(index, text)
         logprobs = choice.get("logprobs")
         if type(logprobs) is dict:
-            self._logprobs(index, state, logprobs)
+            self._legacy_logprobs(index, state, logprobs)
         finish = choice.get("finish_reason")
         if type(finish) is str and finish:
             state.finish = finish
@@ -91,7 +91,7 @@ class OpenAICompletions(OpenAIChat):
                 if value is not None:
                     state.fields[key] = value
 
-    def _logprobs(self, index: int, state: _Choice, logprobs: dict[str, Any]) -> None:
+    def _legacy_logprobs(self, index: int, state: _Choice, logprobs: dict[str, Any]) -> None:
         # The legacy arrays of a chunk cover its tokens: each is appended to the
         # choice's own (the native response keeps this shape), and the tokens go
         # to the events in the chat shape every dialect's logprobs share.
