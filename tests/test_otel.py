@@ -106,6 +106,12 @@ def run(
         pytest.param("anthropic-thinking", "chat", "anthropic", None, id="anthropic"),
         pytest.param("gemini-thinking", "generate_content", "gcp.gemini", None, id="gemini"),
         pytest.param("completions-text", "text_completion", "openai", None, id="completions"),
+        pytest.param("bedrock-tools", "chat", "aws.bedrock", None, id="bedrock"),
+        pytest.param("bedrock-claude-thinking", "chat", "aws.bedrock", None, id="bedrock-claude"),
+        pytest.param("ollama-thinking", "chat", "ollama", None, id="ollama"),
+        pytest.param(
+            "ollama-generate-text", "text_completion", "ollama", None, id="ollama-generate"
+        ),
     ],
 )
 def test_a_stream_records_one_span_and_the_genai_metrics(
@@ -171,6 +177,16 @@ def test_a_stream_records_one_span_and_the_genai_metrics(
     )
     [(ttfc, ttfc_point)] = metrics["gen_ai.client.operation.time_to_first_chunk"]
     assert ttfc.unit == "s" and ttfc_point.sum == attributes["gen_ai.response.time_to_first_chunk"]
+
+
+def test_every_api_names_its_own_genai_provider() -> None:
+    # "openai" is the row's default: an API of another service that forgets
+    # to name its own would be reported as OpenAI's.
+    from streamfold.dialects.registry import APIS
+
+    for row in APIS:
+        assert (row.gen_ai_provider == "openai") == row.id.startswith("openai-"), row.id
+        assert row.operation in ("chat", "generate_content", "text_completion"), row.id
 
 
 # -- failures ---------------------------------------------------------------------------------

@@ -565,6 +565,7 @@ APIS: tuple[API, ...] = (
         routes=("/model/{model}/invoke-with-response-stream",),
         provider="bedrock",
         request_id_headers=("x-amzn-requestid",),
+        gen_ai_provider="aws.bedrock",
     ),
     API(
         id=BedrockConverse.name,
@@ -584,6 +585,7 @@ APIS: tuple[API, ...] = (
         routes=("/model/{model}/converse-stream",),
         provider="bedrock",
         request_id_headers=("x-amzn-requestid",),
+        gen_ai_provider="aws.bedrock",
     ),
     API(
         id=OllamaChat.name,
@@ -600,6 +602,7 @@ APIS: tuple[API, ...] = (
         framing="ndjson",
         routes=("/api/chat",),
         provider="ollama",
+        gen_ai_provider="ollama",  # not among the conventions' well-known values
     ),
     API(
         id=OllamaGenerate.name,
@@ -615,6 +618,8 @@ APIS: tuple[API, ...] = (
         framing="ndjson",
         routes=("/api/generate",),
         provider="ollama",
+        operation="text_completion",  # a prompt completed, not a conversation
+        gen_ai_provider="ollama",
     ),
     API(
         id=OpenAICompletions.name,
