@@ -13,6 +13,7 @@ import pytest
 
 import streamfold
 from streamfold import samples
+from streamfold.adapters import httpx as adapter
 from streamfold.adapters.client import NO_KEY, RetryPolicy, astream, stream
 from streamfold.adapters.httpx import HTTPResult, HTTPStatusError, Timeouts
 from streamfold.adapters.server import ReplayServer
@@ -50,6 +51,22 @@ def same(result: streamfold.Result, name: str) -> bool:
 MODES = pytest.mark.parametrize("mode", ["sync", "async"])
 
 
+@pytest.fixture(autouse=True)
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits before each retry and re-attachment, on a fake clock: no test sleeps."""
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    async def asleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    monkeypatch.setattr(adapter, "_sleep", sleep)
+    monkeypatch.setattr(adapter, "_asleep", asleep)
+    return waited
+
+
 # -- resume ----------------------------------------------------------------------------------
 
 
@@ -77,7 +94,7 @@ def test_a_dropped_stream_is_resumed_into_the_uncut_result(
     assert same(result, name) and not result.warnings
     [resumption] = result.metadata.resumptions
     assert resumption.via == via and resumption.error is None
-    assert [r.outcome for r in replay_server.requests] == ["dropped", "complete"]
+    assert [r.wait() for r in replay_server.requests] == ["dropped", "complete"]
     first, second = replay_server.requests
     assert second.recording == first.recording == name
 
@@ -107,15 +124,17 @@ def test_a_stream_cut_again_after_resuming_is_resumed_again(replay_server: Repla
     result = run("sync", replay_server, RESPONSES, resume=True)
     assert same(result, RESPONSES)
     assert [r.number for r in result.metadata.resumptions] == [1, 2]
-    assert [r.outcome for r in replay_server.requests] == ["dropped", "dropped", "complete"]
+    assert [r.wait() for r in replay_server.requests] == ["dropped", "dropped", "complete"]
 
 
-def test_last_event_id_waits_what_the_retry_field_says(replay_server: ReplayServer) -> None:
-    replay_server.inject("drop-after=10, event-ids, sse-retry=20", times=1)
+def test_last_event_id_waits_what_the_retry_field_says(
+    replay_server: ReplayServer, waits: list[float]
+) -> None:
+    replay_server.inject("drop-after=10, event-ids, sse-retry=2500", times=1)
     replay_server.inject("event-ids")
     result = run("sync", replay_server, CHAT, resume=True)
     assert same(result, CHAT)
-    assert [r.delay for r in result.metadata.resumptions] == [0.02]
+    assert [r.delay for r in result.metadata.resumptions] == waits == [2.5]
 
 
 @MODES
@@ -187,6 +206,39 @@ def test_a_timeout_before_the_first_event_is_retried(replay_server: ReplayServer
         "timeout",
         None,
     ]
+
+
+@MODES
+def test_retry_after_is_waited_as_asked(
+    replay_server: ReplayServer, waits: list[float], mode: str
+) -> None:
+    replay_server.inject("status=429, retry-after=2", times=1)
+    result = run(mode, replay_server, CHAT, retries=RetryPolicy())
+    assert same(result, CHAT)
+    assert waits == [2.0] and result.metadata.attempts[0].delay == 2.0
+
+
+@MODES
+def test_the_backoff_doubles_with_jitter(
+    replay_server: ReplayServer, waits: list[float], mode: str
+) -> None:
+    replay_server.inject("status=500", times=2)
+    result = run(mode, replay_server, CHAT, retries=2)
+    assert same(result, CHAT)
+    first, second = waits
+    assert 0.375 <= first <= 0.5 and 0.75 <= second <= 1.0  # 0.5 s doubling, 25% jitter
+    assert [a.delay for a in result.metadata.attempts] == [first, second, None]
+
+
+@MODES
+def test_no_retry_waits_past_the_total_deadline(
+    replay_server: ReplayServer, waits: list[float], mode: str
+) -> None:
+    replay_server.inject("status=503, retry-after=2", times=1)
+    with pytest.raises(HTTPStatusError) as caught:
+        run(mode, replay_server, CHAT, retries=RetryPolicy(), timeouts=Timeouts(total=1.5))
+    assert caught.value.status_code == 503 and waits == []
+    assert len(replay_server.requests) == 1
 
 
 @pytest.mark.parametrize(

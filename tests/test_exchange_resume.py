@@ -204,7 +204,7 @@ def test_a_status_is_sent_again_when_retryable(
         pytest.param(STALLED, "timeout", id="first-event-deadline"),
     ],
 )
-def test_a_failure_before_any_event_is_sent_again_without_an_event(read: Any, kind: str) -> None:
+def test_a_failure_before_the_first_byte_is_sent_again(read: Any, kind: str) -> None:
     run = Exchange(
         head(),
         timeouts=Timeouts(first_event=1),
@@ -213,11 +213,74 @@ def test_a_failure_before_any_event_is_sent_again_without_an_event(read: Any, ki
         now=0.0,
         rand=lambda: 0.0,
     )
-    events = run.receive(b": keep-alive\n\n", 0.5)  # a comment is no event
-    events += run.receive(read, 1.5)
+    events = run.receive(read, 1.5)
     assert events == [] and run.ended
     assert run.retry is not None and run.retry.error is not None
     assert run.retry.error.type == kind and run.retry.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(Lost(Lib("reset")), id="lost"),
+        pytest.param(STALLED, id="first-event-deadline"),
+    ],
+)
+def test_after_the_first_byte_nothing_is_sent_again(read: Any) -> None:
+    # A keep-alive comment is no event, but the provider is generating: the
+    # prompt sent again would be paid twice.
+    run = Exchange(
+        head(),
+        timeouts=Timeouts(first_event=1),
+        retry=NO_WAIT,
+        started=0.0,
+        now=0.0,
+        rand=lambda: 0.0,
+    )
+    events = run.receive(b": keep-alive\n\n", 0.5)
+    events += run.receive(read, 1.5)
+    assert run.ended and run.retry is None and events[-1].type == "error"
+    with pytest.raises((IncompleteStreamError, StreamTimeoutError)):
+        run.raise_failure()
+
+
+@pytest.mark.parametrize(
+    ("first_sent", "now", "retry_after", "retried"),
+    [
+        pytest.param(None, 0.1, "2", True, id="the-wait-ends-before-the-deadline"),
+        pytest.param(None, 0.1, "5", False, id="the-wait-ends-past-the-deadline"),
+        pytest.param(None, 4.5, "1", False, id="too-late-for-the-wait"),
+        pytest.param(-4.0, 0.1, "0.5", True, id="a-later-attempt-within-the-total"),
+        pytest.param(-4.0, 0.1, "1", False, id="the-total-counts-from-the-first-attempt"),
+    ],
+)
+def test_a_retry_waits_only_within_the_total_deadline(
+    first_sent: float | None, now: float, retry_after: str, retried: bool
+) -> None:
+    run = exchange(
+        head={
+            "status": 429,
+            "content_type": "application/json",
+            "headers": (("retry-after", retry_after),),
+        },
+        timeouts=Timeouts(total=5),
+        first_sent=first_sent,
+    )
+    run.receive(b'{"error": {"message": "slow down"}}', now)
+    run.receive(b"", now)
+    assert run.ended and (run.retry is not None) is retried
+    if not retried:
+        with pytest.raises(HTTPStatusError):
+            run.raise_failure()
+
+
+def test_the_total_deadline_of_a_later_attempt_counts_from_the_first() -> None:
+    run = exchange(api="chat", timeouts=Timeouts(total=5), first_sent=-4.0)
+    assert run.deadline == 1.0
+    run.receive(STALLED, 1.0)
+    with pytest.raises(StreamTimeoutError) as caught:
+        run.raise_failure()
+    assert caught.value.info_type == "timeout" and run.retry is None  # no time left to retry
 
 
 def test_once_output_started_nothing_is_sent_again() -> None:
@@ -301,6 +364,22 @@ def test_an_idle_stall_resumes_a_total_one_does_not() -> None:
         run.raise_failure()
     assert caught.value.kind == "total"
     assert [r.cut.type for r in run.metadata().resumptions] == ["timeout"]
+
+
+@pytest.mark.parametrize(
+    ("cut_at", "resumed"),
+    [pytest.param(0.2, True, id="the-wait-ends-in-time"), pytest.param(1.6, False, id="too-late")],
+)
+def test_a_reattach_waits_only_within_the_total_deadline(cut_at: float, resumed: bool) -> None:
+    policy = RetryPolicy(initial_delay=0.5, jitter=0.0)
+    run = exchange(policy, resume=True, timeouts=Timeouts(total=2))
+    feed(run, RESPONSES_BLOCKS[:4])
+    events = run.receive(Lost(Lib("reset")), cut_at)
+    assert (run.reconnect is not None) is resumed
+    if not resumed:
+        assert run.ended and events[-1].type == "error"
+        with pytest.raises(IncompleteStreamError):
+            run.raise_failure()
 
 
 def test_server_sent_event_ids_resume_with_last_event_id_after_its_retry_field() -> None:

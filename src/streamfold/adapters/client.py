@@ -427,6 +427,18 @@ def _send_failed(
     )
 
 
+def _left(limits: Timeouts, first: list[float]) -> Timeouts:
+    # An attempt's limits for the HTTP library: the total deadline counts
+    # from the first attempt (`first`, set by it), retries and re-attaching
+    # included; the exchange ends it exactly.
+    now = time.monotonic()
+    if not first:
+        first.append(now)
+    if limits.total is None or now == first[0]:
+        return limits
+    return replace(limits, total=max(limits.total - (now - first[0]), 0.001))
+
+
 def _resending(retries: int | RetryPolicy, resume: bool, api: str) -> Resending:
     if isinstance(retries, RetryPolicy):
         policy = retries
@@ -561,6 +573,7 @@ def stream(
     resending = _resending(retries, resume, api)
     base = base_url or get_api(api).base_url
     limits = timeouts or Timeouts()
+    first: list[float] = []  # when the first attempt was sent
     owned: list[HTTPClient] = []
 
     def client() -> HTTPClient:
@@ -571,10 +584,10 @@ def stream(
         return owned[0]
 
     def connect() -> tuple[StreamedResponse, float]:
-        return _send(client(), request, limits)
+        return _send(client(), request, _left(limits, first))
 
     def reconnect(plan: Reconnect) -> tuple[StreamedResponse, float]:
-        return _send(client(), request.reattached(plan, base), limits, resuming=True)
+        return _send(client(), request.reattached(plan, base), _left(limits, first), resuming=True)
 
     def close() -> None:
         for owned_client in owned:
@@ -647,6 +660,7 @@ def astream(
     resending = _resending(retries, resume, api)
     base = base_url or get_api(api).base_url
     limits = timeouts or Timeouts()
+    first: list[float] = []  # when the first attempt was sent
     owned: list[AsyncHTTPClient] = []
 
     def client() -> AsyncHTTPClient:
@@ -657,10 +671,12 @@ def astream(
         return owned[0]
 
     async def connect() -> tuple[StreamedResponse, float]:
-        return await _asend(client(), request, limits)
+        return await _asend(client(), request, _left(limits, first))
 
     async def reconnect(plan: Reconnect) -> tuple[StreamedResponse, float]:
-        return await _asend(client(), request.reattached(plan, base), limits, resuming=True)
+        return await _asend(
+            client(), request.reattached(plan, base), _left(limits, first), resuming=True
+        )
 
     async def close() -> None:
         for owned_client in owned:

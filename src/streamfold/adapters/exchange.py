@@ -35,10 +35,11 @@ What it decides:
 - secrets: the API key and other credentials of the request are replaced by
   ``REDACTED`` in the bytes as they arrive, so no error, event, body or
   metadata shows them;
-- retries (``RetryPolicy``, the client's only): a failure before any event
-  that is safe to send again (a lost connection, a timeout, a retryable
-  status) ends the exchange with ``retry`` set: the request is to be sent
-  again after ``retry.delay`` seconds, in a new exchange;
+- retries (``RetryPolicy``, the client's only): a failure before the first
+  byte of the stream that is safe to send again (a lost connection, a
+  timeout, a retryable status) ends the exchange with ``retry`` set: the
+  request is to be sent again after ``retry.delay`` seconds, in a new
+  exchange, unless that wait would end past the total deadline;
 - resumption (``resume=True``, the client's only): a stream cut after its
   first events (a lost connection, the idle deadline) whose position is known
   (the API's ``registry.Reattach``, or the last server-sent event id) waits in
@@ -173,11 +174,12 @@ class RetryPolicy:
     """When the client sends a request again, and how often it re-attaches a
     cut stream; the defaults are the official OpenAI and Anthropic SDKs'.
 
-    A request is sent again only while no event has been received: after a
-    lost connection, a timeout, or an ``HTTPStatusError`` that is
+    A request is sent again only before the first byte of its stream: after
+    a lost connection, a timeout, or an ``HTTPStatusError`` that is
     ``retryable`` (``x-should-retry``, else 408, 409, 429, 5xx, Anthropic's
-    529). Once output has started it never is: only a resumable stream goes
-    on (``resume=True``), from where it was cut.
+    529), and only when the wait ends before the total deadline (which
+    counts from the first attempt). Once the stream has begun it never is:
+    only a resumable stream goes on (``resume=True``), from where it was cut.
 
     Attributes:
         retries: how many times a request may be sent again (0: never).
@@ -250,18 +252,20 @@ def retry_attempt(
     previous: Sequence[Attempt],
     rand: float,
     head: tuple[int, str | None] | None = None,
+    budget: float | None = None,
 ) -> Attempt | None:
     """The record of an attempt that failed with ``error`` before any event,
     its ``delay`` the wait before the next one, when ``policy`` sends the
     request again; ``None`` when it does not (no policy, no retry left, an
-    error not safe to send again, a server asking for too long a wait).
-    ``previous`` are the attempts before it; ``head`` the status and request
-    id of its response, when one came."""
+    error not safe to send again, a server asking for too long a wait, a
+    wait that would end past the total deadline). ``previous`` are the
+    attempts before it; ``head`` the status and request id of its response,
+    when one came; ``budget`` the seconds left before the total deadline."""
     number = len(previous) + 1
     if policy is None or number > policy.retries or not _safe_to_send_again(error):
         return None
     delay = policy.wait(number, _asked_wait(error), rand)
-    if delay is None:
+    if delay is None or (budget is not None and delay >= budget):
         return None
     if isinstance(error, HTTPResponseError):
         head = (error.metadata.status_code, error.metadata.request_id)
@@ -435,6 +439,8 @@ class Exchange:
         timeouts: the deadlines (none when ``None``).
         started: when the request was sent (timings and deadlines count from
             there), or ``None`` for ``now``.
+        first_sent: when the first attempt was sent, for a request sent
+            again: the total deadline counts from there (``started`` by default).
         now: the time, on the clock every later ``now`` is read from.
         retry: when to send the request again (the client's; ``None``: never).
         attempts: the attempts before this one that failed and were retried.
@@ -482,6 +488,7 @@ class Exchange:
         "_retry",
         "_secrets",
         "_timed",
+        "_total_from",
         "bytes",
         "chunks",
         "ended",
@@ -512,6 +519,7 @@ class Exchange:
         timeouts: Timeouts | None = None,
         started: float | None = None,
         now: float,
+        first_sent: float | None = None,
         retry: RetryPolicy | None = None,
         attempts: Sequence[Attempt] = (),
         resume: bool = False,
@@ -525,6 +533,8 @@ class Exchange:
         self._due_seen = -1  # the events seen when _due_value was computed
         self._due_value: tuple[float, str] | None = None
         self.started = now if started is None else started
+        # The total deadline spans every attempt of a request sent again.
+        self._total_from = self.started if first_sent is None else first_sent
         self.headers_at = None if started is None else now
         self.first_byte_at: float | None = None
         self.first_event_at: float | None = None
@@ -707,7 +717,7 @@ class Exchange:
         # help, else the stream ends with the error that cut it.
         self._record_resumption(error)
         if _safe_to_send_again(error):
-            plan = self._plan(len(self._resumptions) + 1, _asked_wait(error))
+            plan = self._plan(len(self._resumptions) + 1, _asked_wait(error), now)
             if plan is not None:
                 self.reconnect = plan
                 self._to(Phase.RESUMING)
@@ -728,8 +738,9 @@ class Exchange:
             error.__cause__ = cut.__cause__
         return events
 
-    def _plan(self, number: int, asked: float | None) -> Reconnect | None:
-        # The re-attachment numbered `number`, when one may be made.
+    def _plan(self, number: int, asked: float | None, now: float) -> Reconnect | None:
+        # The re-attachment numbered `number`, when one may be made (its wait
+        # ending before the total deadline).
         policy = self._retry
         if not self._resume or policy is None or number > policy.resumes:
             return None
@@ -749,7 +760,8 @@ class Exchange:
             if asked is None and self.parser.reconnection_time is not None:
                 asked = self.parser.reconnection_time / 1000.0  # the stream's `retry` field
         delay = policy.wait(number, asked, self._rand())
-        if delay is None:
+        budget = self._budget(now)
+        if delay is None or (budget is not None and delay >= budget):
             return None
         return Reconnect(number, via, cursor, response_id, path, delay)
 
@@ -757,7 +769,7 @@ class Exchange:
         # A stream cut after its first events: resumed when it can be.
         if self.parser.phase is not ParserPhase.STREAMING or self.parser.events_seen == 0:
             return False
-        plan = self._plan(len(self._resumptions) + 1, None)
+        plan = self._plan(len(self._resumptions) + 1, None, now)
         if plan is None:
             return False
         self._cut = cut
@@ -768,12 +780,17 @@ class Exchange:
         return True
 
     def _retried(self, error: StreamfoldError, now: float) -> bool:
-        # A failure before any event that the client sends again.
-        if self._resumptions or self.parser.events_seen:
+        # A failure before the stream's first byte that the client sends
+        # again. Not after it: a 2xx body under way (a keep-alive comment
+        # included) means the provider is generating, and bills it; sending
+        # the prompt again would pay twice. Only resuming goes on from there.
+        if self._resumptions or self.parser.events_seen or (self.status_ok and self.bytes):
             return False
         base = self._base
         head = (base["status_code"], request_id_of(base["headers"], self._dialect()))
-        attempt = retry_attempt(self._retry, error, self._previous, self._rand(), head)
+        attempt = retry_attempt(
+            self._retry, error, self._previous, self._rand(), head, self._budget(now)
+        )
         if attempt is None:
             return False
         self.retry = attempt
@@ -781,6 +798,11 @@ class Exchange:
         self.reconnect = None
         self._end(now)
         return True
+
+    def _budget(self, now: float) -> float | None:
+        # The seconds left before the total deadline, if there is one.
+        total = self.timeouts.total
+        return None if total is None else self._total_from + total - now
 
     # -- results -------------------------------------------------------------------------
 
@@ -1001,7 +1023,7 @@ class Exchange:
         timeouts = self.timeouts
         best: tuple[float, str] | None = None
         if timeouts.total is not None:
-            best = (self.started + timeouts.total, "total")
+            best = (self._total_from + timeouts.total, "total")
         if seen == 0:
             if timeouts.first_event is not None:
                 candidate = (self.started + timeouts.first_event, "first_event")

@@ -451,6 +451,12 @@ class _AsyncBody:
             await aclose()
 
 
+# The waits before a retry or a re-attachment, looked up when waited: a
+# test's fake clock replaces them, so no test sleeps.
+_sleep: Callable[[float], None] = time.sleep
+_asleep: Callable[[float], Awaitable[None]] = anyio.sleep
+
+
 def _ns(started_at: float | None) -> int:
     # A time.monotonic() reading as wall-clock nanoseconds (a span's start).
     now = time.time_ns()
@@ -490,6 +496,7 @@ class _StreamState:
         self._options = (dialect, strict, parse_arguments, timeouts)
         self._resending = resending
         self._attempts: tuple[Attempt, ...] = ()  # those that failed and were retried
+        self._first_sent: float | None = None  # the first attempt's: the total deadline's start
         self._response: StreamedResponse | None = None
         self._exchange: Exchange | None = None
         self._iterated = False
@@ -566,6 +573,7 @@ class _StreamState:
             timeouts=timeouts,
             started=started_at,
             now=time.monotonic(),
+            first_sent=self._first_sent,
             retry=resending.policy if resending is not None else None,
             attempts=self._attempts,
             resume=resending is not None and resending.resume,
@@ -575,9 +583,14 @@ class _StreamState:
 
     def _retry_after(self, error: StreamfoldError) -> float | None:
         # An attempt that failed before any response: the wait before the
-        # next one, recorded, when the policy sends the request again.
+        # next one, recorded, when the policy sends the request again (and
+        # the wait ends before the total deadline).
         policy = self._resending.policy if self._resending is not None else None
-        attempt = retry_attempt(policy, error, self._attempts, random.random())
+        total = self._options[3].total if self._options[3] is not None else None
+        budget = None
+        if total is not None and self._first_sent is not None:
+            budget = self._first_sent + total - time.monotonic()
+        attempt = retry_attempt(policy, error, self._attempts, random.random(), budget=budget)
         if attempt is None or attempt.delay is None:
             return None
         self._attempts = (*self._attempts, attempt)
@@ -741,6 +754,8 @@ class EventStream(_StreamState):
         # connect(), again after a failure before any response when the
         # policy says so.
         assert self._connect is not None  # pragma: no cover - open() checked it
+        if self._first_sent is None:
+            self._first_sent = time.monotonic()
         while True:
             try:
                 return self._connect()
@@ -749,7 +764,7 @@ class EventStream(_StreamState):
                 if delay is None:
                     raise
             if delay:
-                time.sleep(delay)
+                _sleep(delay)
 
     def __enter__(self) -> EventStream:
         return self.open()
@@ -801,7 +816,7 @@ class EventStream(_StreamState):
         delay = exchange.retry.delay if exchange.retry is not None else None
         self._release()
         if delay:
-            time.sleep(delay)
+            _sleep(delay)
         self._attach(*self._send())
         return self._begin()
 
@@ -811,7 +826,7 @@ class EventStream(_StreamState):
         self._release()
         while (plan := exchange.reconnect) is not None and self._reconnect is not None:
             if plan.delay:
-                time.sleep(plan.delay)
+                _sleep(plan.delay)
             try:
                 response, sent_at = self._reconnect(plan)
             except StreamfoldError as exc:
@@ -937,6 +952,8 @@ class AsyncEventStream(_StreamState):
     async def _send(self) -> tuple[StreamedResponse, float]:
         # The async twin of EventStream._send.
         assert self._connect is not None  # pragma: no cover - open() checked it
+        if self._first_sent is None:
+            self._first_sent = time.monotonic()
         while True:
             try:
                 return await self._connect()
@@ -945,7 +962,7 @@ class AsyncEventStream(_StreamState):
                 if delay is None:
                     raise
             if delay:
-                await anyio.sleep(delay)
+                await _asleep(delay)
 
     async def __aenter__(self) -> AsyncEventStream:
         return await self.open()
@@ -999,7 +1016,7 @@ class AsyncEventStream(_StreamState):
         delay = exchange.retry.delay if exchange.retry is not None else None
         await self._release()
         if delay:
-            await anyio.sleep(delay)
+            await _asleep(delay)
         self._attach(*await self._send())
         return await self._begin()
 
@@ -1008,7 +1025,7 @@ class AsyncEventStream(_StreamState):
         await self._release()
         while (plan := exchange.reconnect) is not None and self._reconnect is not None:
             if plan.delay:
-                await anyio.sleep(plan.delay)
+                await _asleep(plan.delay)
             try:
                 response, sent_at = await self._reconnect(plan)
             except StreamfoldError as exc:
