@@ -7,6 +7,7 @@ provider."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -331,6 +332,53 @@ def test_content_is_recorded_only_when_opted_in(
     calls = [p for p in output["parts"] if p["type"] == "tool_call"]
     assert [c["name"] for c in calls] == [c.name for c in result.unified.tool_calls]
     assert output["role"] == "assistant" and output["finish_reason"] == "tool_calls"
+
+
+def _everything(recorded: Recorded) -> str:
+    # All a backend would receive: span names, attributes, events, status, metric points.
+    parts: list[Any] = []
+    for span in recorded.spans.get_finished_spans():
+        parts += [span.name, span.status.description, *(span.attributes or {}).values()]
+        for event in span.events:
+            parts += [event.name, *(event.attributes or {}).values()]
+    for points in recorded.metrics().values():
+        parts += [value for _, point in points for value in point.attributes.values()]
+    return "\n".join(map(str, parts))
+
+
+def _forms(content: str) -> list[str]:
+    # A text as it is, and as it is inside a JSON attribute.
+    return [content, json.dumps(content, ensure_ascii=False)[1:-1]]
+
+
+SECRET = "sk-test-3c1f9e0b7a6d"
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize(
+    "fault",
+    [None, "status=401", "drop-after=6", "error-after=3"],
+    ids=["complete", "http-401", "cut", "provider-error"],
+)
+@pytest.mark.parametrize("name", ["chat-reasoning", "gemini-thinking"])
+def test_no_secret_and_no_content_unless_opted_in(
+    replay_server: ReplayServer, name: str, fault: str | None, capture: bool
+) -> None:
+    recorded = Recorded(capture_content=capture)
+    if fault is not None:
+        replay_server.inject(fault)
+    sample = next(s for s in samples.SAMPLES if s.name == name)
+    answer = streamfold.fold(samples.read(name)).unified
+    with contextlib.suppress(streamfold.StreamfoldError):
+        run(replay_server, name, recorded, api_key=SECRET, system="the system prompt")
+    seen = _everything(recorded)
+    assert SECRET not in seen and SECRET[3:] not in seen
+    contents = [sample.prompt, "the system prompt", answer.text[:40], answer.reasoning[:40]]
+    assert all(contents)
+    if not capture:
+        assert not [form for content in contents for form in _forms(content) if form in seen]
+    elif fault is None:  # the check can fail: opted in, all of it is there
+        assert all(_forms(content)[1] in seen for content in contents)
 
 
 # -- the adapters, and no provider -------------------------------------------------------------

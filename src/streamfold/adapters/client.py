@@ -57,10 +57,11 @@ given, a client is created for the stream and closed with it: an
 httpx is installed; ``http_client`` may be either.
 
 Retries, as the official SDKs make them (``retries=2`` by default,
-``RetryPolicy`` for the rest, 0 for none): a request that failed before any
-event (a connection error, a timeout, a retryable status) is sent again after
-an exponential backoff with jitter, or the ``retry-after`` the server asked
-for. Once output has started it never is. ``resume=True`` re-attaches a stream
+``RetryPolicy`` for the rest, 0 for none): a request that failed before the
+first byte of its stream (a connection error, a timeout, a retryable status)
+is sent again after an exponential backoff with jitter, or the
+``retry-after`` the server asked for, when that wait ends before the
+``total`` deadline (the whole call's). Once the stream has begun it never is. ``resume=True`` re-attaches a stream
 cut after its first events instead of failing: the Responses API's background
 streams after their last ``sequence_number``, any server-sent events with ids
 with ``Last-Event-ID``; an API that cannot resume fails as before, with the
@@ -539,7 +540,7 @@ def stream(
         http_client: an ``httpx2.Client`` or ``httpx.Client`` to send with (kept
             open; its ``follow_redirects`` and ``max_redirects`` are honoured);
             else one is created for this stream and closed with it.
-        retries: how many times a request that failed before any event is sent
+        retries: how many times a request that failed before its stream began is sent
             again (the SDKs' 2 by default; 0 for never), or a ``RetryPolicy``.
         resume: re-attach a stream cut after its first events (the Responses
             API's background streams, with ``background: true`` asked for;

@@ -164,7 +164,7 @@ def add_commands(commands: Any) -> None:
         type=_count,
         default=2,
         metavar="N",
-        help="send a request that failed before any event again, up to N times (a "
+        help="send a request that failed before its stream began again, up to N times (a "
         "connection error, a timeout, a retryable status; default: 2, 0 for never)",
     )
     chat.add_argument(
