@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import streamfold
 from streamfold import samples
@@ -348,6 +350,42 @@ def test_a_cut_responses_stream_is_reattached_after_its_last_sequence_number(
     [resumption] = result.metadata.resumptions
     assert (resumption.events_before, resumption.cursor) == (cut, plan.cursor)
     assert resumption.error is None and resumption.cut.type == "incomplete_stream"
+
+
+_RESPONSES_EVENTS = list(streamfold.iter_events(RESPONSES))
+_ID_BLOCKS = [b"id: e%d\n" % i + block for i, block in enumerate(CHAT_BLOCKS)]
+_CHAT_EVENTS = list(streamfold.iter_events(CHAT))
+
+
+@given(data=st.data(), overlap=st.integers(0, 4))
+def test_a_stream_cut_at_any_byte_resumes_into_the_uncut_events(
+    data: st.DataObject, overlap: int
+) -> None:
+    # Cut anywhere after the first event and before the last one (a cut
+    # inside an event loses it whole, its id field read or not); the server
+    # starts again `overlap` events before the cursor (sequence numbers tell
+    # any replay; an opaque event id, only the event at the cursor sent
+    # again): the events are the uncut stream's, in order.
+    api = data.draw(st.sampled_from(["responses", "chat"]))
+    if api == "chat":
+        overlap = min(overlap, 1)
+    blocks = RESPONSES_BLOCKS if api == "responses" else _ID_BLOCKS
+    body = b"".join(blocks)
+    cut = data.draw(st.integers(len(blocks[0]), len(body) - len(blocks[-1])))
+    run = exchange(resume=True, api=api)
+    events = run.receive(body[:cut], 0.1)
+    events += run.receive(Lost(Lib("reset")), 0.2)
+    plan = run.reconnect
+    assert plan is not None and run.phase is Phase.RESUMING
+    if api == "responses":
+        after = [b for b in blocks if _sequence(b) > int(plan.cursor) - overlap]
+    else:
+        after = blocks[max(int(plan.cursor[1:]) + 1 - overlap, 0) :]
+    run.reattached(head(), sent_at=0.3, now=0.3)
+    events += feed(run, after, at=0.4)
+    events += run.receive(b"", 0.5)
+    assert events == (_RESPONSES_EVENTS if api == "responses" else _CHAT_EVENTS)
+    assert run.final().complete and len(run.metadata().resumptions) == 1
 
 
 def test_an_idle_stall_resumes_a_total_one_does_not() -> None:

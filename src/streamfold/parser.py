@@ -127,9 +127,12 @@ class StreamParser:
         self._framing_broken = False  # after the end: the rest of the bytes is ignored
         self._closed = False
         self.events_seen = 0
-        # A resumed stream (reconnect): the last event id and reconnection time
-        # of the connections before, and the id whose replay the seam skips.
-        self._carried_id: str | None = None
+        # The id of the last event dispatched (a resumed stream's cursor: an
+        # id field of an event cut short is not the stream's yet, as WHATWG's
+        # EventSource sets its last event ID only on dispatch); the
+        # reconnection time of the connections before a reconnect, and the id
+        # whose replay the seam skips.
+        self._last_id: str | None = None
         self._carried_retry: int | None = None
         self._replayed_id: str | None = None
 
@@ -265,9 +268,8 @@ class StreamParser:
         """
         if self._closed or self.phase not in (Phase.STARTING, Phase.STREAMING):
             raise UsageError("reconnect() after the end of the stream")
-        self._carried_id = self.last_event_id
         self._carried_retry = self.reconnection_time
-        self._replayed_id = self._carried_id or None
+        self._replayed_id = self._last_id or None
         framing = self._framing
         if framing is None:
             self._sniff = FramingSniff(self.max_event_size)
@@ -278,10 +280,11 @@ class StreamParser:
 
     @property
     def last_event_id(self) -> str | None:
-        """The last event id server-sent events set (their ``id`` field), over
-        every connection of a resumed stream; ``None`` before any."""
-        current = getattr(self._framing, "last_event_id", None)
-        return self._carried_id if current is None else current
+        """The event id of the last server-sent event dispatched (the ``id``
+        field, which carries over to the events after it), over every
+        connection of a resumed stream; ``None`` before any. An event cut
+        short does not count, its ``id`` field read or not."""
+        return self._last_id
 
     @property
     def reconnection_time(self) -> int | None:
@@ -306,6 +309,8 @@ class StreamParser:
         return decoder
 
     def _handle(self, events: list[ServerSentEvent]) -> None:
+        if events:
+            self._last_id = events[-1].id  # once per read, not per event
         for event in events:
             if self.phase is not Phase.STREAMING:
                 if self.phase is Phase.FINISHED:
