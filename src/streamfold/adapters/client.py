@@ -61,11 +61,12 @@ Retries, as the official SDKs make them (``retries=2`` by default,
 first byte of its stream (a connection error, a timeout, a retryable status)
 is sent again after an exponential backoff with jitter, or the
 ``retry-after`` the server asked for, when that wait ends before the
-``total`` deadline (the whole call's). Once the stream has begun it never is. ``resume=True`` re-attaches a stream
-cut after its first events instead of failing: the Responses API's background
-streams after their last ``sequence_number``, any server-sent events with ids
-with ``Last-Event-ID``; an API that cannot resume fails as before, with the
-partial result. ``result.metadata.attempts`` and ``.resumptions`` list them.
+``total`` deadline (the whole call's). Once the stream has begun it never is.
+``resume=True`` re-attaches a stream cut after its first events instead of
+failing: the Responses API's background streams after their last
+``sequence_number``, any server-sent events with ids with ``Last-Event-ID``;
+an API that cannot resume fails as before, with the partial result.
+``result.metadata.attempts`` and ``.resumptions`` list them.
 """
 
 from __future__ import annotations
