@@ -177,7 +177,6 @@ class Accumulator:
         self.error: ErrorInfo | None = None
         self.warnings: list[str] = []
         self.started = False
-        self.finished = False
 
     # -- access ----------------------------------------------------------------
 
@@ -467,10 +466,8 @@ class Accumulator:
     # -- the end -----------------------------------------------------------------
 
     def terminate(self) -> None:
-        """The stream ended well: every part ends, then ``response.finished`` per choice."""
-        if self.finished:
-            return
-        self.finished = True
+        """The stream ended well: every part ends, then ``response.finished`` per
+        choice. Called once, by the parser (which owns the stream's phase)."""
         for state in self.choices.values():
             self._close_choice(state, complete=True)
         if self.emit:
@@ -484,10 +481,8 @@ class Accumulator:
                 )
 
     def fail(self, error: ErrorInfo, raw: Any = None) -> None:
-        """The stream failed: open parts end marked incomplete, then an error event."""
-        if self.finished:
-            return
-        self.finished = True
+        """The stream failed: open parts end marked incomplete, then an error
+        event. Called once, by the parser, instead of ``terminate``."""
         self.error = error
         for state in self.choices.values():
             self._close_choice(state, complete=False)

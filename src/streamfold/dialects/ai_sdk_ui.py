@@ -322,8 +322,11 @@ class AISDKUIMessageStream(Dialect):
             return isinstance(payload.get("errorText"), str)
         return kind in _CHUNK_TYPES or (kind.startswith("data-") and "data" in payload)
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one chunk (or the ``[DONE]`` marker).
+
+        Returns:
+            ``True`` at ``finish`` or ``[DONE]``.
 
         Raises:
             ProviderError: an ``error`` or ``abort`` chunk.
@@ -332,7 +335,7 @@ class AISDKUIMessageStream(Dialect):
         """
         if event.raw == b"[DONE]":
             self._done_marker(event)
-            return
+            return True
         chunk = decode_json(event)
         kind = chunk.get("type") if type(chunk) is dict else None
         if type(kind) is not str:
@@ -341,15 +344,12 @@ class AISDKUIMessageStream(Dialect):
             self.acc.start(None, None, None)  # no `start` chunk: a nameless message
         handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(self, chunk, event)
-        elif kind.startswith("data-"):
+            return handler(self, chunk, event) is True
+        if kind.startswith("data-"):
             self._data(chunk)
         else:
             self.acc.unknown(kind, chunk)
-
-    def close(self) -> bool:
-        """Complete when ``finish`` or ``[DONE]`` arrived."""
-        return self.terminated
+        return False
 
     # -- the message -------------------------------------------------------------------
 
@@ -389,20 +389,19 @@ class AISDKUIMessageStream(Dialect):
     def _message_metadata(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
         self._metadata(chunk.get("messageMetadata"))
 
-    def _finish(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+    def _finish(self, chunk: dict[str, Any], event: ServerSentEvent) -> bool:
         self._metadata(chunk.get("messageMetadata"))
         raw = chunk.get("finishReason")
         if isinstance(raw, str) and raw:
             self.finish_reason = raw
             self.acc.finish(_CHOICE, raw, unified_finish_reason(raw))
-        self.terminated = True
+        return True
 
     def _done_marker(self, event: ServerSentEvent) -> None:
         # The AI SDK ends every stream it closes normally with [DONE] (after
         # `finish` when the stream sends one): the end of the message.
         if not self.acc.started:
             self.acc.start(None, None, None)
-        self.terminated = True
 
     def _step(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
         if chunk.get("type") == "start-step":

@@ -267,8 +267,11 @@ class AnthropicMessages(Dialect):
             return True
         return kind == "error" and type(payload.get("error")) is dict
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one event.
+
+        Returns:
+            ``True`` at ``message_stop``.
 
         Raises:
             ProviderError: an ``error`` event.
@@ -296,18 +299,20 @@ class AnthropicMessages(Dialect):
             self._message_start(payload, event)
         elif kind == "message_stop":
             self._message_stop(event)
+            return True
         elif kind == "ping":
-            return
+            pass
         elif kind == "error" or event.event == "error":
             raise self._error(payload, event)
         else:
             self.acc.unknown(kind, payload)
+        return False
 
     def close(self) -> bool:
-        """Complete when ``message_stop`` arrived. Blocks still open end
-        incomplete; server-executed tool calls leave the unified view."""
+        """Without ``message_stop`` the stream is cut: blocks still open end
+        incomplete."""
         self._end_open_blocks()
-        return self.terminated
+        return False
 
     # -- events ------------------------------------------------------------------
 
@@ -481,7 +486,6 @@ class AnthropicMessages(Dialect):
         if self.stop_reason is None:
             self.acc.warn(f"server-sent event #{event.index}: message_stop without a stop_reason")
         self.open = False
-        self.terminated = True
 
     def _error(self, payload: Any, event: ServerSentEvent) -> ProviderError:
         # An error on an HTTP 200 stream, after output may have begun

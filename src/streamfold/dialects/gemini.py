@@ -579,8 +579,9 @@ class Gemini(Dialect):
             or _is_google_error(payload)
         )
 
-    def handle(self, event: ServerSentEvent) -> None:
-        """Fold one ``GenerateContentResponse`` chunk.
+    def handle(self, event: ServerSentEvent) -> bool:
+        """Fold one ``GenerateContentResponse`` chunk (Gemini has no terminal
+        marker: never ``True``).
 
         Raises:
             ProviderError: Google's error envelope, or a blocked prompt.
@@ -616,6 +617,7 @@ class Gemini(Dialect):
             reason = feedback.get("blockReason")
             if isinstance(reason, str) and reason:
                 raise _prompt_blocked(feedback, chunk, event.index)
+        return False
 
     def close(self) -> bool:
         """Complete when every candidate seen has a ``finishReason``."""

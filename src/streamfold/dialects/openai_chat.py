@@ -268,11 +268,20 @@ class OpenAIChat(Dialect):
             payload.get("choices"), list
         )
 
-    def handle(self, event: ServerSentEvent) -> None:
-        """Fold one chunk (or the ``[DONE]`` marker, or an error payload)."""
+    def handle(self, event: ServerSentEvent) -> bool:
+        """Fold one chunk (or the ``[DONE]`` marker, or an error payload).
+
+        Returns:
+            ``True`` at ``[DONE]``, or at the first chunk of another completion.
+
+        Raises:
+            ProviderError: an error payload, or DeepSeek's
+                ``insufficient_system_resource`` finish at the end.
+            ProtocolError: the chunk is not a JSON object.
+        """
         if self._typed and self.acc.started and not event.event_set and self._fast(event):
-            return
-        self._handle_dict(event)
+            return False
+        return self._handle_dict(event)
 
     def _fast(self, event: ServerSentEvent) -> bool:
         # The typed path: True when the chunk was folded here. Every check comes
@@ -319,10 +328,10 @@ class OpenAIChat(Dialect):
         self._typed_hits += 1
         return True
 
-    def _handle_dict(self, event: ServerSentEvent) -> None:
+    def _handle_dict(self, event: ServerSentEvent) -> bool:
         if event.raw == b"[DONE]":
-            self.terminated = True
-            return
+            self._deepseek_check()
+            return True
         try:
             chunk = _decode(event.raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
@@ -336,7 +345,8 @@ class OpenAIChat(Dialect):
                 position=event.index,
             )
         if self._finish_seen and self._next_completion(chunk, event):
-            return
+            self._deepseek_check()
+            return True
         for key in self._missing:
             value = chunk.get(key)
             if value is not None and value != "" and value != 0:
@@ -365,6 +375,7 @@ class OpenAIChat(Dialect):
             self._usage(usage)
         if not chunk.keys() <= _KNOWN_TOP or event.event == "error":
             self._rare_top_fields(chunk, event)
+        return False
 
     def _usage(self, usage: dict[str, Any]) -> None:
         if usage is not self.usage_raw and usage != self.usage_raw:
@@ -387,18 +398,20 @@ class OpenAIChat(Dialect):
             raise provider_error(chunk, event.index)
 
     def close(self) -> bool:
-        """Complete when ``[DONE]`` arrived or every choice has a finish reason.
+        """Without ``[DONE]``: complete when every choice has a finish reason.
 
         Raises:
             ProviderError: DeepSeek's ``insufficient_system_resource`` finish.
         """
+        self._deepseek_check()
+        choices = self.acc.choices
+        return bool(choices) and all(s.raw_finish is not None for s in choices.values())
+
+    def _deepseek_check(self) -> None:
+        # At the end of the stream, whichever way it ends.
         for state in self.acc.choices.values():
             if state.raw_finish == "insufficient_system_resource":
                 raise _deepseek_insufficient_resource()
-        if self.terminated:
-            return True
-        choices = self.acc.choices
-        return bool(choices) and all(s.raw_finish is not None for s in choices.values())
 
     # -- per chunk -----------------------------------------------------------------
 
@@ -595,7 +608,6 @@ class OpenAIChat(Dialect):
             f"({shorten(new_id, 60)!r}) after every choice of {shorten(known, 60)!r} "
             "finished; the stream ends with the first completion, the rest is ignored"
         )
-        self.terminated = True
         return True
 
     def _legacy_function_call(

@@ -207,7 +207,8 @@ class _Item:
         return out
 
 
-_Handler = Callable[["OpenAIResponses", ServerSentEvent, dict[str, Any]], None]
+# A handler returns True at the stream's terminal point.
+_Handler = Callable[["OpenAIResponses", ServerSentEvent, dict[str, Any]], bool | None]
 
 
 class OpenAIResponses(Dialect):
@@ -246,8 +247,11 @@ class OpenAIResponses(Dialect):
             return True
         return event.event_set and event.event.startswith("response.")
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one event.
+
+        Returns:
+            ``True`` at ``response.completed`` or ``response.incomplete``.
 
         Raises:
             ProviderError: an ``error`` event or ``response.failed``.
@@ -255,7 +259,7 @@ class OpenAIResponses(Dialect):
         """
         if event.raw == b"[DONE]":
             self._openrouter_done_marker(event)
-            return
+            return False
         payload = decode_json(event)
         if type(payload) is not dict:
             raise ProtocolError(
@@ -267,8 +271,7 @@ class OpenAIResponses(Dialect):
         self._check_sequence(event, payload)
         handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(self, event, payload)
-            return
+            return handler(self, event, payload) is True
         prefix, _, suffix = kind.rpartition(".")
         if prefix in _FIELD_EVENTS and suffix in ("delta", "done"):
             self._field_event(prefix, suffix, payload)
@@ -277,10 +280,7 @@ class OpenAIResponses(Dialect):
             self.acc.unknown(kind, payload)
         else:
             self.acc.unknown(kind or None, payload)
-
-    def close(self) -> bool:
-        """Complete when ``response.completed`` or ``response.incomplete`` arrived."""
-        return self.terminated
+        return False
 
     # -- the response object --------------------------------------------------------
 
@@ -485,20 +485,20 @@ class OpenAIResponses(Dialect):
     def _created(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         self._lifecycle(event, payload)
 
-    def _completed(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+    def _completed(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
         response = self._lifecycle(event, payload)
         self._reconcile("response.completed", response)
         status = str_or_none(response.get("status")) or "completed"
         self.acc.finish(_CHOICE, status, "tool_calls" if self._has_calls() else "stop")
-        self.terminated = True
+        return True
 
-    def _incomplete(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+    def _incomplete(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
         response = self._lifecycle(event, payload)
         self._reconcile("response.incomplete", response)
         details = response.get("incomplete_details")
         reason = str_or_none(details.get("reason")) if isinstance(details, dict) else None
         self.acc.finish(_CHOICE, reason or "incomplete", _INCOMPLETE.get(reason or "", "other"))
-        self.terminated = True
+        return True
 
     def _failed(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         response = self._lifecycle(event, payload)
@@ -518,7 +518,7 @@ class OpenAIResponses(Dialect):
         self.acc.finish(_CHOICE, "failed", "error", close=False)
         raise _error(text, code, str_or_none(error.get("type")), error, event.index)
 
-    def _whole_response(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+    def _whole_response(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool | None:
         # A gateway that answered without streaming, or a body that is one
         # Response object: fold it as its terminal event.
         status = payload.get("status")
@@ -528,7 +528,7 @@ class OpenAIResponses(Dialect):
             "incomplete": OpenAIResponses._incomplete,
             "failed": OpenAIResponses._failed,
         }.get(status if isinstance(status, str) else "", OpenAIResponses._created)
-        handler(self, event, wrapped)
+        return handler(self, event, wrapped)
 
     def _error(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         # OpenAI documents {"type": "error", "code", "message", "param"}; OpenAI's
