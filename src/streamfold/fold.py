@@ -12,6 +12,7 @@ exactly once per part, after its last delta and before ``response.finished``.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import msgspec
@@ -41,11 +42,22 @@ from .events import (
 from .partial_json import PartialJSONError, PartialJSONParser
 from .result import ToolCall, Unified
 
-__all__ = ["Accumulator", "ChoiceState", "ToolCallState"]
+__all__ = ["FREE_TEXT_KIND", "Accumulator", "ChoiceState", "PartKind", "ToolCallState"]
 
 _decode_json = msgspec.json.Decoder().decode
 
-TEXT, REASONING, REFUSAL = "text", "reasoning", "refusal"
+
+class PartKind(str, Enum):
+    """What a part holds: answer text, reasoning, or a refusal. The values are the
+    names of their events (``text.delta``, ``reasoning.done``...)."""
+
+    TEXT = "text"
+    REASONING = "reasoning"
+    REFUSAL = "refusal"
+
+
+# The members by their short names (the encoders read them so).
+TEXT, REASONING, REFUSAL = PartKind.TEXT, PartKind.REASONING, PartKind.REFUSAL
 _BLOCK = 4096  # argument pieces joined into one block (memory, see ToolCallState.add)
 #: The tool-call kind whose input is free text (OpenAI custom tools), never parsed as JSON.
 FREE_TEXT_KIND = "custom"
@@ -130,8 +142,8 @@ class ChoiceState:
         # Fragments of all parts of a kind, in order; ``open`` maps each kind
         # with an open part to the index where that part begins, so a part's
         # text is a slice joined once.
-        self.parts: dict[str, list[str]] = {TEXT: [], REASONING: [], REFUSAL: []}
-        self.open: dict[str, int] = {}
+        self.parts: dict[PartKind, list[str]] = {TEXT: [], REASONING: [], REFUSAL: []}
+        self.open: dict[PartKind, int] = {}
         self.tool_calls: dict[Any, ToolCallState] = {}
         self.tool_order: list[ToolCallState] = []
         self.tool_base = 0  # event index of the first call (after a restart: not 0)
@@ -148,7 +160,7 @@ class ChoiceState:
         self.content_parser: PartialJSONParser | None = None
         self.content_error: PartialJSONError | None = None
 
-    def joined(self, kind: str) -> str:
+    def joined(self, kind: PartKind) -> str:
         """All text of one kind, joined."""
         return "".join(self.parts[kind])
 
@@ -260,20 +272,20 @@ class Accumulator:
         if encrypted_content:
             state.encrypted_content = encrypted_content
 
-    def begin_part(self, index: int, kind: str) -> None:
+    def begin_part(self, index: int, kind: PartKind) -> None:
         """Open a part of ``kind`` that may have no text (redacted or signed-only
         thinking), so that it still gets its ``*.done``."""
         state = self.choice(index)
         if kind not in state.open:
             self._open(state, kind)
 
-    def replace_part(self, index: int, kind: str, text: str) -> None:
+    def replace_part(self, index: int, kind: PartKind, text: str) -> None:
         """The provider sent the open part's final text whole: it wins over the deltas."""
         state = self.choice(index)
         if kind in state.open:
             state.parts[kind][state.open[kind] :] = [text]
 
-    def end_part(self, index: int, kind: str, complete: bool = True) -> None:
+    def end_part(self, index: int, kind: PartKind, complete: bool = True) -> None:
         """The open part of ``kind`` (text, reasoning or refusal) is over."""
         state = self.choices.get(index)
         if state is None or kind not in state.open:
@@ -532,7 +544,7 @@ class Accumulator:
         except PartialJSONError as exc:
             return None, JSONError(message=str(exc), position=exc.position)
 
-    def _open(self, state: ChoiceState, kind: str) -> None:
+    def _open(self, state: ChoiceState, kind: PartKind) -> None:
         if kind != REASONING and REASONING in state.open:
             # Answer text or a tool call after reasoning: the reasoning part is
             # over (if reasoning resumes, that is a new part).

@@ -28,7 +28,7 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import FREE_TEXT_KIND, Accumulator
+from ..fold import FREE_TEXT_KIND, Accumulator, PartKind
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, str_or_none
@@ -214,7 +214,7 @@ class _TextPart:
 
     __slots__ = ("done", "id", "kind", "metadata", "pieces")
 
-    def __init__(self, kind: str, id: str, metadata: Any) -> None:
+    def __init__(self, kind: PartKind, id: str, metadata: Any) -> None:
         self.kind = kind
         self.id = id
         self.pieces: list[str] = []
@@ -222,8 +222,8 @@ class _TextPart:
         self.done = False
 
     def native(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.kind}
-        if self.kind == "reasoning":
+        out: dict[str, Any] = {"type": self.kind.value}
+        if self.kind is PartKind.REASONING:
             out["id"] = self.id
         out["text"] = "".join(self.pieces)
         if self.metadata is not None:
@@ -304,8 +304,8 @@ class AISDKUIMessageStream(Dialect):
         self.metadata: Any = None
         self.parts: list[_Part] = []
         self.finish_reason: str | None = None
-        self._text: dict[tuple[str, str], _TextPart] = {}  # open parts by (kind, id)
-        self._open: dict[str, str] = {}  # the accumulator's open part of a kind: its id
+        self._text: dict[tuple[PartKind, str], _TextPart] = {}  # open parts by (kind, id)
+        self._open: dict[PartKind, str] = {}  # the accumulator's open part of a kind: its id
         self._tools: dict[str, _ToolPart] = {}
         self._usage_raw: Any = None
 
@@ -432,18 +432,18 @@ class AISDKUIMessageStream(Dialect):
     # -- text and reasoning ------------------------------------------------------------
 
     def _part_start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
-        kind = "reasoning" if chunk["type"] == "reasoning-start" else "text"
+        kind = PartKind.REASONING if chunk["type"] == "reasoning-start" else PartKind.TEXT
         part_id = _part_id(chunk, event)
         part = _TextPart(kind, part_id, chunk.get("providerMetadata"))
         self._text[(kind, part_id)] = part
         self.parts.append(part)
-        if kind == "reasoning":
+        if kind is PartKind.REASONING:
             # A reasoning part may carry no text (redacted): it still gets its done.
             self._switch(kind, part_id)
             self.acc.begin_part(_CHOICE, kind)
 
     def _part_delta(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
-        kind = "reasoning" if chunk["type"] == "reasoning-delta" else "text"
+        kind = PartKind.REASONING if chunk["type"] == "reasoning-delta" else PartKind.TEXT
         part = self._text.get((kind, _part_id(chunk, event)))
         if part is None or part.done:
             raise _protocol(event, f"a {chunk['type']} for a part that never started")
@@ -454,13 +454,13 @@ class AISDKUIMessageStream(Dialect):
         if isinstance(delta, str) and delta:
             part.pieces.append(delta)
             self._switch(kind, _part_id(chunk, event))
-            if kind == "text":
+            if kind is PartKind.TEXT:
                 self.acc.text(_CHOICE, delta)
             else:
                 self.acc.reasoning(_CHOICE, delta)
 
     def _part_end(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
-        kind = "reasoning" if chunk["type"] == "reasoning-end" else "text"
+        kind = PartKind.REASONING if chunk["type"] == "reasoning-end" else PartKind.TEXT
         part_id = _part_id(chunk, event)
         part = self._text.pop((kind, part_id), None)
         if part is None:
@@ -472,7 +472,7 @@ class AISDKUIMessageStream(Dialect):
         if self._open.get(kind) != part_id:
             return
         del self._open[kind]
-        if kind == "reasoning":
+        if kind is PartKind.REASONING:
             self.acc.reasoning_signature(
                 _CHOICE,
                 signature=_metadata_value(part.metadata, _SIGNATURES),
@@ -480,7 +480,7 @@ class AISDKUIMessageStream(Dialect):
             )
         self.acc.end_part(_CHOICE, kind)
 
-    def _switch(self, kind: str, part_id: str) -> None:
+    def _switch(self, kind: PartKind, part_id: str) -> None:
         # One open part per kind in the accumulator: a delta for another part
         # ends the one before (never merged into it).
         current = self._open.get(kind)

@@ -22,7 +22,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, parse_arguments
+from ..fold import Accumulator, PartKind, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -368,7 +368,7 @@ class AnthropicMessages(Dialect):
             _start_thinking(block, acc, fields.get("thinking"), fields.get("signature"))
         elif block.type == _REDACTED:
             data = fields.get("data")
-            acc.begin_part(0, "reasoning")  # redacted thinking has no text
+            acc.begin_part(0, PartKind.REASONING)  # redacted thinking has no text
             acc.reasoning_signature(0, encrypted_content=data if type(data) is str else None)
         elif block.kind is not None:
             acc.tool_call(
@@ -507,16 +507,16 @@ class AnthropicMessages(Dialect):
         if block.type == _TEXT:
             if len(block.text) > 1:
                 block.text[:] = ["".join(block.text)]
-            acc.end_part(0, "text", complete)
+            acc.end_part(0, PartKind.TEXT, complete)
         elif block.type == _THINKING:
             if len(block.text) > 1:
                 block.text[:] = ["".join(block.text)]
-            acc.begin_part(0, "reasoning")  # a thinking block without text still ends
+            acc.begin_part(0, PartKind.REASONING)  # a thinking block without text still ends
             if block.signature:
                 acc.reasoning_signature(0, signature="".join(block.signature))
-            acc.end_part(0, "reasoning", complete)
+            acc.end_part(0, PartKind.REASONING, complete)
         elif block.type == _REDACTED:
-            acc.end_part(0, "reasoning", complete)
+            acc.end_part(0, PartKind.REASONING, complete)
         if "input" in block.fields or block.kind is not None:
             block.input = self._final_input(block, complete)
         if block.kind is not None:

@@ -19,7 +19,7 @@ from typing import Any, Final, Union
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -729,7 +729,7 @@ class Gemini(Dialect):
         current = state.current_text
         if current is not None:
             state.current_text = None
-            self.acc.end_part(state.index, "reasoning" if current.thought else "text")
+            self.acc.end_part(state.index, PartKind.REASONING if current.thought else PartKind.TEXT)
 
     def _function_call(
         self,

@@ -15,7 +15,7 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -650,15 +650,15 @@ class OpenAIChat(Dialect):
     def _native_choice(self, index: int) -> dict[str, Any]:
         state = self.acc.choices[index]
         extras = self.choices.get(index) or _ChoiceExtras()
-        text = state.joined("text")
-        refusal = state.joined("refusal")
-        reasoning = state.joined("reasoning")
+        text = state.joined(PartKind.TEXT)
+        refusal = state.joined(PartKind.REFUSAL)
+        reasoning = state.joined(PartKind.REASONING)
         message: dict[str, Any] = {
             "role": extras.role or "assistant",
-            "content": text if state.parts["text"] else None,
-            "refusal": refusal if state.parts["refusal"] else None,
+            "content": text if state.parts[PartKind.TEXT] else None,
+            "refusal": refusal if state.parts[PartKind.REFUSAL] else None,
         }
-        if state.parts["reasoning"]:
+        if state.parts[PartKind.REASONING]:
             message[extras.reasoning_key] = reasoning
         calls = []
         for call in state.tool_order:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -66,10 +66,10 @@ _STATUSES: Final = frozenset(
 
 # Content part type -> the accumulator's part kind.
 _UNIFIED_KIND: Final = {
-    "output_text": "text",
-    "refusal": "refusal",
-    "reasoning_text": "reasoning",
-    "summary_text": "reasoning",
+    "output_text": PartKind.TEXT,
+    "refusal": PartKind.REFUSAL,
+    "reasoning_text": PartKind.REASONING,
+    "summary_text": PartKind.REASONING,
 }
 
 _INCOMPLETE: Final = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -227,7 +227,7 @@ class OpenAIResponses(Dialect):
         self._last_index: int | None = None
         self._sequence: int | None = None
         # Which Responses part the accumulator's open part of each kind belongs to.
-        self._open: dict[str, tuple[int, str, int]] = {}
+        self._open: dict[PartKind, tuple[int, str, int]] = {}
         self._noted: set[Any] = set()  # warnings given once per kind
 
     @classmethod
@@ -400,9 +400,9 @@ class OpenAIResponses(Dialect):
             if open_key is not None:
                 self.acc.end_part(_CHOICE, kind)
             self._open[kind] = key
-        if kind == "text":
+        if kind is PartKind.TEXT:
             self.acc.text(_CHOICE, delta)
-        elif kind == "reasoning":
+        elif kind is PartKind.REASONING:
             self.acc.reasoning(_CHOICE, delta)
         else:
             self.acc.refusal(_CHOICE, delta)
@@ -650,7 +650,7 @@ class OpenAIResponses(Dialect):
         kind = tag_or_none(done.get("type")) or item.type
         if kind == "message":
             self._settle_parts(item, "content", done.get("content"))
-            for unified in ("text", "refusal"):
+            for unified in (PartKind.TEXT, PartKind.REFUSAL):
                 open_key = self._open.get(unified)
                 if open_key is not None and open_key[0] == index:
                     del self._open[unified]
@@ -698,19 +698,19 @@ class OpenAIResponses(Dialect):
         # A reasoning part ends with its item, not at its text's done event, so
         # that the item's encrypted_content (sent only now) rides on its
         # reasoning.done event.
-        open_key = self._open.get("reasoning")
+        open_key = self._open.get(PartKind.REASONING)
         if open_key is None or open_key[0] != item.index:
             return
-        del self._open["reasoning"]
+        del self._open[PartKind.REASONING]
         # The accumulator ends reasoning itself when answer text or a tool call
         # starts (OpenRouter streams the message before the reasoning item is
         # done): the content then has no part to ride on, and must not be left
         # for the next one.
-        if "reasoning" not in self.acc.choice(_CHOICE).open:
+        if PartKind.REASONING not in self.acc.choice(_CHOICE).open:
             return
         if isinstance(encrypted_content, str) and encrypted_content:
             self.acc.reasoning_signature(_CHOICE, encrypted_content=encrypted_content)
-        self.acc.end_part(_CHOICE, "reasoning")
+        self.acc.end_part(_CHOICE, PartKind.REASONING)
 
     def _done_call(self, item: _Item, done: dict[str, Any]) -> None:
         call = self.acc.choice(_CHOICE).tool_calls.get(item.index)
