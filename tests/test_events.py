@@ -135,7 +135,7 @@ class FinishProbe(Accumulator):
         return out
 
     def finish(self, index: int, raw: str, unified: str, close: bool = True) -> None:
-        self.finished_at.setdefault(index, self.handed_over + len(self.out))
+        self.finished_at.setdefault(index, self.handed_over + len(self._out))
         super().finish(index, raw, unified, close)
 
     def restart(self) -> None:

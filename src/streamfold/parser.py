@@ -35,7 +35,6 @@ from .errors import (
 from .events import Event
 from .fold import Accumulator
 from .framing import BodyDecoder, Framing, FramingSniff, JSONArrayDecoder
-from .partial_json import parse_partial
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
@@ -324,12 +323,8 @@ class StreamParser:
             PartialJSONError: the arguments so far are not a prefix of valid JSON.
         """
         state = self.acc.choices.get(choice)
-        call = next((c for c in state.tool_order if c.index == index), None) if state else None
-        if call is None:
-            return None
-        if call.parser is not None:
-            return call.parser.snapshot()
-        return parse_partial(call.arguments_text())
+        call = next((c for c in state.tool_calls if c.index == index), None) if state else None
+        return None if call is None else call.partial_arguments()
 
     @property
     def dialect_name(self) -> str | None:

@@ -563,9 +563,7 @@ class AISDKUIMessageStream(Dialect):
                 part.fields["errorText"] = chunk.get("errorText")
             else:
                 part.state = "output-denied"
-            call = self.acc.choice(_CHOICE).tool_calls.get(call_id)
-            if call is not None:
-                call.server = True
+            self.acc.tool_call(_CHOICE, call_id, server=True)
         self.acc.unknown(chunk["type"], chunk)
 
     # -- other parts -------------------------------------------------------------------

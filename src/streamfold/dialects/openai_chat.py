@@ -405,12 +405,12 @@ class OpenAIChat(Dialect):
         """
         self._deepseek_check()
         choices = self.acc.choices
-        return bool(choices) and all(s.raw_finish is not None for s in choices.values())
+        return bool(choices) and all(s.raw_finish_reason is not None for s in choices.values())
 
     def _deepseek_check(self) -> None:
         # At the end of the stream, whichever way it ends.
         for state in self.acc.choices.values():
-            if state.raw_finish == "insufficient_system_resource":
+            if state.raw_finish_reason == "insufficient_system_resource":
                 raise _deepseek_insufficient_resource()
 
     # -- per chunk -----------------------------------------------------------------
@@ -583,7 +583,7 @@ class OpenAIChat(Dialect):
         if key is None:
             key = extras.by_index[index] = index
         elif call_id:
-            known = self.acc.choice(choice).tool_calls.get(key)
+            known = self.acc.choice(choice).tool_call(key)
             if known is not None and known.id and known.id != call_id:
                 key = extras.by_index[index] = (index, call_id)
         return key
@@ -601,7 +601,7 @@ class OpenAIChat(Dialect):
         known = self.fields.get("id")
         if new_id is None or known is None or new_id == known or new_id in self._finish_ids:
             return False
-        if not all(state.raw_finish is not None for state in self.acc.choices.values()):
+        if not all(s.raw_finish_reason is not None for s in self.acc.choices.values()):
             return False
         self.acc.warn(
             f"server-sent event #{event.index}: a chunk of another completion "
@@ -650,20 +650,19 @@ class OpenAIChat(Dialect):
     def _native_choice(self, index: int) -> dict[str, Any]:
         state = self.acc.choices[index]
         extras = self.choices.get(index) or _ChoiceExtras()
-        text = state.joined(PartKind.TEXT)
-        refusal = state.joined(PartKind.REFUSAL)
-        reasoning = state.joined(PartKind.REASONING)
         message: dict[str, Any] = {
             "role": extras.role or "assistant",
-            "content": text if state.parts[PartKind.TEXT] else None,
-            "refusal": refusal if state.parts[PartKind.REFUSAL] else None,
+            "content": state.joined(PartKind.TEXT),
+            "refusal": state.joined(PartKind.REFUSAL),
         }
-        if state.parts[PartKind.REASONING]:
+        reasoning = state.joined(PartKind.REASONING)
+        if reasoning is not None:
             message[extras.reasoning_key] = reasoning
         calls = []
-        for call in state.tool_order:
-            function = {"name": call.name or "", "arguments": call.arguments_text()}
-            if extras.function_call and call is state.tool_calls.get("function_call"):
+        function_call = state.tool_call("function_call") if extras.function_call else None
+        for call in state.tool_calls:
+            function = {"name": call.name or "", "arguments": call.arguments}
+            if function_call is not None and call is function_call:
                 message["function_call"] = function
                 continue
             calls.append({"id": call.id or "", "type": call.kind, "function": function})
@@ -678,7 +677,7 @@ class OpenAIChat(Dialect):
             "index": index,
             "message": message,
             "logprobs": logprobs,
-            "finish_reason": state.raw_finish,
+            "finish_reason": state.raw_finish_reason,
         }
         for key, value in extras.fields.items():
             native.setdefault(key, value)

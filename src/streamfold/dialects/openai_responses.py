@@ -706,14 +706,14 @@ class OpenAIResponses(Dialect):
         # starts (OpenRouter streams the message before the reasoning item is
         # done): the content then has no part to ride on, and must not be left
         # for the next one.
-        if PartKind.REASONING not in self.acc.choice(_CHOICE).open:
+        if self.acc.choice(_CHOICE).open_part(PartKind.REASONING) is None:
             return
         if isinstance(encrypted_content, str) and encrypted_content:
             self.acc.reasoning_signature(_CHOICE, encrypted_content=encrypted_content)
         self.acc.end_part(_CHOICE, PartKind.REASONING)
 
     def _done_call(self, item: _Item, done: dict[str, Any]) -> None:
-        call = self.acc.choice(_CHOICE).tool_calls.get(item.index)
+        call = self.acc.choice(_CHOICE).tool_call(item.index)
         if call is not None:
             # The call id or name may come only with the final item.
             self.acc.tool_call(
