@@ -22,7 +22,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind, parse_arguments
+from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -161,9 +161,11 @@ def native_usage(usage: Usage) -> dict[str, Any]:
 
 
 class _Block:
-    """One content block: its start fields and the pieces its deltas brought."""
+    """One content block: its start fields, and the handles of what the
+    accumulator holds for it (its text, its tool call)."""
 
     __slots__ = (
+        "call",
         "citations",
         "done",
         "fields",
@@ -172,9 +174,9 @@ class _Block:
         "json",
         "key",
         "kind",
+        "parts",
         "segment",
         "signature",
-        "text",
         "type",
     )
 
@@ -185,17 +187,35 @@ class _Block:
         self.fields = fields
         self.type = tag_or_none(fields.get("type")) or ""
         self.kind = _TOOL_KINDS.get(self.type)
-        # Text of a text block or thinking of a thinking block, in pieces; the
-        # start's own value (normally "") first.
-        self.text: list[str] = []
+        # The accumulator's parts that hold the text of a text block or the
+        # thinking of a thinking block (one, unless blocks were interleaved),
+        # and the call of a tool block.
+        self.parts: list[PartView] = []
+        self.call: ToolCallView | None = None
         self.signature: list[str] = []
         self.citations: list[Any] | None = None
-        self.json: list[str] = []  # input_json_delta pieces, joined and parsed once
+        # A block of an unknown type with an input: its input_json_delta pieces
+        # (they reach no accumulator call), joined and parsed once.
+        self.json: list[str] = []
         self.input: Any = MISSING  # the parsed input, once the block ended
         self.done = False
 
+    def add(self, part: PartView) -> None:
+        """The accumulator's part a piece of this block went to."""
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        """The block's text (or thinking) so far."""
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
+
     def arguments(self) -> str:
-        """The tool input received as JSON text, joined (kept joined)."""
+        """The tool input received as JSON text."""
+        if self.call is not None:
+            return self.call.arguments
         pieces = self.json
         if len(pieces) > 1:
             pieces[:] = ["".join(pieces)]
@@ -205,15 +225,15 @@ class _Block:
         """The block as the non-streaming Message holds it."""
         out = dict(self.fields)
         if self.type == _TEXT:
-            out["text"] = "".join(self.text)
+            out["text"] = self.text()
             if self.citations is not None:
                 out["citations"] = list(self.citations)
         elif self.type == _THINKING:
-            out["thinking"] = "".join(self.text)
+            out["thinking"] = self.text()
             if self.signature:
                 out["signature"] = "".join(self.signature)
         if "input" in out or self.kind is not None:
-            value = self.input if self.done else _partial_input(self.arguments())
+            value = self.input if self.done else _partial_input(self.arguments(), self.call)
             if value is not MISSING:
                 out["input"] = value
             elif "input" not in out:
@@ -221,13 +241,14 @@ class _Block:
         return out
 
 
-def _partial_input(arguments: str) -> Any:
+def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
     # A tool block cut before its end (or not valid JSON): the input parsed as
     # far as it goes, strings kept as received; MISSING keeps the start's input.
+    # With the accumulator's call, parsed incrementally (snapshot after snapshot).
     if not arguments.strip():
         return MISSING
     try:
-        value = parse_partial(arguments)
+        value = call.partial_arguments() if call is not None else parse_partial(arguments)
     except PartialJSONError as exc:
         try:
             value = parse_partial(arguments[: exc.position])
@@ -368,10 +389,12 @@ class AnthropicMessages(Dialect):
             _start_thinking(block, acc, fields.get("thinking"), fields.get("signature"))
         elif block.type == _REDACTED:
             data = fields.get("data")
-            acc.begin_part(0, PartKind.REASONING)  # redacted thinking has no text
-            acc.reasoning_signature(0, encrypted_content=data if type(data) is str else None)
+            acc.begin_part(0, PartKind.REASONING, block.key)  # redacted thinking has no text
+            acc.reasoning_signature(
+                0, encrypted_content=data if type(data) is str else None, owner=block.key
+            )
         elif block.kind is not None:
-            acc.tool_call(
+            block.call = acc.tool_call(
                 0,
                 block.key,
                 id=str_or_none(fields.get("id")),
@@ -400,21 +423,19 @@ class AnthropicMessages(Dialect):
         if kind == "text_delta" and block.type == _TEXT:
             text = delta.get("text")
             if type(text) is str and text:
-                block.text.append(text)
-                self.acc.text(0, text)
+                block.add(self.acc.text(0, text, block.key))
         elif kind == "input_json_delta" and ("input" in block.fields or block.kind is not None):
             piece = delta.get("partial_json")
             if type(piece) is str and piece:
-                block.json.append(piece)
                 if block.kind is not None:
                     self.acc.tool_call(0, block.key, arguments=piece)
                 else:
+                    block.json.append(piece)
                     self.acc.unknown("content_block_delta", payload)
         elif kind == "thinking_delta" and block.type == _THINKING:
             text = delta.get("thinking")
             if type(text) is str and text:
-                block.text.append(text)
-                self.acc.reasoning(0, text)
+                block.add(self.acc.reasoning(0, text, block.key))
         elif kind == "signature_delta" and block.type == _THINKING:
             signature = delta.get("signature")
             if type(signature) is str:
@@ -504,19 +525,17 @@ class AnthropicMessages(Dialect):
         del self.open_blocks[block.key]
         block.done = True
         acc = self.acc
+        key = block.key
         if block.type == _TEXT:
-            if len(block.text) > 1:
-                block.text[:] = ["".join(block.text)]
-            acc.end_part(0, PartKind.TEXT, complete)
+            acc.end_part(0, PartKind.TEXT, complete, key)
         elif block.type == _THINKING:
-            if len(block.text) > 1:
-                block.text[:] = ["".join(block.text)]
-            acc.begin_part(0, PartKind.REASONING)  # a thinking block without text still ends
+            # A thinking block without text still ends.
+            block.add(acc.begin_part(0, PartKind.REASONING, key))
             if block.signature:
-                acc.reasoning_signature(0, signature="".join(block.signature))
-            acc.end_part(0, PartKind.REASONING, complete)
+                acc.reasoning_signature(0, signature="".join(block.signature), owner=key)
+            acc.end_part(0, PartKind.REASONING, complete, key)
         elif block.type == _REDACTED:
-            acc.end_part(0, PartKind.REASONING, complete)
+            acc.end_part(0, PartKind.REASONING, complete, key)
         if "input" in block.fields or block.kind is not None:
             block.input = self._final_input(block, complete)
         if block.kind is not None:
@@ -608,16 +627,14 @@ def _start_text(block: _Block, acc: Accumulator, text: Any) -> None:
     # Anthropic starts a text block with text ""; text in the start would be
     # the block's beginning, so it counts as the first delta.
     if type(text) is str and text:
-        block.text.append(text)
-        acc.text(0, text)
+        block.add(acc.text(0, text, block.key))
 
 
 def _start_thinking(block: _Block, acc: Accumulator, text: Any, signature: Any) -> None:
     # As _start_text; the start's signature (Anthropic sends "") comes before
     # any signature_delta.
     if type(text) is str and text:
-        block.text.append(text)
-        acc.reasoning(0, text)
+        block.add(acc.reasoning(0, text, block.key))
     if type(signature) is str and signature:
         block.signature.append(signature)
 
