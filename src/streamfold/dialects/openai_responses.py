@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, PartKind
+from ..fold import Accumulator, PartKind, PartView, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -134,17 +134,30 @@ def _bedrock_cache_write(input_details: dict[str, Any]) -> int | None:
 class _Part:
     """One content part (output_text, refusal, reasoning_text) or summary part."""
 
-    __slots__ = ("annotations", "base", "deltas", "kind", "logprobs")
+    __slots__ = ("annotations", "base", "kind", "logprobs", "segments")
 
     def __init__(self, kind: str, base: dict[str, Any] | None) -> None:
         self.kind = kind
         self.base = base  # the part object the server sent last (added, then done)
-        self.deltas: list[str] = []
+        # Its text, in order: the accumulator's parts that hold it (one, unless
+        # the provider interleaved it with another part of its kind), the
+        # server's final text when it replaced the deltas, and the pieces of a
+        # part type that reaches no accumulator part.
+        self.segments: list[PartView | str] = []
         self.annotations: dict[int, Any] = {}
         self.logprobs: list[Any] = []
 
+    def add(self, part: PartView) -> None:
+        segments = self.segments
+        if not segments or segments[-1] is not part:
+            segments.append(part)
+
     def text(self) -> str:
-        return "".join(self.deltas)
+        segments = self.segments
+        if len(segments) == 1:
+            only = segments[0]
+            return only if isinstance(only, str) else only.text
+        return "".join([s if isinstance(s, str) else s.text for s in segments])
 
     def native(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.base) if self.base else {"type": self.kind}
@@ -164,6 +177,7 @@ class _Item:
 
     __slots__ = (
         "added",
+        "call",
         "call_ended",
         "content",
         "done",
@@ -181,9 +195,20 @@ class _Item:
         self.content: dict[int, _Part] = {}
         self.summary: dict[int, _Part] = {}
         self.field = _ITEM_FIELDS.get(self.type)
+        # A call item's arguments are the accumulator's call; the streamed field
+        # of any other item (a code_interpreter_call's code, an mcp_call's
+        # arguments), and pieces after a call ended, are the dialect's own.
+        self.call: ToolCallView | None = None
         self.field_deltas: list[str] = []
         self.status: str | None = None
         self.call_ended = False
+
+    def field_text(self) -> str:
+        """The streamed field (arguments, input, code) so far."""
+        own = "".join(self.field_deltas) if self.field_deltas else ""
+        if self.call is None:
+            return own
+        return self.call.arguments + own if own else self.call.arguments
 
     @property
     def type(self) -> str:
@@ -200,8 +225,10 @@ class _Item:
             out["content"] = [self.content[i].native() for i in sorted(self.content)]
         if self.summary:
             out["summary"] = [self.summary[i].native() for i in sorted(self.summary)]
-        if self.field is not None and (self.field_deltas or self.field not in out):
-            out[self.field] = "".join(self.field_deltas)
+        if self.field is not None:
+            text = self.field_text()
+            if text or self.field not in out:
+                out[self.field] = text
         if self.status is not None:
             out["status"] = self.status
         return out
@@ -226,8 +253,6 @@ class OpenAIResponses(Dialect):
         self._by_id: dict[str, int] = {}
         self._last_index: int | None = None
         self._sequence: int | None = None
-        # Which Responses part the accumulator's open part of each kind belongs to.
-        self._open: dict[PartKind, tuple[int, str, int]] = {}
         self._noted: set[Any] = set()  # warnings given once per kind
 
     @classmethod
@@ -375,7 +400,7 @@ class OpenAIResponses(Dialect):
                 added["id"] = item_id
             item = self._new_item(index, added)
             if inferred in _CALL_KINDS:
-                self.acc.tool_call(_CHOICE, index, kind=_CALL_KINDS[inferred])
+                item.call = self.acc.tool_call(_CHOICE, index, kind=_CALL_KINDS[inferred])
         return item
 
     def _new_item(self, index: int, added: dict[str, Any]) -> _Item:
@@ -389,29 +414,29 @@ class OpenAIResponses(Dialect):
     # -- parts: native lists and the accumulator ----------------------------------------
 
     def _feed(self, key: tuple[int, str, int], part: _Part, delta: str) -> None:
-        part.deltas.append(delta)
+        # The accumulator's part is owned by the Responses part's key: a delta
+        # for another Responses part of the kind ends the one before (never
+        # merged into it).
         kind = _UNIFIED_KIND.get(part.kind)
         if kind is None:
-            return
-        open_key = self._open.get(kind)
-        if open_key != key:
-            # One open part per kind in the accumulator: a delta for another
-            # Responses part ends the one before (never merged into it).
-            if open_key is not None:
-                self.acc.end_part(_CHOICE, kind)
-            self._open[kind] = key
-        if kind is PartKind.TEXT:
-            self.acc.text(_CHOICE, delta)
+            part.segments.append(delta)
+        elif kind is PartKind.TEXT:
+            part.add(self.acc.text(_CHOICE, delta, key))
         elif kind is PartKind.REASONING:
-            self.acc.reasoning(_CHOICE, delta)
+            part.add(self.acc.reasoning(_CHOICE, delta, key))
         else:
-            self.acc.refusal(_CHOICE, delta)
+            part.add(self.acc.refusal(_CHOICE, delta, key))
 
     def _end(self, key: tuple[int, str, int], part: _Part) -> None:
         kind = _UNIFIED_KIND.get(part.kind)
-        if kind is not None and self._open.get(kind) == key:
-            del self._open[kind]
-            self.acc.end_part(_CHOICE, kind)
+        if kind is not None:
+            self.acc.end_part(_CHOICE, kind, owner=key)
+
+    def _open_part_of(self, kind: PartKind, index: int) -> PartView | None:
+        # The accumulator's open part of ``kind``, when it is one of output[index]'s.
+        part = self.acc.choice(_CHOICE).open_part(kind)
+        owner = part.owner if part is not None else None
+        return part if type(owner) is tuple and owner[0] == index else None
 
     def _settle(self, key: tuple[int, str, int], part: _Part, final: Any, where: str) -> None:
         """The server's final text of a part: it wins over the deltas."""
@@ -434,10 +459,14 @@ class OpenAIResponses(Dialect):
             self.acc.warn(f"{where}: the done event's text is empty; the streamed text is kept")
             return
         self.acc.warn(f"{where}: the done event's text differs from the deltas; it wins")
-        part.deltas[:] = [final]
         kind = _UNIFIED_KIND.get(part.kind)
-        if kind is not None and self._open.get(kind) == key:
-            self.acc.replace_part(_CHOICE, kind, final)
+        open_part = self.acc.choice(_CHOICE).open_part(kind) if kind is not None else None
+        if kind is not None and open_part is not None and open_part.owner == key:
+            # Still open: the accumulator's part takes the final text.
+            self.acc.replace_part(_CHOICE, kind, final, key)
+            part.segments = [open_part]
+        else:
+            part.segments = [final]
 
     def _part(
         self, item: _Item, section: str, payload: dict[str, Any], kind: str, index_key: str
@@ -609,7 +638,7 @@ class OpenAIResponses(Dialect):
         kind = _CALL_KINDS.get(item.type)
         if kind is not None:
             initial = added.get(item.field or "")
-            self.acc.tool_call(
+            item.call = self.acc.tool_call(
                 _CHOICE,
                 index,
                 id=str_or_none(added.get("call_id")),
@@ -637,7 +666,7 @@ class OpenAIResponses(Dialect):
                 self.acc.start(None, None, None)
             item = self._new_item(index, dict(done))
             if item.type in _CALL_KINDS:
-                self.acc.tool_call(
+                item.call = self.acc.tool_call(
                     _CHOICE,
                     index,
                     id=str_or_none(done.get("call_id")),
@@ -651,10 +680,9 @@ class OpenAIResponses(Dialect):
         if kind == "message":
             self._settle_parts(item, "content", done.get("content"))
             for unified in (PartKind.TEXT, PartKind.REFUSAL):
-                open_key = self._open.get(unified)
-                if open_key is not None and open_key[0] == index:
-                    del self._open[unified]
-                    self.acc.end_part(_CHOICE, unified)
+                open_part = self._open_part_of(unified, index)
+                if open_part is not None:
+                    self.acc.end_part(_CHOICE, unified, owner=open_part.owner)
         elif kind == "reasoning":
             self._settle_parts(item, "summary", done.get("summary"))
             self._settle_parts(item, "content", done.get("content"))
@@ -698,23 +726,21 @@ class OpenAIResponses(Dialect):
         # A reasoning part ends with its item, not at its text's done event, so
         # that the item's encrypted_content (sent only now) rides on its
         # reasoning.done event.
-        open_key = self._open.get(PartKind.REASONING)
-        if open_key is None or open_key[0] != item.index:
-            return
-        del self._open[PartKind.REASONING]
         # The accumulator ends reasoning itself when answer text or a tool call
         # starts (OpenRouter streams the message before the reasoning item is
         # done): the content then has no part to ride on, and must not be left
         # for the next one.
-        if self.acc.choice(_CHOICE).open_part(PartKind.REASONING) is None:
+        open_part = self._open_part_of(PartKind.REASONING, item.index)
+        if open_part is None:
             return
         if isinstance(encrypted_content, str) and encrypted_content:
-            self.acc.reasoning_signature(_CHOICE, encrypted_content=encrypted_content)
-        self.acc.end_part(_CHOICE, PartKind.REASONING)
+            self.acc.reasoning_signature(
+                _CHOICE, encrypted_content=encrypted_content, owner=open_part.owner
+            )
+        self.acc.end_part(_CHOICE, PartKind.REASONING, owner=open_part.owner)
 
     def _done_call(self, item: _Item, done: dict[str, Any]) -> None:
-        call = self.acc.choice(_CHOICE).tool_call(item.index)
-        if call is not None:
+        if item.call is not None:
             # The call id or name may come only with the final item.
             self.acc.tool_call(
                 _CHOICE,
@@ -745,14 +771,15 @@ class OpenAIResponses(Dialect):
             self.acc.unknown(f"{prefix}.{suffix}", payload)
 
     def _field_delta(self, item: _Item, delta: str) -> None:
-        item.field_deltas.append(delta)
         if item.type in _CALL_KINDS and not item.call_ended:
-            self.acc.tool_call(_CHOICE, item.index, arguments=delta)
+            item.call = self.acc.tool_call(_CHOICE, item.index, arguments=delta)
+        else:
+            item.field_deltas.append(delta)
 
     def _settle_field(self, item: _Item, final: Any, where: str) -> None:
         if not isinstance(final, str):
             return
-        current = "".join(item.field_deltas)
+        current = item.field_text()
         if final == current:
             return
         if final.startswith(current):
@@ -767,9 +794,11 @@ class OpenAIResponses(Dialect):
             self.acc.warn(f"{where}: the done event's value is empty; the streamed value is kept")
             return
         self.acc.warn(f"{where}: the done event's value differs from the deltas; it wins")
-        item.field_deltas[:] = [final]
-        if item.type in _CALL_KINDS:
+        if item.call is not None:
             self.acc.replace_arguments(_CHOICE, item.index, final)
+            item.field_deltas = []
+        else:
+            item.field_deltas = [final]
 
     def _status_event(self, item_type: str, status: str, payload: dict[str, Any]) -> None:
         self._item(payload, item_type).status = status
@@ -790,7 +819,7 @@ class OpenAIResponses(Dialect):
             part.base = part_dict
             # The SDK treats text in the added part as its first piece.
             initial = part_dict.get("refusal" if part.kind == "refusal" else "text")
-            if isinstance(initial, str) and initial and not part.deltas:
+            if isinstance(initial, str) and initial and not part.segments:
                 self._feed(key, part, initial)
 
     def _content_part_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
@@ -844,7 +873,7 @@ class OpenAIResponses(Dialect):
         if type(part_dict) is dict:
             part.base = part_dict
             initial = part_dict.get("text")
-            if isinstance(initial, str) and initial and not part.deltas:
+            if isinstance(initial, str) and initial and not part.segments:
                 self._feed(key, part, initial)
 
     def _summary_part_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
