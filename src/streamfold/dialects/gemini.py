@@ -19,7 +19,7 @@ from typing import Any, Final, Union
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, PartKind
+from ..fold import Accumulator, PartKind, PartView
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -463,16 +463,26 @@ class PartialArguments:
 class _TextPart:
     """Adjacent text parts of one kind, merged into one native part."""
 
-    __slots__ = ("extra", "pieces", "signature", "thought")
+    __slots__ = ("extra", "parts", "signature", "thought")
 
-    def __init__(self, thought: bool, text: str, signature: str | None) -> None:
+    def __init__(self, thought: bool, signature: str | None) -> None:
         self.thought = thought
-        self.pieces = [text] if text else []
+        self.parts: list[PartView] = []  # the accumulator's part that holds its text
         self.signature = signature
         self.extra: dict[str, Any] | None = None
 
+    def add(self, part: PartView) -> None:
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
+
     def native(self) -> dict[str, Any]:
-        part: dict[str, Any] = {"text": "".join(self.pieces)}
+        part: dict[str, Any] = {"text": self.text()}
         if self.thought:
             part["thought"] = True
         if self.signature is not None:
@@ -699,18 +709,16 @@ class Gemini(Dialect):
             return
         current = state.current_text
         if current is not None and _joins(current, thought, signature):
-            if text:
-                current.pieces.append(text)
             if signature is not None:
                 current.signature = signature
         else:
             self._end_text(state)
-            current = state.current_text = _TextPart(thought, text, signature)
+            current = state.current_text = _TextPart(thought, signature)
             state.parts.append(current)
             if thought:
                 # Open the reasoning part even for a signature alone, so the
                 # signature lands on its own reasoning.done.
-                self.acc.reasoning(state.index, text)
+                current.add(self.acc.reasoning(state.index, text))
                 text = ""
         if extra:
             if current.extra is None:
@@ -719,11 +727,11 @@ class Gemini(Dialect):
                 current.extra[key] = part[key]
         if thought:
             if text:
-                self.acc.reasoning(state.index, text)
+                current.add(self.acc.reasoning(state.index, text))
             if signature is not None:
                 self.acc.reasoning_signature(state.index, signature=signature)
         elif text:
-            self.acc.text(state.index, text)
+            current.add(self.acc.text(state.index, text))
 
     def _end_text(self, state: _Candidate) -> None:
         current = state.current_text
