@@ -28,8 +28,8 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import FREE_TEXT_KIND, Accumulator, PartKind
-from ..partial_json import MISSING, PartialJSONError, parse_partial
+from ..fold import FREE_TEXT_KIND, Accumulator, PartKind, PartView, ToolCallView
+from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, str_or_none
 
@@ -210,22 +210,34 @@ def _metadata_value(metadata: Any, pairs: tuple[tuple[str, str], ...]) -> str | 
 
 
 class _TextPart:
-    """A text or reasoning part of the message."""
+    """A text or reasoning part of the message: the owner of its accumulator parts."""
 
-    __slots__ = ("done", "id", "kind", "metadata", "pieces")
+    __slots__ = ("done", "id", "kind", "metadata", "parts")
 
     def __init__(self, kind: PartKind, id: str, metadata: Any) -> None:
         self.kind = kind
         self.id = id
-        self.pieces: list[str] = []
+        # The accumulator's parts that hold its text: one, unless the backend
+        # interleaved it with another part of its kind.
+        self.parts: list[PartView] = []
         self.metadata = metadata
         self.done = False
+
+    def add(self, part: PartView) -> None:
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
 
     def native(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.kind.value}
         if self.kind is PartKind.REASONING:
             out["id"] = self.id
-        out["text"] = "".join(self.pieces)
+        out["text"] = self.text()
         if self.metadata is not None:
             out["providerMetadata"] = self.metadata
         out["state"] = "done" if self.done else "streaming"
@@ -235,11 +247,11 @@ class _TextPart:
 class _ToolPart:
     """A tool call of the message (``tool-<name>``, or ``dynamic-tool``)."""
 
-    __slots__ = ("chunk", "deltas", "fields", "input", "state")
+    __slots__ = ("call", "chunk", "fields", "input", "state")
 
-    def __init__(self, chunk: dict[str, Any]) -> None:
+    def __init__(self, chunk: dict[str, Any], call: ToolCallView) -> None:
         self.chunk = chunk  # the chunk that introduced it
-        self.deltas: list[str] = []
+        self.call = call  # the accumulator's call: its input as JSON text
         self.state = "input-streaming"
         self.input: Any = MISSING
         self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
@@ -260,9 +272,10 @@ class _ToolPart:
                 out[key] = chunk[key]
         value = self.input
         if value is MISSING and self.state == "input-streaming":
-            value = _partial(self.deltas, chunk.get("inputEncoding") == "text")
-            if self.deltas:
-                out["rawInput"] = "".join(self.deltas)
+            value = _partial(self.call, chunk.get("inputEncoding") == "text")
+            arguments = self.call.arguments
+            if arguments:
+                out["rawInput"] = arguments
         if value is not MISSING:
             out["input"] = value
         if chunk.get("inputEncoding") is not None and self.state == "input-streaming":
@@ -276,18 +289,18 @@ class _ToolPart:
         return out
 
 
-def _partial(deltas: list[str], text: bool) -> Any:
-    # The input of a call still streaming: the partial JSON so far.
-    joined = "".join(deltas)
+def _partial(call: ToolCallView, text: bool) -> Any:
+    # The input of a call still streaming: the partial JSON so far (parsed
+    # incrementally, snapshot after snapshot).
+    arguments = call.arguments
     if text:
-        return joined if deltas else MISSING
-    if not joined.strip():
+        return arguments if arguments else MISSING
+    if not arguments.strip():
         return MISSING
     try:
-        value = parse_partial(joined)
+        return call.partial_arguments()
     except PartialJSONError:
         return MISSING
-    return value
 
 
 _Part = Any  # _TextPart | _ToolPart | dict (a step boundary, a source, a file, data)
@@ -305,7 +318,6 @@ class AISDKUIMessageStream(Dialect):
         self.parts: list[_Part] = []
         self.finish_reason: str | None = None
         self._text: dict[tuple[PartKind, str], _TextPart] = {}  # open parts by (kind, id)
-        self._open: dict[PartKind, str] = {}  # the accumulator's open part of a kind: its id
         self._tools: dict[str, _ToolPart] = {}
         self._usage_raw: Any = None
 
@@ -439,8 +451,7 @@ class AISDKUIMessageStream(Dialect):
         self.parts.append(part)
         if kind is PartKind.REASONING:
             # A reasoning part may carry no text (redacted): it still gets its done.
-            self._switch(kind, part_id)
-            self.acc.begin_part(_CHOICE, kind)
+            part.add(self.acc.begin_part(_CHOICE, kind, part))
 
     def _part_delta(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
         kind = PartKind.REASONING if chunk["type"] == "reasoning-delta" else PartKind.TEXT
@@ -452,12 +463,12 @@ class AISDKUIMessageStream(Dialect):
             part.metadata = metadata
         delta = chunk.get("delta")
         if isinstance(delta, str) and delta:
-            part.pieces.append(delta)
-            self._switch(kind, _part_id(chunk, event))
+            # The part owns what the accumulator holds of it: a delta for
+            # another part of its kind ends the one before (never merged).
             if kind is PartKind.TEXT:
-                self.acc.text(_CHOICE, delta)
+                part.add(self.acc.text(_CHOICE, delta, part))
             else:
-                self.acc.reasoning(_CHOICE, delta)
+                part.add(self.acc.reasoning(_CHOICE, delta, part))
 
     def _part_end(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
         kind = PartKind.REASONING if chunk["type"] == "reasoning-end" else PartKind.TEXT
@@ -469,26 +480,14 @@ class AISDKUIMessageStream(Dialect):
         metadata = chunk.get("providerMetadata")
         if metadata is not None:
             part.metadata = metadata
-        if self._open.get(kind) != part_id:
-            return
-        del self._open[kind]
         if kind is PartKind.REASONING:
             self.acc.reasoning_signature(
                 _CHOICE,
                 signature=_metadata_value(part.metadata, _SIGNATURES),
                 encrypted_content=_metadata_value(part.metadata, _ENCRYPTED),
+                owner=part,
             )
-        self.acc.end_part(_CHOICE, kind)
-
-    def _switch(self, kind: PartKind, part_id: str) -> None:
-        # One open part per kind in the accumulator: a delta for another part
-        # ends the one before (never merged into it).
-        current = self._open.get(kind)
-        if current == part_id:
-            return
-        if current is not None:
-            self.acc.end_part(_CHOICE, kind)
-        self._open[kind] = part_id
+        self.acc.end_part(_CHOICE, kind, owner=part)
 
     # -- tool calls --------------------------------------------------------------------
 
@@ -498,10 +497,8 @@ class AISDKUIMessageStream(Dialect):
             raise _protocol(event, f"a {chunk.get('type')} without a toolCallId")
         part = self._tools.get(call_id)
         if part is None:
-            part = self._tools[call_id] = _ToolPart(chunk)
-            self.parts.append(part)
             text = chunk.get("inputEncoding") == "text"
-            self.acc.tool_call(
+            call = self.acc.tool_call(
                 _CHOICE,
                 call_id,
                 id=call_id,
@@ -509,6 +506,8 @@ class AISDKUIMessageStream(Dialect):
                 kind=FREE_TEXT_KIND if text else "function",
                 server=chunk.get("providerExecuted") is True,
             )
+            part = self._tools[call_id] = _ToolPart(chunk, call)
+            self.parts.append(part)
         return part
 
     def _tool_start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
@@ -521,7 +520,6 @@ class AISDKUIMessageStream(Dialect):
             raise _protocol(event, "a tool-input-delta for a call that never started")
         delta = chunk.get("inputTextDelta")
         if isinstance(delta, str) and delta and part.state == "input-streaming":
-            part.deltas.append(delta)
             self.acc.tool_call(_CHOICE, call_id, arguments=delta)
 
     def _tool_input(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
@@ -539,10 +537,9 @@ class AISDKUIMessageStream(Dialect):
             part.fields["errorText"] = chunk.get("errorText")
         else:
             part.state = "input-available"
-        if not part.deltas and value is not None:
+        if not part.call.arguments and value is not None:
             text = part.chunk.get("inputEncoding") == "text" and isinstance(value, str)
             arguments = value if text else _json_text(value)
-            part.deltas.append(arguments)
             self.acc.tool_call(_CHOICE, call_id, arguments=arguments)
         self.acc.end_tool_call(_CHOICE, call_id)
 
