@@ -227,14 +227,23 @@ class ChoiceView(Protocol):
 
 
 class _Pieces:
-    """Streamed text kept as fragments, joined on demand and then kept joined;
-    ``version`` counts every fragment ever added (and every replacement)."""
+    """Streamed text kept as fragments, joined on demand and then kept joined.
 
-    __slots__ = ("_base", "_pieces")
+    ``version`` counts every fragment ever added (and every replacement), and
+    ``_resets`` every replacement: while it stays, the text only grows at its
+    end. Joining extends the text joined before with the fragments since: the
+    accumulator holds that string alone once the snapshots that shared it are
+    gone, and CPython then appends to it in place (``str +=`` on a string
+    nothing else refers to), so a part that grows costs its new fragments, not
+    a copy of its text, snapshot after snapshot.
+    """
+
+    __slots__ = ("_base", "_pieces", "_resets")
 
     def __init__(self) -> None:
         self._pieces: list[str] = []
         self._base = 0  # fragments absorbed by joins
+        self._resets = 0
 
     @property
     def version(self) -> int:
@@ -242,19 +251,24 @@ class _Pieces:
 
     def _joined(self) -> str:
         pieces = self._pieces
-        if len(pieces) == 1:
+        count = len(pieces)
+        if count == 1:
             return pieces[0]
-        if not pieces:
+        if not count:
             return ""
-        joined = "".join(pieces)
-        self._base += len(pieces) - 1
-        self._pieces = [joined]
-        return joined
+        tail = pieces[1] if count == 2 else "".join(pieces[1:])
+        text = pieces[0]
+        pieces.clear()  # the list lets go of the text: `text` may hold it alone now
+        text += tail
+        pieces.append(text)
+        self._base += count - 1
+        return text
 
     def _replace(self, text: str) -> None:
         version = self.version
         self._pieces = [text]
         self._base = version
+        self._resets += 1
 
 
 class _Part(_Pieces):
@@ -303,6 +317,8 @@ class _ToolCall(_Pieces):
         "_parser",
         "_partial",
         "_server",
+        "_unified",
+        "_unified_key",
     )
 
     def __init__(self, index: int, id: str | None, name: str | None, kind: str) -> None:
@@ -321,6 +337,9 @@ class _ToolCall(_Pieces):
         self._partial: PartialJSONParser | None = None
         self._fed = 0
         self._blocks = 0  # _pieces[:_blocks] are joined blocks, the rest single pieces
+        # The unified view's ToolCall, kept while the call does not change.
+        self._unified: ToolCall | None = None
+        self._unified_key: tuple[Any, ...] = ()
 
     @property
     def index(self) -> int:
@@ -388,6 +407,18 @@ class _ToolCall(_Pieces):
         self._blocks = 1
         self._parser = self._error = self._partial = None
 
+    def _unified_call(self) -> ToolCall:
+        key = (self.version, self._id, self._name, self._complete)
+        unified = self._unified
+        if unified is None or key != self._unified_key:
+            # Let go of the old arguments before joining: they may then grow in place.
+            self._unified = unified = None
+            unified = self._unified = ToolCall(
+                id=self._id, name=self._name, arguments=self.arguments, complete=self._complete
+            )
+            self._unified_key = key
+        return unified
+
 
 class _Choice:
     """Everything folded for one choice (candidate): a ``ChoiceView``."""
@@ -400,9 +431,11 @@ class _Choice:
         "_finish",
         "_index",
         "_interleaved",
+        "_joined",
         "_logprobs_content",
         "_logprobs_done",
         "_logprobs_refusal",
+        "_logprobs_views",
         "_open",
         "_order",
         "_parts",
@@ -428,6 +461,10 @@ class _Choice:
         # JSON-mode content parsing (only when asked for): the open text part's parser.
         self._content_parser: PartialJSONParser | None = None
         self._content_error: PartialJSONError | None = None
+        # The views' copies, kept while they stay true: every part of a kind
+        # joined, and the log probabilities as lists (see _joined_text).
+        self._joined: dict[PartKind, _JoinedText] = {}
+        self._logprobs_views: list[list[Any] | None] = [None, None]
 
     @property
     def index(self) -> int:
@@ -447,11 +484,20 @@ class _Choice:
 
     @property
     def logprobs_content(self) -> Sequence[Any] | None:
-        return self._logprobs_content
+        return self._logprobs_view(0, self._logprobs_content)
 
     @property
     def logprobs_refusal(self) -> Sequence[Any] | None:
-        return self._logprobs_refusal
+        return self._logprobs_view(1, self._logprobs_refusal)
+
+    def _logprobs_view(self, slot: int, live: list[Any] | None) -> list[Any] | None:
+        # The live list grows: a reader gets a copy, made again only when it grew.
+        if live is None:
+            return None
+        view = self._logprobs_views[slot]
+        if view is None or len(view) != len(live):
+            view = self._logprobs_views[slot] = list(live)
+        return view
 
     def tool_call(self, key: Any) -> ToolCallView | None:
         return self._calls.get(key)
@@ -462,10 +508,42 @@ class _Choice:
             return None
         if len(parts) == 1:
             return parts[0].text
-        return "".join([part.text for part in parts])
+        return _joined_text(self._joined, kind, parts)
 
     def open_part(self, kind: PartKind) -> PartView | None:
         return self._open.get(kind)
+
+
+class _JoinedText:
+    """Every part of a kind joined: the text, the parts it covers, and how far
+    into the last one, as of when it was joined."""
+
+    __slots__ = ("count", "covered", "resets", "text")
+
+    def __init__(self, text: str, count: int, covered: int, resets: int) -> None:
+        self.text = text
+        self.count = count
+        self.covered = covered
+        self.resets = resets
+
+
+def _joined_text(cache: dict[PartKind, _JoinedText], kind: PartKind, parts: list[_Part]) -> str:
+    # Parts before the last are closed (they never change) and the last only
+    # grows at its end while its resets stay: the text joined before is
+    # extended with what the last part gained, in place when nothing else
+    # holds it (see _Pieces).
+    last = parts[-1]
+    tail = last.text
+    known = cache.pop(kind, None)
+    if known is not None and known.count == len(parts) and known.resets == last._resets:
+        text = known.text
+        known.text = ""
+        if len(tail) != known.covered:
+            text += tail[known.covered :]
+    else:
+        text = "".join([part.text for part in parts])
+    cache[kind] = _JoinedText(text, len(parts), len(tail), last._resets)
+    return text
 
 
 # -- the accumulator --------------------------------------------------------------------
@@ -537,9 +615,13 @@ class Accumulator:
             The part it went to.
         """
         state = self._choices.get(index) or self._choice(index)
-        part = state._open.get(TEXT)
-        if part is None or (part._owner is not owner and part._owner != owner):
+        try:
+            part = state._open[TEXT]
+        except KeyError:
             part = self._open(state, TEXT, owner)
+        else:
+            if part._owner is not owner and part._owner != owner:
+                part = self._open(state, TEXT, owner)
         part._pieces.append(delta)
         if self._emit:
             if self._parse_content:
@@ -570,9 +652,13 @@ class Accumulator:
             The part it went to.
         """
         state = self._choices.get(index) or self._choice(index)
-        part = state._open.get(REASONING)
-        if part is None or (part._owner is not owner and part._owner != owner):
+        try:
+            part = state._open[REASONING]
+        except KeyError:
             part = self._open(state, REASONING, owner)
+        else:
+            if part._owner is not owner and part._owner != owner:
+                part = self._open(state, REASONING, owner)
         part._pieces.append(delta)
         if self._emit:
             self._out.append(ReasoningDelta(choice=index, delta=delta))
@@ -585,9 +671,13 @@ class Accumulator:
             The part it went to.
         """
         state = self._choices.get(index) or self._choice(index)
-        part = state._open.get(REFUSAL)
-        if part is None or (part._owner is not owner and part._owner != owner):
+        try:
+            part = state._open[REFUSAL]
+        except KeyError:
             part = self._open(state, REFUSAL, owner)
+        else:
+            if part._owner is not owner and part._owner != owner:
+                part = self._open(state, REFUSAL, owner)
         part._pieces.append(delta)
         if self._emit:
             self._out.append(RefusalDelta(choice=index, delta=delta))
@@ -835,16 +925,7 @@ class Accumulator:
             text=state.joined(TEXT) or "",
             reasoning=state.joined(REASONING) or "",
             refusal=state.joined(REFUSAL) or "",
-            tool_calls=tuple(
-                ToolCall(
-                    id=c._id,
-                    name=c._name,
-                    arguments=c.arguments,
-                    complete=c._complete,
-                )
-                for c in state._order
-                if not c._server
-            ),
+            tool_calls=tuple(c._unified_call() for c in state._order if not c._server),
             finish_reason=state._finish,
             raw_finish_reason=state._raw_finish,
             usage=self._usage,

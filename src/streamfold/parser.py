@@ -129,6 +129,7 @@ _TRANSITIONS: Final[dict[_State, dict[_Trigger, _State]]] = {
     },
 }
 _CALLER: Final = frozenset({_T.FEED, _T.CLOSE, _T.FINAL})
+_FEED: Final = _T.FEED
 #: What a caller is told for an illegal call.
 _MISUSE: Final = {
     _T.FEED: "feed() after close(): this parser has finished",
@@ -202,9 +203,14 @@ class StreamParser:
         self.dialect: Dialect | None = None
         self.error: StreamfoldError | None = None
         self._state = _State.STARTING
+        self._moves = _TRANSITIONS[_State.STARTING]  # the state's row of the table
         self._sniff = FramingSniff(max_event_size)
         self._framing: _Decoder | None = None
         self.events_seen = 0
+        # The last snapshot, and what it was taken at (see snapshot).
+        self._snapshot: Result | None = None
+        self._snapshot_at: tuple[Any, ...] = ()
+        self._warnings: tuple[str, ...] = ()
 
     @property
     def phase(self) -> Phase:
@@ -230,7 +236,8 @@ class StreamParser:
         """
         if not isinstance(data, bytes):
             data = _as_bytes(data)
-        self._fire(_T.FEED)
+        if _FEED not in self._moves:
+            self._fire(_FEED)  # raises: feed() after close()
         try:
             framing = self._framing
             if framing is None:
@@ -271,15 +278,28 @@ class StreamParser:
 
     @property
     def snapshot(self) -> Result:
-        """The result folded so far. Built on demand: it costs nothing per chunk."""
+        """The result folded so far. Built on demand: it costs nothing per chunk,
+        and what changed since the last snapshot (the parts it leaves alone are
+        shared with it; see docs/semantics.md, "Snapshots").
+        """
+        warnings = self.acc.warnings
+        at = (self._state, self.events_seen, len(warnings))
+        if self._snapshot is not None and at == self._snapshot_at:
+            return self._snapshot
+        # Let go of the last one first: the texts it shares may then grow in place.
+        self._snapshot = None
+        if len(self._warnings) != len(warnings):
+            self._warnings = tuple(warnings)
         dialect = self.dialect
-        return Result(
+        result = self._snapshot = Result(
             dialect=dialect.name if dialect else "",
             response=dialect.response() if dialect else {},
             unified=self.acc.unified(),
             complete=self._state.phase is Phase.FINISHED,
-            warnings=tuple(self.acc.warnings),
+            warnings=self._warnings,
         )
+        self._snapshot_at = at
+        return result
 
     def final(self, checked: bool = False) -> Result:
         """The final result, once the stream is closed.
@@ -365,6 +385,7 @@ class StreamParser:
                 position=self.events_seen,
             )
         self._state = new
+        self._moves = _TRANSITIONS[new]
         return new is not state
 
     # -- internals -------------------------------------------------------------------

@@ -251,7 +251,10 @@ class OpenAIChat(Dialect):
         self.extra: dict[str, Any] = {}  # unknown top-level fields: last non-null wins
         self.choices: dict[int, _ChoiceExtras] = {}
         self.usage_raw: dict[str, Any] | None = None
-        self._typed = True  # try the typed path first (see _TypedChunk)
+        # Try the typed path (see _TypedChunk) once the response has started
+        # (the first chunks take the dict path), until a choice finishes or it
+        # stops paying.
+        self._typed = False
         self._typed_hits = 0
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
@@ -279,7 +282,7 @@ class OpenAIChat(Dialect):
                 ``insufficient_system_resource`` finish at the end.
             ProtocolError: the chunk is not a JSON object.
         """
-        if self._typed and self.acc.started and not event.event_set and self._fast(event):
+        if self._typed and not event.event_set and self._fast(event):
             return False
         return self._handle_dict(event)
 
@@ -355,9 +358,7 @@ class OpenAIChat(Dialect):
         choices = chunk.get("choices")
         if choices:
             if not self.acc.started:
-                self.acc.start(
-                    self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
-                )
+                self._start()
             if type(choices) is not list:
                 raise ProtocolError(
                     f"server-sent event #{event.index}: 'choices' is not a list",
@@ -429,9 +430,12 @@ class OpenAIChat(Dialect):
         if found:
             self._missing = tuple(k for k in self._missing if k not in found)
         if not self.acc.started and ("id" in self.fields or "model" in self.fields):
-            self.acc.start(
-                self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
-            )
+            self._start()
+
+    def _start(self) -> None:
+        fields = self.fields
+        self.acc.start(fields.get("id"), fields.get("model"), fields.get("created"))
+        self._typed = True
 
     def _choice(self, choice: dict[str, Any], event: ServerSentEvent) -> None:
         index = index_or_none(choice.get("index"))
