@@ -27,9 +27,9 @@ these Protocols only; it never keeps a second copy of the text:
   (grows whenever ``arguments`` changes), ``partial_arguments()`` (the
   arguments parsed as far as they have arrived).
 - ``ChoiceView``: ``index``, ``finish_reason``, ``raw_finish_reason``,
-  ``tool_calls`` (in order), ``tool_call(key)``, ``joined(kind)`` (every part
-  of a kind joined, ``None`` when there is none), ``open_part(kind)``,
-  ``logprobs_content`` and ``logprobs_refusal``.
+  ``tool_calls`` (in order), ``tool_call(key)``, ``parts(kind)`` (in order),
+  ``joined(kind)`` (every part of a kind joined, ``None`` when there is none),
+  ``open_part(kind)``, ``logprobs_content`` and ``logprobs_refusal``.
 
 Every attribute is a read-only property; the strings and lists they give are
 shared with the accumulator and with earlier snapshots: never mutate them.
@@ -216,6 +216,9 @@ class ChoiceView(Protocol):
     def tool_call(self, key: Any) -> ToolCallView | None:
         """The call the dialect keyed ``key``, if any."""
 
+    def parts(self, kind: PartKind) -> Sequence[PartView]:
+        """Its parts of ``kind``, in order (all but the last are done)."""
+
     def joined(self, kind: PartKind) -> str | None:
         """The text of every part of ``kind``, joined; ``None`` when it has none."""
 
@@ -318,7 +321,7 @@ class _ToolCall(_Pieces):
         "_partial",
         "_server",
         "_unified",
-        "_unified_key",
+        "_unified_version",
     )
 
     def __init__(self, index: int, id: str | None, name: str | None, kind: str) -> None:
@@ -337,9 +340,10 @@ class _ToolCall(_Pieces):
         self._partial: PartialJSONParser | None = None
         self._fed = 0
         self._blocks = 0  # _pieces[:_blocks] are joined blocks, the rest single pieces
-        # The unified view's ToolCall, kept while the call does not change.
+        # The unified view's ToolCall, kept while the call does not change (any
+        # change but new pieces lets go of it at once).
         self._unified: ToolCall | None = None
-        self._unified_key: tuple[Any, ...] = ()
+        self._unified_version = 0
 
     @property
     def index(self) -> int:
@@ -373,6 +377,9 @@ class _ToolCall(_Pieces):
     def arguments(self) -> str:
         # The unified view and the native response share this one string.
         if len(self._pieces) != 1:
+            # New pieces: the unified ToolCall is stale, and lets go of the
+            # text first, which may then grow in place.
+            self._unified = None
             self._blocks = 1
         return self._joined()
 
@@ -408,15 +415,16 @@ class _ToolCall(_Pieces):
         self._parser = self._error = self._partial = None
 
     def _unified_call(self) -> ToolCall:
-        key = (self.version, self._id, self._name, self._complete)
         unified = self._unified
-        if unified is None or key != self._unified_key:
-            # Let go of the old arguments before joining: they may then grow in place.
-            self._unified = unified = None
-            unified = self._unified = ToolCall(
-                id=self._id, name=self._name, arguments=self.arguments, complete=self._complete
-            )
-            self._unified_key = key
+        version = self._base + len(self._pieces)
+        if unified is not None and version == self._unified_version:
+            return unified
+        # Let go of the old arguments before joining: they may then grow in place.
+        self._unified = unified = None
+        unified = self._unified = ToolCall(
+            id=self._id, name=self._name, arguments=self.arguments, complete=self._complete
+        )
+        self._unified_version = self._base + len(self._pieces)
         return unified
 
 
@@ -501,6 +509,9 @@ class _Choice:
 
     def tool_call(self, key: Any) -> ToolCallView | None:
         return self._calls.get(key)
+
+    def parts(self, kind: PartKind) -> Sequence[PartView]:
+        return self._parts[kind]
 
     def joined(self, kind: PartKind) -> str | None:
         parts = self._parts[kind]
@@ -781,8 +792,10 @@ class Accumulator:
         else:
             if id and not call._id:
                 call._id = id
+                call._unified = None
             if name and not call._name:
                 call._name = name
+                call._unified = None
             if server:
                 call._server = True
             if arguments and call is not state._current_tool:
@@ -1037,6 +1050,7 @@ class Accumulator:
     def _tool_done(self, state: _Choice, call: _ToolCall, complete: bool) -> None:
         call._done = True
         call._complete = complete
+        call._unified = None
         if not self._emit:
             return
         arguments = call.arguments

@@ -212,7 +212,7 @@ def _metadata_value(metadata: Any, pairs: tuple[tuple[str, str], ...]) -> str | 
 class _TextPart:
     """A text or reasoning part of the message: the owner of its accumulator parts."""
 
-    __slots__ = ("done", "id", "kind", "metadata", "parts")
+    __slots__ = ("built", "built_at", "done", "id", "kind", "metadata", "parts", "revision")
 
     def __init__(self, kind: PartKind, id: str, metadata: Any) -> None:
         self.kind = kind
@@ -222,6 +222,11 @@ class _TextPart:
         self.parts: list[PartView] = []
         self.metadata = metadata
         self.done = False
+        # Grows with every chunk that reaches the part: the native part is built
+        # again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
 
     def add(self, part: PartView) -> None:
         if not self.parts or self.parts[-1] is not part:
@@ -234,6 +239,13 @@ class _TextPart:
         return "".join([part.text for part in parts])
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
+        self.built, self.built_at = self._native(), self.revision
+        return self.built
+
+    def _native(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.kind.value}
         if self.kind is PartKind.REASONING:
             out["id"] = self.id
@@ -247,16 +259,28 @@ class _TextPart:
 class _ToolPart:
     """A tool call of the message (``tool-<name>``, or ``dynamic-tool``)."""
 
-    __slots__ = ("call", "chunk", "fields", "input", "state")
+    __slots__ = ("built", "built_at", "call", "chunk", "fields", "input", "revision", "state")
 
     def __init__(self, chunk: dict[str, Any], call: ToolCallView) -> None:
         self.chunk = chunk  # the chunk that introduced it
         self.call = call  # the accumulator's call: its input as JSON text
+        # Grows with every chunk that reaches the call: the native part is built
+        # again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
         self.state = "input-streaming"
         self.input: Any = MISSING
         self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old input first: it may then grow in place
+        self.built, self.built_at = self._native(), self.revision
+        return self.built
+
+    def _native(self) -> dict[str, Any]:
         chunk = self.chunk
         name = chunk.get("toolName")
         name = name if isinstance(name, str) else ""
@@ -295,7 +319,7 @@ def _partial(call: ToolCallView, text: bool) -> Any:
     arguments = call.arguments
     if text:
         return arguments if arguments else MISSING
-    if not arguments.strip():
+    if not arguments or arguments.isspace():  # never strip(): a copy per snapshot
         return MISSING
     try:
         return call.partial_arguments()
@@ -458,6 +482,7 @@ class AISDKUIMessageStream(Dialect):
         part = self._text.get((kind, _part_id(chunk, event)))
         if part is None or part.done:
             raise _protocol(event, f"a {chunk['type']} for a part that never started")
+        part.revision += 1
         metadata = chunk.get("providerMetadata")
         if metadata is not None:
             part.metadata = metadata
@@ -476,6 +501,7 @@ class AISDKUIMessageStream(Dialect):
         part = self._text.pop((kind, part_id), None)
         if part is None:
             raise _protocol(event, f"a {chunk['type']} for a part that never started")
+        part.revision += 1
         part.done = True
         metadata = chunk.get("providerMetadata")
         if metadata is not None:
@@ -508,6 +534,7 @@ class AISDKUIMessageStream(Dialect):
             )
             part = self._tools[call_id] = _ToolPart(chunk, call)
             self.parts.append(part)
+        part.revision += 1
         return part
 
     def _tool_start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
@@ -518,6 +545,7 @@ class AISDKUIMessageStream(Dialect):
         part = self._tools.get(call_id) if call_id is not None else None
         if part is None:
             raise _protocol(event, "a tool-input-delta for a call that never started")
+        part.revision += 1
         delta = chunk.get("inputTextDelta")
         if isinstance(delta, str) and delta and part.state == "input-streaming":
             self.acc.tool_call(_CHOICE, call_id, arguments=delta)
@@ -549,6 +577,7 @@ class AISDKUIMessageStream(Dialect):
         call_id = str_or_none(chunk.get("toolCallId"))
         part = self._tools.get(call_id) if call_id is not None else None
         if part is not None:
+            part.revision += 1
             kind = chunk["type"]
             if kind == "tool-output-available":
                 part.state = "output-available"

@@ -165,6 +165,8 @@ class _Block:
     accumulator holds for it (its text, its tool call)."""
 
     __slots__ = (
+        "built",
+        "built_at",
         "call",
         "citations",
         "done",
@@ -175,6 +177,7 @@ class _Block:
         "key",
         "kind",
         "parts",
+        "revision",
         "segment",
         "signature",
         "type",
@@ -199,6 +202,11 @@ class _Block:
         self.json: list[str] = []
         self.input: Any = MISSING  # the parsed input, once the block ended
         self.done = False
+        # Grows with every event that reaches the block (its deltas, its end):
+        # the native block is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
 
     def add(self, part: PartView) -> None:
         """The accumulator's part a piece of this block went to."""
@@ -222,7 +230,16 @@ class _Block:
         return pieces[0] if pieces else ""
 
     def native(self) -> dict[str, Any]:
-        """The block as the non-streaming Message holds it."""
+        """The block as the non-streaming Message holds it: built again only
+        when it changed."""
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
+        built = self.built = self._native()
+        self.built_at = self.revision
+        return built
+
+    def _native(self) -> dict[str, Any]:
         out = dict(self.fields)
         if self.type == _TEXT:
             out["text"] = self.text()
@@ -244,8 +261,9 @@ class _Block:
 def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
     # A tool block cut before its end (or not valid JSON): the input parsed as
     # far as it goes, strings kept as received; MISSING keeps the start's input.
-    # With the accumulator's call, parsed incrementally (snapshot after snapshot).
-    if not arguments.strip():
+    # With the accumulator's call, parsed incrementally (snapshot after snapshot);
+    # never strip() the arguments, a copy of them each time.
+    if not arguments or arguments.isspace():
         return MISSING
     try:
         value = call.partial_arguments() if call is not None else parse_partial(arguments)
@@ -274,6 +292,8 @@ class AnthropicMessages(Dialect):
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
         self.stop_reason: str | None = None
+        self._sorted: list[_Block] = []  # the current message's blocks, by index
+        self._sorted_at: tuple[int, int] = (0, 0)
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -419,6 +439,7 @@ class AnthropicMessages(Dialect):
             raise protocol_error(
                 event, f"content_block_delta for block {block.index} after it ended"
             )
+        block.revision += 1
         kind = tag_or_none(delta.get("type"))
         if kind == "text_delta" and block.type == _TEXT:
             text = delta.get("text")
@@ -524,6 +545,7 @@ class AnthropicMessages(Dialect):
     def _end_block(self, block: _Block, complete: bool) -> None:
         del self.open_blocks[block.key]
         block.done = True
+        block.revision += 1
         acc = self.acc
         key = block.key
         if block.type == _TEXT:
@@ -609,14 +631,20 @@ class AnthropicMessages(Dialect):
         }
         if message is not None:
             out.update(message)
-        segment = self.segment
-        blocks = [b for b in self.order if b.segment == segment]
-        blocks.sort(key=_block_index)
-        out["content"] = [b.native() for b in blocks]
+        out["content"] = [b.native() for b in self._blocks()]
         out.update(self.delta_fields)
         if self.usage is not None:
             out["usage"] = dict(self.usage)
         return out
+
+    def _blocks(self) -> list[_Block]:
+        # The current message's blocks by index, sorted again only when one was added.
+        at = (len(self.order), self.segment)
+        if at != self._sorted_at:
+            segment = self.segment
+            self._sorted = sorted((b for b in self.order if b.segment == segment), key=_block_index)
+            self._sorted_at = at
+        return self._sorted
 
 
 def _block_index(block: _Block) -> int:

@@ -246,7 +246,8 @@ def _unix_time(value: Any) -> int | None:
 
 
 class _Text:
-    """Streamed text of one kind (answer or thought), the fragments joined on demand."""
+    """A streamed string argument, the fragments joined on demand (and kept
+    joined: extended in place when nothing else holds it, as fold._Pieces)."""
 
     __slots__ = ("pieces",)
 
@@ -254,7 +255,15 @@ class _Text:
         self.pieces = [first]
 
     def joined(self) -> str:
-        return "".join(self.pieces)
+        pieces = self.pieces
+        if len(pieces) == 1:
+            return pieces[0]
+        tail = "".join(pieces[1:])
+        text = pieces[0]
+        pieces.clear()
+        text += tail
+        pieces.append(text)
+        return text
 
 
 def _materialise(node: Any) -> Any:
@@ -463,13 +472,18 @@ class PartialArguments:
 class _TextPart:
     """Adjacent text parts of one kind, merged into one native part."""
 
-    __slots__ = ("extra", "parts", "signature", "thought")
+    __slots__ = ("built", "built_at", "extra", "parts", "revision", "signature", "thought")
 
     def __init__(self, thought: bool, signature: str | None) -> None:
         self.thought = thought
         self.parts: list[PartView] = []  # the accumulator's part that holds its text
         self.signature = signature
         self.extra: dict[str, Any] | None = None
+        # Grows with every chunk that reaches the part: the native part is built
+        # again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
 
     def add(self, part: PartView) -> None:
         if not self.parts or self.parts[-1] is not part:
@@ -482,6 +496,9 @@ class _TextPart:
         return "".join([part.text for part in parts])
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
         part: dict[str, Any] = {"text": self.text()}
         if self.thought:
             part["thought"] = True
@@ -490,13 +507,25 @@ class _TextPart:
         if self.extra:
             for key, value in self.extra.items():
                 part.setdefault(key, value)
+        self.built, self.built_at = part, self.revision
         return part
 
 
 class _StreamedCall:
     """A function call whose arguments Vertex streams (``willContinue``)."""
 
-    __slots__ = ("arguments", "call_extra", "id", "key", "name", "part_extra", "signature")
+    __slots__ = (
+        "arguments",
+        "built",
+        "built_at",
+        "call_extra",
+        "id",
+        "key",
+        "name",
+        "part_extra",
+        "revision",
+        "signature",
+    )
 
     def __init__(self, key: Any, name: str | None, id: str | None) -> None:
         self.key = key
@@ -506,8 +535,19 @@ class _StreamedCall:
         self.arguments = PartialArguments()
         self.part_extra: dict[str, Any] = {}
         self.call_extra: dict[str, Any] = {}
+        # Grows with every part of the call: the native part is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None
+        self.built, self.built_at = self._native(), self.revision
+        return self.built
+
+    def _native(self) -> dict[str, Any]:
         call: dict[str, Any] = {}
         if self.id is not None:
             call["id"] = self.id
@@ -539,6 +579,7 @@ class _Candidate:
         "index",
         "index_seen",
         "logprobs",
+        "logprobs_view",
         "parts",
         "role",
         "streamed",
@@ -555,6 +596,8 @@ class _Candidate:
         self.calls = 0
         self.fields: dict[str, Any] = {}  # candidate metadata: the last non-empty wins
         self.logprobs: dict[str, Any] | None = None
+        # logprobs as the native response shows it: a copy, made again when it grew.
+        self.logprobs_view: dict[str, Any] | None = None
         self.finish: str | None = None
 
 
@@ -709,6 +752,7 @@ class Gemini(Dialect):
             return
         current = state.current_text
         if current is not None and _joins(current, thought, signature):
+            current.revision += 1
             if signature is not None:
                 current.signature = signature
         else:
@@ -766,7 +810,8 @@ class Gemini(Dialect):
                 self._whole_call(state, part, call, name, call_id, event)
                 return
             streamed = self._start_streamed(state, part, call, name, call_id)
-        elif name and not streamed.name:
+        streamed.revision += 1
+        if name and not streamed.name:
             streamed.name = name
             self.acc.tool_call(state.index, streamed.key, name=name)
         if streamed.signature is None:
@@ -880,6 +925,7 @@ class Gemini(Dialect):
         merged = state.logprobs
         if merged is None:
             merged = state.logprobs = {}
+        state.logprobs_view = None
         for key, value in raw.items():
             if type(value) is list:
                 known = merged.get(key)
@@ -947,7 +993,14 @@ class Gemini(Dialect):
         for key, value in state.fields.items():
             candidate[key] = value
         if state.logprobs is not None:
-            candidate["logprobsResult"] = state.logprobs
+            view = state.logprobs_view
+            if view is None:
+                # The token lists grow in later chunks: the response gets them as they are now.
+                view = state.logprobs_view = {
+                    key: list(value) if type(value) is list else value
+                    for key, value in state.logprobs.items()
+                }
+            candidate["logprobsResult"] = view
         if state.index_seen:
             candidate["index"] = state.index
         return candidate

@@ -15,7 +15,7 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, PartKind
+from ..fold import Accumulator, ChoiceView, PartKind, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -228,7 +228,15 @@ def _is_blank_response_field(value: Any) -> bool:
 class _ChoiceExtras:
     """What the chat dialect keeps per choice beside the accumulator's parts."""
 
-    __slots__ = ("by_index", "delta_fields", "fields", "function_call", "reasoning_key", "role")
+    __slots__ = (
+        "by_index",
+        "delta_fields",
+        "fields",
+        "function_call",
+        "reasoning_key",
+        "revision",
+        "role",
+    )
 
     def __init__(self) -> None:
         self.role: str | None = None
@@ -237,6 +245,19 @@ class _ChoiceExtras:
         self.delta_fields: dict[str, Any] = {}  # unknown delta fields: lists extend
         self.by_index: dict[Any, Any] = {}  # tool-call index -> current accumulator key
         self.function_call: bool = False
+        self.revision = 0  # grows whenever anything above may have changed
+
+
+class _NativeChoice:
+    """A choice of the native response as last built, and what it was built from."""
+
+    __slots__ = ("calls", "key", "value")
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] = ()
+        self.value: dict[str, Any] | None = None
+        # Each call's `function` object, by call, with what it was built from.
+        self.calls: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
 
 class OpenAIChat(Dialect):
@@ -259,6 +280,7 @@ class OpenAIChat(Dialect):
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
+        self._native: dict[int, _NativeChoice] = {}  # what response() built, per choice
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -471,7 +493,9 @@ class OpenAIChat(Dialect):
             self._finish_seen = True
             self._typed = False
         if not choice.keys() <= _KNOWN_CHOICE:
-            fields = self._extras(index).fields
+            extras = self._extras(index)
+            extras.revision += 1
+            fields = extras.fields
             for key in choice.keys() - _KNOWN_CHOICE:
                 value = choice[key]
                 if value is not None:
@@ -488,6 +512,7 @@ class OpenAIChat(Dialect):
         # Everything in a delta but string content: rarer, so off the text path.
         acc = self.acc
         extras = self._extras(index)
+        extras.revision += 1
         reasoning = delta.get("reasoning_content")
         if reasoning is None:
             if delta.get("reasoning") is not None:
@@ -652,8 +677,35 @@ class OpenAIChat(Dialect):
         return out
 
     def _native_choice(self, index: int) -> dict[str, Any]:
+        # Built again only when something in it changed (the key); each call's
+        # object only when that call changed.
         state = self.acc.choices[index]
         extras = self.choices.get(index) or _ChoiceExtras()
+        native = self._native.get(index)
+        if native is None:
+            native = self._native[index] = _NativeChoice()
+        calls = state.tool_calls
+        key = (
+            _text_key(state, PartKind.TEXT),
+            _text_key(state, PartKind.REFUSAL),
+            _text_key(state, PartKind.REASONING),
+            tuple([(c.version, c.id, c.name) for c in calls]),
+            _length(state.logprobs_content),
+            _length(state.logprobs_refusal),
+            state.raw_finish_reason,
+            extras.revision,
+        )
+        if native.value is not None and key == native.key:
+            return native.value
+        # Let go of the old one first: the texts it holds may then grow in place.
+        native.value = None
+        value = native.value = self._build_choice(index, state, extras, native)
+        native.key = key
+        return value
+
+    def _build_choice(
+        self, index: int, state: ChoiceView, extras: _ChoiceExtras, native: _NativeChoice
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": extras.role or "assistant",
             "content": state.joined(PartKind.TEXT),
@@ -665,7 +717,7 @@ class OpenAIChat(Dialect):
         calls = []
         function_call = state.tool_call("function_call") if extras.function_call else None
         for call in state.tool_calls:
-            function = {"name": call.name or "", "arguments": call.arguments}
+            function = _function(native, call)
             if function_call is not None and call is function_call:
                 message["function_call"] = function
                 continue
@@ -673,19 +725,44 @@ class OpenAIChat(Dialect):
         if calls:
             message["tool_calls"] = calls
         for key, value in extras.delta_fields.items():
-            message.setdefault(key, value)
+            # A list grows in later chunks: the response gets it as it is now.
+            message.setdefault(key, list(value) if type(value) is list else value)
         logprobs = None
         if state.logprobs_content is not None or state.logprobs_refusal is not None:
             logprobs = {"content": state.logprobs_content, "refusal": state.logprobs_refusal}
-        native: dict[str, Any] = {
+        out: dict[str, Any] = {
             "index": index,
             "message": message,
             "logprobs": logprobs,
             "finish_reason": state.raw_finish_reason,
         }
         for key, value in extras.fields.items():
-            native.setdefault(key, value)
-        return native
+            out.setdefault(key, value)
+        return out
+
+
+def _text_key(state: ChoiceView, kind: PartKind) -> tuple[int, int]:
+    # What the text of every part of a kind depends on: the parts, and the last one's version.
+    parts = state.parts(kind)
+    return (len(parts), parts[-1].version) if parts else (0, 0)
+
+
+def _length(items: Any) -> int:
+    return -1 if items is None else len(items)
+
+
+def _function(native: _NativeChoice, call: ToolCallView) -> dict[str, Any]:
+    # A call's `function` object, built again only when the call changed.
+    key = (call.version, call.name)
+    known = native.calls.get(call.index)
+    if known is not None and known[0] == key:
+        return known[1]
+    # Let go of the old arguments first: they may then grow in place.
+    known = None
+    native.calls.pop(call.index, None)
+    function = {"name": call.name or "", "arguments": call.arguments}
+    native.calls[call.index] = (key, function)
+    return function
 
 
 def _deepseek_insufficient_resource() -> ProviderError:

@@ -134,10 +134,24 @@ def _bedrock_cache_write(input_details: dict[str, Any]) -> int | None:
 class _Part:
     """One content part (output_text, refusal, reasoning_text) or summary part."""
 
-    __slots__ = ("annotations", "base", "kind", "logprobs", "segments")
+    __slots__ = (
+        "annotations",
+        "base",
+        "built",
+        "built_at",
+        "kind",
+        "logprobs",
+        "revision",
+        "segments",
+    )
 
     def __init__(self, kind: str, base: dict[str, Any] | None) -> None:
         self.kind = kind
+        # Grows with every event that reaches the part (see _part): the native
+        # part is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
         self.base = base  # the part object the server sent last (added, then done)
         # Its text, in order: the accumulator's parts that hold it (one, unless
         # the provider interleaved it with another part of its kind), the
@@ -160,6 +174,9 @@ class _Part:
         return "".join([s if isinstance(s, str) else s.text for s in segments])
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
         out: dict[str, Any] = dict(self.base) if self.base else {"type": self.kind}
         out["refusal" if self.kind == "refusal" else "text"] = self.text()
         if self.kind == "output_text":
@@ -168,7 +185,8 @@ class _Part:
             else:
                 out.setdefault("annotations", [])
             if self.logprobs:
-                out["logprobs"] = self.logprobs
+                out["logprobs"] = list(self.logprobs)  # it grows in later events
+        self.built, self.built_at = out, self.revision
         return out
 
 
@@ -177,6 +195,8 @@ class _Item:
 
     __slots__ = (
         "added",
+        "built",
+        "built_at",
         "call",
         "call_ended",
         "content",
@@ -184,6 +204,7 @@ class _Item:
         "field",
         "field_deltas",
         "index",
+        "revision",
         "status",
         "summary",
     )
@@ -202,6 +223,11 @@ class _Item:
         self.field_deltas: list[str] = []
         self.status: str | None = None
         self.call_ended = False
+        # Grows with every event that reaches the item (see _item): the native
+        # item is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
 
     def field_text(self) -> str:
         """The streamed field (arguments, input, code) so far."""
@@ -220,6 +246,9 @@ class _Item:
     def native(self) -> dict[str, Any]:
         if self.done is not None:
             return self.done
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
         out = dict(self.added)
         if self.content:
             out["content"] = [self.content[i].native() for i in sorted(self.content)]
@@ -231,6 +260,7 @@ class _Item:
                 out[self.field] = text
         if self.status is not None:
             out["status"] = self.status
+        self.built, self.built_at = out, self.revision
         return out
 
 
@@ -254,6 +284,7 @@ class OpenAIResponses(Dialect):
         self._last_index: int | None = None
         self._sequence: int | None = None
         self._noted: set[Any] = set()  # warnings given once per kind
+        self._order: list[int] = []  # the output indexes, sorted (see response)
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -318,7 +349,10 @@ class OpenAIResponses(Dialect):
         if self.final_output is not None:
             out["output"] = self.final_output
         else:
-            out["output"] = [self.items[i].native() for i in sorted(self.items)]
+            items = self.items
+            if len(self._order) != len(items):
+                self._order = sorted(items)
+            out["output"] = [items[i].native() for i in self._order]
         return out
 
     # -- dispatch helpers -------------------------------------------------------------
@@ -387,7 +421,9 @@ class OpenAIResponses(Dialect):
         """The item an event refers to; created when its output_item.added never came."""
         index = self._index(payload)
         item = self.items.get(index)
-        if item is None:
+        if item is not None:
+            item.revision += 1
+        else:
             if not self.acc.started:
                 self.acc.start(None, None, None)
             self.acc.warn(
@@ -478,6 +514,7 @@ class OpenAIResponses(Dialect):
         part = parts.get(number)
         if part is None:
             part = parts[number] = _Part(kind, None)
+        part.revision += 1
         return (item.index, section, number), part
 
     # -- lifecycle -------------------------------------------------------------------
@@ -628,6 +665,7 @@ class OpenAIResponses(Dialect):
             if item.done is not None or item.type != added.get("type"):
                 self.acc.warn(f"output[{index}] was added twice; the later item replaces it")
             item.added = dict(added)
+            item.revision += 1
             item_id = added.get("id")
             if isinstance(item_id, str):
                 self._by_id[item_id] = index
@@ -706,6 +744,7 @@ class OpenAIResponses(Dialect):
             part = store.get(number)
             if part is None:
                 part = store[number] = _Part(part_type, final)
+            part.revision += 1
             key = (item.index, section, number)
             text = final.get("refusal" if part_type == "refusal" else "text")
             self._settle(key, part, text, f"{item.label()} {section}[{number}]")
