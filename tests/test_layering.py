@@ -198,3 +198,32 @@ def test_the_reach_checker_sees_a_reach() -> None:
     assert {"_pieces", "_choices", "_open", "_order"} <= private
     probe = SRC / "fold.py"  # fold itself reads its parts' privates: the checker sees them
     assert _foreign_private_reads(probe, private)
+
+
+_MISUSES = {
+    "part.text = 'changed'": "read-only",
+    "print(part._pieces)": "has no attribute",
+    "call.arguments = 'x'": "read-only",
+    "acc.choice(0).tool_calls.append(call)": "has no attribute",
+    "acc.choices[1] = acc.choice(0)": "Unsupported target",
+    "acc.started = True": "read-only",
+}
+
+
+def test_mypy_rejects_a_write_through_the_view_or_a_reach_past_it(tmp_path: Path) -> None:
+    # The view is enforced in the types: what a push method or a look-up
+    # returns is a read-only Protocol, the accumulator's own state is private.
+    api = pytest.importorskip("mypy.api")
+    lines = [
+        "from streamfold.fold import Accumulator",
+        "def misuse(acc: Accumulator) -> None:",
+        "    part = acc.text(0, 'hi')",
+        "    call = acc.tool_call(0, 'k', arguments='{}')",
+        *(f"    {line}" for line in _MISUSES),
+    ]
+    probe = tmp_path / "probe.py"
+    probe.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report, _, _ = api.run(["--strict", "--no-error-summary", str(probe)])
+    for number, (line, words) in enumerate(_MISUSES.items(), start=5):
+        found = [r for r in report.splitlines() if f"probe.py:{number}:" in r]
+        assert found and words in found[0], (line, report)

@@ -21,7 +21,7 @@ import pytest
 from streamfold import StreamParser
 from streamfold.result import Result
 
-from .corpus import CORPUS, FIXTURES
+from .corpus import CORPUS, FIXTURES, cut
 
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 # Longer recordings are checked at this many chunks (the first ones, then spread
@@ -32,10 +32,7 @@ _CHECKPOINTS = 48
 def chunks_of(data: bytes) -> list[bytes]:
     """The recording cut after every event (a JSON array or body: in 64-byte reads)."""
     ends = [m.end() for m in _EVENT_END.finditer(data)]
-    if not ends:
-        return [data[i : i + 64] for i in range(0, len(data), 64)]
-    bounds = [0, *ends] if ends[-1] == len(data) else [0, *ends, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return cut(data, ends or range(64, len(data), 64))
 
 
 def _recordings() -> list[Any]:

@@ -386,7 +386,7 @@ class _ToolCall(_Pieces):
     def partial_arguments(self) -> Any:
         if self._parser is not None:
             return self._parser.snapshot()
-        text = self._joined()
+        text = self.arguments
         partial = self._partial
         if partial is None:
             partial = self._partial = PartialJSONParser(updates=False)

@@ -333,7 +333,8 @@ class StreamParser:
         they have arrived: the partial-JSON snapshot (strings as far as received,
         numbers and literals once complete; see ``streamfold.partial_json``).
         Built on demand; with ``parse_arguments`` the incremental parser's state
-        is used, else the arguments so far are parsed once.
+        is used, else a parser made on the first call is fed what arrived since
+        the last one (``ToolCallView.partial_arguments``).
 
         Returns:
             The partial value, ``partial_json.MISSING`` before any value started,

@@ -775,7 +775,10 @@ class Gemini(Dialect):
             if signature is not None:
                 self.acc.reasoning_signature(state.index, signature=signature)
         elif text:
-            current.add(self.acc.text(state.index, text))
+            handle = self.acc.text(state.index, text)
+            parts = current.parts
+            if not parts or parts[-1] is not handle:  # current.add, inline: every chunk
+                parts.append(handle)
 
     def _end_text(self, state: _Candidate) -> None:
         current = state.current_text

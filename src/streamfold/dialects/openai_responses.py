@@ -139,14 +139,16 @@ class _Part:
         "base",
         "built",
         "built_at",
+        "key",
         "kind",
         "logprobs",
         "revision",
         "segments",
     )
 
-    def __init__(self, kind: str, base: dict[str, Any] | None) -> None:
+    def __init__(self, kind: str, base: dict[str, Any] | None, key: tuple[int, str, int]) -> None:
         self.kind = kind
+        self.key = key  # (output index, section, number): the owner of its accumulator parts
         # Grows with every event that reaches the part (see _part): the native
         # part is built again only then.
         self.revision = 0
@@ -160,11 +162,6 @@ class _Part:
         self.segments: list[PartView | str] = []
         self.annotations: dict[int, Any] = {}
         self.logprobs: list[Any] = []
-
-    def add(self, part: PartView) -> None:
-        segments = self.segments
-        if not segments or segments[-1] is not part:
-            segments.append(part)
 
     def text(self) -> str:
         segments = self.segments
@@ -454,14 +451,18 @@ class OpenAIResponses(Dialect):
         # for another Responses part of the kind ends the one before (never
         # merged into it).
         kind = _UNIFIED_KIND.get(part.kind)
+        segments = part.segments
         if kind is None:
-            part.segments.append(delta)
-        elif kind is PartKind.TEXT:
-            part.add(self.acc.text(_CHOICE, delta, key))
+            segments.append(delta)
+            return
+        if kind is PartKind.TEXT:
+            handle = self.acc.text(_CHOICE, delta, key)
         elif kind is PartKind.REASONING:
-            part.add(self.acc.reasoning(_CHOICE, delta, key))
+            handle = self.acc.reasoning(_CHOICE, delta, key)
         else:
-            part.add(self.acc.refusal(_CHOICE, delta, key))
+            handle = self.acc.refusal(_CHOICE, delta, key)
+        if not segments or segments[-1] is not handle:
+            segments.append(handle)
 
     def _end(self, key: tuple[int, str, int], part: _Part) -> None:
         kind = _UNIFIED_KIND.get(part.kind)
@@ -513,9 +514,9 @@ class OpenAIResponses(Dialect):
             number = max(parts) if parts else 0
         part = parts.get(number)
         if part is None:
-            part = parts[number] = _Part(kind, None)
+            part = parts[number] = _Part(kind, None, (item.index, section, number))
         part.revision += 1
-        return (item.index, section, number), part
+        return part.key, part
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -743,9 +744,9 @@ class OpenAIResponses(Dialect):
                 continue
             part = store.get(number)
             if part is None:
-                part = store[number] = _Part(part_type, final)
+                part = store[number] = _Part(part_type, final, (item.index, section, number))
             part.revision += 1
-            key = (item.index, section, number)
+            key = part.key
             text = final.get("refusal" if part_type == "refusal" else "text")
             self._settle(key, part, text, f"{item.label()} {section}[{number}]")
             self._server_part(part, final)
