@@ -17,6 +17,10 @@ one run, by:
   byte kept: what encoding adds to the fold.
 - ``transcode``: bytes in, bytes out: parser and encoder per piece, as a
   gateway or a backend that feeds ``useChat`` runs them.
+- ``relay``: the same events through ``EncodedStreamResponse`` (the ASGI
+  response of ``streamfold.adapters.asgi``) in process, with a ``send`` that
+  keeps the bytes and a client that stays: what the response adds to the
+  encoder, per event (its keep-alive task and disconnect watch included).
 
 The budget: encoding costs at most the fold's own time again (``encode /
 events`` at most 1), and bytes in, bytes out within 2.5x of the source's floor
@@ -88,6 +92,30 @@ def transcode_run(target: str) -> Callable[[list[bytes]], bytes]:
         return b"".join(out)
 
     return run
+
+
+def relay_run(target: str, events: list[Event]) -> Callable[[list[bytes]], bytes]:
+    import anyio
+
+    from streamfold.adapters.asgi import EncodedStreamResponse
+
+    async def upstream() -> Any:
+        for event in events:
+            yield event
+
+    async def relay() -> bytes:
+        out: list[bytes] = []
+
+        async def send(message: Any) -> None:
+            out.append(message.get("body", b""))
+
+        async def receive() -> Any:
+            await anyio.sleep_forever()
+
+        await EncodedStreamResponse(upstream(), target)({"type": "http"}, receive, send)
+        return b"".join(out)
+
+    return lambda pieces: anyio.run(relay)
 
 
 def check_fold(expected: Any) -> Callable[[Any], str]:
@@ -190,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {cells['events'].text()} | {transcode.text()} "
                 f"| {_ratio(transcode, cells['floor'])} |"
             )
+    print()
+    print(_relayed(text, args))
     notes = [
         f"{name} {label}: {cell.note}"
         for name, cells in growth.items()
@@ -199,6 +229,37 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"- {note}")
     return 0
+
+
+def _relayed(stream: ChatStream, args: argparse.Namespace) -> str:
+    """The ASGI response against its encoder alone, on ``stream``, per target."""
+    events = parse([stream.body])
+    parser = StreamParser()
+    parser.feed(stream.body)
+    parser.close()
+    expected = parser.snapshot.unified
+    lines = [
+        f"Relayed by EncodedStreamResponse ({stream.name}, {len(events):,} events, in process):",
+        "",
+        "| target | encode | relay | relay / encode | added per event |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for target in TARGETS:
+        contenders = {
+            "encode": Contender(encoder_run(target, events), check_fold(expected), []),
+            "relay": Contender(relay_run(target, events), check_fold(expected), []),
+        }
+        cells = best_of(contenders, [], args.target, 1 if args.quick else 3)
+        encode, relay = cells["encode"], cells["relay"]
+        added = (
+            "n/a"
+            if encode.seconds is None or relay.seconds is None
+            else f"{(relay.seconds - encode.seconds) / len(events) * 1e6:.2f} µs"
+        )
+        lines.append(
+            f"| {target} | {encode.text()} | {relay.text()} | {_ratio(relay, encode)} | {added} |"
+        )
+    return "\n".join(lines)
 
 
 def _linearity(streams: list[ChatStream], growth: dict[str, dict[str, Cell]]) -> str:

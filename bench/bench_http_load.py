@@ -3,6 +3,10 @@
 Run by hand (loopback only, bounded in count and time, about three minutes)::
 
     .venv/bin/python bench/bench_http_load.py [--streams 1000] [--events 100] [--gap 0.1]
+        [--library httpx2|httpx]
+
+``--library`` picks the HTTP client (by default the one ``streamfold.client``
+uses: httpx2 when installed).
 
 The replay server runs in a child process (``streamfold serve``), so the CPU
 time measured here is the client's alone. Each mode streams the same synthetic
@@ -10,7 +14,7 @@ Chat Completions recording ``--streams`` times at once, first as fast as the
 server sends it (one write per event), then paced (one event per stream every
 ``--gap`` seconds, the way a model streams tokens):
 
-- ``httpx bytes``: ``response.aiter_bytes()`` and nothing else: the floor;
+- ``bytes only``: ``response.aiter_bytes()`` and nothing else: the floor;
 - ``streamfold events``: ``AsyncEventStream``, every event, then ``final()``;
 - ``streamfold + deadlines``: the same with first-event, idle and total deadlines.
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import platform
@@ -39,12 +44,15 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import httpx
-
 import streamfold
+from streamfold.adapters.client import http_library
 from streamfold.adapters.httpx import AsyncEventStream, Timeouts
+
+#: The HTTP library under test (``--library``), set by ``main``.
+http: Any = None
 
 TIME_LIMIT = 300.0  # seconds for the whole run, at most
 
@@ -139,8 +147,8 @@ class Check:
             self.complete += 1
 
 
-async def run_httpx(
-    client: httpx.AsyncClient,
+async def run_bytes(
+    client: Any,
     url: str,
     body: dict[str, str],
     check: Check,
@@ -160,7 +168,7 @@ async def run_httpx(
 
 
 async def run_streamfold(
-    client: httpx.AsyncClient,
+    client: Any,
     url: str,
     body: dict[str, str],
     check: Check,
@@ -211,10 +219,10 @@ async def measure(
     pace: str = "fast",
     **options: object,
 ) -> tuple[float, float, int | None]:
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    limits = http.Limits(max_connections=None, max_keepalive_connections=None)
     headers = {"x-streamfold-pace": pace}
-    async with httpx.AsyncClient(
-        limits=limits, timeout=httpx.Timeout(120.0), headers=headers
+    async with http.AsyncClient(
+        limits=limits, timeout=http.Timeout(120.0), headers=headers
     ) as client:
         body = {"model": "bench", "stream": "true"}
         gate = Gate(streams) if memory else None
@@ -228,7 +236,9 @@ async def measure(
         return time.perf_counter() - wall, time.process_time() - cpu, gate.memory if gate else None
 
 
-async def main(streams: int, events: int, rounds: int, gap: float) -> int:
+async def main(streams: int, events: int, rounds: int, gap: float, library: ModuleType) -> int:
+    global http
+    http = library
     data = synthetic_recording(events)
     expected = streamfold.fold(data)
     typed_events = len(list(streamfold.iter_events(data)))
@@ -251,18 +261,25 @@ async def main(streams: int, events: int, rounds: int, gap: float) -> int:
             server.wait(10)
 
 
-class _Replay(httpx.AsyncByteStream):
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
+def _replayed(chunks: list[bytes]) -> Any:
+    """A response of the library under test whose body is ``chunks``, from memory."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self.chunks:
-            yield chunk
+    class Replay(http.AsyncByteStream):  # type: ignore[misc,name-defined]
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+    return http.Response(
+        200,
+        headers={"content-type": "text/event-stream"},
+        stream=Replay(),
+        request=http.Request("POST", "http://b/"),
+    )
 
 
 async def capture(url: str) -> list[bytes]:
-    """The chunks of one stream as httpx yields them over the socket."""
-    async with httpx.AsyncClient() as client, client.stream("POST", url, json={}) as response:
+    """The chunks of one stream as the library yields them over the socket."""
+    async with http.AsyncClient() as client, client.stream("POST", url, json={}) as response:
         return [chunk async for chunk in response.aiter_bytes()]
 
 
@@ -270,13 +287,8 @@ async def direct_cost(chunks: list[bytes], timeouts: Timeouts | None, repeat: in
     """streamfold's own CPU seconds per stream: the same chunks folded from memory,
     minus iterating them bare (no sockets, so no noise from the server)."""
 
-    def response() -> httpx.Response:
-        return httpx.Response(
-            200,
-            headers={"content-type": "text/event-stream"},
-            stream=_Replay(chunks),
-            request=httpx.Request("POST", "http://b/"),
-        )
+    def response() -> Any:
+        return _replayed(chunks)
 
     best_bare = best_fold = float("inf")
     for _ in range(3):
@@ -298,18 +310,13 @@ async def direct_memory(chunks: list[bytes], streams: int) -> dict[str, float]:
     same reads replayed from memory (no socket buffers to blur the count)."""
     half = sum(map(len, chunks)) // 2
     used: dict[str, float] = {}
-    for name in ("httpx bytes", "streamfold events"):
+    for name in ("bytes only", "streamfold events"):
         held: list[Any] = []
         tracemalloc.start()
         baseline = tracemalloc.get_traced_memory()[0]
         for _ in range(streams):
-            response = httpx.Response(
-                200,
-                headers={"content-type": "text/event-stream"},
-                stream=_Replay(chunks),
-                request=httpx.Request("POST", "http://b/"),
-            )
-            if name == "httpx bytes":
+            response = _replayed(chunks)
+            if name == "bytes only":
                 reads, received = response.aiter_bytes(), 0
                 while received < half:
                     received += len(await reads.__anext__())
@@ -339,13 +346,13 @@ async def report(
 ) -> int:
     deadlines = Timeouts(first_event=60, idle=60, total=120)
     modes: list[tuple[str, Runner, dict[str, Any]]] = [
-        ("httpx bytes", run_httpx, {}),
+        ("bytes only", run_bytes, {}),
         ("streamfold events", run_streamfold, {}),
         ("streamfold + deadlines", run_streamfold, {"timeouts": deadlines}),
     ]
     paced = f"gap={gap}"
     warm = Check(expected, typed_events)
-    await measure(run_httpx, url, min(streams, 100), warm, len(data))
+    await measure(run_bytes, url, min(streams, 100), warm, len(data))
     chunks = await capture(url)
     own = {
         "streamfold events": await direct_cost(chunks, None, 200),
@@ -355,7 +362,7 @@ async def report(
         f"streamfold HTTP load: {streams} concurrent streams x {events} events "
         f"({len(data) / 1024:.1f} KiB each, {len(chunks)} reads each), loopback, one asyncio "
         f"process, the replay server in another; Python {platform.python_version()}, "
-        f"httpx {httpx.__version__}, {os.cpu_count()} CPUs\n"
+        f"{http.__name__} {http.__version__}, {os.cpu_count()} CPUs\n"
     )
     failures = 0
     for pace, title in (
@@ -402,25 +409,25 @@ async def report(
         )
     print(
         "(streamfold share = that cost times the streams, over the whole client CPU of the "
-        "run; target < 10%.\n CPU vs floor = the run's client CPU against the httpx-only "
+        "run; target < 10%.\n CPU vs floor = the run's client CPU against the bytes-only "
         "run's: mostly noise here, the server shares the CPUs)\n"
     )
     tracemalloc.start()
     memory: dict[str, float] = {}
-    for name, runner in (("httpx bytes", run_httpx), ("streamfold events", run_streamfold)):
+    for name, runner in (("bytes only", run_bytes), ("streamfold events", run_streamfold)):
         check = Check(expected, typed_events)
         _, _, used = await measure(runner, url, streams, check, len(data), memory=True, pace=paced)
         failures += streams - check.complete
         memory[name] = (used or 0) / streams / 1024
     tracemalloc.stop()
     direct = await direct_memory(chunks, streams)
-    extra = (direct["streamfold events"] - direct["httpx bytes"]) / 1024
+    extra = (direct["streamfold events"] - direct["bytes only"]) / 1024
     print(
         f"memory per open stream, halfway ({len(data) // 2 / 1024:.1f} KiB received), "
         f"{streams} open at once (tracemalloc):\n"
-        f"  over the sockets, paced: httpx bytes {memory['httpx bytes']:.1f} KiB, "
+        f"  over the sockets, paced: bytes only {memory['bytes only']:.1f} KiB, "
         f"streamfold events {memory['streamfold events']:.1f} KiB (socket buffers included)\n"
-        f"  the same reads from memory: httpx bytes {direct['httpx bytes'] / 1024:.1f} KiB, "
+        f"  the same reads from memory: bytes only {direct['bytes only'] / 1024:.1f} KiB, "
         f"streamfold events {direct['streamfold events'] / 1024:.1f} KiB: "
         f"streamfold adds {extra:.1f} KiB per stream"
     )
@@ -434,10 +441,12 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between paced events")
+    parser.add_argument("--library", choices=["httpx2", "httpx"], help="the HTTP client")
     args = parser.parse_args()
     if not 1 <= args.streams <= 5000 or not 3 <= args.events <= 10000 or args.gap > 1:
         parser.error("streams in 1..5000, events in 3..10000, gap at most 1 s")
     started = time.monotonic()
-    status = asyncio.run(main(args.streams, args.events, args.rounds, args.gap))
+    library = importlib.import_module(args.library) if args.library else http_library()
+    status = asyncio.run(main(args.streams, args.events, args.rounds, args.gap, library))
     print(f"(run took {time.monotonic() - started:.0f} s)")
     sys.exit(status)

@@ -30,6 +30,7 @@ __all__ = [
     "ChatStream",
     "chat_streams",
     "code_edit_arguments",
+    "content_stream",
     "parallel_tool_calls_stream",
     "reasoning_stream",
     "split_deltas",
@@ -220,6 +221,23 @@ def text_stream(chunks: int = 10_000, name: str | None = None) -> ChatStream:
         body=writer.body(),
         chunks=writer.chunks,
         text="".join(words),
+    )
+
+
+def content_stream(content: str, delta: int = 6, name: str | None = None) -> ChatStream:
+    """An answer whose text is ``content`` (JSON mode, structured output), in deltas of
+    about ``delta`` characters."""
+    writer = _Writer(6, openai_style=True, usage_null=False)
+    writer.choice({"role": "assistant", "content": "", "refusal": None})
+    for piece in split_deltas(content, delta, seed=5):
+        writer.choice({"content": piece})
+    writer.choice({}, "stop")
+    return ChatStream(
+        name=name or f"content-{_size(len(content.encode()))}",
+        description=f"{len(content.encode()):,} B of answer text in ~{delta} B deltas",
+        body=writer.body(),
+        chunks=writer.chunks,
+        text=content,
     )
 
 

@@ -1,4 +1,6 @@
-"""Shared test helpers: the team's recorded corpus, and folding with arbitrary cuts."""
+"""Shared test helpers: the recordings (in-repo and the team's shared corpus),
+folding with arbitrary cuts, what makes two folds identical, and the hostile
+mutations of the fuzz tests (also driven by ``bench/fuzz.py``)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,13 @@ import contextlib
 import csv
 import functools
 import itertools
+import random
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import msgspec
 import pytest
 from hypothesis import strategies as st
 
@@ -106,3 +111,467 @@ def fold_raising_only_our_errors(raw: bytes, dialect: Any = "auto") -> None:
         with contextlib.suppress(StreamfoldError):
             parser.final()
         parser.snapshot.unified.to_dict()
+
+
+# -- every recording -------------------------------------------------------------
+
+PAIRS = ROOT.parent / "shared" / "pairs"
+#: In-repo recordings: every dialect's fixtures, the examples and the packaged samples.
+IN_REPO = (FIXTURES, ROOT / "examples", ROOT / "src" / "streamfold" / "samples")
+#: The team's shared recordings (absent outside the team's machines).
+SHARED = (CORPUS, PAIRS)
+_RECORDING_SUFFIXES = (".sse", ".json", ".ndjson", ".eventstream")
+
+
+def recordings(sources: Sequence[Path] = IN_REPO + SHARED) -> list[Path]:
+    """Every recorded body under ``sources`` that exist: ``.sse`` streams,
+    ``.json`` bodies (a Gemini JSON array, a non-streamed answer), and bodies
+    in their wire framing (``.ndjson`` lines, ``.eventstream`` frames). Sorted,
+    so draws from the list are reproducible."""
+    found: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            found.extend(
+                sorted(
+                    p
+                    for p in source.rglob("*")
+                    if p.suffix in _RECORDING_SUFFIXES and p.is_file() and p.stem != "MANIFEST"
+                )
+            )
+    return found
+
+
+def recording_name(path: Path) -> str:
+    """A short, stable name for a recording: ``corpus/x.sse``, ``fixtures/gemini/text.sse``."""
+    for source in IN_REPO + SHARED:
+        if path.is_relative_to(source):
+            return f"{source.name}/{path.relative_to(source).as_posix()}"
+    return path.name
+
+
+@functools.cache
+def dialect_of(path: Path) -> str:
+    """The dialect a recording folds as (``"unknown"`` when none): to spread fuzz
+    draws over every dialect, whatever the file names say."""
+    try:
+        parser = StreamParser(events=False)
+        parser.feed(path.read_bytes())
+        parser.close()
+        dialect = parser.dialect_name or ""
+    except StreamfoldError:
+        dialect = ""
+    return dialect or "unknown"
+
+
+# -- what "identical" means ------------------------------------------------------------
+
+
+def comparable(
+    events: Sequence[Event], result: Result | None, error: BaseException | None
+) -> dict[str, Any]:
+    """One fold as plain data, to compare two folds of the same bytes: the events
+    (as msgspec builtins), the result (dialect, native response, unified view,
+    warnings, complete) and the error (type, message, position). Two folds are
+    identical when these are equal."""
+    return {
+        "events": [msgspec.to_builtins(event) for event in events],
+        "result": None
+        if result is None
+        else {
+            "dialect": result.dialect,
+            "response": msgspec.to_builtins(result.response),
+            "unified": msgspec.to_builtins(result.unified),
+            "warnings": list(result.warnings),
+            "complete": result.complete,
+        },
+        "error": None
+        if error is None
+        else {
+            "type": type(error).__name__,
+            "message": str(error),
+            "position": getattr(error, "position", None),
+        },
+    }
+
+
+def first_difference(a: Any, b: Any, where: str = "") -> tuple[str, Any, Any] | None:
+    """Where two ``comparable`` values first differ: the path (``events[3].delta``,
+    ``result.unified.text``) and the two values there, or ``None`` when equal."""
+    if a == b:
+        return None
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            path = f"{where}.{key}" if where else str(key)
+            if key not in a or key not in b:
+                return path, a.get(key, "<absent>"), b.get(key, "<absent>")
+            if a[key] != b[key]:
+                return first_difference(a[key], b[key], path)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return first_difference(x, y, f"{where}[{i}]")
+        return f"{where}.length", len(a), len(b)
+    return where or ".", a, b
+
+
+# -- the two fuzz properties -------------------------------------------------------------
+
+#: The option sets under which bad input must end in a streamfold error.
+FUZZ_OPTIONS: tuple[dict[str, bool], ...] = tuple(
+    {"strict": strict, "events": events, "parse_arguments": True, "parse_content": True}
+    for strict in (True, False)
+    for events in (True, False)
+)
+#: The option sets under which every split must fold identically.
+SPLIT_OPTIONS: tuple[dict[str, bool], ...] = tuple(o for o in FUZZ_OPTIONS if o["events"])
+_encode_json = msgspec.json.Encoder().encode
+
+
+def fold_checked(pieces: Iterable[bytes], dialect: Any = "auto", **options: Any) -> dict[str, Any]:
+    """Fold ``pieces`` with a fresh parser and use the result as a caller would
+    (``final()``, the snapshot, its unified dict, its JSON encoding). Anything but
+    a streamfold error escapes; an error must carry the partial result.
+
+    Returns:
+        The ``comparable`` of the fold.
+    """
+    parser = StreamParser(dialect, **options)
+    events: list[Event] = []
+    for piece in pieces:
+        events.extend(parser.feed(piece))
+    events.extend(parser.close())
+    with contextlib.suppress(StreamfoldError):
+        parser.final()
+    error = parser.error
+    assert error is None or isinstance(error.partial, Result), f"{error!r} has no partial"
+    value = comparable(events, parser.snapshot, error)
+    _encode_json(value)  # results are data: the CLI prints them as JSON
+    parser.snapshot.unified.to_dict()
+    return value
+
+
+def fold_every_way(raw: bytes, dialect: Any = "auto") -> list[dict[str, Any]]:
+    """``fold_checked`` of ``raw`` whole under each of ``FUZZ_OPTIONS``, in order."""
+    return [fold_checked([raw], dialect, **options) for options in FUZZ_OPTIONS]
+
+
+def split_difference(
+    raw: bytes, pieces: Sequence[bytes], dialect: Any = "auto"
+) -> tuple[dict[str, bool], tuple[str, Any, Any]] | None:
+    """Fold ``raw`` whole and as ``pieces`` under each of ``SPLIT_OPTIONS``.
+
+    Returns:
+        ``None`` when every fold is identical, else the options and the first
+        difference (``first_difference`` of whole and split).
+    """
+    for options in SPLIT_OPTIONS:
+        whole = fold_checked([raw], dialect, **options)
+        split = fold_checked(pieces, dialect, **options)
+        difference = first_difference(whole, split)
+        if difference is not None:
+            return options, difference
+    return None
+
+
+# -- hostile mutations ------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Chooser(Protocol):
+    """Where a mutation's choices come from: hypothesis (``HypothesisChooser``,
+    so failures shrink) or a seeded ``random.Random`` (``RandomChooser``, for
+    the long runs of ``bench/fuzz.py``)."""
+
+    def integer(self, low: int, high: int) -> int:
+        """An integer in ``[low, high]``."""
+        ...
+
+    def choice(self, options: Sequence[T]) -> T:
+        """One of ``options``."""
+        ...
+
+
+class HypothesisChooser:
+    """Choices drawn from a hypothesis ``st.data()`` object."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        self.data = data
+
+    def integer(self, low: int, high: int) -> int:
+        return self.data.draw(st.integers(low, high))
+
+    def choice(self, options: Sequence[T]) -> T:
+        return self.data.draw(st.sampled_from(options))
+
+
+class RandomChooser:
+    """Choices drawn from a ``random.Random``."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def integer(self, low: int, high: int) -> int:
+        return self.rng.randint(low, high)
+
+    def choice(self, options: Sequence[T]) -> T:
+        return options[self.rng.randrange(len(options))]
+
+
+class _Raw:
+    """JSON text spliced verbatim where a value goes (what msgspec cannot encode:
+    a 5,000-digit integer, a float out of range, a lone surrogate)."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+
+# Values an attacker puts where a field was: every JSON type, edge numbers, and
+# shapes that break naive code (huge integers, deep arrays, lone surrogates).
+_HOSTILE_VALUES: tuple[Any, ...] = (
+    [],
+    [1, "a"],
+    [{}],
+    {},
+    {"type": "text"},
+    True,
+    False,
+    None,
+    0,
+    -1,
+    2**63,
+    -(2**63) - 1,
+    2**64,
+    1.5,
+    -0.0,
+    1e308,
+    "",
+    "x",
+    "[DONE]",
+    "\x00",
+    "é\U0001f600",
+    "a" * 10_000,
+    "[" * 5000 + "]" * 5000,  # JSON text nested too deep, as a string (arguments, input)
+    '{"a":' * 3000 + "1" + "}" * 3000,
+    _Raw(b"1" + b"0" * 5000),
+    _Raw(b"-1" + b"0" * 5000),
+    _Raw(b"1e400"),
+    _Raw(b"[" * 5000 + b"]" * 5000),
+    _Raw(b'{"a":' * 5000 + b"1" + b"}" * 5000),
+    _Raw(b'"\\ud800"'),
+)
+_RENAMES = ("", "type", "index", "id", "delta", "text", "content", "choices", "candidates", "\x00")
+# Bytes as a hostile server or a broken proxy sends them.
+_INVALID_UTF8 = (b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80")
+_LINE_ENDS = (b"\r", b"\n", b"\r\n", b"\n\n", b"\r\n\r\n", b"\r\r")
+_BYTE_OM = b"\xef\xbb\xbf"
+_INTERESTING = b'{}[]":,\\ \t\r\n0a-.eE\x00\xff'
+# A blank line between SSE events (CRLF, LF or CR line ends).
+_SSE_BLANK = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
+
+
+def split_events(raw: bytes) -> tuple[list[bytes], list[bytes], bool]:
+    """``raw`` as (events, separators, is_array): SSE blocks and the blank lines
+    after each, or a JSON array's elements re-encoded one per event."""
+    if raw.lstrip(_BYTE_OM + b" \t\r\n")[:1] == b"[":
+        with contextlib.suppress(msgspec.DecodeError, RecursionError):
+            items = msgspec.json.decode(raw.lstrip(_BYTE_OM))
+            if isinstance(items, list):
+                return [_encode_json(item) for item in items], [b",\n"] * len(items), True
+    events: list[bytes] = []
+    separators: list[bytes] = []
+    start = 0
+    for match in _SSE_BLANK.finditer(raw):
+        events.append(raw[start : match.start()])
+        separators.append(match.group())
+        start = match.end()
+    if start < len(raw):
+        events.append(raw[start:])
+        separators.append(b"")
+    return events, separators, False
+
+
+def join_events(events: list[bytes], separators: list[bytes], is_array: bool) -> bytes:
+    """The bytes ``split_events`` took apart (after any change to the lists)."""
+    if is_array:
+        return b"[" + b",\n".join(events) + b"]"
+    return b"".join(e + s for e, s in zip(events, separators, strict=True))
+
+
+def _encode_with_raw(value: Any) -> bytes:
+    spliced: list[bytes] = []
+
+    def hook(obj: Any) -> Any:
+        if isinstance(obj, _Raw):
+            spliced.append(obj.text)
+            return f"@@streamfold-raw-{len(spliced) - 1}@@"
+        raise NotImplementedError(type(obj))
+
+    text = msgspec.json.encode(value, enc_hook=hook)
+    for i, piece in enumerate(spliced):
+        text = text.replace(f'"@@streamfold-raw-{i}@@"'.encode(), piece)
+    return text
+
+
+def _paths(value: Any, limit: int = 4096) -> list[tuple[Any, ...]]:
+    """The paths of the first ``limit`` fields and items of ``value``, breadth first."""
+    paths: list[tuple[Any, ...]] = []
+    queue: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    for path, node in queue:
+        if len(paths) >= limit:
+            break
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            paths.append((*path, key))
+            if isinstance(child, (dict, list)):
+                queue.append(((*path, key), child))
+    return paths
+
+
+def _mutate_value(choose: Chooser, value: Any) -> Any:
+    """``value`` with one field or item, any depth alike, set to a hostile value,
+    deleted or renamed (or the whole value replaced, when it has none)."""
+    paths = _paths(value) if isinstance(value, (dict, list)) else []
+    if not paths:
+        return choose.choice(_HOSTILE_VALUES)
+    path = choose.choice(paths)
+    parent = value
+    for key in path[:-1]:
+        parent = parent[key]
+    key = path[-1]
+    action = choose.choice(("set", "set", "set", "delete", "rename"))
+    if action == "set":
+        parent[key] = choose.choice(_HOSTILE_VALUES)
+    elif action == "delete":
+        del parent[key]
+    elif isinstance(parent, dict):
+        new = choose.choice(_RENAMES)
+        parent[new if new != key else f"{key}_"] = parent.pop(key)
+    else:
+        parent.insert(choose.integer(0, len(parent)), parent.pop(key))
+    return value
+
+
+def _mutate_event_json(choose: Chooser, event: bytes, is_array: bool) -> bytes:
+    if is_array:
+        payload = event
+        lines: list[bytes] = []
+    else:
+        lines = event.splitlines()
+        data = [i for i, line in enumerate(lines) if line.startswith(b"data:")]
+        if not data:
+            return event
+        values = [lines[i][5:] for i in data]
+        payload = b"\n".join(v[1:] if v[:1] == b" " else v for v in values)
+    try:
+        value = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, RecursionError):
+        return event
+    text = _encode_with_raw(_mutate_value(choose, value))
+    if is_array:
+        return text
+    first = data[0]
+    kept = [line for i, line in enumerate(lines) if i not in data[1:]]
+    kept[first] = b"data: " + text
+    return b"\n".join(kept)
+
+
+def mutate_structure(choose: Chooser, raw: bytes) -> bytes:
+    """``raw`` with one structural change, as an attacker would make it: an
+    event's JSON with a field set to a wrong type, deleted or renamed; or an
+    event duplicated, moved, dropped or cut short."""
+    events, separators, is_array = split_events(raw)
+    if not events:
+        return raw
+    i = choose.integer(0, len(events) - 1)
+    action = choose.choice(("field", "field", "field", "duplicate", "reorder", "drop", "cut"))
+    if action == "field":
+        events[i] = _mutate_event_json(choose, events[i], is_array)
+    elif action == "duplicate":
+        j = choose.integer(0, len(events))
+        events.insert(j, events[i])
+        separators.insert(j, separators[i] or b"\n\n")
+    elif action == "reorder":
+        j = choose.integer(0, len(events) - 1)
+        events[i], events[j] = events[j], events[i]
+        separators[i], separators[j] = separators[j], separators[i]
+    elif action == "drop" and len(events) > 1:
+        del events[i], separators[i]
+    elif action == "cut":
+        events[i] = events[i][: choose.integer(0, len(events[i]))]
+    return join_events(events, separators, is_array)
+
+
+def mutate_bytes(choose: Chooser, raw: bytes) -> bytes:
+    """``raw`` with one byte-level change: a flipped byte, a NUL, invalid UTF-8,
+    a CR, LF or CRLF, a byte-order mark, a deleted range, or a truncation."""
+    at = choose.integer(0, len(raw))
+    action = choose.choice(("flip", "nul", "utf8", "line-end", "bom", "delete", "truncate"))
+    if action == "flip" and at < len(raw):
+        byte = choose.choice((*_INTERESTING, raw[at] ^ (1 << choose.integer(0, 7))))
+        return raw[:at] + bytes([byte]) + raw[at + 1 :]
+    if action == "nul":
+        return raw[:at] + b"\x00" + raw[at:]
+    if action == "utf8":
+        return raw[:at] + choose.choice(_INVALID_UTF8) + raw[at:]
+    if action == "line-end":
+        return raw[:at] + choose.choice(_LINE_ENDS) + raw[at:]
+    if action == "bom":
+        at = choose.choice((0, 0, at))
+        return raw[:at] + _BYTE_OM + raw[at:]
+    if action == "delete":
+        return raw[:at] + raw[at + choose.integer(1, 16) :]
+    return raw[:at]
+
+
+def hostile(choose: Chooser, raw: bytes) -> bytes:
+    """``raw`` with one to three mutations of ``mutate_structure`` and ``mutate_bytes``."""
+    for _ in range(choose.choice((1, 1, 1, 2, 3))):
+        mutation = choose.choice((mutate_structure, mutate_structure, mutate_bytes))
+        raw = mutation(choose, raw)
+    return raw
+
+
+PAIRS_SKIP_REASON = f"the shared pairs are absent (expected at {PAIRS})"
+
+
+@functools.cache
+def pairs_manifest() -> dict[str, dict[str, str]]:
+    """The pairs' manifest, by pair name (empty when the pairs are absent)."""
+    path = PAIRS / "MANIFEST.tsv"
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def pair_files() -> list[Any]:
+    """``pytest.param(sse_path, provider)`` per pair of ``../shared/pairs`` (a streamed
+    ``.sse`` and the non-streaming ``.json`` of the same request), or one skipped
+    param saying why when the folder is absent."""
+    if not PAIRS.is_dir():
+        return [
+            pytest.param(
+                None, None, marks=pytest.mark.skip(reason=PAIRS_SKIP_REASON), id="no-pairs"
+            )
+        ]
+    rows = pairs_manifest()
+    return [
+        pytest.param(path, rows[path.stem]["provider"] if path.stem in rows else "", id=path.stem)
+        for path in sorted(PAIRS.glob("*.sse"))
+    ]
+
+
+#: The usage counts the dialect tables compare, in order.
+USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+)
+
+
+def usage_counts(usage: dict[str, Any] | None) -> tuple[int | None, ...] | None:
+    """``(input, output, total, cache read, reasoning)`` of a unified view's usage dict."""
+    return None if usage is None else tuple(usage[key] for key in USAGE_KEYS)

@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -72,13 +73,44 @@ def test_unified_format_has_exactly_the_documented_keys() -> None:
         "output_tokens",
         "total_tokens",
         "cache_read_tokens",
+        "cache_write_tokens",
         "reasoning_tokens",
     ]
     assert unified["tool_calls"][0] == {
         "id": "call_paris",
         "name": "get_weather",
         "arguments": '{"city": "Paris", "unit": "c"}',
+        "complete": True,
     }
+
+
+def test_the_unified_format_prints_every_field_of_the_python_objects() -> None:
+    # A cut tool call (complete false) and OpenRouter's cache_write_tokens: the
+    # printed view has what Unified, ToolCall and Usage have, raw usage aside.
+    chunk = {"id": "c", "object": "chat.completion.chunk", "model": "m"}
+    call = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": '{"a'}}
+    usage = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+    usage["prompt_tokens_details"] = {"cached_tokens": 1, "cache_write_tokens": 4}
+    body = "".join(
+        f"data: {json.dumps(payload)}\n\n"
+        for payload in (
+            {**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+            {**chunk, "choices": [], "usage": usage},
+        )
+    ).encode()
+    code, out, _ = run("fold", "--format", "unified", "-", stdin=body)
+    assert code != 0  # the stream is cut: the partial is printed
+    unified = json.loads(out)
+    parser = StreamParser()
+    parser.feed(body)
+    parser.close()
+    ours = parser.snapshot.unified
+    assert set(unified) == set(type(ours).__struct_fields__)
+    assert set(unified["usage"]) == set(type(ours.usage).__struct_fields__) - {"raw"}
+    assert unified["usage"]["cache_write_tokens"] == 4
+    assert unified["tool_calls"] == [
+        {"id": "call_1", "name": "f", "arguments": '{"a', "complete": False}
+    ]
 
 
 def test_text_format_from_stdin() -> None:
@@ -375,3 +407,150 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     code, out, err = run("fold", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == f"streamfold: cannot read {tmp_path}: Is a directory\n"
+
+
+# -- convert -------------------------------------------------------------------------------------
+
+CUT = b'data: {"choices":[{"index":0,"delta":{"content":"par"}}]}\n\n'
+PROVIDER_ERROR = CUT + b'data: {"error":{"message":"Overloaded","type":"server_error"}}\n\n'
+MALFORMED = (
+    CUT
+    + b"data: {oops\n\n"
+    + (b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
+)
+# What each target ends a finished stream with, and what its in-band error starts with.
+ENDINGS = {
+    "openai-chat": (b"data: [DONE]\n\n", b'data: {"error"'),
+    "openai-responses": (b'"type":"response.completed"', b"event: response.failed"),
+    "anthropic": (b"event: message_stop", b"event: error"),
+    "gemini": (b'"finishReason"', b'data: {"error"'),
+    "ai-sdk-ui": (b"data: [DONE]\n\n", b'data: {"type":"error"'),
+}
+
+
+def _encoded(data: bytes, target: str, **options: Any) -> str:
+    """What the library's encoder writes for ``data``: what convert must print."""
+    from streamfold.encode import GeminiEncoder, get
+
+    parser = StreamParser()
+    encoder = GeminiEncoder(**options) if options else get(target)()
+    body = encoder.encode_all(parser.feed(data)) + encoder.encode_all(parser.close())
+    return (body + encoder.close()).decode()
+
+
+@pytest.mark.parametrize("target", list(ENDINGS))
+def test_convert_writes_the_encoders_bytes_and_they_fold_back(target: str) -> None:
+    code, out, err = run("convert", str(EXAMPLE), "--to", target)
+    assert (code, err) == (0, "")
+    assert out == _encoded(EXAMPLE.read_bytes(), target)
+    assert ENDINGS[target][0] in out.encode()
+    original = StreamParser()
+    original.feed(EXAMPLE.read_bytes())
+    original.close()
+    again = StreamParser()
+    again.feed(out.encode())
+    again.close()
+    assert again.dialect_name == target
+    assert again.final().unified.text == original.final().unified.text
+    assert [c.arguments for c in again.final().unified.tool_calls] == [
+        c.arguments for c in original.final().unified.tool_calls
+    ]
+
+
+def test_convert_from_stdin_by_short_name_to_a_gemini_json_array() -> None:
+    code, out, err = run(
+        "convert", "-", "--to", "gemini", "--json-array", stdin=EXAMPLE.read_bytes()
+    )
+    assert (code, err) == (0, "")
+    assert out == _encoded(EXAMPLE.read_bytes(), "gemini", json_array=True)
+    assert json.loads(out)[-1]["candidates"][0]["finishReason"] == "STOP"
+    code, out, _ = run("convert", "-", "--to", "ai-sdk", stdin=EXAMPLE.read_bytes())
+    assert (code, out) == (0, _encoded(EXAMPLE.read_bytes(), "ai-sdk-ui"))
+
+
+@pytest.mark.parametrize("target", list(ENDINGS))
+@pytest.mark.parametrize(
+    ("source", "argv", "status", "ending", "stderr"),
+    [
+        pytest.param(PROVIDER_ERROR, [], 1, "error", "ProviderError: server_error", id="failed"),
+        pytest.param(CUT, [], 1, "cut", "IncompleteStreamError", id="cut"),
+        pytest.param(MALFORMED, [], 3, "error", "ProtocolError", id="malformed"),
+        pytest.param(MALFORMED, ["--lenient"], 0, "finished", "warning", id="malformed-lenient"),
+    ],
+)
+def test_convert_a_failed_or_cut_stream_ends_as_the_target_says_with_folds_status(
+    tmp_path: Path,
+    target: str,
+    source: bytes,
+    argv: list[str],
+    status: int,
+    ending: str,
+    stderr: str,
+) -> None:
+    path = tmp_path / "source.sse"
+    path.write_bytes(source)
+    code, out, err = run("convert", str(path), "--to", target, *argv)
+    assert code == status
+    assert stderr in err and err.count("\n") == 1
+    finished, failed = ENDINGS[target]
+    assert (finished in out.encode(), failed in out.encode()) == {
+        "finished": (True, False),
+        "error": (False, True),
+        "cut": (False, False),
+    }[ending]
+    assert "par" in out
+    again = StreamParser()
+    again.feed(out.encode())
+    again.close()
+    assert (again.error is None) == (ending == "finished")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["convert", str(EXAMPLE)], id="no-target"),
+        pytest.param(["convert", str(EXAMPLE), "--to", "nope"], id="bad-target"),
+        pytest.param(
+            ["convert", str(EXAMPLE), "--to", "chat", "--json-array"], id="array-not-gemini"
+        ),
+        pytest.param(["convert", "/does/not/exist.sse", "--to", "chat"], id="missing-file"),
+    ],
+)
+def test_convert_usage_errors_exit_2(argv: list[str]) -> None:
+    code, _, err = run(*argv)
+    assert code == 2 and err
+
+
+def test_convert_streams_a_live_pipe_as_it_arrives() -> None:
+    # The first events, then nothing more until the converted ones are read
+    # back: a command that waited for the end of its input would hang here.
+    data = EXAMPLE.read_bytes()
+    split = data.index(b"\n\n", data.index(b"reasoning_content")) + 2  # through the first delta
+    head, tail = data[:split], data[split:]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamfold", "convert", "-", "--to", "ai-sdk-ui"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(head)
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "nothing written while the input was still open"
+        first = os.read(proc.stdout.fileno(), 1 << 16)
+        assert first.startswith(b'data: {"type":"start"')
+        proc.stdin.write(tail)
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (first + rest).decode() == _encoded(data, "ai-sdk-ui")
+
+
+def test_convert_to_a_closed_pipe_ends_quietly() -> None:
+    done = closed_pipe("convert", str(EXAMPLE), "--to", "anthropic")
+    assert (done.returncode, done.stderr) == (1, b"")

@@ -6,6 +6,7 @@ import http.server
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -103,7 +104,8 @@ def test_chat_renders_reasoning_apart_and_summarises_on_stderr(replay_url: str) 
     assert status == 0, err
     result = streamfold.fold(samples.read("chat-reasoning"))
     assert out == f"[reasoning] {result.unified.reasoning}\n[answer] {result.text}\n"
-    assert "finish stop" in err and "ttft" in err and "tok/s" in err
+    assert "finish stop" in err and "ttft" in err
+    assert "tok/s" not in err  # a replay streams at once: no rate worth showing
     assert "tokens in 21, out 75, reasoning 45" in err
 
 
@@ -316,7 +318,7 @@ def test_serve_prints_its_url_and_serves(tmp_path: Any) -> None:
         assert url.startswith("http://127.0.0.1:")
         response = httpx.post(
             url + "/v1/chat/completions",
-            json={"model": "anything"},
+            json={"model": "mine"},
             headers={"X-Streamfold-Fault": "split=7"},
             timeout=10,
         )
@@ -326,7 +328,8 @@ def test_serve_prints_its_url_and_serves(tmp_path: Any) -> None:
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)
-    assert "serving 1 recordings" in err and "-> mine [split=7]" in err
+    assert "serving 1 recordings" in err
+    assert "POST /v1/chat/completions mine [split=7]: complete, 21 events, 7,160 bytes, " in err
 
 
 def test_serve_rejects_bad_defaults() -> None:
@@ -422,12 +425,12 @@ def test_chat_prompt_from_stdin_that_is_not_utf8_is_sent_with_replacements(
 def test_chat_library_crash_is_a_bug_in_one_line(
     replay_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamfold.adapters import httpx as adapter
+    from streamfold.cli import live
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise KeyError(SECRET)  # and even then, no secret
 
-    monkeypatch.setattr(adapter, "_with_metadata", boom)
+    monkeypatch.setattr(live, "summary", boom)
     monkeypatch.setenv("MY_KEY", SECRET)
     argv = [
         "chat",
@@ -477,7 +480,7 @@ def test_chat_library_crash_is_a_bug_in_one_line(
         ),
         pytest.param(
             ["chat", "--model", "m", "--base-url", "http://[::1", "hi"],
-            "--base-url http://[::1:",
+            "base URL 'http://[::1'",
             id="invalid-url",
         ),
     ],
@@ -624,3 +627,198 @@ def test_chat_never_prints_the_key(
         assert "cannot reach" in err
     if target in ("replay-in-band-echo", "http-401-echo") and where != "url-query":
         assert "REDACTED" in err  # the echo was there, and was replaced
+
+
+# -- polish: Ctrl-C, --version, help, cuts, 404s ---------------------------------------------------
+
+
+def _interrupted(argv: list[str], ready: bytes, stream: str = "stdout") -> tuple[int, bytes, bytes]:
+    """Run ``streamfold ARGV``, send SIGINT once ``ready`` has been printed
+    (on ``stream``), and return its status, stdout and stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamfold", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    pipe = process.stdout if stream == "stdout" else process.stderr
+    seen = b""
+    while ready not in seen:
+        chunk = os.read(pipe.fileno(), 4096)
+        assert chunk, f"ended before {ready!r}: {seen!r}"
+        seen += chunk
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    return (
+        process.returncode,
+        (seen + out if stream == "stdout" else out),
+        (err if stream == "stdout" else seen + err),
+    )
+
+
+def test_ctrl_c_in_chat_prints_the_partial_summary_and_exits_130(replay_url: str) -> None:
+    argv = ["chat", "--base-url", replay_url, "--model", "chat-reasoning"]
+    argv += ["--header", "X-Streamfold-Pace: ttft=0, gap=0.5", "hi"]
+    status, out, err = _interrupted(argv, b"[reasoning] ")
+    assert status == 130
+    assert out.startswith(b"[reasoning] ")
+    assert err.splitlines()[-1] == b"streamfold: interrupted"
+    assert b"ttft" in err and b"Traceback" not in err and b"Exception ignored" not in err
+
+
+def test_ctrl_c_in_serve_stops_it_quietly() -> None:
+    status, out, err = _interrupted(["serve", "--port", "0"], b"\n")
+    assert status == 0 and out.startswith(b"http://127.0.0.1:")
+    assert err.splitlines()[-1] == b"streamfold: stopped after 0 requests"
+    assert b"Traceback" not in err
+
+
+def test_ctrl_c_in_demo_prints_no_traceback() -> None:
+    argv = ["demo", "--pace", "ttft=0, gap=0.5", "--sample", "chat-reasoning"]
+    status, _, err = _interrupted(argv, b"== chat-reasoning")
+    assert status == 130 and err == b"streamfold: interrupted\n"
+
+
+def test_version() -> None:
+    status, out, _ = run("--version")
+    assert status == 0 and out == f"streamfold {streamfold.__version__}\n"
+
+
+def _actions(parser: Any) -> Iterator[tuple[str, Any]]:
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                for path, found in _actions(sub):
+                    yield f"{name} {path}", found
+        else:
+            yield action.dest, action
+
+
+def test_every_flag_has_help() -> None:
+    from streamfold.cli import _build_parser
+
+    missing = [name for name, action in _actions(_build_parser()) if not action.help]
+    assert missing == []
+
+
+def test_serve_help_lists_the_knobs_and_demo_help_the_samples() -> None:
+    _, serve, _ = run("serve", "--help")
+    for knob in ("drop-after=N", "stall=S", "error-after=N", "status=CODE", "split=", "times=N"):
+        assert knob in serve
+    for pace in ("realistic", "ttft=S", "speed=N"):
+        assert pace in serve
+    _, demo, _ = run("demo", "--help")
+    assert all(sample.name in "".join(demo.split()) for sample in samples.SAMPLES)
+
+
+def test_a_cut_stream_says_where(replay_url: str) -> None:
+    argv = ["chat", "--base-url", replay_url, "--model", "chat-reasoning"]
+    status, _, err = run(*argv, "--header", "X-Streamfold-Fault: drop-after=30", "hi")
+    assert status == 1
+    assert "streamfold: connection closed after 30 events\n" in err
+
+
+def test_the_live_view_marks_the_cut() -> None:
+    file = io.StringIO()
+    console = Console(file=file, force_terminal=True, width=70, color_system=None)
+    renderer = RichRenderer(console, auto_refresh=False)
+    renderer.start()
+    for event in _events("chat-parallel-tools")[:8]:
+        renderer.event(event)
+    renderer.stop("connection closed after 8 events")
+    final = file.getvalue().rsplit("tool call get_weather", 1)[-1]
+    assert "✂ cut" in final and "✂ connection closed after 8 events" in final
+
+
+def test_the_answer_is_markdown_on_a_terminal_and_raw_when_piped() -> None:
+    from streamfold.events import TextDelta
+
+    markdown = ["# Title\n\n", "Some **bold** text and `code`.\n"]
+    file = io.StringIO()
+    console = Console(file=file, force_terminal=True, width=70, color_system=None)
+    renderer = RichRenderer(console, auto_refresh=False)
+    renderer.start()
+    for piece in markdown:
+        renderer.event(TextDelta(delta=piece))
+    renderer.stop()
+    screen = file.getvalue()
+    assert "**bold**" not in screen and "bold" in screen and "# Title" not in screen
+    plain = io.StringIO()
+    piped = PlainRenderer(plain)
+    for piece in markdown:
+        piped.event(TextDelta(delta=piece))
+    piped.stop()
+    assert plain.getvalue() == "".join(markdown) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("api", "suffix", "fix"),
+    [
+        pytest.param("anthropic", "/v1", "try --base-url {url}", id="anthropic-with-v1"),
+        pytest.param("chat", "/api", "try --base-url {url}/api/v1", id="chat-without-v1"),
+    ],
+)
+def test_a_404_shows_the_url_and_the_fix_for_the_usual_base_url_mistakes(
+    replay_url: str, api: str, suffix: str, fix: str
+) -> None:
+    status, _, err = run(
+        "chat", "--api", api, "--base-url", replay_url + suffix, "--model", "m", "hi"
+    )
+    assert status == 1
+    line = err.splitlines()[-1]
+    assert line.startswith(f"streamfold: POST {replay_url}{suffix}/") and "answered 404" in line
+    assert line.endswith(fix.format(url=replay_url))
+
+
+def test_a_404_for_an_unknown_model_names_no_false_fix(replay_url: str) -> None:
+    status, _, err = run("chat", "--base-url", replay_url + "/v1", "--model", "nope", "hi")
+    assert status == 1
+    assert err.splitlines()[-1] == f"streamfold: POST {replay_url}/v1/chat/completions answered 404"
+    assert "recordings of openai-chat: chat-midstream-error" in err
+
+
+def test_serve_records_through_to_an_upstream(tmp_path: Any) -> None:
+    with ReplayServer() as upstream:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamfold",
+                "serve",
+                "--port",
+                "0",
+                "--no-samples",
+                "--record",
+                str(tmp_path),
+                "--upstream",
+                upstream.url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            for _ in range(2):
+                status, _, _ = run(
+                    "chat", "--base-url", url + "/v1", "--model", "chat-reasoning", "hi"
+                )
+                assert status == 0
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+    assert len(upstream.requests) == 1  # the second was replayed
+    assert "recording requests with no recording into" in err
+    assert f"via {upstream.url}: complete, recorded as chat-reasoning-1, " in err
+    assert "/v1/chat/completions chat-reasoning-1: complete, " in err
+    assert (tmp_path / "chat-reasoning-1.meta.json").is_file()
+
+
+def test_serve_upstream_needs_record() -> None:
+    status, _, err = run("serve", "--upstream", "https://api.openai.com")
+    assert status == 2 and "--upstream needs --record DIR" in err

@@ -57,8 +57,18 @@ EXPECTED: dict[str, tuple[bool, str | None, dict[str, Any]]] = {
             "text": "Let me check.",
             "reasoning": "The user wants the weather. I will call the tool.",
             "tool_calls": [
-                {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
-                {"id": "call_2", "name": "get_time", "arguments": '{"zone":"CET"}'},
+                {
+                    "id": "call_1",
+                    "name": "get_weather",
+                    "arguments": '{"city":"Paris"}',
+                    "complete": True,
+                },
+                {
+                    "id": "call_2",
+                    "name": "get_time",
+                    "arguments": '{"zone":"CET"}',
+                    "complete": True,
+                },
             ],
             "finish_reason": "tool_calls",
         },
@@ -76,7 +86,14 @@ EXPECTED: dict[str, tuple[bool, str | None, dict[str, Any]]] = {
         "incomplete_stream",
         {
             "text": "The stream stops ",
-            "tool_calls": [{"id": "call_1", "name": "search", "arguments": '{"query":"weath'}],
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "name": "search",
+                    "arguments": '{"query":"weath',
+                    "complete": False,
+                }
+            ],
         },
     ),
     "docs-parts": (
@@ -89,6 +106,7 @@ EXPECTED: dict[str, tuple[bool, str | None, dict[str, Any]]] = {
                     "id": "call_fJdQDqnXeGxTmr4E3YPSR7Ar",
                     "name": "getWeatherInformation",
                     "arguments": '{"city":"San Francisco"}',
+                    "complete": True,
                 }
             ],
             "finish_reason": "tool_calls",
@@ -104,8 +122,13 @@ EXPECTED: dict[str, tuple[bool, str | None, dict[str, Any]]] = {
         None,
         {
             "tool_calls": [
-                {"id": "call_sql", "name": "run_sql", "arguments": "SELECT name FROM users;"},
-                {"id": "call_bad", "name": "lookup", "arguments": '{"id": 12,,}'},
+                {
+                    "id": "call_sql",
+                    "name": "run_sql",
+                    "arguments": "SELECT name FROM users;",
+                    "complete": True,
+                },
+                {"id": "call_bad", "name": "lookup", "arguments": '{"id": 12,,}', "complete": True},
             ],
         },
     ),

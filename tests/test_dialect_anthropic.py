@@ -282,7 +282,7 @@ FIXTURE_CASES = [
                     "https://world-weather.info/forecast/usa/new_york/may-2025/",
                 ),
                 ("content.2.citations.0.cited_text", "Today: sunny, high of 75°F."),
-                ("usage.server_tool_use", {"web_search_requests": 1}),
+                ("usage.server_tool_use", {"web_search_requests": 1, "web_fetch_requests": 0}),
             ),
         ),
         id="web-search",

@@ -775,27 +775,43 @@ def test_parse_json_path(path: str, segments: tuple[Any, ...] | None) -> None:
 # -- errors and completion -----------------------------------------------------------------
 
 
-def test_prompt_blocked_is_a_provider_error_with_the_reason() -> None:
-    with pytest.raises(ProviderError) as caught:
-        fold(fixture("prompt-blocked.sse"))
-    error = caught.value
-    assert (error.code, error.error_type, error.retryable) == (
+def test_prompt_blocked_is_a_whole_response_filtered() -> None:
+    # Without streaming, Gemini answers a blocked prompt with HTTP 200 and this
+    # very object: the fold is that response, finished by the content filter.
+    result = fold(fixture("prompt-blocked.sse"))
+    assert result.complete and result.error is None
+    assert (result.finish_reason, result.unified.raw_finish_reason) == (
+        "content_filter",
         "PROHIBITED_CONTENT",
-        "prompt_blocked",
-        False,
     )
-    assert "PROHIBITED_CONTENT" in str(error)
-    assert error.partial is not None
-    assert error.partial.response["promptFeedback"] == {"blockReason": "PROHIBITED_CONTENT"}
-    assert error.partial.usage is not None and error.partial.usage.input_tokens == 7
-    assert error.partial.unified.error is not None
-    assert error.partial.unified.error.code == "PROHIBITED_CONTENT"
+    assert result.response == {
+        "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+        "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "fx-blocked",
+    }
+    assert result.usage is not None and result.usage.input_tokens == 7
 
 
-def test_block_reason_message_is_part_of_the_error() -> None:
+def test_a_checked_result_never_passes_a_blocked_prompt() -> None:
     feedback = {"blockReason": "OTHER", "blockReasonMessage": "Unsupported language."}
-    with pytest.raises(ProviderError, match=r"blockReason OTHER\): Unsupported language\."):
-        fold(sse({"promptFeedback": feedback, "modelVersion": "m"}))
+    with pytest.raises(
+        TruncatedResponseError, match=r"filtered \(finish reason 'OTHER'\)"
+    ) as caught:
+        fold(sse({"promptFeedback": feedback, "modelVersion": "m"}), checked=True)
+    assert caught.value.reason == "content_filter"
+    assert caught.value.partial is not None
+    assert caught.value.partial.response["promptFeedback"] == feedback
+
+
+def test_events_after_a_blocked_prompt_are_ignored() -> None:
+    blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "modelVersion": "m"}
+    late = {"candidates": [{"content": {"parts": [{"text": "late"}]}, "finishReason": "STOP"}]}
+    events, result, error = fold_pieces([sse(blocked, late)])
+    assert error is None and result is not None
+    assert result.text == "" and result.unified.raw_finish_reason == "SAFETY"
+    assert [e.type for e in events][-1] == "response.finished"
+    assert any("after the end of the stream" in w for w in result.warnings)
 
 
 @pytest.mark.parametrize(
@@ -1050,7 +1066,7 @@ CORPUS_EXPECTED: dict[str, dict[str, Any]] = {
     "google__gemini__google-search-grounding.sse": {
         "finish": "stop", "text": "### Weather in San Francisco",
     },
-    "google__gemini__handwritten-prompt-blocked.sse": {"error": "SAFETY"},
+    "google__gemini__handwritten-prompt-blocked.sse": {"finish": "content_filter", "text": ""},
     "google__gemini__handwritten-safety-finish-midstream.sse": {
         "finish": "content_filter", "text": "Sure, here is an overview of the chemistry involved",
     },

@@ -817,6 +817,38 @@ def test_delta_before_its_item_is_folded_with_a_warning() -> None:
     assert any("before the item's output_item.added" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize(
+    ("delta", "model"),
+    [
+        pytest.param(text_delta("Hi"), "ResponseOutputMessage", id="message"),
+        pytest.param(
+            {
+                "type": "response.reasoning_summary_text.delta",
+                "item_id": "rs_1",
+                "output_index": 0,
+                "summary_index": 0,
+                "delta": "Hm",
+            },
+            "ResponseReasoningItem",
+            id="reasoning",
+        ),
+    ],
+)
+def test_an_item_inferred_from_its_content_is_a_valid_output_item(
+    delta: dict[str, Any], model: str
+) -> None:
+    # Seen in error partials: the content's event came before the item's
+    # output_item.added. The item still has the fields an added event gives
+    # (a message's role and status), so the partial stays a valid Response.
+    from openai.types import responses
+
+    error_event = {"type": "error", "code": "server_error", "message": "boom"}
+    _, result, error = fold(sse(created(), delta, error_event))
+    assert error is not None
+    item = result.response["output"][0]
+    getattr(responses, model).model_validate(item)
+
+
 def test_interleaved_parts_are_never_merged() -> None:
     # OpenRouter streams a message while its reasoning item is still open; two
     # text parts of one message must stay two parts.

@@ -119,11 +119,11 @@ def view_of_ours(response: dict[str, Any]) -> dict[str, Any]:
     for choice in response["choices"]:
         message = choice["message"]
         choices[choice["index"]] = {
-            "content": message["content"] or None,
-            "refusal": message["refusal"] or None,
+            "content": message.get("content") or None,
+            "refusal": message.get("refusal") or None,
             "tool_calls": [
                 (c["id"] or None, c["type"], c["function"]["name"], c["function"]["arguments"])
-                for c in message.get("tool_calls", [])
+                for c in message.get("tool_calls") or []
             ],
             "finish_reason": choice["finish_reason"],
         }

@@ -5,7 +5,9 @@ read by ``parseJsonEventStream`` with ``uiMessageChunkSchema`` (what
 the schema and the SDK builds the same message (parts, ids, metadata) as
 streamfold's ``ai-sdk-ui`` dialect. The UI fixtures themselves are read too.
 
-Needs Node and the ``ai`` package: ``npm install --prefix tests/node``.
+Needs Node and the ``ai`` package, which the tests install themselves when
+``tests/node/node_modules`` is absent and npm is present (``npm ci`` from the
+committed lockfile); they skip saying why when that fails (no npm, no registry).
 """
 
 from __future__ import annotations
@@ -18,20 +20,43 @@ from typing import Any
 
 import pytest
 
+from streamfold.encode import UIMessageStreamEncoder
+
 from .corpus import FIXTURES
 from .test_encode import RECORDINGS, encode, fold
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 READER = NODE_DIR / "read_ui_streams.mjs"
 SDK = NODE_DIR / "node_modules" / "ai" / "package.json"
+NPM_TIMEOUT = 300  # seconds: a first install takes a few
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="Node is not installed"),
-    pytest.mark.skipif(
-        not SDK.exists(),
-        reason=f"the AI SDK is not installed (run: npm install --prefix {NODE_DIR})",
-    ),
-]
+
+@pytest.fixture(scope="session")
+def ai_sdk() -> Path:
+    """The AI SDK under ``tests/node``, installed by ``npm ci`` when absent;
+    else a skip that says why (pytest keeps it for the session: one try)."""
+    if shutil.which("node") is None:
+        pytest.skip("Node is not installed")
+    if SDK.exists():
+        return SDK
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("the AI SDK is not installed and npm is not there to install it")
+    # Retries as npm's defaults, waiting less between them: an unreachable
+    # registry costs seconds, not a minute.
+    command = [npm, "ci", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund"]
+    command += ["--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=10000"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, stdin=subprocess.DEVNULL, timeout=NPM_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"npm ci did not finish in {NPM_TIMEOUT} s (is the npm registry reachable?)")
+    if done.returncode != 0 or not SDK.exists():
+        lines = done.stderr.decode(errors="replace").splitlines()
+        errors = [line for line in lines if line.startswith("npm error")] or lines or ["no output"]
+        pytest.skip(f"npm ci failed ({done.returncode}): {errors[0]}")
+    return SDK
 
 
 def without_nulls(value: Any) -> Any:
@@ -43,7 +68,7 @@ def without_nulls(value: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, Any]]:
+def streams(ai_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, Any]]:
     """Every stream to read: name -> (bytes, what the SDK made of them)."""
     folder = tmp_path_factory.mktemp("ui-streams")
     data: dict[str, bytes] = {}
@@ -51,6 +76,11 @@ def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, 
         path: Path = param.values[0]
         events, _ = fold(path.read_bytes())
         data[f"encoded-{param.id}"] = encode(events, "ai-sdk-ui")
+    for name in KEPT_ALIVE:
+        # A keep-alive frame before every chunk, as a relay writes them.
+        frame = UIMessageStreamEncoder.keepalive or b""
+        body = data[name.replace("keepalive-", "encoded-", 1)]
+        data[name] = frame + body.replace(b"\n\n", b"\n\n" + frame)
     for path in sorted((FIXTURES / "ai_sdk_ui").glob("*.sse")):
         data[f"fixture-{path.name}"] = path.read_bytes()
     files = {}
@@ -72,8 +102,11 @@ def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, 
     return {name: (body, read[name]) for name, body in data.items()}
 
 
+KEPT_ALIVE = [f"keepalive-{p.id}" for p in RECORDINGS if p.id.startswith("samples/")]
+
+
 def _names() -> list[str]:
-    names = [f"encoded-{p.id}" for p in RECORDINGS]
+    names = [f"encoded-{p.id}" for p in RECORDINGS] + KEPT_ALIVE
     names += [f"fixture-{p.name}" for p in sorted((FIXTURES / "ai_sdk_ui").glob("*.sse"))]
     return names
 

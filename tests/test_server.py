@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
+import logging
+import re
+import socket
+import struct
+import threading
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
 
+import streamfold
 from streamfold import samples
 from streamfold.adapters.server import (
     DROP,
@@ -25,7 +32,8 @@ from streamfold.adapters.server import (
     sniff_api,
     split_events,
 )
-from streamfold.dialects.registry import get_api
+from streamfold.client import stream
+from streamfold.dialects.registry import APIS, get_api
 
 from .corpus import CORPUS, corpus_files
 
@@ -365,7 +373,7 @@ def test_plan_error_after_n_ends_with_the_providers_in_band_error(
 
 def test_plan_as_json_array_for_gemini_without_alt_sse() -> None:
     recording = _recording("gemini-thinking")
-    steps = plan(recording, Faults(), Pace(), provider="gemini", api="gemini", json_array=True)
+    steps = plan(recording, Faults(), Pace(), provider="gemini", api="gemini", framing="json-array")
     elements = json.loads(_body(steps))
     assert elements == [json.loads(d) for d in _events(recording.data)]
     assert _sent_events(steps) == len(elements)
@@ -433,6 +441,14 @@ def _post(url: str, path: str, body: Any = None, **headers: str) -> httpx.Respon
             "text/event-stream",
             id="gemini-sse",
         ),
+        pytest.param("/v2/chat", "cohere-tools", "text/event-stream", id="cohere"),
+        pytest.param(
+            "/v1beta/interactions", "interactions-thinking", "text/event-stream", id="interactions"
+        ),
+        pytest.param("/v1/completions", "completions-text", "text/event-stream", id="completions"),
+        pytest.param(
+            "/completions", "completions-text", "text/event-stream", id="completions-without-v1"
+        ),
     ],
 )
 def test_routes_serve_the_recording_named_by_the_model(
@@ -475,13 +491,13 @@ def test_gemini_non_streaming_action_is_refused(replay_server: ReplayServer) -> 
         ),
         pytest.param(
             "/v1/chat/completions",
-            {"model": "gpt-4o"},
-            {},
-            "chat-midstream-error",
-            id="first-of-the-api-by-name",
+            {"model": "chat-reasoning"},
+            {"x-streamfold-recording": "chat-parallel-tools"},
+            "chat-parallel-tools",
+            id="header-over-model",
         ),
         pytest.param(
-            "/v1/messages", {"model": "claude"}, {}, "anthropic-thinking", id="first-anthropic"
+            "/v1/messages", {"model": "anthropic-thinking"}, {}, "anthropic-thinking", id="model"
         ),
     ],
 )
@@ -495,6 +511,27 @@ def test_recording_choice(
     response = _post(replay_server.url, path, body, **headers)
     assert response.status_code == 200
     assert response.content == samples.read(expected)
+
+
+@pytest.mark.parametrize(
+    ("path", "api"),
+    [
+        pytest.param("/v1/chat/completions", "openai-chat", id="chat"),
+        pytest.param("/v1/messages", "anthropic", id="anthropic"),
+        pytest.param("/v1beta/models/gpt-4o:streamGenerateContent?alt=sse", "gemini", id="gemini"),
+    ],
+)
+def test_an_unknown_model_is_a_404_listing_the_routes_recordings(
+    replay_server: ReplayServer, path: str, api: str
+) -> None:
+    # Never the first recording by name: a newcomer's first try says what there is.
+    response = _post(replay_server.url, path, {"model": "gpt-4o"})
+    assert response.status_code == 404
+    message = json.dumps(response.json())
+    assert "gpt-4o" in message and f"recordings of {api}: " in message
+    names = [s.name for s in samples.SAMPLES if s.api == api]
+    assert all(name in message for name in names)
+    assert replay_server.requests[-1].outcome == "not-found"
 
 
 def test_unknown_recording_is_a_provider_shaped_404(replay_server: ReplayServer) -> None:
@@ -533,7 +570,7 @@ def test_knobs_that_are_no_finite_number_in_bounds_are_a_400(
     assert response.status_code == 400
     assert "retry-after" not in response.headers
     assert knob in response.json()["error"]["message"]
-    assert replay_server.request(response.headers["x-request-id"]).outcome == "error"
+    assert replay_server.request(response.headers["x-request-id"]).outcome == "refused"
 
 
 @pytest.mark.parametrize(
@@ -568,7 +605,7 @@ def test_status_faults_answer_with_the_providers_body_and_headers(
     assert response.status_code == status
     assert response.headers.get("retry-after") == retry_after
     request_id = response.headers[request_id_header]
-    assert replay_server.request(request_id).outcome == "error"
+    assert replay_server.request(request_id).outcome == "fault"
     assert response.json()["error"]["message"]
 
 
@@ -591,28 +628,40 @@ def test_drop_closes_the_connection_mid_body(replay_server: ReplayServer) -> Non
     assert record.wait() == "dropped" and record.events_sent == 2
 
 
-def test_pace_holds_back_the_first_event(replay_server: ReplayServer) -> None:
-    started = time.monotonic()
-    with httpx.stream(
-        "POST",
-        replay_server.url + "/v1/chat/completions",
-        json={"model": "chat-parallel-tools"},
-        headers={"x-streamfold-pace": "ttft=0.3, gap=0, speed=2"},
-    ) as response:
-        headers_at = time.monotonic() - started
-        chunks = response.iter_bytes()
-        first = next(chunks)
-        first_at = time.monotonic() - started
-        rest = b"".join(chunks)
-    assert headers_at < 0.1  # the headers go out at once, as providers do
-    assert 0.15 <= first_at < 0.5
-    assert first + rest == samples.read("chat-parallel-tools")
+def test_pace_holds_back_the_first_event_and_the_headers_go_at_once() -> None:
+    # No clock: the server's pause is held open until the test has the headers.
+    asked: list[float] = []
+    pausing, release = threading.Event(), threading.Event()
+
+    async def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        pausing.set()
+        await anyio.to_thread.run_sync(release.wait)
+
+    with ReplayServer() as server:
+        server.app.state.replay.sleep = sleep
+        with httpx.stream(
+            "POST",
+            server.url + "/v1/chat/completions",
+            json={"model": "chat-parallel-tools"},
+            headers={"x-streamfold-pace": "ttft=0.3, gap=0, speed=2"},
+            timeout=30,
+        ) as response:
+            # The head arrived while the first event is held back.
+            assert response.status_code == 200
+            assert pausing.wait(30)
+            assert server.requests[-1].events_sent == 0
+            release.set()
+            body = response.read()
+    assert asked == [pytest.approx(0.15)]  # ttft / speed, then no gap
+    assert body == samples.read("chat-parallel-tools")
 
 
 def test_server_defaults_apply_to_requests_without_headers() -> None:
     with ReplayServer(faults=parse_faults("status=503"), pace=Pace()) as server:
-        assert _post(server.url, "/v1/chat/completions", {}).status_code == 503
-        overridden = _post(server.url, "/v1/chat/completions", {}, x_streamfold_fault="none")
+        body = {"model": "chat-reasoning"}
+        assert _post(server.url, "/v1/chat/completions", body).status_code == 503
+        overridden = _post(server.url, "/v1/chat/completions", body, x_streamfold_fault="none")
         assert overridden.status_code == 200
 
 
@@ -622,13 +671,17 @@ def test_recordings_listing(replay_url: str) -> None:
     assert {r["name"] for r in listing} >= set(SAMPLE_NAMES)
 
 
-def test_serves_corpus_recordings_verbatim() -> None:
+def test_serves_corpus_recordings_verbatim_on_their_apis_route() -> None:
     if not CORPUS.is_dir():
         pytest.skip("the shared corpus is absent")
     recordings = load_recordings(CORPUS)
+    routes = {api.id: api.routes[0] for api in APIS if api.routes}
+    routes["gemini"] = "/v1beta/models/m:streamGenerateContent?alt=sse"
     with ReplayServer(recordings) as server:
         for name in list(recordings)[::10]:
-            response = _post(server.url, "/v1/chat/completions", {}, x_streamfold_recording=name)
+            # A recording no dialect reads is served as it is wherever it is named.
+            path = routes.get(recordings[name].api or "", "/v1/chat/completions")
+            response = _post(server.url, path, {}, x_streamfold_recording=name)
             assert response.content == recordings[name].data, name
 
 
@@ -652,9 +705,282 @@ def test_the_plugin_in_a_users_test_suite(pytester: pytest.Pytester) -> None:
             response = httpx.post(replay_server.url + "/v1/messages", json={},
                                   headers={"X-Streamfold-Fault": "status=529"})
             assert response.status_code == 529
-            assert replay_server.requests[-1].outcome == "error"
+            assert replay_server.requests[-1].outcome == "fault"
             assert {"mine", "chat-reasoning"} <= set(replay_server.recordings)
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=2)
+
+
+# -- scoped faults, scripts, conversations ------------------------------------------------------
+
+
+def test_times_n_faults_let_a_retrying_client_succeed(replay_server: ReplayServer) -> None:
+    # The openai SDK retries a 429 by itself (twice by default).
+    openai = pytest.importorskip("openai")
+    replay_server.inject("status=429, retry-after=0.01", times=2)
+    client = openai.OpenAI(base_url=replay_server.url + "/v1", api_key="unused", max_retries=2)
+    chunks = client.chat.completions.create(
+        model="chat-reasoning", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == streamfold.fold(samples.read("chat-reasoning")).text
+    served = replay_server.requests
+    assert [r.wait() for r in served] == ["fault", "fault", "complete"]
+    assert [r.status for r in served] == [429, 429, 200]
+
+
+def test_a_cut_stream_then_success_with_a_retrying_loop(replay_server: ReplayServer) -> None:
+    replay_server.inject("drop-after=3", times=1)
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            result = stream("hi", model="chat-reasoning", base_url=replay_server.url).final()
+            break
+        except streamfold.IncompleteStreamError:
+            assert attempts < 3
+    assert attempts == 2 and result.complete
+    assert [r.wait() for r in replay_server.requests] == ["dropped", "complete"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "outcomes"),
+    [
+        pytest.param(
+            {"recording": "chat-reasoning"},
+            ["complete", "fault", "fault"],
+            id="per-recording",
+        ),
+        pytest.param(
+            {"route": "/v1/chat/completions"}, ["fault", "fault", "complete"], id="per-route"
+        ),
+        pytest.param(
+            {"recording": "chat-reasoning", "times": 1},
+            ["complete", "fault", "complete"],
+            id="per-recording-times",
+        ),
+    ],
+)
+def test_faults_scoped_to_a_recording_or_a_route(
+    replay_server: ReplayServer, scope: dict[str, Any], outcomes: list[str]
+) -> None:
+    replay_server.inject("status=503", **scope)
+    for path, model in [
+        ("/v1/chat/completions", "chat-parallel-tools"),
+        ("/v1/chat/completions", "chat-reasoning"),
+        ("/chat/completions", "chat-reasoning"),
+    ]:
+        _post(replay_server.url, path, {"model": model})
+    assert [r.wait() for r in replay_server.requests] == outcomes
+
+
+def test_rules_apply_in_order_as_a_script_of_faults(replay_server: ReplayServer) -> None:
+    replay_server.inject("status=429", times=1)
+    replay_server.inject("error-after=2", times=1)
+    outcomes = []
+    for _ in range(3):
+        _post(replay_server.url, "/v1/messages", {"model": "anthropic-thinking"})
+        outcomes.append((replay_server.requests[-1].wait(), replay_server.requests[-1].knobs))
+    assert outcomes == [
+        ("fault", "status=429, times=1"),
+        ("fault", "error-after=2, times=1"),
+        ("complete", ""),
+    ]
+
+
+def test_a_header_with_times_counts_per_header(replay_server: ReplayServer) -> None:
+    codes = [
+        _post(
+            replay_server.url,
+            "/v1/chat/completions",
+            {"model": "chat-reasoning"},
+            x_streamfold_fault="status=500, times=1",
+        ).status_code
+        for _ in range(2)
+    ]
+    assert codes == [500, 200]
+
+
+def test_a_script_answers_turn_by_turn_on_any_route(replay_server: ReplayServer) -> None:
+    replay_server.script("chat-parallel-tools", "anthropic-thinking")
+    first = stream("weather?", model="gpt-4o", base_url=replay_server.url).final()
+    second = stream("and so?", model="gpt-4o", base_url=replay_server.url).final()
+    assert [c.name for c in first.unified.tool_calls] == ["get_weather", "get_weather"]
+    assert second.text == streamfold.fold(samples.read("anthropic-thinking")).text
+    assert replay_server.requests[-1].reencoded_from == "anthropic"
+    response = _post(replay_server.url, "/v1/chat/completions", {"model": "gpt-4o"})
+    assert response.status_code == 404 and "2 turns are all used" in response.text
+
+
+def test_a_folder_is_a_conversation_named_by_the_model(tmp_path: Any) -> None:
+    folder = tmp_path / "weather"
+    folder.mkdir()
+    (folder / "1-tools.sse").write_bytes(samples.read("chat-parallel-tools"))
+    (folder / "2-answer.sse").write_bytes(samples.read("chat-reasoning"))
+    with ReplayServer(load_recordings(tmp_path)) as server:
+        bodies = [_post(server.url, "/v1/chat/completions", {"model": "weather"}) for _ in "abc"]
+        assert [b.status_code for b in bodies] == [200, 200, 404]
+        assert bodies[0].content == samples.read("chat-parallel-tools")
+        assert bodies[1].content == samples.read("chat-reasoning")
+        assert "answered all its 2 turns" in bodies[2].text
+        assert [r.recording for r in server.requests] == [
+            "weather/1-tools",
+            "weather/2-answer",
+            None,
+        ]
+
+
+@pytest.mark.parametrize(
+    ("path", "api"),
+    [
+        pytest.param("/v1/messages", "anthropic", id="anthropic"),
+        pytest.param("/v1/responses", "openai-responses", id="responses"),
+        pytest.param(
+            "/v1beta/models/chat-reasoning:streamGenerateContent?alt=sse", "gemini", id="gemini"
+        ),
+    ],
+)
+def test_a_recording_of_another_api_is_reencoded_for_the_route(
+    replay_server: ReplayServer, path: str, api: str
+) -> None:
+    response = _post(replay_server.url, path, {"model": "chat-reasoning"})
+    result = streamfold.fold(response.content)
+    expected = streamfold.fold(samples.read("chat-reasoning"))
+    assert result.dialect == api
+    assert (result.text, result.unified.reasoning) == (expected.text, expected.unified.reasoning)
+    assert replay_server.requests[-1].reencoded_from == "openai-chat"
+
+
+def test_a_recording_no_encoder_writes_is_not_served_on_another_route(
+    replay_server: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamfold import encode
+
+    monkeypatch.delitem(encode.ENCODERS, "anthropic")
+    response = _post(replay_server.url, "/v1/messages", {"model": "chat-reasoning"})
+    assert response.status_code == 404
+    assert "speaks openai-chat, which cannot be re-encoded as anthropic" in response.text
+
+
+# -- the log ------------------------------------------------------------------------------------
+
+
+def test_one_log_line_per_finished_request_404s_included() -> None:
+    lines: list[str] = []
+    with ReplayServer(on_finish=lambda r: lines.append(r.log_line())) as server:
+        _post(server.url, "/v1/chat/completions", {"model": "chat-reasoning"})
+        with pytest.raises(httpx.RemoteProtocolError):
+            _post(
+                server.url,
+                "/v1/messages",
+                {"model": "chat-reasoning"},
+                x_streamfold_fault="drop-after=2",
+            )
+        _post(server.url, "/v1/chat/completions", {"model": "nope"})
+        for record in server.requests:
+            record.wait()
+    events = len(_events(samples.read("chat-reasoning")))
+    size = len(samples.read("chat-reasoning"))
+    assert re.fullmatch(
+        rf"req_replay_000001 POST /v1/chat/completions chat-reasoning: complete, {events} events, "
+        rf"{size:,} bytes, \d+ ms",
+        lines[0],
+    )
+    assert re.fullmatch(
+        r"req_replay_000002 POST /v1/messages chat-reasoning \(re-encoded from openai-chat\) "
+        r"\[drop-after=2\]: dropped after 2 events, [\d,]+ bytes, \d+ ms",
+        lines[1],
+    )
+    assert lines[2].startswith(
+        "req_replay_000003 POST /v1/chat/completions model 'nope': not-found (404), "
+        "no recording answers model 'nope' on openai-chat"
+    )
+
+
+def test_a_client_that_leaves_is_an_outcome_not_noise(caplog: pytest.LogCaptureFixture) -> None:
+    # Before: dozens of "socket.send() raised exception." per client, and "complete".
+    big = b"".join(
+        b'data: {"choices":[{"index":0,"delta":{"content":"%d"}}]}\n\n' % i for i in range(20000)
+    )
+    caplog.set_level(logging.WARNING)
+    with ReplayServer({"big": Recording("big", big)}) as server:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(
+                    b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+                    b"content-type: application/json\r\ncontent-length: 15\r\n\r\n"
+                    b'{"model":"big"}'
+                )
+                sock.recv(4096)
+                # Close with a reset, as a killed client does.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            assert server.requests[-1].wait(10) == "disconnected"
+    assert "socket.send() raised exception" not in caplog.text
+    assert all(0 < r.events_sent < 20000 for r in server.requests)
+
+
+# -- the per-test context of the fixture -----------------------------------------------------------
+
+
+def test_each_test_has_its_own_faults_turns_and_log(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_app="""
+        import httpx
+
+        def post(url, model="chat-reasoning"):
+            return httpx.post(url + "/v1/chat/completions", json={"model": model})
+
+        def test_one(replay_server):
+            replay_server.inject("status=503")
+            replay_server.script("chat-parallel-tools")
+            assert post(replay_server.url).status_code == 503
+            assert len(replay_server.requests) == 1
+
+        def test_two(replay_server):
+            # test_one's fault and script are gone; its requests are not in this log
+            response = post(replay_server.url)
+            assert response.status_code == 200 and b"get_weather" not in response.content
+            assert [r.outcome for r in replay_server.requests] == ["complete"]
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_suite_records_once_then_replays_offline(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_app="""
+        import streamfold.client as sf
+
+        def test_weather(replay_server):
+            for prompt in ("first", "second"):
+                result = sf.stream(prompt, model="gpt-test", base_url=replay_server.url + "/v1",
+                                   api_key="sk-suite-SECRET-1234").final()
+                assert result.unified.tool_calls
+        """
+    )
+    folder = pytester.path / "recordings" / "test_app" / "test_weather"
+    with ReplayServer() as upstream:
+        upstream.script("chat-parallel-tools", "chat-parallel-tools")
+        recorded = pytester.runpytest_inprocess(
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            "--streamfold-record=once",
+            f"--streamfold-upstream={upstream.url}",
+        )
+        recorded.assert_outcomes(passed=1)
+        assert len(upstream.requests) == 2
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "gpt-test-1.meta.json",
+        "gpt-test-1.sse",
+        "gpt-test-2.meta.json",
+        "gpt-test-2.sse",
+    ]
+    assert all(b"sk-suite-SECRET-1234" not in p.read_bytes() for p in folder.iterdir())
+    # The upstream is gone: the default mode replays only, offline.
+    replayed = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
+    replayed.assert_outcomes(passed=1)

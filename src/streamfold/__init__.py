@@ -16,6 +16,8 @@ The sans-IO core is ``StreamParser``; the exception tree is drawn in
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .adapters.sources import afold, aiter_events, fold, iter_events
 from .errors import (
     IncompleteStreamError,
@@ -49,6 +51,10 @@ from .events import (
 )
 from .parser import Phase, StreamParser
 from .result import Result, ToolCall, Unified
+
+if TYPE_CHECKING:
+    # For type checkers: loaded lazily at run time (below).
+    from .adapters.client import astream, stream
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,10 @@
     │   │                            not valid, asked for on demand (also a ``ValueError``)
     │   ├── JSONDepthError           nested deeper than the parser's limit
     │   └── JSONSizeError            more characters than the parser's limit
+    ├── OutputValidationError        a structured answer that is not a valid value of the
+    │                                caller's output type (also a ``ValueError``)
     └── UsageError                   the caller misused the API (also a ``ValueError``)
+        └── UnsupportedSchemaError   an output type or JSON Schema streamfold cannot follow
 
 Every error carries ``partial`` (the result folded so far, or ``None`` when
 nothing was received) and ``position`` (the index of the server-sent event at
@@ -30,7 +33,7 @@ that the tree is one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import msgspec
 
@@ -43,6 +46,7 @@ __all__ = [
     "HTTPResponseError",
     "HTTPStatusError",
     "IncompleteStreamError",
+    "OutputValidationError",
     "PartialJSONError",
     "ProtocolError",
     "ProviderError",
@@ -50,6 +54,7 @@ __all__ = [
     "StreamTimeoutError",
     "StreamfoldError",
     "TruncatedResponseError",
+    "UnsupportedSchemaError",
     "UsageError",
     "shorten",
     "timeout_error",
@@ -333,3 +338,47 @@ class PartialJSONError(StreamfoldError, ValueError):
 
     def __reduce__(self) -> tuple[type[PartialJSONError], tuple[str, int, tuple[str, str]]]:
         return (type(self), (self.reason, self.position or 0, self.excerpt))
+
+
+class OutputValidationError(StreamfoldError, ValueError):
+    """The answer is not a valid value of the output type (``streamfold.structured``).
+
+    Attributes:
+        kind: ``"json"`` (the text is not JSON), ``"value"`` (a value does not
+            validate) or ``"incomplete"`` (the answer ended early: the stream
+            was cut, or the JSON text stopped before its end).
+        path: Object keys and array indexes from the top-level value down to
+            the value at fault (``()``: the whole value).
+        reason: What is wrong, without the path.
+        text: All the text fed.
+        partial_value: The partial value when the failure was detected.
+        position: Characters fed when the failure was detected (for
+            ``"json"``: the offset of the first invalid character).
+    """
+
+    info_type: ClassVar[str] = "output_validation_error"
+
+    def __init__(
+        self,
+        kind: Literal["json", "value", "incomplete"],
+        reason: str,
+        *,
+        path: tuple[str | int, ...] = (),
+        text: str = "",
+        partial_value: Any = msgspec.UNSET,
+        position: int | None = None,
+    ) -> None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        super().__init__(f"{reason} (at ${where})", position=position)
+        self.kind = kind
+        self.reason = reason
+        self.path = path
+        self.text = text
+        self.partial_value = partial_value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind, self.reason), dict(self.__dict__))
+
+
+class UnsupportedSchemaError(UsageError):
+    """The output type or JSON Schema is outside what ``streamfold.structured`` supports."""

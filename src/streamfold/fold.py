@@ -772,7 +772,9 @@ class Accumulator:
         if call is None:
             current = state._current_tool
             if current is not None and not current._done and not state._interleaved:
-                if self._emit and _whole_json(current):
+                # Decided the same with events on or off: the result must not
+                # depend on whether events were asked for.
+                if _whole_json(current):
                     self._tool_done(state, current, complete=True)
                 else:
                     state._interleaved = True
@@ -807,8 +809,6 @@ class Accumulator:
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
         call._add(delta)
-        if not self._emit:
-            return
         if call._done:
             # After a call's whole JSON value only white space can follow: kept
             # in the arguments, but no event comes after its tool_call.done.
@@ -817,6 +817,8 @@ class Accumulator:
                     f"tool call #{call._index} of choice {state._index} received arguments "
                     f"after it was reported done: {delta[:40]!r}"
                 )
+            return
+        if not self._emit:
             return
         updates: tuple[Any, ...] = ()
         parser = call._parser

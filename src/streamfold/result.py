@@ -11,14 +11,9 @@ from .events import ErrorInfo, Usage
 
 __all__ = ["HTTPResult", "ResponseMetadata", "Result", "ToolCall", "Unified", "UNIFIED_USAGE_KEYS"]
 
-#: The keys of ``usage`` in the unified view (``--format unified``).
-UNIFIED_USAGE_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "reasoning_tokens",
-)
+#: The keys of ``usage`` in the unified view (``--format unified``): every
+#: normalised count of ``Usage`` (its ``raw`` provider object is the response's).
+UNIFIED_USAGE_KEYS = tuple(name for name in Usage.__struct_fields__ if name != "raw")
 
 
 class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,14 +39,17 @@ class Unified(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The exact object ``streamfold fold --format unified`` prints."""
+        """The exact object ``streamfold fold --format unified`` prints: every
+        field of the Python objects (a tool call's ``complete`` flag, every usage
+        count), the provider's raw usage object aside."""
         usage = self.usage
         return {
             "text": self.text,
             "reasoning": self.reasoning,
             "refusal": self.refusal,
             "tool_calls": [
-                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls
+                {key: getattr(call, key) for key in ToolCall.__struct_fields__}
+                for call in self.tool_calls
             ],
             "finish_reason": self.finish_reason,
             "raw_finish_reason": self.raw_finish_reason,
@@ -60,7 +58,7 @@ class Unified(msgspec.Struct, frozen=True, kw_only=True):
             else {key: getattr(usage, key) for key in UNIFIED_USAGE_KEYS},
             "error": None
             if self.error is None
-            else {"type": self.error.type, "code": self.error.code, "message": self.error.message},
+            else {key: getattr(self.error, key) for key in ErrorInfo.__struct_fields__},
         }
 
 

@@ -27,7 +27,19 @@ api                         request                             key (header; env
 ``gemini``                  POST {base}/{version}/models/       x-goog-api-key;
                             {model}:streamGenerateContent       GEMINI_API_KEY, then
                             ?alt=sse                            GOOGLE_API_KEY
+``bedrock-converse``        POST {base}/model/{model}/          Bearer (a Bedrock API
+(bedrock)                   converse-stream                     key); AWS_BEARER_TOKEN_
+                                                                BEDROCK
+``bedrock-anthropic``       POST {base}/model/{model}/          as bedrock-converse
+(bedrock-claude)            invoke-with-response-stream
+``ollama`` (ollama-chat)    POST {base}/api/chat                none
+``ollama-generate``         POST {base}/api/generate            none
 ==========================  ==================================  ============================
+
+Bedrock's base URL is ``https://bedrock-runtime.{region}.amazonaws.com``, the
+region from ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, else ``us-east-1``;
+IAM credentials need SigV4 signing, which an ``http_client`` of your own can
+add (streamfold sends Bedrock API keys only).
 
 ``messages`` is a prompt string, or a list in the API's own message shape
 (``messages``, ``input``, ``messages``, ``contents``), sent as given; ``tools``
@@ -36,43 +48,126 @@ last (a ``None`` value removes a key). Nothing is translated between APIs.
 
 The API key is kept in an ``APIKey`` whose ``repr`` and ``str`` hide it; it is
 put in one request header and never in a URL, a log line, an error message or a
-``repr``. The request is sent when the stream is first used (``with``,
-iteration or ``final()``); with no ``http_client`` given, a client is created
-for the stream and closed with it. There are no retries: a failure raises, with
-``retryable`` and ``retry_after`` on HTTP errors for the caller to decide.
+``repr``, and never sent to another origin: redirects are followed (when the
+HTTP client's ``follow_redirects`` says so) by this module, which drops the key
+headers when a redirect leaves the origin. The request is sent when the stream
+is first used (``with``, iteration or ``final()``); with no ``http_client``
+given, a client is created for the stream and closed with it: an
+``httpx2.Client`` (the SDKs' HTTP client), or an ``httpx.Client`` where only
+httpx is installed; ``http_client`` may be either. There are no retries: a
+failure raises, with ``retryable`` and ``retry_after`` on HTTP errors for the
+caller to decide.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any, Final, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx
 
 from .. import __version__
 from ..dialects.base import Dialect
 from ..dialects.registry import RequestParts, get_api
-from ..errors import timeout_error
-from .httpx import AsyncEventStream, EventStream, Timeouts
+from ..errors import IncompleteStreamError, StreamfoldError, UsageError, timeout_error
+from .framings import get_framing
+from .httpx import AsyncEventStream, EventStream, StreamedResponse, Timeouts, _errors_of
+from .redact import KEY_HEADERS, key_may_follow, redact_headers, redact_url
 
 __all__ = [
     "APIKey",
+    "AsyncHTTPClient",
+    "HTTPClient",
     "NO_KEY",
     "StreamRequest",
     "astream",
     "build_request",
+    "http_library",
     "resolve_api_key",
     "stream",
 ]
 
-# Headers whose values are credentials, hidden in every repr.
-_SECRET_HEADERS: Final = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"}
-)
+#: A timeout as both HTTP libraries take it: connect, read, write, pool.
+TimeoutTuple = tuple[float | None, float | None, float | None, float | None]
+
+
+class _Request(Protocol):
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> object: ...
+
+
+class SentResponse(StreamedResponse, Protocol):
+    """A streamed response as a client's ``send`` returns it."""
+
+    @property
+    def next_request(self) -> _Request | None: ...
+
+
+class HTTPClient(Protocol):
+    """What ``stream`` uses of an ``httpx2.Client`` or ``httpx.Client``."""
+
+    @property
+    def follow_redirects(self) -> bool: ...
+    @property
+    def max_redirects(self) -> int: ...
+    def build_request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        timeout: TimeoutTuple = ...,
+    ) -> Any: ...
+    def send(
+        self, request: Any, *, stream: bool = ..., follow_redirects: bool = ...
+    ) -> SentResponse: ...
+    def close(self) -> None: ...
+
+
+class AsyncHTTPClient(Protocol):
+    """What ``astream`` uses of an ``httpx2.AsyncClient`` or ``httpx.AsyncClient``."""
+
+    @property
+    def follow_redirects(self) -> bool: ...
+    @property
+    def max_redirects(self) -> int: ...
+    def build_request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        timeout: TimeoutTuple = ...,
+    ) -> Any: ...
+    async def send(
+        self, request: Any, *, stream: bool = ..., follow_redirects: bool = ...
+    ) -> SentResponse: ...
+    async def aclose(self) -> None: ...
+
+
+def http_library() -> ModuleType:
+    """The HTTP library the client creates its clients with: ``httpx2`` (what
+    the openai and anthropic SDKs run on), else ``httpx``.
+
+    Raises:
+        UsageError: neither is installed.
+    """
+    for name in ("httpx2", "httpx"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise UsageError("streamfold.client needs httpx2 (or httpx): pip install 'streamfold[http]'")
 
 
 class APIKey:
@@ -136,8 +231,10 @@ class StreamRequest:
     Attributes:
         api: the API's dialect id (``"openai-chat"``, ...).
         url: where it goes.
+        body: the JSON body (not sent after a redirect that turns it into a GET).
         headers: the headers (credential values hidden in ``repr``).
-        body: the JSON body.
+        api_key: the key, sent in the API's key header.
+        method: ``"POST"``, unless a redirect said otherwise.
     """
 
     api: str
@@ -145,27 +242,32 @@ class StreamRequest:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     api_key: APIKey | None = None
+    method: str = "POST"
 
-    def to_httpx(
-        self, client: httpx.Client | httpx.AsyncClient, timeout: httpx.Timeout
-    ) -> httpx.Request:
-        """The ``httpx.Request``, the key in its header."""
+    def to_httpx(self, client: HTTPClient | AsyncHTTPClient, timeout: TimeoutTuple) -> Any:
+        """The request built by ``client`` (httpx2 or httpx), the key in its header."""
         headers = dict(self.headers)
         if self.api_key is not None and self.api_key.reveal():
             row = get_api(self.api)
             headers[row.key_header] = row.key_prefix + self.api_key.reveal()
+        body = self.body if self.method not in ("GET", "HEAD") else None
         return client.build_request(
-            "POST", self.url, json=self.body, headers=headers, timeout=timeout
+            self.method, self.url, json=body, headers=headers, timeout=timeout
         )
 
+    def redirected(self, method: str, url: str) -> StreamRequest:
+        """The request to send where a redirect points: without the API key and
+        any key header when ``url`` is another origin."""
+        if key_may_follow(self.url, url):
+            return replace(self, method=method, url=url)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in KEY_HEADERS}
+        return replace(self, method=method, url=url, headers=headers, api_key=None)
+
     def __repr__(self) -> str:
-        headers = {
-            k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.headers.items()
-        }
         key = "APIKey('***')" if self.api_key is not None else None
         return (
-            f"StreamRequest(api={self.api!r}, url={self.url!r}, headers={headers!r}, "
-            f"body={self.body!r}, api_key={key})"
+            f"StreamRequest(api={self.api!r}, url={redact_url(self.url)!r}, "
+            f"headers={redact_headers(self.headers)!r}, body={self.body!r}, api_key={key})"
         )
 
 
@@ -207,12 +309,13 @@ def build_request(
         UsageError: an unknown ``api``.
     """
     row = get_api(api)
-    base = (base_url or row.base_url).rstrip("/")
     version = api_version or row.api_version
     model_id = model if row.model_in_body else model.removeprefix("models/")
-    url = base + row.path.format(version=version, model=model_id)
+    url = _join_url(
+        base_url or row.default_base_url(), row.path.format(version=version, model=model_id)
+    )
     request_headers = {
-        "accept": "text/event-stream",
+        "accept": get_framing(row.framing).media_type,
         "user-agent": f"streamfold/{__version__}",
     }
     if row.version_header is not None and version is not None:
@@ -228,18 +331,39 @@ def build_request(
     return StreamRequest(row.id, url, body, request_headers, resolve_api_key(row.id, api_key))
 
 
-def _httpx_timeout(timeouts: Timeouts, sync: bool) -> httpx.Timeout:
-    # The async twin enforces first_event, idle and total itself, exactly; a
-    # blocking read can only be bounded by httpx, so the sync one asks httpx to
-    # give up after the tightest of them.
-    read = timeouts.tightest_read() if sync else None
-    return httpx.Timeout(connect=timeouts.connect, read=read, write=None, pool=timeouts.connect)
+def _timeout(timeouts: Timeouts) -> TimeoutTuple:
+    # Until the head arrives only first_event and total can pass; the body's
+    # read timeout is set when it has (_for_the_body).
+    return (timeouts.connect, timeouts.header_read(), None, timeouts.connect)
 
 
-def _timeout_kind(exc: httpx.TimeoutException) -> str:
-    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-        return "connect"
-    return "first_event"
+def _for_the_body(response: SentResponse, timeouts: Timeouts) -> None:
+    # The HTTP clients read the read timeout from the request's extensions when
+    # a phase starts (the head, then the body), not at each read: from here on
+    # no read may give up before a deadline that applies. The adapters end
+    # each deadline exactly themselves.
+    timeout = response.request.extensions.get("timeout")
+    if isinstance(timeout, dict):
+        timeout["read"] = timeouts.body_read()
+
+
+def _join_url(base_url: str, path: str) -> str:
+    """The API's path after the base URL's own path; a query on either side is
+    kept (Gemini takes its key as ``?key=``, and its path adds ``?alt=sse``).
+
+    Raises:
+        UsageError: the base URL is not an http(s) URL.
+    """
+    try:
+        base = urlsplit(base_url)
+        if base.scheme not in ("http", "https") or not base.hostname:
+            raise ValueError("an http:// or https:// URL with a host is needed")
+        base.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise UsageError(f"base URL {redact_url(base_url)!r}: {exc}") from None
+    route, _, route_query = path.partition("?")
+    query = "&".join(q for q in (base.query, route_query) if q)
+    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + route, query, ""))
 
 
 def _before_headers(timeouts: Timeouts) -> tuple[float, str] | None:
@@ -249,6 +373,19 @@ def _before_headers(timeouts: Timeouts) -> tuple[float, str] | None:
         if v is not None
     ]
     return min(limits) if limits else None
+
+
+def _send_failed(exc: BaseException, request: StreamRequest, timeouts: Timeouts) -> StreamfoldError:
+    # The HTTP library's error before the response's head, in streamfold's tree.
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"ConnectTimeout", "PoolTimeout"}:
+        return timeout_error("connect", timeouts.connect)
+    if "TimeoutException" in names:
+        limit = _before_headers(timeouts)
+        return timeout_error(limit[1] if limit else "first_event", limit[0] if limit else None)
+    return IncompleteStreamError(
+        f"cannot reach {redact_url(request.url)}: {type(exc).__name__}: {exc}"
+    )
 
 
 def stream(
@@ -268,7 +405,7 @@ def stream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
-    http_client: httpx.Client | None = None,
+    http_client: HTTPClient | None = None,
 ) -> EventStream:
     """Stream a response from a live endpoint: an ``EventStream`` whose request
     is sent when it is first used.
@@ -281,14 +418,16 @@ def stream(
         dialect: the dialect to fold with (detected by default).
         strict: raise on malformed events.
         parse_arguments: parse tool-call arguments incrementally.
-        http_client: an ``httpx.Client`` to send with (kept open); else one is
-            created for this stream and closed with it.
+        http_client: an ``httpx2.Client`` or ``httpx.Client`` to send with (kept
+            open; its ``follow_redirects`` and ``max_redirects`` are honoured);
+            else one is created for this stream and closed with it.
 
     Raises:
-        UsageError: an unknown ``api``.
+        UsageError: an unknown ``api``, or no HTTP library installed.
         StreamTimeoutError: (when the request is sent) connecting or waiting for
             the headers took too long.
-        httpx.TransportError: (when the request is sent) the connection failed.
+        IncompleteStreamError: (when the request is sent) the connection failed;
+            the HTTP library's error is its ``__cause__``.
         The errors of ``EventStream.final`` while streaming.
     """
     request = build_request(
@@ -305,21 +444,28 @@ def stream(
         api_version=api_version,
     )
     limits = timeouts or Timeouts()
-    owned: list[httpx.Client] = []
+    owned: list[HTTPClient] = []
 
-    def connect() -> tuple[httpx.Response, float]:
+    def connect() -> tuple[StreamedResponse, float]:
         client = http_client
         if client is None:
-            client = httpx.Client()
+            client = http_library().Client()
             owned.append(client)
-        prepared = request.to_httpx(client, _httpx_timeout(limits, sync=True))
         started = time.monotonic()
-        try:
-            response = client.send(prepared, stream=True)
-        except httpx.TimeoutException as exc:
-            kind = _timeout_kind(exc)
-            limit = limits.connect if kind == "connect" else limits.tightest_read()
-            raise timeout_error(kind, limit) from exc
+        hop, redirects = request, 0
+        while True:
+            try:
+                response = client.send(
+                    hop.to_httpx(client, _timeout(limits)), stream=True, follow_redirects=False
+                )
+            except _errors_of(client).failure as exc:
+                raise _send_failed(exc, hop, limits) from exc
+            after = response.next_request
+            if after is None or not client.follow_redirects or redirects >= client.max_redirects:
+                break
+            response.close()
+            hop, redirects = hop.redirected(after.method, str(after.url)), redirects + 1
+        _for_the_body(response, limits)
         return response, started
 
     def close() -> None:
@@ -353,10 +499,11 @@ def astream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
-    http_client: httpx.AsyncClient | None = None,
+    http_client: AsyncHTTPClient | None = None,
 ) -> AsyncEventStream:
     """The async twin of ``stream``: an ``AsyncEventStream`` whose request is
     sent when it is first used (``async with``, ``async for`` or ``final()``).
+    ``http_client`` is an ``httpx2.AsyncClient`` or ``httpx.AsyncClient``.
 
     Raises:
         The errors of ``stream``.
@@ -375,26 +522,33 @@ def astream(
         api_version=api_version,
     )
     limits = timeouts or Timeouts()
-    owned: list[httpx.AsyncClient] = []
+    owned: list[AsyncHTTPClient] = []
 
-    async def connect() -> tuple[httpx.Response, float]:
+    async def connect() -> tuple[StreamedResponse, float]:
         client = http_client
         if client is None:
-            client = httpx.AsyncClient()
+            client = http_library().AsyncClient()
             owned.append(client)
-        prepared = request.to_httpx(client, _httpx_timeout(limits, sync=False))
         started = time.monotonic()
-        deadline = _before_headers(limits)
-        try:
-            if deadline is None:
-                return await client.send(prepared, stream=True), started
-            with anyio.CancelScope(deadline=anyio.current_time() + deadline[0]):
-                return await client.send(prepared, stream=True), started
-        except httpx.TimeoutException as exc:
-            kind = _timeout_kind(exc)
-            raise timeout_error(kind, limits.connect if kind == "connect" else None) from exc
-        # Only the deadline's cancellation leaves the scope without returning.
-        raise timeout_error(deadline[1], deadline[0])
+        hop, redirects = request, 0
+        while True:
+            try:
+                response = await _within(
+                    client.send(
+                        hop.to_httpx(client, _timeout(limits)), stream=True, follow_redirects=False
+                    ),
+                    started,
+                    limits,
+                )
+            except _errors_of(client).failure as exc:
+                raise _send_failed(exc, hop, limits) from exc
+            after = response.next_request
+            if after is None or not client.follow_redirects or redirects >= client.max_redirects:
+                break
+            await response.aclose()
+            hop, redirects = hop.redirected(after.method, str(after.url)), redirects + 1
+        _for_the_body(response, limits)
+        return response, started
 
     async def close() -> None:
         for client in owned:
@@ -408,3 +562,19 @@ def astream(
         timeouts=limits,
         on_close=close,
     )
+
+
+async def _within(
+    sending: Awaitable[SentResponse], started: float, limits: Timeouts
+) -> SentResponse:
+    # The head must come before first_event or total, counted from sending: a
+    # cancel scope makes that exact (a read timeout would count per read).
+    deadline = _before_headers(limits)
+    if deadline is None:
+        return await sending
+    with anyio.CancelScope(
+        deadline=anyio.current_time() + deadline[0] - (time.monotonic() - started)
+    ):
+        return await sending
+    # Only the deadline's cancellation leaves the scope without returning.
+    raise timeout_error(deadline[1], deadline[0])

@@ -1,64 +1,80 @@
-"""Fold a streamed ``httpx.Response``: sync and async twins over one ``StreamParser``.
+"""Fold a streamed HTTP response of httpx or httpx2: sync and async twins over
+one ``Exchange``.
 
 ::
 
-    with httpx.Client() as client, client.stream("POST", url, json=body) as response:
+    with httpx2.Client() as client, client.stream("POST", url, json=body) as response:
         stream = EventStream(response)
         for event in stream:
             ...
         result = stream.final()          # an HTTPResult: Result + metadata
         print(result.metadata.request_id, result.metadata.time_to_first_token)
 
-Before parsing, the response must be a stream: a non-2xx status raises
-``HTTPStatusError`` carrying the provider's parsed error body, and a 2xx body
-that is not an event stream (a JSON error object on HTTP 200, an HTML page from
-a proxy) raises ``ContentTypeError``. ``application/json`` is streamed only when
-the body is a JSON array (Gemini's ``streamGenerateContent`` without ``alt=sse``).
+A response of either library works (``StreamedResponse`` is what the adapters
+use of it); this module imports neither: the errors to catch are taken from
+the library of the response handed in. The decisions (is the body a stream,
+the error it is when not, metadata, every deadline, secrets) are the
+``Exchange``'s, in ``streamfold.adapters.exchange``; the twins here read the
+body and hand it each outcome with the time. They mirror each other line for
+line and differ only by ``async``/``await`` and the read primitive.
 
-Timeouts (``Timeouts``): ``first_event`` and ``idle`` count server-sent events,
-not bytes, so keep-alive comments do not hold a stalled stream open. The async
-twin enforces each deadline exactly, cancelling the pending read; the sync twin
-checks them whenever bytes arrive and otherwise relies on httpx's read timeout
-(``streamfold.client`` sets it to the tightest of them).
+Deadlines (``Timeouts``) bound every read, error bodies included. A read that
+outlives one is interrupted by a watchdog: the async twin's cancels the
+pending read (on asyncio one lazily re-armed timer per stream; elsewhere a
+cancel scope per read), the sync twin's shuts the connection's socket down
+(one thread for all streams), which wakes a blocked read at once. Where there
+is no socket to shut (HTTP/2, a mock or custom transport), the sync twin checks
+the deadlines whenever a read returns and the HTTP client's read timeout bounds
+silence. Leaving the iteration early (``break``, an exception, task
+cancellation) or ``close()`` closes the response, and with it the connection.
 
-Leaving the iteration early (``break``, an exception, task cancellation) or
-``close()`` closes the response, and with it the connection.
-
-The errors it raises beside the parser's (``HTTPStatusError``,
-``ContentTypeError``, ``StreamTimeoutError``) are in the one tree of
-``streamfold.errors``; they are re-exported here.
+The errors (``HTTPStatusError``, ``ContentTypeError``, ``StreamTimeoutError``
+and the parser's) are the one tree of ``streamfold.errors``; the HTTP
+library's transport errors while reading become ``IncompleteStreamError``
+(the library's error as ``__cause__``) or ``StreamTimeoutError``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import contextlib
+import heapq
+import itertools
+import socket
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
-import httpx
-import msgspec
 
-from ..dialects.base import Dialect, provider_error
+from ..dialects.base import Dialect
 from ..errors import (
     ContentTypeError,
     HTTPResponseError,
     HTTPStatusError,
-    StreamfoldError,
     StreamTimeoutError,
-    TruncatedResponseError,
     UsageError,
-    timeout_error,
 )
-from ..events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallArgumentsDelta
-from ..parser import StreamParser
-from ..result import HTTPResult, ResponseMetadata, Result
+from ..events import Event
+from ..result import HTTPResult, ResponseMetadata
+from .exchange import (
+    MAX_ERROR_BODY,
+    STALLED,
+    Exchange,
+    Lost,
+    Read,
+    ResponseHead,
+    SentRequest,
+    Timeouts,
+    request_id_of,
+)
 
 __all__ = [
+    "MAX_ERROR_BODY",
     "AsyncEventStream",
     "ContentTypeError",
     "EventStream",
@@ -67,452 +83,365 @@ __all__ = [
     "HTTPStatusError",
     "ResponseMetadata",
     "StreamTimeoutError",
+    "StreamedResponse",
     "Timeouts",
     "afold_response",
     "fold_response",
     "request_id_of",
 ]
 
-#: The largest error body read to build an ``HTTPResponseError``, in bytes.
-MAX_ERROR_BODY: Final = 64 * 1024
 
-# Request-id headers, most specific first: OpenAI and most compatible servers
-# (x-request-id), Anthropic (request-id), OpenAI's alternate spelling, Groq,
-# Azure API Management, Azure, Google front ends, OpenRouter's generation id.
-REQUEST_ID_HEADERS: Final = (
-    "x-request-id",
-    "request-id",
-    "openai-request-id",
-    "x-groq-id",
-    "apim-request-id",
-    "x-ms-request-id",
-    "x-goog-request-id",
-    "x-generation-id",
-)
-
-# Query parameters that carry credentials (Gemini accepts ?key=); redacted in metadata.
-_SECRET_PARAMS: Final = frozenset({"key", "api_key", "api-key", "apikey", "access_token", "token"})
-_TOKEN_EVENTS: Final = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallArgumentsDelta)
-_WHITESPACE: Final = b" \t\r\n"
-_BOM: Final = b"\xef\xbb\xbf"
-_decode = msgspec.json.Decoder().decode
+# -- what the adapters use of a response (httpx.Response and httpx2.Response both) --------
 
 
-# -- configuration, metadata and results ---------------------------------------------
+class _Headers(Protocol):
+    def multi_items(self) -> list[tuple[str, str]]: ...
+
+
+class _Request(Protocol):
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> object: ...
+    @property
+    def headers(self) -> _Headers: ...
+    @property
+    def extensions(self) -> Mapping[str, Any]: ...
+
+
+class _Hop(Protocol):
+    @property
+    def request(self) -> _Request: ...
+
+
+class StreamedResponse(Protocol):
+    """What the adapters use of a streamed response: ``httpx.Response`` and
+    ``httpx2.Response`` are both one, as is any object with these members."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    @property
+    def http_version(self) -> str: ...
+    @property
+    def headers(self) -> _Headers: ...
+    @property
+    def request(self) -> _Request: ...
+    @property
+    def history(self) -> Sequence[_Hop]: ...
+    @property
+    def extensions(self) -> Mapping[str, Any]: ...
+    @property
+    def is_closed(self) -> bool: ...
+    def iter_bytes(self) -> Iterator[bytes]: ...
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+def _head_of(response: StreamedResponse) -> ResponseHead:
+    sent = [*(hop.request for hop in response.history), response.request]
+    timeout = response.request.extensions.get("timeout")
+    read = timeout.get("read") if isinstance(timeout, Mapping) else None
+    return ResponseHead(
+        status_code=response.status_code,
+        reason=response.reason_phrase,
+        http_version=response.http_version,
+        headers=response.headers.multi_items(),
+        requests=[SentRequest(r.method, str(r.url), r.headers.multi_items()) for r in sent],
+        received_at=time.time(),
+        read_timeout=float(read) if isinstance(read, (int, float)) else None,
+    )
 
 
 @dataclass(frozen=True)
-class Timeouts:
-    """The deadlines a streamed response needs, in seconds; ``None`` disables one.
+class _Errors:
+    """The exceptions of one HTTP library, as the read primitives catch them."""
 
-    Attributes:
-        connect: establishing the connection (httpx's connect timeout).
-        first_event: from sending the request to the first server-sent event.
-        idle: the longest gap between two server-sent events.
-        total: the whole exchange, from sending the request to the end of the stream.
-    """
-
-    connect: float | None = 5.0
-    first_event: float | None = 600.0
-    idle: float | None = 600.0
-    total: float | None = None
-
-    def tightest_read(self) -> float | None:
-        """The longest a single read may block before some deadline could pass."""
-        values = [v for v in (self.first_event, self.idle, self.total) if v is not None]
-        return min(values) if values else None
+    timeout: tuple[type[BaseException], ...] = ()  # its read timed out
+    failure: tuple[type[BaseException], ...] = ()  # the connection or the body broke
 
 
-NO_TIMEOUTS: Final = Timeouts(connect=None, first_event=None, idle=None, total=None)
+_ERRORS: dict[str, _Errors] = {}
 
 
-_RESULT_FIELDS: Final = Result.__struct_fields__
+def _errors_of(response: object) -> _Errors:
+    # The library the response comes from (httpx, httpx2), already imported:
+    # its TimeoutException, and its RequestError (transport and decoding
+    # errors) and StreamError.
+    for cls in type(response).__mro__:
+        package = cls.__module__.partition(".")[0]
+        errors = _ERRORS.get(package)
+        if errors is None:
+            module = sys.modules.get(package)
+            found = [getattr(module, name, None) for name in _ERROR_NAMES]
+            classes = [c for c in found if isinstance(c, type) and issubclass(c, BaseException)]
+            if len(classes) != len(found):
+                continue
+            errors = _ERRORS[package] = _Errors((classes[0],), (classes[1], classes[2]))
+        return errors
+    return _Errors()
 
 
-def _with_metadata(result: Result, metadata: ResponseMetadata) -> HTTPResult:
-    values = {name: getattr(result, name) for name in _RESULT_FIELDS}
-    return HTTPResult(**values, metadata=metadata)
+_ERROR_NAMES: Final = ("TimeoutException", "RequestError", "StreamError")
 
 
-# -- errors --------------------------------------------------------------------------
+# -- watchdogs: interrupt a read that outlives the deadline ----------------------------------
 
 
-# -- reading the response's headers ---------------------------------------------------
+class _Watchdog:
+    """Armed before every read at the exchange's deadline; a timer checks it
+    then and, if the deadline has truly passed while the read is pending,
+    interrupts the read (``fired``). Re-armed lazily: a read only compares
+    numbers, and a timer is set only when the deadline comes nearer (the idle
+    deadline moves with every event); one that fires early sets itself again.
+    Deadlines are ``time.monotonic()`` readings."""
+
+    __slots__ = ("armed_at", "deadline", "fired", "reading")
+
+    def __init__(self) -> None:
+        self.armed_at = float("inf")
+        self.deadline = float("inf")
+        self.reading = False
+        self.fired = False
+
+    def arm(self, deadline: float | None) -> None:
+        """Before a read: the deadline it must not outlive."""
+        self.deadline = float("inf") if deadline is None else deadline
+        self.reading = True
+        if self.deadline < self.armed_at:
+            self.armed_at = self.deadline
+            self._schedule(self.deadline)
+
+    def due(self) -> None:
+        """The timer set for ``armed_at`` went off."""
+        self.armed_at = float("inf")
+        if not self.reading or self.deadline == float("inf"):
+            return  # the next read arms it again
+        if time.monotonic() < self.deadline:
+            self.armed_at = self.deadline
+            self._schedule(self.deadline)
+            return
+        self.fired = True
+        self._interrupt()
+
+    def _schedule(self, when: float) -> None:
+        raise NotImplementedError
+
+    def _interrupt(self) -> None:
+        raise NotImplementedError
 
 
-def request_id_of(headers: httpx.Headers) -> str | None:
-    """The provider's request id among ``headers``, or ``None``."""
-    for name in REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return str(value)
-    return None
+class _SocketWatchdog(_Watchdog):
+    """The sync twin's: shuts the connection's socket down, which wakes the
+    thread blocked reading it at once (closing the response from another
+    thread would not: a blocked read outlives ``close()``, and the descriptor
+    could be reused meanwhile). The read then fails, and is taken for the
+    deadline."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.socket: socket.socket | None = sock
+
+    @classmethod
+    def start(cls, response: StreamedResponse, exchange: Exchange) -> _SocketWatchdog | None:
+        """A watchdog for ``response``, or ``None`` when it has no deadline or no
+        socket of its own to shut (HTTP/2 shares one between streams)."""
+        if not exchange.timed or response.http_version not in ("HTTP/1.1", "HTTP/1.0"):
+            return None
+        stream = response.extensions.get("network_stream")
+        get_extra_info = getattr(stream, "get_extra_info", None)
+        sock = get_extra_info("socket") if callable(get_extra_info) else None
+        return cls(sock) if isinstance(sock, socket.socket) else None
+
+    def _schedule(self, when: float) -> None:
+        _TIMERS.schedule(when, self)
+
+    def _interrupt(self) -> None:
+        sock = self.socket
+        if sock is not None:
+            # The plain socket's shutdown, also under TLS: it leaves the SSL
+            # object to the reading thread. Already closed: the read has ended.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self.reading = False
+        self.socket = None
 
 
-def _rate_limits(headers: httpx.Headers) -> dict[str, str]:
-    return {
-        name: value
-        for name, value in headers.items()
-        if "ratelimit" in name or "rate-limit" in name or name.startswith("retry-after")
-    }
+class _Timers:
+    """One daemon thread that runs the sync watchdogs' timers, earliest first."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._heap: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, when: float, watchdog: _Watchdog) -> None:
+        with self._ready:
+            heapq.heappush(self._heap, (when, next(self._order), watchdog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="streamfold-watchdog", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0][2] is watchdog:
+                self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._ready.wait(wait)
+                watchdog = heapq.heappop(self._heap)[2]
+            watchdog.due()
 
 
-def _redacted_url(url: httpx.URL) -> str:
-    if not url.query:
-        return str(url)
-    params = [
-        (name, "REDACTED" if name.lower() in _SECRET_PARAMS else value)
-        for name, value in url.params.multi_items()
-    ]
-    return str(url.copy_with(params=params))
+_TIMERS: Final = _Timers()
 
 
-def _base_metadata(response: httpx.Response) -> dict[str, Any]:
-    headers = response.headers
-    return {
-        "status_code": response.status_code,
-        "reason": response.reason_phrase,
-        "http_version": response.http_version,
-        "url": _redacted_url(response.request.url),
-        "headers": dict(headers.items()),
-        "request_id": request_id_of(headers),
-        "rate_limits": _rate_limits(headers),
-        "content_type": headers.get("content-type"),
-    }
+class _TaskWatchdog(_Watchdog):
+    """The async twin's on asyncio: cancels the task awaiting the read;
+    ``claim()`` then tells that cancellation from one that came from outside."""
 
+    __slots__ = ("handle", "loop", "task")
 
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+        super().__init__()
+        self.loop = loop
+        self.task = task
+        self.handle: asyncio.TimerHandle | None = None
 
-
-def _is_json_media(media: str) -> bool:
-    return media == "application/json" or media.endswith("+json")
-
-
-# -- error bodies ----------------------------------------------------------------------
-
-
-def _decode_body(body: bytes) -> Any:
-    try:
-        return _decode(body)
-    except msgspec.DecodeError:
-        return None
-
-
-def _gemini_array_envelope(raw: Any) -> Any:
-    # Gemini's streamGenerateContent without alt=sse wraps even its error in
-    # the stream's array: [{"error": {...}}].
-    if type(raw) is list and len(raw) == 1 and isinstance(raw[0], dict):
-        return raw[0]
-    return raw
-
-
-def _gemini_status_code(code: str | None, error_type: str | None) -> str | None:
-    # Gemini's envelope has the HTTP status as a number in "code" and the
-    # meaningful name ("RESOURCE_EXHAUSTED", "UNAVAILABLE") in "status".
-    if code is not None and code.isdigit() and error_type:
-        return error_type
-    return code
-
-
-def _gemini_retry_delay(raw: Any) -> float | None:
-    # Gemini states when to retry in the body, not in a header:
-    # error.details[] holds a google.rpc.RetryInfo with retryDelay "37s".
-    error = raw.get("error") if isinstance(raw, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    if type(details) is not list:
-        return None
-    for item in details:
-        if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            delay = item.get("retryDelay")
-            if isinstance(delay, str) and delay.endswith("s"):
-                try:
-                    return float(delay[:-1])
-                except ValueError:
-                    return None
-    return None
-
-
-def _anthropic_body_request_id(raw: Any) -> str | None:
-    # Anthropic repeats the request id inside its error body ("request_id").
-    value = raw.get("request_id") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and value else None
-
-
-def _retry_after(headers: httpx.Headers, raw: Any) -> float | None:
-    # retry-after-ms is OpenAI's finer-grained header (its SDK honours it first).
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
+    @classmethod
+    def start(cls, exchange: Exchange) -> _TaskWatchdog | None:
+        """A watchdog for the current asyncio task, or ``None`` when there is no
+        deadline or no asyncio task (trio: a cancel scope per read instead)."""
+        if not exchange.timed:
+            return None
         try:
-            return max(float(milliseconds) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value:
+            task = asyncio.current_task()
+        except RuntimeError:
+            return None
+        return cls(task.get_loop(), task) if task is not None else None
+
+    def _schedule(self, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.handle = self.loop.call_at(self.loop.time() + (when - time.monotonic()), self._due)
+
+    def _due(self) -> None:
+        self.handle = None
+        self.due()
+
+    def _interrupt(self) -> None:
+        self.task.cancel()
+
+    def claim(self) -> bool:
+        """After a ``CancelledError``: whether it was this watchdog's alone."""
+        fired, self.fired = self.fired, False
+        if not fired:
+            return False
+        uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
+        return not (uncancel is not None and uncancel() > 0)  # else cancelled from outside too
+
+    def stop(self) -> None:
+        self.reading = False
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+# -- the read primitives -------------------------------------------------------------------
+
+
+class _SyncBody:
+    """The next read of a sync body, as the exchange takes it (``Read``)."""
+
+    def __init__(self, response: StreamedResponse, watchdog: _SocketWatchdog | None) -> None:
+        self.chunks = response.iter_bytes()
+        self.errors = _errors_of(response)
+        self.watchdog = watchdog
+
+    def read(self, deadline: float | None) -> Read:
+        watchdog = self.watchdog
+        if watchdog is not None:
+            watchdog.arm(deadline)
         try:
-            return max(float(value), 0.0)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                return max(when.timestamp() - time.time(), 0.0)
-    return _gemini_retry_delay(raw)
+            chunk: Read = next(self.chunks, b"")
+        except self.errors.timeout:
+            return STALLED
+        except self.errors.failure as exc:
+            chunk = Lost(exc)
+        finally:
+            if watchdog is not None:
+                watchdog.reading = False
+        return STALLED if watchdog is not None and watchdog.fired else chunk
+
+    def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
 
 
-def _retryable(status: int, headers: httpx.Headers) -> bool:
-    should = str(headers.get("x-should-retry", "")).strip().lower()
-    if should in ("true", "false"):
-        return should == "true"
-    return status in (408, 409, 429) or status >= 500
+class _AsyncBody:
+    """The next read of an async body, as the exchange takes it (``Read``)."""
 
+    def __init__(self, response: StreamedResponse, watchdog: _TaskWatchdog | None) -> None:
+        self.chunks = response.aiter_bytes()
+        self.errors = _errors_of(response)
+        self.watchdog = watchdog
 
-def _response_error(
-    response: httpx.Response, body: bytes, metadata: ResponseMetadata, *, wrong_type: bool
-) -> HTTPResponseError:
-    raw = _gemini_array_envelope(_decode_body(body))
-    code = error_type = provider_message = None
-    envelope = isinstance(raw, dict) and ("error" in raw or "message" in raw)
-    if envelope:
-        parsed = provider_error(raw)
-        error_type = parsed.error_type
-        code = _gemini_status_code(parsed.code, error_type)
-        provider_message = parsed.message
-    request_id = metadata.request_id or _anthropic_body_request_id(raw)
-    if request_id != metadata.request_id:
-        metadata = msgspec.structs.replace(metadata, request_id=request_id)
-    text = body.decode("utf-8", "replace")
-    retry_after = _retry_after(response.headers, raw)
-    status = response.status_code
-    head = f"HTTP {status} {response.reason_phrase}".rstrip()
-    if wrong_type:
-        head += f" with content type {metadata.content_type or '(none)'}, not an event stream"
-    detail = provider_message or " ".join(text.split())[:200] or "(empty body)"
-    message = f"{head}: {code}: {detail}" if code else f"{head}: {detail}"
-    if request_id:
-        message += f" (request id {request_id})"
-    if retry_after is not None:
-        message += f"; retry after {retry_after:g} s"
-    details: dict[str, Any] = {
-        "metadata": metadata,
-        "body": text,
-        "raw": raw,
-        "code": code,
-        "error_type": error_type,
-        "provider_message": provider_message,
-        "retryable": _retryable(status, response.headers),
-        "retry_after": retry_after,
-    }
-    if wrong_type:
-        return ContentTypeError(message, content_type=metadata.content_type, **details)
-    return HTTPStatusError(message, **details)
-
-
-# -- the sans-IO fold with clocks ------------------------------------------------------
-
-
-class _Fold:
-    """The parser plus what an HTTP exchange adds: a check that the body is a
-    stream, timings, deadlines and the errors that end a stream early. No IO: the
-    twins feed it chunks and ask it what to do."""
-
-    def __init__(
-        self,
-        response: httpx.Response,
-        dialect: str | type[Dialect],
-        strict: bool,
-        parse_arguments: bool,
-        timeouts: Timeouts | None,
-        started_at: float | None,
-    ) -> None:
-        now = time.monotonic()
-        self.parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
-        self.timeouts = timeouts or NO_TIMEOUTS
-        self.started = now if started_at is None else started_at
-        self.base = _base_metadata(response)
-        self.headers_at = None if started_at is None else now
-        self.first_byte_at: float | None = None
-        self.first_event_at: float | None = None
-        self.first_token_at: float | None = None
-        self.last_event_at = now
-        self.ended_at: float | None = None
-        self.bytes = 0
-        self.chunks = 0
-        self.error: StreamfoldError | None = None  # the failure that ended the stream
-        media = _media_type(self.base["content_type"])
-        self.status_ok = response.is_success
-        self.stream_type = not media or media == "text/event-stream"
-        # A JSON body is streamed only when it is an array; its head is held until
-        # the first byte that is not whitespace says which.
-        self.json_head: bytes | None = b"" if _is_json_media(media) else None
-        self.not_a_stream = not self.status_ok or not (
-            self.stream_type or self.json_head is not None
-        )
-        self.rejected: bytes | None = None  # the head of a JSON body that is not an array
-
-    # -- feeding ---------------------------------------------------------------------
-
-    def feed(self, chunk: bytes) -> list[Event]:
-        now = time.monotonic()
-        if self.first_byte_at is None:
-            self.first_byte_at = now
-        self.bytes += len(chunk)
-        self.chunks += 1
-        if self.json_head is not None:
-            head = self.json_head + chunk
-            first = head.lstrip(_WHITESPACE)
-            first = first[3:].lstrip(_WHITESPACE) if first.startswith(_BOM) else first
-            if not first:
-                self.json_head = head
-                return []
-            self.json_head = None
-            if first[:1] != b"[":
-                self.rejected = head
-                return []
-            chunk = head
-        parser = self.parser
-        seen = parser.events_seen
-        events = parser.feed(chunk)
-        if parser.events_seen != seen:
-            self.last_event_at = now
-            if self.first_event_at is None:
-                self.first_event_at = now
-        if self.first_token_at is None and events:
-            for event in events:
-                if isinstance(event, _TOKEN_EVENTS):
-                    self.first_token_at = now
-                    break
-        if parser.error is not None:
-            self._end(now)
-        return events
-
-    def finish(self) -> list[Event]:
-        """End of body."""
-        events = self.parser.close()
-        self._end(time.monotonic())
-        return events
-
-    def lost(self, cause: BaseException) -> list[Event]:
-        """The connection broke mid-body: the stream is incomplete (unless the
-        dialect already had its end)."""
-        events = self.finish()
-        error = self.parser.error
-        if error is not None and error.__cause__ is None:
-            error.__cause__ = cause
-        return events
-
-    def give_up(self, kind: str) -> list[Event]:
-        """A deadline passed: end the stream with the timeout (unless it had
-        already ended); ``failure()`` is then the timeout."""
-        limit = getattr(self.timeouts, kind, None)
-        error = timeout_error(kind, limit, position=self.parser.events_seen)
-        events = self.parser.fail(error)
-        if self.parser.error is error and self.error is None:
-            self.error = error
-        self._end(time.monotonic())
-        return events
-
-    def _end(self, now: float) -> None:
-        if self.ended_at is None:
-            self.ended_at = now
-
-    # -- deadlines -------------------------------------------------------------------
-
-    def deadline(self) -> tuple[float, str] | None:
-        """The next deadline (a ``time.monotonic()`` value) and its kind, or ``None``."""
-        timeouts = self.timeouts
-        best: tuple[float, str] | None = None
-        if timeouts.total is not None:
-            best = (self.started + timeouts.total, "total")
-        if self.parser.events_seen == 0:
-            if timeouts.first_event is not None:
-                candidate = (self.started + timeouts.first_event, "first_event")
-                best = candidate if best is None or candidate[0] < best[0] else best
-        elif timeouts.idle is not None:
-            candidate = (self.last_event_at + timeouts.idle, "idle")
-            best = candidate if best is None or candidate[0] < best[0] else best
-        return best
-
-    def overdue(self) -> str | None:
-        """The kind of a deadline already passed, or ``None``."""
-        deadline = self.deadline()
-        if deadline is not None and time.monotonic() >= deadline[0]:
-            return deadline[1]
-        return None
-
-    def stalled_kind(self) -> str:
-        """Which deadline a read timeout of httpx stands for."""
-        deadline = self.deadline()
-        if deadline is not None:
-            return deadline[1]
-        return "first_event" if self.parser.events_seen == 0 else "idle"
-
-    # -- results ---------------------------------------------------------------------
-
-    @property
-    def ended(self) -> bool:
-        return self.ended_at is not None
-
-    def metadata(self) -> ResponseMetadata:
-        started = self.started
-
-        def since(moment: float | None) -> float | None:
-            return None if moment is None else moment - started
-
-        return ResponseMetadata(
-            **self.base,
-            time_to_headers=since(self.headers_at),
-            time_to_first_byte=since(self.first_byte_at),
-            time_to_first_event=since(self.first_event_at),
-            time_to_first_token=since(self.first_token_at),
-            total_time=since(self.ended_at),
-            bytes_received=self.bytes,
-            chunks_received=self.chunks,
-            events_received=self.parser.events_seen,
-        )
-
-    def snapshot(self) -> HTTPResult:
-        return _with_metadata(self.parser.snapshot, self.metadata())
-
-    def failure(self) -> StreamfoldError | None:
-        """The error that ended the stream, its ``partial`` carrying the metadata."""
-        error = self.error or self.parser.error
-        if error is not None and not isinstance(error.partial, HTTPResult):
-            error.partial = self.snapshot()
-        return error
-
-    def final(self, checked: bool) -> HTTPResult:
-        error = self.failure()
-        if error is not None:
-            raise error
+    async def read(self, deadline: float | None) -> Read:
+        watchdog = self.watchdog
+        if watchdog is not None:
+            watchdog.arm(deadline)
         try:
-            result = self.parser.final(checked=checked)
-        except TruncatedResponseError as exc:
-            exc.partial = self.snapshot()
-            raise
-        return _with_metadata(result, self.metadata())
+            if watchdog is None and deadline is not None:
+                chunk: Read = await self._scoped(deadline)
+            else:
+                chunk = await self.chunks.__anext__()
+        except StopAsyncIteration:
+            chunk = b""
+        except asyncio.CancelledError:
+            if watchdog is None or not watchdog.claim():
+                raise
+            return STALLED
+        except self.errors.timeout:
+            return STALLED
+        except self.errors.failure as exc:
+            chunk = Lost(exc)
+        finally:
+            if watchdog is not None:
+                watchdog.reading = False
+        return chunk
 
-    def response_error(self, response: httpx.Response, body: bytes) -> HTTPResponseError:
-        self._end(time.monotonic())
-        return _response_error(response, body, self.metadata(), wrong_type=self.status_ok)
+    async def _scoped(self, deadline: float) -> Read:
+        # No asyncio task to cancel (trio): this read under a cancel scope.
+        with anyio.move_on_after(deadline - time.monotonic()):
+            return await self.chunks.__anext__()
+        return STALLED
+
+    async def aclose(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        aclose = getattr(self.chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
-def _describe_response(response: httpx.Response | None, fold: _Fold | None) -> str:
-    if response is None:
-        return "not connected"
-    request = response.request
-    url = _redacted_url(request.url)
-    state = "closed" if response.is_closed else "open"
-    events = f", {fold.parser.events_seen} events" if fold is not None else ""
-    return f"{request.method} {url} [{response.status_code}] {state}{events}"
-
-
-# -- the twins' shared state -------------------------------------------------------------
+# -- the twins' shared state ---------------------------------------------------------------
 
 
 class _StreamState:
-    """What both twins hold: the options, the response once sent, the fold."""
+    """What both twins hold: the options, the response once sent, the exchange."""
 
     def _setup(
         self,
@@ -522,20 +451,47 @@ class _StreamState:
         timeouts: Timeouts | None,
     ) -> None:
         self._options = (dialect, strict, parse_arguments, timeouts)
-        self._response: httpx.Response | None = None
-        self._fold: _Fold | None = None
+        self._response: StreamedResponse | None = None
+        self._exchange: Exchange | None = None
         self._iterated = False
         self._closed = False
 
-    def _attach(self, response: httpx.Response, started_at: float | None) -> None:
+    def _attach(self, response: StreamedResponse, started_at: float | None) -> None:
         dialect, strict, parse_arguments, timeouts = self._options
-        self._response = response
-        self._fold = _Fold(response, dialect, strict, parse_arguments, timeouts, started_at)
+        exchange = Exchange(
+            _head_of(response),
+            dialect,
+            strict=strict,
+            parse_arguments=parse_arguments,
+            timeouts=timeouts,
+            started=started_at,
+            now=time.monotonic(),
+        )
+        self._response, self._exchange = response, exchange
+
+    def _sent(self) -> tuple[Exchange, StreamedResponse]:
+        if self._exchange is None or self._response is None:
+            raise UsageError("the request has not been sent yet: open() the stream first")
+        if self._closed:
+            raise UsageError("this stream is closed")
+        return self._exchange, self._response
 
     def _start_iterating(self) -> None:
         if self._iterated:
             raise UsageError("a stream can be iterated only once; use final() for the result")
         self._iterated = True
+
+    @property
+    def response(self) -> StreamedResponse:
+        """The HTTP response.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet (enter
+                the stream's ``with`` block, or ``open()`` it, first).
+        """
+        if self._response is None:
+            raise UsageError("the request has not been sent yet: open() the stream first")
+        return self._response
 
     @property
     def snapshot(self) -> HTTPResult:
@@ -544,7 +500,7 @@ class _StreamState:
         Raises:
             UsageError: a deferred stream whose request is not sent yet.
         """
-        return _require(self._fold).snapshot()
+        return self._require().snapshot()
 
     @property
     def metadata(self) -> ResponseMetadata:
@@ -553,23 +509,32 @@ class _StreamState:
         Raises:
             UsageError: a deferred stream whose request is not sent yet.
         """
-        return _require(self._fold).metadata()
+        return self._require().metadata()
+
+    def _require(self) -> Exchange:
+        if self._exchange is None:
+            raise UsageError("the request has not been sent yet: open() the stream first")
+        return self._exchange
 
     def _final(self, checked: bool) -> HTTPResult:
-        fold = _require(self._fold)
-        if not fold.ended:
-            fold.finish()  # left early: the stream ends here, incomplete
-        return fold.final(checked)
+        exchange = self._require()
+        exchange.abandon(time.monotonic())  # left early: the stream ends here, incomplete
+        return exchange.final(checked)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {_describe_response(self._response, self._fold)}>"
+        exchange, response = self._exchange, self._response
+        if exchange is None or response is None:
+            return f"<{type(self).__name__} not connected>"
+        state = "closed" if response.is_closed else "open"
+        events = exchange.parser.events_seen
+        return f"<{type(self).__name__} {exchange.describe()} {state}, {events} events>"
 
 
-# -- the sync twin ---------------------------------------------------------------------
+# -- the sync twin -------------------------------------------------------------------------
 
 
 class EventStream(_StreamState):
-    """The events, snapshot and final result of a streamed ``httpx.Response``.
+    """The events, snapshot and final result of a streamed response (httpx or httpx2).
 
     Iterate it once for the events; ``final()`` consumes what is left. Use it as a
     context manager, or ``close()`` it, to release the connection early.
@@ -582,12 +547,16 @@ class EventStream(_StreamState):
         parse_arguments: parse tool-call arguments incrementally.
         timeouts: deadlines for the first event, idle gaps and the total time.
         started_at: the ``time.monotonic()`` reading when the request was sent;
-            timings count from there (else from now).
+            timings and deadlines count from there (else from now).
+
+    Raises:
+        UsageError: an unknown dialect, or the response came through a redirect
+            that carried an API key header to another origin.
     """
 
     def __init__(
         self,
-        response: httpx.Response,
+        response: StreamedResponse,
         dialect: str | type[Dialect] = "auto",
         *,
         strict: bool = True,
@@ -596,14 +565,15 @@ class EventStream(_StreamState):
         started_at: float | None = None,
     ) -> None:
         self._setup(dialect, strict, parse_arguments, timeouts)
-        self._connect: Callable[[], tuple[httpx.Response, float]] | None = None
+        self._connect: Callable[[], tuple[StreamedResponse, float]] | None = None
         self._on_close: Callable[[], None] | None = None
+        self._body: _SyncBody | None = None
         self._attach(response, started_at)
 
     @classmethod
     def deferred(
         cls,
-        connect: Callable[[], tuple[httpx.Response, float]],
+        connect: Callable[[], tuple[StreamedResponse, float]],
         dialect: str | type[Dialect] = "auto",
         *,
         strict: bool = True,
@@ -618,6 +588,7 @@ class EventStream(_StreamState):
         self._setup(dialect, strict, parse_arguments, timeouts)
         self._connect = connect
         self._on_close = on_close
+        self._body = None
         return self
 
     def open(self) -> EventStream:
@@ -625,29 +596,19 @@ class EventStream(_StreamState):
 
         Raises:
             StreamTimeoutError: connecting or waiting for the headers took too long.
+            IncompleteStreamError: the connection failed (the HTTP library's
+                error is its ``__cause__``).
             UsageError: the stream was closed.
         """
-        if self._fold is None:
+        if self._exchange is None:
             if self._closed or self._connect is None:
                 raise UsageError("this stream is closed")
             try:
-                response, started = self._connect()
+                self._attach(*self._connect())
             except BaseException:
                 self.close()
                 raise
-            self._attach(response, started)
         return self
-
-    @property
-    def response(self) -> httpx.Response:
-        """The ``httpx.Response`` (sending a deferred stream's request)."""
-        return self._opened()[1]
-
-    def _opened(self) -> tuple[_Fold, httpx.Response]:
-        self.open()
-        if self._fold is None or self._response is None:
-            raise UsageError("this stream is closed")
-        return self._fold, self._response
 
     def __enter__(self) -> EventStream:
         return self.open()
@@ -664,42 +625,20 @@ class EventStream(_StreamState):
         self._start_iterating()
         return self._events()
 
+    def _begin(self) -> tuple[Exchange, _SyncBody]:
+        self.open()
+        exchange, response = self._sent()
+        self._body = _SyncBody(response, _SocketWatchdog.start(response, exchange))
+        return exchange, self._body
+
     def _events(self) -> Iterator[Event]:
-        fold, response = self._opened()
-        chunks: Iterator[bytes] | None = None
+        exchange, body = self._begin()
         try:
-            if fold.not_a_stream:
-                raise fold.response_error(response, _read_sync(response.iter_bytes()))
-            chunks = response.iter_bytes()
-            while not self._closed:  # close() from inside the loop ends it quietly
-                try:
-                    chunk = next(chunks, None)
-                except httpx.TimeoutException:
-                    yield from fold.give_up(fold.stalled_kind())
-                    break
-                except (httpx.TransportError, httpx.StreamError) as exc:
-                    yield from fold.lost(exc)
-                    break
-                # A read returns as soon as bytes arrive, so a deadline that
-                # passed meanwhile is found here, before the late bytes count.
-                kind = fold.overdue()
-                if kind is not None:
-                    yield from fold.give_up(kind)
-                    break
-                if chunk is None:
-                    yield from fold.finish()
-                    break
-                yield from fold.feed(chunk)
-                if fold.rejected is not None:
-                    raise fold.response_error(response, _read_sync(chunks, fold.rejected))
-                if fold.ended:
-                    break
-            error = fold.failure()
-            if error is not None:
-                raise error
+            while not exchange.ended and not self._closed:  # close() inside the loop ends it
+                read = body.read(exchange.deadline)
+                yield from exchange.receive(read, time.monotonic())
+            exchange.raise_failure()
         finally:
-            if chunks is not None and hasattr(chunks, "close"):
-                chunks.close()
             self.close()
 
     def final(self, checked: bool = False) -> HTTPResult:
@@ -724,6 +663,8 @@ class EventStream(_StreamState):
 
     def close(self) -> None:
         """Close the response and release the connection (idempotent)."""
+        if self._body is not None:
+            self._body.close()
         if self._response is not None and not self._response.is_closed:
             self._response.close()
         if not self._closed:
@@ -732,31 +673,12 @@ class EventStream(_StreamState):
                 self._on_close()
 
 
-def _read_sync(chunks: Iterator[bytes], head: bytes = b"") -> bytes:
-    pieces, size = [head], len(head)
-    try:
-        for chunk in chunks:
-            pieces.append(chunk)
-            size += len(chunk)
-            if size >= MAX_ERROR_BODY:
-                break
-    except (httpx.TransportError, httpx.StreamError):
-        pass  # what arrived is enough to report the error
-    return b"".join(pieces)[:MAX_ERROR_BODY]
-
-
-def _require(fold: _Fold | None) -> _Fold:
-    if fold is None:
-        raise UsageError("the request has not been sent yet: iterate the stream or open() it")
-    return fold
-
-
-# -- the async twin --------------------------------------------------------------------
+# -- the async twin ------------------------------------------------------------------------
 
 
 class AsyncEventStream(_StreamState):
     """The async twin of ``EventStream``: ``async for``, ``await final()``,
-    ``async with`` and ``await aclose()``.
+    ``async with`` and ``await aclose()``; the same arguments and errors.
 
     Leaving ``async for`` early closes the connection when the abandoned
     generator is finalised (at once under ``async with``, else on the next loop
@@ -765,7 +687,7 @@ class AsyncEventStream(_StreamState):
 
     def __init__(
         self,
-        response: httpx.Response,
+        response: StreamedResponse,
         dialect: str | type[Dialect] = "auto",
         *,
         strict: bool = True,
@@ -774,14 +696,15 @@ class AsyncEventStream(_StreamState):
         started_at: float | None = None,
     ) -> None:
         self._setup(dialect, strict, parse_arguments, timeouts)
-        self._connect: Callable[[], Awaitable[tuple[httpx.Response, float]]] | None = None
+        self._connect: Callable[[], Awaitable[tuple[StreamedResponse, float]]] | None = None
         self._on_close: Callable[[], Awaitable[None]] | None = None
+        self._body: _AsyncBody | None = None
         self._attach(response, started_at)
 
     @classmethod
     def deferred(
         cls,
-        connect: Callable[[], Awaitable[tuple[httpx.Response, float]]],
+        connect: Callable[[], Awaitable[tuple[StreamedResponse, float]]],
         dialect: str | type[Dialect] = "auto",
         *,
         strict: bool = True,
@@ -794,36 +717,20 @@ class AsyncEventStream(_StreamState):
         self._setup(dialect, strict, parse_arguments, timeouts)
         self._connect = connect
         self._on_close = on_close
+        self._body = None
         return self
 
     async def open(self) -> AsyncEventStream:
-        """Send the request of a deferred stream (nothing to do otherwise).
-
-        Raises:
-            StreamTimeoutError: connecting or waiting for the headers took too long.
-            UsageError: the stream was closed.
-        """
-        if self._fold is None:
+        """The async twin of ``EventStream.open`` (same errors)."""
+        if self._exchange is None:
             if self._closed or self._connect is None:
                 raise UsageError("this stream is closed")
             try:
-                response, started = await self._connect()
+                self._attach(*await self._connect())
             except BaseException:
                 await self.aclose()
                 raise
-            self._attach(response, started)
         return self
-
-    @property
-    def response(self) -> httpx.Response:
-        """The ``httpx.Response``.
-
-        Raises:
-            UsageError: a deferred stream not opened yet.
-        """
-        if self._response is None:
-            raise UsageError("the request has not been sent yet: await open() first")
-        return self._response
 
     async def __aenter__(self) -> AsyncEventStream:
         return await self.open()
@@ -840,75 +747,22 @@ class AsyncEventStream(_StreamState):
         self._start_iterating()
         return self._events()
 
-    async def _events(self) -> AsyncIterator[Event]:
+    async def _begin(self) -> tuple[Exchange, _AsyncBody]:
         await self.open()
-        fold, response = self._fold, self._response
-        if fold is None or response is None:
-            raise UsageError("this stream is closed")
-        chunks: AsyncIterator[bytes] | None = None
-        watchdog: _Watchdog | None = None
+        exchange, response = self._sent()
+        self._body = _AsyncBody(response, _TaskWatchdog.start(exchange))
+        return exchange, self._body
+
+    async def _events(self) -> AsyncIterator[Event]:
+        exchange, body = await self._begin()
         try:
-            if fold.not_a_stream:
-                raise fold.response_error(response, await _read_async(response.aiter_bytes()))
-            chunks = response.aiter_bytes()
-            timed = fold.deadline() is not None
-            watchdog = _Watchdog.start(fold) if timed else None
-            while not self._closed:  # aclose() from inside the loop ends it quietly
-                chunk: bytes | None = None
-                try:
-                    if watchdog is not None:
-                        watchdog.arm()
-                        try:
-                            chunk = await chunks.__anext__()
-                        finally:
-                            watchdog.reading = False
-                    elif timed:
-                        kind = await _read_with_deadline(fold, chunks)
-                        if isinstance(kind, str):
-                            for event in fold.give_up(kind):
-                                yield event
-                            break
-                        chunk = kind
-                    else:
-                        chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    pass
-                except asyncio.CancelledError:
-                    kind = watchdog.claim() if watchdog is not None else None
-                    if kind is None:
-                        raise
-                    for event in fold.give_up(kind):
-                        yield event
-                    break
-                except httpx.TimeoutException:
-                    for event in fold.give_up(fold.stalled_kind()):
-                        yield event
-                    break
-                except (httpx.TransportError, httpx.StreamError) as exc:
-                    for event in fold.lost(exc):
-                        yield event
-                    break
-                if chunk is None:
-                    for event in fold.finish():
-                        yield event
-                    break
-                for event in fold.feed(chunk):
+            while not exchange.ended and not self._closed:  # aclose() inside the loop ends it
+                read = await body.read(exchange.deadline)
+                for event in exchange.receive(read, time.monotonic()):
                     yield event
-                if fold.rejected is not None:
-                    body = await _read_async(chunks, fold.rejected)
-                    raise fold.response_error(response, body)
-                if fold.ended:
-                    break
-            error = fold.failure()
-            if error is not None:
-                raise error
+            exchange.raise_failure()
         finally:
-            if watchdog is not None:
-                watchdog.stop()
-            with anyio.CancelScope(shield=True):
-                if chunks is not None and hasattr(chunks, "aclose"):
-                    await chunks.aclose()
-                await self.aclose()
+            await self.aclose()
 
     async def final(self, checked: bool = False) -> HTTPResult:
         """The async twin of ``EventStream.final`` (same errors)."""
@@ -918,132 +772,24 @@ class AsyncEventStream(_StreamState):
         return self._final(checked)
 
     async def aclose(self) -> None:
-        """Close the response and release the connection (idempotent)."""
-        if self._response is not None and not self._response.is_closed:
-            await self._response.aclose()
-        if not self._closed:
-            self._closed = True
-            if self._on_close is not None:
-                await self._on_close()
+        """Close the response and release the connection (idempotent; shielded
+        from cancellation, so a cancelled task still releases it)."""
+        with anyio.CancelScope(shield=True):
+            if self._body is not None:
+                await self._body.aclose()
+            if self._response is not None and not self._response.is_closed:
+                await self._response.aclose()
+            if not self._closed:
+                self._closed = True
+                if self._on_close is not None:
+                    await self._on_close()
 
 
-class _Watchdog:
-    """Deadlines for the async twin on asyncio, at almost no cost per read.
-
-    One timer per stream, armed at the nearest deadline and re-armed lazily
-    when it fires early (the idle deadline moves with every event), so a read
-    costs a comparison rather than a timer of its own. When a deadline has truly
-    passed while the task awaits a read, the task is cancelled; ``claim()`` then
-    tells that cancellation from one that came from outside. Off asyncio (trio),
-    each read gets an anyio cancel scope instead.
-    """
-
-    __slots__ = ("armed_at", "fired", "fold", "handle", "loop", "reading", "task")
-
-    def __init__(
-        self, fold: _Fold, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]
-    ) -> None:
-        self.fold = fold
-        self.loop = loop
-        self.task = task
-        self.handle: asyncio.TimerHandle | None = None
-        self.armed_at = float("inf")
-        self.reading = False
-        self.fired: str | None = None
-
-    @classmethod
-    def start(cls, fold: _Fold) -> _Watchdog | None:
-        """A watchdog for the current asyncio task, or ``None`` off asyncio."""
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:
-            return None
-        if task is None:
-            return None
-        return cls(fold, task.get_loop(), task)
-
-    def arm(self) -> None:
-        """Before a read: make sure a timer is due no later than the deadline."""
-        deadline = self.fold.deadline()
-        if deadline is not None:
-            when = self.loop.time() + (deadline[0] - time.monotonic())
-            if when < self.armed_at:
-                if self.handle is not None:
-                    self.handle.cancel()
-                self.handle = self.loop.call_at(when, self._fire)
-                self.armed_at = when
-        self.reading = True
-
-    def _fire(self) -> None:
-        self.handle = None
-        self.armed_at = float("inf")
-        deadline = self.fold.deadline()
-        if not self.reading or deadline is None:
-            return  # the next read arms it again
-        remaining = deadline[0] - time.monotonic()
-        if remaining > 0:
-            self.armed_at = self.loop.time() + remaining
-            self.handle = self.loop.call_at(self.armed_at, self._fire)
-            return
-        self.fired = deadline[1]
-        self.task.cancel()
-
-    def claim(self) -> str | None:
-        """After a ``CancelledError``: the deadline's kind when the cancellation
-        was this watchdog's alone, else ``None`` (re-raise it)."""
-        kind, self.fired = self.fired, None
-        if kind is None:
-            return None
-        uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
-        if uncancel is not None and uncancel() > 0:
-            return None  # cancelled from outside as well
-        return kind
-
-    def stop(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-
-
-async def _read_with_deadline(fold: _Fold, chunks: AsyncIterator[bytes]) -> bytes | str | None:
-    # Off asyncio: the read under an anyio cancel scope. Returns the chunk,
-    # None at the end, or the kind of the deadline that passed.
-    deadline = fold.deadline()
-    if deadline is None:
-        return await _next_or_none(chunks)
-    remaining = deadline[0] - time.monotonic()
-    with anyio.CancelScope(deadline=anyio.current_time() + remaining) as scope:
-        return await _next_or_none(chunks)
-    if scope.cancelled_caught:
-        return deadline[1]
-    return None  # pragma: no cover - the scope only exits early by cancellation
-
-
-async def _next_or_none(chunks: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await chunks.__anext__()
-    except StopAsyncIteration:
-        return None
-
-
-async def _read_async(chunks: AsyncIterator[bytes], head: bytes = b"") -> bytes:
-    pieces, size = [head], len(head)
-    try:
-        async for chunk in chunks:
-            pieces.append(chunk)
-            size += len(chunk)
-            if size >= MAX_ERROR_BODY:
-                break
-    except (httpx.TransportError, httpx.StreamError):
-        pass  # what arrived is enough to report the error
-    return b"".join(pieces)[:MAX_ERROR_BODY]
-
-
-# -- one-call folds --------------------------------------------------------------------
+# -- one-call folds ------------------------------------------------------------------------
 
 
 def fold_response(
-    response: httpx.Response,
+    response: StreamedResponse,
     dialect: str | type[Dialect] = "auto",
     *,
     strict: bool = True,
@@ -1061,7 +807,7 @@ def fold_response(
 
 
 async def afold_response(
-    response: httpx.Response,
+    response: StreamedResponse,
     dialect: str | type[Dialect] = "auto",
     *,
     strict: bool = True,
@@ -1069,7 +815,7 @@ async def afold_response(
     timeouts: Timeouts | None = None,
     started_at: float | None = None,
 ) -> HTTPResult:
-    """The async twin of ``fold_response``."""
+    """The async twin of ``fold_response`` (same errors)."""
     stream = AsyncEventStream(
         response, dialect, strict=strict, timeouts=timeouts, started_at=started_at
     )

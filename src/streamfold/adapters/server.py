@@ -1,5 +1,5 @@
-"""The replay server: recorded ``.sse`` streams served as provider endpoints, with
-pacing and fault injection chosen per request.
+"""The replay server: recordings served as provider endpoints, with pacing and
+fault injection chosen per request, and a recording proxy to the real APIs.
 
 Built on Starlette (routing, requests, responses) and uvicorn (the HTTP/1.1
 server, h11 underneath): an established ASGI stack, so the bytes on the wire
@@ -7,20 +7,34 @@ come from a real HTTP implementation, chunked transfer encoding included, and
 the server runs in the same process as a test (a thread with its own event
 loop) or as ``streamfold serve``.
 
-Routes, one per API (a base URL of ``http://host:port`` works with each SDK's
-convention)::
+Routes, one set per API of the registry (a base URL of ``http://host:port``
+works with each SDK's convention)::
 
     POST /v1/chat/completions, /chat/completions      OpenAI Chat Completions
     POST /v1/responses, /responses                    OpenAI Responses
     POST /v1/messages                                 Anthropic Messages
     POST /{version}/models/{model}:streamGenerateContent[?alt=sse]   Gemini
+    POST /model/{model}/converse-stream               Amazon Bedrock ConverseStream
+    POST /model/{model}/invoke-with-response-stream   Claude on Bedrock (InvokeModel...)
+    POST /api/chat, /api/generate                     Ollama (NDJSON)
     GET  /recordings                                  the recordings served
 
-The recording: the ``X-Streamfold-Recording`` header names it; else the
-request's model (``model`` in the body, or Gemini's path) when a recording has
-that name; else the first recording (by name) of the route's API.
+(and the other rows' routes: ``GET /recordings`` lists them). Each route writes
+its API's framing: SSE, Gemini's JSON array, Bedrock's AWS event-stream frames
+(a recording keeps its members wrapped, ``{"messageStart": {...}}``, and each
+is written as the message the wire carries), Ollama's NDJSON.
 
-Per request, two headers (or the server's defaults when a header is absent):
+Which recording answers (``ReplayContext.choose``): the one the
+``X-Streamfold-Recording`` header names; else the next turn of a script
+(``inject``'s twin, ``script``); else the recording or conversation the model
+names; else the recording whose API, model and request body match the
+request's (``recordings.request_key``); else, when recording, the upstream
+API's answer, recorded; else a 404 in the provider's shape listing the
+recordings of the route's API. A recording of another API is re-encoded
+(``streamfold.encode``) when a dialect reads it and an encoder writes the
+route's; otherwise it is not served there.
+
+Per request, two headers (or the context's and the server's defaults):
 
 - ``X-Streamfold-Pace``: ``fast`` (default: no delays), ``realistic``, or
   ``ttft=0.4, gap=0.025, speed=2`` (delays in seconds, divided by ``speed``).
@@ -34,38 +48,48 @@ Per request, two headers (or the server's defaults when a header is absent):
   given), ``json-body`` (a JSON error body on HTTP 200), ``split=utf8|crlf|bytes|N``
   (write the body in pieces cut inside every multi-byte UTF-8 character,
   between every CR and LF (line ends become CRLF), at every byte, or every N
-  bytes), ``provider=openai|anthropic|gemini|openrouter`` (whose error shapes
-  to use; the route's provider by default).
+  bytes), ``provider=openai|anthropic|gemini|openrouter|bedrock|ollama`` (whose error shapes
+  to use; the route's provider by default); and the rule's scope:
+  ``times=N`` (only the first N requests it applies to), ``recording=NAME``
+  (only requests answered by that recording), ``route=PATH`` (only requests
+  to that path).
 
 Every number is finite and within bounds, else the request is answered with
-HTTP 400 naming the knob (and ``Faults``, ``Pace``, ``parse_faults``,
-``parse_pace`` raise ``ValueError``): counts of events 0 to ``MAX_EVENTS``
-(1,000,000; ``split=N`` from 1), ``stall``, ``ttft`` and ``gap`` 0 to
-``MAX_PAUSE`` (600 s, also the longest pause once divided by ``speed``),
-``retry-after`` 0 to ``MAX_RETRY_AFTER`` (86,400 s), ``speed`` ``MIN_SPEED`` to
-``MAX_SPEED`` (0.001 to 1000), ``status`` 400 to 599.
+HTTP 400 naming the knob (and ``Faults``, ``Pace``, ``FaultRule``,
+``parse_faults``, ``parse_pace``, ``parse_rule`` raise ``ValueError``): counts
+of events 0 to ``MAX_EVENTS`` (1,000,000; ``split=N`` and ``times=N`` from 1),
+``stall``, ``ttft`` and ``gap`` 0 to ``MAX_PAUSE`` (600 s, also the longest
+pause once divided by ``speed``), ``retry-after`` 0 to ``MAX_RETRY_AFTER``
+(86,400 s), ``speed`` ``MIN_SPEED`` to ``MAX_SPEED`` (0.001 to 1000),
+``status`` 400 to 599.
 
-Every request is recorded (``ReplayServer.requests``): its body, the recording,
-the knobs, how many events were sent and how it ended (``complete``,
-``dropped``, ``disconnected`` when the client closed the connection first,
-``error``, ``cancelled``).
+Every request is recorded (``ServedRequest``, in its context's ``requests``):
+its body, the recording, the knobs, the events and bytes sent, how long it
+took and how it ended (``OUTCOMES``); ``ServedRequest.log_line()`` says it in
+one line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import functools
 import itertools
 import logging
 import re
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeAlias
+from urllib.parse import urlsplit
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import uvicorn
 from starlette.applications import Starlette
@@ -74,11 +98,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .. import dialects
-from ..dialects.base import decode_json
-from ..dialects.registry import API, APIS, get_api
-from ..errors import StreamfoldError, UsageError
-from ..sse import SSEDecoder
+from ..dialects.registry import API, APIS, Routed, get_api
+from ..errors import UsageError
+from .framings import BodyFraming, SSEFraming, get_framing, split_events
+from .recordings import (
+    DEFAULT_IGNORE,
+    RecordedRequest,
+    Recording,
+    can_reencode,
+    kept_headers,
+    load_recordings,
+    natural_key,
+    new_name,
+    redacted_body,
+    reencode,
+    request_key,
+    sample_recordings,
+    save_recording,
+    sniff_api,
+    without_secret_params,
+)
+from .redact import redact_text, redact_url, secrets_of
 
 __all__ = [
     "DROP",
@@ -87,154 +127,70 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MAX_SPEED",
     "MIN_SPEED",
+    "OUTCOMES",
+    "PROVIDERS",
+    "RECORD_MODES",
+    "FaultRule",
     "Faults",
     "Pace",
-    "PROVIDERS",
     "Recording",
+    "ReplayContext",
     "ReplayServer",
     "ServedRequest",
+    "Step",
     "create_app",
     "error_body",
     "in_band_error",
+    "in_band_event",
     "load_recordings",
     "parse_faults",
     "parse_pace",
+    "parse_rule",
+    "parse_upstreams",
     "plan",
     "replay_server",
     "sample_recordings",
     "sniff_api",
     "split_events",
-    "Step",
+    "upstream_url",
 ]
 
 #: Whose error shapes the server can answer with (``provider=``); each API's
 #: default is its registry row's ``provider``.
-PROVIDERS: Final = ("openai", "anthropic", "gemini", "openrouter")
+PROVIDERS: Final = ("openai", "anthropic", "gemini", "openrouter", "bedrock", "ollama")
+
+#: How the server records (VCR's modes): ``once`` replays what it has and
+#: records what is missing, ``all`` records every request again, ``none``
+#: replays only (a request with no recording is a 404 that says so).
+RECORD_MODES: Final = ("once", "all", "none")
+
+#: How a request ended: ``complete`` (the whole response sent; pace, stalls and
+#: splits included), ``fault`` (an injected error: a status, a JSON error
+#: body, an in-band error or a malformed event), ``dropped`` (cut on purpose,
+#: ``drop-after``), ``disconnected`` (the client left first), ``not-found``
+#: (a 404: no recording), ``refused`` (a 400: a bad knob), ``upstream-failed``
+#: (the upstream API could not be reached or broke mid-stream),
+#: ``cancelled`` (the server stopped); ``pending`` until then.
+OUTCOMES: Final = (
+    "complete",
+    "fault",
+    "dropped",
+    "disconnected",
+    "not-found",
+    "refused",
+    "upstream-failed",
+    "cancelled",
+)
 
 RECORDING_HEADER: Final = "x-streamfold-recording"
 FAULT_HEADER: Final = "x-streamfold-fault"
 PACE_HEADER: Final = "x-streamfold-pace"
 
-_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 _SPLITS: Final = ("utf8", "crlf", "bytes")
 _SPLIT_CR_LF: Final = re.compile(rb"\r(?=\n)")
-_BARE_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _log = logging.getLogger("streamfold.server")
-
-
-# -- recordings ------------------------------------------------------------------------
-
-
-def split_events(data: bytes) -> list[bytes]:
-    """Cut an SSE body into blocks, each ending with its blank line (the last
-    may lack one). Joined, the blocks are the body again, byte for byte."""
-    blocks: list[bytes] = []
-    start = previous_end = 0
-    for match in _LINE_END.finditer(data):
-        if match.start() == previous_end:  # an empty line: the block ends here
-            blocks.append(data[start : match.end()])
-            start = match.end()
-        previous_end = match.end()
-    if start < len(data):
-        blocks.append(data[start:])
-    return blocks
-
-
-def _block_lines(block: bytes) -> list[bytes]:
-    return [line for line in _LINE_END.split(block.removeprefix(b"\xef\xbb\xbf")) if line]
-
-
-def _block_data(block: bytes) -> bytes | None:
-    """The data of a block (lines joined with LF), or ``None`` without a data field."""
-    data = [
-        line[5:].removeprefix(b" ") if line != b"data" else b""
-        for line in _block_lines(block)
-        if line == b"data" or line.startswith(b"data:")
-    ]
-    return b"\n".join(data) if data else None
-
-
-def _block_event(block: bytes) -> bytes | None:
-    for line in _block_lines(block):
-        if line.startswith(b"event:"):
-            return line[6:].strip()
-    return None
-
-
-def sniff_api(data: bytes) -> str | None:
-    """Which API a recording speaks (its dialect id), detected from its first event
-    with data as ``dialect="auto"`` does; ``None`` when no dialect reads it."""
-    decoder = SSEDecoder()
-    try:
-        for event in [*decoder.feed(data), *decoder.close()]:
-            if event.raw.strip() == b"[DONE]":
-                continue
-            cls = dialects.detect(event, decode_json(event))
-            return None if cls is None else cls.name
-    except StreamfoldError:
-        return None
-    return None
-
-
-@dataclass(frozen=True)
-class Recording:
-    """One recorded stream, served as it was recorded.
-
-    Attributes:
-        name: how requests select it (the file name without ``.sse``).
-        data: the recorded body.
-        api: the API it speaks, a dialect id (sniffed when not given; a short
-            name is accepted), or ``None``.
-        blocks: the body cut into SSE blocks (``split_events``).
-    """
-
-    name: str
-    data: bytes
-    api: str | None = None
-    blocks: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        api = sniff_api(self.data) if self.api is None else get_api(self.api).id
-        object.__setattr__(self, "api", api)
-        object.__setattr__(self, "blocks", tuple(split_events(self.data)))
-
-    @classmethod
-    def from_file(cls, path: str | Path, name: str | None = None) -> Recording:
-        """Load a ``.sse`` file; its name is the file name without the suffix."""
-        path = Path(path)
-        return cls(name or path.stem, path.read_bytes())
-
-
-def load_recordings(*paths: str | Path) -> dict[str, Recording]:
-    """The recordings in ``.sse`` files and directories of them, by name.
-
-    Raises:
-        UsageError: a path does not exist, or two recordings share a name.
-    """
-    found: dict[str, Recording] = {}
-    for entry in paths:
-        path = Path(entry)
-        if path.is_dir():
-            files = sorted(path.glob("*.sse"))
-        elif path.is_file():
-            files = [path]
-        else:
-            raise UsageError(f"no recording at {path}")
-        for file in files:
-            recording = Recording.from_file(file)
-            if recording.name in found:
-                raise UsageError(f"two recordings are named {recording.name!r}")
-            found[recording.name] = recording
-    return found
-
-
-def sample_recordings() -> dict[str, Recording]:
-    """The sample recordings shipped with streamfold (``streamfold.samples``)."""
-    from .. import samples
-
-    return {s.name: Recording(s.name, samples.read(s.name), s.api) for s in samples.SAMPLES}
 
 
 # -- knobs -------------------------------------------------------------------------------
@@ -313,6 +269,30 @@ class Faults:
         if self.provider is not None and self.provider not in PROVIDERS:
             raise ValueError(f"provider={self.provider!r}: use one of {', '.join(PROVIDERS)}")
 
+    def knobs(self) -> str:
+        """The faults as an ``X-Streamfold-Fault`` value, ``""`` for none."""
+        items = []
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value == item.default:
+                continue
+            knob = item.name.replace("_", "-")
+            if value is True:
+                items.append(knob)
+            else:
+                items.append(f"{knob}={value:g}" if isinstance(value, float) else f"{knob}={value}")
+        return ", ".join(items)
+
+    @property
+    def injects_error(self) -> bool:
+        """An error is injected (a status, a JSON body, an in-band or malformed event)."""
+        return (
+            self.status is not None
+            or self.json_body
+            or self.error_after is not None
+            or self.malformed_after is not None
+        )
+
 
 def _split_size(split: str) -> int | None:
     # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
@@ -383,14 +363,35 @@ _FAULT_KNOBS: Final = {
 
 
 def parse_faults(text: str) -> Faults:
-    """Parse an ``X-Streamfold-Fault`` value, e.g. ``"drop-after=3"`` or
-    ``"split=utf8, stall=0.5, stall-after=2"``; ``"none"`` or ``""`` for none.
+    """Parse the faults of an ``X-Streamfold-Fault`` value, e.g. ``"drop-after=3"``
+    or ``"split=utf8, stall=0.5, stall-after=2"``; ``"none"`` or ``""`` for none.
+
+    Raises:
+        ValueError: an unknown knob, a scope knob (``times``, ``recording``,
+            ``route``: see ``parse_rule``) or a bad value, NaN, infinity or
+            out of bounds (the message names the knob).
+    """
+    rule = parse_rule(text)
+    scope = [
+        k
+        for k, v in (("times", rule.times), ("recording", rule.recording), ("route", rule.route))
+        if v is not None
+    ]
+    if scope:
+        raise ValueError(f"{scope[0]}= scopes a fault rule: parse it with parse_rule")
+    return rule.faults
+
+
+def parse_rule(text: str) -> FaultRule:
+    """Parse an ``X-Streamfold-Fault`` value, faults and scope, e.g.
+    ``"status=429, times=2"`` or ``"drop-after=3, recording=chat-reasoning"``.
 
     Raises:
         ValueError: an unknown knob or a bad value, NaN, infinity or out of
             bounds (the message names the knob).
     """
     values: dict[str, Any] = {}
+    scope: dict[str, Any] = {}
     for name, value in _items(text):
         if name == "none" and value is None:
             continue
@@ -399,14 +400,70 @@ def parse_faults(text: str) -> Faults:
             values[attribute] = _number(name, value, kind)
         elif name == "json-body":
             values["json_body"] = True
-        elif name in ("split", "provider"):
+        elif name in ("split", "provider", "recording", "route"):
             if value is None:
                 raise ValueError(f"{name} needs a value ({name}=...)")
-            values[name] = value
+            (scope if name in ("recording", "route") else values)[name] = value
+        elif name == "times":
+            scope["times"] = _number(name, value, int)
         else:
-            known = ", ".join([*_FAULT_KNOBS, "json-body", "split", "provider", "none"])
+            known = ", ".join(
+                [*_FAULT_KNOBS, "json-body", "split", "provider", "none", *_SCOPE_KNOBS]
+            )
             raise ValueError(f"unknown fault {name!r} (known: {known})")
-    return Faults(**values)
+    return FaultRule(Faults(**values), **scope)
+
+
+_SCOPE_KNOBS: Final = ("times", "recording", "route")
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """Faults for some requests: those its scope takes, the first ``times`` of
+    them (counted per context), or all when ``times`` is ``None``.
+
+    Attributes:
+        faults: what is injected.
+        times: how many requests it applies to, 1 to ``MAX_EVENTS``, or ``None``.
+        recording: only requests answered by this recording (or conversation).
+        route: only requests to this path (``/v1/messages``).
+
+    Raises:
+        ValueError: ``times`` out of its bounds.
+    """
+
+    faults: Faults = field(default_factory=Faults)
+    times: int | None = None
+    recording: str | None = None
+    route: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.times is not None:
+            _check(self.times, ("times", int, 1, MAX_EVENTS, "requests"))
+
+    def takes(self, path: str, recording: Recording | None) -> bool:
+        """Whether a request to ``path`` answered by ``recording`` is in scope."""
+        if self.route is not None and path != self.route:
+            return False
+        if self.recording is None:
+            return True
+        return recording is not None and self.recording in (
+            recording.name,
+            recording.conversation,
+        )
+
+    def knobs(self) -> str:
+        """The rule as an ``X-Streamfold-Fault`` value (``""`` for no fault at all)."""
+        scope = [
+            f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in (
+                ("times", self.times),
+                ("recording", self.recording),
+                ("route", self.route),
+            )
+            if value is not None
+        ]
+        return ", ".join(item for item in (self.faults.knobs(), *scope) if item)
 
 
 def parse_pace(text: str) -> Pace:
@@ -494,6 +551,25 @@ _GEMINI_ERRORS: Final = {
 }
 
 
+_BEDROCK_ERRORS: Final = {
+    400: "The provided request is not valid.",
+    403: "You don't have access to the model with the specified model ID.",
+    404: "The specified resource ARN was not found.",
+    408: "The request took too long to process.",
+    424: "The request failed due to an error while processing the model.",
+    429: "Too many requests, please wait before trying again.",
+    500: "An internal server error occurred. Retry your request.",
+    503: "The service isn't currently available. Try again later.",
+}
+_OLLAMA_ERRORS: Final = {
+    400: "invalid request",
+    404: "model not found, try pulling it first",
+    429: "too many requests",
+    500: "an error was encountered while running the model",
+    502: "the cloud model cannot be reached",
+}
+
+
 def error_body(
     provider: str, status: int, request_id: str, retry_after: float | None = None
 ) -> dict[str, Any]:
@@ -502,8 +578,14 @@ def error_body(
     OpenAI: ``{"error": {"message", "type", "param", "code"}}``; Anthropic:
     ``{"type": "error", "error": {"type", "message"}, "request_id"}``; Gemini:
     ``{"error": {"code", "message", "status", "details"}}`` (a ``RetryInfo`` in
-    ``details`` on 429); OpenRouter: ``{"error": {"code", "message", "metadata"}}``.
+    ``details`` on 429); OpenRouter: ``{"error": {"code", "message", "metadata"}}``;
+    Amazon Bedrock: ``{"message"}`` (its error type is a header); Ollama:
+    ``{"error": "<message>"}``.
     """
+    if provider == "bedrock":
+        return {"message": _BEDROCK_ERRORS.get(status, f"The service answered HTTP {status}.")}
+    if provider == "ollama":
+        return {"error": _OLLAMA_ERRORS.get(status, f"the service answered HTTP {status}")}
     if provider == "anthropic":
         kind, message = _ANTHROPIC_ERRORS.get(
             status,
@@ -561,17 +643,28 @@ def error_body(
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-def in_band_error(provider: str, api: str, sequence: int, line_end: bytes = b"\n") -> bytes:
-    """The error event ``provider`` sends inside a stream that began with HTTP 200.
+def in_band_event(provider: str, api: str, sequence: int) -> tuple[bytes | None, bytes]:
+    """The error event ``provider`` sends inside a stream that began with HTTP
+    200, as its name (SSE's ``event:``, or ``None``) and its JSON payload.
 
     OpenAI Chat: a data-only ``{"error": {...}}`` chunk; OpenAI Responses: an
     ``error`` event; Anthropic: ``event: error`` with an ``overloaded_error``;
     Gemini: a data-only ``{"error": {...}}``; OpenRouter: a chunk with ``error``
-    beside ``finish_reason: "error"``.
+    beside ``finish_reason: "error"``; Amazon Bedrock: a ``modelStreamErrorException``
+    (an exception message of the event-stream); Ollama: an ``{"error": "..."}`` line.
     """
     event: bytes | None = None
     payload: Any
-    if provider == "anthropic":
+    if provider == "bedrock":
+        event = b"modelStreamErrorException"
+        payload = {
+            "message": "Model Stream Error",
+            "originalStatusCode": 500,
+            "originalMessage": "The model stream failed.",
+        }
+    elif provider == "ollama":
+        payload = {"error": "an error was encountered while running the model"}
+    elif provider == "anthropic":
         event = b"error"
         payload = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     elif provider == "gemini":
@@ -611,17 +704,13 @@ def in_band_error(provider: str, api: str, sequence: int, line_end: bytes = b"\n
                 "code": None,
             }
         }
-    head = b"event: " + event + line_end if event else b""
-    return head + b"data: " + _encode(payload) + line_end + line_end
+    return event, _encode(payload)
 
 
-def _malformed(event: bytes | None, line_end: bytes) -> bytes:
-    head = b"event: " + event + line_end if event else b""
-    return (
-        head
-        + b'data: {"malformed": true, "note": "this event is cut off in the mid'
-        + (line_end + line_end)
-    )
+def in_band_error(provider: str, api: str, sequence: int, line_end: bytes = b"\n") -> bytes:
+    """``in_band_event`` as one server-sent event."""
+    name, payload = in_band_event(provider, api, sequence)
+    return SSEFraming(line_end).event(payload, name, sequence)
 
 
 # -- the plan of one response ------------------------------------------------------------------
@@ -646,10 +735,6 @@ class Step:
     event: bool = False
 
 
-def _line_end(data: bytes) -> bytes:
-    return b"\r\n" if b"\r\n" in data[:4096] else b"\n"
-
-
 def _cut(piece: bytes, split: str | None) -> list[bytes]:
     if not split or not piece:
         return [piece]
@@ -665,22 +750,6 @@ def _cut(piece: bytes, split: str | None) -> list[bytes]:
     return [piece[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def _to_crlf(block: bytes) -> bytes:
-    return _BARE_LINE_END.sub(b"\r\n", block)
-
-
-def _as_json_array(blocks: Iterable[bytes]) -> list[bytes]:
-    # Gemini's streamGenerateContent without alt=sse: one JSON array, an
-    # element per chunk, separated by ",\r\n".
-    elements = []
-    for block in blocks:
-        data = _block_data(block)
-        if data is not None and data.strip() != b"[DONE]":
-            elements.append(data)
-    pieces = [(b"[" if i == 0 else b",\r\n") + element for i, element in enumerate(elements)]
-    return pieces or [b"["]
-
-
 def plan(
     recording: Recording,
     faults: Faults,
@@ -688,30 +757,37 @@ def plan(
     *,
     provider: str,
     api: str,
-    json_array: bool = False,
+    framing: str = "sse",
 ) -> list[Step]:
-    """The writes that serve ``recording`` with ``faults`` at ``pace``.
+    """The writes that serve ``recording`` with ``faults`` at ``pace``, framed
+    as ``framing`` (``adapters.framings``): the recorded bytes as they are when
+    the recording has that framing, else each event's payload written in it.
 
     A pure function: the server only sleeps, sends and drops as the steps say.
+
+    Raises:
+        UsageError: an unknown framing.
     """
-    line_end = b"\r\n" if faults.split == "crlf" else _line_end(recording.data)
-    blocks = _as_json_array(recording.blocks) if json_array else list(recording.blocks)
+    target = get_framing(framing)
+    crlf = faults.split == "crlf"
+    writer: BodyFraming = target.writer(recording.data, crlf=crlf)
+    verbatim = recording.framing == target.name
     steps: list[Step] = []
-    sent = 0
+    sent = written = 0
     last_event: bytes | None = None
 
-    def emit(block: bytes, delay: float, event: bool) -> None:
-        if faults.split == "crlf" and not json_array:
-            block = _to_crlf(block)
-        pieces = _cut(block, faults.split)
+    def emit(data: bytes, delay: float, event: bool) -> None:
+        pieces = _cut(data, faults.split)
         for i, piece in enumerate(pieces):
             steps.append(Step(delay if i == 0 else 0.0, piece, event and i == len(pieces) - 1))
 
-    for block in blocks:
-        is_event = json_array or _block_data(block) is not None
-        if not is_event:
-            emit(block, 0.0, False)
+    for unit in recording.units:
+        if unit.data is None:
+            if verbatim:
+                emit(writer.with_crlf(unit.raw) if crlf else unit.raw, 0.0, False)
             continue
+        if not verbatim and unit.data.strip() == b"[DONE]":
+            continue  # SSE's terminal marker: no payload to write in another framing
         delay = pace.delay(sent)
         if faults.stall and sent == faults.stall_after:
             delay += faults.stall
@@ -719,30 +795,29 @@ def plan(
             steps.append(Step(delay, DROP))
             return steps
         if sent == faults.error_after:
-            if json_array:
-                error = in_band_error(provider, api, sent).split(b"data: ", 1)[1].rstrip()
-                emit((b"[" if sent == 0 else b",\r\n") + error + b"]", delay, True)
-            else:
-                emit(in_band_error(provider, api, sent, line_end), delay, True)
+            name, payload = in_band_event(provider, api, sent)
+            emit(writer.event(payload, name, written) + writer.end(written + 1), delay, True)
             return steps
         if sent == faults.malformed_after:
-            if json_array:
-                opening = b"[" if sent == 0 else b",\r\n"
-                emit(opening + b'{"malformed": true, "note": "cut', delay, True)
-            else:
-                emit(_malformed(last_event, line_end), delay, True)
+            emit(writer.malformed(last_event, written), delay, True)
+            written += 1
             delay = pace.delay(sent + 1)
-        last_event = _block_event(block)
-        emit(block, delay, True)
+        if verbatim:
+            data = writer.with_crlf(unit.raw) if crlf else unit.raw
+        else:
+            data = writer.event(unit.data, unit.name, written)
+        last_event = unit.name
+        emit(data, delay, True)
         sent += 1
+        written += 1
     if faults.drop_after is not None and faults.drop_after >= sent:
         steps.append(Step(0.0, DROP))
-    elif json_array:
-        emit(b"]", 0.0, False)
+    elif not verbatim:
+        emit(writer.end(written), 0.0, False)
     return steps
 
 
-# -- the application ---------------------------------------------------------------------------
+# -- what was served ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -758,8 +833,14 @@ class ServedRequest:
         body: the request body, decoded from JSON (``None`` when it was not JSON).
         status: the HTTP status answered.
         events_sent: events written (the injected error or malformed one included).
-        outcome: ``pending``, ``complete``, ``dropped``, ``disconnected``, ``error``
-            (an error status or body) or ``cancelled`` (the server stopped).
+        bytes_sent: body bytes written.
+        outcome: how it ended, one of ``OUTCOMES``, or ``pending``.
+        reencoded_from: the API of the recording when it was re-encoded for the route.
+        upstream: the upstream API it was forwarded to (its URL, redacted), or ``None``.
+        recorded: the name of the recording made of the upstream's answer, or ``None``.
+        note: why something did not happen (a 404's reason, why an answer was
+            not recorded), or ``None``.
+        duration: seconds from the request to its end, once it ended.
     """
 
     id: str
@@ -773,8 +854,17 @@ class ServedRequest:
     body: Any
     status: int = 200
     events_sent: int = 0
+    bytes_sent: int = 0
     outcome: str = "pending"
+    reencoded_from: str | None = None
+    upstream: str | None = None
+    recorded: str | None = None
+    note: str | None = None
+    duration: float | None = None
+    knobs: str = field(default="", repr=False)
+    started: float = field(default_factory=time.monotonic, repr=False)
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
+    on_end: Callable[[ServedRequest], None] | None = field(default=None, repr=False)
 
     def wait(self, timeout: float = 5.0) -> str:
         """Wait until the response has ended; the outcome (``pending`` on timeout)."""
@@ -782,13 +872,53 @@ class ServedRequest:
         return self.outcome
 
     def end(self, outcome: str) -> None:
-        if self.outcome == "pending":
-            self.outcome = outcome
+        """The response ended with ``outcome`` (the first call wins)."""
+        if self.outcome != "pending":
+            return
+        self.outcome = outcome
+        self.duration = time.monotonic() - self.started
         self.finished.set()
+        if self.on_end is not None:
+            self.on_end(self)
+
+    def log_line(self) -> str:
+        """The request in one line: what answered it, how it ended, what was
+        sent and how long it took, e.g. ``req_replay_000001 POST
+        /v1/messages anthropic-thinking: complete, 20 events, 3,210 bytes, 4 ms``."""
+        if self.upstream is not None:
+            served = f"{self.model or '-'} via {self.upstream}"
+        else:
+            served = self.recording or (f"model {self.model!r}" if self.model else "-")
+        if self.reencoded_from:
+            served += f" (re-encoded from {self.reencoded_from})"
+        head = f"{self.id} {self.method} {self.path} {served}"
+        if self.knobs:
+            head += f" [{self.knobs}]"
+        outcome = self.outcome
+        if self.status >= 400:
+            outcome += f" ({self.status})"
+        parts = [outcome]
+        if outcome in ("dropped", "disconnected", "upstream-failed") or self.outcome == "cancelled":
+            parts[0] += f" after {self.events_sent:,} events"
+            parts.append(f"{self.bytes_sent:,} bytes")
+        else:
+            parts.append(f"{self.events_sent:,} events, {self.bytes_sent:,} bytes")
+        if self.recorded:
+            parts.insert(1, f"recorded as {self.recorded}")
+        if self.note:
+            parts.insert(1, self.note)
+        if self.duration is not None:
+            parts.append(_duration(self.duration))
+        return f"{head}: {', '.join(parts)}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 class _DroppedOnPurpose(Exception):
-    """Raised to make the server close the connection mid-body (a fault)."""
+    """Raised to make the server close the connection mid-body (a fault, or an
+    upstream that broke: the client must see the cut too)."""
 
 
 class _QuietDrops(logging.Filter):
@@ -799,13 +929,340 @@ class _QuietDrops(logging.Filter):
         return not isinstance(exc, _DroppedOnPurpose)
 
 
+# -- one test's view: its faults, positions, requests ------------------------------------
+
+
+@dataclass
+class _Script:
+    turns: tuple[str, ...]
+    model: str | None
+    position: int = 0
+
+
+@dataclass
+class _Choice:
+    recording: Recording | None = None
+    forward: bool = False
+    replaces: Recording | None = None
+    missing: str = ""
+    commit: Callable[[], None] = field(default=lambda: None)  # uses the turn up
+
+
+class ReplayContext:
+    """A scope of the server (a test, in the pytest fixture): the faults
+    injected, the scripts and the turns reached, the requests served, and
+    where answers from the upstream API are recorded. The server answers each
+    request in the context current when it arrived.
+
+    Attributes:
+        name: for people (a test's node id).
+        recordings: what it serves, by name: the server's and its own.
+        record_dir: where new recordings go (and were loaded from), or ``None``.
+        record_mode: ``once``, ``all`` or ``none`` (``RECORD_MODES``).
+        rules: the fault rules injected, tried in order before the server's own.
+    """
+
+    def __init__(
+        self,
+        app: _App,
+        recordings: Mapping[str, Recording],
+        *,
+        name: str = "",
+        record_dir: Path | None = None,
+        record_mode: str = "once",
+    ) -> None:
+        if record_mode not in RECORD_MODES:
+            raise UsageError(f"record mode {record_mode!r}: use {', '.join(RECORD_MODES)}")
+        self.name = name
+        self.recordings = dict(sorted(recordings.items(), key=lambda item: natural_key(item[0])))
+        self.record_dir = record_dir
+        self.record_mode = record_mode
+        self.rules: list[FaultRule] = []
+        self._app = app
+        self._requests: list[ServedRequest] = []
+        self._scripts: list[_Script] = []
+        self._positions: Counter[str] = Counter()
+        self._used: Counter[str] = Counter()
+        self._counts: Counter[Any] = Counter()
+        self._keys: dict[str, bytes | None] = {}
+        self._reencoded: dict[tuple[str, str], Recording] = {}
+        self._lock = threading.Lock()
+
+    # -- what a test does ------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[ServedRequest]:
+        """The requests served in this context, in order."""
+        with self._lock:
+            return list(self._requests)
+
+    def request(self, request_id: str | None) -> ServedRequest:
+        """The record of the request with this id.
+
+        Raises:
+            KeyError: no request of this context has this id.
+        """
+        for record in self.requests:
+            if record.id == request_id:
+                return record
+        raise KeyError(request_id)
+
+    def inject(
+        self,
+        faults: str | Faults | FaultRule = "",
+        *,
+        times: int | None = None,
+        recording: str | None = None,
+        route: str | None = None,
+    ) -> FaultRule:
+        """Inject faults into the next requests of this context that nothing
+        else sets faults for (a request's ``X-Streamfold-Fault`` header wins).
+        Rules are tried in the order injected; the first in scope with requests
+        left applies, so ``inject("status=429", times=2)`` then
+        ``inject("drop-after=3", times=1)`` fails two requests, cuts the third
+        and leaves the rest alone.
+
+        Args:
+            faults: knobs as the header takes them (scope knobs included), or built.
+            times: only the first N requests in scope.
+            recording: only requests answered by this recording or conversation.
+            route: only requests to this path.
+
+        Raises:
+            ValueError: a bad knob.
+        """
+        if isinstance(faults, str):
+            rule = parse_rule(faults)
+        elif isinstance(faults, Faults):
+            rule = FaultRule(faults)
+        else:
+            rule = faults
+        rule = FaultRule(
+            rule.faults,
+            times if times is not None else rule.times,
+            recording if recording is not None else rule.recording,
+            route if route is not None else rule.route,
+        )
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def script(self, *names: str, model: str | None = None) -> None:
+        """Answer the next requests with these recordings (or conversations'
+        turns, by name), one each, in order: a scripted conversation (turn 1 a
+        tool call, turn 2 the answer). Only requests naming ``model`` when
+        given; past the last turn, a 404 says so. A recording of another API
+        than the route's is re-encoded.
+
+        Raises:
+            UsageError: no recording has one of the names.
+        """
+        unknown = [name for name in names if name not in self.recordings]
+        if unknown:
+            known = ", ".join(self.recordings) or "none"
+            raise UsageError(f"no recording named {', '.join(unknown)} (known: {known})")
+        with self._lock:
+            self._scripts.append(_Script(tuple(names), model))
+
+    # -- what the server asks ------------------------------------------------------------------
+
+    def remember(self, record: ServedRequest) -> None:
+        with self._lock:
+            self._requests.append(record)
+
+    def choose(self, api: str, model: str | None, named: str | None, body: Any) -> _Choice:
+        """Which recording answers a request (the module docstring's order);
+        nothing is used up until ``commit()`` (a fault may answer instead)."""
+        with self._lock:
+            if named:
+                return self._named(named, api)
+            for script in self._scripts:
+                if script.model is not None and script.model != model:
+                    continue
+                if script.position >= len(script.turns):
+                    return _Choice(missing=f"the script's {len(script.turns)} turns are all used")
+                return self._servable(
+                    self.recordings[script.turns[script.position]],
+                    api,
+                    functools.partial(self._advance, script),
+                )
+            forwarding = self.record_dir is not None and self.record_mode != "none"
+            candidates = self._matches(api, model, body)
+            if forwarding and self.record_mode == "all":
+                return _Choice(forward=True, replaces=candidates[0] if candidates else None)
+            if model and model in self._conversations():
+                return self._turn(model, api)
+            if model and model in self.recordings:
+                return self._named(model, api)
+            if candidates:
+                # Each of several answers to the same request once, in order;
+                # then the last again.
+                fresh = [r for r in candidates if not self._used[r.name]]
+                return self._servable(fresh[0] if fresh else candidates[-1], api)
+            if forwarding:
+                return _Choice(forward=True)
+            return _Choice(missing=self._no_match(api, model))
+
+    def rule_for(
+        self, header: FaultRule | None, header_text: str, path: str, recording: Recording | None
+    ) -> FaultRule | None:
+        """The fault rule that applies (counted), or ``None``: the request's
+        header alone when it has one, else this context's rules, then the
+        server's."""
+        if header is not None:
+            rules: list[tuple[Any, FaultRule]] = [(("header", header_text.strip()), header)]
+        else:
+            rules = [(("context", i), r) for i, r in enumerate(self.rules)]
+            rules += [(("server", i), r) for i, r in enumerate(self._app.rules)]
+        with self._lock:
+            for key, rule in rules:
+                if not rule.takes(path, recording):
+                    continue
+                if rule.times is not None and self._counts[key] >= rule.times:
+                    continue
+                self._counts[key] += 1
+                return rule
+        return None
+
+    def reencoded(self, recording: Recording, api: str) -> Recording:
+        """``recording`` as a stream of ``api`` (made once per context)."""
+        key = (recording.name, api)
+        with self._lock:
+            found = self._reencoded.get(key)
+        if found is None:
+            found = reencode(recording, api)
+            with self._lock:
+                self._reencoded[key] = found
+        return found
+
+    def add(self, recording: Recording) -> None:
+        """A recording just made: served from now on, used once already."""
+        with self._lock:
+            self.recordings[recording.name] = recording
+            self._keys.pop(recording.name, None)
+            self._reencoded = {k: v for k, v in self._reencoded.items() if k[0] != recording.name}
+            self._used[recording.name] += 1
+
+    # -- choosing ----------------------------------------------------------------------------
+
+    def _advance(self, script: _Script) -> None:
+        with self._lock:
+            script.position += 1
+
+    def _use(self, name: str) -> None:
+        with self._lock:
+            self._used[name] += 1
+
+    def _servable(
+        self, recording: Recording, api: str, commit: Callable[[], None] | None = None
+    ) -> _Choice:
+        if recording.api not in (api, None) and not can_reencode(recording.api, api):
+            return _Choice(
+                missing=f"recording {recording.name!r} speaks {recording.api}, which cannot "
+                f"be re-encoded as {api}",
+            )
+        return _Choice(recording, commit=commit or functools.partial(self._use, recording.name))
+
+    def _named(self, name: str, api: str) -> _Choice:
+        recording = self.recordings.get(name)
+        if recording is not None:
+            return self._servable(recording, api)
+        if name in self._conversations():
+            return self._turn(name, api)
+        return _Choice(missing=f"no recording named {name!r}; {self._listing(api)}")
+
+    def _conversations(self) -> dict[str, list[Recording]]:
+        found: dict[str, list[Recording]] = {}
+        for recording in self.recordings.values():
+            if recording.conversation:
+                found.setdefault(recording.conversation, []).append(recording)
+        return found
+
+    def _turn(self, conversation: str, api: str) -> _Choice:
+        turns = self._conversations()[conversation]
+        position = self._positions[conversation]
+        if position >= len(turns):
+            return _Choice(
+                missing=f"conversation {conversation!r} has answered all its {len(turns)} turns"
+            )
+
+        def advance() -> None:
+            with self._lock:
+                self._positions[conversation] += 1
+                self._used[turns[position].name] += 1
+
+        return self._servable(turns[position], api, advance)
+
+    def _key(self, recording: Recording) -> bytes | None:
+        if recording.name not in self._keys:
+            request = recording.request
+            self._keys[recording.name] = (
+                None
+                if request is None
+                else request_key(recording.api, request.model, request.body, self._app.ignore)
+            )
+        return self._keys[recording.name]
+
+    def _matches(self, api: str, model: str | None, body: Any) -> list[Recording]:
+        key = request_key(api, model, body, self._app.ignore)
+        if key is None:
+            return []
+        return [
+            r
+            for r in self.recordings.values()
+            if r.request is not None and r.api == api and self._key(r) == key
+        ]
+
+    def _listing(self, api: str) -> str:
+        names = [name for name, r in self.recordings.items() if r.api == api]
+        return f"recordings of {api}: {', '.join(names) or 'none'}"
+
+    def _no_match(self, api: str, model: str | None) -> str:
+        wanted = f"model {model!r}" if model else "this request (it names no model)"
+        text = f"no recording answers {wanted} on {api}"
+        others = sum(1 for r in self.recordings.values() if r.api == api and r.model == model)
+        if model and others:
+            text += f" ({others} recorded for {model!r} answer other request bodies)"
+        text += (
+            f"; {self._listing(api)}. Name one as the model or in the X-Streamfold-Recording header"
+        )
+        if self.record_dir is not None and self.record_mode == "none":
+            text += "; record mode none: nothing is sent upstream"
+        return text
+
+
+# -- writing a response ----------------------------------------------------------------------------
+
+
+async def _watch(receive: Receive, scope: anyio.CancelScope, done: Callable[[], bool]) -> None:
+    # Cancels the response's writes when the client leaves before the end.
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not done():
+                scope.cancel()
+            return
+
+
+#: Writes without a pause between two yields to the event loop: fewer than the
+#: writes to a lost connection asyncio lets pass before it logs each one.
+_WRITES_BETWEEN_YIELDS: Final = 3
+
+
 class _Replay(Response):
     """Plays a plan: writes, pauses, drops, and notices a client that leaves."""
 
     def __init__(
-        self, steps: list[Step], headers: dict[str, str], record: ServedRequest, media_type: str
+        self,
+        app: _App,
+        steps: list[Step],
+        headers: dict[str, str],
+        record: ServedRequest,
+        media_type: str,
+        status: int,
     ) -> None:
-        super().__init__(status_code=200, headers=headers, media_type=media_type)
+        super().__init__(status_code=status, headers=headers, media_type=media_type)
+        self.app = app
         self.steps = steps
         self.record = record
         self._complete = False
@@ -815,9 +1272,11 @@ class _Replay(Response):
         headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         dropped = False
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": headers}
+            )
             async with anyio.create_task_group() as group:
-                group.start_soon(self._watch, receive, group.cancel_scope)
+                group.start_soon(_watch, receive, group.cancel_scope, lambda: self._complete)
                 dropped = await self._play(send)
                 group.cancel_scope.cancel()
         except BaseException:
@@ -826,190 +1285,485 @@ class _Replay(Response):
         if dropped:
             record.end("dropped")
             raise _DroppedOnPurpose(f"request {record.id}: connection dropped on purpose")
-        record.end("disconnected" if not self._complete else "complete")
+        if not self._complete:
+            record.end("disconnected")
+        else:
+            record.end("fault" if record.faults.injects_error else "complete")
 
     async def _play(self, send: Send) -> bool:
-        record = self.record
+        record, sleep = self.record, self.app.sleep
+        unpaused = 0
         for step in self.steps:
             if step.delay:
-                await anyio.sleep(step.delay)
+                await sleep(step.delay)
+                unpaused = 0
+            elif unpaused == _WRITES_BETWEEN_YIELDS:
+                # Let the loop run, so a client that left is noticed (the
+                # watcher cancels this) within a few writes: asyncio logs each
+                # write to a lost connection from the fifth on.
+                await anyio.lowlevel.checkpoint()
+                unpaused = 0
+            unpaused += 1
             if not isinstance(step.data, bytes):
                 return True  # DROP
             await send({"type": "http.response.body", "body": step.data, "more_body": True})
+            record.bytes_sent += len(step.data)
             if step.event:
                 record.events_sent += 1
         self._complete = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return False
 
-    async def _watch(self, receive: Receive, scope: anyio.CancelScope) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if not self._complete:
-                    scope.cancel()
-                return
+
+# Headers that belong to one connection, never passed on (RFC 9110, 7.6.1), and
+# what the HTTP library decodes (the body is passed on decoded).
+_HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "accept-encoding",
+        "content-encoding",
+    }
+)
+
+# Statuses never recorded: a missing or wrong key, a timeout, a rate limit or a
+# server error would replay that failure forever.
+_NOT_RECORDED: Final = frozenset({401, 403, 407, 408, 429})
+
+
+def _recordable(status: int) -> bool:
+    return 200 <= status < 300 or (400 <= status < 500 and status not in _NOT_RECORDED)
+
+
+class _Forward(Response):
+    """Forwards one request to the upstream API, streams its answer back as it
+    arrives, and records it when it ended complete."""
+
+    def __init__(
+        self,
+        app: _App,
+        context: ReplayContext,
+        record: ServedRequest,
+        row: API,
+        url: str,
+        headers: list[tuple[str, str]],
+        raw: bytes,
+        path: str,
+        replaces: Recording | None,
+    ) -> None:
+        super().__init__()
+        self.app = app
+        self.context = context
+        self.record = record
+        self.row = row
+        self.url = url
+        self.request_headers = headers
+        self.raw = raw
+        self.path = path
+        self.replaces = replaces
+        # Everything secret the request carries: never written, never logged.
+        self.secrets = secrets_of(url, dict(headers))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        record = self.record
+        library = self.app.library()
+        client = self.app.http_client()
+        try:
+            request = client.build_request(
+                "POST", self.url, content=self.raw, headers=self.request_headers
+            )
+            response = await client.send(request, stream=True)
+        except (library.HTTPError, library.InvalidURL) as exc:
+            reason = redact_text(f"{type(exc).__name__}: {exc}", self.secrets)
+            message = f"cannot reach the upstream API at {record.upstream}: {reason}"
+            answer = self.app.answer_error(
+                record, self.row.provider, 502, message=message, outcome="upstream-failed"
+            )
+            await answer(scope, receive, send)
+            return
+        tee: list[bytes] = []
+        try:
+            record.status = response.status_code
+            headers = [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in response.headers.multi_items()
+                if name.lower() not in _HOP_BY_HOP
+            ]
+            await send({"type": "http.response.start", "status": record.status, "headers": headers})
+            outcome = await self._relay(response, receive, send, tee, library)
+        except BaseException:
+            record.end("cancelled")
+            raise
+        finally:
+            await response.aclose()
+        framing = _stream_framing(response.headers.get("content-type"), tee)
+        if framing is not None:
+            units = get_framing(framing).units(b"".join(tee))
+            record.events_sent = sum(unit.data is not None for unit in units)
+        if outcome == "complete":
+            self._record(response, tee, framing)
+        record.end(outcome)
+        if outcome == "upstream-failed":
+            raise _DroppedOnPurpose(f"request {record.id}: the upstream API broke mid-stream")
+
+    async def _relay(
+        self, response: Any, receive: Receive, send: Send, tee: list[bytes], library: Any
+    ) -> str:
+        record = self.record
+        done = False
+        async with anyio.create_task_group() as group:
+            group.start_soon(_watch, receive, group.cancel_scope, lambda: done)
+            try:
+                async for chunk in response.aiter_bytes():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    tee.append(chunk)
+                    record.bytes_sent += len(chunk)
+            except (library.HTTPError, library.StreamError) as exc:
+                reason = redact_text(f"{type(exc).__name__}: {exc}", self.secrets)
+                record.note = f"the upstream broke: {reason}"
+                group.cancel_scope.cancel()
+                return "upstream-failed"
+            done = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            group.cancel_scope.cancel()
+            return "complete"
+        return "disconnected"
+
+    def _record(self, response: Any, tee: list[bytes], framing: str | None) -> None:
+        record, context = self.record, self.context
+        status = record.status
+        if not _recordable(status):
+            record.note = f"not recorded: a {status} would replay that failure"
+            return
+        directory = context.record_dir
+        assert directory is not None  # forwarding needs a record_dir (choose)
+        request_body = redacted_body(self.raw, self.secrets)
+        try:
+            body = _decode(request_body) if request_body else None
+        except (msgspec.DecodeError, RecursionError):
+            body = None
+        replaces = self.replaces
+        name = replaces.name if replaces else new_name(record.model, context.recordings, directory)
+        recording = Recording(
+            name,
+            redacted_body(b"".join(tee), self.secrets),
+            self.row.id,
+            framing,
+            status,
+            kept_headers(response.headers.multi_items(), self.secrets),
+            RecordedRequest("POST", without_secret_params(self.path), record.model, body),
+            replaces.conversation if replaces else None,
+        )
+        try:
+            save_recording(directory, recording)
+        except OSError as exc:
+            record.note = f"not recorded: {exc.strerror or exc}"
+            return
+        context.add(recording)
+        record.recorded = name
+
+
+def _stream_framing(content_type: str | None, tee: list[bytes]) -> str | None:
+    # The framing of an upstream's answer; None for a body that is no stream
+    # (a JSON object: an error, or a request that did not ask to stream).
+    from .framings import framing_for_media_type
+
+    framing = framing_for_media_type(content_type)
+    if framing is None:
+        return "sse" if (content_type or "").startswith("text/") else None
+    if framing.name == "json-array":
+        first = b"".join(tee[:4]).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        return framing.name if first == b"[" else None
+    return framing.name
+
+
+# -- the application ---------------------------------------------------------------------------
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return _decode(raw) if raw else None
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 class _App:
     def __init__(
         self,
         recordings: dict[str, Recording],
-        faults: Faults,
+        rules: list[FaultRule],
         pace: Pace,
+        *,
         on_request: Callable[[ServedRequest], None] | None,
+        on_finish: Callable[[ServedRequest], None] | None,
+        upstream: str | Mapping[str, str] | None,
+        record: Path | None,
+        record_mode: str,
+        ignore: Sequence[str],
     ) -> None:
-        self.recordings = dict(sorted(recordings.items()))
-        self.faults = faults
+        self.recordings = recordings
+        self.rules = rules
         self.pace = pace
         self.on_request = on_request
-        self.requests: list[ServedRequest] = []
-        self.lock = threading.Lock()
+        self.on_finish = on_finish
+        self.ignore = tuple(ignore)
+        self.upstreams = _upstreams(upstream)
         self.counter = itertools.count(1)
+        self.sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+        self._client: Any = None
+        own = dict(recordings)
+        if record is not None and record.is_dir():
+            own.update(load_recordings(record))
+        self.default = ReplayContext(self, own, record_dir=record, record_mode=record_mode)
+        self.current = self.default
+
+    def library(self) -> Any:
+        from .client import http_library
+
+        return http_library()
+
+    def http_client(self) -> Any:
+        # One client for every forwarded request (connections reused), made in
+        # the server's loop, closed when it stops.
+        if self._client is None:
+            library = self.library()
+            self._client = library.AsyncClient(
+                timeout=library.Timeout(600.0, connect=10.0), follow_redirects=False
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     def route(self, api: API) -> Callable[[Request], Awaitable[Response]]:
         """The handler of ``api``'s routes."""
 
         async def handle(request: Request) -> Response:
-            if api.model_in_body:
-                return await self.serve(request, api)
-            return await self.gemini(request, api)
+            return await self.serve(request, api)
 
         return handle
 
-    async def gemini(self, request: Request, api: API) -> Response:
-        # Gemini names the model and the action in the path
-        # (/v1beta/models/{model}:streamGenerateContent); ?alt=sse asks for
-        # server-sent events, else the stream is one JSON array.
-        model, _, action = request.path_params["target"].partition(":")
-        if action != "streamGenerateContent":
-            body = error_body("gemini", 404, "")
-            body["error"]["message"] = (
-                f"the replay server serves only :streamGenerateContent, not :{action}"
-            )
-            return JSONResponse(body, status_code=404)
-        array = request.query_params.get("alt") != "sse"
-        return await self.serve(request, api, model=model, json_array=array)
-
     async def list_recordings(self, request: Request) -> Response:
-        return JSONResponse(
-            {"recordings": [{"name": r.name, "api": r.api} for r in self.recordings.values()]}
-        )
+        listing = []
+        for recording in self.current.recordings.values():
+            item: dict[str, Any] = {"name": recording.name, "api": recording.api}
+            if recording.model is not None:
+                item["model"] = recording.model
+            if recording.conversation is not None:
+                item["conversation"] = recording.conversation
+            listing.append(item)
+        return JSONResponse({"recordings": listing})
 
-    def choose(self, request: Request, api: str, model: str | None) -> Recording | None:
-        name = request.headers.get(RECORDING_HEADER)
-        if name:
-            return self.recordings.get(name)
-        if model and model in self.recordings:
-            return self.recordings[model]
-        for recording in self.recordings.values():
-            if recording.api == api:
-                return recording
-        return None
-
-    async def serve(
-        self, request: Request, row: API, *, model: str | None = None, json_array: bool = False
-    ) -> Response:
+    async def serve(self, request: Request, row: API) -> Response:
+        context = self.current
         raw = await request.body()
-        try:
-            body = _decode(raw) if raw else None
-        except msgspec.DecodeError:
-            body = None
-        if model is None and isinstance(body, dict) and isinstance(body.get("model"), str):
-            model = body["model"]
-        request_id = f"req_replay_{next(self.counter):06d}"
-        api, provider = row.id, row.provider
-        try:
-            fault_header = request.headers.get(FAULT_HEADER)
-            pace_header = request.headers.get(PACE_HEADER)
-            faults = parse_faults(fault_header) if fault_header is not None else self.faults
-            pace = parse_pace(pace_header) if pace_header is not None else self.pace
-        except ValueError as exc:
-            return self.refuse(request, api, model, provider, request_id, 400, str(exc))
-        provider = faults.provider or provider
-        recording = self.choose(request, api, model)
+        body = _json_or_none(raw)
+        routed = (
+            row.route(request.path_params, request.query_params)
+            if row.route is not None
+            else Routed(request.path_params.get("model"))
+        )
+        model = routed.model
+        if model is None and row.model_in_body and isinstance(body, dict):
+            model = body.get("model") if isinstance(body.get("model"), str) else None
         record = ServedRequest(
-            request_id,
+            f"req_replay_{next(self.counter):06d}",
             request.method,
             request.url.path,
-            api,
+            row.id,
             model,
-            recording.name if recording else None,
-            faults,
-            pace,
+            None,
+            Faults(),
+            self.pace,
             body,
+            on_end=self.finished,
         )
-        self.remember(record)
-        headers = _headers(provider, request_id, api)
-        if recording is None:
-            known = ", ".join(self.recordings) or "(none)"
-            wanted = request.headers.get(RECORDING_HEADER) or model
-            return self.answer_error(
-                record,
-                provider,
-                404,
-                headers,
-                f"no recording named {wanted!r} for {api} (known: {known})",
-            )
-        if faults.status is not None:
-            return self.answer_error(record, provider, faults.status, headers)
-        if faults.json_body:
-            record.end("error")
-            return JSONResponse(error_body(provider, 500, request_id), headers=headers)
-        steps = plan(recording, faults, pace, provider=provider, api=api, json_array=json_array)
-        media = "application/json" if json_array else "text/event-stream"
-        headers["cache-control"] = "no-cache"
-        return _Replay(steps, headers, record, media)
-
-    def remember(self, record: ServedRequest) -> None:
-        with self.lock:
-            self.requests.append(record)
+        context.remember(record)
         if self.on_request is not None:
             self.on_request(record)
+        provider = row.provider
+        if routed.refused is not None:
+            return self.answer_error(record, provider, 404, routed.refused, "not-found")
+        fault_text = request.headers.get(FAULT_HEADER)
+        try:
+            header_rule = parse_rule(fault_text) if fault_text is not None else None
+            pace_text = request.headers.get(PACE_HEADER)
+            record.pace = parse_pace(pace_text) if pace_text is not None else self.pace
+        except ValueError as exc:
+            return self.answer_error(record, provider, 400, str(exc), "refused")
+        choice = context.choose(row.id, model, request.headers.get(RECORDING_HEADER), body)
+        rule = context.rule_for(header_rule, fault_text or "", record.path, choice.recording)
+        if rule is not None:
+            record.faults, record.knobs = rule.faults, rule.knobs()
+        faults = record.faults
+        provider = faults.provider or provider
+        if choice.recording is not None:
+            record.recording = choice.recording.name
+        if faults.status is not None:
+            return self.answer_error(record, provider, faults.status)
+        if faults.json_body:
+            body_bytes = _encode(error_body(provider, 500, record.id))
+            record.bytes_sent = len(body_bytes)
+            record.end("fault")
+            return Response(
+                body_bytes,
+                media_type="application/json",
+                headers=_headers(provider, record.id, row.id),
+            )
+        if choice.forward:
+            return self.forward(request, raw, row, context, record, choice.replaces)
+        if choice.recording is None:
+            return self.answer_error(record, provider, 404, choice.missing, "not-found")
+        choice.commit()
+        recording = choice.recording
+        if recording.api is not None and recording.api != row.id:
+            record.reencoded_from = recording.api
+            recording = context.reencoded(recording, row.id)
+        headers = _headers(provider, record.id, row.id)
+        ids = set(row.request_id_headers) | {"request-id", "x-request-id"}
+        headers.update(
+            {k: v for k, v in recording.headers.items() if k not in ids and k != "content-type"}
+        )
+        record.status = recording.status
+        if recording.framing is None:  # a recorded body that is no stream, as it was
+            record.bytes_sent = len(recording.data)
+            record.end("complete")
+            return Response(
+                recording.data,
+                status_code=recording.status,
+                headers=headers,
+                media_type=recording.headers.get("content-type", "application/json"),
+            )
+        framing = routed.framing or row.framing
+        steps = plan(recording, faults, record.pace, provider=provider, api=row.id, framing=framing)
+        headers["cache-control"] = "no-cache"
+        media = get_framing(framing).media_type
+        return _Replay(self, steps, headers, record, media, recording.status)
 
-    def refuse(
+    def forward(
         self,
         request: Request,
-        api: str,
-        model: str | None,
-        provider: str,
-        request_id: str,
-        status: int,
-        message: str,
+        raw: bytes,
+        row: API,
+        context: ReplayContext,
+        record: ServedRequest,
+        replaces: Recording | None,
     ) -> Response:
-        record = ServedRequest(
-            request_id, request.method, request.url.path, api, model, None, Faults(), Pace(), None
+        upstream = upstream_url(row.id, self.upstreams)
+        query = request.url.query
+        path = request.url.path + (f"?{query}" if query else "")
+        headers = [
+            (name, value)
+            for name, value in request.headers.items()
+            if name not in _HOP_BY_HOP and not name.startswith("x-streamfold-")
+        ]
+        record.upstream = redact_url(upstream)
+        return _Forward(
+            self, context, record, row, upstream.rstrip("/") + path, headers, raw, path, replaces
         )
-        self.remember(record)
-        return self.answer_error(
-            record, provider, status, _headers(provider, request_id, api), message
-        )
+
+    def finished(self, record: ServedRequest) -> None:
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s", record.log_line())
+        if self.on_finish is not None:
+            self.on_finish(record)
 
     def answer_error(
         self,
         record: ServedRequest,
         provider: str,
         status: int,
-        headers: dict[str, str],
         message: str | None = None,
+        outcome: str = "fault",
     ) -> Response:
-        faults = record.faults
-        retry_after = faults.retry_after
-        if retry_after is None and status in (429, 503, 529):
+        retry_after = record.faults.retry_after
+        if retry_after is None and status in (429, 503, 529) and outcome == "fault":
             retry_after = 1.0
         body = error_body(provider, status, record.id, retry_after)
         if message is not None:
-            body["error"]["message"] = message
+            _with_message(body, message)
+            record.note = message if outcome != "fault" else None
+        headers = _headers(provider, record.id, record.api)
         if retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"
+        data = _encode(body)
         record.status = status
-        record.end("error")
-        return JSONResponse(body, status_code=status, headers=headers)
+        record.bytes_sent = len(data)
+        record.end(outcome)
+        return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+
+def _upstreams(upstream: str | Mapping[str, str] | None) -> dict[str, str]:
+    # API id -> base URL ("" for every API).
+    if upstream is None:
+        return {}
+    if isinstance(upstream, str):
+        return {"": upstream}
+    return {("" if name in ("", "*") else get_api(name).id): url for name, url in upstream.items()}
+
+
+def parse_upstreams(values: Iterable[str]) -> dict[str, str]:
+    """``[API=]URL`` options (``--upstream``) as ``ReplayServer``'s ``upstream``:
+    a URL alone is for every API (key ``""``), ``API=URL`` for one.
+
+    Raises:
+        UsageError: an unknown API, or a URL that is not http(s).
+    """
+    found: dict[str, str] = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if sep and "://" not in name:
+            found[get_api(name.strip()).id] = url.strip()
+        else:
+            found[""] = value.strip()
+    for url in found.values():
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"upstream {redact_url(url)!r}: use an http:// or https:// URL")
+    return found
+
+
+def upstream_url(api: str, upstreams: Mapping[str, str] | None = None) -> str:
+    """Where a recorded request of ``api`` goes: its own URL in ``upstreams``,
+    else the one for every API (``""``), else its registry row's origin
+    (``https://api.openai.com``); the request's path is appended."""
+    given = _upstreams(upstreams)
+    row = get_api(api)
+    url = given.get(row.id) or given.get("")
+    if url is None:
+        parts = urlsplit(row.base_url)
+        url = f"{parts.scheme}://{parts.netloc}"
+    return url
+
+
+def _with_message(body: dict[str, Any], message: str) -> None:
+    # The server's own message (a 404 that names what is missing) in the
+    # provider's place for one: its error object, its error string, or the body.
+    error = body.get("error")
+    if isinstance(error, dict):
+        error["message"] = message
+    elif "error" in body:
+        body["error"] = message
+    else:
+        body["message"] = message
 
 
 def _headers(provider: str, request_id: str, api: str) -> dict[str, str]:
     # The headers each provider sends beside a stream: its request id and its
     # rate-limit headers (values made up, names as documented).
+    if provider == "bedrock":
+        return {"x-amzn-requestid": request_id}
+    if provider == "ollama":
+        return {}  # Ollama sends no request id
     if provider == "anthropic":
         return {
             "request-id": request_id,
@@ -1035,35 +1789,54 @@ def _headers(provider: str, request_id: str, api: str) -> dict[str, str]:
     return headers
 
 
+def _rules(faults: Faults | FaultRule | Iterable[FaultRule] | None) -> list[FaultRule]:
+    if faults is None:
+        return []
+    if isinstance(faults, Faults):
+        return [FaultRule(faults)]
+    if isinstance(faults, FaultRule):
+        return [faults]
+    return list(faults)
+
+
 def create_app(
     recordings: dict[str, Recording] | None = None,
     *,
-    faults: Faults | None = None,
+    faults: Faults | FaultRule | Iterable[FaultRule] | None = None,
     pace: Pace | None = None,
     on_request: Callable[[ServedRequest], None] | None = None,
+    on_finish: Callable[[ServedRequest], None] | None = None,
+    upstream: str | Mapping[str, str] | None = None,
+    record: str | Path | None = None,
+    record_mode: str = "once",
+    match_ignore: Sequence[str] = DEFAULT_IGNORE,
 ) -> Starlette:
-    """The Starlette application of the replay server.
+    """The Starlette application of the replay server (see ``ReplayServer``
+    for the arguments). Its state is ``app.state.replay``; the context
+    requests are answered in is ``app.state.replay.current``.
 
-    Args:
-        recordings: by name; the shipped samples when ``None``.
-        faults: the faults of requests without an ``X-Streamfold-Fault`` header.
-        pace: the pace of requests without an ``X-Streamfold-Pace`` header.
-        on_request: called with each request's record as it starts.
-
-    The list of served requests is ``app.state.requests``.
+    Raises:
+        UsageError: an unknown record mode or API name, or a recording that
+            cannot be loaded from ``record``.
     """
+    if record_mode not in RECORD_MODES:
+        raise UsageError(f"record mode {record_mode!r}: use {', '.join(RECORD_MODES)}")
     state = _App(
         sample_recordings() if recordings is None else recordings,
-        faults or Faults(),
+        _rules(faults),
         pace or Pace(),
-        on_request,
+        on_request=on_request,
+        on_finish=on_finish,
+        upstream=upstream,
+        record=Path(record) if record is not None else None,
+        record_mode=record_mode,
+        ignore=match_ignore,
     )
     routes = [
         Route(path, state.route(api), methods=["POST"]) for api in APIS for path in api.routes
     ]
     routes.append(Route("/recordings", state.list_recordings, methods=["GET"]))
     app = Starlette(routes=routes)
-    app.state.requests = state.requests
     app.state.replay = state
     return app
 
@@ -1082,13 +1855,32 @@ class ReplayServer:
         with ReplayServer() as server:           # the shipped samples, a free port
             stream = streamfold.stream("hi", model="chat-reasoning", base_url=server.url)
 
+        with ReplayServer({}, record="recordings/", upstream="https://api.openai.com") as proxy:
+            ...  # requests it has no recording for go upstream, and are recorded
+
+    ``requests``, ``request``, ``inject``, ``script`` and ``recordings`` are
+    those of the current context (``context()``; the server's own outside one).
+
     Args:
         recordings: by name (``load_recordings``); the shipped samples when ``None``.
         host: the address to listen on (loopback by default).
         port: the port; 0 picks a free one.
-        faults: the default faults (requests may set their own).
+        faults: the default faults (a rule or rules: ``parse_rule``); requests
+            may set their own.
         pace: the default pace (requests may set their own).
         on_request: called with each request's record as it starts.
+        on_finish: called with each request's record as it ends (``log_line()``).
+        upstream: where requests with no recording go when recording: a base
+            URL for every API, or one per API name; an API without one goes to
+            its registry row's origin (``https://api.openai.com``, ...).
+        record: a folder: its recordings are served, and answers from the
+            upstream are recorded into it (``record_mode``); ``None``: no
+            forwarding.
+        record_mode: ``once``, ``all`` or ``none`` (``RECORD_MODES``).
+        match_ignore: request body fields (dotted paths) left out when matching.
+
+    Raises:
+        UsageError: an unknown record mode or API, or an unreadable recording in ``record``.
     """
 
     def __init__(
@@ -1097,13 +1889,29 @@ class ReplayServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        faults: Faults | None = None,
+        faults: Faults | FaultRule | Iterable[FaultRule] | None = None,
         pace: Pace | None = None,
         on_request: Callable[[ServedRequest], None] | None = None,
+        on_finish: Callable[[ServedRequest], None] | None = None,
+        upstream: str | Mapping[str, str] | None = None,
+        record: str | Path | None = None,
+        record_mode: str = "once",
+        match_ignore: Sequence[str] = DEFAULT_IGNORE,
     ) -> None:
-        self.app = create_app(recordings, faults=faults, pace=pace, on_request=on_request)
+        self.app = create_app(
+            recordings,
+            faults=faults,
+            pace=pace,
+            on_request=on_request,
+            on_finish=on_finish,
+            upstream=upstream,
+            record=record,
+            record_mode=record_mode,
+            match_ignore=match_ignore,
+        )
         self.host = host
         self.port = port
+        self._state: _App = self.app.state.replay
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -1114,27 +1922,83 @@ class ReplayServer:
         return f"http://{host}:{self.port}"
 
     @property
+    def current(self) -> ReplayContext:
+        """The context requests are answered in now."""
+        return self._state.current
+
+    @property
     def recordings(self) -> dict[str, Recording]:
-        """The recordings served, by name."""
-        recordings: dict[str, Recording] = self.app.state.replay.recordings
-        return recordings
+        """The recordings served (in the current context), by name."""
+        return self.current.recordings
 
     @property
     def requests(self) -> list[ServedRequest]:
-        """Every request served so far, in order."""
-        with self.app.state.replay.lock:
-            return list(self.app.state.requests)
+        """Every request served so far in the current context, in order."""
+        return self.current.requests
 
     def request(self, request_id: str | None) -> ServedRequest:
-        """The record of the request with this id.
+        """The record of the request with this id (in the current context).
 
         Raises:
             KeyError: no request has this id.
         """
-        for record in self.requests:
-            if record.id == request_id:
-                return record
-        raise KeyError(request_id)
+        return self.current.request(request_id)
+
+    def inject(
+        self,
+        faults: str | Faults | FaultRule = "",
+        *,
+        times: int | None = None,
+        recording: str | None = None,
+        route: str | None = None,
+    ) -> FaultRule:
+        """``ReplayContext.inject`` in the current context.
+
+        Raises:
+            ValueError: a bad knob.
+        """
+        return self.current.inject(faults, times=times, recording=recording, route=route)
+
+    def script(self, *names: str, model: str | None = None) -> None:
+        """``ReplayContext.script`` in the current context.
+
+        Raises:
+            UsageError: no recording has one of the names.
+        """
+        self.current.script(*names, model=model)
+
+    @contextlib.contextmanager
+    def context(
+        self,
+        *,
+        name: str = "",
+        recordings: str | Path | Mapping[str, Recording] | None = None,
+        record: str | Path | None = None,
+        record_mode: str = "once",
+    ) -> Iterator[ReplayContext]:
+        """A fresh context for the ``with`` block: its own faults, scripts,
+        turns and request log, and (with ``record``) its own folder of
+        recordings, served beside the server's and recorded into.
+
+        Raises:
+            UsageError: an unknown record mode, or a recording that cannot be loaded.
+        """
+        own = dict(self._state.recordings)
+        if isinstance(recordings, Mapping):
+            own.update(recordings)
+        elif recordings is not None:
+            own.update(load_recordings(recordings))
+        folder = Path(record) if record is not None else None
+        if folder is not None and folder.is_dir():
+            own.update(load_recordings(folder))
+        context = ReplayContext(
+            self._state, own, name=name, record_dir=folder, record_mode=record_mode
+        )
+        previous, self._state.current = self._state.current, context
+        try:
+            yield context
+        finally:
+            self._state.current = previous
 
     def start(self, timeout: float = 10.0) -> ReplayServer:
         """Bind the port and start serving in a background thread.
@@ -1144,7 +2008,10 @@ class ReplayServer:
             RuntimeError: the server did not start within ``timeout`` seconds.
         """
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP said outright: asyncio sets TCP_NODELAY only on sockets
+        # whose proto says TCP, and without it Nagle holds each event after the
+        # head until the client's delayed ACK (40 ms on Linux).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
@@ -1163,7 +2030,7 @@ class ReplayServer:
         server = uvicorn.Server(config)
         # The thread is no main thread: uvicorn installs no signal handlers there.
         thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="streamfold-replay", daemon=True
+            target=self._run, args=(server, sock), name="streamfold-replay", daemon=True
         )
         self._server, self._thread = server, thread
         thread.start()
@@ -1178,6 +2045,15 @@ class ReplayServer:
                 raise RuntimeError("the replay server did not start in time")
             time.sleep(0.002)
         return self
+
+    def _run(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        async def serve() -> None:
+            try:
+                await server.serve(sockets=[sock])
+            finally:
+                await self._state.aclose()  # the upstream client, if any
+
+        asyncio.run(serve())
 
     def stop(self) -> None:
         """Stop serving; streams still open are cut."""

@@ -53,8 +53,11 @@ def iter_chunks(source: Source) -> Iterator[bytes]:
 
 
 def _read(file: Any) -> Iterator[bytes]:
+    # read1 returns what one read of the descriptor gives: a live pipe (stdin,
+    # a socket) is folded as it arrives, not once READ_SIZE bytes are in.
+    read = getattr(file, "read1", None) or file.read
     while True:
-        chunk = file.read(READ_SIZE)
+        chunk = read(READ_SIZE)
         if not chunk:
             return
         if isinstance(chunk, str):

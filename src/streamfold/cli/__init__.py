@@ -26,15 +26,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any, cast
 
 import msgspec
 
+from .. import __version__, encode
 from ..adapters.sources import iter_chunks
 from ..dialects import registry
 from ..errors import ProtocolError, StreamfoldError, UsageError
-from ..events import to_json
+from ..events import Event, to_json
 from ..parser import StreamParser
 from ..result import Result
 from . import live
@@ -54,22 +55,16 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="streamfold",
         description="Fold streamed LLM responses into typed events and one final response.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"streamfold {__version__}", help="print the version"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     fold = commands.add_parser(
         "fold",
         help="fold a recorded stream (a file, or - for stdin) into its final response",
         description="Fold a recorded stream into its final response.",
     )
-    fold.add_argument("file", nargs="?", default="-", help="the recorded stream; - reads stdin")
-    fold.add_argument(
-        "--dialect",
-        default="auto",
-        choices=["auto", *registry.names()],
-        metavar="DIALECT",
-        help="the wire format: "
-        + ", ".join(f"{a.id} ({a.name})" for a in registry.APIS)
-        + " (default: auto, detected from the first event)",
-    )
+    _add_source_arguments(fold)
     fold.add_argument(
         "--format",
         default="response",
@@ -77,11 +72,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="response: the native non-streaming JSON; unified: the same keys for every "
         "dialect; text: the answer text; events: the typed events as JSON Lines",
     )
-    fold.add_argument(
-        "--lenient",
-        action="store_true",
-        help="skip malformed events (reported on stderr) instead of failing",
-    )
+    _add_lenient(fold)
     fold.add_argument(
         "--parse-arguments",
         action="store_true",
@@ -92,8 +83,50 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --format events: parse the answer text as JSON (JSON mode) incrementally",
     )
+    convert = commands.add_parser(
+        "convert",
+        help="re-encode a recorded stream (a file, or - for stdin) in another dialect",
+        description="Re-encode a recorded stream in another dialect's streaming format, "
+        "on stdout as it is read. What each target cannot carry: docs/encode.md.",
+    )
+    _add_source_arguments(convert)
+    convert.add_argument(
+        "--to",
+        required=True,
+        choices=registry.names(),
+        metavar="DIALECT",
+        help="the dialect to write: " + ", ".join(f"{a.id} ({a.name})" for a in registry.APIS),
+    )
+    convert.add_argument(
+        "--json-array",
+        action="store_true",
+        help="with --to gemini: one JSON array (the form without ?alt=sse) instead of "
+        "server-sent events",
+    )
+    _add_lenient(convert)
     live.add_commands(commands)
     return parser
+
+
+def _add_source_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("file", nargs="?", default="-", help="the recorded stream; - reads stdin")
+    command.add_argument(
+        "--dialect",
+        default="auto",
+        choices=["auto", *registry.names()],
+        metavar="DIALECT",
+        help="the wire format: "
+        + ", ".join(f"{a.id} ({a.name})" for a in registry.APIS)
+        + " (default: auto, detected from the first event)",
+    )
+
+
+def _add_lenient(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--lenient",
+        action="store_true",
+        help="skip malformed events (reported on stderr) instead of failing",
+    )
 
 
 def main(
@@ -147,6 +180,8 @@ def _run(argv: Sequence[str] | None, out: IO[str], err: IO[str], secrets: set[st
         return int(exc.code or 0) and EXIT_USAGE
     if args.command == "fold":
         return _fold(args, out, err)
+    if args.command == "convert":
+        return _convert(args, out, err)
     if args.command in live.COMMANDS:
         return live.run(args, out, err, secrets)
     parser.print_help(err)
@@ -171,13 +206,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _fold(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    source: Any = args.file
-    name = args.file
-    if args.file == "-":
-        if sys.stdin is None:
-            err.write("streamfold: standard input is closed: give a file to fold, or pipe one in\n")
-            return EXIT_USAGE
-        source, name = getattr(sys.stdin, "buffer", sys.stdin), "standard input"
     events = args.format == "events"
     parser = StreamParser(
         args.dialect,
@@ -186,6 +214,55 @@ def _fold(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         parse_arguments=args.parse_arguments,
         parse_content=args.parse_content,
     )
+    status = _read(args, parser, lambda batch: _print_events(batch, out, events), err)
+    if status is not None:
+        return status
+    result = parser.snapshot
+    if not events:
+        _print_result(result, args.format, out)
+    return _ending(parser, result.warnings, err)
+
+
+def _convert(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    target = registry.get_api(args.to).id
+    if args.json_array and target != "gemini":
+        err.write("streamfold: --json-array is for --to gemini only\n")
+        return EXIT_USAGE
+    encoder = encode.GeminiEncoder(json_array=True) if args.json_array else encode.get(target)()
+    parser = StreamParser(args.dialect, strict=not args.lenient)
+
+    def write(batch: list[Event]) -> None:
+        data = encoder.encode_all(batch)
+        if data:
+            # Flushed as it comes: a live stream piped through stays live.
+            out.write(data.decode("utf-8", "replace"))
+            out.flush()
+
+    status = _read(args, parser, write, err)
+    if status is not None:
+        return status
+    out.write(encoder.close().decode("utf-8", "replace"))
+    return _ending(parser, parser.snapshot.warnings, err)
+
+
+def _read(
+    args: argparse.Namespace,
+    parser: StreamParser,
+    emit: Callable[[list[Event]], None],
+    err: IO[str],
+) -> int | None:
+    """Feed ``args.file`` (``-``: stdin) to ``parser`` and its events to ``emit``,
+    up to the parser's end or its first error; a usage status, or ``None``."""
+    source: Any = args.file
+    name = args.file
+    if args.file == "-":
+        if sys.stdin is None:
+            err.write(
+                f"streamfold: standard input is closed: give a file to {args.command}, "
+                "or pipe one in\n"
+            )
+            return EXIT_USAGE
+        source, name = getattr(sys.stdin, "buffer", sys.stdin), "standard input"
     chunks = iter_chunks(source)
     try:
         while True:
@@ -198,17 +275,19 @@ def _fold(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 return EXIT_USAGE
             if chunk is None:
                 break
-            _print_events(parser.feed(chunk), out, events)
+            emit(parser.feed(chunk))
             if parser.error is not None:
                 break
-        _print_events(parser.close(), out, events)
+        emit(parser.close())
     except UsageError as exc:
         err.write(f"streamfold: {exc}\n")
         return EXIT_USAGE
-    result = parser.snapshot
-    if not events:
-        _print_result(result, args.format, out)
-    for warning in result.warnings:
+    return None
+
+
+def _ending(parser: StreamParser, warnings: Sequence[str], err: IO[str]) -> int:
+    """The warnings and the error of a folded stream, on stderr; the exit status."""
+    for warning in warnings:
         err.write(f"streamfold: warning: {warning}\n")
     error = parser.error
     if error is None:
@@ -217,7 +296,7 @@ def _fold(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return EXIT_MALFORMED if isinstance(error, ProtocolError) else EXIT_STREAM_FAILED
 
 
-def _print_events(batch: list[Any], out: IO[str], enabled: bool) -> None:
+def _print_events(batch: list[Event], out: IO[str], enabled: bool) -> None:
     if enabled:
         for event in batch:
             out.write(to_json(event).decode())

@@ -16,20 +16,30 @@ echoing the key included.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 import msgspec
 
+from ..adapters.recordings import DEFAULT_IGNORE
 from ..adapters.redact import redact_url, secrets_of
 from ..dialects import registry
-from ..errors import ProtocolError, ProviderError, StreamfoldError, UsageError
+from ..errors import (
+    HTTPResponseError,
+    IncompleteStreamError,
+    ProtocolError,
+    ProviderError,
+    StreamfoldError,
+    StreamTimeoutError,
+    UsageError,
+)
 from ..events import (
     ErrorInfo,
     ErrorOccurred,
@@ -69,7 +79,14 @@ __all__ = [
 
 COMMANDS: Final = ("chat", "serve", "demo")
 EXIT_OK, EXIT_STREAM_FAILED, EXIT_USAGE, EXIT_MALFORMED = 0, 1, 2, 3
+EXIT_INTERRUPTED: Final = 130
 DEMO_PACE: Final = "realistic, speed=4"
+
+#: A rate in tokens per second is shown only for a stream at least this long
+#: (seconds from the first token to the end) and with this many tokens: a
+#: replayed or cached answer arrives at once, and its "rate" means nothing.
+MIN_RATE_SECONDS: Final = 0.5
+MIN_RATE_TOKENS: Final = 16
 
 _encoder = msgspec.json.Encoder()
 
@@ -114,26 +131,97 @@ def add_commands(commands: Any) -> None:
         help="an extra request header (repeatable), e.g. 'X-Streamfold-Fault: drop-after=3'",
     )
     chat.add_argument("--json", action="store_true", help="print the events as JSON Lines")
-    chat.add_argument("--connect-timeout", type=_seconds, default=5.0, metavar="S")
-    chat.add_argument("--first-event-timeout", type=_seconds, default=600.0, metavar="S")
-    chat.add_argument("--idle-timeout", type=_seconds, default=600.0, metavar="S")
-    chat.add_argument("--total-timeout", type=_seconds, default=None, metavar="S")
+    chat.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds to establish the connection (default: 5)",
+    )
+    chat.add_argument(
+        "--first-event-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="S",
+        help="seconds from sending the request to the first event (default: 600)",
+    )
+    chat.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="S",
+        help="the longest gap between two events, in seconds (default: 600)",
+    )
+    chat.add_argument(
+        "--total-timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="seconds for the whole stream (default: none)",
+    )
 
     serve = commands.add_parser(
         "serve",
-        help="serve recorded streams as provider endpoints, with pacing and faults",
-        description="Run the replay server: recorded .sse files served as OpenAI, "
-        "Anthropic and Gemini endpoints. Requests pick a recording by model name or the "
-        "X-Streamfold-Recording header, and may set X-Streamfold-Pace and "
-        "X-Streamfold-Fault (see docs/http.md). Prints its base URL on stdout.",
+        help="serve recorded streams as provider endpoints, with pacing and faults; "
+        "record the real APIs through it",
+        description="Run the replay server: recordings served as OpenAI, Anthropic and "
+        "Gemini endpoints (a recording of another API is re-encoded). A request is "
+        "answered by the recording the X-Streamfold-Recording header names, else the "
+        "recording or conversation its model names, else the recording whose API, model "
+        "and request body match; else a 404 lists the recordings of its API. With "
+        "--record DIR, what has no recording is sent to the real API, streamed back and "
+        "recorded into DIR. Prints its base URL on stdout and one line per finished "
+        "request on stderr.",
+        epilog=SERVE_KNOBS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("recordings", nargs="*", help=".sse files or folders of them")
+    serve.add_argument(
+        "recordings",
+        nargs="*",
+        help="recordings to serve: NAME.sse files, NAME.meta.json files, or folders of "
+        "them (a sub-folder is a conversation, its recordings turns in order)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
     serve.add_argument("--port", type=_port, default=8000, help="default: 8000; 0 picks one")
-    serve.add_argument("--no-samples", action="store_true", help="serve only the given files")
-    serve.add_argument("--pace", default="fast", help="default pace, e.g. 'realistic'")
-    serve.add_argument("--fault", default="", help="default faults, e.g. 'drop-after=3'")
-    serve.add_argument("--quiet", action="store_true", help="do not log each request")
+    serve.add_argument("--no-samples", action="store_true", help="serve only the given recordings")
+    serve.add_argument(
+        "--pace", default="fast", help="the default pace (see below), e.g. 'realistic'"
+    )
+    serve.add_argument(
+        "--fault",
+        default="",
+        help="the default faults and their scope (see below), e.g. 'status=503, times=1'",
+    )
+    serve.add_argument(
+        "--record",
+        metavar="DIR",
+        help="serve the recordings in DIR and record into it what has no recording "
+        "(the key headers are passed upstream, never written)",
+    )
+    serve.add_argument(
+        "--record-mode",
+        choices=("once", "all", "none"),
+        default="once",
+        help="with --record: once replays what DIR holds and records what is missing "
+        "(default), all records every request again, none replays only (a request with "
+        "no recording is a 404 saying so)",
+    )
+    serve.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="[API=]URL",
+        help="with --record: where requests go, a base URL for every API or API=URL for "
+        "one, repeatable (default: each API's own, e.g. https://api.anthropic.com)",
+    )
+    serve.add_argument(
+        "--match-ignore",
+        action="append",
+        metavar="FIELD",
+        help="a request body field (dotted path) left out when requests are matched to "
+        "recordings, repeatable; replaces the default: " + ", ".join(DEFAULT_IGNORE),
+    )
+    serve.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
 
     demo = commands.add_parser(
         "demo",
@@ -142,8 +230,52 @@ def add_commands(commands: Any) -> None:
         "sample through the HTTP client, render it live, and print each final response "
         "with its timings. Exits 0 when every sample behaved as expected.",
     )
-    demo.add_argument("--pace", default=DEMO_PACE, help=f"default: {DEMO_PACE!r}")
-    demo.add_argument("--sample", action="append", metavar="NAME", help="only these samples")
+    demo.add_argument(
+        "--pace", default=DEMO_PACE, help=f"how fast the samples stream (default: {DEMO_PACE!r})"
+    )
+    demo.add_argument(
+        "--sample",
+        action="append",
+        metavar="NAME",
+        help="only this sample (repeatable): " + ", ".join(_sample_names()),
+    )
+
+
+#: What ``serve --help`` lists after the options: every pace and fault knob.
+SERVE_KNOBS: Final = """\
+pace (--pace, or the X-Streamfold-Pace header per request):
+  fast                  no pauses (default)
+  realistic             0.4 s before the first event, 25 ms between the others
+  ttft=S, gap=S         your own pauses, in seconds
+  speed=N               divides the pauses (realistic, speed=4)
+
+faults (--fault, or the X-Streamfold-Fault header per request; comma-separated):
+  drop-after=N          close the connection after N events
+  stall=S               pause S seconds before event N (stall-after=N, default 1)
+  malformed-after=N     send an event whose JSON is cut off after N events
+  error-after=N         the provider's in-band error event after N events
+  status=CODE           answer with the provider's error body (any 4xx/5xx)
+  retry-after=S         the retry-after value of a status fault
+  json-body             a JSON error object on HTTP 200
+  split=utf8|crlf|bytes|N   write the body in hostile pieces
+  provider=openai|anthropic|gemini|openrouter   whose error shapes to use
+scope of a fault:
+  times=N               only the first N requests it applies to (retry, then succeed)
+  recording=NAME        only requests answered by this recording or conversation
+  route=PATH            only requests to this path, e.g. /v1/messages
+
+examples:
+  streamfold serve recordings/ --pace realistic --fault 'drop-after=20'
+  streamfold serve --record cassettes/ --upstream https://api.openai.com
+  curl -N localhost:8000/v1/chat/completions -d '{"model": "chat-reasoning"}' \\
+       -H 'X-Streamfold-Fault: status=429, times=1'
+"""
+
+
+def _sample_names() -> list[str]:
+    from ..samples import SAMPLES
+
+    return [sample.name for sample in SAMPLES]
 
 
 def _seconds(text: str) -> float:
@@ -326,16 +458,18 @@ class PlainRenderer:
         self.out.write(text)
         self.out.flush()
 
-    def stop(self) -> None:
-        """End the output's last line."""
+    def stop(self, cut: str | None = None) -> None:
+        """End the output's last line (a cut is said on stderr, not in the data)."""
         if self._wrote:
             self.out.write("\n")
             self.out.flush()
 
 
 class RichRenderer:
-    """A live terminal view: reasoning dimmed in its own panel, the answer, tool
-    calls with their arguments filling in, and a progress line.
+    """A live terminal view: reasoning dimmed in its own panel, the answer
+    rendered as Markdown, tool calls with their arguments filling in, and a
+    progress line; a stream cut short ends with a line saying so, its open
+    tool calls marked.
 
     Args:
         console: the ``rich.console.Console`` to draw on.
@@ -347,6 +481,7 @@ class RichRenderer:
 
         self.console = console
         self.view = LiveView()
+        self.cut: str | None = None
         self._final = False
         self.live: Live = Live(
             console=console,
@@ -371,6 +506,7 @@ class RichRenderer:
     def renderable(self) -> RenderableType:
         """What the view looks like now."""
         from rich.console import Group
+        from rich.markdown import Markdown
         from rich.panel import Panel
         from rich.text import Text
 
@@ -387,12 +523,12 @@ class RichRenderer:
                     )
                 )
             elif kind == "text":
-                items.append(Text(view.text("text")))
+                items.append(Markdown(view.text("text")))
             elif kind == "refusal":
                 items.append(Text(view.text("refusal"), style="bold red"))
             else:
                 tool = view.tools[index or 0]
-                state = "" if tool.done else " …"
+                state = "" if tool.done else (" ✂ cut" if self.cut else " …")
                 items.append(
                     Panel(
                         Text("".join(tool.arguments), style="cyan"),
@@ -401,14 +537,18 @@ class RichRenderer:
                         border_style="cyan",
                     )
                 )
-        if not self._final:
+        if self.cut:
+            items.append(Text(f"✂ {self.cut}", style="bold red"))
+        elif not self._final:
             waiting = "waiting for the first token · " if not view.sections else ""
             items.append(Text(f"⠿ {waiting}{view.progress()}", style="dim"))
         return Group(*items)
 
-    def stop(self) -> None:
-        """Draw the final frame (without the progress line) and stop."""
+    def stop(self, cut: str | None = None) -> None:
+        """Draw the final frame (without the progress line) and stop; ``cut``
+        says where the stream broke off (the parts still open are marked)."""
         self._final = True
+        self.cut = cut
         self.live.refresh()
         self.live.stop()
 
@@ -434,7 +574,8 @@ def _renderer(out: IO[str]) -> PlainRenderer | RichRenderer:
 
 
 def summary(result: Result | None, metadata: ResponseMetadata | None, deltas: int = 0) -> str:
-    """One line: finish reason, usage, time to first token, tokens per second, total time."""
+    """One line: finish reason, usage, time to first token, tokens per second
+    (for a stream long enough: ``MIN_RATE_SECONDS``, ``MIN_RATE_TOKENS``), total time."""
     parts: list[str] = []
     if result is not None:
         finish = result.unified.finish_reason
@@ -456,10 +597,10 @@ def summary(result: Result | None, metadata: ResponseMetadata | None, deltas: in
             parts.append(f"ttft {first:.2f} s")
         usage = result.usage if result is not None else None
         output = usage.output_tokens if usage is not None else None
-        if first is not None and total is not None and total > first:
-            if output:
+        if first is not None and total is not None and total - first >= MIN_RATE_SECONDS:
+            if output and output >= MIN_RATE_TOKENS:
                 parts.append(f"{output / (total - first):.1f} tok/s")
-            elif deltas:
+            elif not output and deltas >= MIN_RATE_TOKENS:
                 parts.append(f"~{deltas / (total - first):.1f} tok/s")
         if total is not None:
             parts.append(f"total {total:.2f} s")
@@ -520,9 +661,7 @@ def _request_secrets(
 
 
 def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str]) -> int:
-    import httpx
-
-    from ..adapters.httpx import HTTPResponseError, Timeouts
+    from ..adapters.httpx import Timeouts
     from ..client import stream
 
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
@@ -530,10 +669,9 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str
     secrets.update(_request_secrets(args, api_key, headers))
     if args.api_key_env and not api_key:
         raise UsageError(f"the environment variable {args.api_key_env} is not set")
-    if not args.api_key_env and not any(
-        os.environ.get(name) for name in registry.get_api(args.api).key_env
-    ):
-        names = " or ".join(registry.get_api(args.api).key_env)
+    key_env = registry.get_api(args.api).key_env
+    if not args.api_key_env and key_env and not any(os.environ.get(name) for name in key_env):
+        names = " or ".join(key_env)
         err.write(f"streamfold: note: {names} is not set; sending no API key\n")
     prompt = _prompt(args)
     timeouts = Timeouts(
@@ -554,7 +692,7 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str
         timeouts=timeouts,
     )
     renderer: PlainRenderer | RichRenderer | None = None if args.json else _renderer(out)
-    deltas = 0
+    cut: str | None = None
     try:
         with live:
             if renderer is not None:
@@ -567,37 +705,103 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str
                         out.flush()
                     else:
                         renderer.event(event)
+            except IncompleteStreamError as exc:
+                cut = _cut(exc, getattr(exc.partial, "metadata", None))
+                raise
+            except KeyboardInterrupt:
+                cut = "interrupted"
+                raise
             finally:
                 if renderer is not None:
-                    renderer.stop()
-                    deltas = renderer.view.deltas
+                    renderer.stop(cut)
             result = live.final()
+    except KeyboardInterrupt:
+        # Ctrl-C: what arrived so far, then the conventional status.
+        line = summary(_snapshot(live), _metadata(live), _deltas(renderer))
+        if line:
+            err.write(f"streamfold: {line}\n")
+        err.write("streamfold: interrupted\n")
+        return EXIT_INTERRUPTED
     except HTTPResponseError as exc:
         err.write(f"streamfold: {_describe(exc)}\n")
+        if exc.status_code == 404:
+            err.write(f"streamfold: {_not_found(args, exc)}\n")
         return EXIT_STREAM_FAILED
     except StreamfoldError as exc:
         partial = exc.partial
         metadata = getattr(partial, "metadata", None)
-        line = summary(partial, metadata, deltas)
+        line = summary(partial, metadata, _deltas(renderer))
         if line:
             err.write(f"streamfold: {line}\n")
+        if cut is not None:
+            err.write(f"streamfold: {cut}\n")
         err.write(f"streamfold: {_describe(exc)}\n")
         return _exit_status(exc)
-    except httpx.InvalidURL as exc:
-        raise UsageError(f"--base-url {live_url(args)}: {exc}") from None
-    except httpx.TransportError as exc:
-        err.write(f"streamfold: cannot reach {live_url(args)}: {_describe(exc)}\n")
-        return EXIT_STREAM_FAILED
-    err.write(f"streamfold: {summary(result, result.metadata, deltas)}\n")
+    err.write(f"streamfold: {summary(result, result.metadata, _deltas(renderer))}\n")
     for warning in result.warnings:
         err.write(f"streamfold: warning: {warning}\n")
     return EXIT_OK
 
 
+def _deltas(renderer: PlainRenderer | RichRenderer | None) -> int:
+    return renderer.view.deltas if renderer is not None else 0
+
+
+def _snapshot(live: Any) -> Result | None:
+    try:
+        snapshot: Result = live.snapshot
+    except StreamfoldError:  # interrupted before the request was sent
+        return None
+    return snapshot
+
+
+def _metadata(live: Any) -> ResponseMetadata | None:
+    try:
+        metadata: ResponseMetadata = live.metadata
+    except StreamfoldError:
+        return None
+    return metadata
+
+
+def _cut(error: IncompleteStreamError, metadata: ResponseMetadata | None) -> str:
+    """Where a stream broke off, for people: ``connection closed after 30 events``."""
+    count = f"{metadata.events_received} events" if metadata is not None else "some events"
+    if isinstance(error, StreamTimeoutError):
+        return f"timed out after {count}"
+    if error.__cause__ is not None:
+        return f"connection closed after {count}"
+    return f"the stream ended after {count} without its end"
+
+
+def _not_found(args: argparse.Namespace, error: HTTPResponseError) -> str:
+    """The URL a 404 came from, and the fix for the well-known base-URL mistakes:
+    an Anthropic base URL ending in ``/v1``, an OpenAI-style one without it."""
+    url = error.metadata.url or live_url(args)
+    line = f"POST {url} answered 404"
+    if "model" in (error.provider_message or "").lower():
+        return line  # the path was right: the model is unknown there
+    base = str(args.base_url or "").rstrip("/")
+    path = urlsplit(base).path if base else ""
+    api = registry.get_api(args.api)
+    if api.id == "anthropic" and path.endswith("/v1"):
+        fix = redact_url(base.removesuffix("/v1"))
+        return (
+            f"{line}: the Anthropic base URL has no /v1 (/v1/messages is added): "
+            f"try --base-url {fix}"
+        )
+    if api.id in ("openai-chat", "openai-responses") and base and not path.endswith("/v1"):
+        fix = redact_url(base + "/v1")
+        return (
+            f"{line}: an OpenAI-style base URL ends with /v1 ({api.path} is added): "
+            f"try --base-url {fix}"
+        )
+    return line
+
+
 def live_url(args: argparse.Namespace) -> str:
     """The endpoint a ``chat`` command talks to, for messages: without its
     password or credential query values (``redact_url``)."""
-    return redact_url(str(args.base_url or registry.get_api(args.api).base_url))
+    return redact_url(str(args.base_url or registry.get_api(args.api).default_base_url()))
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -610,42 +814,49 @@ def _serve(
         ReplayServer,
         ServedRequest,
         load_recordings,
-        parse_faults,
         parse_pace,
+        parse_rule,
+        parse_upstreams,
         sample_recordings,
     )
 
     try:
-        faults, pace = parse_faults(args.fault), parse_pace(args.pace)
+        rule, pace = parse_rule(args.fault), parse_pace(args.pace)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.upstream and not args.record:
+        raise UsageError("--upstream needs --record DIR: where the answers are recorded")
     recordings = {} if args.no_samples else sample_recordings()
-    if args.recordings:
-        try:
+    try:
+        if args.recordings:
             recordings.update(load_recordings(*args.recordings))
-        except OSError as exc:
-            raise UsageError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
-    if not recordings:
-        raise UsageError("no recordings to serve")
+        record = Path(args.record) if args.record else None
+        if record is not None and record.exists() and not record.is_dir():
+            raise UsageError(f"--record {record}: not a folder")
+    except OSError as exc:
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
 
-    def log(record: ServedRequest) -> None:
-        changed = [
-            f"{item.name.replace('_', '-')}={getattr(record.faults, item.name)}"
-            for item in dataclasses.fields(record.faults)
-            if getattr(record.faults, item.name) != item.default
-        ]
-        knobs = f" [{', '.join(changed)}]" if changed else ""
-        err.write(f"{record.id} {record.method} {record.path} -> {record.recording}{knobs}\n")
+    def log(served: ServedRequest) -> None:
+        err.write(served.log_line() + "\n")
         err.flush()
 
-    server = ReplayServer(
-        recordings,
-        host=args.host,
-        port=args.port,
-        faults=faults,
-        pace=pace,
-        on_request=None if args.quiet else log,
-    )
+    try:
+        server = ReplayServer(
+            recordings,
+            host=args.host,
+            port=args.port,
+            faults=rule,
+            pace=pace,
+            on_finish=None if args.quiet else log,
+            upstream=parse_upstreams(args.upstream) or None,
+            record=record,
+            record_mode=args.record_mode,
+            match_ignore=args.match_ignore or DEFAULT_IGNORE,
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+    if not server.recordings and record is None:
+        raise UsageError("no recordings to serve")
     try:
         server.start()
     except OSError as exc:
@@ -655,18 +866,36 @@ def _serve(
     try:
         out.write(f"{server.url}\n")
         out.flush()
+        names = ", ".join(server.recordings) or "none yet"
         err.write(
-            f"streamfold: serving {len(recordings)} recordings on {server.url} "
-            "(Ctrl-C to stop): " + ", ".join(recordings) + "\n"
+            f"streamfold: serving {len(server.recordings)} recordings on {server.url} "
+            f"(Ctrl-C to stop): {names}\n"
         )
+        if record is not None:
+            err.write(f"streamfold: {_recording_plan(record, args)}\n")
         err.flush()
         while not waiter.wait(0.5):
             pass
     except KeyboardInterrupt:
-        pass
+        err.write(f"streamfold: stopped after {len(server.requests)} requests\n")
     finally:
         server.stop()
     return EXIT_OK
+
+
+def _recording_plan(record: Path, args: argparse.Namespace) -> str:
+    from ..server import parse_upstreams, upstream_url
+
+    if args.record_mode == "none":
+        return f"replaying {record} only (record mode none: nothing is sent upstream)"
+    given = parse_upstreams(args.upstream)
+    where = [
+        f"{api.id} to {redact_url(upstream_url(api.id, given))}"
+        for api in registry.APIS
+        if api.routes
+    ]
+    what = "every request" if args.record_mode == "all" else "requests with no recording"
+    return f"recording {what} into {record} (mode {args.record_mode}): " + ", ".join(where)
 
 
 # -- demo ----------------------------------------------------------------------------------------

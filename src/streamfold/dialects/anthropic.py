@@ -688,3 +688,14 @@ def _duplicate_message_start(acc: Accumulator, event: ServerSentEvent) -> None:
     # message_start of one response twice, with the same message id: the copy
     # is ignored, so it neither resets the blocks nor the usage.
     acc.warn(f"server-sent event #{event.index}: a repeated message_start was ignored")
+
+
+def error_request_id(raw: Any) -> str | None:
+    """The request id inside an Anthropic error body, or ``None``.
+
+    Anthropic repeats the request id in its error envelope
+    (``{"type": "error", "error": {...}, "request_id": "req_..."}``), so it
+    survives a proxy that drops the ``request-id`` header.
+    """
+    value = raw.get("request_id") if type(raw) is dict else None
+    return value if isinstance(value, str) and value else None

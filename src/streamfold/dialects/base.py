@@ -13,7 +13,9 @@ field.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from datetime import datetime
+from typing import Any, ClassVar, Final
 
 import msgspec
 
@@ -33,6 +35,7 @@ __all__ = [
     "protocol_error",
     "provider_error",
     "required_index",
+    "rfc3339_seconds",
     "str_or_none",
     "tag_or_none",
 ]
@@ -134,6 +137,29 @@ def int_or_none(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+_RFC3339: Final = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
+)
+
+
+def rfc3339_seconds(value: Any) -> int | None:
+    """An RFC 3339 time (Google's ``createTime``, the Interactions API's
+    ``created``) as Unix seconds, or ``None`` for anything else. Vertex sends up
+    to nanoseconds, which ``datetime.fromisoformat`` on Python 3.10 does not
+    read: the fraction is dropped."""
+    if not isinstance(value, str):
+        return None
+    match = _RFC3339.match(value)
+    if match is None:
+        return None
+    zone = match.group(2)
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    try:
+        return int(datetime.fromisoformat(match.group(1) + zone).timestamp())
+    except ValueError:
+        return None
 
 
 def index_or_none(value: Any) -> int | None:

@@ -14,7 +14,6 @@ the plain format is a named function below, with the behaviour it handles.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Final, Union
 
 from ..errors import ProtocolError, ProviderError, shorten
@@ -30,6 +29,7 @@ from .base import (
     json_text,
     protocol_error,
     provider_error,
+    rfc3339_seconds,
     str_or_none,
     tag_or_none,
 )
@@ -108,9 +108,6 @@ _PATH_INDEX: Final = re.compile(r"\[(0|[1-9][0-9]{0,17})\]")
 _PATH_QUOTED: Final = re.compile(r"""\[(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]""")
 _MAX_PATH_DEPTH: Final = 64
 _MAX_INDEX_GAP: Final = 1024
-_RFC3339: Final = re.compile(
-    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
-)
 
 
 def unified_finish_reason(raw: str, has_tool_calls: bool = False) -> str:
@@ -227,22 +224,6 @@ def _unquote(body: str, quote: str) -> str | None:
 
 def _is_empty(value: Any) -> bool:
     return value is None or value == "" or (type(value) in (dict, list) and not value)
-
-
-def _unix_time(value: Any) -> int | None:
-    # Vertex sends createTime as RFC 3339 with up to nanoseconds, which
-    # datetime.fromisoformat on Python 3.10 does not read: the fraction is dropped.
-    if not isinstance(value, str):
-        return None
-    match = _RFC3339.match(value)
-    if match is None:
-        return None
-    zone = match.group(2)
-    zone = "+00:00" if zone in ("Z", "z") else zone
-    try:
-        return int(datetime.fromisoformat(match.group(1) + zone).timestamp())
-    except ValueError:
-        return None
 
 
 class _Text:
@@ -633,11 +614,14 @@ class Gemini(Dialect):
         )
 
     def handle(self, event: ServerSentEvent) -> bool:
-        """Fold one ``GenerateContentResponse`` chunk (Gemini has no terminal
-        marker: never ``True``).
+        """Fold one ``GenerateContentResponse`` chunk.
+
+        Returns:
+            ``True`` at a blocked prompt (a whole response; Gemini has no
+            terminal marker otherwise).
 
         Raises:
-            ProviderError: Google's error envelope, or a blocked prompt.
+            ProviderError: Google's error envelope.
             ProtocolError: the chunk is not a JSON object, or malformed.
         """
         chunk = decode_json(event)
@@ -669,13 +653,22 @@ class Gemini(Dialect):
             self.prompt_feedback = feedback
             reason = feedback.get("blockReason")
             if isinstance(reason, str) and reason:
-                raise _prompt_blocked(feedback, chunk, event.index)
+                self._prompt_blocked(reason)
+                return True
         return False
 
     def close(self) -> bool:
         """Complete when every candidate seen has a ``finishReason``."""
         candidates = self.candidates.values()
         return bool(candidates) and all(state.finish is not None for state in candidates)
+
+    def _prompt_blocked(self, reason: str) -> None:
+        # Gemini answers a blocked prompt with promptFeedback.blockReason and no
+        # candidates, on HTTP 200 without streaming too: a whole response, not an
+        # error (google-genai returns it). Its finish is the block reason, which
+        # unifies to content_filter, so a checked result raises
+        # TruncatedResponseError like any other filtered answer.
+        self.acc.finish(0, reason, "content_filter")
 
     # -- per chunk -----------------------------------------------------------------
 
@@ -690,7 +683,7 @@ class Gemini(Dialect):
             self.acc.start(
                 fields.get("responseId"),
                 fields.get("modelVersion"),
-                _unix_time(fields.get("createTime")),
+                rfc3339_seconds(fields.get("createTime")),
             )
         extra = chunk.keys() - _KNOWN_TOP
         if extra:
@@ -1080,22 +1073,53 @@ def _google_error(payload: dict[str, Any], position: int) -> ProviderError:
     return error
 
 
-def _prompt_blocked(
-    feedback: dict[str, Any], chunk: dict[str, Any], position: int
-) -> ProviderError:
-    # Gemini answers a blocked prompt with promptFeedback.blockReason and no
-    # candidates: the provider refused the request in-band, so it is a
-    # ProviderError (code = the block reason), never a normal empty answer.
-    reason = str(feedback["blockReason"])
-    detail = feedback.get("blockReasonMessage")
-    message = f"the prompt was blocked (blockReason {reason})"
-    if isinstance(detail, str) and detail:
-        message = f"{message}: {detail}"
-    return ProviderError(
-        message,
-        code=reason,
-        error_type="prompt_blocked",
-        raw=chunk,
-        retryable=False,
-        position=position,
-    )
+# -- HTTP error bodies (read by the adapters through the registry row) ---------------------
+
+
+def unwrap_error_body(raw: Any) -> dict[str, Any] | None:
+    """Gemini's error body without its array, or ``None`` when it has none.
+
+    ``streamGenerateContent`` without ``alt=sse`` wraps even its HTTP error in
+    the stream's array: ``[{"error": {...}}]``.
+    """
+    if type(raw) is list and len(raw) == 1 and type(raw[0]) is dict:
+        return raw[0]
+    return None
+
+
+def error_status(raw: Any) -> str | None:
+    """The status name of Google's error envelope, when its ``code`` is the number.
+
+    Google's envelope has the HTTP status as a number in ``code`` (429) and the
+    meaningful name beside it in ``status`` (``"RESOURCE_EXHAUSTED"``): the
+    name is the code worth matching on.
+    """
+    error = raw.get("error") if type(raw) is dict else None
+    if type(error) is not dict or int_or_none(error.get("code")) is None:
+        return None
+    status = error.get("status")
+    return status if isinstance(status, str) and status else None
+
+
+def retry_delay(raw: Any) -> float | None:
+    """Seconds to wait before retrying, from Google's error envelope, or ``None``.
+
+    Gemini says when to retry in the body, not in a header: ``error.details[]``
+    holds a ``google.rpc.RetryInfo`` whose ``retryDelay`` is a duration such as
+    ``"37s"`` or ``"1.5s"``.
+    """
+    error = raw.get("error") if type(raw) is dict else None
+    details = error.get("details") if type(error) is dict else None
+    if type(details) is not list:
+        return None
+    for item in details:
+        kind = item.get("@type") if type(item) is dict else None
+        if isinstance(kind, str) and kind.endswith("google.rpc.RetryInfo"):
+            delay = item.get("retryDelay")
+            match = _DURATION.fullmatch(delay) if isinstance(delay, str) else None
+            return float(match.group(1)) if match else None
+    return None
+
+
+# A protobuf Duration in its JSON form: seconds with up to nine decimals and an "s".
+_DURATION: Final = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)s")

@@ -9,7 +9,8 @@ below, with the behaviour it handles.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -55,9 +56,10 @@ class _TypedToolCall(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class _TypedDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    content: str | None = None
-    reasoning_content: str | None = None
-    tool_calls: list[_TypedToolCall] | None = None
+    # UNSET when absent: a field sent as null is part of the stream's shape.
+    content: str | msgspec.UnsetType | None = msgspec.UNSET
+    reasoning_content: str | msgspec.UnsetType | None = msgspec.UNSET
+    tool_calls: list[_TypedToolCall] | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class _TypedChoice(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -225,14 +227,65 @@ def _is_blank_response_field(value: Any) -> bool:
     return value is None or value == "" or value == 0
 
 
+class _ReasoningDetails:
+    """``reasoning_details`` fragments merged by ``index`` (OpenRouter, Doubleword).
+
+    The stream sends one fragment per delta, each naming the block it belongs
+    to by ``index``; the non-streaming message has one entry per block, its
+    ``text`` (or ``summary``) joined and its ``signature`` (sent in a fragment
+    of its own), ``id``, ``data`` and ``format`` set once. A fragment without
+    an ``index`` is an entry of its own.
+    """
+
+    __slots__ = ("entries",)
+
+    _JOINED = ("text", "summary")
+
+    def __init__(self) -> None:
+        # per block: (fields set once, text pieces by field)
+        self.entries: dict[Any, tuple[dict[str, Any], dict[str, list[str]]]] = {}
+
+    def add(self, fragments: list[Any]) -> None:
+        for fragment in objects(fragments):
+            index = index_or_none(fragment.get("index"))
+            key: Any = index if index is not None else ("position", len(self.entries))
+            entry = self.entries.get(key)
+            if entry is None:
+                entry = self.entries[key] = ({}, {})
+            fields, pieces = entry
+            for name, value in fragment.items():
+                if name in self._JOINED and type(value) is str:
+                    pieces.setdefault(name, []).append(value)
+                    fields.setdefault(name, "")
+                elif fields.get(name) is None:
+                    fields[name] = value
+
+    def native(self) -> list[dict[str, Any]]:
+        out = []
+        for fields, pieces in self.entries.values():
+            entry = dict(fields)
+            for name, texts in pieces.items():
+                entry[name] = "".join(texts)
+            out.append(entry)
+        return out
+
+
 class _ChoiceExtras:
     """What the chat dialect keeps per choice beside the accumulator's parts."""
 
     __slots__ = (
         "by_index",
+        "call_index",
+        "choice_keys",
         "delta_fields",
+        "delta_keys",
+        "empty_content",
         "fields",
         "function_call",
+        "last_delta",
+        "logprobs_keys",
+        "logprobs_more",
+        "reasoning_details",
         "reasoning_key",
         "revision",
         "role",
@@ -243,8 +296,18 @@ class _ChoiceExtras:
         self.reasoning_key = "reasoning_content"
         self.fields: dict[str, Any] = {}  # unknown choice fields: last non-null wins
         self.delta_fields: dict[str, Any] = {}  # unknown delta fields: lists extend
+        self.choice_keys: set[str] = set()  # every choice key seen, null or not
+        self.delta_keys: set[str] = set()  # every delta key seen, null or not
+        self.empty_content = False  # a delta carried content ""
         self.by_index: dict[Any, Any] = {}  # tool-call index -> current accumulator key
+        self.call_index: dict[ToolCallView, int] = {}  # a call -> the provider's index
         self.function_call: bool = False
+        self.reasoning_details: _ReasoningDetails | None = None
+        # logprobs keys in the order streamed (content, refusal, DeepSeek's
+        # reasoning_content...), and the lists of those the accumulator does not keep
+        self.logprobs_keys: dict[str, None] = {}
+        self.logprobs_more: dict[str, list[Any]] = {}
+        self.last_delta: dict[str, Any] | None = None  # Perplexity (see _perplexity_delta)
         self.revision = 0  # grows whenever anything above may have changed
 
 
@@ -269,7 +332,15 @@ class OpenAIChat(Dialect):
         super().__init__(acc)
         self.fields: dict[str, Any] = {}
         self._missing: tuple[str, ...] = _RESPONSE_FIELDS
-        self.extra: dict[str, Any] = {}  # unknown top-level fields: last non-null wins
+        # unknown top-level fields: the last non-null value wins, objects merge key by key
+        self.extra: dict[str, Any] = {}
+        self.null_fields: set[str] = set()  # top-level keys the stream sent as null
+        self.padding: set[str] = set()  # padding fields seen (identity signals; dropped)
+        self._noted: dict[str, set[int]] = {  # choices per delta field (see _seen_empty)
+            "content": set(),
+            "reasoning_content": set(),
+            "tool_calls": set(),
+        }
         self.choices: dict[int, _ChoiceExtras] = {}
         self.usage_raw: dict[str, Any] | None = None
         # Try the typed path (see _TypedChunk) once the response has started
@@ -320,7 +391,9 @@ class OpenAIChat(Dialect):
             return False
         for key in self._missing:
             value = getattr(chunk, key)
-            if value is not msgspec.UNSET and value is not None and value != "" and value != 0:
+            if value is None:
+                self.null_fields.add(key)  # idempotent: harmless if the dict path runs
+            elif value is not msgspec.UNSET and value != "" and value != 0:
                 return False
         extras = self.choices
         acc = self.acc
@@ -335,13 +408,20 @@ class OpenAIChat(Dialect):
                         return False
             elif choice.index not in acc.choices:
                 return False
+        noted = self._noted
         for choice in chunk.choices:
             index = choice.index
             delta = choice.delta
-            if delta.content:
-                acc.text(index, delta.content)
-            if delta.reasoning_content:
-                acc.reasoning(index, delta.reasoning_content)
+            content = delta.content
+            if content:
+                acc.text(index, content)
+            elif content == "" and index not in noted["content"]:
+                self._seen_empty(index, "content", content)
+            reasoning = delta.reasoning_content
+            if reasoning:
+                acc.reasoning(index, reasoning)
+            elif reasoning is not msgspec.UNSET and index not in noted["reasoning_content"]:
+                self._seen_empty(index, "reasoning_content", reasoning)
             calls = delta.tool_calls
             if calls:
                 by_index = extras[index].by_index
@@ -350,8 +430,22 @@ class OpenAIChat(Dialect):
                         acc.tool_call(
                             index, by_index[call.index], arguments=call.function.arguments
                         )
+            elif calls is not msgspec.UNSET and index not in noted["tool_calls"]:
+                self._seen_empty(index, "tool_calls", calls)
         self._typed_hits += 1
         return True
+
+    def _seen_empty(self, index: int, key: str, value: Any) -> None:
+        # A delta field sent empty or null on the typed path: part of the shape
+        # of the non-streaming message (see _native_choice). Noted once per
+        # choice: DeepSeek sends reasoning_content null beside every text delta
+        # (a null content needs no note: without text, content is null anyway).
+        self._noted[key].add(index)
+        extras = self._extras(index)
+        extras.revision += 1
+        extras.delta_keys.add(key)
+        if key == "content" and value == "":
+            extras.empty_content = True
 
     def _handle_dict(self, event: ServerSentEvent) -> bool:
         if event.raw == b"[DONE]":
@@ -372,6 +466,10 @@ class OpenAIChat(Dialect):
         if self._finish_seen and self._next_completion(chunk, event):
             self._deepseek_check()
             return True
+        if None in chunk.values():
+            self.null_fields.update(key for key, value in chunk.items() if value is None)
+        if "obfuscation" in chunk:
+            self.padding.add("obfuscation")
         for key in self._missing:
             value = chunk.get(key)
             if value is not None and value != "" and value != 0:
@@ -406,11 +504,22 @@ class OpenAIChat(Dialect):
             self.acc.set_usage(normalise_usage(usage))
 
     def _rare_top_fields(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
-        # Unknown top-level fields: the last non-null value wins.
+        # Unknown top-level fields: the last non-null value wins; an object
+        # merges into the one before it, key by key (Groq's x_groq carries id
+        # and seed in the first chunk, id and usage in the last).
+        extra = self.extra
         for key in chunk.keys() - _KNOWN_TOP:
             value = chunk[key]
-            if value is not None:
-                self.extra[key] = value
+            if value is None:
+                continue
+            if _is_padding(key):
+                self.padding.add(key)
+                continue
+            known = extra.get(key)
+            if type(value) is dict and type(known) is dict:
+                extra[key] = {**known, **value}
+            else:
+                extra[key] = value
         usage = _groq_usage(chunk)
         if usage and type(usage) is dict and not chunk.get("usage"):
             self._usage(usage)
@@ -463,7 +572,14 @@ class OpenAIChat(Dialect):
         index = index_or_none(choice.get("index"))
         if index is None:
             index = 0
+        extras = self._extras(index)
+        if not choice.keys() <= extras.choice_keys:
+            extras.choice_keys.update(choice)
+            extras.revision += 1
         delta = choice.get("delta")
+        if "message" in choice and type(delta) is dict:
+            extras.last_delta = delta  # Perplexity (see _perplexity_delta)
+            extras.revision += 1
         if delta and type(delta) is dict:
             content = delta.get("content")
             if content and type(content) is str:
@@ -474,17 +590,9 @@ class OpenAIChat(Dialect):
                 if content:
                     self._mistral_content_parts(index, content)
                 self._delta(index, delta, event)
-        elif index not in self.choices:
-            self._extras(index)
         logprobs = choice.get("logprobs")
         if logprobs and type(logprobs) is dict:
-            content_lp = logprobs.get("content")
-            refusal_lp = logprobs.get("refusal")
-            self.acc.logprobs(
-                index,
-                content_lp if type(content_lp) is list else None,
-                refusal_lp if type(refusal_lp) is list else None,
-            )
+            self._logprobs(index, extras, logprobs)
         finish = choice.get("finish_reason")
         if finish and type(finish) is str:
             self.acc.finish(index, finish, unified_finish_reason(finish))
@@ -493,13 +601,32 @@ class OpenAIChat(Dialect):
             self._finish_seen = True
             self._typed = False
         if not choice.keys() <= _KNOWN_CHOICE:
-            extras = self._extras(index)
             extras.revision += 1
             fields = extras.fields
             for key in choice.keys() - _KNOWN_CHOICE:
                 value = choice[key]
                 if value is not None:
                     fields[key] = value
+
+    def _logprobs(self, index: int, extras: _ChoiceExtras, logprobs: dict[str, Any]) -> None:
+        # Every list of a choice's logprobs is appended in order, under the key
+        # it came in: content and refusal (kept by the accumulator, for the
+        # events) and any other (DeepSeek's reasoning_content: the logprobs of
+        # the reasoning tokens). A key sent only as null stays null.
+        content = refusal = None
+        extras.revision += 1
+        for key, value in logprobs.items():
+            extras.logprobs_keys[key] = None
+            if type(value) is not list:
+                continue
+            if key == "content":
+                content = value
+            elif key == "refusal":
+                refusal = value
+            else:
+                extras.logprobs_more.setdefault(key, []).extend(value)
+        if content is not None or refusal is not None:
+            self.acc.logprobs(index, content, refusal)
 
     def _extras(self, index: int) -> _ChoiceExtras:
         extras = self.choices.get(index)
@@ -513,6 +640,9 @@ class OpenAIChat(Dialect):
         acc = self.acc
         extras = self._extras(index)
         extras.revision += 1
+        extras.delta_keys.update(delta)
+        if delta.get("content") == "":
+            extras.empty_content = True
         reasoning = delta.get("reasoning_content")
         if reasoning is None:
             if delta.get("reasoning") is not None:
@@ -538,13 +668,19 @@ class OpenAIChat(Dialect):
             self._delta_fields(extras, delta, delta.keys() - _KNOWN_DELTA)
 
     def _delta_fields(self, extras: _ChoiceExtras, delta: dict[str, Any], keys: Any) -> None:
-        # Unknown delta fields: lists (OpenRouter reasoning_details, annotations)
-        # are appended to the list before; anything else (or a list after a
-        # value that is not one) replaces it: the last non-null value wins.
+        # Unknown delta fields: `reasoning_details` fragments merge by index
+        # (_ReasoningDetails); other lists (annotations) are appended to the
+        # list before; anything else (or a list after a value that is not one)
+        # replaces it: the last non-null value wins.
         fields = extras.delta_fields
         for key in keys:
             value = delta[key]
             if value is None:
+                continue
+            if key == "reasoning_details" and type(value) is list:
+                if extras.reasoning_details is None:
+                    extras.reasoning_details = _ReasoningDetails()
+                extras.reasoning_details.add(value)
                 continue
             known = fields.get(key)
             if type(value) is list and type(known) is list:
@@ -586,7 +722,7 @@ class OpenAIChat(Dialect):
                 # Some servers send already-parsed arguments; keep them as JSON text.
                 arguments = arguments_text(arguments, event, "tool_calls.function.arguments")
             key = self._tool_call_key(index, extras, call, position)
-            self.acc.tool_call(
+            state = self.acc.tool_call(
                 index,
                 key,
                 id=str_or_none(call.get("id")),
@@ -594,6 +730,9 @@ class OpenAIChat(Dialect):
                 kind=tag_or_none(call.get("type")) or "function",
                 arguments=arguments or "",
             )
+            provider_index = index_or_none(call.get("index"))
+            if provider_index is not None:
+                extras.call_index.setdefault(state, provider_index)
 
     def _tool_call_key(
         self, choice: int, extras: _ChoiceExtras, call: dict[str, Any], position: int
@@ -655,7 +794,9 @@ class OpenAIChat(Dialect):
     # -- the native response -----------------------------------------------------
 
     def response(self) -> dict[str, Any]:
-        """The ``chat.completion`` object a non-streaming call would have returned."""
+        """The ``chat.completion`` object a non-streaming call would have returned,
+        in the shape of the provider that sent the stream (``provider()``)."""
+        shape = _SHAPES.get(self.provider() or "", _DEFAULT_SHAPE)
         fields = self.fields
         out: dict[str, Any] = {
             "id": fields.get("id", ""),
@@ -666,17 +807,55 @@ class OpenAIChat(Dialect):
         for key in ("system_fingerprint", "service_tier"):
             if key in fields:
                 out[key] = fields[key]
-        out["choices"] = [self._native_choice(i) for i in sorted(self.acc.choices)]
+        out["choices"] = [self._native_choice(i, shape) for i in sorted(self.acc.choices)]
         if self.usage_raw is not None:
             out["usage"] = self.usage_raw
         for key, value in self.extra.items():
-            if key not in out and key != "x_groq":
-                out[key] = value
-        if "x_groq" in self.extra:
-            out["x_groq"] = self.extra["x_groq"]
+            out.setdefault(key, value)
+        for key in self.null_fields:
+            out.setdefault(key, None)
+        _defaults(out, shape.response)
+        if shape.adjust is not None:
+            shape.adjust(self, out)
         return out
 
-    def _native_choice(self, index: int) -> dict[str, Any]:
+    def provider(self) -> str | None:
+        """Who sent the stream, told from the stream alone (an id of ``_SHAPES``,
+        or ``None``): the signals are listed in ``docs/semantics.md``."""
+        extra = self.extra
+        model = self.fields.get("model", "")
+        usage = self.usage_raw or {}
+        if "x_groq" in extra:
+            return "groq"
+        if isinstance(extra.get("provider"), str) or self._choice_key("native_finish_reason"):
+            return "openrouter"
+        if "citations" in extra or "search_results" in extra or self._choice_key("message"):
+            return "perplexity"
+        if "timings" in extra or model.endswith(".gguf"):
+            return "llama.cpp"
+        if "prompt_token_ids" in extra or "prompt_token_ids" in self.null_fields:
+            return "vllm"
+        if self._choice_key("token_ids"):
+            return "vllm"
+        if type(usage.get("cache_creation")) is dict:
+            return "doubleword"
+        cost = extra.get("cost")
+        if type(cost) is dict and "diem" in cost:
+            return "venice"
+        if "obfuscation" in self.padding or (model.startswith(_OPENAI_MODELS) and "/" not in model):
+            return "openai"
+        if "p" in self.padding or (model.startswith(_MISTRAL_MODELS) and "/" not in model):
+            return "mistral"
+        if (model.startswith("deepseek-") and "/" not in model) or (
+            "prompt_cache_hit_tokens" in usage
+        ):
+            return "deepseek"
+        return None
+
+    def _choice_key(self, key: str) -> bool:
+        return any(key in extras.choice_keys for extras in self.choices.values())
+
+    def _native_choice(self, index: int, shape: _Shape) -> dict[str, Any]:
         # Built again only when something in it changed (the key); each call's
         # object only when that call changed.
         state = self.acc.choices[index]
@@ -694,51 +873,90 @@ class OpenAIChat(Dialect):
             _length(state.logprobs_refusal),
             state.raw_finish_reason,
             extras.revision,
+            shape,
         )
         if native.value is not None and key == native.key:
             return native.value
         # Let go of the old one first: the texts it holds may then grow in place.
         native.value = None
-        value = native.value = self._build_choice(index, state, extras, native)
+        value = native.value = self._build_choice(index, state, extras, native, shape)
         native.key = key
         return value
 
     def _build_choice(
-        self, index: int, state: ChoiceView, extras: _ChoiceExtras, native: _NativeChoice
+        self,
+        index: int,
+        state: ChoiceView,
+        extras: _ChoiceExtras,
+        native: _NativeChoice,
+        shape: _Shape,
     ) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "role": extras.role or "assistant",
-            "content": state.joined(PartKind.TEXT),
-            "refusal": state.joined(PartKind.REFUSAL),
-        }
+        message: dict[str, Any] = {"role": extras.role or "assistant"}
+        text = state.joined(PartKind.TEXT)
+        if text is not None:
+            message["content"] = text
+        elif shape.empty_content is _MIRROR:
+            # What the stream said: "" when a delta carried content "", else null.
+            message["content"] = "" if extras.empty_content else None
+        elif shape.empty_content is not _OMIT:
+            message["content"] = shape.empty_content
+        refusal = state.joined(PartKind.REFUSAL)
+        if refusal is not None:
+            message["refusal"] = refusal
         reasoning = state.joined(PartKind.REASONING)
         if reasoning is not None:
             message[extras.reasoning_key] = reasoning
         calls = []
         function_call = state.tool_call("function_call") if extras.function_call else None
-        for call in state.tool_calls:
+        for position, call in enumerate(state.tool_calls):
             function = _function(native, call)
             if function_call is not None and call is function_call:
                 message["function_call"] = function
                 continue
-            calls.append({"id": call.id or "", "type": call.kind, "function": function})
+            native_call: dict[str, Any] = {"id": call.id or "", "type": call.kind}
+            if shape.tool_call_index:
+                native_call = {"index": extras.call_index.get(call, position), **native_call}
+            native_call["function"] = function
+            calls.append(native_call)
         if calls:
             message["tool_calls"] = calls
         for key, value in extras.delta_fields.items():
             # A list grows in later chunks: the response gets it as it is now.
             message.setdefault(key, list(value) if type(value) is list else value)
-        logprobs = None
-        if state.logprobs_content is not None or state.logprobs_refusal is not None:
-            logprobs = {"content": state.logprobs_content, "refusal": state.logprobs_refusal}
-        out: dict[str, Any] = {
-            "index": index,
-            "message": message,
-            "logprobs": logprobs,
-            "finish_reason": state.raw_finish_reason,
-        }
+        if extras.reasoning_details is not None:
+            message.setdefault("reasoning_details", extras.reasoning_details.native())
+        for key in extras.delta_keys:
+            # A field the stream sent only as null (or empty) is null here too.
+            if key != "content" and key != "role":
+                message.setdefault(key, None)
+        _defaults(message, shape.message)
+        for key in shape.stream_only:
+            message.pop(key, None)
+        out: dict[str, Any] = {"index": index, "message": message}
+        if extras.logprobs_keys:
+            out["logprobs"] = {
+                key: _logprobs_list(state, extras, key) for key in extras.logprobs_keys
+            }
+        elif "logprobs" in extras.choice_keys:
+            out["logprobs"] = None
+        out["finish_reason"] = state.raw_finish_reason
         for key, value in extras.fields.items():
             out.setdefault(key, value)
+        for key in extras.choice_keys:
+            if key != "delta":  # the streaming field itself
+                out.setdefault(key, None)
+        _defaults(out, shape.choice)
         return out
+
+
+def _logprobs_list(state: ChoiceView, extras: _ChoiceExtras, key: str) -> Any:
+    if key == "content":
+        return state.logprobs_content
+    if key == "refusal":
+        return state.logprobs_refusal
+    more = extras.logprobs_more.get(key)
+    # A list the dialect keeps growing: the response gets it as it is now.
+    return None if more is None else list(more)
 
 
 def _text_key(state: ChoiceView, kind: PartKind) -> tuple[int, int]:
@@ -763,6 +981,142 @@ def _function(native: _NativeChoice, call: ToolCallView) -> dict[str, Any]:
     function = {"name": call.name or "", "arguments": call.arguments}
     native.calls[call.index] = (key, function)
     return function
+
+
+# -- the non-streaming shape of each provider -------------------------------------------
+#
+# The builder above gives what the stream shows: a field the stream sent (even only
+# as null) is in the response, one it never sent is not, and `content` without text
+# is "" when a delta carried content "" (else null). Where a provider's own
+# non-streaming response differs, its row below says how; each is checked against
+# the recorded pairs of ../shared/pairs (tests/test_parity.py) and documented in
+# docs/semantics.md ("The final response, per provider").
+
+_MIRROR: Final = object()  # content without text: what the stream said ("" or null)
+_OMIT: Final = object()  # content without text: no `content` key at all
+# Model ids of the providers' own APIs (a gateway's "vendor/model" ids have a slash).
+_OPENAI_MODELS: Final = ("gpt-", "chatgpt-", "o1", "o3", "o4", "ft:gpt-")
+_MISTRAL_MODELS: Final = (
+    "mistral-",
+    "magistral-",
+    "codestral-",
+    "devstral-",
+    "ministral-",
+    "pixtral-",
+    "voxtral-",
+    "open-mistral-",
+    "open-mixtral-",
+    "open-codestral-",
+)
+
+
+class _Shape(NamedTuple):
+    """How one provider's non-streaming response differs from what its stream shows."""
+
+    #: ``content`` of a message without text: _MIRROR, None, "" or _OMIT.
+    empty_content: Any = _MIRROR
+    #: fields always present, with their value when the stream gave none
+    response: Mapping[str, Any] = {}
+    choice: Mapping[str, Any] = {}
+    message: Mapping[str, Any] = {}
+    #: tool calls keep the provider's ``index``
+    tool_call_index: bool = False
+    #: message fields that only streams carry (dropped)
+    stream_only: frozenset[str] = frozenset()
+    #: a quirk no field default expresses (a named function below)
+    adjust: Callable[[OpenAIChat, dict[str, Any]], None] | None = None
+
+
+def _defaults(target: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    # Each default is a fresh value: a response never shares a list with the table.
+    for key, value in defaults.items():
+        if key not in target:
+            target[key] = list(value) if type(value) is list else value
+
+
+def _groq_x_groq(dialect: OpenAIChat, out: dict[str, Any]) -> None:
+    # Groq: x_groq is merged over the stream (id and seed from the first chunk);
+    # its `usage`, sent only in the last chunk of a stream, is the top-level
+    # usage again: no non-streaming response has it.
+    x_groq = out.get("x_groq")
+    if type(x_groq) is dict and "usage" in x_groq:
+        out["x_groq"] = {key: value for key, value in x_groq.items() if key != "usage"}
+
+
+def _perplexity_delta(dialect: OpenAIChat, out: dict[str, Any]) -> None:
+    # Perplexity: the non-streaming choice also carries a `delta`, the one of
+    # the stream's last chunk ({"role": "assistant", "content": ""}).
+    for choice in out["choices"]:
+        extras = dialect.choices.get(choice["index"])
+        if extras is not None and extras.last_delta is not None:
+            choice.setdefault("delta", extras.last_delta)
+
+
+def _doubleword_refusal(dialect: OpenAIChat, out: dict[str, Any]) -> None:
+    # Doubleword: a message with reasoning_details also has `refusal: null`
+    # (its other messages have no refusal key).
+    for choice in out["choices"]:
+        message = choice["message"]
+        if "reasoning_details" in message:
+            message.setdefault("refusal", None)
+
+
+_DEFAULT_SHAPE: Final = _Shape()
+_SHAPES: Final[dict[str, _Shape]] = {
+    # OpenAI: every message has `refusal` and `annotations` ([] without
+    # url citations), tool-call turns included.
+    "openai": _Shape(message={"refusal": None, "annotations": []}),
+    # DeepSeek: tool calls keep their `index`.
+    "deepseek": _Shape(tool_call_index=True),
+    # Mistral: `tool_calls: null` in a message without calls; calls keep `index`.
+    "mistral": _Shape(message={"tool_calls": None}, tool_call_index=True),
+    # Groq: no `content` in a message without text (a tool-call turn);
+    # `channel` (gpt-oss's harmony channel) exists only in deltas.
+    "groq": _Shape(empty_content=_OMIT, stream_only=frozenset({"channel"}), adjust=_groq_x_groq),
+    # OpenRouter: `content: null` without text although the stream sends "";
+    # `reasoning`, `refusal`, `logprobs`, `system_fingerprint` and
+    # `service_tier` always there (null when absent); calls keep `index`.
+    "openrouter": _Shape(
+        empty_content=None,
+        response={"system_fingerprint": None, "service_tier": None},
+        choice={"logprobs": None},
+        message={"refusal": None, "reasoning": None},
+        tool_call_index=True,
+    ),
+    # llama.cpp's server: `content: ""` without text although the stream sends null.
+    "llama.cpp": _Shape(empty_content=""),
+    # vLLM (and the gateways on it, Venice's among them): the defaults of its
+    # ChatCompletionResponse, ChatCompletionResponseChoice and ChatMessage
+    # models, which its non-streaming response serialises whole.
+    "vllm": _Shape(
+        response={
+            "service_tier": None,
+            "prompt_logprobs": None,
+            "prompt_token_ids": None,
+            "kv_transfer_params": None,
+        },
+        choice={"logprobs": None, "stop_reason": None, "token_ids": None},
+        message={
+            "refusal": None,
+            "annotations": None,
+            "audio": None,
+            "function_call": None,
+            "tool_calls": [],
+            "reasoning_content": None,
+        },
+    ),
+    # Doubleword: no `content` in a message without text.
+    "doubleword": _Shape(empty_content=_OMIT, adjust=_doubleword_refusal),
+    "perplexity": _Shape(adjust=_perplexity_delta),
+    # Venice, on models it does not serve through vLLM: what the stream shows.
+    "venice": _Shape(),
+}
+
+
+def _is_padding(key: str) -> bool:
+    # Stream-only padding against length side channels, in no non-streaming
+    # response: OpenAI's `obfuscation`, Mistral's `p`.
+    return key in ("obfuscation", "p")
 
 
 def _deepseek_insufficient_resource() -> ProviderError:

@@ -48,6 +48,14 @@ _FIELD_EVENTS: Final = {
 }
 _ITEM_FIELDS: Final = {item_type: field for item_type, field in _FIELD_EVENTS.values()}
 
+# An item whose content arrives before its output_item.added gets the fields its
+# added event would have had (what OpenAI sends there, a valid ResponseOutputMessage
+# or ResponseReasoningItem): the response stays in the non-streaming shape.
+_INFERRED_ITEM: Final[dict[str, dict[str, Any]]] = {
+    "message": {"role": "assistant", "status": "in_progress", "content": []},
+    "reasoning": {"summary": []},
+}
+
 # `response.<item type>.<status>` progress events of hosted tools: they only
 # move the item's status until its output_item.done arrives.
 _STATUS_ITEMS: Final = frozenset(
@@ -431,6 +439,8 @@ class OpenAIResponses(Dialect):
             item_id = str_or_none(payload.get("item_id"))
             if item_id is not None:
                 added["id"] = item_id
+            for key, value in _INFERRED_ITEM.get(inferred, {}).items():
+                added[key] = list(value) if type(value) is list else value
             item = self._new_item(index, added)
             if inferred in _CALL_KINDS:
                 item.call = self.acc.tool_call(_CHOICE, index, kind=_CALL_KINDS[inferred])

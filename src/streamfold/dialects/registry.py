@@ -13,19 +13,36 @@ its short name (``"chat"``) is accepted as an alias wherever a name is taken
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
+from . import anthropic, gemini
 from .ai_sdk_ui import AISDKUIMessageStream
 from .anthropic import AnthropicMessages
 from .base import Dialect
+from .bedrock import BedrockAnthropic, BedrockConverse
+from .cohere import CohereChat
 from .gemini import Gemini
+from .gemini_interactions import GeminiInteractions
+from .ollama import OllamaChat, OllamaGenerate
 from .openai_chat import OpenAIChat
+from .openai_completions import OpenAICompletions
 from .openai_responses import OpenAIResponses
 
-__all__ = ["API", "APIS", "BodyBuilder", "RequestParts", "get_api", "names"]
+__all__ = [
+    "API",
+    "APIS",
+    "BodyBuilder",
+    "RequestParts",
+    "RouteReader",
+    "Routed",
+    "gemini_route",
+    "get_api",
+    "names",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,40 @@ BodyBuilder = Callable[[RequestParts], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class Routed:
+    """What a request to one of an API's replay-server routes asks for.
+
+    Attributes:
+        model: the model the path names, or ``None`` (the body's ``model`` then).
+        framing: how the response body is framed (a name of
+            ``adapters.framings.FRAMINGS``), or ``None`` for the row's ``framing``.
+        refused: why the route does not serve this request (the message of a
+            404 in the provider's shape), or ``None``.
+    """
+
+    model: str | None = None
+    framing: str | None = None
+    refused: str | None = None
+
+
+#: Reads a request to a replay route: its path parameters and query, to ``Routed``.
+RouteReader = Callable[[Mapping[str, str], Mapping[str, str]], Routed]
+
+
+def gemini_route(path: Mapping[str, str], query: Mapping[str, str]) -> Routed:
+    """Gemini names the model and the action in the path
+    (``/v1beta/models/{model}:streamGenerateContent``); ``?alt=sse`` asks for
+    server-sent events, else the stream is one JSON array. Only the streaming
+    action is served."""
+    model, _, action = path.get("target", "").partition(":")
+    if action != "streamGenerateContent":
+        return Routed(
+            model, refused=f"the replay server serves only :streamGenerateContent, not :{action}"
+        )
+    return Routed(model, "sse" if query.get("alt") == "sse" else "json-array")
+
+
+@dataclass(frozen=True)
 class API:
     """One API: its names, its live requests, and how the replay server serves it.
 
@@ -58,7 +109,8 @@ class API:
         name: the short alias (``"chat"``).
         title: for people.
         dialect: the class that folds its streams.
-        base_url: the default base URL, as the API's official SDK takes it.
+        base_url: the default base URL, as the API's official SDK takes it; a
+            ``{region}`` in it is filled in (``default_base_url``).
         path: the request path after the base URL; ``{version}`` and ``{model}``
             are filled in.
         model_in_body: the model goes in the body's ``model`` (else only in the path).
@@ -69,8 +121,30 @@ class API:
         api_version: the default version: a header's value (``version_header``)
             or the path's ``{version}``.
         version_header: the header that carries ``api_version``, if any.
-        routes: the replay server's paths for this API (Gemini's is a pattern).
+        region_env: the environment variables the ``{region}`` of ``base_url``
+            is read from, in order, and ``default_region`` when none is set.
+        routes: the replay server's paths for this API, Starlette patterns: a
+            ``{model}`` parameter names the model (Gemini's is read by ``route``).
+        framing: how the API frames a streamed response body, a name of
+            ``adapters.framings.FRAMINGS`` (``"sse"``; a new framing is a class
+            registered there, see ``docs/http.md``).
+        route: reads a request to one of ``routes`` (the model in its path, the
+            framing asked for, a request not served), or ``None``: the model is
+            the ``{model}`` path parameter or the body's, the framing ``framing``.
         provider: whose error shapes the replay server answers with by default.
+        request_id_headers: the response headers that carry the request id, most
+            specific first (lower case); the adapters try the row of the
+            dialect in use, then every row in registry order.
+        unwrap_error: turns the API's HTTP error body into the usual
+            ``{"error": {...}}`` envelope, ``None`` when it does not apply.
+        error_code: the code to report from the envelope when the API's own
+            ``code`` is not the one to match on, else ``None``.
+        error_request_id: the request id inside the error body, else ``None``.
+        retry_delay: seconds to wait before retrying, from the error body, else ``None``.
+
+    The four error-body readers are named functions in the dialect's module;
+    when the dialect is not known (an HTTP error arrives before any event),
+    each row's reader is tried in registry order and the first answer wins.
     """
 
     id: str
@@ -86,8 +160,26 @@ class API:
     model_in_body: bool = True
     api_version: str | None = None
     version_header: str | None = None
+    region_env: tuple[str, ...] = ()
+    default_region: str | None = None
     routes: tuple[str, ...] = ()
+    framing: str = "sse"
+    route: RouteReader | None = None
     provider: str = "openai"
+    request_id_headers: tuple[str, ...] = ()
+    unwrap_error: Callable[[Any], Any] | None = None
+    error_code: Callable[[Any], str | None] | None = None
+    error_request_id: Callable[[Any], str | None] | None = None
+    retry_delay: Callable[[Any], float | None] | None = None
+
+    def default_base_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """``base_url`` with its ``{region}`` filled in from ``region_env``
+        (``environ``, else the process environment), else ``default_region``."""
+        if "{region}" not in self.base_url:
+            return self.base_url
+        environ = os.environ if environ is None else environ
+        region = next((environ[n] for n in self.region_env if environ.get(n)), None)
+        return self.base_url.replace("{region}", region or self.default_region or "")
 
 
 def _native(parts: RequestParts, prompt_as: Callable[[str], Any]) -> Any:
@@ -114,6 +206,22 @@ def chat_body(parts: RequestParts) -> dict[str, Any]:
         messages = [{"role": "system", "content": parts.system}, *messages]
     body: dict[str, Any] = {"messages": messages}
     _tools(body, parts)
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    if parts.max_tokens is not None:
+        body["max_tokens"] = parts.max_tokens
+    return body
+
+
+def completions_body(parts: RequestParts) -> dict[str, Any]:
+    """Legacy Completions: ``prompt`` (a list is sent as given: strings or token
+    arrays), the system prompt before it with a blank line (the API has no
+    roles), usage asked for as in chat. The API takes no tools: none are sent.
+    ``max_tokens`` matters: its default is 16 tokens."""
+    prompt: Any = parts.messages if isinstance(parts.messages, str) else list(parts.messages)
+    if parts.system is not None and isinstance(prompt, str):
+        prompt = f"{parts.system}\n\n{prompt}"
+    body: dict[str, Any] = {"prompt": prompt}
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
     if parts.max_tokens is not None:
@@ -152,6 +260,20 @@ def anthropic_body(parts: RequestParts) -> dict[str, Any]:
     return body
 
 
+def cohere_body(parts: RequestParts) -> dict[str, Any]:
+    """Cohere v2 chat: ``messages`` (the system prompt first, as a ``system``
+    message), ``tools``, ``max_tokens``."""
+    messages = _native(parts, _user_message)
+    if parts.system is not None:
+        messages = [{"role": "system", "content": parts.system}, *messages]
+    body: dict[str, Any] = {"messages": messages}
+    _tools(body, parts)
+    body["stream"] = True
+    if parts.max_tokens is not None:
+        body["max_tokens"] = parts.max_tokens
+    return body
+
+
 def gemini_body(parts: RequestParts) -> dict[str, Any]:
     """Gemini: ``contents``, ``systemInstruction``, ``generationConfig.maxOutputTokens``."""
     body: dict[str, Any] = {
@@ -162,6 +284,19 @@ def gemini_body(parts: RequestParts) -> dict[str, Any]:
     _tools(body, parts)
     if parts.max_tokens is not None:
         body["generationConfig"] = {"maxOutputTokens": parts.max_tokens}
+    return body
+
+
+def interactions_body(parts: RequestParts) -> dict[str, Any]:
+    """The Interactions API: ``input`` (a prompt string as is, or turns in its
+    own shape), ``system_instruction``, ``generation_config.max_output_tokens``."""
+    body: dict[str, Any] = {"input": _native(parts, lambda prompt: prompt)}
+    if parts.system is not None:
+        body["system_instruction"] = parts.system
+    _tools(body, parts)
+    body["stream"] = True
+    if parts.max_tokens is not None:
+        body["generation_config"] = {"max_output_tokens": parts.max_tokens}
     return body
 
 
@@ -179,8 +314,84 @@ def ai_sdk_ui_body(parts: RequestParts) -> dict[str, Any]:
     return {"messages": messages, "trigger": "submit-message"}
 
 
+def bedrock_converse_body(parts: RequestParts) -> dict[str, Any]:
+    """Bedrock ``ConverseStream``: ``messages`` with content blocks (a prompt is
+    one user message with one ``text`` block), ``system`` as a list of blocks,
+    ``inferenceConfig.maxTokens``, and ``toolConfig.tools`` as given (each a
+    ``{"toolSpec": ...}``). The model is in the path."""
+    body: dict[str, Any] = {
+        "messages": _native(parts, lambda prompt: [{"role": "user", "content": [{"text": prompt}]}])
+    }
+    if parts.system is not None:
+        body["system"] = [{"text": parts.system}]
+    if parts.tools:
+        body["toolConfig"] = {"tools": [dict(tool) for tool in parts.tools]}
+    if parts.max_tokens is not None:
+        body["inferenceConfig"] = {"maxTokens": parts.max_tokens}
+    return body
+
+
+#: The Messages API version Bedrock takes in the body of a Claude invocation.
+BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+
+
+def bedrock_anthropic_body(parts: RequestParts) -> dict[str, Any]:
+    """Claude on Bedrock ``InvokeModelWithResponseStream``: Anthropic's Messages
+    body without ``model`` (in the path) and ``stream`` (the operation streams),
+    with ``anthropic_version`` (``BEDROCK_ANTHROPIC_VERSION``)."""
+    body = anthropic_body(parts)
+    del body["stream"]
+    return {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, **body}
+
+
+def _ollama_options(body: dict[str, Any], parts: RequestParts) -> dict[str, Any]:
+    body["stream"] = True
+    if parts.max_tokens is not None:
+        body["options"] = {"num_predict": parts.max_tokens}
+    return body
+
+
+def ollama_chat_body(parts: RequestParts) -> dict[str, Any]:
+    """Ollama ``/api/chat``: ``messages`` (the system prompt first), ``tools``,
+    ``options.num_predict`` for the output limit."""
+    messages = _native(parts, _user_message)
+    if parts.system is not None:
+        messages = [{"role": "system", "content": parts.system}, *messages]
+    return _ollama_options(_tools({"messages": messages}, parts), parts)
+
+
+def ollama_generate_body(parts: RequestParts) -> dict[str, Any]:
+    """Ollama ``/api/generate``: ``prompt`` and ``system``, ``options.num_predict``.
+
+    Raises:
+        UsageError: messages were given (``/api/generate`` takes one prompt),
+            or tools (it takes none).
+    """
+    if not isinstance(parts.messages, str):
+        raise UsageError("ollama-generate takes a prompt string, not messages (use ollama)")
+    if parts.tools:
+        raise UsageError("ollama-generate takes no tools (use ollama)")
+    body: dict[str, Any] = {"prompt": parts.messages}
+    if parts.system is not None:
+        body["system"] = parts.system
+    return _ollama_options(body, parts)
+
+
+#: The request-id headers of OpenAI and the servers that speak its APIs:
+#: OpenAI and most compatible servers, OpenAI's alternate spelling, Groq, Azure
+#: (API Management, Azure), OpenRouter's generation id.
+_OPENAI_REQUEST_ID_HEADERS: tuple[str, ...] = (
+    "x-request-id",
+    "openai-request-id",
+    "x-groq-id",
+    "apim-request-id",
+    "x-ms-request-id",
+    "x-generation-id",
+)
+
 #: Every API, in the order ``dialect="auto"`` tries their dialects: the most
-#: specific first (typed events), Chat Completions (any object with ``choices``) last.
+#: specific first (typed events), legacy Completions (``text_completion``) before
+#: Chat Completions (any object with ``choices``), which comes last.
 APIS: tuple[API, ...] = (
     API(
         id=OpenAIResponses.name,
@@ -194,6 +405,13 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("OPENAI_API_KEY",),
         routes=("/v1/responses", "/responses"),
+        # OpenAI, its alternate spelling, then Azure (API Management, Azure).
+        request_id_headers=(
+            "x-request-id",
+            "openai-request-id",
+            "apim-request-id",
+            "x-ms-request-id",
+        ),
     ),
     API(
         id=AnthropicMessages.name,
@@ -209,6 +427,8 @@ APIS: tuple[API, ...] = (
         version_header="anthropic-version",
         routes=("/v1/messages",),
         provider="anthropic",
+        request_id_headers=("request-id",),
+        error_request_id=anthropic.error_request_id,
     ),
     API(
         id=AISDKUIMessageStream.name,
@@ -226,6 +446,37 @@ APIS: tuple[API, ...] = (
         model_in_body=False,
     ),
     API(
+        id=CohereChat.name,
+        name="cohere",
+        title="Cohere v2 chat",
+        dialect=CohereChat,
+        base_url="https://api.cohere.com",
+        path="/v2/chat",
+        body=cohere_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("CO_API_KEY", "COHERE_API_KEY"),
+        routes=("/v2/chat",),
+    ),
+    API(
+        id=GeminiInteractions.name,
+        name="interactions",
+        title="Gemini Interactions API",
+        dialect=GeminiInteractions,
+        base_url="https://generativelanguage.googleapis.com",
+        path="/{version}/interactions",
+        body=interactions_body,
+        key_header="x-goog-api-key",
+        key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        api_version="v1beta",
+        routes=("/{version}/interactions",),
+        provider="gemini",
+        request_id_headers=("x-goog-request-id",),
+        unwrap_error=gemini.unwrap_error_body,
+        error_code=gemini.error_status,
+        retry_delay=gemini.retry_delay,
+    ),
+    API(
         id=Gemini.name,
         name="gemini",
         title="Google Gemini",
@@ -238,7 +489,97 @@ APIS: tuple[API, ...] = (
         model_in_body=False,
         api_version="v1beta",
         routes=("/{prefix:path}/models/{target}",),
+        route=gemini_route,
         provider="gemini",
+        request_id_headers=("x-goog-request-id",),
+        unwrap_error=gemini.unwrap_error_body,
+        error_code=gemini.error_status,
+        retry_delay=gemini.retry_delay,
+    ),
+    API(
+        id=BedrockAnthropic.name,
+        name="bedrock-claude",
+        title="Anthropic Claude on Amazon Bedrock (InvokeModelWithResponseStream)",
+        dialect=BedrockAnthropic,
+        base_url="https://bedrock-runtime.{region}.amazonaws.com",
+        path="/model/{model}/invoke-with-response-stream",
+        body=bedrock_anthropic_body,
+        # A Bedrock API key (a bearer token); IAM credentials need SigV4 signing,
+        # which a caller's own http_client can add.
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("AWS_BEARER_TOKEN_BEDROCK",),
+        model_in_body=False,
+        framing="aws-event-stream",
+        region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
+        default_region="us-east-1",
+        routes=("/model/{model}/invoke-with-response-stream",),
+        provider="bedrock",
+        request_id_headers=("x-amzn-requestid",),
+    ),
+    API(
+        id=BedrockConverse.name,
+        name="bedrock",
+        title="Amazon Bedrock ConverseStream",
+        dialect=BedrockConverse,
+        base_url="https://bedrock-runtime.{region}.amazonaws.com",
+        path="/model/{model}/converse-stream",
+        body=bedrock_converse_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("AWS_BEARER_TOKEN_BEDROCK",),
+        model_in_body=False,
+        framing="aws-event-stream",
+        region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
+        default_region="us-east-1",
+        routes=("/model/{model}/converse-stream",),
+        provider="bedrock",
+        request_id_headers=("x-amzn-requestid",),
+    ),
+    API(
+        id=OllamaChat.name,
+        name="ollama-chat",
+        title="Ollama /api/chat",
+        dialect=OllamaChat,
+        # A local server: no key (Ollama's cloud takes one as a bearer token).
+        base_url="http://localhost:11434",
+        path="/api/chat",
+        body=ollama_chat_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=(),
+        framing="ndjson",
+        routes=("/api/chat",),
+        provider="ollama",
+    ),
+    API(
+        id=OllamaGenerate.name,
+        name=OllamaGenerate.name,
+        title="Ollama /api/generate",
+        dialect=OllamaGenerate,
+        base_url="http://localhost:11434",
+        path="/api/generate",
+        body=ollama_generate_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=(),
+        framing="ndjson",
+        routes=("/api/generate",),
+        provider="ollama",
+    ),
+    API(
+        id=OpenAICompletions.name,
+        name="completions",
+        title="OpenAI Completions (legacy)",
+        dialect=OpenAICompletions,
+        base_url="https://api.openai.com/v1",
+        path="/completions",
+        body=completions_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("OPENAI_API_KEY",),
+        routes=("/v1/completions", "/completions"),
+        request_id_headers=_OPENAI_REQUEST_ID_HEADERS,
     ),
     API(
         id=OpenAIChat.name,
@@ -252,6 +593,7 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("OPENAI_API_KEY",),
         routes=("/v1/chat/completions", "/chat/completions"),
+        request_id_headers=_OPENAI_REQUEST_ID_HEADERS,
     ),
 )
 

@@ -11,7 +11,8 @@ gives, of any dialect, and writes them in a target's own format, sans-IO::
         send(encoder.encode_all(parser.feed(chunk)))
     send(encoder.encode_all(parser.close()) + encoder.close())
 
-Serve the bytes with ``encoder.media_type`` and ``encoder.headers``. One
+Serve the bytes with ``encoder.media_type`` and ``encoder.headers`` (an ASGI
+server: ``streamfold.adapters.asgi.EncodedStreamResponse`` does it all). One
 module per target; ``base`` says how a stream ends; what each target cannot
 carry, and what becomes of it, is ``docs/encode.md``.
 """

@@ -154,12 +154,16 @@ class Encoder:
         dialect: the target's dialect id.
         media_type: the response's content type.
         headers: further response headers the target needs (lower-case names).
+        keepalive: bytes that every reader of the target skips, to write
+            between frames when the stream is silent (an SSE comment); ``None``
+            where the framing has no such thing.
         multi_choice: the target carries every choice (else only the first seen).
     """
 
     dialect: ClassVar[str] = ""
     media_type: str = "text/event-stream"
     headers: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    keepalive: bytes | None = b": keep-alive\n\n"
     multi_choice: ClassVar[bool] = False
 
     def __init__(self) -> None:

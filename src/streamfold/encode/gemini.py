@@ -21,6 +21,11 @@ from .base import REASONING, Call, Encoder, Part, error_code, finish_value, json
 
 __all__ = ["GeminiEncoder"]
 
+# Google sends no SSE comments, and google-genai takes every line that is not
+# empty and not ``data: `` for a piece of a JSON error body: its readers skip
+# only blank lines. A JSON array gets none: only SSE has frames meant to be skipped.
+_BLANK_LINE = b"\r\n"
+
 
 class GeminiEncoder(Encoder):
     """Encode events as a Gemini stream (``"gemini"``).
@@ -37,6 +42,7 @@ class GeminiEncoder(Encoder):
         super().__init__()
         self.json_array = json_array
         self.media_type = "application/json" if json_array else "text/event-stream"
+        self.keepalive = None if json_array else _BLANK_LINE
         self._tail = b"}"
         self._elements = 0
         self._heads: dict[tuple[int, bool], bytes] = {}

@@ -19,6 +19,20 @@ anthropic-thinking         anthropic   Messages: a thinking block with its
 responses-parallel-tools   responses   Responses: two ``function_call`` items
 gemini-thinking            gemini      ``alt=sse`` (CRLF): a thought summary part,
                                        then text
+interactions-thinking      gemini-     Gemini Interactions API: a thought step
+                           interactions  (summary, signature), then a model output
+cohere-tools               cohere      Cohere v2 chat: the tool plan, then two
+                                       tool calls filling in
+completions-text           completions legacy Completions: ``text_completion``
+                                       chunks, usage in a last chunk
+bedrock-tools              bedrock     ConverseStream (served as AWS event-stream
+                                       frames): signed reasoning, text, a tool call
+bedrock-claude-thinking    bedrock-    Claude on InvokeModelWithResponseStream:
+                           claude      ``chunk`` frames of Anthropic events
+ollama-thinking            ollama-chat Ollama ``/api/chat`` (NDJSON): thinking,
+                                       then the answer, the metrics last
+ollama-generate-text       ollama-     Ollama ``/api/generate``: ``response``
+                           generate    pieces, ``context`` and the metrics last
 =========================  ==========  ==========================================
 """
 
@@ -37,7 +51,7 @@ class Sample:
     Attributes:
         name: the recording's name (its file is ``<name>.sse``).
         api: the API's dialect id (``"openai-chat"``, ``"openai-responses"``,
-            ``"anthropic"``, ``"gemini"``).
+            ``"anthropic"``, ``"gemini"``, ...).
         title: one line for people.
         prompt: the prompt the demo sends (the recording does not depend on it).
         outcome: ``"complete"``, or ``"provider_error"`` when the stream ends
@@ -104,6 +118,57 @@ SAMPLES: tuple[Sample, ...] = (
         "Gemini: a thought summary, then the answer",
         "Is 9.11 larger than 9.9?",
         reasoning=True,
+    ),
+    Sample(
+        "interactions-thinking",
+        "gemini-interactions",
+        "Gemini Interactions API: a thought summary, then the answer",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+    Sample(
+        "cohere-tools",
+        "cohere-chat",
+        "Cohere v2 chat: the tool plan, then two tool calls",
+        "What is the weather in Paris and in São Paulo?",
+        finish_reason="tool_calls",
+        tool_calls=2,
+        reasoning=True,
+    ),
+    Sample(
+        "completions-text",
+        "openai-completions",
+        "Legacy Completions: text, then usage",
+        "Is 9.11 larger than 9.9?",
+    ),
+    Sample(
+        "bedrock-tools",
+        "bedrock-converse",
+        "Bedrock ConverseStream (binary frames): reasoning, text, a tool call",
+        "What is the weather in Paris?",
+        finish_reason="tool_calls",
+        tool_calls=1,
+        reasoning=True,
+    ),
+    Sample(
+        "bedrock-claude-thinking",
+        "bedrock-anthropic",
+        "Claude on Bedrock: Anthropic events inside event-stream chunks",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+    Sample(
+        "ollama-thinking",
+        "ollama",
+        "Ollama /api/chat (NDJSON): thinking, then the answer",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+    Sample(
+        "ollama-generate-text",
+        "ollama-generate",
+        "Ollama /api/generate (NDJSON): the answer, then the metrics",
+        "Why is the sky blue?",
     ),
 )
 

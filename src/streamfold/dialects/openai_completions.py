@@ -1,0 +1,202 @@
+"""The legacy OpenAI Completions API: ``text_completion`` chunks from ``/v1/completions``.
+
+Still served by OpenAI (``gpt-3.5-turbo-instruct``, ``davinci-002``), vLLM,
+llama.cpp, TGI and most self-hosted servers. A chunk is a Chat Completions
+chunk whose choices carry ``text`` instead of a ``delta``, and the legacy
+log probabilities (parallel ``tokens``, ``token_logprobs``, ``top_logprobs``
+and ``text_offset`` arrays) instead of ``logprobs.content``. Everything else
+is the chat family's: the first non-empty ``id``, ``model`` and ``created``,
+usage in a last chunk without choices (``stream_options.include_usage``), an
+in-band ``{"error": ...}`` chunk, ``data: [DONE]``; so the dialect is the chat
+dialect with its own choices, and the chat dialect refuses these chunks.
+
+What every field of the final ``text_completion`` comes from, and which value
+wins, is in ``docs/dialects/openai-completions.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ..fold import Accumulator, PartKind
+from ..sse import ServerSentEvent
+from .base import index_or_none, objects, str_or_none
+from .openai_chat import OpenAIChat, unified_finish_reason
+
+__all__ = ["OpenAICompletions", "legacy_logprobs_entries"]
+
+_KNOWN_CHOICE: Final = frozenset({"index", "text", "logprobs", "finish_reason"})
+_LOGPROB_KEYS: Final = ("tokens", "token_logprobs", "top_logprobs", "text_offset")
+
+
+class _Choice:
+    """What the dialect keeps of one choice for the native response (its text is
+    the accumulator's)."""
+
+    __slots__ = ("built", "built_at", "fields", "finish", "logprobs", "revision")
+
+    def __init__(self) -> None:
+        self.revision = 0  # grows with every chunk that reaches the choice
+        self.built: dict[str, Any] | None = None  # the native choice as last built
+        self.built_at: tuple[int, int] = (-1, -1)  # (revision, text version) it was built at
+        self.finish: str | None = None  # the last finish_reason
+        self.logprobs: dict[str, list[Any]] | None = None  # the legacy arrays, extended
+        self.fields: dict[str, Any] = {}  # other choice fields: the last non-null wins
+
+
+class OpenAICompletions(OpenAIChat):
+    """Legacy Completions streams (``"openai-completions"``)."""
+
+    name = "openai-completions"
+
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        self._typed = False  # the chat dialect's typed fast path reads deltas only
+        self.legacy: dict[int, _Choice] = {}
+
+    @classmethod
+    def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
+        """A chunk with ``object: "text_completion"``, or (servers that send no
+        ``object``) choices whose first one has ``text`` and no ``delta``."""
+        if type(payload) is not dict:
+            return False
+        kind = payload.get("object")
+        if kind == "text_completion":
+            return True
+        if kind is not None:
+            return False
+        choices = objects(payload.get("choices"))
+        return bool(choices) and _text_choice(choices[0])
+
+    def _choice(self, choice: dict[str, Any], event: ServerSentEvent) -> None:
+        index = index_or_none(choice.get("index"))
+        if index is None:
+            index = 0
+        state = self.legacy.get(index)
+        if state is None:
+            state = self.legacy[index] = _Choice()
+        state.revision += 1
+        acc = self.acc
+        text = choice.get("text")
+        if type(text) is str and text:
+            acc.text(index, text)
+        logprobs = choice.get("logprobs")
+        if type(logprobs) is dict:
+            self._legacy_logprobs(index, state, logprobs)
+        finish = choice.get("finish_reason")
+        if type(finish) is str and finish:
+            state.finish = finish
+            acc.finish(index, finish, unified_finish_reason(finish))
+            self._finish_seen = True  # the chat dialect then watches for a next completion
+        if not choice.keys() <= _KNOWN_CHOICE:
+            for key in choice.keys() - _KNOWN_CHOICE:
+                value = choice[key]
+                if value is not None:
+                    state.fields[key] = value
+
+    def _legacy_logprobs(self, index: int, state: _Choice, logprobs: dict[str, Any]) -> None:
+        # The legacy arrays of a chunk cover its tokens: each is appended to the
+        # choice's own (the native response keeps this shape), and the tokens go
+        # to the events in the chat shape every dialect's logprobs share.
+        arrays = state.logprobs
+        for key in _LOGPROB_KEYS:
+            value = logprobs.get(key)
+            if type(value) is list:
+                if arrays is None:
+                    arrays = state.logprobs = {}
+                arrays.setdefault(key, []).extend(value)
+        entries = legacy_logprobs_entries(logprobs)
+        if entries:
+            self.acc.logprobs(index, entries)
+
+    def response(self) -> dict[str, Any]:
+        """The ``text_completion`` object a non-streaming call would have returned."""
+        fields = self.fields
+        out: dict[str, Any] = {
+            "id": fields.get("id", ""),
+            "object": "text_completion",
+            "created": fields.get("created", 0),
+            "model": fields.get("model", ""),
+        }
+        for key in ("system_fingerprint", "service_tier"):
+            if key in fields:
+                out[key] = fields[key]
+        out["choices"] = [self._native_text_choice(i) for i in sorted(self.legacy)]
+        if self.usage_raw is not None:
+            out["usage"] = self.usage_raw
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    def _native_text_choice(self, index: int) -> dict[str, Any]:
+        # Built again only when a chunk reached the choice or its text grew.
+        state = self.legacy[index]
+        choice = self.acc.choices.get(index)
+        parts = choice.parts(PartKind.TEXT) if choice is not None else ()
+        at = (state.revision, parts[-1].version if parts else -1)
+        if state.built is not None and at == state.built_at:
+            return state.built
+        # Let go of the old one first: its text may then grow in place.
+        state.built = None
+        logprobs = state.logprobs
+        native: dict[str, Any] = {
+            "text": (choice.joined(PartKind.TEXT) if choice is not None else None) or "",
+            "index": index,
+            # The arrays grow with later chunks: the response gets them as they are now.
+            "logprobs": None
+            if logprobs is None
+            else {key: list(value) for key, value in logprobs.items()},
+            "finish_reason": state.finish,
+        }
+        for key, value in state.fields.items():
+            native.setdefault(key, value)
+        state.built, state.built_at = native, at
+        return native
+
+
+def _text_choice(choice: dict[str, Any]) -> bool:
+    # A Completions choice: text, never the delta (chunks) or message (bodies) of chat.
+    return isinstance(choice.get("text"), str) and "delta" not in choice and "message" not in choice
+
+
+def legacy_logprobs_entries(logprobs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The legacy parallel arrays as one entry per token, in the chat shape
+    (``token``, ``logprob``, ``top_logprobs`` as a list of ``token`` and
+    ``logprob``), each with its ``text_offset``; values of the wrong type are
+    ``None`` (and top candidates that are not numbers are left out)."""
+    tokens = logprobs.get("tokens")
+    if type(tokens) is not list:
+        return []
+    values = _list(logprobs.get("token_logprobs"))
+    tops = _list(logprobs.get("top_logprobs"))
+    offsets = _list(logprobs.get("text_offset"))
+    entries = []
+    for position, token in enumerate(tokens):
+        top = tops[position] if position < len(tops) else None
+        entries.append(
+            {
+                "token": str_or_none(token) if token != "" else "",
+                "logprob": _number(values[position] if position < len(values) else None),
+                "top_logprobs": [
+                    {"token": candidate, "logprob": value}
+                    for candidate, value in (top.items() if type(top) is dict else ())
+                    if _number(value) is not None
+                ],
+                "text_offset": _offset(offsets[position] if position < len(offsets) else None),
+            }
+        )
+    return entries
+
+
+def _list(value: Any) -> list[Any]:
+    return value if type(value) is list else []
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _offset(value: Any) -> int | None:
+    return value if type(value) is int else None

@@ -1,0 +1,461 @@
+"""Cohere v2 chat (docs/dialects/cohere-chat.md): content and thinking parts, the
+tool plan, tool calls, citations, finish reasons, usage, errors, and the corpus.
+
+The fixtures in tests/fixtures/cohere_chat/ are written from Cohere's streaming
+reference (docs.cohere.com, "Streaming", "Streaming for tool use", "RAG
+streaming") and its Python SDK's stream event types: every event type, every
+finish reason of the reference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import streamfold
+from streamfold import ProviderError, StreamParser
+from streamfold.dialects import detect
+from streamfold.dialects.cohere import CohereChat, normalise_usage, unified_finish_reason
+from streamfold.sse import ServerSentEvent
+
+from .corpus import (
+    CORPUS,
+    FIXTURES,
+    ROOT,
+    bytewise,
+    cut,
+    fold_pieces,
+    fold_raising_only_our_errors,
+    mutate,
+    usage_counts,
+)
+
+FIXTURE_DIR = FIXTURES / "cohere_chat"
+PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
+PAIRS = ROOT.parent / "shared" / "pairs"
+
+
+def fold(data: bytes | list[bytes], **options: Any) -> StreamParser:
+    parser = StreamParser(**options)
+    for piece in [data] if isinstance(data, bytes) else data:
+        parser.feed(piece)
+    parser.close()
+    return parser
+
+
+def sse(*events: Any) -> bytes:
+    return b"".join(
+        b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode()) + b"\n\n"
+        for e in events
+    )
+
+
+def message_start(id: str = "m1") -> dict[str, Any]:
+    return {"id": id, "type": "message-start", "delta": {"message": {"role": "assistant"}}}
+
+
+def message_end(finish: str = "COMPLETE", **delta: Any) -> dict[str, Any]:
+    return {"type": "message-end", "delta": {"finish_reason": finish, **delta}}
+
+
+def text_part(index: int, *pieces: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "content-start",
+            "index": index,
+            "delta": {"message": {"content": {"type": "text", "text": ""}}},
+        },
+        *(
+            {
+                "type": "content-delta",
+                "index": index,
+                "delta": {"message": {"content": {"text": p}}},
+            }
+            for p in pieces
+        ),
+        {"type": "content-end", "index": index},
+    ]
+
+
+# -- what each fixture folds to ---------------------------------------------------------
+
+# name -> (complete, error (type, code), unified view: text, reasoning, tool calls as
+# (id, name, arguments), finish, raw finish, usage (input, output, total, cache read,
+# reasoning))
+EXPECTED: dict[str, tuple[bool, tuple[str, str | None] | None, dict[str, Any]]] = {
+    "text": (
+        True,
+        None,
+        {
+            "text": "Grüße aus Köln 👋, bis bald.",
+            "finish_reason": "stop",
+            "raw_finish_reason": "COMPLETE",
+            "usage": (210, 9, 219, None, None),
+        },
+    ),
+    "thinking": (
+        True,
+        None,
+        {
+            "text": "17 * 3 = 51.",
+            "reasoning": "The user asks for 17 * 3. 17 * 3 = 51.",
+            "finish_reason": "stop",
+            "usage": (1420, 34, 1454, 1376, None),
+        },
+    ),
+    "tool-plan-calls": (
+        True,
+        None,
+        {
+            "text": "",
+            "reasoning": "I will look up the weather in Paris, the time, and the news.",
+            "tool_calls": [
+                ("get_weather_a1b2c3", "get_weather", '{"city": "Paris", "unit": "celsius"}'),
+                ("current_time_d4e5f6", "current_time", "{}"),
+                ("latest_news_g7h8i9", "latest_news", "null"),
+            ],
+            "finish_reason": "tool_calls",
+            "raw_finish_reason": "TOOL_CALL",
+            "usage": (1549, 95, 1644, 1504, None),
+        },
+    ),
+    "citations": (
+        True,
+        None,
+        {
+            "text": "Two: automation of tasks and cost reduction.",
+            "finish_reason": "stop",
+            "usage": (1683, 62, 1745, 992, None),
+        },
+    ),
+    "max-tokens-logprobs": (
+        True,
+        None,
+        {
+            "text": "The sky is blue",
+            "finish_reason": "length",
+            "raw_finish_reason": "MAX_TOKENS",
+            "usage": (500, 4, 504, 448, None),
+        },
+    ),
+    "stop-sequence": (
+        True,
+        None,
+        {"text": "1, 2, 3", "finish_reason": "stop", "raw_finish_reason": "STOP_SEQUENCE"},
+    ),
+    "error-finish": (
+        False,
+        ("provider_error", "ERROR"),
+        {
+            "text": "The history of the Eiffel Tower",
+            "finish_reason": "error",
+            "raw_finish_reason": "ERROR",
+            "usage": (60, 4, 64, None, None),
+        },
+    ),
+    "cut": (
+        False,
+        ("incomplete_stream", None),
+        {
+            "reasoning": "I will search.",
+            "tool_calls": [("search_j1k2l3", "search", '{"query": "wea')],
+            "finish_reason": None,
+        },
+    ),
+}
+
+
+def unified_of(result: streamfold.Result) -> dict[str, Any]:
+    found = result.unified.to_dict()
+    found["usage"] = usage_counts(found["usage"])
+    found["tool_calls"] = [(c["id"], c["name"], c["arguments"]) for c in found["tool_calls"]]
+    return found
+
+
+def test_every_fixture_has_its_expectation() -> None:
+    assert sorted(p.stem for p in PATHS) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_folds_to(name: str) -> None:
+    complete, error, unified = EXPECTED[name]
+    result = fold((FIXTURE_DIR / f"{name}.sse").read_bytes()).snapshot
+    assert result.dialect == "cohere-chat"
+    assert result.complete is complete
+    assert (None if result.error is None else (result.error.type, result.error.code)) == error
+    found = unified_of(result)
+    for key, value in unified.items():
+        assert found[key] == value, key
+
+
+def test_the_native_response_has_cohere_s_shape() -> None:
+    response = fold((FIXTURE_DIR / "tool-plan-calls.sse").read_bytes()).final().response
+    assert response["id"] == "7d0e3f4a-2222-4b3c-9d4e-5f6071829304"
+    assert response["finish_reason"] == "TOOL_CALL"
+    message = response["message"]
+    # As the non-streaming response: no content when none streamed, the plan whole.
+    assert sorted(message) == ["role", "tool_calls", "tool_plan"]
+    assert message["tool_plan"] == "I will look up the weather in Paris, the time, and the news."
+    assert message["tool_calls"][1] == {
+        "id": "current_time_d4e5f6",
+        "type": "function",
+        "function": {"name": "current_time", "arguments": "{}"},
+    }
+    assert response["usage"]["billed_units"] == {"input_tokens": 119, "output_tokens": 44}
+
+
+def test_parts_keep_their_kind_and_order() -> None:
+    message = fold((FIXTURE_DIR / "thinking.sse").read_bytes()).final().response["message"]
+    assert message["content"] == [
+        {"type": "thinking", "thinking": "The user asks for 17 * 3. 17 * 3 = 51."},
+        {"type": "text", "text": "17 * 3 = 51."},
+    ]
+
+
+def test_citations_are_kept_in_the_message_and_streamed_raw() -> None:
+    data = (FIXTURE_DIR / "citations.sse").read_bytes()
+    parser = StreamParser()
+    events = parser.feed(data) + parser.close()
+    citations = parser.final().response["message"]["citations"]
+    assert [c["text"] for c in citations] == ["automation of tasks", "cost reduction"]
+    assert citations[0]["sources"][0]["document"]["title"] == "benefits.txt"
+    raw = [e for e in events if e.type == "unknown"]
+    assert [e.event for e in raw] == ["citation-start", "citation-end"] * 2  # type: ignore[union-attr]
+
+
+def test_logprobs_are_streamed_and_kept() -> None:
+    data = (FIXTURE_DIR / "max-tokens-logprobs.sse").read_bytes()
+    parser = StreamParser()
+    events = parser.feed(data) + parser.close()
+    (done,) = [e for e in events if e.type == "logprobs.done"]
+    assert [item["text"] for item in done.content] == ["The", " sky is", " blue"]  # type: ignore[union-attr]
+    assert parser.final().response["logprobs"][1]["token_ids"] == [13180, 374]
+
+
+def test_checked_results_raise_for_max_tokens() -> None:
+    with pytest.raises(streamfold.TruncatedResponseError):
+        streamfold.fold((FIXTURE_DIR / "max-tokens-logprobs.sse").read_bytes(), checked=True)
+
+
+def test_a_failed_generation_is_a_retryable_provider_error_with_the_message_kept() -> None:
+    parser = fold((FIXTURE_DIR / "error-finish.sse").read_bytes())
+    error = parser.error
+    assert isinstance(error, ProviderError)
+    assert (error.code, error.retryable) == ("ERROR", True)
+    assert str(error) == "internal server error, please try again"
+    assert error.partial is not None
+    assert error.partial.response["message"]["content"][0]["text"] == (
+        "The history of the Eiffel Tower"
+    )
+    timeout = fold(sse(message_start(), *text_part(0, "Hi"), message_end("TIMEOUT"))).error
+    assert isinstance(timeout, ProviderError) and timeout.code == "TIMEOUT" and timeout.retryable
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"id": "e1", "message": "invalid api token"}, id="cohere-error-body"),
+        pytest.param(
+            {"error": {"message": "upstream failed", "type": "server_error"}}, id="gateway"
+        ),
+    ],
+)
+def test_an_error_payload_mid_stream_is_a_provider_error(payload: dict[str, Any]) -> None:
+    parser = fold(sse(message_start(), *text_part(0, "Hi")[:2], payload))
+    assert isinstance(parser.error, ProviderError)
+    assert parser.snapshot.text == "Hi"
+
+
+def test_done_after_message_end_is_silent_and_events_after_it_are_ignored() -> None:
+    data = sse(message_start(), *text_part(0, "Hi"), message_end(), b"[DONE]")
+    assert fold(data).final().warnings == ()
+    late = sse(message_start(), *text_part(0, "Hi"), message_end(), *text_part(1, "late"))
+    result = fold(late).final()
+    assert result.text == "Hi" and any("after the end" in w for w in result.warnings)
+
+
+def test_a_stream_without_message_start_still_folds() -> None:
+    result = fold(sse(*text_part(0, "Hi"), message_end())).final()
+    assert (result.text, result.response["id"]) == ("Hi", "")
+
+
+def test_event_names_stand_in_for_a_missing_type() -> None:
+    body = b"".join(
+        f"event: {event['type']}\ndata: ".encode()
+        + json.dumps({k: v for k, v in event.items() if k != "type"}).encode()
+        + b"\n\n"
+        for event in [*text_part(0, "Hi", "!"), message_end()]
+    )
+    result = fold(sse(message_start()) + body, dialect="cohere").final()
+    assert (result.text, result.finish_reason) == ("Hi!", "stop")
+
+
+@pytest.mark.parametrize(
+    "event, what",
+    [
+        pytest.param(
+            {"type": "content-delta", "index": 5, "delta": {}}, "never started", id="unstarted"
+        ),
+        pytest.param({"type": "content-end", "delta": {}}, "'index' is missing", id="no-index"),
+        pytest.param(
+            {"type": "tool-call-delta", "index": 0, "delta": {}}, "never started", id="no-call"
+        ),
+    ],
+)
+def test_malformed_events_are_protocol_errors(event: dict[str, Any], what: str) -> None:
+    parser = fold(sse(message_start(), event, message_end()))
+    assert isinstance(parser.error, streamfold.ProtocolError) and what in str(parser.error)
+    lenient = fold(sse(message_start(), event, message_end()), strict=False).final()
+    assert lenient.complete and any(what in w for w in lenient.warnings)
+
+
+def test_usage_prefers_tokens_and_falls_back_to_billed_units() -> None:
+    both = normalise_usage(
+        {
+            "billed_units": {"input_tokens": 8, "output_tokens": 50},
+            "tokens": {"input_tokens": 1394, "output_tokens": 54},
+            "cached_tokens": 1360,
+        }
+    )
+    assert (both.input_tokens, both.output_tokens, both.total_tokens) == (1394, 54, 1448)
+    assert (both.cache_read_tokens, both.reasoning_tokens) == (1360, None)
+    billed = normalise_usage({"billed_units": {"input_tokens": 8.0, "output_tokens": 50.0}})
+    assert (billed.input_tokens, billed.output_tokens, billed.total_tokens) == (8, 50, 58)
+    nothing = normalise_usage({"tokens": "many"})
+    assert (nothing.input_tokens, nothing.total_tokens) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "raw, unified",
+    [
+        ("COMPLETE", "stop"),
+        ("STOP_SEQUENCE", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("TOOL_CALL", "tool_calls"),
+        ("ERROR", "error"),
+        ("TIMEOUT", "error"),
+        ("SOMETHING_NEW", "other"),
+    ],
+)
+def test_finish_reasons(raw: str, unified: str) -> None:
+    assert unified_finish_reason(raw) == unified
+
+
+# -- detection ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(message_start(), id="message-start"),
+        pytest.param(text_part(0, "x")[1], id="content-delta"),
+        pytest.param({"type": "tool-plan-delta", "delta": {}}, id="tool-plan-delta"),
+        pytest.param(message_end(), id="message-end"),
+    ],
+)
+def test_detected_from_its_first_event(payload: dict[str, Any]) -> None:
+    assert detect(ServerSentEvent(json.dumps(payload).encode()), payload) is CohereChat
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"type": "message_start", "message": {}}, id="anthropic"),
+        pytest.param({"type": "text-delta", "id": "t", "delta": "x"}, id="ai-sdk"),
+        pytest.param({"type": "response.created"}, id="responses"),
+        pytest.param({"message": "invalid api token"}, id="error-body"),
+        pytest.param({"type": ["message-start"]}, id="type-a-list"),
+        pytest.param({"type": {"message-start": 1}}, id="type-an-object"),
+    ],
+)
+def test_not_taken_for_another_dialect(payload: dict[str, Any]) -> None:
+    assert not CohereChat.detect(ServerSentEvent(json.dumps(payload).encode()), payload)
+
+
+# -- any split, any mutation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_split_byte_by_byte_gives_the_same_events(path: Path) -> None:
+    raw = path.read_bytes()
+    assert (
+        fold_pieces(bytewise(raw), parse_arguments=True)[0]
+        == (fold_pieces([raw], parse_arguments=True)[0])
+    )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_cuts(data: st.DataObject) -> None:
+    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
+    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=10))
+    assert fold(cut(raw, points)).snapshot == fold(raw).snapshot
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_streams_raise_only_streamfold_errors(data: st.DataObject) -> None:
+    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
+    fold_raising_only_our_errors(mutate(data, raw), CohereChat)
+
+
+# -- the shared recordings -------------------------------------------------------------------
+
+_CORPUS = {
+    # name -> (text, reasoning starts with, tool calls (name, arguments), finish, usage)
+    "cohere__other__v2-chat-reasoning": (
+        "The answer to 2 + 2 is 4.",
+        "The user is asking for the sum of 2 and 2.",
+        [],
+        ("stop", "COMPLETE"),
+        (1394, 54, 1448, 1360, None),
+    ),
+    "cohere__other__v2-chat-tool-call": (
+        "",
+        "I will use the weather tool to find the weather in San Francisco",
+        [
+            ("weather", '{"location": "San Francisco"}'),
+            ("cityAttractions", '{"city": "San Francisco"}'),
+        ],
+        ("tool_calls", "TOOL_CALL"),
+        (1549, 95, 1644, 1504, None),
+    ),
+}
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared corpus is absent ({CORPUS})")
+@pytest.mark.parametrize("name", sorted(_CORPUS))
+def test_corpus_recordings_fold_to_what_the_reference_says(name: str) -> None:
+    text, reasoning, calls, finish, usage = _CORPUS[name]
+    result = fold((CORPUS / f"{name}.sse").read_bytes()).final()
+    assert result.dialect == "cohere-chat" and result.complete
+    found = unified_of(result)
+    assert found["text"] == text and found["reasoning"].startswith(reasoning)
+    assert [(c[1], c[2]) for c in found["tool_calls"]] == calls
+    assert (found["finish_reason"], found["raw_finish_reason"]) == finish
+    assert found["usage"] == usage
+
+
+def shape(value: Any) -> Any:
+    """The shape of a JSON value: the keys of objects, the kinds of the rest."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value]
+    return type(value).__name__
+
+
+_PAIR_NAMES = sorted(p.stem for p in PAIRS.glob("cohere__*.sse")) if PAIRS.is_dir() else []
+
+
+@pytest.mark.skipif(not _PAIR_NAMES, reason=f"the shared pairs are absent ({PAIRS})")
+@pytest.mark.parametrize("name", _PAIR_NAMES)
+def test_the_fold_has_the_shape_of_the_non_streaming_response(name: str) -> None:
+    folded = fold((PAIRS / f"{name}.sse").read_bytes()).final().response
+    expected = json.loads((PAIRS / f"{name}.json").read_text(encoding="utf-8"))
+    assert shape(folded) == shape(expected)
