@@ -9,6 +9,7 @@ names the ``Result`` it carries) and do not count.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,7 +226,13 @@ def test_mypy_rejects_a_write_through_the_view_or_a_reach_past_it(tmp_path: Path
     ]
     probe = tmp_path / "probe.py"
     probe.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report, _, _ = api.run(["--strict", "--no-error-summary", str(probe)])
+    limit = sys.getrecursionlimit()
+    try:
+        report, _, _ = api.run(["--strict", "--no-error-summary", str(probe)])
+    finally:
+        # mypy raises the interpreter's recursion limit for itself: later tests
+        # (a too deep JSON value is a parse error) rely on the default one.
+        sys.setrecursionlimit(limit)
     for number, (line, words) in enumerate(_MISUSES.items(), start=5):
         found = [r for r in report.splitlines() if f"probe.py:{number}:" in r]
         assert found and words in found[0], (line, report)
