@@ -234,7 +234,9 @@ class _ReasoningDetails:
     to by ``index``; the non-streaming message has one entry per block, its
     ``text`` (or ``summary``) joined and its ``signature`` (sent in a fragment
     of its own), ``id``, ``data`` and ``format`` set once. A fragment without
-    an ``index`` is an entry of its own.
+    an ``index`` is an entry of its own. Each entry is built again only when a
+    fragment reached it, its text extended with the pieces since (a snapshot
+    costs what changed).
     """
 
     __slots__ = ("entries",)
@@ -242,8 +244,7 @@ class _ReasoningDetails:
     _JOINED = ("text", "summary")
 
     def __init__(self) -> None:
-        # per block: (fields set once, text pieces by field)
-        self.entries: dict[Any, tuple[dict[str, Any], dict[str, list[str]]]] = {}
+        self.entries: dict[Any, _DetailEntry] = {}
 
     def add(self, fragments: list[Any]) -> None:
         for fragment in objects(fragments):
@@ -251,8 +252,9 @@ class _ReasoningDetails:
             key: Any = index if index is not None else ("position", len(self.entries))
             entry = self.entries.get(key)
             if entry is None:
-                entry = self.entries[key] = ({}, {})
-            fields, pieces = entry
+                entry = self.entries[key] = _DetailEntry()
+            entry.built = None
+            fields, pieces = entry.fields, entry.pieces
             for name, value in fragment.items():
                 if name in self._JOINED and type(value) is str:
                     pieces.setdefault(name, []).append(value)
@@ -261,12 +263,34 @@ class _ReasoningDetails:
                     fields[name] = value
 
     def native(self) -> list[dict[str, Any]]:
-        out = []
-        for fields, pieces in self.entries.values():
-            entry = dict(fields)
-            for name, texts in pieces.items():
-                entry[name] = "".join(texts)
-            out.append(entry)
+        return [entry.native() for entry in self.entries.values()]
+
+
+class _DetailEntry:
+    """One entry of ``reasoning_details``: its fields, and its text pieces by field."""
+
+    __slots__ = ("built", "fields", "pieces")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {}  # set once
+        self.pieces: dict[str, list[str]] = {}  # joined on demand, then kept joined
+        self.built: dict[str, Any] | None = None  # the native entry, until a fragment comes
+
+    def native(self) -> dict[str, Any]:
+        built = self.built
+        if built is not None:
+            return built
+        out = dict(self.fields)
+        for name, texts in self.pieces.items():
+            if len(texts) > 1:
+                # Extend the text joined before: in place once no snapshot holds it.
+                tail = texts[1] if len(texts) == 2 else "".join(texts[1:])
+                text = texts[0]
+                texts.clear()
+                text += tail
+                texts.append(text)
+            out[name] = texts[0]
+        self.built = out
         return out
 
 
