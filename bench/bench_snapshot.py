@@ -13,8 +13,10 @@ The streams are the Chat Completions streams of ``streams.py`` at ``N`` events
 (``text``: N text deltas; ``reasoning``: N/2 reasoning then N/2 text deltas;
 ``arguments``: one tool call, about 10 B of arguments per delta, so 100 KB at
 10k events; ``parallel``: 8 tool calls, N argument deltas interleaved), and the
-same streams encoded into every other dialect with ``streamfold.encode``. Each
-is cut into chunks of one event each (what a client reading a live stream gets),
+same streams encoded into every other dialect with ``streamfold.encode`` (or,
+for the dialects without an encoder, written by ``wires.py``; legacy
+Completions carries the text stream only). Each is cut into chunks of one
+event each (what a client reading a live stream gets),
 then folded by ``StreamParser(events=False)``, as ``streamfold.fold`` does:
 
 - ``fold``: feed every chunk, ``close()``, ``final()``;
@@ -36,7 +38,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -48,11 +50,22 @@ from streams import (
     text_stream,
     tool_call_stream,
 )
+from wires import WRITERS, bedrock_anthropic
 
 from streamfold import Result, StreamParser
 from streamfold.encode import ENCODERS
 
-DIALECTS = ["openai-chat", "openai-responses", "anthropic", "gemini", "ai-sdk-ui"]
+DIALECTS = [
+    "openai-chat",
+    "openai-responses",
+    "anthropic",
+    "gemini",
+    "ai-sdk-ui",
+    *WRITERS,
+    "bedrock-anthropic",
+]
+# What a dialect cannot carry: legacy Completions has text only.
+_TEXT_ONLY: Final = frozenset({"openai-completions"})
 STREAMS: dict[str, Callable[[int], ChatStream]] = {
     "text": lambda n: text_stream(n),
     "reasoning": lambda n: reasoning_stream(n // 2, n // 2),
@@ -73,14 +86,17 @@ def chunks_of(body: bytes) -> list[bytes]:
     return out
 
 
-def encoded(stream: ChatStream, dialect: str) -> bytes:
-    """The chat stream written in ``dialect``."""
+def encoded(stream: ChatStream, dialect: str) -> list[bytes]:
+    """The chat stream written in ``dialect``, one chunk per event."""
     if dialect == "openai-chat":
-        return stream.body
+        return chunks_of(stream.body)
     parser = StreamParser()
     events = [*parser.feed(stream.body), *parser.close()]
-    encoder = ENCODERS[dialect]()
-    return encoder.encode_all(events) + encoder.close()
+    if dialect in WRITERS:
+        return WRITERS[dialect](events)
+    encoder = ENCODERS["anthropic" if dialect == "bedrock-anthropic" else dialect]()
+    chunks = chunks_of(encoder.encode_all(events) + encoder.close())
+    return bedrock_anthropic(chunks) if dialect == "bedrock-anthropic" else chunks
 
 
 def run_fold(dialect: str) -> Callable[[list[bytes]], Result]:
@@ -124,7 +140,7 @@ def check(stream: ChatStream) -> Callable[[Any], str]:
 
 
 def measure(dialect: str, stream: ChatStream, args: argparse.Namespace) -> dict[str, Cell]:
-    chunks = chunks_of(encoded(stream, dialect))
+    chunks = encoded(stream, dialect)
     contenders = {
         "fold": Contender(run_fold(dialect), check(stream), []),
         "snap": Contender(run_snapshots(dialect), check(stream), []),
@@ -149,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.run:
         dialect, name, events, mode = args.run
-        chunks = chunks_of(encoded(STREAMS[name](int(events)), dialect))
+        chunks = encoded(STREAMS[name](int(events)), dialect)
         if mode != "none":
             (run_fold if mode == "fold" else run_snapshots)(dialect)(chunks)
         return 0
@@ -168,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.streams:
         pair = [STREAMS[name](small), STREAMS[name](2 * small)]
         for dialect in args.only:
+            if dialect in _TEXT_ONLY and name != "text":
+                continue
             a, b = (measure(dialect, stream, args) for stream in pair)
             print(
                 f"| {dialect} | {name} | {a['fold'].text()} | {a['snap'].text()} "
