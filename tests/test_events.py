@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import streamfold
 from streamfold import events as ev
-from streamfold.fold import Accumulator
+from streamfold.fold import Accumulator, PartKind
 from streamfold.partial_json import JSONStringDelta
 
 from .corpus import (
@@ -150,7 +150,7 @@ class FinishProbe(Accumulator):
         return out
 
     def finish(self, index: int, raw: str, unified: str, close: bool = True) -> None:
-        self.finished_at.setdefault(index, self.handed_over + len(self.out))
+        self.finished_at.setdefault(index, self.handed_over + len(self._out))
         super().finish(index, raw, unified, close)
 
     def restart(self) -> None:
@@ -192,6 +192,14 @@ def test_every_result_failed_or_not_encodes_to_json_and_back(path: Path) -> None
         assert isinstance(error, streamfold.StreamfoldError)
         assert result.error == error.info == decoded.error
         assert error.partial is not None and error.partial.error == error.info
+
+
+def test_each_part_kind_names_its_delta_and_done_events() -> None:
+    # The kinds are the accumulator's own: no event carries one, each names a pair.
+    tags = {cls.__struct_config__.tag for cls in (*ev.Event.__args__,)}  # type: ignore[attr-defined]
+    for kind in PartKind:
+        assert {f"{kind.value}.delta", f"{kind.value}.done"} <= tags
+        assert kind == kind.value and hash(kind) == hash(kind.value)
 
 
 def test_truncated_stream_yields_incomplete_dones_then_raises() -> None:
