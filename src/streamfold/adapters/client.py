@@ -390,6 +390,7 @@ def stream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
+    parse_content: bool = False,
     http_client: HTTPClient | None = None,
 ) -> EventStream:
     """Stream a response from a live endpoint: an ``EventStream`` whose request
@@ -402,7 +403,9 @@ def stream(
             defaults when ``None``).
         dialect: the dialect to fold with (detected by default).
         strict: raise on malformed events.
-        parse_arguments: parse tool-call arguments incrementally.
+        parse_arguments: parse tool-call arguments incrementally
+            (``stream.partial_arguments(index)`` gives a call's value so far).
+        parse_content: parse answer text as JSON incrementally (JSON mode).
         http_client: an ``httpx2.Client`` or ``httpx.Client`` to send with (kept
             open; its ``follow_redirects`` and ``max_redirects`` are honoured);
             else one is created for this stream and closed with it.
@@ -462,6 +465,7 @@ def stream(
         dialect,
         strict=strict,
         parse_arguments=parse_arguments,
+        parse_content=parse_content,
         timeouts=limits,
         on_close=close,
     )
@@ -484,6 +488,7 @@ def astream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
+    parse_content: bool = False,
     http_client: AsyncHTTPClient | None = None,
 ) -> AsyncEventStream:
     """The async twin of ``stream``: an ``AsyncEventStream`` whose request is
@@ -544,6 +549,7 @@ def astream(
         dialect,
         strict=strict,
         parse_arguments=parse_arguments,
+        parse_content=parse_content,
         timeouts=limits,
         on_close=close,
     )

@@ -448,21 +448,23 @@ class _StreamState:
         dialect: str | type[Dialect],
         strict: bool,
         parse_arguments: bool,
+        parse_content: bool,
         timeouts: Timeouts | None,
     ) -> None:
-        self._options = (dialect, strict, parse_arguments, timeouts)
+        self._options = (dialect, strict, parse_arguments, parse_content, timeouts)
         self._response: StreamedResponse | None = None
         self._exchange: Exchange | None = None
         self._iterated = False
         self._closed = False
 
     def _attach(self, response: StreamedResponse, started_at: float | None) -> None:
-        dialect, strict, parse_arguments, timeouts = self._options
+        dialect, strict, parse_arguments, parse_content, timeouts = self._options
         exchange = Exchange(
             _head_of(response),
             dialect,
             strict=strict,
             parse_arguments=parse_arguments,
+            parse_content=parse_content,
             timeouts=timeouts,
             started=started_at,
             now=time.monotonic(),
@@ -511,6 +513,20 @@ class _StreamState:
         """
         return self._require().metadata()
 
+    def partial_arguments(self, index: int, choice: int = 0) -> Any:
+        """The arguments of tool call ``index`` parsed as far as they have
+        arrived, as ``StreamParser.partial_arguments`` gives them.
+
+        Returns:
+            The partial value, ``partial_json.MISSING`` before any value started,
+            or ``None`` when no such call exists.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet.
+            PartialJSONError: the arguments so far are not a prefix of valid JSON.
+        """
+        return self._require().parser.partial_arguments(index, choice)
+
     def _require(self) -> Exchange:
         if self._exchange is None:
             raise UsageError("the request has not been sent yet: open() the stream first")
@@ -544,7 +560,10 @@ class EventStream(_StreamState):
             ``client.send(request, stream=True)``).
         dialect: a dialect id or class, or ``"auto"``.
         strict: raise on malformed events (else skip them with a warning).
-        parse_arguments: parse tool-call arguments incrementally.
+        parse_arguments: parse tool-call arguments incrementally (the updates on
+            ``tool_call.arguments.delta`` events).
+        parse_content: parse answer text as JSON incrementally (JSON mode,
+            structured output): updates on ``text.delta``, the value on ``text.done``.
         timeouts: deadlines for the first event, idle gaps and the total time.
         started_at: the ``time.monotonic()`` reading when the request was sent;
             timings and deadlines count from there (else from now).
@@ -561,10 +580,11 @@ class EventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts)
         self._connect: Callable[[], tuple[StreamedResponse, float]] | None = None
         self._on_close: Callable[[], None] | None = None
         self._body: _SyncBody | None = None
@@ -578,6 +598,7 @@ class EventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> EventStream:
@@ -585,7 +606,7 @@ class EventStream(_StreamState):
         response and the ``time.monotonic()`` reading when the request was sent;
         ``on_close`` runs once when the stream closes."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts)
         self._connect = connect
         self._on_close = on_close
         self._body = None
@@ -692,10 +713,11 @@ class AsyncEventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts)
         self._connect: Callable[[], Awaitable[tuple[StreamedResponse, float]]] | None = None
         self._on_close: Callable[[], Awaitable[None]] | None = None
         self._body: _AsyncBody | None = None
@@ -709,12 +731,13 @@ class AsyncEventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncEventStream:
         """The async twin of ``EventStream.deferred``."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts)
         self._connect = connect
         self._on_close = on_close
         self._body = None
