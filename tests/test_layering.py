@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "result": 3,
     "sse": 4,
     "framing": 4,
+    "decoded": 4,
     "fold": 5,
     "dialects": 6,
     "parser": 7,

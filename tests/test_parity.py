@@ -208,6 +208,7 @@ SAMPLED: dict[str, dict[str, str]] = {
     },
 }
 
+
 def _allowed(provider: str, name: str, path: str) -> bool:
     return (provider, path) in CANNOT_CARRY or path in SAMPLED.get(name, {})
 

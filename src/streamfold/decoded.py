@@ -104,15 +104,10 @@ _WRITERS: dict[type, _Writer] = {dict: _mapping}
 def _writer_for(cls: type) -> _Writer:
     if issubclass(cls, Mapping):
         return _mapping
-    if issubclass(cls, (str, bytes, bytearray, memoryview)):
-        raise UsageError(
-            f"a {cls.__name__} is not a decoded event: events come decoded (dicts, SDK "
-            "objects) or as the bytes of the stream, fed to feed() as they came"
-        )
     if not callable(getattr(cls, "model_dump", None)):
         raise UsageError(
-            f"cannot fold a {cls.__name__}: feed bytes, dicts (decoded JSON events) "
-            "or SDK model objects (pydantic)"
+            "a stream takes bytes, bytearray or memoryview, or decoded events (dicts, "
+            f"SDK model objects), not {cls.__name__}"
         )
     package, _, rest = cls.__module__.partition(".")
     if package == "google" and rest.startswith("genai"):

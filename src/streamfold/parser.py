@@ -160,7 +160,10 @@ class StreamParser:
 
     def _feed_decoded(self, item: object) -> list[Event]:
         if isinstance(item, str):
-            raise UsageError("feed() takes bytes or decoded events, not str: encode text first")
+            raise UsageError(
+                "feed() takes bytes, bytearray or memoryview, or decoded events, not str: "
+                "encode text first (text.encode())"
+            )
         if self._closed:
             raise UsageError("feed() after close(): this parser has finished")
         framing = self._framing

@@ -142,13 +142,23 @@ class Failure:
             return parser.feed(self.payload or {}) + parser.close()
         if self.kind == "timeout":
             kind = "first_event" if parser.events_seen == 0 else "idle"
-            error = timeout_error(kind, None, position=parser.events_seen)
+            error = timeout_error(kind, _read_timeout(self.cause), position=parser.events_seen)
             error.__cause__ = self.cause
             return parser.fail(error)
         events = parser.close()
         if parser.error is not None and parser.error.__cause__ is None:
             parser.error.__cause__ = self.cause
         return events
+
+
+def _read_timeout(exc: BaseException) -> float | None:
+    # The HTTP client's read timeout, from the request the timeout error names.
+    try:
+        timeout = exc.request.extensions.get("timeout")  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    read = timeout.get("read") if isinstance(timeout, Mapping) else None
+    return float(read) if isinstance(read, (int, float)) else None
 
 
 def failure_of(exc: BaseException) -> Failure | None:

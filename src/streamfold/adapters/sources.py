@@ -113,7 +113,9 @@ def _inputs(source: Any) -> Iterator[Any]:
     elif isinstance(source, Iterable):
         for item in source:
             yield bytes(item) if isinstance(item, (bytearray, memoryview)) else item
-    elif isinstance(source, AsyncIterable):
+    elif isinstance(source, AsyncIterable) or inspect.isawaitable(source):
+        if inspect.iscoroutine(source):
+            source.close()  # never to be awaited: no "never awaited" warning
         raise UsageError(f"a {type(source).__name__} is async: use afold or aiter_events")
     else:
         raise UsageError(f"cannot read a stream from a {type(source).__name__}")
