@@ -83,7 +83,9 @@ def _responses(client: Any, headers: dict[str, str], raw: bool = False) -> Any:
     return create(model="responses-parallel-tools", input="hi", stream=True, extra_headers=headers)
 
 
-def _messages(client: Any, headers: dict[str, str], manager: bool = False) -> Any:
+def _messages(
+    client: Any, headers: dict[str, str], manager: bool = False, raw: bool = False
+) -> Any:
     options: Any = {
         "model": "anthropic-thinking",
         "max_tokens": 10,
@@ -92,6 +94,8 @@ def _messages(client: Any, headers: dict[str, str], manager: bool = False) -> An
     }
     if manager:
         return client.messages.stream(**options)
+    if raw:
+        return client.messages.with_streaming_response.create(stream=True, **options)
     return client.messages.create(stream=True, **options)
 
 
@@ -139,6 +143,13 @@ APIS = [
         "/v1/messages",
         lambda url, h: _messages(_anthropic(url), h),
         lambda url, h: _messages(_anthropic(url, True), h),
+    ),
+    API(
+        "anthropic-raw",
+        "anthropic-thinking",
+        "/v1/messages",
+        lambda url, h: _messages(_anthropic(url), h, raw=True),
+        lambda url, h: _messages(_anthropic(url, True), h, raw=True),
     ),
     API(
         "anthropic-message-stream",

@@ -27,14 +27,14 @@ import os
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import IO, TYPE_CHECKING, Any, Final, Protocol, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol, TypeAlias, overload
 
 from ..decoded import DecodedEvent
 from ..dialects.base import Dialect
 from ..errors import UsageError
 from ..events import Event
 from ..parser import StreamParser
-from ..result import Result
+from ..result import HTTPResult, Result
 from .sdks import failure_of, is_async, response_of
 
 if TYPE_CHECKING:
@@ -317,6 +317,18 @@ async def aiter_events(
         await _aclose(source)
 
 
+@overload
+def fold(
+    source: _Held | AbstractContextManager[_Held],
+    dialect: str | type[Dialect] = ...,
+    *,
+    strict: bool = ...,
+    checked: bool = ...,
+) -> HTTPResult: ...
+@overload
+def fold(
+    source: Source, dialect: str | type[Dialect] = ..., *, strict: bool = ..., checked: bool = ...
+) -> Result: ...
 def fold(
     source: Source,
     dialect: str | type[Dialect] = "auto",
@@ -368,6 +380,22 @@ def fold(
     return parser.final(checked=checked)
 
 
+@overload
+async def afold(
+    source: _Held | AbstractAsyncContextManager[_Held] | Awaitable[_Held],
+    dialect: str | type[Dialect] = ...,
+    *,
+    strict: bool = ...,
+    checked: bool = ...,
+) -> HTTPResult: ...
+@overload
+async def afold(
+    source: AsyncSource,
+    dialect: str | type[Dialect] = ...,
+    *,
+    strict: bool = ...,
+    checked: bool = ...,
+) -> Result: ...
 async def afold(
     source: AsyncSource,
     dialect: str | type[Dialect] = "auto",
@@ -380,7 +408,8 @@ async def afold(
         source = await source
     if _manager(source, asynchronous=True):
         async with source as entered:  # type: ignore[union-attr]
-            return await afold(entered, dialect, strict=strict, checked=checked)
+            result: Result = await afold(entered, dialect, strict=strict, checked=checked)
+            return result
     response = _async_response(source)
     if response is not None:
         from .httpx import AsyncEventStream
