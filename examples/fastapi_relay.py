@@ -162,13 +162,18 @@ def _turns(messages: Any) -> tuple[str | None, list[tuple[str, str]]]:
     return ("\n\n".join(system) or None), turns
 
 
-def _messages(api: str, turns: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _messages(api: str, turns: list[tuple[str, str]]) -> str | list[dict[str, Any]]:
     """The turns in ``api``'s own message shape."""
     if api == "gemini":
         return [
             {"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]}
             for role, text in turns
         ]
+    if api == "bedrock-converse":
+        return [{"role": role, "content": [{"text": text}]} for role, text in turns]
+    if api == "ollama-generate":
+        # /api/generate takes one prompt, not a conversation: the last turn.
+        return turns[-1][1] if turns else ""
     # Chat Completions, Anthropic Messages and the Responses API's input all
     # take {"role", "content"} with text content.
     return [{"role": role, "content": text} for role, text in turns]

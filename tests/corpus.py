@@ -120,13 +120,14 @@ PAIRS = ROOT.parent / "shared" / "pairs"
 IN_REPO = (FIXTURES, ROOT / "examples", ROOT / "src" / "streamfold" / "samples")
 #: The team's shared recordings (absent outside the team's machines).
 SHARED = (CORPUS, PAIRS)
-_RECORDING_SUFFIXES = (".sse", ".json")
+_RECORDING_SUFFIXES = (".sse", ".json", ".ndjson", ".eventstream")
 
 
 def recordings(sources: Sequence[Path] = IN_REPO + SHARED) -> list[Path]:
-    """Every recorded body under ``sources`` that exist: ``.sse`` streams, and
-    ``.json`` bodies (a Gemini JSON array, a non-streamed answer). Sorted, so
-    draws from the list are reproducible."""
+    """Every recorded body under ``sources`` that exist: ``.sse`` streams,
+    ``.json`` bodies (a Gemini JSON array, a non-streamed answer), and bodies
+    in their wire framing (``.ndjson`` lines, ``.eventstream`` frames). Sorted,
+    so draws from the list are reproducible."""
     found: list[Path] = []
     for source in sources:
         if source.is_dir():

@@ -35,6 +35,7 @@ from streamfold.adapters.httpx import (
     Timeouts,
 )
 from streamfold.adapters.server import ReplayServer
+from streamfold.dialects.registry import get_api
 
 SECRET = "sk-test-LEAKCHECK-0123456789abcdef"
 CHAT_NAMES = ["chat-reasoning", "chat-parallel-tools"]
@@ -561,8 +562,16 @@ def test_every_api_reaches_its_route_with_the_sdk_url_convention(
     ) as live:
         body = live.response.read()
         request_id = live.metadata.request_id
-    assert body == samples.read(sample.name)
-    served = replay_server.request(request_id)
+    recorded = samples.read(sample.name)
+    if get_api(sample.api).framing == "sse":
+        assert body == recorded
+    else:
+        # Written in the route's framing (Bedrock's frames, Ollama's lines):
+        # the same events, so the same answer.
+        assert body != recorded
+        assert streamfold.fold(body).response == streamfold.fold(recorded).response
+    # Ollama sends no request id: then the one request of the test's context.
+    served = replay_server.request(request_id) if request_id else replay_server.requests[-1]
     assert served.api == sample.api and served.recording == sample.name
 
 

@@ -5,6 +5,7 @@ the decoded path (what is kept of an object, what is refused)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,8 @@ import pytest
 import streamfold
 from streamfold import ProtocolError, StreamParser, UsageError, samples
 from streamfold.decoded import wire_json
-from streamfold.framing import BodyDecoder, Framing, FramingSniff, JSONArrayDecoder
+from streamfold.eventstream import EventStreamDecoder, EventStreamMessage
+from streamfold.framing import Framing, FramingSniff, JSONArrayDecoder, JSONSequenceDecoder
 from streamfold.sse import ServerSentEvent, SSEDecoder
 from tests.corpus import comparable, dialect_of, first_difference, recording_name, recordings
 
@@ -25,17 +27,21 @@ genai_types = pytest.importorskip("google.genai.types")
 
 # -- every recording, as dicts and as SDK objects ----------------------------------------------
 
-_DECODERS = {Framing.SSE: SSEDecoder, Framing.JSON_ARRAY: JSONArrayDecoder}
+_Decoder = SSEDecoder | JSONArrayDecoder | JSONSequenceDecoder | EventStreamDecoder
+_DECODERS: dict[Framing, type[_Decoder]] = {
+    Framing.SSE: SSEDecoder,
+    Framing.JSON_ARRAY: JSONArrayDecoder,
+    Framing.JSON_SEQUENCE: JSONSequenceDecoder,
+    Framing.EVENT_STREAM: EventStreamDecoder,
+}
 
 
 def _events(raw: bytes) -> list[ServerSentEvent] | None:
-    """The events of a recorded stream, or ``None`` for a body that is not a
-    stream (one JSON document) or does not frame."""
+    """The events of a recorded stream in any framing, or ``None`` for a body
+    that does not frame."""
     sniff = FramingSniff(1 << 30)
     framing = sniff.feed(raw) or sniff.close()
-    if framing not in _DECODERS:
-        return None
-    decoder: SSEDecoder | JSONArrayDecoder | BodyDecoder = _DECODERS[framing](1 << 30)
+    decoder = _DECODERS[framing](1 << 30)
     try:
         return decoder.feed(sniff.head) + decoder.close()
     except ProtocolError:
@@ -43,8 +49,11 @@ def _events(raw: bytes) -> list[ServerSentEvent] | None:
 
 
 def _dicts(raw: bytes) -> list[dict[str, Any]] | None:
-    """The stream's events as decoded JSON objects, ``[DONE]`` left out (the
-    SDKs drop it); ``None`` when another event is not a JSON object."""
+    """The stream's events as their SDK or framework would hand them over,
+    decoded: each event's JSON object, ``[DONE]`` left out (the SDKs drop it);
+    an AWS event-stream message as boto3 yields it, the member it names
+    wrapping its payload, blobs (``chunk.bytes``) as bytes. ``None`` when an
+    event is not a JSON object."""
     events = _events(raw)
     if events is None:
         return None
@@ -58,8 +67,19 @@ def _dicts(raw: bytes) -> list[dict[str, Any]] | None:
             return None
         if type(value) is not dict:
             return None
+        if isinstance(event, EventStreamMessage):
+            value = _boto3_member(event.event, value)
         out.append(value)
     return out
+
+
+def _boto3_member(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    # botocore's event-stream parser: the member named by :event-type (or
+    # :exception-type), Bedrock's padding "p" dropped, a blob decoded to bytes.
+    payload = {key: value for key, value in payload.items() if key != "p"}
+    if name == "chunk" and isinstance(payload.get("bytes"), str):
+        payload["bytes"] = base64.b64decode(payload["bytes"])
+    return {name: payload}
 
 
 def _fold(items: list[Any]) -> dict[str, Any]:
@@ -74,7 +94,7 @@ def _fold(items: list[Any]) -> dict[str, Any]:
 STREAMS = [
     pytest.param(path, id=recording_name(path))
     for path in recordings()
-    if path.suffix == ".sse" or path.read_bytes().lstrip()[:1] == b"["
+    if path.suffix in (".sse", ".ndjson", ".eventstream") or path.read_bytes().lstrip()[:1] == b"["
 ]
 
 #: Streams whose dicts cannot fold as their bytes, and why.

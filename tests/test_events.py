@@ -31,6 +31,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.sse"))
 PAIRS = ROOT.parent / "shared" / "pairs"
 #: The "other" recordings a dialect reads, by name prefix: the dialect that must.
 _OTHER_DIALECTS = {
+    "amazon-bedrock__other__converse-stream-": "bedrock-converse",
     "cohere__other__v2-chat-": "cohere-chat",
     "google__other__interactions-": "gemini-interactions",
     "openai__other__legacy-completions-": "openai-completions",
@@ -39,7 +40,8 @@ _OTHER_DIALECTS = {
 
 def _read_by_a_dialect(path: Path) -> bool:
     # The recordings of APIs without their own corpus name ("other"): those a
-    # dialect reads (Cohere, the Interactions API, legacy Completions).
+    # dialect reads (Bedrock ConverseStream, Cohere, the Interactions API,
+    # legacy Completions).
     return path.name.split("__")[1] != "other" or path.stem.startswith(tuple(_OTHER_DIALECTS))
 
 
@@ -348,8 +350,8 @@ _OTHER = (
 
 @pytest.mark.parametrize("path", _OTHER)
 def test_apis_without_a_corpus_name_fold_or_fail_with_a_typed_error(path: Path) -> None:
-    # Cohere v2, Gemini Interactions, legacy Completions fold complete by their
-    # dialect; an API no dialect claims (Bedrock ConverseStream) gets an error
+    # Bedrock ConverseStream, Cohere v2, Gemini Interactions, legacy Completions
+    # fold complete by their dialect; an API no dialect claims gets an error
     # that says so instead of folding to nothing.
     _, result, error = fold_pieces([path.read_bytes()])
     expected = next((d for p, d in _OTHER_DIALECTS.items() if path.stem.startswith(p)), None)
@@ -431,3 +433,32 @@ def test_mutated_anthropic_and_gemini_streams_raise_only_streamfold_errors(
 ) -> None:
     path = data.draw(st.sampled_from(_ANTHROPIC_GEMINI))
     fold_raising_only_our_errors(mutate(data, path.read_bytes()))
+
+
+def test_a_call_ended_by_the_next_one_is_complete_with_events_on_or_off() -> None:
+    # A call whose arguments are whole JSON ends when the next call starts,
+    # whether events are built or not (the plain fold used to keep it open, so
+    # a stream failing later reported it incomplete); a piece for it after
+    # that is warned about either way.
+    def chunk(calls: list[dict[str, Any]]) -> bytes:
+        delta = {"tool_calls": calls}
+        line = {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        return b"data: " + msgspec.json.encode(line) + b"\n\n"
+
+    body = (
+        chunk([{"index": 0, "id": "a", "function": {"name": "f", "arguments": '{"x": 1}'}}])
+        + chunk([{"index": 1, "id": "b", "function": {"name": "g", "arguments": '{"y"'}}])
+        + chunk([{"index": 0, "function": {"arguments": "1"}}])
+        + b"data: {not json}\n\n"
+    )
+    folds = []
+    for events in (True, False):
+        parser = streamfold.StreamParser(events=events)
+        parser.feed(body)
+        parser.close()
+        assert isinstance(parser.error, streamfold.ProtocolError)
+        folds.append((parser.snapshot.unified.tool_calls, parser.snapshot.warnings))
+    assert folds[0] == folds[1]
+    calls, warnings = folds[0]
+    assert [c.complete for c in calls] == [True, False]
+    assert any("after it was reported done" in w for w in warnings)

@@ -1,5 +1,6 @@
 """Framings other than SSE: a streamed JSON array (Gemini without ``alt=sse``) and a
-body that is one JSON document."""
+sequence of JSON objects (newline-delimited JSON, and a body that is one JSON
+document). The AWS event-stream has its own tests (``test_eventstream.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamfold.errors import ProtocolError
-from streamfold.framing import BodyDecoder, Framing, FramingSniff, JSONArrayDecoder
+from streamfold.framing import (
+    Framing,
+    FramingSniff,
+    JSONArrayDecoder,
+    JSONSequenceDecoder,
+    ndjson,
+)
 from streamfold.sse import ServerSentEvent
 
 from .corpus import bytewise, cut
@@ -23,7 +30,7 @@ BOM = b"\xef\xbb\xbf"
 
 
 def decode(
-    decoder: JSONArrayDecoder | BodyDecoder, pieces: list[bytes]
+    decoder: JSONArrayDecoder | JSONSequenceDecoder, pieces: list[bytes]
 ) -> tuple[list[ServerSentEvent], ProtocolError | None]:
     """Feed pieces, then close: the events, and the error that stopped them."""
     events: list[ServerSentEvent] = []
@@ -44,7 +51,7 @@ def elements(pieces: list[bytes]) -> tuple[list[Any], ProtocolError | None]:
 
 
 def outcome(
-    make: Callable[[], JSONArrayDecoder | BodyDecoder], pieces: list[bytes]
+    make: Callable[[], JSONArrayDecoder | JSONSequenceDecoder], pieces: list[bytes]
 ) -> tuple[list[tuple[bytes, int, bool]], Any]:
     """The events, then the error as a caller sees it (message, excerpt, position)."""
     events, error = decode(make(), pieces)
@@ -203,7 +210,49 @@ def test_array_error_is_raised_again_after_being_held() -> None:
         decoder.close()
 
 
-# -- one JSON body ---------------------------------------------------------------------
+# -- a sequence of JSON objects (NDJSON, or one document) ---------------------------------
+
+
+def values(pieces: list[bytes]) -> tuple[list[Any], ProtocolError | None]:
+    events, error = decode(JSONSequenceDecoder(LIMIT), pieces)
+    assert [event.index for event in events] == list(range(len(events)))
+    assert all(event.terminated for event in events)
+    return [json.loads(event.raw) for event in events], error
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    objects=_objects,
+    gap=st.sampled_from(["\n", "\r\n", " ", "", "\n\n  "]),
+    indent=st.sampled_from([None, 2]),
+    data=st.data(),
+)
+def test_sequence_values_survive_any_cut(
+    objects: list[dict[str, Any]], gap: str, indent: int | None, data: Any
+) -> None:
+    # Newline-delimited objects (or pretty-printed ones, or none between):
+    # each comes out whole as soon as it closes, wherever the body was cut.
+    body = "".join(json.dumps(item, indent=indent, ensure_ascii=False) + gap for item in objects)
+    raw = body.encode()
+    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=12))
+    assert values(cut(raw, points)) == (objects, None)
+
+
+def test_ndjson_writes_what_the_sequence_decoder_reads() -> None:
+    payloads = [b'{"a": 1}', b'{"b": "x\\ny"}', b"{}"]
+    body = ndjson(payloads)
+    assert body == b'{"a": 1}\n{"b": "x\\ny"}\n{}\n'
+    assert [event.raw for event in decode(JSONSequenceDecoder(LIMIT), bytewise(body))[0]] == (
+        payloads
+    )
+
+
+def test_each_value_is_handed_over_when_it_closes() -> None:
+    # Not at the end of the body: a stream of lines is read as it arrives.
+    decoder = JSONSequenceDecoder(LIMIT)
+    assert [e.raw for e in decoder.feed(b'{"a": 1}\n{"b"')] == [b'{"a": 1}']
+    assert [e.raw for e in decoder.feed(b": 2}\n")] == [b'{"b": 2}']
+    assert decoder.close() == []
 
 
 @pytest.mark.parametrize(
@@ -212,44 +261,86 @@ def test_array_error_is_raised_again_after_being_held() -> None:
         pytest.param(b'{"error": {"code": 429}}', b'{"error": {"code": 429}}', id="plain"),
         pytest.param(b'\r\n {"a": 1} \n', b'{"a": 1}', id="whitespace"),
         pytest.param(BOM + b' {"a": 1}', b'{"a": 1}', id="bom"),
+        pytest.param(
+            b'{\n  "a": [1, {"b": "}"}]\n}\n', b'{\n  "a": [1, {"b": "}"}]\n}', id="pretty"
+        ),
         pytest.param(b"", None, id="empty"),
         pytest.param(b" \r\n", None, id="blank"),
     ],
 )
-def test_body_is_one_event_at_the_end(body: bytes, raw: bytes | None) -> None:
+def test_one_document_is_one_event(body: bytes, raw: bytes | None) -> None:
     for pieces in ([body], bytewise(body)):
-        decoder = BodyDecoder(LIMIT)
-        assert [event for piece in pieces for event in decoder.feed(piece)] == []
-        events = decoder.close()
+        events, error = decode(JSONSequenceDecoder(LIMIT), pieces)
+        assert error is None
         assert [event.raw for event in events] == ([] if raw is None else [raw])
         assert all(event.index == 0 and event.terminated for event in events)
 
 
-def test_body_larger_than_the_limit() -> None:
-    body = b'{"a": "' + b"x" * 20 + b'"}'
-    whole = outcome(lambda: BodyDecoder(16), [body])
+@pytest.mark.parametrize(
+    ("body", "good", "message"),
+    [
+        pytest.param(b'x{"a": 1}', 0, "b'x' at byte 0", id="junk-before"),
+        pytest.param(b'{"a": 1}\n[1]', 1, "b'[' at byte 9", id="array-value"),
+        pytest.param(b'{"a": 1}\n2\n', 1, "b'2' at byte 9", id="scalar-value"),
+        pytest.param(b'{"a": 1}}', 1, "b'}' at byte 8", id="extra-brace"),
+        pytest.param(b'{"a": 1},{"b": 2}', 1, "b',' at byte 8", id="comma"),
+        pytest.param(b'{"a": 1}\ndata: x\n', 1, "b'd' at byte 9", id="sse-after"),
+    ],
+)
+def test_sequence_errors_keep_the_values_before_them(body: bytes, good: int, message: str) -> None:
+    whole = outcome(lambda: JSONSequenceDecoder(LIMIT), [body])
+    for pieces in (bytewise(body), cut(body, [len(body) // 2]), cut(body, [3])):
+        assert outcome(lambda: JSONSequenceDecoder(LIMIT), pieces) == whole
+    found, error = values([body])
+    assert len(found) == good
+    assert error is not None
+    assert error.message.startswith("unexpected bytes in a body of JSON values after value #")
+    assert message in error.message
+    assert error.position == good
+
+
+def test_sequence_value_cut_by_the_end_comes_out_unterminated() -> None:
+    body = b'{"a": 1}\n{"b": "unterminated'
+    for pieces in ([body], bytewise(body)):
+        events, error = decode(JSONSequenceDecoder(LIMIT), pieces)
+        assert error is None
+        assert [(e.raw, e.terminated) for e in events] == [
+            (b'{"a": 1}', True),
+            (b'{"b": "unterminated', False),
+        ]
+
+
+def test_sequence_value_larger_than_the_limit() -> None:
+    # Each value is bounded (a body of many small values is not).
+    body = b'{"s": 1}\n{"a": "' + b"x" * 20 + b'"}'
+    whole = outcome(lambda: JSONSequenceDecoder(16), [body])
     assert whole == (
-        [],
-        ("the JSON body is larger than the limit of 16 bytes", '{"a": "xxxxxxxxxx', 0),
+        [(b'{"s": 1}', 0, True)],
+        ("JSON value #1 is larger than the limit of 16 bytes", '{"a": "xxxxxxxxxx', 1),
     )
-    for pieces in (bytewise(body), cut(body, [3, 11])):
-        assert outcome(lambda: BodyDecoder(16), pieces) == whole
+    for pieces in (bytewise(body), cut(body, [3, 11, 14])):
+        assert outcome(lambda: JSONSequenceDecoder(16), pieces) == whole
+    many = ndjson([b'{"s": 1}'] * 1000)
+    assert len(decode(JSONSequenceDecoder(16), [many])[0]) == 1000
 
 
-def test_array_element_too_large_quotes_the_same_bytes_however_cut() -> None:
-    body = b'[{"big": "' + b"x" * 100 + b'"}]'
-    whole = outcome(lambda: JSONArrayDecoder(64), [body])
-    assert whole[1] is not None and whole[1][1] == '{"big": "' + "x" * 51
-    for pieces in (bytewise(body), cut(body, [2, 3, 40])):
-        assert outcome(lambda: JSONArrayDecoder(64), pieces) == whole
-
-
-def test_body_split_byte_order_mark() -> None:
-    for pieces in ([BOM + b'{"a": 1}'], bytewise(BOM + b'{"a": 1}')):
-        decoder = BodyDecoder(LIMIT)
-        for piece in pieces:
-            decoder.feed(piece)
-        assert [event.raw for event in decoder.close()] == [b'{"a": 1}']
+@settings(max_examples=200, deadline=None)
+@given(
+    objects=_objects,
+    junk=st.lists(st.tuples(st.integers(0, 200), _junk), max_size=3),
+    limit=st.integers(1, 80),
+    data=st.data(),
+)
+def test_sequence_same_events_and_error_at_any_cut(
+    objects: list[dict[str, Any]], junk: list[tuple[int, bytes]], limit: int, data: Any
+) -> None:
+    body = ndjson([json.dumps(item, ensure_ascii=False).encode() for item in objects])
+    for at, piece in junk:
+        body = body[:at] + piece + body[at:]
+    points = data.draw(st.lists(st.integers(0, len(body)), max_size=12))
+    whole = outcome(lambda: JSONSequenceDecoder(limit), [body])
+    assert outcome(lambda: JSONSequenceDecoder(limit), cut(body, points)) == whole
+    assert outcome(lambda: JSONSequenceDecoder(limit), bytewise(body)) == whole
 
 
 # -- telling the framing -------------------------------------------------------------------
@@ -270,9 +361,14 @@ def sniff(pieces: list[bytes], max_size: int = LIMIT) -> tuple[Framing, bytes]:
     [
         pytest.param(b"data: x\n\n", Framing.SSE, id="sse"),
         pytest.param(b'[{"a": 1}]', Framing.JSON_ARRAY, id="array"),
-        pytest.param(b'{"error": {}}', Framing.JSON_BODY, id="body"),
+        pytest.param(b'{"error": {}}', Framing.JSON_SEQUENCE, id="body"),
+        pytest.param(b'{"a": 1}\n{"b": 2}\n', Framing.JSON_SEQUENCE, id="ndjson"),
+        pytest.param(b"\x00\x00\x00\x10\x00\x00\x00\x00", Framing.EVENT_STREAM, id="event-stream"),
+        pytest.param(b"\x01\x00\x00\x10", Framing.EVENT_STREAM, id="event-stream-16-mib"),
+        pytest.param(b"\x08", Framing.EVENT_STREAM, id="backspace-is-binary"),
+        pytest.param(BOM + b"\x00\x00", Framing.EVENT_STREAM, id="event-stream-after-bom"),
         pytest.param(b' \r\n\t[{"a": 1}]', Framing.JSON_ARRAY, id="array-after-white-space"),
-        pytest.param(BOM + b'\n{"a": 1}', Framing.JSON_BODY, id="body-after-bom"),
+        pytest.param(BOM + b'\n{"a": 1}', Framing.JSON_SEQUENCE, id="body-after-bom"),
         pytest.param(b"\n\n  data: x\n\n", Framing.SSE, id="sse-after-white-space"),
         pytest.param(BOM + BOM + b"[]", Framing.SSE, id="second-bom-is-not-white-space"),
         pytest.param(b" " + BOM + b"[]", Framing.SSE, id="bom-after-white-space"),
@@ -335,7 +431,7 @@ def sniff_outcome(pieces: list[bytes], max_size: int) -> Any:
     head=st.lists(
         st.sampled_from([b" ", b"\t", b"\r\n", b"\n", BOM, b"\xef", b"\xbb"]), max_size=12
     ),
-    first=st.sampled_from([b"", b"[", b"{", b"d", b"\xef"]),
+    first=st.sampled_from([b"", b"[", b"{", b"d", b"\xef", b"\x00"]),
     max_size=st.integers(0, 12),
     data=st.data(),
 )

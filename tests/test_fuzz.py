@@ -41,10 +41,20 @@ from .corpus import (
     split_difference,
 )
 
-DIALECTS = ("openai-chat", "openai-responses", "anthropic", "gemini")
+DIALECTS = (
+    "openai-chat",
+    "openai-responses",
+    "anthropic",
+    "gemini",
+    "bedrock-converse",
+    "bedrock-anthropic",
+    "ollama",
+    "ollama-generate",
+)
 # Besides every dialect, every framing other than SSE gets its own draws: few
-# recordings are JSON arrays or bodies, and their decoders are their own code.
-FRAMINGS = ("json-array", "json-body")
+# recordings are JSON arrays, JSON objects (a body, NDJSON lines) or AWS
+# event-stream frames, and their decoders are their own code.
+FRAMINGS = ("json-array", "json-body", "event-stream")
 # The shared recordings, bounded: the small ones (fast to fold many ways), at
 # most this many per group, spread over the sorted list.
 _SHARED_MAX_BYTES = 32 * 1024
@@ -63,6 +73,8 @@ _FUZZ = settings(
 
 def _framing(path: Path) -> str:
     first = path.read_bytes().lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first and first[0] < 9:
+        return "event-stream"
     return {b"[": "json-array", b"{": "json-body"}.get(first, "sse")
 
 

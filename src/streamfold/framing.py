@@ -4,25 +4,36 @@
 - ``FramingSniff``: tells a body's framing from its first bytes (below).
 - ``JSONArrayDecoder``: Gemini's ``streamGenerateContent`` without ``alt=sse``
   streams one JSON array, element by element; each element becomes an event.
-- ``BodyDecoder``: a body that is one JSON object (an error envelope on HTTP
-  200, or a gateway that answered without streaming) becomes one event.
+- ``JSONSequenceDecoder``: top-level JSON objects one after another, separated
+  by white space: newline-delimited JSON (Ollama's ``/api/chat`` and
+  ``/api/generate``) and, as the case of one, a body that is one JSON document
+  (an error envelope on HTTP 200, or a gateway that answered without
+  streaming). Each object becomes an event as soon as it closes.
+- ``eventstream.EventStreamDecoder`` (a module of its own): the binary AWS
+  event-stream (``application/vnd.amazon.eventstream``), one event per message.
 
 Like the SSE decoder, every decoder here gives the same events and the same
 error, message included, however its input was cut, holds one contiguous
 buffer per event (so ``max_event_size`` bounds its memory), and strips one
-leading byte-order mark with ``sse.ByteOrderMark``.
+leading byte-order mark with ``sse.ByteOrderMark`` (the event-stream, binary,
+has none).
+
+``ndjson`` writes the newline-delimited form, for the replay server and tests.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import Enum
-from typing import Final, NoReturn
+from typing import ClassVar, Final, NoReturn
+
+import msgspec
 
 from .errors import ProtocolError, shorten
 from .sse import ByteOrderMark, ServerSentEvent
 
-__all__ = ["BodyDecoder", "Framing", "FramingSniff", "JSONArrayDecoder"]
+__all__ = ["Framing", "FramingSniff", "JSONArrayDecoder", "JSONSequenceDecoder", "ndjson"]
 
 _STRUCTURE: Final = re.compile(rb'["\[\]{}]')
 _IN_STRING: Final = re.compile(rb'["\\]')
@@ -35,16 +46,21 @@ class Framing(Enum):
 
     SSE = "sse"
     JSON_ARRAY = "json-array"  # a streamed JSON array: one event per element
-    JSON_BODY = "json-body"  # one JSON document: one event at the end
+    JSON_SEQUENCE = "json-sequence"  # JSON objects one after another (NDJSON): one event each
+    EVENT_STREAM = "event-stream"  # AWS event-stream binary messages: one event each
 
 
 class FramingSniff:
     """Tell a body's framing from its first meaningful byte, sans-IO.
 
     After one optional byte-order mark and JSON white space (space, tab, CR,
-    LF), the first byte decides: ``[`` is a JSON array, ``{`` one JSON body,
-    anything else SSE. A body that ends before such a byte (empty, blank, or a
-    partial byte-order mark) is SSE: it holds no event in any framing.
+    LF), the first byte decides: ``[`` is a JSON array, ``{`` a sequence of
+    JSON objects (one, or newline-delimited), a byte below 0x09 an AWS
+    event-stream (its first byte is the high byte of a message's 32-bit
+    length: 0 for any message under 16 MiB; no text starts with a control
+    byte), anything else SSE. A body that ends before such a byte (empty,
+    blank, or a partial byte-order mark) is SSE: it holds no event in any
+    framing.
 
     Until the framing is told, the bytes are held, all of them and as received
     (the mark and the white space included): they are not always droppable.
@@ -128,38 +144,48 @@ class FramingSniff:
             return self.framing
         self.head = bytes(self._held)
         self._held.clear()
-        return self._tell(0)
+        return self._tell(None)
 
-    def _tell(self, first: int) -> Framing:
+    def _tell(self, first: int | None) -> Framing:
         if first == 91:  # [
             self.framing = Framing.JSON_ARRAY
         elif first == 123:  # {
-            self.framing = Framing.JSON_BODY
+            self.framing = Framing.JSON_SEQUENCE
+        elif first is not None and first < 9:  # NUL to BS: a binary length
+            self.framing = Framing.EVENT_STREAM
         else:
             self.framing = Framing.SSE
         return self.framing
 
 
-class JSONArrayDecoder:
-    """Split a streamed top-level JSON array into one event per element.
+class _JSONValues:
+    """Split a body of top-level JSON values into one event per value: the
+    scanner that ``JSONArrayDecoder`` and ``JSONSequenceDecoder`` share. They
+    differ only in what may stand between the values (``_between``) and at
+    which depth the values sit (``_level``).
 
     Scans each byte once: a regex jumps to the next quote, backslash or
-    bracket, so the cost is linear in the bytes received. An element cut by
-    the end of input comes out of ``close()`` as a last event flagged
+    bracket, so the cost is linear in the bytes received. A value cut by the
+    end of input comes out of ``close()`` as a last event flagged
     ``terminated=False``, as an SSE event without its closing blank line
     does: the parser tells a cut stream from a malformed one.
 
     Args:
-        max_event_size: the largest element accepted, in bytes.
+        max_event_size: the largest value accepted, in bytes.
     """
+
+    _level: ClassVar[int]  # the depth of the values: 1 inside an array, 0 at the top
+    _value: ClassVar[str]  # what a value is called in errors ("JSON array element")
+    _item: ClassVar[str]  # and for short ("element")
+    _body: ClassVar[str]  # what the body is called in errors
 
     def __init__(self, max_event_size: int) -> None:
         self.max_event_size = max_event_size
         self._depth = 0
         self._in_string = False
         self._escape = False
-        self._element = bytearray()  # the element being read, from earlier chunks
-        self._start: int | None = None  # where the element began in the current chunk
+        self._element = bytearray()  # the value being read, from earlier chunks
+        self._start: int | None = None  # where the value began in the current chunk
         self._opened = False
         self._ended = False
         self._bom = ByteOrderMark()
@@ -171,12 +197,12 @@ class JSONArrayDecoder:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode the next bytes.
 
-        An error found after elements that the same bytes completed is raised on
-        the next call (``feed`` or ``close``), once those elements are returned:
+        An error found after values that the same bytes completed is raised on
+        the next call (``feed`` or ``close``), once those values are returned:
         the events before an error never depend on where the input was cut.
 
         Raises:
-            ProtocolError: bytes outside the array, or an element too large.
+            ProtocolError: bytes outside the values, or a value too large.
         """
         if self._error is not None:
             raise self._error
@@ -200,7 +226,7 @@ class JSONArrayDecoder:
         whether the stream was complete).
 
         Returns:
-            An element cut by the end of input, as an event flagged
+            A value cut by the end of input, as an event flagged
             ``terminated=False``, or nothing.
 
         Raises:
@@ -213,7 +239,7 @@ class JSONArrayDecoder:
             head = self._bom.close()
             self._base = self._seen - len(head)
             if head:
-                self._between(head, 0)
+                self._between(head, 0, [])
         if not self._element:
             return []
         event = ServerSentEvent(bytes(self._element), index=self.count, terminated=False)
@@ -224,6 +250,7 @@ class JSONArrayDecoder:
     def _scan(self, chunk: bytes, events: list[ServerSentEvent]) -> None:
         pos = 0
         n = len(chunk)
+        level = self._level
         self._start = 0 if self._element else None
         while pos < n:
             if self._in_string:
@@ -241,8 +268,8 @@ class JSONArrayDecoder:
                     self._in_string = False
                 pos += 1
                 continue
-            if self._depth <= 1:
-                pos = self._between(chunk, pos)
+            if self._depth <= level:
+                pos = self._between(chunk, pos, events)
                 if pos >= n:
                     break
             match = _STRUCTURE.search(chunk, pos)
@@ -256,17 +283,74 @@ class JSONArrayDecoder:
                 self._depth += 1
             else:
                 self._depth -= 1
-                if self._depth == 1:
+                if self._depth == level:
                     events.append(self._emit(chunk, pos + 1))
-                elif self._depth == 0:
-                    self._ended = True
             pos += 1
         if self._start is not None:
             self._element += memoryview(chunk)[self._start :]
             if len(self._element) > self.max_event_size:
                 self._too_large(self._element)
 
-    def _between(self, chunk: bytes, pos: int) -> int:
+    def _between(self, chunk: bytes, pos: int, events: list[ServerSentEvent]) -> int:
+        """Skip what stands between values from ``pos``; return where a value
+        starts (setting ``_start``), or the end of the chunk. A subclass may
+        hand over whole values it finds on the way, in ``events``."""
+        raise NotImplementedError
+
+    def _bad(self, chunk: bytes, pos: int) -> NoReturn:
+        # Only the offending byte is quoted: the bytes after it may not have
+        # arrived yet, and the message must not depend on where the input was cut.
+        byte = chunk[pos : pos + 1]
+        raise ProtocolError(
+            f"unexpected bytes in {self._body} after {self._item} #{self.count}: "
+            f"{byte!r} at byte {self._base + pos} of the body",
+            excerpt=shorten(byte),
+            position=self.count,
+        )
+
+    def _too_large(self, element: bytes | bytearray) -> NoReturn:
+        # Every split has read more than the limit when this is raised: quote no more.
+        head = bytes(element[: min(_EXCERPT, self.max_event_size + 1)])
+        self._element.clear()
+        raise ProtocolError(
+            f"{self._value} #{self.count} is larger than the limit of {self.max_event_size} bytes",
+            excerpt=shorten(head, _EXCERPT),
+            position=self.count,
+        )
+
+    def _emit(self, chunk: bytes, end: int) -> ServerSentEvent:
+        start = self._start or 0
+        if self._element:
+            self._element += memoryview(chunk)[start:end]
+            if len(self._element) > self.max_event_size:
+                self._too_large(self._element)
+            piece = bytes(self._element)
+            self._element.clear()
+        else:
+            piece = chunk[start:end]
+            if len(piece) > self.max_event_size:
+                # Checked here too, so a value too large fails however it was cut.
+                self._too_large(piece)
+        self._start = None
+        event = ServerSentEvent(piece, index=self.count)
+        self.count += 1
+        return event
+
+
+class JSONArrayDecoder(_JSONValues):
+    """Split a streamed top-level JSON array into one event per element (an
+    object); white space and commas may stand between them.
+
+    Args:
+        max_event_size: the largest element accepted, in bytes.
+    """
+
+    _level = 1
+    _value = "JSON array element"
+    _item = "element"
+    _body = "a JSON array stream"
+
+    def _between(self, chunk: bytes, pos: int, events: list[ServerSentEvent]) -> int:
         # Outside any element: only the array's own brackets, commas and
         # whitespace may stand here.
         n = len(chunk)
@@ -291,82 +375,64 @@ class JSONArrayDecoder:
                 self._bad(chunk, pos)
         return pos
 
-    def _bad(self, chunk: bytes, pos: int) -> NoReturn:
-        # Only the offending byte is quoted: the bytes after it may not have
-        # arrived yet, and the message must not depend on where the input was cut.
-        byte = chunk[pos : pos + 1]
-        raise ProtocolError(
-            f"unexpected bytes in a JSON array stream after element #{self.count}: "
-            f"{byte!r} at byte {self._base + pos} of the body",
-            excerpt=shorten(byte),
-            position=self.count,
-        )
 
-    def _too_large(self, element: bytes | bytearray) -> NoReturn:
-        # Every split has read more than the limit when this is raised: quote no more.
-        head = bytes(element[: min(_EXCERPT, self.max_event_size + 1)])
-        self._element.clear()
-        raise ProtocolError(
-            f"JSON array element #{self.count} is larger than the limit of "
-            f"{self.max_event_size} bytes",
-            excerpt=shorten(head, _EXCERPT),
-            position=self.count,
-        )
-
-    def _emit(self, chunk: bytes, end: int) -> ServerSentEvent:
-        start = self._start or 0
-        if self._element:
-            self._element += memoryview(chunk)[start:end]
-            if len(self._element) > self.max_event_size:
-                self._too_large(self._element)
-            piece = bytes(self._element)
-            self._element.clear()
-        else:
-            piece = chunk[start:end]
-            if len(piece) > self.max_event_size:
-                # Checked here too, so an element too large fails however it was cut.
-                self._too_large(piece)
-        self._start = None
-        event = ServerSentEvent(piece, index=self.count)
-        self.count += 1
-        return event
-
-
-class BodyDecoder:
-    """A body that is one JSON document: one event at the end of input.
+class JSONSequenceDecoder(_JSONValues):
+    """Split a body of top-level JSON objects, separated by JSON white space,
+    into one event per object, each as soon as it closes: newline-delimited
+    JSON (``application/x-ndjson``; a line may hold a pretty-printed object's
+    line ends, and objects need not be on lines of their own), and a body that
+    is one JSON document. Anything else between the objects is a
+    ``ProtocolError``.
 
     Args:
-        max_event_size: the largest body accepted, in bytes (a byte-order mark
-            not counted).
+        max_event_size: the largest object accepted, in bytes.
     """
 
-    def __init__(self, max_event_size: int) -> None:
-        self.max_event_size = max_event_size
-        self._body = bytearray()
-        self._bom = ByteOrderMark()
+    _level = 0
+    _value = "JSON value"
+    _item = "value"
+    _body = "a body of JSON values"
 
-    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """Keep the bytes until the end.
+    def _between(self, chunk: bytes, pos: int, events: list[ServerSentEvent]) -> int:
+        n = len(chunk)
+        while pos < n:
+            char = chunk[pos]
+            if char in (32, 9, 10, 13):  # whitespace
+                pos += 1
+            elif char == 123:  # an object starts
+                # The fast path: a line that holds exactly one object (as every
+                # NDJSON line does) is that object, checked by msgspec at C
+                # speed instead of scanned here. The scanner would give the same
+                # event, so the split of the input still changes nothing.
+                end = chunk.find(b"\n", pos)
+                if end >= 0:
+                    piece = chunk[pos:end].rstrip(b" \t\r")
+                    if len(piece) <= self.max_event_size and _one_object(piece):
+                        events.append(ServerSentEvent(piece, index=self.count))
+                        self.count += 1
+                        pos = end + 1
+                        continue
+                self._start = pos
+                return pos
+            else:
+                self._bad(chunk, pos)
+        return pos
 
-        Raises:
-            ProtocolError: the body is larger than the limit.
-        """
-        if not self._bom.settled:
-            chunk = self._bom.strip(chunk)
-        self._body += chunk
-        if len(self._body) > self.max_event_size:
-            # Every split has read more than the limit here: quote no more.
-            head = bytes(self._body[: min(_EXCERPT, self.max_event_size + 1)])
-            self._body.clear()
-            raise ProtocolError(
-                f"the JSON body is larger than the limit of {self.max_event_size} bytes",
-                excerpt=shorten(head, _EXCERPT),
-                position=0,
-            )
-        return []
 
-    def close(self) -> list[ServerSentEvent]:
-        """The whole body, as one event (nothing when it is blank)."""
-        body = (bytes(self._body) + self._bom.close()).strip()
-        self._body.clear()
-        return [ServerSentEvent(body, index=0, terminated=True)] if body else []
+_validate: Final = msgspec.json.Decoder(msgspec.Raw).decode
+
+
+def _one_object(piece: bytes) -> bool:
+    # Whether ``piece`` (which starts with "{") is one whole JSON object: msgspec
+    # checks its syntax without building it, and refuses trailing bytes.
+    try:
+        _validate(piece)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return True
+
+
+def ndjson(payloads: Iterable[bytes]) -> bytes:
+    """Newline-delimited JSON: each payload (one JSON object, without line
+    ends of its own) followed by ``\n``."""
+    return b"".join(payload + b"\n" for payload in payloads)

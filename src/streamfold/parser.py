@@ -38,19 +38,29 @@ from .errors import (
     shorten,
 )
 from .events import Event
+from .eventstream import EventStreamDecoder
 from .fold import Accumulator
-from .framing import BodyDecoder, Framing, FramingSniff, JSONArrayDecoder
+from .framing import Framing, FramingSniff, JSONArrayDecoder, JSONSequenceDecoder
 from .partial_json import parse_partial
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 __all__ = ["Phase", "StreamParser"]
 
-_Decoder = SSEDecoder | JSONArrayDecoder | BodyDecoder | DecodedEvents
+_Decoder = SSEDecoder | JSONArrayDecoder | JSONSequenceDecoder | EventStreamDecoder | DecodedEvents
 _DECODERS: dict[Framing, type[_Decoder]] = {
     Framing.SSE: SSEDecoder,
     Framing.JSON_ARRAY: JSONArrayDecoder,
-    Framing.JSON_BODY: BodyDecoder,
+    Framing.JSON_SEQUENCE: JSONSequenceDecoder,
+    Framing.EVENT_STREAM: EventStreamDecoder,
+}
+# What one event of each framing is called in messages.
+_UNITS: dict[type, str] = {
+    SSEDecoder: "server-sent event",
+    JSONArrayDecoder: "JSON array element",
+    JSONSequenceDecoder: "JSON value",
+    EventStreamDecoder: "event-stream message",
+    DecodedEvents: "decoded event",
 }
 
 
@@ -277,8 +287,9 @@ class StreamParser:
     # -- internals -------------------------------------------------------------------
 
     def _start(self, framing: Framing) -> _Decoder:
-        # Most bodies are SSE; Gemini without ?alt=sse streams one JSON array, and
-        # an error or a non-streamed answer arrives as one JSON object.
+        # Most bodies are SSE; Gemini without ?alt=sse streams one JSON array,
+        # Ollama newline-delimited JSON objects (an error or a non-streamed
+        # answer is one of them), Amazon Bedrock AWS event-stream messages.
         self.phase = Phase.STREAMING
         decoder = self._framing = _DECODERS[framing](self.max_event_size)
         return decoder
@@ -353,11 +364,7 @@ class StreamParser:
     def _cut(self, event: ServerSentEvent, cause: ProtocolError) -> IncompleteStreamError:
         # The input ended inside this event: the connection dropped, whatever
         # the strictness (the event's bytes are lost, not malformed).
-        what = (
-            "JSON array element"
-            if isinstance(self._framing, JSONArrayDecoder)
-            else "server-sent event"
-        )
+        what = _UNITS.get(type(self._framing), "server-sent event")
         error = IncompleteStreamError(
             f"the stream ended inside {what} #{event.index}, cut short: {shorten(event.raw)!r}",
             position=event.index,

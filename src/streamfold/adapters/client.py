@@ -27,7 +27,19 @@ api                         request                             key (header; env
 ``gemini``                  POST {base}/{version}/models/       x-goog-api-key;
                             {model}:streamGenerateContent       GEMINI_API_KEY, then
                             ?alt=sse                            GOOGLE_API_KEY
+``bedrock-converse``        POST {base}/model/{model}/          Bearer (a Bedrock API
+(bedrock)                   converse-stream                     key); AWS_BEARER_TOKEN_
+                                                                BEDROCK
+``bedrock-anthropic``       POST {base}/model/{model}/          as bedrock-converse
+(bedrock-claude)            invoke-with-response-stream
+``ollama`` (ollama-chat)    POST {base}/api/chat                none
+``ollama-generate``         POST {base}/api/generate            none
 ==========================  ==================================  ============================
+
+Bedrock's base URL is ``https://bedrock-runtime.{region}.amazonaws.com``, the
+region from ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, else ``us-east-1``;
+IAM credentials need SigV4 signing, which an ``http_client`` of your own can
+add (streamfold sends Bedrock API keys only).
 
 ``messages`` is a prompt string, or a list in the API's own message shape
 (``messages``, ``input``, ``messages``, ``contents``), sent as given; ``tools``
@@ -64,6 +76,7 @@ from .. import __version__
 from ..dialects.base import Dialect
 from ..dialects.registry import RequestParts, get_api
 from ..errors import IncompleteStreamError, StreamfoldError, UsageError, timeout_error
+from .framings import get_framing
 from .httpx import AsyncEventStream, EventStream, StreamedResponse, Timeouts, _errors_of
 from .redact import KEY_HEADERS, key_may_follow, redact_headers, redact_url
 
@@ -298,9 +311,11 @@ def build_request(
     row = get_api(api)
     version = api_version or row.api_version
     model_id = model if row.model_in_body else model.removeprefix("models/")
-    url = _join_url(base_url or row.base_url, row.path.format(version=version, model=model_id))
+    url = _join_url(
+        base_url or row.default_base_url(), row.path.format(version=version, model=model_id)
+    )
     request_headers = {
-        "accept": "text/event-stream",
+        "accept": get_framing(row.framing).media_type,
         "user-agent": f"streamfold/{__version__}",
     }
     if row.version_header is not None and version is not None:

@@ -19,7 +19,10 @@ and tested with a fake clock.
 What it decides:
 
 - whether the body is a stream: a non-2xx status, a content type that is not an
-  event stream, or an ``application/json`` body that is not a JSON array is
+  event stream (the media type of a framing of ``adapters.framings``:
+  ``text/event-stream``, ``application/x-ndjson``,
+  ``application/vnd.amazon.eventstream``), or an
+  ``application/json`` body that is not a JSON array is
   read (at most ``MAX_ERROR_BODY`` bytes, under the same deadlines) into an
   ``HTTPStatusError`` or ``ContentTypeError``, with the provider's envelope
   read by its dialect's functions (through the registry);
@@ -60,6 +63,7 @@ from ..events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallArg
 from ..framing import Framing, FramingSniff
 from ..parser import StreamParser
 from ..result import HTTPResult, ResponseMetadata, Result
+from .framings import FRAMINGS
 from .redact import (
     KEY_HEADERS,
     SecretFilter,
@@ -88,6 +92,11 @@ __all__ = [
 MAX_ERROR_BODY: Final = 64 * 1024
 
 _TOKEN_EVENTS: Final = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallArgumentsDelta)
+# The content types of a 2xx body that is a stream: each framing's (SSE, Ollama's
+# NDJSON, Bedrock's AWS event-stream), but JSON's, which is sniffed (below).
+_STREAM_MEDIA_TYPES: Final = frozenset(
+    framing.media_type for framing in FRAMINGS.values() if framing.media_type != "application/json"
+)
 _decode = msgspec.json.Decoder().decode
 
 
@@ -324,7 +333,7 @@ class Exchange:
         self.status_ok = 200 <= head.status_code < 300
         if not self.status_ok:
             self.phase = Phase.ERROR_BODY
-        elif not media or media == "text/event-stream":
+        elif not media or media in _STREAM_MEDIA_TYPES:
             self.phase = Phase.STREAMING
         elif media == "application/json" or media.endswith("+json"):
             self.phase = Phase.SNIFFING

@@ -1,6 +1,6 @@
 """How the replay server reads a recorded body and writes a route's body: one
-class per framing (server-sent events, a streamed JSON array, and room for
-others), pure functions of bytes.
+class per framing (server-sent events, a streamed JSON array, newline-delimited
+JSON, the AWS event-stream), pure functions of bytes.
 
 A framing does two things:
 
@@ -15,7 +15,7 @@ A framing does two things:
 
 When a recording's framing is the route's, the server sends its units'
 ``raw`` bytes as they are; otherwise it writes each event's payload in the
-route's framing. A new framing (NDJSON, binary event-stream frames, ...) is a
+route's framing. A new framing is a
 subclass registered in ``FRAMINGS`` under the name its registry rows give
 (``API.framing``, or what ``API.route`` returns); ``docs/http.md`` says how.
 """
@@ -25,13 +25,18 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Final, NamedTuple
 
+import msgspec
+
 from ..errors import StreamfoldError, UsageError
-from ..framing import JSONArrayDecoder
+from ..eventstream import EventStreamDecoder, encode_message
+from ..framing import JSONArrayDecoder, JSONSequenceDecoder, ndjson
 
 __all__ = [
     "FRAMINGS",
     "BodyFraming",
+    "EventStreamFraming",
     "JSONArrayFraming",
+    "NDJSONFraming",
     "SSEFraming",
     "Unit",
     "framing_for_media_type",
@@ -185,17 +190,7 @@ class JSONArrayFraming(BodyFraming):
             elements = [*decoder.feed(data), *decoder.close()]
         except StreamfoldError:
             return [Unit(data, None)] if data else []
-        units: list[Unit] = []
-        position = 0
-        for element in elements:
-            # Each element is a slice of the body: found from where the last one ended.
-            at = data.find(element.raw, position)
-            end = at + len(element.raw)
-            units.append(Unit(data[position:end], element.raw))
-            position = end
-        if position < len(data):
-            units.append(Unit(data[position:], None))
-        return units
+        return _slices(data, [element.raw for element in elements])
 
     def event(self, data: bytes, name: bytes | None, index: int) -> bytes:
         return (b"[" if index == 0 else b",\r\n") + data
@@ -207,8 +202,123 @@ class JSONArrayFraming(BodyFraming):
         return b"]" if count else b"[]"
 
 
+# -- newline-delimited JSON ---------------------------------------------------------------------
+
+
+class NDJSONFraming(BodyFraming):
+    """Newline-delimited JSON (Ollama's native API): a unit per object, with
+    the white space after it; written one object per line."""
+
+    name = "ndjson"
+    media_type = "application/x-ndjson"
+    extension = ".ndjson"
+
+    @classmethod
+    def units(cls, data: bytes) -> list[Unit]:
+        decoder = JSONSequenceDecoder(max(len(data), 1))
+        try:
+            values = [*decoder.feed(data), *decoder.close()]
+        except StreamfoldError:
+            return [Unit(data, None)] if data else []
+        return _slices(data, [value.raw for value in values])
+
+    def event(self, data: bytes, name: bytes | None, index: int) -> bytes:
+        return ndjson((data,))
+
+    def malformed(self, name: bytes | None, index: int) -> bytes:
+        # Closed, so the lines after it stay lines, but not JSON.
+        return b'{"malformed": true, "note": this line is not JSON}\n'
+
+
+# -- the AWS event-stream -------------------------------------------------------------------------
+
+_decode: Final = msgspec.json.Decoder().decode
+_encode: Final = msgspec.json.Encoder().encode
+
+
+class EventStreamFraming(BodyFraming):
+    """The binary AWS event-stream (Amazon Bedrock): a unit per message, its
+    data the payload, its name the ``:event-type`` (or ``:exception-type``).
+
+    A recording of another framing keeps each event-stream member wrapped, as
+    boto3 yields it: ``{"messageStart": {...}}``. Such an event (one without
+    a name) is written as the message the wire carries: the key its
+    ``:event-type``, the value its payload; a member whose name ends in
+    ``Exception`` (AWS's name for a modelled exception) as an ``exception``
+    message. A ``malformed`` message is one whose CRC does not match."""
+
+    name = "aws-event-stream"
+    media_type = "application/vnd.amazon.eventstream"
+    extension = ".eventstream"
+
+    @classmethod
+    def units(cls, data: bytes) -> list[Unit]:
+        decoder = EventStreamDecoder(max(len(data), 1))
+        try:
+            messages = [*decoder.feed(data), *decoder.close()]
+        except StreamfoldError:
+            return [Unit(data, None)] if data else []
+        units: list[Unit] = []
+        position = 0
+        for message in messages:
+            if not message.terminated:
+                break  # a message cut by the end of the recording: its bytes follow
+            # Each message is a slice of the body, one after another.
+            end = position + int.from_bytes(data[position : position + 4], "big")
+            name = message.event.encode() if message.event_set else None
+            units.append(Unit(data[position:end], message.raw, name))
+            position = end
+        if position < len(data):
+            units.append(Unit(data[position:], None))
+        return units
+
+    def event(self, data: bytes, name: bytes | None, index: int) -> bytes:
+        member, payload = _member(data, name)
+        if member.endswith("Exception"):
+            headers = {":exception-type": member, ":message-type": "exception"}
+        else:
+            headers = {":event-type": member, ":message-type": "event"}
+        return encode_message({**headers, ":content-type": "application/json"}, payload)
+
+    def malformed(self, name: bytes | None, index: int) -> bytes:
+        message = bytearray(self.event(b'{"malformed": true}', name or b"malformed", index))
+        message[-1] ^= 0xFF  # the message CRC no longer matches
+        return bytes(message)
+
+
+def _member(data: bytes, name: bytes | None) -> tuple[str, bytes]:
+    # A named event is its payload; an unnamed one is a wrapped member.
+    if name:
+        return name.decode("utf-8", "replace"), data
+    try:
+        value = _decode(data)
+    except msgspec.DecodeError:
+        value = None
+    if type(value) is dict and len(value) == 1:
+        ((member, inner),) = value.items()
+        return str(member), _encode(inner)
+    return "message", data
+
+
+def _slices(data: bytes, pieces: list[bytes]) -> list[Unit]:
+    # Units for values that are slices of the body, in order: each with the
+    # bytes before it, the bytes after the last a unit of their own.
+    units: list[Unit] = []
+    position = 0
+    for piece in pieces:
+        at = data.find(piece, position)
+        end = at + len(piece)
+        units.append(Unit(data[position:end], piece))
+        position = end
+    if position < len(data):
+        units.append(Unit(data[position:], None))
+    return units
+
+
 #: Every framing the replay server reads and writes, by name.
-FRAMINGS: dict[str, type[BodyFraming]] = {cls.name: cls for cls in (SSEFraming, JSONArrayFraming)}
+FRAMINGS: dict[str, type[BodyFraming]] = {
+    cls.name: cls for cls in (SSEFraming, JSONArrayFraming, NDJSONFraming, EventStreamFraming)
+}
 
 
 def get_framing(name: str) -> type[BodyFraming]:

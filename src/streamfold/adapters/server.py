@@ -14,7 +14,15 @@ works with each SDK's convention)::
     POST /v1/responses, /responses                    OpenAI Responses
     POST /v1/messages                                 Anthropic Messages
     POST /{version}/models/{model}:streamGenerateContent[?alt=sse]   Gemini
+    POST /model/{model}/converse-stream               Amazon Bedrock ConverseStream
+    POST /model/{model}/invoke-with-response-stream   Claude on Bedrock (InvokeModel...)
+    POST /api/chat, /api/generate                     Ollama (NDJSON)
     GET  /recordings                                  the recordings served
+
+(and the other rows' routes: ``GET /recordings`` lists them). Each route writes
+its API's framing: SSE, Gemini's JSON array, Bedrock's AWS event-stream frames
+(a recording keeps its members wrapped, ``{"messageStart": {...}}``, and each
+is written as the message the wire carries), Ollama's NDJSON.
 
 Which recording answers (``ReplayContext.choose``): the one the
 ``X-Streamfold-Recording`` header names; else the next turn of a script
@@ -40,7 +48,7 @@ Per request, two headers (or the context's and the server's defaults):
   given), ``json-body`` (a JSON error body on HTTP 200), ``split=utf8|crlf|bytes|N``
   (write the body in pieces cut inside every multi-byte UTF-8 character,
   between every CR and LF (line ends become CRLF), at every byte, or every N
-  bytes), ``provider=openai|anthropic|gemini|openrouter`` (whose error shapes
+  bytes), ``provider=openai|anthropic|gemini|openrouter|bedrock|ollama`` (whose error shapes
   to use; the route's provider by default); and the rule's scope:
   ``times=N`` (only the first N requests it applies to), ``recording=NAME``
   (only requests answered by that recording), ``route=PATH`` (only requests
@@ -149,7 +157,7 @@ __all__ = [
 
 #: Whose error shapes the server can answer with (``provider=``); each API's
 #: default is its registry row's ``provider``.
-PROVIDERS: Final = ("openai", "anthropic", "gemini", "openrouter")
+PROVIDERS: Final = ("openai", "anthropic", "gemini", "openrouter", "bedrock", "ollama")
 
 #: How the server records (VCR's modes): ``once`` replays what it has and
 #: records what is missing, ``all`` records every request again, ``none``
@@ -543,6 +551,25 @@ _GEMINI_ERRORS: Final = {
 }
 
 
+_BEDROCK_ERRORS: Final = {
+    400: "The provided request is not valid.",
+    403: "You don't have access to the model with the specified model ID.",
+    404: "The specified resource ARN was not found.",
+    408: "The request took too long to process.",
+    424: "The request failed due to an error while processing the model.",
+    429: "Too many requests, please wait before trying again.",
+    500: "An internal server error occurred. Retry your request.",
+    503: "The service isn't currently available. Try again later.",
+}
+_OLLAMA_ERRORS: Final = {
+    400: "invalid request",
+    404: "model not found, try pulling it first",
+    429: "too many requests",
+    500: "an error was encountered while running the model",
+    502: "the cloud model cannot be reached",
+}
+
+
 def error_body(
     provider: str, status: int, request_id: str, retry_after: float | None = None
 ) -> dict[str, Any]:
@@ -551,8 +578,14 @@ def error_body(
     OpenAI: ``{"error": {"message", "type", "param", "code"}}``; Anthropic:
     ``{"type": "error", "error": {"type", "message"}, "request_id"}``; Gemini:
     ``{"error": {"code", "message", "status", "details"}}`` (a ``RetryInfo`` in
-    ``details`` on 429); OpenRouter: ``{"error": {"code", "message", "metadata"}}``.
+    ``details`` on 429); OpenRouter: ``{"error": {"code", "message", "metadata"}}``;
+    Amazon Bedrock: ``{"message"}`` (its error type is a header); Ollama:
+    ``{"error": "<message>"}``.
     """
+    if provider == "bedrock":
+        return {"message": _BEDROCK_ERRORS.get(status, f"The service answered HTTP {status}.")}
+    if provider == "ollama":
+        return {"error": _OLLAMA_ERRORS.get(status, f"the service answered HTTP {status}")}
     if provider == "anthropic":
         kind, message = _ANTHROPIC_ERRORS.get(
             status,
@@ -617,11 +650,21 @@ def in_band_event(provider: str, api: str, sequence: int) -> tuple[bytes | None,
     OpenAI Chat: a data-only ``{"error": {...}}`` chunk; OpenAI Responses: an
     ``error`` event; Anthropic: ``event: error`` with an ``overloaded_error``;
     Gemini: a data-only ``{"error": {...}}``; OpenRouter: a chunk with ``error``
-    beside ``finish_reason: "error"``.
+    beside ``finish_reason: "error"``; Amazon Bedrock: a ``modelStreamErrorException``
+    (an exception message of the event-stream); Ollama: an ``{"error": "..."}`` line.
     """
     event: bytes | None = None
     payload: Any
-    if provider == "anthropic":
+    if provider == "bedrock":
+        event = b"modelStreamErrorException"
+        payload = {
+            "message": "Model Stream Error",
+            "originalStatusCode": 500,
+            "originalMessage": "The model stream failed.",
+        }
+    elif provider == "ollama":
+        payload = {"error": "an error was encountered while running the model"}
+    elif provider == "anthropic":
         event = b"error"
         payload = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     elif provider == "gemini":
@@ -1647,7 +1690,7 @@ class _App:
             retry_after = 1.0
         body = error_body(provider, status, record.id, retry_after)
         if message is not None:
-            body["error"]["message"] = message
+            _with_message(body, message)
             record.note = message if outcome != "fault" else None
         headers = _headers(provider, record.id, record.api)
         if retry_after is not None:
@@ -1702,9 +1745,25 @@ def upstream_url(api: str, upstreams: Mapping[str, str] | None = None) -> str:
     return url
 
 
+def _with_message(body: dict[str, Any], message: str) -> None:
+    # The server's own message (a 404 that names what is missing) in the
+    # provider's place for one: its error object, its error string, or the body.
+    error = body.get("error")
+    if isinstance(error, dict):
+        error["message"] = message
+    elif "error" in body:
+        body["error"] = message
+    else:
+        body["message"] = message
+
+
 def _headers(provider: str, request_id: str, api: str) -> dict[str, str]:
     # The headers each provider sends beside a stream: its request id and its
     # rate-limit headers (values made up, names as documented).
+    if provider == "bedrock":
+        return {"x-amzn-requestid": request_id}
+    if provider == "ollama":
+        return {}  # Ollama sends no request id
     if provider == "anthropic":
         return {
             "request-id": request_id,

@@ -669,10 +669,9 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str
     secrets.update(_request_secrets(args, api_key, headers))
     if args.api_key_env and not api_key:
         raise UsageError(f"the environment variable {args.api_key_env} is not set")
-    if not args.api_key_env and not any(
-        os.environ.get(name) for name in registry.get_api(args.api).key_env
-    ):
-        names = " or ".join(registry.get_api(args.api).key_env)
+    key_env = registry.get_api(args.api).key_env
+    if not args.api_key_env and key_env and not any(os.environ.get(name) for name in key_env):
+        names = " or ".join(key_env)
         err.write(f"streamfold: note: {names} is not set; sending no API key\n")
     prompt = _prompt(args)
     timeouts = Timeouts(
@@ -802,7 +801,7 @@ def _not_found(args: argparse.Namespace, error: HTTPResponseError) -> str:
 def live_url(args: argparse.Namespace) -> str:
     """The endpoint a ``chat`` command talks to, for messages: without its
     password or credential query values (``redact_url``)."""
-    return redact_url(str(args.base_url or registry.get_api(args.api).base_url))
+    return redact_url(str(args.base_url or registry.get_api(args.api).default_base_url()))
 
 
 # -- serve ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ its short name (``"chat"``) is accepted as an alias wherever a name is taken
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,11 @@ from . import anthropic, gemini
 from .ai_sdk_ui import AISDKUIMessageStream
 from .anthropic import AnthropicMessages
 from .base import Dialect
+from .bedrock import BedrockAnthropic, BedrockConverse
 from .cohere import CohereChat
 from .gemini import Gemini
 from .gemini_interactions import GeminiInteractions
+from .ollama import OllamaChat, OllamaGenerate
 from .openai_chat import OpenAIChat
 from .openai_completions import OpenAICompletions
 from .openai_responses import OpenAIResponses
@@ -106,7 +109,8 @@ class API:
         name: the short alias (``"chat"``).
         title: for people.
         dialect: the class that folds its streams.
-        base_url: the default base URL, as the API's official SDK takes it.
+        base_url: the default base URL, as the API's official SDK takes it; a
+            ``{region}`` in it is filled in (``default_base_url``).
         path: the request path after the base URL; ``{version}`` and ``{model}``
             are filled in.
         model_in_body: the model goes in the body's ``model`` (else only in the path).
@@ -117,6 +121,8 @@ class API:
         api_version: the default version: a header's value (``version_header``)
             or the path's ``{version}``.
         version_header: the header that carries ``api_version``, if any.
+        region_env: the environment variables the ``{region}`` of ``base_url``
+            is read from, in order, and ``default_region`` when none is set.
         routes: the replay server's paths for this API, Starlette patterns: a
             ``{model}`` parameter names the model (Gemini's is read by ``route``).
         framing: how the API frames a streamed response body, a name of
@@ -154,6 +160,8 @@ class API:
     model_in_body: bool = True
     api_version: str | None = None
     version_header: str | None = None
+    region_env: tuple[str, ...] = ()
+    default_region: str | None = None
     routes: tuple[str, ...] = ()
     framing: str = "sse"
     route: RouteReader | None = None
@@ -163,6 +171,15 @@ class API:
     error_code: Callable[[Any], str | None] | None = None
     error_request_id: Callable[[Any], str | None] | None = None
     retry_delay: Callable[[Any], float | None] | None = None
+
+    def default_base_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """``base_url`` with its ``{region}`` filled in from ``region_env``
+        (``environ``, else the process environment), else ``default_region``."""
+        if "{region}" not in self.base_url:
+            return self.base_url
+        environ = os.environ if environ is None else environ
+        region = next((environ[n] for n in self.region_env if environ.get(n)), None)
+        return self.base_url.replace("{region}", region or self.default_region or "")
 
 
 def _native(parts: RequestParts, prompt_as: Callable[[str], Any]) -> Any:
@@ -297,6 +314,69 @@ def ai_sdk_ui_body(parts: RequestParts) -> dict[str, Any]:
     return {"messages": messages, "trigger": "submit-message"}
 
 
+def bedrock_converse_body(parts: RequestParts) -> dict[str, Any]:
+    """Bedrock ``ConverseStream``: ``messages`` with content blocks (a prompt is
+    one user message with one ``text`` block), ``system`` as a list of blocks,
+    ``inferenceConfig.maxTokens``, and ``toolConfig.tools`` as given (each a
+    ``{"toolSpec": ...}``). The model is in the path."""
+    body: dict[str, Any] = {
+        "messages": _native(parts, lambda prompt: [{"role": "user", "content": [{"text": prompt}]}])
+    }
+    if parts.system is not None:
+        body["system"] = [{"text": parts.system}]
+    if parts.tools:
+        body["toolConfig"] = {"tools": [dict(tool) for tool in parts.tools]}
+    if parts.max_tokens is not None:
+        body["inferenceConfig"] = {"maxTokens": parts.max_tokens}
+    return body
+
+
+#: The Messages API version Bedrock takes in the body of a Claude invocation.
+BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+
+
+def bedrock_anthropic_body(parts: RequestParts) -> dict[str, Any]:
+    """Claude on Bedrock ``InvokeModelWithResponseStream``: Anthropic's Messages
+    body without ``model`` (in the path) and ``stream`` (the operation streams),
+    with ``anthropic_version`` (``BEDROCK_ANTHROPIC_VERSION``)."""
+    body = anthropic_body(parts)
+    del body["stream"]
+    return {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, **body}
+
+
+def _ollama_options(body: dict[str, Any], parts: RequestParts) -> dict[str, Any]:
+    body["stream"] = True
+    if parts.max_tokens is not None:
+        body["options"] = {"num_predict": parts.max_tokens}
+    return body
+
+
+def ollama_chat_body(parts: RequestParts) -> dict[str, Any]:
+    """Ollama ``/api/chat``: ``messages`` (the system prompt first), ``tools``,
+    ``options.num_predict`` for the output limit."""
+    messages = _native(parts, _user_message)
+    if parts.system is not None:
+        messages = [{"role": "system", "content": parts.system}, *messages]
+    return _ollama_options(_tools({"messages": messages}, parts), parts)
+
+
+def ollama_generate_body(parts: RequestParts) -> dict[str, Any]:
+    """Ollama ``/api/generate``: ``prompt`` and ``system``, ``options.num_predict``.
+
+    Raises:
+        UsageError: messages were given (``/api/generate`` takes one prompt),
+            or tools (it takes none).
+    """
+    if not isinstance(parts.messages, str):
+        raise UsageError("ollama-generate takes a prompt string, not messages (use ollama)")
+    if parts.tools:
+        raise UsageError("ollama-generate takes no tools (use ollama)")
+    body: dict[str, Any] = {"prompt": parts.messages}
+    if parts.system is not None:
+        body["system"] = parts.system
+    return _ollama_options(body, parts)
+
+
 #: The request-id headers of OpenAI and the servers that speak its APIs:
 #: OpenAI and most compatible servers, OpenAI's alternate spelling, Groq, Azure
 #: (API Management, Azure), OpenRouter's generation id.
@@ -415,6 +495,77 @@ APIS: tuple[API, ...] = (
         unwrap_error=gemini.unwrap_error_body,
         error_code=gemini.error_status,
         retry_delay=gemini.retry_delay,
+    ),
+    API(
+        id=BedrockAnthropic.name,
+        name="bedrock-claude",
+        title="Anthropic Claude on Amazon Bedrock (InvokeModelWithResponseStream)",
+        dialect=BedrockAnthropic,
+        base_url="https://bedrock-runtime.{region}.amazonaws.com",
+        path="/model/{model}/invoke-with-response-stream",
+        body=bedrock_anthropic_body,
+        # A Bedrock API key (a bearer token); IAM credentials need SigV4 signing,
+        # which a caller's own http_client can add.
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("AWS_BEARER_TOKEN_BEDROCK",),
+        model_in_body=False,
+        framing="aws-event-stream",
+        region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
+        default_region="us-east-1",
+        routes=("/model/{model}/invoke-with-response-stream",),
+        provider="bedrock",
+        request_id_headers=("x-amzn-requestid",),
+    ),
+    API(
+        id=BedrockConverse.name,
+        name="bedrock",
+        title="Amazon Bedrock ConverseStream",
+        dialect=BedrockConverse,
+        base_url="https://bedrock-runtime.{region}.amazonaws.com",
+        path="/model/{model}/converse-stream",
+        body=bedrock_converse_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=("AWS_BEARER_TOKEN_BEDROCK",),
+        model_in_body=False,
+        framing="aws-event-stream",
+        region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
+        default_region="us-east-1",
+        routes=("/model/{model}/converse-stream",),
+        provider="bedrock",
+        request_id_headers=("x-amzn-requestid",),
+    ),
+    API(
+        id=OllamaChat.name,
+        name="ollama-chat",
+        title="Ollama /api/chat",
+        dialect=OllamaChat,
+        # A local server: no key (Ollama's cloud takes one as a bearer token).
+        base_url="http://localhost:11434",
+        path="/api/chat",
+        body=ollama_chat_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=(),
+        framing="ndjson",
+        routes=("/api/chat",),
+        provider="ollama",
+    ),
+    API(
+        id=OllamaGenerate.name,
+        name=OllamaGenerate.name,
+        title="Ollama /api/generate",
+        dialect=OllamaGenerate,
+        base_url="http://localhost:11434",
+        path="/api/generate",
+        body=ollama_generate_body,
+        key_header="authorization",
+        key_prefix="Bearer ",
+        key_env=(),
+        framing="ndjson",
+        routes=("/api/generate",),
+        provider="ollama",
     ),
     API(
         id=OpenAICompletions.name,

@@ -25,6 +25,14 @@ cohere-tools               cohere      Cohere v2 chat: the tool plan, then two
                                        tool calls filling in
 completions-text           completions legacy Completions: ``text_completion``
                                        chunks, usage in a last chunk
+bedrock-tools              bedrock     ConverseStream (served as AWS event-stream
+                                       frames): signed reasoning, text, a tool call
+bedrock-claude-thinking    bedrock-    Claude on InvokeModelWithResponseStream:
+                           claude      ``chunk`` frames of Anthropic events
+ollama-thinking            ollama-chat Ollama ``/api/chat`` (NDJSON): thinking,
+                                       then the answer, the metrics last
+ollama-generate-text       ollama-     Ollama ``/api/generate``: ``response``
+                           generate    pieces, ``context`` and the metrics last
 =========================  ==========  ==========================================
 """
 
@@ -132,6 +140,35 @@ SAMPLES: tuple[Sample, ...] = (
         "openai-completions",
         "Legacy Completions: text, then usage",
         "Is 9.11 larger than 9.9?",
+    ),
+    Sample(
+        "bedrock-tools",
+        "bedrock-converse",
+        "Bedrock ConverseStream (binary frames): reasoning, text, a tool call",
+        "What is the weather in Paris?",
+        finish_reason="tool_calls",
+        tool_calls=1,
+        reasoning=True,
+    ),
+    Sample(
+        "bedrock-claude-thinking",
+        "bedrock-anthropic",
+        "Claude on Bedrock: Anthropic events inside event-stream chunks",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+    Sample(
+        "ollama-thinking",
+        "ollama",
+        "Ollama /api/chat (NDJSON): thinking, then the answer",
+        "Is 9.11 larger than 9.9?",
+        reasoning=True,
+    ),
+    Sample(
+        "ollama-generate-text",
+        "ollama-generate",
+        "Ollama /api/generate (NDJSON): the answer, then the metrics",
+        "Why is the sky blue?",
     ),
 )
 

@@ -1,0 +1,287 @@
+"""Ollama's native API: ``/api/chat`` (``ollama``) and ``/api/generate``
+(``ollama-generate``).
+
+Ollama streams newline-delimited JSON (``application/x-ndjson``; read by
+``framing.JSONSequenceDecoder``), one object per line. A chat line is a
+``ChatResponse``: ``model``, ``created_at``, ``message`` (``role``, a piece of
+``content``, a piece of ``thinking``, whole ``tool_calls``), ``done``; a
+generate line is a ``GenerateResponse``, the same with ``response``,
+``thinking`` and ``tool_calls`` at the top level. The last line has ``done:
+true``, the ``done_reason`` (``stop``, ``length``, ``load``, ``unload``) and the
+metrics: ``prompt_eval_count`` and ``eval_count`` (tokens), ``total_duration``,
+``load_duration``, ``prompt_eval_duration`` and ``eval_duration``
+(nanoseconds); a generate stream also sends ``context``. A failure after the
+stream began is a line ``{"error": "..."}``. ``logprobs``, when asked for,
+come per line.
+
+The contract is ``docs/dialects/ollama.md``; each departure from the
+reference is a named function below.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Final
+
+from ..errors import ProviderError
+from ..events import Usage
+from ..fold import Accumulator
+from ..sse import ServerSentEvent
+from .base import (
+    Dialect,
+    arguments_text,
+    decode_json,
+    int_or_none,
+    object_or_none,
+    objects,
+    protocol_error,
+    str_or_none,
+)
+
+__all__ = [
+    "NATIVE_DONE_REASONS",
+    "OllamaChat",
+    "OllamaGenerate",
+    "native_usage",
+    "normalise_usage",
+    "unified_done_reason",
+]
+
+_DONE_REASONS: Final = {
+    "stop": "stop",
+    "length": "length",
+    # The request only loaded (or unloaded) the model: no answer was asked for.
+    "load": "other",
+    "unload": "other",
+}
+
+#: The other way, for encoders: each unified finish reason's done_reason.
+NATIVE_DONE_REASONS: Final = {"stop": "stop", "tool_calls": "stop", "length": "length"}
+
+#: The metrics of the last line: its token counts and durations (nanoseconds).
+_METRICS: Final = (
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+)
+# Fields folded from every line into the response's own (not copied as sent).
+_STREAMED: Final = frozenset({"message", "response", "thinking", "tool_calls", "logprobs"})
+
+
+def unified_done_reason(raw: str, has_tool_calls: bool = False) -> str:
+    """Map a ``done_reason`` to stop, tool_calls, length or other."""
+    unified = _DONE_REASONS.get(raw, "other")
+    if unified == "stop" and has_tool_calls:
+        return _stop_with_tool_calls()
+    return unified
+
+
+def _stop_with_tool_calls() -> str:
+    # Ollama ends a turn that calls tools with done_reason "stop" (it has no
+    # reason of its own for it): the turn asks for the calls to be run.
+    return "tool_calls"
+
+
+def normalise_usage(raw: dict[str, Any]) -> Usage | None:
+    """The usage of the last line's metrics, or ``None`` when it has no count.
+
+    ``prompt_eval_count`` is the prompt's tokens, ``eval_count`` the answer's
+    (thinking included: Ollama does not count it apart). A count Ollama left
+    out stays ``None``: it omits a count of 0, and counts only the prompt
+    tokens it evaluated (a prompt served from its cache may count 0), so an
+    absent count is not known to be the prompt's size.
+    """
+    prompt = int_or_none(raw.get("prompt_eval_count"))
+    output = int_or_none(raw.get("eval_count"))
+    if prompt is None and output is None:
+        return None
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=output,
+        total_tokens=None if prompt is None or output is None else prompt + output,
+        raw=raw,
+    )
+
+
+def native_usage(usage: Usage) -> dict[str, Any]:
+    """The metrics of normalised ``usage``: the counts that are known."""
+    out: dict[str, Any] = {}
+    if usage.input_tokens is not None:
+        out["prompt_eval_count"] = usage.input_tokens
+    if usage.output_tokens is not None:
+        out["eval_count"] = usage.output_tokens
+    return out
+
+
+class OllamaChat(Dialect):
+    """Ollama ``/api/chat`` (``"ollama"``)."""
+
+    name = "ollama"
+    #: Where a line's streamed fields are: in its ``message`` (chat) or at its top level.
+    _nested: ClassVar[bool] = True
+    #: The field of the answer's text.
+    _text_field: ClassVar[str] = "content"
+
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        self.fields: dict[str, Any] = {}  # the top-level fields, the last value winning
+        self.role: str | None = None
+        self.content: list[str] = []
+        self.thinking: list[str] = []
+        self.tool_calls: list[dict[str, Any]] = []
+        self.logprobs: list[Any] = []
+        self.done_reason: str | None = None
+
+    @classmethod
+    def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
+        """A line with ``model``, ``created_at``, a boolean ``done`` and (chat)
+        a ``message`` object or (generate) a ``response`` string."""
+        if type(payload) is not dict:
+            return False
+        if type(payload.get("model")) is not str or type(payload.get("done")) is not bool:
+            return False
+        if type(payload.get("created_at")) is not str:
+            return False
+        if cls._nested:
+            return type(payload.get("message")) is dict
+        return type(payload.get("response")) is str
+
+    def handle(self, event: ServerSentEvent) -> None:
+        """Fold one line.
+
+        Raises:
+            ProviderError: an ``{"error": ...}`` line.
+            ProtocolError: a line that is not a JSON object.
+        """
+        payload = decode_json(event)
+        if type(payload) is not dict:
+            raise protocol_error(event, "is not a JSON object")
+        if payload.get("error") is not None:
+            raise self._error(payload, event)
+        acc = self.acc
+        model = str_or_none(payload.get("model"))
+        acc.start(None, model, None)
+        for key, value in payload.items():
+            if key not in _STREAMED and value is not None:
+                if key == "model" and not model:
+                    continue
+                self.fields[key] = value
+        parts = object_or_none(payload.get("message")) if self._nested else payload
+        if parts is not None:
+            self._parts(parts, event)
+        logprobs = payload.get("logprobs")
+        if type(logprobs) is list and logprobs:
+            self.logprobs.extend(logprobs)
+            acc.logprobs(0, logprobs)
+        if payload.get("done") is True:
+            self._done(payload)
+
+    def _parts(self, parts: dict[str, Any], event: ServerSentEvent) -> None:
+        acc = self.acc
+        role = str_or_none(parts.get("role"))
+        if role:
+            self.role = role
+        thinking = parts.get("thinking")
+        if type(thinking) is str and thinking:
+            self.thinking.append(thinking)
+            acc.reasoning(0, thinking)
+        content = parts.get(self._text_field)
+        if type(content) is str and content:
+            self.content.append(content)
+            acc.text(0, content)
+        for call in objects(parts.get("tool_calls")):
+            self._tool_call(call, event)
+
+    def _tool_call(self, call: dict[str, Any], event: ServerSentEvent) -> None:
+        # Ollama sends each call whole: started, its arguments, done.
+        function = object_or_none(call.get("function")) or {}
+        arguments = function.get("arguments")
+        if type(arguments) is str:
+            text = _arguments_as_text(arguments)
+        elif arguments is None:
+            text = "{}"
+        else:
+            text = arguments_text(arguments, event, "function.arguments")
+        key = len(self.tool_calls)
+        self.tool_calls.append(call)
+        self.acc.tool_call(
+            0,
+            key,
+            id=str_or_none(call.get("id")),
+            name=str_or_none(function.get("name")),
+            arguments=text,
+        )
+        self.acc.end_tool_call(0, key)
+
+    def _done(self, payload: dict[str, Any]) -> None:
+        acc = self.acc
+        metrics: dict[str, Any] = {key: payload[key] for key in _METRICS if key in payload}
+        usage = normalise_usage(metrics)
+        if usage is not None:
+            acc.set_usage(usage)
+        reason = payload.get("done_reason")
+        # Older Ollama versions end a stream with done: true and no done_reason:
+        # complete, its finish reason unknown.
+        if type(reason) is str and reason:
+            self.done_reason = reason
+            acc.finish(0, reason, unified_done_reason(reason, bool(self.tool_calls)))
+        self.terminated = True
+
+    def _error(self, payload: dict[str, Any], event: ServerSentEvent) -> ProviderError:
+        # {"error": "..."}: Ollama's errors are a message, with no code; whether
+        # to retry is not said.
+        error = payload.get("error")
+        message = error if type(error) is str and error else None
+        if message is None:
+            body = object_or_none(error) or {}
+            text = body.get("message")
+            message = text if type(text) is str and text else "Ollama reported an error"
+        return ProviderError(message, raw=payload, position=event.index)
+
+    # -- the native response -------------------------------------------------------
+
+    def response(self) -> dict[str, Any]:
+        """The ``ChatResponse`` a call with ``stream: false`` would have returned."""
+        message: dict[str, Any] = {
+            "role": self.role or "assistant",
+            "content": "".join(self.content),
+        }
+        if self.thinking:
+            message["thinking"] = "".join(self.thinking)
+        if self.tool_calls:
+            message["tool_calls"] = list(self.tool_calls)
+        out: dict[str, Any] = {"model": "", "created_at": "", "message": message, "done": False}
+        out.update(self.fields)
+        if self.logprobs:
+            out["logprobs"] = list(self.logprobs)
+        return out
+
+
+class OllamaGenerate(OllamaChat):
+    """Ollama ``/api/generate`` (``"ollama-generate"``): the answer's pieces in
+    ``response`` (and ``thinking``, ``tool_calls``) at each line's top level."""
+
+    name = "ollama-generate"
+    _nested = False
+    _text_field = "response"
+
+    def response(self) -> dict[str, Any]:
+        """The ``GenerateResponse`` a call with ``stream: false`` would have returned."""
+        out: dict[str, Any] = {"model": "", "created_at": "", "response": "".join(self.content)}
+        if self.thinking:
+            out["thinking"] = "".join(self.thinking)
+        out["done"] = False
+        out.update(self.fields)
+        if self.tool_calls:
+            out["tool_calls"] = list(self.tool_calls)
+        if self.logprobs:
+            out["logprobs"] = list(self.logprobs)
+        return out
+
+
+def _arguments_as_text(arguments: str) -> str:
+    # Ollama sends a call's arguments as a JSON object; a server imitating its
+    # API may send their JSON text instead, which is taken as it was sent.
+    return arguments

@@ -1,0 +1,995 @@
+"""Amazon Bedrock: ConverseStream and Claude on InvokeModelWithResponseStream.
+
+The fixtures are written from the Bedrock Runtime reference (the
+``ConverseStreamOutput`` and ``ResponseStream`` unions, every member) as
+recordings keep them: one wrapped member per ``data:`` line. Each also runs as
+the wire carries it, AWS event-stream frames, and as boto3 hands it over: the
+frames read by botocore's own ``EventStream`` with the service's model (a
+test-only oracle). All three fold alike, at any split."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streamfold import StreamParser
+from streamfold.adapters.client import build_request, stream
+from streamfold.dialects.bedrock import normalise_usage, unified_stop_reason
+from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
+from streamfold.events import Event, ReasoningDone, ToolCallDone
+from streamfold.eventstream import encode_error, encode_event, encode_exception
+from streamfold.result import Result
+from streamfold.sse import SSEDecoder
+
+from .corpus import (
+    CORPUS,
+    FIXTURES,
+    bytewise,
+    corpus_files,
+    cut,
+    fold_pieces,
+    fold_raising_only_our_errors,
+    mutate,
+)
+
+check_order = importlib.import_module(".test_events", __package__).check_order
+botocore_session = pytest.importorskip("botocore.session", reason="botocore is the oracle")
+botocore_parsers = importlib.import_module("botocore.parsers")
+botocore_eventstream = importlib.import_module("botocore.eventstream")
+
+CONVERSE = FIXTURES / "bedrock_converse"
+INVOKE = FIXTURES / "bedrock_anthropic"
+_EXCEPTIONS = {
+    "internalServerException",
+    "modelStreamErrorException",
+    "validationException",
+    "throttlingException",
+    "serviceUnavailableException",
+    "modelTimeoutException",
+}
+
+
+def fixtures(folder: Path) -> list[Any]:
+    return [pytest.param(p, id=p.stem) for p in sorted(folder.glob("*.sse"))]
+
+
+def every_fixture() -> list[Any]:
+    return [*fixtures(CONVERSE), *fixtures(INVOKE)]
+
+
+# -- the three forms of one stream ------------------------------------------------------
+
+
+def members(sse: bytes) -> list[tuple[str, Any]]:
+    """The wrapped members of a recording, in order: (name, value)."""
+    decoder = SSEDecoder()
+    out = []
+    for event in [*decoder.feed(sse), *decoder.close()]:
+        payload = json.loads(event.raw)
+        (name,) = [key for key in payload if key != "p"]
+        out.append((name, payload[name]))
+    return out
+
+
+def frames(sse: bytes) -> bytes:
+    """The recording as Bedrock sends it: one event-stream message per member."""
+    out = []
+    for name, value in members(sse):
+        payload = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        write = encode_exception if name in _EXCEPTIONS else encode_event
+        out.append(write(name, payload))
+    return b"".join(out)
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self) -> Any:
+        yield self.data
+
+    def close(self) -> None:
+        pass
+
+
+def _blobs_as_base64(value: Any) -> Any:
+    # boto3 decodes blobs (redactedContent, chunk.bytes, image bytes) to bytes;
+    # JSON holds them base64, as the wire did.
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _blobs_as_base64(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blobs_as_base64(v) for v in value]
+    return value
+
+
+def boto3_dicts(data: bytes, shape: str) -> bytes:
+    """What boto3's ``converse_stream()`` (or ``invoke_model_with_response_stream``)
+    yields for these frames, written back as one wrapped member per ``data:`` line;
+    an exception (boto3 raises it) as the member it was."""
+    model = botocore_session.get_session().get_service_model("bedrock-runtime")
+    stream = botocore_eventstream.EventStream(
+        _Body(data), model.shape_for(shape), botocore_parsers.EventStreamJSONParser(), "Stream"
+    )
+    lines = []
+    try:
+        for event in stream:
+            lines.append(_blobs_as_base64(event))
+    except botocore_eventstream.EventStreamError as exc:
+        error = exc.response["Error"]
+        lines.append({error["Code"]: {"message": error["Message"]}})
+    return "".join(f"data: {json.dumps(line, ensure_ascii=False)}\n\n" for line in lines).encode()
+
+
+def fold(data: bytes, **options: Any) -> tuple[list[Event], Result, BaseException | None]:
+    events, result, error = fold_pieces([data], **options)
+    assert result is not None
+    return events, result, error
+
+
+def comparable(data: bytes, pieces: list[bytes] | None = None) -> Any:
+    events, result, error = fold_pieces(pieces or [data], parse_arguments=True)
+    assert result is not None
+    failure = None if error is None else (type(error).__name__, str(error), error.position)  # type: ignore[attr-defined]
+    return (
+        [msgspec.to_builtins(e) for e in events],
+        result.dialect,
+        result.response,
+        result.unified,
+        result.warnings,
+        result.complete,
+        failure,
+    )
+
+
+# -- what each fixture folds to ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expect:
+    """``tools``: (name, parsed arguments, complete); ``usage``: (input, output,
+    total, cache read, cache write); ``native``: (dotted path, value) pairs."""
+
+    text: str = ""
+    reasoning: str = ""
+    finish: str | None = None
+    raw_finish: str | None = None
+    tools: tuple[tuple[str | None, Any, bool], ...] = ()
+    usage: tuple[int | None, ...] | None = None
+    error: type[BaseException] | None = None
+    code: str | None = None
+    retryable: bool | None = None
+    native: tuple[tuple[str, Any], ...] = ()
+    warning: str | None = None
+
+
+SIGNATURE = base64.b64encode(b"signed-reasoning-" + bytes(range(48))).decode()
+REDACTED = base64.b64encode(b"\x00encrypted reasoning\xff" * 3).decode()
+
+EXPECTED: dict[str, Expect] = {
+    "text": Expect(
+        text="Paris is the capital of France — and São Paulo isn't.",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(14, 12, 26, None, None),
+        native=(
+            ("output.message.role", "assistant"),
+            (
+                "output.message.content",
+                [{"text": "Paris is the capital of France — and São Paulo isn't."}],
+            ),
+            ("stopReason", "end_turn"),
+            ("metrics", {"latencyMs": 412}),
+        ),
+    ),
+    "padded-frames": Expect(
+        text="Hello there.",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(9, 3, 12, None, None),
+        native=(("usage", {"inputTokens": 9, "outputTokens": 3, "totalTokens": 12}),),
+    ),
+    "reasoning-signature": Expect(
+        text="9.9 is larger.",
+        reasoning="The user asks 9.11 vs 9.9. Compare tenths: 1 < 9.",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(1064, 61, 1125, 1024, 0),
+        native=(
+            (
+                "output.message.content.0.reasoningContent.reasoningText",
+                {
+                    "text": "The user asks 9.11 vs 9.9. Compare tenths: 1 < 9.",
+                    "signature": SIGNATURE,
+                },
+            ),
+            ("output.message.content.1", {"text": "9.9 is larger."}),
+            ("additionalModelResponseFields", {"delta": {"stop_sequence": None}}),
+        ),
+    ),
+    "redacted-reasoning": Expect(
+        text="Done.",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(30, 80, 110, None, None),
+        native=(("output.message.content.0", {"reasoningContent": {"redactedContent": REDACTED}}),),
+    ),
+    "tool-use": Expect(
+        text="Let me check the weather.",
+        finish="tool_calls",
+        raw_finish="tool_use",
+        tools=(("get_weather", {"city": "Paris", "unit": "celsius"}, True),),
+        usage=(310, 58, 368, None, None),
+        native=(
+            (
+                "output.message.content.1.toolUse",
+                {
+                    "toolUseId": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q",
+                    "name": "get_weather",
+                    "input": {"city": "Paris", "unit": "celsius"},
+                },
+            ),
+        ),
+    ),
+    "parallel-tools": Expect(
+        finish="tool_calls",
+        raw_finish="tool_use",
+        tools=(
+            ("get_weather", {"city": "Paris"}, True),
+            ("get_time", {}, True),
+            ("get_weather", {"city": "São Paulo"}, True),
+        ),
+        usage=(400, 90, 490, None, None),
+        native=(("output.message.content.1.toolUse.input", {}),),
+    ),
+    "metadata-before-stop": Expect(
+        text="OK", finish="stop", raw_finish="end_turn", usage=(5, 1, 6, None, None)
+    ),
+    "max-tokens-tool-cut": Expect(
+        text="Writing the file.",
+        finish="length",
+        raw_finish="max_tokens",
+        tools=(("write_file", None, False),),
+        usage=(120, 64, 184, None, None),
+        native=(
+            ("output.message.content.1.toolUse.input", {"path": "a.txt", "content": "lorem ip"}),
+        ),
+    ),
+    "max-tokens-text": Expect(
+        text="Once upon a time, there was a",
+        finish="length",
+        raw_finish="max_tokens",
+        usage=(8, 10, 18, None, None),
+    ),
+    "stop-sequence": Expect(
+        text="1, 2, 3",
+        finish="stop",
+        raw_finish="stop_sequence",
+        usage=(12, 7, 19, None, None),
+        native=(("additionalModelResponseFields.delta.stop_sequence", "4"),),
+    ),
+    "guardrail-intervened": Expect(
+        text="Sorry, the model cannot answer this question.",
+        finish="content_filter",
+        raw_finish="guardrail_intervened",
+        usage=(25, 10, 35, None, None),
+        native=(("trace.guardrail.actionReason", "Guardrail blocked."),),
+    ),
+    "content-filtered": Expect(
+        text="I can",
+        finish="content_filter",
+        raw_finish="content_filtered",
+        usage=(20, 2, 22, None, None),
+    ),
+    "model-context-window-exceeded": Expect(
+        text="The summary",
+        finish="length",
+        raw_finish="model_context_window_exceeded",
+        usage=(199990, 10, 200000, None, None),
+    ),
+    "malformed-tool-use": Expect(
+        finish="error",
+        raw_finish="malformed_tool_use",
+        tools=(("lookup", None, True),),
+        usage=(50, 5, 55, None, None),
+        warning="the input is not valid JSON",
+    ),
+    "end-turn-with-tools": Expect(
+        finish="tool_calls",
+        raw_finish="end_turn",
+        tools=(("search", {"query": "llama"}, True),),
+        usage=(70, 20, 90, None, None),
+    ),
+    "citations": Expect(
+        text="According to the report, revenue grew 12%.",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(2787, 30, 2817, None, None),
+        native=(
+            ("output.message.content.1.citationsContent.content", [{"text": "revenue grew 12%"}]),
+            ("output.message.content.1.citationsContent.citations.0.title", "report.pdf"),
+            ("output.message.content.2", {"text": "."}),
+        ),
+    ),
+    "server-tool": Expect(
+        text="It is sunny in Paris.",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(90, 40, 130, None, None),
+        native=(
+            ("output.message.content.0.toolUse.type", "server_tool_use"),
+            ("output.message.content.0.toolUse.input", {"query": "weather Paris"}),
+            ("output.message.content.1.toolResult.status", "success"),
+            ("output.message.content.1.toolResult.content.0.json.results.0.title", "Paris weather"),
+        ),
+    ),
+    "image": Expect(
+        text="Here is the image.",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(15, 400, 415, None, None),
+        native=(("output.message.content.0.image.format", "png"),),
+    ),
+    "throttling-midstream": Expect(
+        text="The answer", error=ProviderError, code="throttlingException", retryable=True
+    ),
+    "model-stream-error": Expect(
+        text="Partial",
+        error=ProviderError,
+        code="modelStreamErrorException",
+        retryable=True,
+    ),
+    "validation-exception": Expect(
+        error=ProviderError, code="validationException", retryable=False
+    ),
+    "internal-server-exception": Expect(
+        error=ProviderError, code="internalServerException", retryable=True
+    ),
+    "service-unavailable-exception": Expect(
+        error=ProviderError, code="serviceUnavailableException", retryable=True
+    ),
+    "cut": Expect(
+        text="This answer was cut",
+        tools=(("f", None, False),),
+        error=IncompleteStreamError,
+    ),
+    "stop-without-metadata": Expect(
+        text="Hi", finish="stop", raw_finish="end_turn", warning="without its metadata event"
+    ),
+}
+
+EXPECTED_INVOKE: dict[str, Expect] = {
+    "text": Expect(
+        text="Bonjour !",
+        finish="stop",
+        raw_finish="end_turn",
+        usage=(21, 9, 30, None, None),
+        native=(("id", "msg_bdrk_01Xf3"), ("content", [{"type": "text", "text": "Bonjour !"}])),
+    ),
+    "thinking-tool-use": Expect(
+        reasoning="I should call the tool.",
+        finish="tool_calls",
+        raw_finish="tool_use",
+        tools=(("get_weather", {"city": "Lyon"}, True),),
+        usage=(500, 77, 577, None, None),
+        native=(("content.0.signature", SIGNATURE), ("content.1.input", {"city": "Lyon"})),
+    ),
+    # message_start's usage stands when the stream fails.
+    "throttling-midstream": Expect(
+        text="Partial",
+        usage=(30, 1, 31, None, None),
+        error=ProviderError,
+        code="throttlingException",
+        retryable=True,
+    ),
+    "model-timeout": Expect(
+        usage=(30, 1, 31, None, None),
+        error=ProviderError,
+        code="modelTimeoutException",
+        retryable=True,
+    ),
+    "overloaded-error-event": Expect(
+        usage=(30, 1, 31, None, None),
+        error=ProviderError,
+        code="overloaded_error",
+        retryable=True,
+    ),
+}
+
+
+def at(value: Any, path: str) -> Any:
+    for part in path.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def check(expect: Expect, events: list[Event], result: Result, error: BaseException | None) -> None:
+    unified = result.unified
+    assert unified.text == expect.text
+    assert unified.reasoning == expect.reasoning
+    assert unified.finish_reason == expect.finish
+    assert unified.raw_finish_reason == expect.raw_finish
+    calls = [(c.name, c.complete) for c in unified.tool_calls]
+    assert calls == [(name, complete) for name, _, complete in expect.tools]
+    dones = [e for e in events if isinstance(e, ToolCallDone) and e.kind == "function"]
+    for done, (_, value, complete) in zip(dones, expect.tools, strict=True):
+        if value is not None and complete:
+            assert done.value == value and done.parse_error is None
+    if expect.usage is None:
+        assert unified.usage is None
+    else:
+        usage = unified.usage
+        assert usage is not None
+        assert (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.total_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+        ) == expect.usage
+    if expect.error is None:
+        assert error is None and result.complete
+    else:
+        assert isinstance(error, expect.error)
+        assert not result.complete
+        if isinstance(error, ProviderError):
+            assert error.code == expect.code
+            assert error.retryable is expect.retryable
+            assert error.message and error.partial is not None
+    for path, value in expect.native:
+        assert at(result.response, path) == value, path
+    if expect.warning is not None:
+        assert any(expect.warning in w for w in result.warnings)
+    else:
+        assert result.warnings == ()
+
+
+@pytest.mark.parametrize("path", fixtures(CONVERSE))
+def test_converse_fixture_folds_to_what_the_reference_says(path: Path) -> None:
+    expect = EXPECTED[path.stem]
+    for body in (path.read_bytes(), frames(path.read_bytes())):
+        events, result, error = fold(body, parse_arguments=True)
+        assert result.dialect == "bedrock-converse"
+        check(expect, events, result, error)
+
+
+@pytest.mark.parametrize("path", fixtures(INVOKE))
+def test_invoke_fixture_folds_with_the_anthropic_dialect(path: Path) -> None:
+    expect = EXPECTED_INVOKE[path.stem]
+    for body in (path.read_bytes(), frames(path.read_bytes())):
+        events, result, error = fold(body, parse_arguments=True)
+        assert result.dialect == "bedrock-anthropic"
+        assert result.response.get("type") == "message"
+        check(expect, events, result, error)
+
+
+def test_every_fixture_has_its_expectation() -> None:
+    assert {p.stem for p in CONVERSE.glob("*.sse")} == set(EXPECTED)
+    assert {p.stem for p in INVOKE.glob("*.sse")} == set(EXPECTED_INVOKE)
+
+
+# -- the three forms fold alike, at any split ----------------------------------------------
+
+
+@pytest.mark.parametrize("path", every_fixture())
+def test_frames_fold_exactly_as_the_recording(path: Path) -> None:
+    # The event-stream frames and the wrapped recording are one stream: same
+    # events, response, view, warnings and error (messages included).
+    data = path.read_bytes()
+    assert comparable(frames(data)) == comparable(data)
+
+
+@pytest.mark.parametrize("path", every_fixture())
+def test_boto3s_dicts_fold_as_the_frames(path: Path) -> None:
+    # botocore reads the frames with the service model (what boto3 yields, the
+    # padding dropped, blobs as bytes): those dicts fold to the same answer.
+    # An exception loses its extra fields there (boto3 raises it with a code
+    # and a message only), so errors compare by type, code and message.
+    data = frames(path.read_bytes())
+    shape = "ConverseStreamOutput" if path.parent == CONVERSE else "ResponseStream"
+    via_boto3 = boto3_dicts(data, shape)
+    ours, theirs = comparable(data), comparable(via_boto3)
+    assert theirs[3].text == ours[3].text and theirs[3].reasoning == ours[3].reasoning
+    assert theirs[3].tool_calls == ours[3].tool_calls
+    assert theirs[3].finish_reason == ours[3].finish_reason
+    assert theirs[3].usage == ours[3].usage
+    if ours[6] is None:
+        assert theirs[:6] == ours[:6] and theirs[6] is None
+    else:
+        error, ours_error = fold(via_boto3)[2], fold(data)[2]
+        assert type(error) is type(ours_error)
+        if isinstance(ours_error, ProviderError):
+            assert isinstance(error, ProviderError)
+            assert (error.code, error.message) == (ours_error.code, ours_error.message)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_split_of_the_frames_folds_the_same(data: Any) -> None:
+    path = data.draw(st.sampled_from(sorted([*CONVERSE.glob("*.sse"), *INVOKE.glob("*.sse")])))
+    body = frames(path.read_bytes())
+    points = data.draw(st.lists(st.integers(0, len(body)), max_size=16))
+    assert comparable(body, cut(body, points)) == comparable(body)
+
+
+@pytest.mark.parametrize(
+    "path", [CONVERSE / "reasoning-signature.sse", CONVERSE / "tool-use.sse", INVOKE / "text.sse"]
+)
+def test_byte_by_byte_frames_fold_the_same(path: Path) -> None:
+    body = frames(path.read_bytes())
+    assert comparable(body, bytewise(body)) == comparable(body)
+
+
+@pytest.mark.parametrize("path", every_fixture())
+def test_frames_keep_the_order_contract(path: Path) -> None:
+    events, _, error = fold(frames(path.read_bytes()), parse_arguments=True)
+    check_order(events, failed=error is not None)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_streams_raise_only_streamfold_errors(data: Any) -> None:
+    path = data.draw(st.sampled_from(sorted([*CONVERSE.glob("*.sse"), *INVOKE.glob("*.sse")])))
+    raw = path.read_bytes()
+    body = data.draw(st.sampled_from([raw, frames(raw)]))
+    fold_raising_only_our_errors(mutate(data, body))
+
+
+def test_a_cut_frame_is_a_cut_stream() -> None:
+    body = frames((CONVERSE / "text.sse").read_bytes())
+    _, result, error = fold(body[: len(body) - 10])
+    assert isinstance(error, IncompleteStreamError)
+    assert "the stream ended inside event-stream message #" in str(error)
+    assert result.unified.text.startswith("Paris is")
+
+
+def test_a_corrupt_frame_is_a_protocol_error_with_the_partial_answer() -> None:
+    body = bytearray(frames((CONVERSE / "text.sse").read_bytes()))
+    body[-5] ^= 0x20  # in the last message (metadata)
+    _, result, error = fold(bytes(body))
+    assert isinstance(error, ProtocolError) and "CRC" in str(error)
+    assert result.unified.text.startswith("Paris")
+
+
+# -- the shapes an event comes in ------------------------------------------------------------
+
+
+def sse(*lines: Any) -> bytes:
+    return "".join(f"data: {json.dumps(line)}\n\n" for line in lines).encode()
+
+
+START = {"messageStart": {"role": "assistant"}}
+STOP = {"messageStop": {"stopReason": "end_turn"}}
+META = {
+    "metadata": {
+        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+        "metrics": {"latencyMs": 1},
+    }
+}
+
+
+def test_an_error_message_is_a_provider_error() -> None:
+    # The framing's third message type: a code and a message in headers.
+    body = frames(sse(START)) + encode_error(
+        "InternalFailure", "The request processing has failed."
+    )
+    _, _, error = fold(body)
+    assert isinstance(error, ProviderError)
+    assert (error.code, error.message, error.retryable) == (
+        "InternalFailure",
+        "The request processing has failed.",
+        True,
+    )
+
+
+def test_an_exception_first_is_detected_as_bedrock() -> None:
+    _, result, error = fold(encode_exception("throttlingException", b'{"message":"slow down"}'))
+    assert isinstance(error, ProviderError) and error.code == "throttlingException"
+    assert result.dialect == "bedrock-converse"
+
+
+def test_named_events_with_bare_payloads_fold_as_wrapped_ones() -> None:
+    # A source that names each event (as the frames do) with the bare member.
+    wrapped = sse(
+        START, {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Hi"}}}, STOP, META
+    )
+    named = b"".join(
+        f"event: {name}\ndata: {json.dumps(value)}\n\n".encode() for name, value in members(wrapped)
+    )
+    assert comparable(named) == comparable(wrapped)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        pytest.param(
+            [START, {"contentBlockDelta": {"delta": {"text": "x"}}}],
+            "'contentBlockIndex' is missing",
+            id="no-index",
+        ),
+        pytest.param(
+            [START, {"contentBlockDelta": {"contentBlockIndex": 0}}],
+            "contentBlockDelta without a delta object",
+            id="no-delta",
+        ),
+        pytest.param(
+            [START, {"messageStop": "end_turn"}],
+            "messageStop is not a JSON object",
+            id="stop-not-object",
+        ),
+        pytest.param(
+            [
+                START,
+                {"contentBlockStop": {"contentBlockIndex": 0}},
+                {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "x"}}},
+            ],
+            "after it stopped",
+            id="delta-after-stop",
+        ),
+        pytest.param(
+            [
+                START,
+                {
+                    "contentBlockStart": {
+                        "contentBlockIndex": 0,
+                        "start": {"toolUse": {"toolUseId": "a", "name": "f"}},
+                    }
+                },
+            ]
+            * 2,
+            "started twice",
+            id="started-twice",
+        ),
+        pytest.param([START, {"a": 1, "b": 2}], "is not an event of the stream", id="two-keys"),
+    ],
+)
+def test_malformed_events_are_protocol_errors(lines: list[Any], message: str) -> None:
+    _, _, error = fold(sse(*lines))
+    assert isinstance(error, ProtocolError) and message in str(error)
+    # Leniently the event is skipped with a warning.
+    _, result, error = fold_pieces([sse(*lines, STOP, META)], strict=False)
+    assert error is None and result is not None
+    assert any(message in warning for warning in result.warnings)
+
+
+def test_unknown_members_and_deltas_become_unknown_events() -> None:
+    body = sse(
+        START,
+        {"futureEvent": {"x": 1}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"hologram": {"x": 1}}}},
+        STOP,
+        META,
+    )
+    events, result, error = fold(body)
+    assert error is None and result.complete
+    assert [e.event for e in events if e.type == "unknown"] == ["futureEvent", "contentBlockDelta"]
+
+
+def test_a_chunk_of_another_model_is_not_claimed() -> None:
+    # InvokeModelWithResponseStream for a model whose own format no dialect reads.
+    raw = base64.b64encode(b'{"generation": "Hi", "stop_reason": null}').decode()
+    _, _, error = fold(sse({"chunk": {"bytes": raw}}))
+    assert isinstance(error, ProtocolError) and "matches no known dialect" in str(error)
+
+
+def test_a_chunk_whose_bytes_are_not_base64_is_a_protocol_error() -> None:
+    good = (INVOKE / "text.sse").read_bytes().split(b"\n\n")[0] + b"\n\n"
+    _, _, error = fold(good + sse({"chunk": {"bytes": "not base64!"}}))
+    assert isinstance(error, ProtocolError) and "chunk.bytes is not base64" in str(error)
+
+
+def test_reasoning_done_carries_the_signature_and_the_redacted_content() -> None:
+    events, _, _ = fold((CONVERSE / "reasoning-signature.sse").read_bytes())
+    (done,) = [e for e in events if isinstance(e, ReasoningDone)]
+    assert done.signature == SIGNATURE and done.complete
+    events, _, _ = fold((CONVERSE / "redacted-reasoning.sse").read_bytes())
+    (done,) = [e for e in events if isinstance(e, ReasoningDone)]
+    assert done.text == "" and done.encrypted_content == REDACTED
+
+
+def test_server_tools_are_not_calls_to_run() -> None:
+    events, result, _ = fold((CONVERSE / "server-tool.sse").read_bytes())
+    assert result.unified.tool_calls == ()
+    assert [e.kind for e in events if isinstance(e, ToolCallDone)] == ["server_tool_use"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "calls", "unified"),
+    [
+        ("end_turn", False, "stop"),
+        ("end_turn", True, "tool_calls"),
+        ("tool_use", True, "tool_calls"),
+        ("stop_sequence", False, "stop"),
+        ("max_tokens", False, "length"),
+        ("model_context_window_exceeded", False, "length"),
+        ("guardrail_intervened", False, "content_filter"),
+        ("content_filtered", False, "content_filter"),
+        ("malformed_model_output", False, "error"),
+        ("malformed_tool_use", True, "error"),
+        ("something_new", False, "other"),
+    ],
+)
+def test_stop_reasons(raw: str, calls: bool, unified: str) -> None:
+    assert unified_stop_reason(raw, calls) == unified
+
+
+def test_usage_counts_the_cached_prompt_inside_the_input() -> None:
+    usage = normalise_usage(
+        {"inputTokens": 4, "outputTokens": 300, "totalTokens": 2304, "cacheReadInputTokens": 2000}
+    )
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (2004, 300, 2304)
+    assert usage.cache_read_tokens == 2000 and usage.cache_write_tokens is None
+    assert normalise_usage({"totalTokens": 7}).total_tokens == 7
+    assert normalise_usage({}).input_tokens is None
+
+
+# -- the shared recordings ------------------------------------------------------------------
+
+CORPUS_EXPECTED = {
+    "amazon-bedrock__other__converse-stream-text": ("stop", "end_turn", (22, 55, 77), 0, False),
+    "amazon-bedrock__other__converse-stream-reasoning": (
+        "stop",
+        "end_turn",
+        (51, 94, 145),
+        0,
+        True,
+    ),
+    "amazon-bedrock__other__converse-stream-tool-use": (
+        "tool_calls",
+        "tool_use",
+        (125, 45, 170),
+        1,
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in corpus_files("other")
+        if p.id == "no-corpus" or p.id.startswith("amazon-bedrock__")
+    ],
+)
+def test_corpus_recordings_fold_and_fold_alike_as_frames(path: Path) -> None:
+    finish, raw, usage, calls, reasoning = CORPUS_EXPECTED[path.stem]
+    data = path.read_bytes()
+    _, result, error = fold(data)
+    assert error is None and result.complete and result.dialect == "bedrock-converse"
+    unified = result.unified
+    assert (unified.finish_reason, unified.raw_finish_reason) == (finish, raw)
+    assert unified.usage is not None
+    assert (
+        unified.usage.input_tokens,
+        unified.usage.output_tokens,
+        unified.usage.total_tokens,
+    ) == usage
+    assert len(unified.tool_calls) == calls and bool(unified.reasoning) is reasoning
+    assert comparable(frames(data)) == comparable(data)
+
+
+def test_corpus_tool_call_arguments() -> None:
+    path = CORPUS / "amazon-bedrock__other__converse-stream-tool-use.sse"
+    if not path.exists():
+        pytest.skip("the shared corpus is absent")
+    (call,) = fold(path.read_bytes())[1].unified.tool_calls
+    assert (call.id, call.name, json.loads(call.arguments)) == (
+        "tool-use-id",
+        "test-tool",
+        {"value": "Sparkle Day"},
+    )
+
+
+# -- the live request ---------------------------------------------------------------------
+
+
+def test_the_converse_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-xyz")
+    request = build_request(
+        "Hi",
+        model="anthropic.claude-3-5-haiku-20241022-v1:0",
+        api="bedrock",
+        system="Be brief.",
+        max_tokens=100,
+        tools=[{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}],
+    )
+    assert request.url == (
+        "https://bedrock-runtime.eu-west-3.amazonaws.com"
+        "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse-stream"
+    )
+    assert request.headers["accept"] == "application/vnd.amazon.eventstream"
+    assert request.body == {
+        "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+        "system": [{"text": "Be brief."}],
+        "toolConfig": {
+            "tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}]
+        },
+        "inferenceConfig": {"maxTokens": 100},
+    }
+    assert request.api_key is not None and request.api_key.reveal() == "bedrock-api-key-xyz"
+    assert "bedrock-api-key-xyz" not in repr(request)
+
+
+def test_the_invoke_request_for_claude(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    request = build_request(
+        "Hi", model="anthropic.claude-sonnet-4-5-20250929-v1:0", api="bedrock-claude"
+    )
+    assert request.url == (
+        "https://bedrock-runtime.us-east-1.amazonaws.com"
+        "/model/anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream"
+    )
+    assert request.body == {
+        "anthropic_version": "bedrock-2023-05-31",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 4096,
+    }
+
+
+def test_the_live_client_streams_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    from .rawserver import END_CHUNKS, RawServer, chunked, response_head
+
+    body = frames((CONVERSE / "tool-use.sse").read_bytes())
+
+    def script(head: bytes) -> list[tuple[float, bytes]]:
+        headers = {
+            "content-type": "application/vnd.amazon.eventstream",
+            "transfer-encoding": "chunked",
+            "x-amzn-requestid": "req-bedrock-1",
+        }
+        pieces = [body[i : i + 50] for i in range(0, len(body), 50)]
+        return [
+            (0, response_head(200, headers, "OK")),
+            *((0, c) for c in chunked(*pieces)),
+            (0, END_CHUNKS),
+        ]
+
+    with RawServer(script) as server:
+        live = stream("Weather?", model="m:0", api="bedrock", base_url=server.url, api_key="k1")
+        with live:
+            result = live.final()
+        head = server.requests[0].decode()
+    assert head.startswith("POST /model/m:0/converse-stream HTTP/1.1")
+    assert "authorization: bearer k1" in head.lower()
+    assert "accept: application/vnd.amazon.eventstream" in head.lower()
+    assert result.unified.tool_calls[0].name == "get_weather"
+    assert result.metadata is not None and result.metadata.request_id == "req-bedrock-1"
+
+
+@pytest.mark.parametrize("name", ["bedrock", "bedrock-converse"])
+def test_the_dialect_by_its_names(name: str) -> None:
+    parser = StreamParser(name)
+    parser.feed(sse(START, STOP, META))
+    parser.close()
+    assert parser.final().dialect == "bedrock-converse"
+
+
+# -- the replay server's routes --------------------------------------------------------------
+
+
+def _recordings() -> dict[str, Any]:
+    from streamfold.adapters.recordings import Recording
+
+    found = {}
+    for folder, prefix in ((CONVERSE, "converse-"), (INVOKE, "invoke-")):
+        for path in sorted(folder.glob("*.sse")):
+            found[prefix + path.stem] = Recording(prefix + path.stem, path.read_bytes())
+    return found
+
+
+@pytest.fixture(scope="module")
+def bedrock_server() -> Any:
+    from streamfold.server import ReplayServer
+
+    with ReplayServer(_recordings()) as server:
+        yield server
+
+
+def _replay(server: Any, name: str, api: str, fault: str | None = None) -> tuple[Any, Any]:
+    headers = {"X-Streamfold-Recording": name}
+    if fault is not None:
+        headers["X-Streamfold-Fault"] = fault
+    live = stream("Hi", model="m:0", api=api, base_url=server.url, api_key="k", headers=headers)
+    try:
+        with live:
+            return live.final(), None
+    except Exception as exc:  # the fault's error, its partial result on it
+        return getattr(exc, "partial", None), exc
+
+
+@pytest.mark.parametrize(
+    ("name", "api"),
+    [
+        *[(f"converse-{p.stem}", "bedrock") for p in sorted(CONVERSE.glob("*.sse"))],
+        *[(f"invoke-{p.stem}", "bedrock-claude") for p in sorted(INVOKE.glob("*.sse"))],
+    ],
+)
+def test_the_replay_route_serves_real_frames(bedrock_server: Any, name: str, api: str) -> None:
+    # Each recording (wrapped members) goes out as event-stream frames and folds
+    # to what the recording itself folds to.
+    folder, stem = (CONVERSE, name[9:]) if name.startswith("converse-") else (INVOKE, name[7:])
+    _, expected, expected_error = fold((folder / f"{stem}.sse").read_bytes())
+    result, error = _replay(bedrock_server, name, api)
+    assert result is not None
+    assert result.unified == expected.unified
+    assert result.response == expected.response
+    assert type(error) is type(expected_error)
+    served = bedrock_server.requests[-1]
+    assert served.path.startswith("/model/m:0/")
+    assert result.metadata.content_type == "application/vnd.amazon.eventstream"
+    assert result.metadata.request_id == served.id
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "check"),
+    [
+        pytest.param("error-after=2", ProviderError, "Model Stream Error", id="in-band"),
+        pytest.param("malformed-after=2", ProtocolError, "CRC", id="malformed"),
+        pytest.param("drop-after=3", IncompleteStreamError, "", id="drop"),
+        pytest.param("split=bytes", None, "", id="split-bytes"),
+        pytest.param("split=7", None, "", id="split-7"),
+    ],
+)
+def test_the_replay_route_injects_faults_as_frames(
+    bedrock_server: Any, fault: str, error: type[BaseException] | None, check: str
+) -> None:
+    result, raised = _replay(bedrock_server, "converse-tool-use", "bedrock", fault)
+    if error is None:
+        assert raised is None and result.unified.tool_calls[0].name == "get_weather"
+        return
+    assert isinstance(raised, error) and check in str(raised)
+    assert result is not None and result.unified.text.startswith("Let me")
+
+
+def test_the_replay_route_answers_errors_as_bedrock(bedrock_server: Any) -> None:
+    from streamfold.errors import HTTPStatusError
+
+    _, raised = _replay(bedrock_server, "converse-text", "bedrock", "status=429")
+    assert isinstance(raised, HTTPStatusError) and raised.status_code == 429
+    assert raised.provider_message == "Too many requests, please wait before trying again."
+    assert raised.retryable and raised.retry_after == 1.0
+
+
+WIRE = FIXTURES / "wire"
+
+
+@pytest.mark.parametrize("path", sorted(WIRE.glob("bedrock_*.eventstream")), ids=lambda p: p.stem)
+def test_the_wire_fixtures_are_the_recordings_framed(path: Path) -> None:
+    # The shared fuzz suite mutates these real frames; they must stay the
+    # frames of their recordings (regenerate them with frames() when those change).
+    folder, stem = path.stem.split("__")
+    source = (FIXTURES / folder / f"{stem}.sse").read_bytes()
+    assert path.read_bytes() == frames(source)
+    assert comparable(path.read_bytes()) == comparable(source)
+
+
+def test_chunk_bytes_kept_as_text_fold_as_base64_ones() -> None:
+    # A recording written from boto3's dicts, whose chunk.bytes boto3 decoded.
+    data = (INVOKE / "text.sse").read_bytes()
+    as_text = []
+    for name, value in members(data):
+        if name == "chunk":
+            value = {"bytes": base64.b64decode(value["bytes"]).decode()}
+        as_text.append({name: value})
+    assert comparable(sse(*as_text)) == comparable(data)
+
+
+def test_an_error_envelope_mid_stream_is_a_provider_error() -> None:
+    body = sse(START, {"error": {"message": "upstream closed", "code": "503"}})
+    _, result, error = fold(body)
+    assert isinstance(error, ProviderError)
+    assert (error.message, error.code, error.retryable) == ("upstream closed", "503", True)
+    assert result.dialect == "bedrock-converse"
