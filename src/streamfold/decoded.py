@@ -11,7 +11,9 @@ would save, and the chat dialect's typed fast path stays the one path).
 
 What the wire JSON of an object is (``wire_json``):
 
-- a ``Mapping`` (``dict``): itself;
+- a ``Mapping`` (``dict``): itself; ``bytes`` in it (botocore decodes a
+  Bedrock member's blobs, ``chunk.bytes``, to bytes) in standard base64, as
+  the wire sent them;
 - a pydantic v2 model (the openai and anthropic SDKs' events and chunks, and
   any other): its fields as the server named them (``by_alias``), only those
   the server sent (``exclude_unset``: no default is invented), extra fields

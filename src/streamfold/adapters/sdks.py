@@ -8,11 +8,14 @@ imported here.
   events means in streamfold's tree (google-genai raises its own errors and
   the HTTP library's from inside its stream): an HTTP status, an in-band
   error payload to fold as the event it was, a transport failure, or nothing
-  streamfold knows (raised as it is).
+  streamfold knows (raised as it is). boto3's ``EventStream`` too: botocore
+  raises Bedrock's exception messages, and urllib3's errors, from inside it.
+- ``closes_with_the_fold``: the sources streamfold closes when it is done.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from ..parser import StreamParser
 if TYPE_CHECKING:
     from .httpx import StreamedResponse
 
-__all__ = ["Failure", "failure_of", "is_async", "response_of"]
+__all__ = ["Failure", "closes_with_the_fold", "failure_of", "is_async", "response_of"]
 
 
 def _is_response(value: object) -> bool:
@@ -90,6 +93,8 @@ _TIMEOUTS: Final = frozenset(
         ("openai", "APITimeoutError"),
         ("anthropic", "APITimeoutError"),
         ("aiohttp", "ServerTimeoutError"),
+        ("botocore", "ReadTimeoutError"),
+        ("urllib3", "TimeoutError"),
         ("builtins", "TimeoutError"),
     }
 )
@@ -102,11 +107,14 @@ _LOST: Final = frozenset(
         ("openai", "APIConnectionError"),
         ("anthropic", "APIConnectionError"),
         ("aiohttp", "ClientError"),
+        ("botocore", "HTTPClientError"),
+        ("botocore", "ResponseStreamingError"),
+        ("urllib3", "ProtocolError"),
         ("builtins", "ConnectionError"),
     }
 )
 #: The SDKs whose API errors carry the provider's error payload.
-_SDKS: Final = frozenset({"openai", "anthropic", "google"})
+_SDKS: Final = frozenset({"openai", "anthropic", "google", "botocore"})
 
 
 @dataclass(frozen=True)
@@ -184,11 +192,41 @@ def _error_payload(exc: BaseException) -> Mapping[str, Any] | None:
     # google-genai's APIError keeps the chunk it raised for (``details``);
     # openai's and anthropic's keep the event (anthropic) or its ``error``
     # object (openai's in-band chunk error) in ``body``.
+    if type(exc).__name__ == "EventStreamError":
+        return _aws_exception(exc)
     for name in ("details", "body"):
         payload = getattr(exc, name, None)
         if isinstance(payload, Mapping):
             return payload if "error" in payload else {"error": payload}
     return None
+
+
+def _aws_exception(exc: BaseException) -> Mapping[str, Any] | None:
+    # botocore raises an event-stream exception message (Bedrock's
+    # throttlingException mid-stream...) as EventStreamError, its code and
+    # message in ``response["Error"]``: folded as the member it was.
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, Mapping) else None
+    code = error.get("Code") if isinstance(error, Mapping) else None
+    if not isinstance(code, str) or not code:
+        return None
+    message = error.get("Message") if isinstance(error, Mapping) else None
+    return {code: {"message": message} if isinstance(message, str) else {}}
+
+
+def closes_with_the_fold(source: object) -> bool:
+    """Whether a source of decoded events is closed once folded, or left early:
+    a generator (google-genai's stream holds its connection), or botocore's
+    ``EventStream`` (boto3's ``converse_stream()["stream"]``), whose
+    ``close()`` closes the connection."""
+    if inspect.isgenerator(source):
+        return True
+    cls = type(source)
+    return (
+        cls.__name__ == "EventStream"
+        and cls.__module__.startswith("botocore.")
+        and callable(getattr(source, "close", None))
+    )
 
 
 def _status_error(exc: BaseException) -> HTTPResponseError:

@@ -11,8 +11,9 @@ A source is one of (``docs/sdks.md`` has the table, with which path each takes):
   and an ``HTTPResult`` with the response's metadata). A context manager that
   gives one (anthropic's ``messages.stream(...)``) is entered and exited here;
 - an iterable (or async iterable) of decoded events: dicts, or SDK model
-  objects (google-genai's ``generate_content_stream``; chunks collected from
-  any SDK): their wire JSON (``streamfold.decoded``). An exception the
+  objects (google-genai's ``generate_content_stream``; boto3's
+  ``EventStream`` of Bedrock members; chunks collected from any SDK): their
+  wire JSON (``streamfold.decoded``). An exception the
   iterable raises ends in streamfold's errors when it is an HTTP status, a
   provider's in-band error or a transport failure (``adapters.sdks``).
 
@@ -35,7 +36,7 @@ from ..errors import UsageError
 from ..events import Event
 from ..parser import StreamParser
 from ..result import HTTPResult, Result
-from .sdks import failure_of, is_async, response_of
+from .sdks import closes_with_the_fold, failure_of, is_async, response_of
 
 if TYPE_CHECKING:
     from .httpx import StreamedResponse
@@ -448,10 +449,9 @@ async def _ainputs(source: Any) -> AsyncIterator[Any]:
 
 def _close(source: object) -> None:
     # An iterator left early (a break, an error) is closed, and with it the
-    # connection a generator holds (google-genai's stream).
-    close = getattr(source, "close", None)
-    if inspect.isgenerator(source) and close is not None:
-        close()
+    # connection it holds (google-genai's generator, boto3's EventStream).
+    if closes_with_the_fold(source):
+        source.close()  # type: ignore[attr-defined]
 
 
 async def _aclose(source: object) -> None:
