@@ -26,7 +26,12 @@ import streamfold
 from streamfold import StreamfoldError, StreamParser
 from streamfold.adapters.client import build_request, stream
 from streamfold.dialects.bedrock import normalise_usage, unified_stop_reason
-from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
+from streamfold.errors import (
+    IncompleteStreamError,
+    ProtocolError,
+    ProviderError,
+    StreamTimeoutError,
+)
 from streamfold.events import Event, ReasoningDone, ToolCallDone
 from streamfold.eventstream import encode_error, encode_event, encode_exception
 from streamfold.result import Result
@@ -48,6 +53,7 @@ botocore_session = pytest.importorskip("botocore.session", reason="botocore is t
 botocore_parsers = importlib.import_module("botocore.parsers")
 botocore_eventstream = importlib.import_module("botocore.eventstream")
 urllib3_exceptions = importlib.import_module("urllib3.exceptions")
+botocore_exceptions = importlib.import_module("botocore.exceptions")
 
 CONVERSE = FIXTURES / "bedrock_converse"
 INVOKE = FIXTURES / "bedrock_anthropic"
@@ -539,15 +545,38 @@ def _error_of(source: Any) -> BaseException | None:
     return None
 
 
-def test_boto3s_stream_cut_mid_way_is_incomplete_and_closed() -> None:
-    # urllib3 raises from inside botocore's EventStream when the connection
-    # drops: the stream ends incomplete with what came, the cause chained.
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        pytest.param(
+            lambda: urllib3_exceptions.ProtocolError("Connection broken: IncompleteRead"),
+            IncompleteStreamError,
+            id="dropped",
+        ),
+        pytest.param(
+            lambda: urllib3_exceptions.ReadTimeoutError(None, "/", "Read timed out."),
+            StreamTimeoutError,
+            id="read-timeout",
+        ),
+        pytest.param(
+            lambda: botocore_exceptions.ReadTimeoutError(endpoint_url="https://bedrock"),
+            StreamTimeoutError,
+            id="botocore-read-timeout",
+        ),
+    ],
+)
+def test_a_transport_fault_inside_boto3s_stream_is_ours(
+    fault: Callable[[], BaseException], expected: type[StreamfoldError]
+) -> None:
+    # urllib3 (or botocore) raises from inside botocore's EventStream: the
+    # stream ends in streamfold's error with what came, the cause chained.
     data = frames((CONVERSE / "tool-use.sse").read_bytes())
-    body = _Body(data[: len(data) // 2], urllib3_exceptions.ProtocolError("Connection broken"))
-    with pytest.raises(IncompleteStreamError) as caught:
+    body = _Body(data[: len(data) // 2], fault())
+    with pytest.raises(expected) as caught:
         streamfold.fold(boto3_stream(body, "ConverseStreamOutput"))
-    assert isinstance(caught.value.__cause__, urllib3_exceptions.ProtocolError)
+    assert type(caught.value.__cause__).__module__.split(".")[0] in {"urllib3", "botocore"}
     assert caught.value.partial is not None and caught.value.partial.dialect == "bedrock-converse"
+    assert caught.value.partial.unified.text
     assert body.closed
 
 
