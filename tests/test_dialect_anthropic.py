@@ -130,7 +130,7 @@ class Expect:
     as (kind, name, parsed value); ``native`` pairs of (path, value) in the
     Message (the partial one when the stream fails)."""
 
-    error: type[BaseException] | None = None
+    error: type[StreamfoldError] | None = None
     code: str | None = None
     retryable: bool | None = None
     finish: str | None = None

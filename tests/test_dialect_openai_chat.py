@@ -20,6 +20,7 @@ from streamfold import (
     TruncatedResponseError,
 )
 from streamfold.dialects.openai_chat import OpenAIChat
+from streamfold.events import Event
 
 from .corpus import (
     CORPUS,
@@ -558,7 +559,7 @@ def test_truncated_tool_call_is_never_presented_as_complete() -> None:
         ),
         done=False,
     )
-    events = []
+    events: list[Event] = []
     with pytest.raises(IncompleteStreamError):
         events.extend(streamfold.iter_events(stream))
     done = [e for e in events if isinstance(e, streamfold.ToolCallDone)]
@@ -676,7 +677,11 @@ def test_corpus_byte_by_byte_is_identical(path: Path) -> None:
     whole = fold_pieces([data])
     split = fold_pieces(bytewise(data))
     assert split[0] == whole[0]
-    assert split[1] == whole[1] if whole[2] is None else split[1].response == whole[1].response
+    if whole[2] is None:
+        assert split[1] == whole[1]
+    else:
+        assert split[1] is not None and whole[1] is not None
+        assert split[1].response == whole[1].response
     assert repr(split[2]) == repr(whole[2])
 
 

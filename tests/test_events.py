@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import streamfold
 from streamfold import events as ev
 from streamfold.fold import Accumulator
+from streamfold.partial_json import JSONStringDelta
 
 from .corpus import (
     CORPUS,
@@ -102,18 +103,18 @@ def check_order(
             if not failed:
                 assert event.complete  # type: ignore[union-attr]
         elif kind == "tool_call.started":
-            key = (choice, event.index)  # type: ignore[union-attr]
-            assert key not in calls, f"tool call {key} started twice"
-            calls[key] = "open"
+            call_key = (choice, event.index)  # type: ignore[union-attr]
+            assert call_key not in calls, f"tool call {call_key} started twice"
+            calls[call_key] = "open"
         elif kind == "tool_call.arguments.delta":
-            key = (choice, event.index)  # type: ignore[union-attr]
-            assert calls.get(key) == "open", f"#{position} arguments for a call not open"
-            call_args[key].append(event.delta)  # type: ignore[union-attr]
+            call_key = (choice, event.index)  # type: ignore[union-attr]
+            assert calls.get(call_key) == "open", f"#{position} arguments for a call not open"
+            call_args[call_key].append(event.delta)  # type: ignore[union-attr]
         elif kind == "tool_call.done":
-            key = (choice, event.index)  # type: ignore[union-attr]
-            assert calls.get(key) == "open", f"#{position} tool_call.done twice or unstarted"
-            calls[key] = "done"
-            args = "".join(call_args.pop(key, []))
+            call_key = (choice, event.index)  # type: ignore[union-attr]
+            assert calls.get(call_key) == "open", f"#{position} tool_call.done twice or unstarted"
+            calls[call_key] = "done"
+            args = "".join(call_args.pop(call_key, []))
             assert isinstance(event, ev.ToolCallDone)
             if args:
                 assert event.arguments == args, "done arguments differ from the deltas"
@@ -331,14 +332,16 @@ def test_json_mode_content_parsed_on_demand() -> None:
         for e in parsed
         if isinstance(e, ev.TextDelta)
         for u in e.updates
-        if u.type == "json.string.delta" and u.path == ("city",)
+        if isinstance(u, JSONStringDelta) and u.path == ("city",)
     ]
     assert "".join(strings) == "Paris"
     (done,) = [e for e in parsed if isinstance(e, ev.TextDone)]
     assert done.value == {"city": "Paris", "temp": 21} and done.parse_error is None
     bad = body.replace(b'21}"', b'21"')
-    (done,) = [e for e in streamfold.iter_events(bad, parse_content=True) if e.type == "text.done"]
-    assert isinstance(done, ev.TextDone) and done.parse_error is not None
+    (bad_done,) = [
+        e for e in streamfold.iter_events(bad, parse_content=True) if e.type == "text.done"
+    ]
+    assert isinstance(bad_done, ev.TextDone) and bad_done.parse_error is not None
 
 
 _OTHER = (

@@ -244,6 +244,7 @@ def bytes_outcome(api: API, url: str, fault: str) -> dict[str, Any]:
     """The same request and fault as plain httpx bytes through ``EventStream``."""
     headers = {"X-Streamfold-Fault": fault}
     events: list[Any] = []
+    result: streamfold.Result | None
     with (
         httpx.Client(timeout=TIMEOUT) as client,
         client.stream("POST", url + api.path, json={"model": api.sample}, headers=headers) as r,
@@ -349,9 +350,10 @@ def test_an_error_status_is_the_sdks_own_before_any_stream(
         else:
             asyncio.run(streamfold.afold(api.asynchronous(replay_server.url, headers)))
     reference = _status_reference(api, replay_server.url, fault)
-    assert caught.value.status_code == reference.status_code == status
+    raised: Any = caught.value  # openai's or anthropic's APIStatusError
+    assert raised.status_code == reference.status_code == status
     assert reference.retry_after == retry_after
-    seconds = caught.value.response.headers.get("retry-after")
+    seconds = raised.response.headers.get("retry-after")
     assert (float(seconds) if seconds else None) == retry_after
 
 
@@ -390,7 +392,7 @@ def test_leaving_the_events_early_closes_the_connection(
     replay_server: ReplayServer, api: API
 ) -> None:
     headers = {"X-Streamfold-Pace": "ttft=0, gap=0.05"}
-    events = streamfold.iter_events(api.sync(replay_server.url, headers))
+    events: Any = streamfold.iter_events(api.sync(replay_server.url, headers))  # a generator
     first = next(events)
     events.close()  # what a `break` out of the loop does
     assert first.type == "response.started"
@@ -538,7 +540,7 @@ def test_the_client_stream_gives_partial_arguments(replay_server: ReplayServer) 
     with pytest.raises(streamfold.UsageError, match="not been sent"):
         live.partial_arguments(0)
     with live:
-        calls = [event for event in live if event.type == "tool_call.done"]
+        calls = [event for event in live if isinstance(event, streamfold.ToolCallDone)]
         assert len(calls) > 1
         for call in calls:
             assert live.partial_arguments(call.index) == call.value
