@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamfold import StreamParser
+import streamfold
+from streamfold import StreamfoldError, StreamParser
 from streamfold.adapters.client import build_request, stream
 from streamfold.dialects.bedrock import normalise_usage, unified_stop_reason
-from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
+from streamfold.errors import (
+    IncompleteStreamError,
+    ProtocolError,
+    ProviderError,
+    StreamTimeoutError,
+)
 from streamfold.events import Event, ReasoningDone, ToolCallDone, Unknown
 from streamfold.eventstream import encode_error, encode_event, encode_exception
 from streamfold.result import Result
@@ -45,6 +52,8 @@ check_order = importlib.import_module(".test_events", __package__).check_order
 botocore_session = pytest.importorskip("botocore.session", reason="botocore is the oracle")
 botocore_parsers = importlib.import_module("botocore.parsers")
 botocore_eventstream = importlib.import_module("botocore.eventstream")
+urllib3_exceptions = importlib.import_module("urllib3.exceptions")
+botocore_exceptions = importlib.import_module("botocore.exceptions")
 
 CONVERSE = FIXTURES / "bedrock_converse"
 INVOKE = FIXTURES / "bedrock_anthropic"
@@ -91,44 +100,58 @@ def frames(sse: bytes) -> bytes:
 
 
 class _Body:
-    def __init__(self, data: bytes) -> None:
+    """The urllib3 response botocore reads the frames from: ``stream()`` gives
+    the body (then raises ``fault``, when given), ``close()`` is recorded."""
+
+    def __init__(self, data: bytes, fault: BaseException | None = None) -> None:
         self.data = data
+        self.fault = fault
+        self.closed = False
 
     def stream(self) -> Any:
         yield self.data
+        if self.fault is not None:
+            raise self.fault
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
 
-def _blobs_as_base64(value: Any) -> Any:
-    # boto3 decodes blobs (redactedContent, chunk.bytes, image bytes) to bytes;
-    # JSON holds them base64, as the wire did.
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {k: _blobs_as_base64(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_blobs_as_base64(v) for v in value]
-    return value
-
-
-def boto3_dicts(data: bytes, shape: str) -> bytes:
-    """What boto3's ``converse_stream()`` (or ``invoke_model_with_response_stream``)
-    yields for these frames, written back as one wrapped member per ``data:`` line;
-    an exception (boto3 raises it) as the member it was."""
+def boto3_stream(body: _Body, shape: str) -> Any:
+    """What boto3's ``converse_stream()["stream"]`` (or
+    ``invoke_model_with_response_stream()["body"]``) is for these frames:
+    botocore's ``EventStream``, yielding each member decoded with the service
+    model (blobs as bytes, the padding dropped), raising an exception message."""
     model = botocore_session.get_session().get_service_model("bedrock-runtime")
-    stream = botocore_eventstream.EventStream(
-        _Body(data), model.shape_for(shape), botocore_parsers.EventStreamJSONParser(), "Stream"
+    return botocore_eventstream.EventStream(
+        body, model.shape_for(shape), botocore_parsers.EventStreamJSONParser(), "Stream"
     )
-    lines = []
+
+
+def fold_source(make: Callable[[], Any]) -> Any:
+    """A source of decoded events folded as a caller does, ``comparable``'s
+    shape: the events of ``iter_events(make())``, the result of ``fold(make())``."""
+    events: list[Event] = []
+    error: StreamfoldError | None = None
     try:
-        for event in stream:
-            lines.append(_blobs_as_base64(event))
-    except botocore_eventstream.EventStreamError as exc:
-        error = exc.response["Error"]
-        lines.append({error["Code"]: {"message": error["Message"]}})
-    return "".join(f"data: {json.dumps(line, ensure_ascii=False)}\n\n" for line in lines).encode()
+        events.extend(streamfold.iter_events(make(), parse_arguments=True))
+    except StreamfoldError as exc:
+        error = exc
+    try:
+        result = streamfold.fold(make())
+    except StreamfoldError as exc:
+        assert exc.partial is not None
+        result = exc.partial
+    failure = None if error is None else (type(error).__name__, str(error), error.position)
+    return (
+        [msgspec.to_builtins(e) for e in events],
+        result.dialect,
+        result.response,
+        result.unified,
+        result.warnings,
+        result.complete,
+        failure,
+    )
 
 
 def fold(data: bytes, **options: Any) -> tuple[list[Event], Result, BaseException | None]:
@@ -490,15 +513,16 @@ def test_frames_fold_exactly_as_the_recording(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", every_fixture())
-def test_boto3s_dicts_fold_as_the_frames(path: Path) -> None:
+def test_boto3s_stream_folds_as_the_frames(path: Path) -> None:
     # botocore reads the frames with the service model (what boto3 yields, the
-    # padding dropped, blobs as bytes): those dicts fold to the same answer.
-    # An exception loses its extra fields there (boto3 raises it with a code
-    # and a message only), so errors compare by type, code and message.
+    # padding dropped, blobs as bytes) and raises an exception message:
+    # streamfold folds that EventStream as it is, to the same answer. An
+    # exception loses its extra fields there (boto3 raises it with a code and
+    # a message only), so errors compare by type, code and message.
     data = frames(path.read_bytes())
     shape = "ConverseStreamOutput" if path.parent == CONVERSE else "ResponseStream"
-    via_boto3 = boto3_dicts(data, shape)
-    ours, theirs = comparable(data), comparable(via_boto3)
+    ours = comparable(data)
+    theirs = fold_source(lambda: boto3_stream(_Body(data), shape))
     assert theirs[3].text == ours[3].text and theirs[3].reasoning == ours[3].reasoning
     assert theirs[3].tool_calls == ours[3].tool_calls
     assert theirs[3].finish_reason == ours[3].finish_reason
@@ -506,11 +530,61 @@ def test_boto3s_dicts_fold_as_the_frames(path: Path) -> None:
     if ours[6] is None:
         assert theirs[:6] == ours[:6] and theirs[6] is None
     else:
-        error, ours_error = fold(via_boto3)[2], fold(data)[2]
+        error, ours_error = _error_of(boto3_stream(_Body(data), shape)), fold(data)[2]
         assert type(error) is type(ours_error)
         if isinstance(ours_error, ProviderError):
             assert isinstance(error, ProviderError)
             assert (error.code, error.message) == (ours_error.code, ours_error.message)
+
+
+def _error_of(source: Any) -> BaseException | None:
+    try:
+        streamfold.fold(source)
+    except StreamfoldError as exc:
+        return exc
+    return None
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        pytest.param(
+            lambda: urllib3_exceptions.ProtocolError("Connection broken: IncompleteRead"),
+            IncompleteStreamError,
+            id="dropped",
+        ),
+        pytest.param(
+            lambda: urllib3_exceptions.ReadTimeoutError(None, "/", "Read timed out."),
+            StreamTimeoutError,
+            id="read-timeout",
+        ),
+        pytest.param(
+            lambda: botocore_exceptions.ReadTimeoutError(endpoint_url="https://bedrock"),
+            StreamTimeoutError,
+            id="botocore-read-timeout",
+        ),
+    ],
+)
+def test_a_transport_fault_inside_boto3s_stream_is_ours(
+    fault: Callable[[], BaseException], expected: type[StreamfoldError]
+) -> None:
+    # urllib3 (or botocore) raises from inside botocore's EventStream: the
+    # stream ends in streamfold's error with what came, the cause chained.
+    data = frames((CONVERSE / "tool-use.sse").read_bytes())
+    body = _Body(data[: len(data) // 2], fault())
+    with pytest.raises(expected) as caught:
+        streamfold.fold(boto3_stream(body, "ConverseStreamOutput"))
+    assert type(caught.value.__cause__).__module__.split(".")[0] in {"urllib3", "botocore"}
+    assert caught.value.partial is not None and caught.value.partial.dialect == "bedrock-converse"
+    assert caught.value.partial.unified.text
+    assert body.closed
+
+
+def test_leaving_boto3s_stream_early_closes_it() -> None:
+    body = _Body(frames((CONVERSE / "tool-use.sse").read_bytes()))
+    for _ in streamfold.iter_events(boto3_stream(body, "ConverseStreamOutput")):
+        break
+    assert body.closed
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "result": 3,
     "sse": 4,
     "framing": 4,
+    "decoded": 4,
     "eventstream": 4,
     "fold": 5,
     "dialects": 6,

@@ -48,9 +48,9 @@ def error_of(pieces: list[bytes], **options: Any) -> tuple[type[BaseException], 
         pytest.param([b"data: x\n\n"], "not list", id="list"),
     ],
 )
-def test_feed_takes_bytes_only(data: Any, words: str) -> None:
+def test_feed_takes_bytes_or_decoded_events(data: Any, words: str) -> None:
     with pytest.raises(
-        UsageError, match="feed\\(\\) takes bytes, bytearray or memoryview"
+        UsageError, match="takes bytes, bytearray or memoryview, or decoded events"
     ) as caught:
         StreamParser().feed(data)
     assert words in caught.value.message

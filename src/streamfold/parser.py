@@ -11,6 +11,10 @@ received, in pieces of any size, and it returns the events they complete::
     parser.close()
     result = parser.final()
 
+It takes decoded events too, one per ``feed``: dicts, or the objects an SDK
+yields (``for chunk in client.chat.completions.create(..., stream=True):
+parser.feed(chunk)``); ``streamfold.decoded`` says what is kept of each.
+
 A failure never raises from ``feed`` or ``close``: it ends the stream with an
 ``error`` event, is kept in ``parser.error``, and ``final()`` raises it. The
 iterators in ``streamfold.adapters`` raise it right after yielding that event.
@@ -22,6 +26,7 @@ from enum import Enum
 from typing import Any, Final
 
 from . import dialects
+from .decoded import DecodedEvent, DecodedEvents
 from .dialects.base import Dialect, decode_json, provider_error
 from .errors import (
     IncompleteStreamError,
@@ -41,7 +46,7 @@ from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 __all__ = ["Phase", "StreamParser"]
 
-_Framings = SSEDecoder | JSONArrayDecoder | JSONSequenceDecoder | EventStreamDecoder
+_Framings = SSEDecoder | JSONArrayDecoder | JSONSequenceDecoder | EventStreamDecoder | DecodedEvents
 _DECODERS: dict[Framing, type[_Framings]] = {
     Framing.SSE: SSEDecoder,
     Framing.JSON_ARRAY: JSONArrayDecoder,
@@ -54,6 +59,7 @@ _UNITS: dict[type, str] = {
     JSONArrayDecoder: "JSON array element",
     JSONSequenceDecoder: "JSON value",
     EventStreamDecoder: "event-stream message",
+    DecodedEvents: "decoded event",
 }
 
 
@@ -164,7 +170,7 @@ _Decoder = _Framings | _Discard
 
 
 class StreamParser:
-    """Fold one streamed response, fed as bytes.
+    """Fold one streamed response, fed as bytes or as decoded events.
 
     Args:
         dialect: a dialect id (``"openai-chat"``, ``"openai-responses"``,
@@ -217,6 +223,7 @@ class StreamParser:
         self._sniff = FramingSniff(max_event_size)
         self._framing: _Decoder | None = None
         self.events_seen = 0
+        self._fed_bytes = False  # bytes came before the framing was told
         # The id of the last event dispatched (a resumed stream's cursor: an
         # id field of an event cut short is not the stream's yet, as WHATWG's
         # EventSource sets its last event ID only on dispatch); the
@@ -242,29 +249,55 @@ class StreamParser:
 
     # -- feeding ---------------------------------------------------------------------
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
-        """Fold the next bytes of the stream.
+    def feed(self, data: bytes | bytearray | memoryview | DecodedEvent) -> list[Event]:
+        """Fold the next bytes of the stream, or its next decoded event (a dict,
+        an SDK's chunk or event object). A stream is fed one or the other.
 
         Returns:
-            The events these bytes completed, in order.
+            The events these bytes (or this event) completed, in order.
 
         Raises:
-            UsageError: ``feed`` after ``close``, or ``data`` is not bytes,
-                bytearray or memoryview.
+            UsageError: ``feed`` after ``close``; ``data`` is a ``str``, or
+                neither bytes nor a decoded event; bytes and decoded events mixed.
         """
         if not isinstance(data, bytes):
-            data = _as_bytes(data)
+            if not isinstance(data, (bytearray, memoryview)):
+                return self._feed_decoded(data)
+            data = bytes(data)
         if _FEED not in self._moves:
             self._fire(_FEED)  # raises: feed() after close()
         try:
             framing = self._framing
             if framing is None:
+                self._fed_bytes = True
                 told = self._sniff.feed(data)
                 if told is None:
                     return []
                 framing = self._start(told)
                 data = self._sniff.head
             self._handle(framing.feed(data))
+        except ProtocolError as exc:
+            self._broken(exc)
+        return self.acc.drain()
+
+    def _feed_decoded(self, item: object) -> list[Event]:
+        if isinstance(item, str):
+            raise UsageError(
+                "feed() takes bytes, bytearray or memoryview, or decoded events, not str: "
+                "encode text first (text.encode())"
+            )
+        if _FEED not in self._moves:
+            self._fire(_FEED)  # raises: feed() after close()
+        framing = self._framing
+        if framing is not None and not isinstance(framing, DecodedEvents):
+            if framing is not _DISCARD or self._fed_bytes:
+                raise UsageError("this stream was fed bytes: feed the rest as bytes too")
+            return []  # failed: every later input is dropped
+        if framing is None:
+            self._fire(_T.FRAMING)
+            framing = self._framing = DecodedEvents(self.max_event_size)
+        try:
+            self._handle(framing.event(item))
         except ProtocolError as exc:
             self._broken(exc)
         return self.acc.drain()
@@ -574,15 +607,6 @@ class StreamParser:
         self.error = error
         self.acc.fail(error.info, getattr(error, "raw", None))
         error.partial = self.snapshot
-
-
-def _as_bytes(data: object) -> bytes:
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    hint = ": encode text first (text.encode())" if isinstance(data, str) else ""
-    raise UsageError(
-        f"feed() takes bytes, bytearray or memoryview, not {type(data).__name__}{hint}"
-    )
 
 
 def _cut_short(event: ServerSentEvent) -> bool:

@@ -522,6 +522,7 @@ def stream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
+    parse_content: bool = False,
     http_client: HTTPClient | None = None,
     retries: int | RetryPolicy = 2,
     resume: bool = False,
@@ -537,7 +538,9 @@ def stream(
             defaults when ``None``); each attempt has its own.
         dialect: the dialect to fold with (detected by default).
         strict: raise on malformed events.
-        parse_arguments: parse tool-call arguments incrementally.
+        parse_arguments: parse tool-call arguments incrementally
+            (``stream.partial_arguments(index)`` gives a call's value so far).
+        parse_content: parse answer text as JSON incrementally (JSON mode).
         http_client: an ``httpx2.Client`` or ``httpx.Client`` to send with (kept
             open; its ``follow_redirects`` and ``max_redirects`` are honoured);
             else one is created for this stream and closed with it.
@@ -600,6 +603,7 @@ def stream(
         dialect,
         strict=strict,
         parse_arguments=parse_arguments,
+        parse_content=parse_content,
         timeouts=limits,
         on_close=close,
         resending=resending,
@@ -633,6 +637,7 @@ def astream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
+    parse_content: bool = False,
     http_client: AsyncHTTPClient | None = None,
     retries: int | RetryPolicy = 2,
     resume: bool = False,
@@ -689,6 +694,7 @@ def astream(
         dialect,
         strict=strict,
         parse_arguments=parse_arguments,
+        parse_content=parse_content,
         timeouts=limits,
         on_close=close,
         resending=resending,

@@ -436,6 +436,7 @@ class Exchange:
         dialect: a dialect id or class, or ``"auto"``.
         strict: raise on malformed events (else skip them with a warning).
         parse_arguments: parse tool-call arguments incrementally.
+        parse_content: parse answer text as JSON incrementally (JSON mode).
         timeouts: the deadlines (none when ``None``).
         started: when the request was sent (timings and deadlines count from
             there), or ``None`` for ``now``.
@@ -516,6 +517,7 @@ class Exchange:
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         started: float | None = None,
         now: float,
@@ -527,7 +529,9 @@ class Exchange:
         rand: Callable[[], float] = random.random,
     ) -> None:
         _refuse_a_key_sent_elsewhere(head.requests)
-        self.parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
+        self.parser = StreamParser(
+            dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+        )
         self.timeouts = t = timeouts or NO_TIMEOUTS
         self._timed = t.first_event is not None or t.idle is not None or t.total is not None
         self._due_seen = -1  # the events seen when _due_value was computed

@@ -489,11 +489,12 @@ class _StreamState:
         dialect: str | type[Dialect],
         strict: bool,
         parse_arguments: bool,
+        parse_content: bool,
         timeouts: Timeouts | None,
         resending: Resending | None = None,
         telemetry: otel.Telemetry | None = None,
     ) -> None:
-        self._options = (dialect, strict, parse_arguments, timeouts)
+        self._options = (dialect, strict, parse_arguments, parse_content, timeouts)
         self._resending = resending
         self._attempts: tuple[Attempt, ...] = ()  # those that failed and were retried
         self._first_sent: float | None = None  # the first attempt's: the total deadline's start
@@ -563,13 +564,14 @@ class _StreamState:
         )
 
     def _attach(self, response: StreamedResponse, started_at: float | None) -> None:
-        dialect, strict, parse_arguments, timeouts = self._options
+        dialect, strict, parse_arguments, parse_content, timeouts = self._options
         resending = self._resending
         exchange = Exchange(
             _head_of(response),
             dialect,
             strict=strict,
             parse_arguments=parse_arguments,
+            parse_content=parse_content,
             timeouts=timeouts,
             started=started_at,
             now=time.monotonic(),
@@ -586,7 +588,8 @@ class _StreamState:
         # next one, recorded, when the policy sends the request again (and
         # the wait ends before the total deadline).
         policy = self._resending.policy if self._resending is not None else None
-        total = self._options[3].total if self._options[3] is not None else None
+        timeouts = self._options[4]
+        total = timeouts.total if timeouts is not None else None
         budget = None
         if total is not None and self._first_sent is not None:
             budget = self._first_sent + total - time.monotonic()
@@ -638,6 +641,20 @@ class _StreamState:
         """
         return self._require().metadata()
 
+    def partial_arguments(self, index: int, choice: int = 0) -> Any:
+        """The arguments of tool call ``index`` parsed as far as they have
+        arrived, as ``StreamParser.partial_arguments`` gives them.
+
+        Returns:
+            The partial value, ``partial_json.MISSING`` before any value started,
+            or ``None`` when no such call exists.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet.
+            PartialJSONError: the arguments so far are not a prefix of valid JSON.
+        """
+        return self._require().parser.partial_arguments(index, choice)
+
     def _require(self) -> Exchange:
         if self._exchange is None:
             raise UsageError("the request has not been sent yet: open() the stream first")
@@ -671,7 +688,10 @@ class EventStream(_StreamState):
             ``client.send(request, stream=True)``).
         dialect: a dialect id or class, or ``"auto"``.
         strict: raise on malformed events (else skip them with a warning).
-        parse_arguments: parse tool-call arguments incrementally.
+        parse_arguments: parse tool-call arguments incrementally (the updates on
+            ``tool_call.arguments.delta`` events).
+        parse_content: parse answer text as JSON incrementally (JSON mode,
+            structured output): updates on ``text.delta``, the value on ``text.done``.
         timeouts: deadlines for the first event, idle gaps and the total time.
         started_at: the ``time.monotonic()`` reading when the request was sent;
             timings and deadlines count from there (else from now).
@@ -688,11 +708,12 @@ class EventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
         telemetry: otel.Telemetry | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts, telemetry=telemetry)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, telemetry=telemetry)
         self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], tuple[StreamedResponse, float]] | None = None
         self._reconnect: Callable[[Reconnect], tuple[StreamedResponse, float]] | None = None
@@ -708,6 +729,7 @@ class EventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         on_close: Callable[[], None] | None = None,
         resending: Resending | None = None,
@@ -721,7 +743,7 @@ class EventStream(_StreamState):
         ``connect()`` is called again for each retry, and ``reconnect(plan)``
         sends each re-attach request. ``request`` describes it for telemetry."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts, resending, telemetry)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, resending, telemetry)
         self._described = request
         self._connect = connect
         self._reconnect = reconnect
@@ -896,11 +918,12 @@ class AsyncEventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
         telemetry: otel.Telemetry | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts, telemetry=telemetry)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, telemetry=telemetry)
         self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], Awaitable[tuple[StreamedResponse, float]]] | None = None
         self._reconnect: Callable[[Reconnect], Awaitable[tuple[StreamedResponse, float]]] | None = (
@@ -918,6 +941,7 @@ class AsyncEventStream(_StreamState):
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        parse_content: bool = False,
         timeouts: Timeouts | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
         resending: Resending | None = None,
@@ -927,7 +951,7 @@ class AsyncEventStream(_StreamState):
     ) -> AsyncEventStream:
         """The async twin of ``EventStream.deferred``."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts, resending, telemetry)
+        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, resending, telemetry)
         self._described = request
         self._connect = connect
         self._reconnect = reconnect
