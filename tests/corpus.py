@@ -1,6 +1,8 @@
 """Shared test helpers: the recordings (in-repo and the team's shared corpus),
-folding with arbitrary cuts, what makes two folds identical, and the hostile
-mutations of the fuzz tests (also driven by ``bench/fuzz.py``)."""
+folding with arbitrary cuts, what makes two folds identical (``comparable``,
+``fold_checked``), the event order contract (``check_order``), and the hostile
+mutations of the fuzz tests (also driven by ``bench/fuzz.py``). The conformance
+suite (``test_conformance.py``) runs them over every recording."""
 
 from __future__ import annotations
 
@@ -86,41 +88,6 @@ def cut(data: bytes, points: Sequence[int]) -> list[bytes]:
 def bytewise(data: bytes) -> list[bytes]:
     """Every byte its own chunk."""
     return [data[i : i + 1] for i in range(len(data))]
-
-
-_MUTATION_BYTES = list(b'{}[]":,\n\r\\0a1\xff ')
-
-
-def mutate(data: st.DataObject, raw: bytes) -> bytes:
-    """``raw`` with 1 to 8 random flips, deletions, insertions or a truncation."""
-    out = bytearray(raw)
-    for _ in range(data.draw(st.integers(1, 8))):
-        position = data.draw(st.integers(0, len(out) - 1))
-        action = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate"]))
-        byte = data.draw(st.sampled_from(_MUTATION_BYTES))
-        if action == "flip":
-            out[position] = byte
-        elif action == "delete":
-            del out[position]
-        elif action == "insert":
-            out.insert(position, byte)
-        else:
-            del out[position:]
-        if not out:
-            out = bytearray(b"x")
-    return bytes(out)
-
-
-def fold_raising_only_our_errors(raw: bytes, dialect: Any = "auto") -> None:
-    """Fold ``raw`` strictly and leniently: anything but streamfold's own errors
-    escapes and fails the calling test."""
-    for strict in (True, False):
-        parser = StreamParser(dialect, strict=strict, parse_arguments=True)
-        parser.feed(raw)
-        parser.close()
-        with contextlib.suppress(StreamfoldError):
-            parser.final()
-        parser.snapshot.unified.to_dict()
 
 
 # -- every recording -------------------------------------------------------------
