@@ -26,4 +26,5 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(params=["httpx", "httpx2"])
 def lib(request: pytest.FixtureRequest) -> ModuleType:
     """Each HTTP library the adapters take a response from."""
-    return pytest.importorskip(request.param)
+    module: ModuleType = pytest.importorskip(request.param)
+    return module

@@ -10,7 +10,7 @@ upstream as the target says, and closes the upstream when the client leaves.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,8 @@ class Client:
         self.leave_after = leave_after  # body messages, then http.disconnect
         self.gone = anyio.Event()
 
-    async def send(self, message: dict[str, Any]) -> None:
-        self.messages.append(message)
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        self.messages.append(dict(message))
         if self.leave_after is not None and len(self.bodies) >= self.leave_after:
             self.gone.set()
 

@@ -89,7 +89,7 @@ def test_the_unified_format_prints_every_field_of_the_python_objects() -> None:
     # printed view has what Unified, ToolCall and Usage have, raw usage aside.
     chunk = {"id": "c", "object": "chat.completion.chunk", "model": "m"}
     call = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": '{"a'}}
-    usage = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+    usage: dict[str, Any] = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
     usage["prompt_tokens_details"] = {"cached_tokens": 1, "cache_write_tokens": 4}
     body = "".join(
         f"data: {json.dumps(payload)}\n\n"
@@ -106,6 +106,7 @@ def test_the_unified_format_prints_every_field_of_the_python_objects() -> None:
     parser.close()
     ours = parser.snapshot.unified
     assert set(unified) == set(type(ours).__struct_fields__)
+    assert ours.usage is not None
     assert set(unified["usage"]) == set(type(ours.usage).__struct_fields__) - {"raw"}
     assert unified["usage"]["cache_write_tokens"] == 4
     assert unified["tool_calls"] == [

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 import streamfold
-from streamfold import ProtocolError, ProviderError, samples
+from streamfold import ProtocolError, ProviderError, StreamfoldError, samples
 from streamfold.adapters.client import (
     NO_KEY,
     APIKey,
@@ -109,7 +109,7 @@ def test_chat_request_matches_the_openai_sdk() -> None:
     assert ours.url == str(sdk.url)
     assert ours.body == json.loads(sdk.content)
     assert (
-        ours.to_httpx(httpx.Client(), httpx.Timeout(1)).headers["authorization"]
+        ours.to_httpx(httpx.Client(), (1.0, 1.0, 1.0, 1.0)).headers["authorization"]
         == sdk.headers["authorization"]
     )
 
@@ -148,7 +148,7 @@ def test_anthropic_request_matches_the_sdk_url_and_body() -> None:
     # Credentials as Anthropic's API reference documents them (x-api-key and
     # anthropic-version 2023-06-01); the SDK installed here sends a Bearer token
     # and a newer version instead.
-    sent = ours.to_httpx(httpx.Client(), httpx.Timeout(1)).headers
+    sent = ours.to_httpx(httpx.Client(), (1.0, 1.0, 1.0, 1.0)).headers
     assert sent["x-api-key"] == SECRET and sent["anthropic-version"] == "2023-06-01"
 
 
@@ -251,7 +251,7 @@ def test_build_request(
     request = build_request("hi", api_key=SECRET, **kwargs)
     assert request.url == url
     assert request.body == body
-    headers = request.to_httpx(httpx.Client(), httpx.Timeout(1)).headers
+    headers = request.to_httpx(httpx.Client(), (1.0, 1.0, 1.0, 1.0)).headers
     assert SECRET in headers[key_header]
     assert headers["accept"] == "text/event-stream"
     if kwargs["api"] == "anthropic":
@@ -301,7 +301,7 @@ def test_no_key_sends_no_credential_even_with_one_in_the_environment(
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     headers = (
         build_request("hi", model="m", api_key=NO_KEY)
-        .to_httpx(httpx.Client(), httpx.Timeout(1))
+        .to_httpx(httpx.Client(), (1.0, 1.0, 1.0, 1.0))
         .headers
     )
     assert "authorization" not in headers
@@ -387,7 +387,7 @@ def test_the_newer_apis_are_replayed_with_faults(
     replay_server: ReplayServer,
     name: str,
     fault: str,
-    error_type: type[Exception],
+    error_type: type[StreamfoldError],
     retryable: bool | None,
 ) -> None:
     # Each API's route serves its recording with the fault, and its dialect
@@ -405,6 +405,7 @@ def test_the_newer_apis_are_replayed_with_faults(
         live.final()
     error = caught.value
     if retryable is not None:
+        assert isinstance(error, (ProviderError, HTTPStatusError))
         assert error.retryable is retryable
     if not isinstance(error, HTTPStatusError):
         partial = error.partial
@@ -560,7 +561,7 @@ def test_every_api_reaches_its_route_with_the_sdk_url_convention(
     with stream(
         sample.prompt, model=sample.name, api=sample.api, base_url=replay_server.url, api_key=NO_KEY
     ) as live:
-        body = live.response.read()
+        body = b"".join(live.response.iter_bytes())
         request_id = live.metadata.request_id
     recorded = samples.read(sample.name)
     if get_api(sample.api).framing == "sse":

@@ -17,6 +17,7 @@ import pytest
 from streamfold import StreamParser
 from streamfold.dialects import detect
 from streamfold.dialects.ai_sdk_ui import AISDKUIMessageStream, normalise_usage
+from streamfold.events import ReasoningDone, ResponseStarted
 from streamfold.sse import ServerSentEvent
 
 from .corpus import FIXTURES
@@ -167,9 +168,9 @@ def test_usage_from_the_message_metadata_in_either_shape() -> None:
 def test_identity_and_reasoning_metadata() -> None:
     parser = fold((FIXTURE_DIR / "reasoning-tool-call.sse").read_bytes())
     events = StreamParser().feed((FIXTURE_DIR / "reasoning-tool-call.sse").read_bytes())
-    started = [e for e in events if e.type == "response.started"]
+    started = [e for e in events if isinstance(e, ResponseStarted)]
     assert [(e.id, e.model) for e in started] == [("msg_fixture_1", "mock-model")]
-    done = [e for e in events if e.type == "reasoning.done"]
+    done = [e for e in events if isinstance(e, ReasoningDone)]
     assert [(d.signature, d.encrypted_content) for d in done] == [
         ("sig-abc", None),
         (None, "redacted-xyz"),
@@ -210,7 +211,8 @@ def test_not_taken_for_another_dialect(payload: Any) -> None:
 
 def test_a_delta_for_a_part_that_never_started_is_a_protocol_error() -> None:
     data = sse({"type": "start"}, {"type": "text-delta", "id": "t", "delta": "x"})
-    assert fold(data).snapshot.error.type == "protocol_error"
+    error = fold(data).snapshot.error
+    assert error is not None and error.type == "protocol_error"
     lenient = fold(data, strict=False).snapshot
     assert any("never started" in w for w in lenient.warnings)
 

@@ -15,7 +15,7 @@ from unittest.mock import ANY
 import pytest
 
 import streamfold
-from streamfold import StreamParser, samples, server
+from streamfold import StreamfoldError, StreamParser, samples, server
 from streamfold.dialects.anthropic import AnthropicMessages
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
 from streamfold.events import (
@@ -122,7 +122,7 @@ class Expect:
     as (kind, name, parsed value); ``native`` pairs of (path, value) in the
     Message (the partial one when the stream fails)."""
 
-    error: type[BaseException] | None = None
+    error: type[StreamfoldError] | None = None
     code: str | None = None
     retryable: bool | None = None
     finish: str | None = None

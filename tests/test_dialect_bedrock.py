@@ -23,7 +23,7 @@ from streamfold import StreamParser
 from streamfold.adapters.client import build_request, stream
 from streamfold.dialects.bedrock import normalise_usage, unified_stop_reason
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
-from streamfold.events import Event, ReasoningDone, ToolCallDone
+from streamfold.events import Event, ReasoningDone, ToolCallDone, Unknown
 from streamfold.eventstream import encode_error, encode_event, encode_exception
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
@@ -618,7 +618,8 @@ def test_unknown_members_and_deltas_become_unknown_events() -> None:
     )
     events, result, error = fold(body)
     assert error is None and result.complete
-    assert [e.event for e in events if e.type == "unknown"] == ["futureEvent", "contentBlockDelta"]
+    unknown = [e.event for e in events if isinstance(e, Unknown)]
+    assert unknown == ["futureEvent", "contentBlockDelta"]
 
 
 def test_a_chunk_of_another_model_is_not_claimed() -> None:

@@ -17,6 +17,7 @@ from streamfold import (
     TruncatedResponseError,
 )
 from streamfold.dialects.openai_chat import OpenAIChat
+from streamfold.events import Event
 
 from .corpus import CORPUS, corpus_files, cut, features, fold_pieces
 
@@ -546,7 +547,7 @@ def test_truncated_tool_call_is_never_presented_as_complete() -> None:
         ),
         done=False,
     )
-    events = []
+    events: list[Event] = []
     with pytest.raises(IncompleteStreamError):
         events.extend(streamfold.iter_events(stream))
     done = [e for e in events if isinstance(e, streamfold.ToolCallDone)]

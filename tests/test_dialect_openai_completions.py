@@ -19,6 +19,7 @@ from streamfold.dialects import detect
 from streamfold.dialects.openai_chat import OpenAIChat
 from streamfold.dialects.openai_completions import OpenAICompletions, legacy_logprobs_entries
 from streamfold.dialects.registry import RequestParts, completions_body
+from streamfold.events import LogprobsDelta, LogprobsDone
 from streamfold.sse import ServerSentEvent
 
 from .corpus import CORPUS, FIXTURES, usage_counts
@@ -130,14 +131,15 @@ def test_legacy_logprobs_keep_their_shape_and_stream_as_token_entries() -> None:
     assert logprobs["tokens"] == [" Paris", " is", " the", " capital"]
     assert logprobs["text_offset"] == [23, 29, 32, 36]
     assert logprobs["top_logprobs"][1] == {" is": -0.2, ",": -2.0}
-    (done,) = [e for e in events if e.type == "logprobs.done"]
-    assert done.content[1] == {  # type: ignore[union-attr]
+    (done,) = [e for e in events if isinstance(e, LogprobsDone)]
+    assert done.content is not None
+    assert done.content[1] == {
         "token": " is",
         "logprob": -0.2,
         "top_logprobs": [{"token": " is", "logprob": -0.2}, {"token": ",", "logprob": -2.0}],
         "text_offset": 29,
     }
-    assert [len(e.content) for e in events if e.type == "logprobs.delta"] == [1, 2, 1]  # type: ignore[union-attr]
+    assert [len(e.content or ()) for e in events if isinstance(e, LogprobsDelta)] == [1, 2, 1]
 
 
 def test_malformed_logprobs_are_values_of_none() -> None:

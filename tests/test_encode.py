@@ -42,7 +42,8 @@ def _id(path: Path) -> str:
     return path.stem if path.parent == CORPUS else f"{path.parent.name}/{path.name}"
 
 
-RECORDINGS = [pytest.param(p, id=_id(p)) for p in recordings()]
+PATHS = recordings()
+RECORDINGS = [pytest.param(p, id=_id(p)) for p in PATHS]
 # Gemini twice: server-sent events and the JSON array.
 TARGETS = [*ENCODERS, "gemini-array"]
 
@@ -352,7 +353,7 @@ RECORDING_LOSSES = {
 
 
 def expected_view(original: dict[str, Any], events: list[ev.Event], target: str) -> dict[str, Any]:
-    expected = json.loads(json.dumps(original))
+    expected: dict[str, Any] = json.loads(json.dumps(original))
     expected["tool_calls"] = [tuple(c) for c in expected["tool_calls"]]
     for loss in LOSSES[target]:
         loss(expected, events)
@@ -385,7 +386,7 @@ def test_a_failed_or_cut_stream_never_comes_out_complete(path: Path, target: str
 
 # -- the bytes depend on the events alone -------------------------------------------------
 
-_SMALL = [p for p in RECORDINGS if p.values[0].stat().st_size < 8_000]
+_SMALL = [pytest.param(p, id=_id(p)) for p in PATHS if p.stat().st_size < 8_000]
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -400,7 +401,7 @@ def test_bytes_do_not_depend_on_how_the_source_was_cut(path: Path, target: str) 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_bytes_do_not_depend_on_random_cuts(data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from([p.values[0] for p in RECORDINGS]))
+    path = data.draw(st.sampled_from(PATHS))
     target = data.draw(st.sampled_from(TARGETS))
     raw = path.read_bytes()
     points = data.draw(st.lists(st.integers(0, len(raw)), max_size=12))

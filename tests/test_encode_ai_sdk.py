@@ -23,7 +23,7 @@ import pytest
 from streamfold.encode import UIMessageStreamEncoder
 
 from .corpus import FIXTURES
-from .test_encode import RECORDINGS, encode, fold
+from .test_encode import PATHS, RECORDINGS, _id, encode, fold
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 READER = NODE_DIR / "read_ui_streams.mjs"
@@ -72,10 +72,9 @@ def streams(ai_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     """Every stream to read: name -> (bytes, what the SDK made of them)."""
     folder = tmp_path_factory.mktemp("ui-streams")
     data: dict[str, bytes] = {}
-    for param in RECORDINGS:
-        path: Path = param.values[0]
+    for path in PATHS:
         events, _ = fold(path.read_bytes())
-        data[f"encoded-{param.id}"] = encode(events, "ai-sdk-ui")
+        data[f"encoded-{_id(path)}"] = encode(events, "ai-sdk-ui")
     for name in KEPT_ALIVE:
         # A keep-alive frame before every chunk, as a relay writes them.
         frame = UIMessageStreamEncoder.keepalive or b""
@@ -102,7 +101,7 @@ def streams(ai_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return {name: (body, read[name]) for name, body in data.items()}
 
 
-KEPT_ALIVE = [f"keepalive-{p.id}" for p in RECORDINGS if p.id.startswith("samples/")]
+KEPT_ALIVE = [f"keepalive-{_id(p)}" for p in PATHS if _id(p).startswith("samples/")]
 
 
 def _names() -> list[str]:

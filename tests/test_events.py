@@ -10,6 +10,7 @@ import pytest
 
 import streamfold
 from streamfold import events as ev
+from streamfold.partial_json import JSONStringDelta
 
 from .corpus import ROOT, check_order
 
@@ -139,14 +140,16 @@ def test_json_mode_content_parsed_on_demand() -> None:
         for e in parsed
         if isinstance(e, ev.TextDelta)
         for u in e.updates
-        if u.type == "json.string.delta" and u.path == ("city",)
+        if isinstance(u, JSONStringDelta) and u.path == ("city",)
     ]
     assert "".join(strings) == "Paris"
     (done,) = [e for e in parsed if isinstance(e, ev.TextDone)]
     assert done.value == {"city": "Paris", "temp": 21} and done.parse_error is None
     bad = body.replace(b'21}"', b'21"')
-    (done,) = [e for e in streamfold.iter_events(bad, parse_content=True) if e.type == "text.done"]
-    assert isinstance(done, ev.TextDone) and done.parse_error is not None
+    (bad_done,) = [
+        e for e in streamfold.iter_events(bad, parse_content=True) if e.type == "text.done"
+    ]
+    assert isinstance(bad_done, ev.TextDone) and bad_done.parse_error is not None
 
 
 @pytest.mark.parametrize("parse", [False, True])

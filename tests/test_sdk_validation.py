@@ -126,7 +126,10 @@ def test_the_fold_of_a_recording_validates(path: Path) -> None:
     _, result, error = fold_pieces([path.read_bytes()])
     if result is None or result.dialect not in MODELS:
         pytest.skip("no SDK model for this dialect")
-    allowed = {**RECORDED.get(path.name, {}), **(PARTIAL if error is not None else {})}
+    allowed: dict[str, Any] = {
+        **RECORDED.get(path.name, {}),
+        **(PARTIAL if error is not None else {}),
+    }
     allowed |= dict.fromkeys(SDK_LAG)
     assert sorted(sdk_errors(result.dialect, result.response) - allowed.keys()) == []
 

@@ -942,7 +942,8 @@ def test_each_test_has_its_own_faults_turns_and_log(pytester: pytest.Pytester) -
             # test_one's fault and script are gone; its requests are not in this log
             response = post(replay_server.url)
             assert response.status_code == 200 and b"get_weather" not in response.content
-            assert [r.outcome for r in replay_server.requests] == ["complete"]
+            # the server ends a record after its last write: wait for it
+            assert [r.wait() for r in replay_server.requests] == ["complete"]
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -292,7 +292,8 @@ def test_events_before_an_oversized_one_survive_a_cut_inside_it() -> None:
 def test_the_error_is_raised_again_on_every_later_call() -> None:
     decoder = SSEDecoder(64)
     assert [e.data for e in decoder.feed(b"data: ok\n\ndata: " + b"x" * 100)] == ["ok"]
-    for call in (lambda: decoder.feed(b"\n\ndata: next\n\n"), decoder.close):
+    calls: list[Callable[[], object]] = [lambda: decoder.feed(b"\n\ndata: next\n\n"), decoder.close]
+    for call in calls:
         with pytest.raises(ProtocolError, match="larger than the limit of 64 bytes"):
             call()
 

@@ -20,7 +20,12 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # pragma: no cover
+    from typing_extensions import NotRequired
 
 import msgspec
 import pydantic
@@ -353,7 +358,12 @@ def same(a: Any, b: Any) -> bool:
 
 def value_at(value: Any, path: tuple[str | int, ...]) -> Any:
     for key in path:
-        value = value[key] if isinstance(value, (dict, list)) else getattr(value, str(key))
+        if isinstance(value, dict):
+            value = value[key]
+        elif isinstance(value, list):
+            value = value[int(key)]
+        else:
+            value = getattr(value, str(key))
     return value
 
 
@@ -419,7 +429,7 @@ def _replace(document: Any, path: tuple[str | int, ...], value: Any) -> Any:
     if not path:
         return value
     copy = dict(document) if isinstance(document, dict) else list(document)
-    copy[path[0]] = _replace(document[path[0]], path[1:], value)  # type: ignore[call-overload,index]
+    copy[path[0]] = _replace(document[path[0]], path[1:], value)  # type: ignore[index]
     return copy
 
 
@@ -611,7 +621,8 @@ def test_post_init_runs_once_on_the_final_object_never_on_partial_values() -> No
     parser = StructuredParser(Ranges)
     parser.feed('{"ranges": [{"low": 5')  # a partial Range with high UNSET: no __post_init__
     assert type(parser.partial.ranges[0]) is Range
-    assert parser.partial.ranges[0].high is UNSET
+    high: object = parser.partial.ranges[0].high
+    assert high is UNSET
     parser.feed(', "high": 7}, {"low": 1, "high": 2}]}')
     assert parser.close(complete=True) == expected
     assert RANGE_CALLS == [(5, 7), (1, 2)]

@@ -62,17 +62,18 @@ class FramingSniff:
     blank, or a partial byte-order mark) is SSE: it holds no event in any
     framing.
 
-    Until the framing is told, the bytes are held, all of them and as received
-    (the mark and the white space included): they are not always droppable.
-    In SSE, ``"  data: x"`` is a line whose field is ``"  data"``, not a data
-    line, and leading blank lines count as lines. So the decoder chosen is fed
-    ``head``, every byte received so far, exactly as if it had read the body
-    from its start.
+    Until the framing is told, the bytes of the last line are held as received
+    (the mark and the white space included): they are not droppable. In SSE,
+    ``"  data: x"`` is a line whose field is ``"  data"``, not a data line. The
+    whole lines before it are: a line of white space is no field in SSE (and a
+    blank one dispatches no event), and JSON skips white space. So the decoder
+    chosen is fed ``head``, the bytes of the body from the start of the line
+    that holds the first meaningful byte, and reads them as it would the whole
+    body; a blank prefix of any length holds no memory.
 
-    The cost is linear in the bytes received: each byte is looked at once, and
-    the held bytes are kept in one buffer. More than ``max_size`` bytes before
-    the first meaningful one is a ``ProtocolError``, as an event larger than
-    the limit is.
+    The cost is linear in the bytes received: each byte is looked at once.
+    More than ``max_size`` bytes before the first meaningful one is a
+    ``ProtocolError``, as an event larger than the limit is.
 
     Usage::
 
@@ -92,16 +93,18 @@ class FramingSniff:
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
         self.framing: Framing | None = None
-        self.head = b""  # once told: every byte received, to feed the decoder
-        self._held = bytearray()
+        self.head = b""  # once told: the bytes to feed the decoder
+        self._held = bytearray()  # the last line's bytes until the framing is told
+        self._dropped = 0  # the bytes of the whole lines of white space before it
         self._bom = ByteOrderMark()
 
     def feed(self, chunk: bytes) -> Framing | None:
         """Look at the next bytes of the body.
 
         Returns:
-            The framing, once told (then ``head`` holds every byte received,
-            this chunk included), or ``None`` while only white space came.
+            The framing, once told (then ``head`` holds the bytes to feed the
+            decoder, this chunk's included), or ``None`` while only white space
+            came.
 
         Raises:
             ProtocolError: more than ``max_size`` bytes came before the first
@@ -113,7 +116,7 @@ class FramingSniff:
         # two held bytes in front of them.
         rest = self._bom.strip(chunk) if not self._bom.settled else chunk
         match = _MEANINGFUL.search(rest)
-        received = len(self._held) + len(chunk)
+        received = self._dropped + len(self._held) + len(chunk)
         # The bytes known to come before the first meaningful one, however the
         # body was cut (the first bytes of a possible mark are not known yet).
         if match is not None:
@@ -128,21 +131,37 @@ class FramingSniff:
                 position=0,
             )
         if match is None:
-            self._held += chunk
+            # Only white space: keep the bytes after the last line end (a lone
+            # CR ends a line too; the LF after it is then a blank line).
+            end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            if end < 0:
+                self._held += chunk
+            else:
+                self._dropped += len(self._held) + end + 1
+                self._held[:] = chunk[end + 1 :]
             return None
-        self.head = b"".join((self._held, chunk)) if self._held else chunk
+        data = b"".join((self._held, chunk)) if self._held else chunk
         self._held.clear()
+        # From the last line end before the first meaningful byte, after one
+        # LF standing for the lines dropped: the same bytes however the body
+        # was cut, and never read as the body's start (no mark stripped there).
+        first = leading - self._dropped
+        end = max(data.rfind(b"\n", 0, first), data.rfind(b"\r", 0, first))
+        if end >= 0 or self._dropped:
+            data = b"\n" + data[end + 1 :]
+        self.head = data
         return self._tell(rest[match.start()])
 
     def close(self) -> Framing:
         """End of input before the framing was told.
 
         Returns:
-            ``Framing.SSE``, with ``head`` holding every byte received.
+            ``Framing.SSE``, with ``head`` holding the bytes of the last line
+            (after an LF if lines were dropped).
         """
         if self.framing is not None:
             return self.framing
-        self.head = bytes(self._held)
+        self.head = (b"\n" if self._dropped else b"") + self._held
         self._held.clear()
         return self._tell(None)
 

@@ -56,7 +56,7 @@ class RequestParts:
         max_tokens: the output limit, or ``None``.
     """
 
-    messages: str | Sequence[Mapping[str, Any]]
+    messages: str | Sequence[Any]
     system: str | None = None
     tools: Sequence[Mapping[str, Any]] = ()
     max_tokens: int | None = None
@@ -185,7 +185,7 @@ class API:
 def _native(parts: RequestParts, prompt_as: Callable[[str], Any]) -> Any:
     if isinstance(parts.messages, str):
         return prompt_as(parts.messages)
-    return [dict(message) for message in parts.messages]
+    return [dict(m) if isinstance(m, Mapping) else m for m in parts.messages]
 
 
 def _tools(body: dict[str, Any], parts: RequestParts) -> dict[str, Any]:
