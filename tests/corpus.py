@@ -600,7 +600,8 @@ def check_order(
     retry spliced into the stream): the fold starts over, its usage too.
     ``finished_at`` maps a choice to the position in ``events`` by which its
     finish reason had arrived (``fold_with_finishes``): no delta nor call of
-    that choice may come after it.
+    that choice may come after it (what every recording shows; a stream whose
+    events a fault reordered may send content after its finish reason).
 
     Raises:
         AssertionError: the first breach, naming the event's position.
@@ -680,7 +681,6 @@ def check_order(
     if not failed:
         assert not open_parts, f"parts never done: {sorted(open_parts)}"
         assert all(v is None for v in calls.values()), "calls never done"
-        assert finished, "no response.finished"
         assert streamed <= finished, f"choices never finished: {sorted(streamed - finished)}"
 
 
