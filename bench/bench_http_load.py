@@ -15,8 +15,17 @@ server sends it (one write per event), then paced (one event per stream every
 ``--gap`` seconds, the way a model streams tokens):
 
 - ``bytes only``: ``response.aiter_bytes()`` and nothing else: the floor;
-- ``streamfold events``: ``AsyncEventStream``, every event, then ``final()``;
-- ``streamfold + deadlines``: the same with first-event, idle and total deadlines.
+- ``streamfold events``: ``AsyncEventStream``, every event, then ``final()``
+  (OpenTelemetry not imported: the default of an application without it);
+- ``streamfold + deadlines``: the same with first-event, idle and total deadlines;
+- ``otel, SDK provider``: with the SDK's tracer provider (a batch processor into
+  an in-memory exporter) and meter provider (an in-memory reader): one span and
+  four metric records per stream (``--no-otel`` leaves it out).
+
+OpenTelemetry with no provider is measured in-process: streamfold's own cost
+per stream before the application imports the OpenTelemetry API (what the
+modes above run first), and after it has, with no provider configured (the
+global proxies; the socket runs all come after that import).
 
 Every stream must end complete, with the expected number of events and the
 same final text as the recording folded without HTTP; anything else counts as
@@ -55,6 +64,7 @@ from streamfold.adapters.httpx import AsyncEventStream, Timeouts
 http: Any = None
 
 TIME_LIMIT = 300.0  # seconds for the whole run, at most
+OTEL = True  # run the OpenTelemetry modes (--no-otel), set by __main__
 
 
 def synthetic_recording(events: int) -> bytes:
@@ -175,10 +185,11 @@ async def run_streamfold(
     size: int,
     gate: Gate | None,
     timeouts: Timeouts | None = None,
+    telemetry: Any = None,
 ) -> None:
     count = 0
     async with client.stream("POST", url, json=body) as response:
-        stream = AsyncEventStream(response, timeouts=timeouts)
+        stream = AsyncEventStream(response, timeouts=timeouts, telemetry=telemetry)
         async for _ in stream:
             count += 1
             if gate is not None:
@@ -236,6 +247,54 @@ async def measure(
         return time.perf_counter() - wall, time.process_time() - cpu, gate.memory if gate else None
 
 
+class SDK:
+    """The OpenTelemetry SDK configured as an application would (a batch span
+    processor, a metric reader), its telemetry handed to each stream."""
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+
+        from streamfold.adapters.otel import Telemetry
+
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(
+            BatchSpanProcessor(self.exporter, max_queue_size=65536)
+        )
+        self.reader = InMemoryMetricReader()
+        self.telemetry = Telemetry(
+            tracer_provider=self.tracer_provider,
+            meter_provider=MeterProvider(metric_readers=[self.reader]),
+        )
+
+    def recorded(self) -> tuple[int, int]:
+        """Spans exported, and duration points recorded, so far."""
+        self.tracer_provider.force_flush()
+        spans = len(self.exporter.get_finished_spans())
+        points = 0
+        data = self.reader.get_metrics_data()
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == "gen_ai.client.operation.duration":
+                        points += sum(p.count for p in metric.data.data_points)
+        return spans, points
+
+
+def otel_available() -> bool:
+    try:
+        import opentelemetry.sdk.trace  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 async def main(streams: int, events: int, rounds: int, gap: float, library: ModuleType) -> int:
     global http
     http = library
@@ -279,11 +338,16 @@ def _replayed(chunks: list[bytes]) -> Any:
 
 async def capture(url: str) -> list[bytes]:
     """The chunks of one stream as the library yields them over the socket."""
-    async with http.AsyncClient() as client, client.stream("POST", url, json={}) as response:
+    body = {"model": "bench"}  # the recording, by name (the server matches requests)
+    async with http.AsyncClient() as client, client.stream("POST", url, json=body) as response:
+        if response.status_code != 200:
+            raise SystemExit(f"the replay server answered {response.status_code}")
         return [chunk async for chunk in response.aiter_bytes()]
 
 
-async def direct_cost(chunks: list[bytes], timeouts: Timeouts | None, repeat: int) -> float:
+async def direct_cost(
+    chunks: list[bytes], timeouts: Timeouts | None, repeat: int, telemetry: Any = None
+) -> float:
     """streamfold's own CPU seconds per stream: the same chunks folded from memory,
     minus iterating them bare (no sockets, so no noise from the server)."""
 
@@ -299,10 +363,37 @@ async def direct_cost(chunks: list[bytes], timeouts: Timeouts | None, repeat: in
         best_bare = min(best_bare, time.process_time() - started)
         started = time.process_time()
         for _ in range(repeat):
-            async for _event in AsyncEventStream(response(), timeouts=timeouts):
+            async for _event in AsyncEventStream(
+                response(), timeouts=timeouts, telemetry=telemetry
+            ):
                 pass
         best_fold = min(best_fold, time.process_time() - started)
     return (best_fold - best_bare) / repeat
+
+
+async def telemetry_costs(
+    chunks: list[bytes], sdk: SDK, rounds: int = 9, repeat: int = 300
+) -> dict[str, float]:
+    """CPU seconds per stream of the same chunks folded from memory, with
+    telemetry off, with the API imported and no provider, and with the SDK:
+    the three alternated round by round, each one's best kept (the machine's
+    noise is larger than the differences)."""
+    from streamfold.adapters.otel import Telemetry
+
+    conditions = {
+        "telemetry off": Telemetry(enabled=False),
+        "API imported, no provider": None,
+        "SDK provider": sdk.telemetry,
+    }
+    best = dict.fromkeys(conditions, float("inf"))
+    for _ in range(rounds):
+        for name, telemetry in conditions.items():
+            started = time.process_time()
+            for _ in range(repeat):
+                async for _event in AsyncEventStream(_replayed(chunks), telemetry=telemetry):
+                    pass
+            best[name] = min(best[name], (time.process_time() - started) / repeat)
+    return best
 
 
 async def direct_memory(chunks: list[bytes], streams: int) -> dict[str, float]:
@@ -358,6 +449,13 @@ async def report(
         "streamfold events": await direct_cost(chunks, None, 200),
         "streamfold + deadlines": await direct_cost(chunks, deadlines, 200),
     }
+    sdk: SDK | None = None
+    if OTEL and otel_available():
+        import opentelemetry.trace  # what an application does before configuring  # noqa: F401
+
+        sdk = SDK()
+        own["otel, SDK provider"] = await direct_cost(chunks, None, 200, sdk.telemetry)
+        modes.append(("otel, SDK provider", run_streamfold, {"telemetry": sdk.telemetry}))
     print(
         f"streamfold HTTP load: {streams} concurrent streams x {events} events "
         f"({len(data) / 1024:.1f} KiB each, {len(chunks)} reads each), loopback, one asyncio "
@@ -405,8 +503,21 @@ async def report(
     for name, cost in own.items():
         print(
             f"{name}: streamfold's own CPU, measured in-process on the same reads: "
-            f"{cost / events * 1e6:.1f} us per event"
+            f"{cost / events * 1e6:.1f} us per event, {cost * 1e6:.0f} us per stream"
         )
+    if sdk is not None:
+        costs = await telemetry_costs(chunks, sdk)
+        off = costs["telemetry off"]
+        idle = costs["API imported, no provider"] - off
+        sdk_cost = costs["SDK provider"] - off
+        print(
+            "OpenTelemetry, CPU per stream folded from memory (alternated, best of 9 x 300): "
+            + ", ".join(f"{name} {cost * 1e6:.0f} us" for name, cost in costs.items())
+            + f"; no provider adds {idle * 1e6:+.1f} us ({idle / off:+.2%}), "
+            f"the SDK {sdk_cost * 1e6:+.0f} us ({sdk_cost / off:+.1%})"
+        )
+        spans, points = sdk.recorded()
+        print(f"recorded by the SDK: {spans} spans, {points} duration points")
     print(
         "(streamfold share = that cost times the streams, over the whole client CPU of the "
         "run; target < 10%.\n CPU vs floor = the run's client CPU against the bytes-only "
@@ -442,7 +553,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between paced events")
     parser.add_argument("--library", choices=["httpx2", "httpx"], help="the HTTP client")
+    parser.add_argument("--no-otel", action="store_true", help="leave the OpenTelemetry modes out")
     args = parser.parse_args()
+    OTEL = not args.no_otel
     if not 1 <= args.streams <= 5000 or not 3 <= args.events <= 10000 or args.gap > 1:
         parser.error("streams in 1..5000, events in 3..10000, gap at most 1 s")
     started = time.monotonic()

@@ -164,10 +164,60 @@ def test_chat_failures(
         "MY_KEY",
         "--header",
         f"X-Streamfold-Fault: {fault}",
+        "--retries",
+        "0",
         "hi",
     )
     assert code == status and message in err
     assert SECRET not in out and SECRET not in err
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "said"),
+    [
+        pytest.param(["--resume"], 0, "resumed 1x", id="resumed"),
+        pytest.param([], 1, "connection closed after 3 events", id="without-resume"),
+    ],
+)
+def test_chat_resume_continues_a_cut_stream(
+    replay_url: str, options: list[str], status: int, said: str
+) -> None:
+    code, out, err = run(
+        "chat",
+        "--base-url",
+        replay_url,
+        "--api",
+        "responses",
+        "--model",
+        "responses-parallel-tools",
+        "--header",
+        "X-Streamfold-Fault: drop-after=3, times=1",  # the re-attach request is served whole
+        *options,
+        "weather?",
+    )
+    assert code == status and said in err
+    if status == 0:
+        calls = streamfold.fold(samples.read("responses-parallel-tools")).unified.tool_calls
+        assert out.count("[tool call get_weather]") == len(calls)
+
+
+def test_chat_retries_a_rate_limit_and_says_so(replay_url: str) -> None:
+    code, _, err = run(
+        "chat",
+        "--base-url",
+        replay_url,
+        "--model",
+        "chat-reasoning",
+        "--header",
+        "X-Streamfold-Fault: status=429, retry-after=0, times=1",
+        "hi",
+    )
+    assert code == 0 and "retried 1x" in err
+
+
+def test_chat_retries_must_be_a_small_count() -> None:
+    code, _, err = run("chat", "--model", "m", "--retries", "-1", "hi")
+    assert code == 2 and "--retries" in err
 
 
 def test_chat_missing_key_variable_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:

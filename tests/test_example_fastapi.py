@@ -75,6 +75,7 @@ def serving(app: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def relay(replay_server_session: Any) -> Iterator[str]:
+    # The session's server: a module-scoped fixture cannot take the per-test one.
     with serving(example.create_app(base_url=replay_server_session.url, api_key=NO_KEY)) as url:
         yield url
 

@@ -41,7 +41,8 @@ LAYERS: dict[str, int] = {
     "__init__": 11,
 }
 CORE = {name for name, layer in LAYERS.items() if layer <= LAYERS["parser"]}
-# Third-party and standard modules that mean IO, an event loop or a terminal.
+# Third-party and standard modules that mean IO, an event loop, a terminal or
+# telemetry (OpenTelemetry is an adapter's optional extra).
 IO_MODULES = {
     "httpx",
     "httpx2",
@@ -56,6 +57,7 @@ IO_MODULES = {
     "uvicorn",
     "rich",
     "subprocess",
+    "opentelemetry",
 }
 
 

@@ -131,6 +131,11 @@ def test_load_recordings_from_files_and_folders(tmp_path: Any) -> None:
         pytest.param("json-body", Faults(json_body=True), id="json-body"),
         pytest.param("split=utf8", Faults(split="utf8"), id="split-utf8"),
         pytest.param("SPLIT=3", Faults(split="3"), id="split-count-case-insensitive"),
+        pytest.param(
+            "event-ids, sse-retry=250, overlap=2",
+            Faults(event_ids=True, sse_retry=250, overlap=2),
+            id="resumable",
+        ),
     ],
 )
 def test_parse_faults(text: str, faults: Faults) -> None:
@@ -161,6 +166,8 @@ def test_parse_faults(text: str, faults: Faults) -> None:
         pytest.param("split=\u00b2", "split=", id="split-superscript-digit"),
         pytest.param("split", "split needs a value", id="split-no-value"),
         pytest.param("provider=acme", "use one of", id="provider"),
+        pytest.param("sse-retry=600001", "from 0 to 600000 milliseconds", id="sse-retry-over"),
+        pytest.param("overlap=-1", "overlap=-1", id="overlap-negative"),
     ],
 )
 def test_parse_faults_rejects(text: str, message: str) -> None:
@@ -985,3 +992,70 @@ def test_a_suite_records_once_then_replays_offline(pytester: pytest.Pytester) ->
     # The upstream is gone: the default mode replays only, offline.
     replayed = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
     replayed.assert_outcomes(passed=1)
+
+
+# -- resumable streams -------------------------------------------------------------------------
+
+
+def test_plan_skips_the_first_events_and_numbers_them_all() -> None:
+    recording = Recording("r", samples.read("chat-reasoning"), "openai-chat", "sse")
+    steps = plan(
+        recording,
+        parse_faults("sse-retry=5"),
+        Pace(),
+        provider="openai",
+        api="openai-chat",
+        skip=3,
+        ids="req_1",
+    )
+    body = b"".join(step.data for step in steps if isinstance(step.data, bytes))
+    blocks = split_events(samples.read("chat-reasoning"))
+    assert body.startswith(b"id: req_1.4\nretry: 5\n" + blocks[3])
+    assert body.endswith(b"id: req_1.%d\n" % len(blocks) + blocks[-1])
+    assert sum(step.event for step in steps) == len(blocks) - 3
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        pytest.param("/v1/responses/resp_unknown?stream=true", {}, 404, id="unknown-response"),
+        pytest.param("/v1/responses/resp_SampleParallelTools0001", {}, 400, id="not-a-stream"),
+        pytest.param(
+            "/v1/responses/resp_SampleParallelTools0001?stream=true&starting_after=x",
+            {},
+            400,
+            id="bad-cursor",
+        ),
+    ],
+)
+def test_a_reattach_the_server_cannot_serve_is_refused(
+    replay_server: ReplayServer, path: str, headers: dict[str, str], status: int
+) -> None:
+    body = {"model": "responses-parallel-tools", "background": True, "input": "hi"}
+    httpx.post(replay_server.url + "/v1/responses", json=body).read()
+    response = httpx.get(replay_server.url + path, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["message"]
+
+
+def test_a_background_response_is_reattached_after_a_sequence_number(
+    replay_server: ReplayServer,
+) -> None:
+    body = {"model": "responses-parallel-tools", "background": True, "input": "hi"}
+    httpx.post(replay_server.url + "/v1/responses", json=body).read()
+    url = replay_server.url + "/responses/resp_SampleParallelTools0001?stream=true"
+    rest = httpx.get(url + "&starting_after=5").content
+    blocks = split_events(samples.read("responses-parallel-tools"))
+    assert rest == b"".join(blocks[6:])
+    assert httpx.get(url).content == samples.read("responses-parallel-tools")
+    assert replay_server.requests[-1].recording == "responses-parallel-tools"
+
+
+def test_an_unknown_last_event_id_is_a_404(replay_server: ReplayServer) -> None:
+    response = httpx.post(
+        replay_server.url + "/v1/chat/completions",
+        json={"model": "chat-reasoning"},
+        headers={"Last-Event-ID": "req_replay_999999.3"},
+    )
+    assert response.status_code == 404
+    assert "event id" in response.json()["error"]["message"]

@@ -127,6 +127,14 @@ class StreamParser:
         self._framing_broken = False  # after the end: the rest of the bytes is ignored
         self._closed = False
         self.events_seen = 0
+        # The id of the last event dispatched (a resumed stream's cursor: an
+        # id field of an event cut short is not the stream's yet, as WHATWG's
+        # EventSource sets its last event ID only on dispatch); the
+        # reconnection time of the connections before a reconnect, and the id
+        # whose replay the seam skips.
+        self._last_id: str | None = None
+        self._carried_retry: int | None = None
+        self._replayed_id: str | None = None
 
     # -- feeding ---------------------------------------------------------------------
 
@@ -248,6 +256,43 @@ class StreamParser:
             return call.parser.snapshot()
         return parse_partial(call.arguments_text())
 
+    def reconnect(self) -> None:
+        """The bytes fed next come from a new connection that continues this
+        stream (a resumed stream): the framing decoder starts afresh (an event
+        the old connection cut short is dropped), an event that repeats the
+        last event id is skipped, and the dialect skips what it has folded
+        already (``Dialect.resumed``: the Responses API's sequence numbers).
+
+        Raises:
+            UsageError: the stream has ended (finished, failed or closed).
+        """
+        if self._closed or self.phase not in (Phase.STARTING, Phase.STREAMING):
+            raise UsageError("reconnect() after the end of the stream")
+        self._carried_retry = self.reconnection_time
+        self._replayed_id = self._last_id or None
+        framing = self._framing
+        if framing is None:
+            self._sniff = FramingSniff(self.max_event_size)
+        else:
+            self._framing = type(framing)(self.max_event_size)
+        if self.dialect is not None:
+            self.dialect.resumed()
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The event id of the last server-sent event dispatched (the ``id``
+        field, which carries over to the events after it), over every
+        connection of a resumed stream; ``None`` before any. An event cut
+        short does not count, its ``id`` field read or not."""
+        return self._last_id
+
+    @property
+    def reconnection_time(self) -> int | None:
+        """The reconnection time, in milliseconds, the last ``retry`` field of
+        the stream set (over every connection), or ``None``."""
+        current = getattr(self._framing, "reconnection_time", None)
+        return self._carried_retry if current is None else current
+
     @property
     def dialect_name(self) -> str | None:
         """The dialect in use, once known."""
@@ -264,6 +309,8 @@ class StreamParser:
         return decoder
 
     def _handle(self, events: list[ServerSentEvent]) -> None:
+        if events:
+            self._last_id = events[-1].id  # once per read, not per event
         for event in events:
             if self.phase is not Phase.STREAMING:
                 if self.phase is Phase.FINISHED:
@@ -276,6 +323,10 @@ class StreamParser:
                     continue
                 return
             self.events_seen += 1
+            if self._replayed_id is not None:  # the seam of a resumed stream
+                if event.id == self._replayed_id:
+                    continue  # the server sent the last event before the cut again
+                self._replayed_id = None
             dialect = self.dialect
             try:
                 if dialect is None:

@@ -9,7 +9,16 @@ import msgspec
 
 from .events import ErrorInfo, Usage
 
-__all__ = ["HTTPResult", "ResponseMetadata", "Result", "ToolCall", "Unified", "UNIFIED_USAGE_KEYS"]
+__all__ = [
+    "Attempt",
+    "HTTPResult",
+    "ResponseMetadata",
+    "Result",
+    "Resumption",
+    "ToolCall",
+    "Unified",
+    "UNIFIED_USAGE_KEYS",
+]
 
 #: The keys of ``usage`` in the unified view (``--format unified``): every
 #: normalised count of ``Usage`` (its ``raw`` provider object is the response's).
@@ -105,6 +114,53 @@ class Result(msgspec.Struct, frozen=True):
         return self.unified.text
 
 
+class Attempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One request the client sent to start a stream (``ResponseMetadata.attempts``).
+
+    Attributes:
+        number: 1 for the first request, 2 for the first retry, ...
+        status_code: the HTTP status of its response, or ``None`` when no
+            response came (a connection error, a timeout before the head).
+        request_id: the provider's request id, when the response had one.
+        error: why it failed (``None`` for the attempt the result is from).
+        delay: the seconds waited before the next attempt (``None`` for the last).
+    """
+
+    number: int
+    status_code: int | None = None
+    request_id: str | None = None
+    error: ErrorInfo | None = None
+    delay: float | None = None
+
+
+class Resumption(msgspec.Struct, frozen=True, kw_only=True):
+    """One re-attachment of a stream that was cut (``ResponseMetadata.resumptions``).
+
+    Attributes:
+        number: 1 for the first re-attachment of the stream, ...
+        via: ``"starting_after"`` (the Responses API's background streams) or
+            ``"last_event_id"`` (server-sent events with ids).
+        cursor: the last sequence number or event id received before the cut.
+        events_before: the events received before the cut.
+        cut: what cut the stream (a lost connection, an idle timeout).
+        delay: the seconds waited before re-attaching.
+        status_code: the HTTP status of the re-attachment, or ``None`` when
+            no response came.
+        request_id: its request id, when it had one.
+        error: why the re-attachment failed, or ``None`` when the stream went on.
+    """
+
+    number: int
+    via: str
+    cursor: str
+    events_before: int
+    cut: ErrorInfo
+    delay: float
+    status_code: int | None = None
+    request_id: str | None = None
+    error: ErrorInfo | None = None
+
+
 class ResponseMetadata(msgspec.Struct, frozen=True, kw_only=True):
     """What the HTTP exchange said beside the stream.
 
@@ -129,7 +185,12 @@ class ResponseMetadata(msgspec.Struct, frozen=True, kw_only=True):
         total_time: until the end of the stream (or the failure that ended it).
         bytes_received: body bytes, after content decoding.
         chunks_received: body reads that returned bytes.
-        events_received: server-sent events (or JSON array elements).
+        events_received: server-sent events (or JSON array elements), over
+            every connection of a resumed stream.
+        attempts: the requests the client sent to start the stream, the last
+            being the one the result is from (retries before any event);
+            empty for a response the caller sent.
+        resumptions: each re-attachment of a stream that was cut.
     """
 
     status_code: int
@@ -148,6 +209,8 @@ class ResponseMetadata(msgspec.Struct, frozen=True, kw_only=True):
     bytes_received: int = 0
     chunks_received: int = 0
     events_received: int = 0
+    attempts: tuple[Attempt, ...] = ()
+    resumptions: tuple[Resumption, ...] = ()
 
 
 class HTTPResult(Result, frozen=True, kw_only=True):

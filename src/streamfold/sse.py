@@ -145,6 +145,9 @@ class SSEDecoder:
         self._event = b""
         self._retry: int | None = None
         self.last_event_id: str | None = None
+        # The stream's reconnection time (ms) as the last `retry` field set it,
+        # whether or not its block dispatched an event (the spec's rule).
+        self.reconnection_time: int | None = None
         self.count = 0  # events dispatched so far
         self.bytes_seen = 0
         self.comments = 0
@@ -381,7 +384,7 @@ class SSEDecoder:
             if b"\x00" not in value:
                 self.last_event_id = value.decode("utf-8", "replace")
         elif field == b"retry" and value.isdigit():  # bytes.isdigit is ASCII-only
-            self._retry = int(value)
+            self._retry = self.reconnection_time = int(value)
 
     def _dispatch(self, first: bytes, terminated: bool) -> ServerSentEvent:
         data = self._data

@@ -54,9 +54,19 @@ headers when a redirect leaves the origin. The request is sent when the stream
 is first used (``with``, iteration or ``final()``); with no ``http_client``
 given, a client is created for the stream and closed with it: an
 ``httpx2.Client`` (the SDKs' HTTP client), or an ``httpx.Client`` where only
-httpx is installed; ``http_client`` may be either. There are no retries: a
-failure raises, with ``retryable`` and ``retry_after`` on HTTP errors for the
-caller to decide.
+httpx is installed; ``http_client`` may be either.
+
+Retries, as the official SDKs make them (``retries=2`` by default,
+``RetryPolicy`` for the rest, 0 for none): a request that failed before the
+first byte of its stream (a connection error, a timeout, a retryable status)
+is sent again after an exponential backoff with jitter, or the
+``retry-after`` the server asked for, when that wait ends before the
+``total`` deadline (the whole call's). Once the stream has begun it never is.
+``resume=True`` re-attaches a stream cut after its first events instead of
+failing: the Responses API's background streams after their last
+``sequence_number``, any server-sent events with ids with ``Last-Event-ID``;
+an API that cannot resume fails as before, with the partial result.
+``result.metadata.attempts`` and ``.resumptions`` list them.
 """
 
 from __future__ import annotations
@@ -76,8 +86,17 @@ from .. import __version__
 from ..dialects.base import Dialect
 from ..dialects.registry import RequestParts, get_api
 from ..errors import IncompleteStreamError, StreamfoldError, UsageError, timeout_error
+from .exchange import Reconnect, RetryPolicy
 from .framings import get_framing
-from .httpx import AsyncEventStream, EventStream, StreamedResponse, Timeouts, _errors_of
+from .httpx import (
+    AsyncEventStream,
+    EventStream,
+    Resending,
+    StreamedResponse,
+    Timeouts,
+    _errors_of,
+)
+from .otel import GenAIRequest, Telemetry
 from .redact import KEY_HEADERS, key_may_follow, redact_headers, redact_url
 
 __all__ = [
@@ -85,7 +104,9 @@ __all__ = [
     "AsyncHTTPClient",
     "HTTPClient",
     "NO_KEY",
+    "RetryPolicy",
     "StreamRequest",
+    "Telemetry",
     "astream",
     "build_request",
     "http_library",
@@ -255,6 +276,19 @@ class StreamRequest:
             self.method, self.url, json=body, headers=headers, timeout=timeout
         )
 
+    def reattached(self, plan: Reconnect, base_url: str) -> StreamRequest:
+        """The request that re-attaches this one's cut stream: a ``GET`` of the
+        API's re-attach path after ``base_url`` (``starting_after``), or this
+        request again with ``Last-Event-ID`` (``last_event_id``).
+
+        Raises:
+            UsageError: ``base_url`` is not an http(s) URL.
+        """
+        headers = {k: v for k, v in self.headers.items() if k != "last-event-id"}
+        if plan.path is None:
+            return replace(self, headers={**headers, "last-event-id": plan.cursor})
+        return replace(self, method="GET", url=_join_url(base_url, plan.path), headers=headers)
+
     def redirected(self, method: str, url: str) -> StreamRequest:
         """The request to send where a redirect points: without the API key and
         any key header when ``url`` is another origin."""
@@ -284,6 +318,7 @@ def build_request(
     extra_body: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     api_version: str | None = None,
+    resume: bool = False,
 ) -> StreamRequest:
     """Build the streaming request for ``api`` (sends nothing).
 
@@ -304,6 +339,8 @@ def build_request(
         headers: more request headers (``X-Streamfold-Fault`` for the replay server).
         api_version: Anthropic's ``anthropic-version`` header or Gemini's path
             version (the row's ``api_version`` by default).
+        resume: ask for a stream that can be re-attached, where the API needs
+            to be asked (the Responses API: ``background: true``).
 
     Raises:
         UsageError: an unknown ``api``.
@@ -322,6 +359,8 @@ def build_request(
         request_headers[row.version_header] = version
     body: dict[str, Any] = {"model": model} if row.model_in_body else {}
     body.update(row.body(RequestParts(messages, system, tools or (), max_tokens)))
+    if resume and row.reattach is not None:
+        body.update(row.reattach.body)
     for key, value in (extra_body or {}).items():
         if value is None:
             body.pop(key, None)
@@ -331,10 +370,12 @@ def build_request(
     return StreamRequest(row.id, url, body, request_headers, resolve_api_key(row.id, api_key))
 
 
-def _timeout(timeouts: Timeouts) -> TimeoutTuple:
-    # Until the head arrives only first_event and total can pass; the body's
-    # read timeout is set when it has (_for_the_body).
-    return (timeouts.connect, timeouts.header_read(), None, timeouts.connect)
+def _timeout(timeouts: Timeouts, resuming: bool = False) -> TimeoutTuple:
+    # Until the head arrives only first_event and total can pass (idle, for a
+    # re-attach request: the stream has begun); the body's read timeout is
+    # set when it has (_for_the_body).
+    limit = _before_headers(timeouts, resuming)
+    return (timeouts.connect, limit[0] if limit else None, None, timeouts.connect)
 
 
 def _for_the_body(response: SentResponse, timeouts: Timeouts) -> None:
@@ -366,26 +407,102 @@ def _join_url(base_url: str, path: str) -> str:
     return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + route, query, ""))
 
 
-def _before_headers(timeouts: Timeouts) -> tuple[float, str] | None:
-    limits = [
-        (v, k)
-        for k, v in (("first_event", timeouts.first_event), ("total", timeouts.total))
-        if v is not None
-    ]
+def _before_headers(timeouts: Timeouts, resuming: bool = False) -> tuple[float, str] | None:
+    first = ("idle", timeouts.idle) if resuming else ("first_event", timeouts.first_event)
+    limits = [(v, k) for k, v in (first, ("total", timeouts.total)) if v is not None]
     return min(limits) if limits else None
 
 
-def _send_failed(exc: BaseException, request: StreamRequest, timeouts: Timeouts) -> StreamfoldError:
+def _send_failed(
+    exc: BaseException, request: StreamRequest, timeouts: Timeouts, resuming: bool = False
+) -> StreamfoldError:
     # The HTTP library's error before the response's head, in streamfold's tree.
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"ConnectTimeout", "PoolTimeout"}:
         return timeout_error("connect", timeouts.connect)
     if "TimeoutException" in names:
-        limit = _before_headers(timeouts)
-        return timeout_error(limit[1] if limit else "first_event", limit[0] if limit else None)
+        limit = _before_headers(timeouts, resuming)
+        default = "idle" if resuming else "first_event"
+        return timeout_error(limit[1] if limit else default, limit[0] if limit else None)
     return IncompleteStreamError(
         f"cannot reach {redact_url(request.url)}: {type(exc).__name__}: {exc}"
     )
+
+
+def _left(limits: Timeouts, first: list[float]) -> Timeouts:
+    # An attempt's limits for the HTTP library: the total deadline counts
+    # from the first attempt (`first`, set by it), retries and re-attaching
+    # included; the exchange ends it exactly.
+    now = time.monotonic()
+    if not first:
+        first.append(now)
+    if limits.total is None or now == first[0]:
+        return limits
+    return replace(limits, total=max(limits.total - (now - first[0]), 0.001))
+
+
+def _resending(retries: int | RetryPolicy, resume: bool, api: str) -> Resending:
+    if isinstance(retries, RetryPolicy):
+        policy = retries
+    elif isinstance(retries, bool) or not isinstance(retries, int):
+        raise UsageError(f"retries={retries!r}: give a count (0 for none) or a RetryPolicy")
+    else:
+        policy = RetryPolicy(retries=retries)
+    return Resending(policy, resume, get_api(api).reattach if resume else None)
+
+
+def _send(
+    client: HTTPClient, request: StreamRequest, limits: Timeouts, resuming: bool = False
+) -> tuple[SentResponse, float]:
+    # Send `request`, following redirects as the client says (the key never
+    # goes to another origin); the response, and when it was sent.
+    started = time.monotonic()
+    hop, redirects = request, 0
+    while True:
+        try:
+            response = client.send(
+                hop.to_httpx(client, _timeout(limits, resuming)),
+                stream=True,
+                follow_redirects=False,
+            )
+        except _errors_of(client).failure as exc:
+            raise _send_failed(exc, hop, limits, resuming) from exc
+        after = response.next_request
+        if after is None or not client.follow_redirects or redirects >= client.max_redirects:
+            break
+        response.close()
+        hop, redirects = hop.redirected(after.method, str(after.url)), redirects + 1
+    _for_the_body(response, limits)
+    return response, started
+
+
+async def _asend(
+    client: AsyncHTTPClient, request: StreamRequest, limits: Timeouts, resuming: bool = False
+) -> tuple[SentResponse, float]:
+    # The async twin of _send; the head's wait is bounded exactly (_within).
+    started = time.monotonic()
+    hop, redirects = request, 0
+    while True:
+        try:
+            response = await _within(
+                client.send(
+                    hop.to_httpx(client, _timeout(limits, resuming)),
+                    stream=True,
+                    follow_redirects=False,
+                ),
+                started,
+                limits,
+                resuming,
+            )
+        except _errors_of(client).failure as exc:
+            raise _send_failed(exc, hop, limits, resuming) from exc
+        after = response.next_request
+        if after is None or not client.follow_redirects or redirects >= client.max_redirects:
+            break
+        await response.aclose()
+        hop, redirects = hop.redirected(after.method, str(after.url)), redirects + 1
+    _for_the_body(response, limits)
+    return response, started
 
 
 def stream(
@@ -406,6 +523,9 @@ def stream(
     strict: bool = True,
     parse_arguments: bool = False,
     http_client: HTTPClient | None = None,
+    retries: int | RetryPolicy = 2,
+    resume: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> EventStream:
     """Stream a response from a live endpoint: an ``EventStream`` whose request
     is sent when it is first used.
@@ -414,20 +534,28 @@ def stream(
         messages, model, api, base_url, api_key, tools, system, max_tokens,
             extra_body, headers, api_version: see ``build_request``.
         timeouts: connect, first event, idle and total deadlines (``Timeouts()``
-            defaults when ``None``).
+            defaults when ``None``); each attempt has its own.
         dialect: the dialect to fold with (detected by default).
         strict: raise on malformed events.
         parse_arguments: parse tool-call arguments incrementally.
         http_client: an ``httpx2.Client`` or ``httpx.Client`` to send with (kept
             open; its ``follow_redirects`` and ``max_redirects`` are honoured);
             else one is created for this stream and closed with it.
+        retries: how many times a request that failed before its stream began is sent
+            again (the SDKs' 2 by default; 0 for never), or a ``RetryPolicy``.
+        resume: re-attach a stream cut after its first events (the Responses
+            API's background streams, with ``background: true`` asked for;
+            server-sent events with ids), up to the policy's ``resumes``.
+        telemetry: where the stream's span and metrics go
+            (``streamfold.adapters.otel``): the application's global
+            OpenTelemetry providers by default; nothing when none is configured.
 
     Raises:
-        UsageError: an unknown ``api``, or no HTTP library installed.
+        UsageError: an unknown ``api``, a bad ``retries``, or no HTTP library installed.
         StreamTimeoutError: (when the request is sent) connecting or waiting for
-            the headers took too long.
-        IncompleteStreamError: (when the request is sent) the connection failed;
-            the HTTP library's error is its ``__cause__``.
+            the headers took too long, on every attempt.
+        IncompleteStreamError: (when the request is sent) the connection failed,
+            on every attempt; the HTTP library's error is its ``__cause__``.
         The errors of ``EventStream.final`` while streaming.
     """
     request = build_request(
@@ -442,35 +570,30 @@ def stream(
         extra_body=extra_body,
         headers=headers,
         api_version=api_version,
+        resume=resume,
     )
+    resending = _resending(retries, resume, api)
+    base = base_url or get_api(api).base_url
     limits = timeouts or Timeouts()
+    first: list[float] = []  # when the first attempt was sent
     owned: list[HTTPClient] = []
 
+    def client() -> HTTPClient:
+        if http_client is not None:
+            return http_client
+        if not owned:
+            owned.append(http_library().Client())
+        return owned[0]
+
     def connect() -> tuple[StreamedResponse, float]:
-        client = http_client
-        if client is None:
-            client = http_library().Client()
-            owned.append(client)
-        started = time.monotonic()
-        hop, redirects = request, 0
-        while True:
-            try:
-                response = client.send(
-                    hop.to_httpx(client, _timeout(limits)), stream=True, follow_redirects=False
-                )
-            except _errors_of(client).failure as exc:
-                raise _send_failed(exc, hop, limits) from exc
-            after = response.next_request
-            if after is None or not client.follow_redirects or redirects >= client.max_redirects:
-                break
-            response.close()
-            hop, redirects = hop.redirected(after.method, str(after.url)), redirects + 1
-        _for_the_body(response, limits)
-        return response, started
+        return _send(client(), request, _left(limits, first))
+
+    def reconnect(plan: Reconnect) -> tuple[StreamedResponse, float]:
+        return _send(client(), request.reattached(plan, base), _left(limits, first), resuming=True)
 
     def close() -> None:
-        for client in owned:
-            client.close()
+        for owned_client in owned:
+            owned_client.close()
 
     return EventStream.deferred(
         connect,
@@ -479,6 +602,17 @@ def stream(
         parse_arguments=parse_arguments,
         timeouts=limits,
         on_close=close,
+        resending=resending,
+        reconnect=reconnect,
+        telemetry=telemetry,
+        request=GenAIRequest(
+            url=request.url,
+            api=request.api,
+            model=model,
+            max_tokens=max_tokens,
+            messages=messages,
+            system=system,
+        ),
     )
 
 
@@ -500,6 +634,9 @@ def astream(
     strict: bool = True,
     parse_arguments: bool = False,
     http_client: AsyncHTTPClient | None = None,
+    retries: int | RetryPolicy = 2,
+    resume: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> AsyncEventStream:
     """The async twin of ``stream``: an ``AsyncEventStream`` whose request is
     sent when it is first used (``async with``, ``async for`` or ``final()``).
@@ -520,39 +657,32 @@ def astream(
         extra_body=extra_body,
         headers=headers,
         api_version=api_version,
+        resume=resume,
     )
+    resending = _resending(retries, resume, api)
+    base = base_url or get_api(api).base_url
     limits = timeouts or Timeouts()
+    first: list[float] = []  # when the first attempt was sent
     owned: list[AsyncHTTPClient] = []
 
+    def client() -> AsyncHTTPClient:
+        if http_client is not None:
+            return http_client
+        if not owned:
+            owned.append(http_library().AsyncClient())
+        return owned[0]
+
     async def connect() -> tuple[StreamedResponse, float]:
-        client = http_client
-        if client is None:
-            client = http_library().AsyncClient()
-            owned.append(client)
-        started = time.monotonic()
-        hop, redirects = request, 0
-        while True:
-            try:
-                response = await _within(
-                    client.send(
-                        hop.to_httpx(client, _timeout(limits)), stream=True, follow_redirects=False
-                    ),
-                    started,
-                    limits,
-                )
-            except _errors_of(client).failure as exc:
-                raise _send_failed(exc, hop, limits) from exc
-            after = response.next_request
-            if after is None or not client.follow_redirects or redirects >= client.max_redirects:
-                break
-            await response.aclose()
-            hop, redirects = hop.redirected(after.method, str(after.url)), redirects + 1
-        _for_the_body(response, limits)
-        return response, started
+        return await _asend(client(), request, _left(limits, first))
+
+    async def reconnect(plan: Reconnect) -> tuple[StreamedResponse, float]:
+        return await _asend(
+            client(), request.reattached(plan, base), _left(limits, first), resuming=True
+        )
 
     async def close() -> None:
-        for client in owned:
-            await client.aclose()
+        for owned_client in owned:
+            await owned_client.aclose()
 
     return AsyncEventStream.deferred(
         connect,
@@ -561,15 +691,27 @@ def astream(
         parse_arguments=parse_arguments,
         timeouts=limits,
         on_close=close,
+        resending=resending,
+        reconnect=reconnect,
+        telemetry=telemetry,
+        request=GenAIRequest(
+            url=request.url,
+            api=request.api,
+            model=model,
+            max_tokens=max_tokens,
+            messages=messages,
+            system=system,
+        ),
     )
 
 
 async def _within(
-    sending: Awaitable[SentResponse], started: float, limits: Timeouts
+    sending: Awaitable[SentResponse], started: float, limits: Timeouts, resuming: bool = False
 ) -> SentResponse:
-    # The head must come before first_event or total, counted from sending: a
-    # cancel scope makes that exact (a read timeout would count per read).
-    deadline = _before_headers(limits)
+    # The head must come before first_event (idle, re-attaching) or total,
+    # counted from sending: a cancel scope makes that exact (a read timeout
+    # would count per read).
+    deadline = _before_headers(limits, resuming)
     if deadline is None:
         return await sending
     with anyio.CancelScope(

@@ -34,35 +34,58 @@ What it decides:
   with ``StreamTimeoutError``;
 - secrets: the API key and other credentials of the request are replaced by
   ``REDACTED`` in the bytes as they arrive, so no error, event, body or
-  metadata shows them.
+  metadata shows them;
+- retries (``RetryPolicy``, the client's only): a failure before the first
+  byte of the stream that is safe to send again (a lost connection, a
+  timeout, a retryable status) ends the exchange with ``retry`` set: the
+  request is to be sent again after ``retry.delay`` seconds, in a new
+  exchange, unless that wait would end past the total deadline;
+- resumption (``resume=True``, the client's only): a stream cut after its
+  first events (a lost connection, the idle deadline) whose position is known
+  (the API's ``registry.Reattach``, or the last server-sent event id) waits in
+  ``Phase.RESUMING`` with ``reconnect`` set; the client sends the re-attach
+  request and hands its head to ``reattached`` (or its failure to
+  ``reattach_failed``), and the new body feeds the same parser.
 """
 
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Iterable, Mapping, Sequence
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
+from urllib.parse import quote
 
 import msgspec
 
 from ..dialects.base import Dialect, provider_error
-from ..dialects.registry import API, APIS
+from ..dialects.registry import API, APIS, Reattach
 from ..errors import (
     ContentTypeError,
     HTTPResponseError,
     HTTPStatusError,
+    IncompleteStreamError,
     ProtocolError,
     StreamfoldError,
+    StreamTimeoutError,
     TruncatedResponseError,
     UsageError,
     timeout_error,
 )
-from ..events import Event, ReasoningDelta, RefusalDelta, TextDelta, ToolCallArgumentsDelta
+from ..events import (
+    Event,
+    ReasoningDelta,
+    RefusalDelta,
+    ResponseStarted,
+    TextDelta,
+    ToolCallArgumentsDelta,
+)
 from ..framing import Framing, FramingSniff
+from ..parser import Phase as ParserPhase
 from ..parser import StreamParser
-from ..result import HTTPResult, ResponseMetadata, Result
+from ..result import Attempt, HTTPResult, ResponseMetadata, Result, Resumption
 from .framings import FRAMINGS
 from .redact import (
     KEY_HEADERS,
@@ -82,10 +105,13 @@ __all__ = [
     "Lost",
     "Phase",
     "Read",
+    "Reconnect",
     "ResponseHead",
+    "RetryPolicy",
     "SentRequest",
     "Timeouts",
     "request_id_of",
+    "retry_attempt",
 ]
 
 #: The largest error body read to build an ``HTTPResponseError``, in bytes.
@@ -141,6 +167,140 @@ def _smallest(*values: float | None) -> float | None:
 
 
 NO_TIMEOUTS: Final = Timeouts(connect=None, first_event=None, idle=None, total=None)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When the client sends a request again, and how often it re-attaches a
+    cut stream; the defaults are the official OpenAI and Anthropic SDKs'.
+
+    A request is sent again only before the first byte of its stream: after
+    a lost connection, a timeout, or an ``HTTPStatusError`` that is
+    ``retryable`` (``x-should-retry``, else 408, 409, 429, 5xx, Anthropic's
+    529), and only when the wait ends before the total deadline (which
+    counts from the first attempt). Once the stream has begun it never is:
+    only a resumable stream goes on (``resume=True``), from where it was cut.
+
+    Attributes:
+        retries: how many times a request may be sent again (0: never).
+        resumes: how many re-attachments a resumed stream may make, failed
+            ones included.
+        initial_delay: the first backoff, in seconds; it doubles with each
+            attempt, up to ``max_delay``.
+        max_delay: the longest backoff.
+        max_retry_after: the longest wait a server may ask for
+            (``retry-after-ms``, ``retry-after``, Gemini's ``RetryInfo``, the
+            server-sent events' ``retry`` field): a shorter one is waited as
+            asked; a longer one is not waited for, and the failure is raised.
+        jitter: the most of each backoff taken off at random (0.25: 75 to
+            100% of it).
+
+    Raises:
+        UsageError: a negative count or delay, or a jitter outside 0 to 1.
+    """
+
+    retries: int = 2
+    resumes: int = 5
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        for name in ("retries", "resumes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"RetryPolicy({name}={value!r}): use a whole number from 0")
+        for name in ("initial_delay", "max_delay", "max_retry_after", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise UsageError(f"RetryPolicy({name}={value!r}): use a number from 0")
+        if self.jitter > 1:
+            raise UsageError(f"RetryPolicy(jitter={self.jitter!r}): use a number from 0 to 1")
+
+    def wait(self, attempt: int, asked: float | None, rand: float) -> float | None:
+        """The seconds to wait before attempt ``attempt`` + 1 (``attempt`` is 1
+        after the first failure), given the wait the server asked for; ``None``
+        when it asked for more than ``max_retry_after``."""
+        if asked is not None:
+            if asked > self.max_retry_after:
+                return None
+            if asked > 0:
+                return asked
+        delay = min(self.initial_delay * 2.0 ** min(attempt - 1, 64), self.max_delay)
+        return delay * (1.0 - self.jitter * rand)
+
+
+def _safe_to_send_again(error: StreamfoldError) -> bool:
+    # Before any event: a retryable status, a timeout, or a transport failure
+    # (the HTTP library's error is the cause); not an empty body or a
+    # malformed one, nor a provider's in-band error.
+    if isinstance(error, HTTPStatusError):
+        return error.retryable
+    if isinstance(error, StreamTimeoutError):
+        return True
+    return isinstance(error, IncompleteStreamError) and error.__cause__ is not None
+
+
+def _asked_wait(error: StreamfoldError) -> float | None:
+    return error.retry_after if isinstance(error, HTTPStatusError) else None
+
+
+def retry_attempt(
+    policy: RetryPolicy | None,
+    error: StreamfoldError,
+    previous: Sequence[Attempt],
+    rand: float,
+    head: tuple[int, str | None] | None = None,
+    budget: float | None = None,
+) -> Attempt | None:
+    """The record of an attempt that failed with ``error`` before any event,
+    its ``delay`` the wait before the next one, when ``policy`` sends the
+    request again; ``None`` when it does not (no policy, no retry left, an
+    error not safe to send again, a server asking for too long a wait, a
+    wait that would end past the total deadline). ``previous`` are the
+    attempts before it; ``head`` the status and request id of its response,
+    when one came; ``budget`` the seconds left before the total deadline."""
+    number = len(previous) + 1
+    if policy is None or number > policy.retries or not _safe_to_send_again(error):
+        return None
+    delay = policy.wait(number, _asked_wait(error), rand)
+    if delay is None or (budget is not None and delay >= budget):
+        return None
+    if isinstance(error, HTTPResponseError):
+        head = (error.metadata.status_code, error.metadata.request_id)
+    return Attempt(
+        number=number,
+        status_code=head[0] if head is not None else None,
+        request_id=head[1] if head is not None else None,
+        error=error.info,
+        delay=delay,
+    )
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """What a cut stream needs to go on: a new request, sent after ``delay``
+    seconds (``Exchange.reconnect``).
+
+    Attributes:
+        number: 1 for the stream's first re-attachment, ...
+        via: ``"starting_after"`` (the API's ``registry.Reattach``: a ``GET``
+            of ``path`` after the base URL) or ``"last_event_id"`` (the same
+            request again, with the ``Last-Event-ID`` header).
+        cursor: the last sequence number or event id received.
+        response_id: the response's id (``starting_after``), else ``None``.
+        path: the re-attach request's path and query after the base URL
+            (``starting_after``), else ``None``.
+        delay: seconds to wait before sending it.
+    """
+
+    number: int
+    via: str
+    cursor: str
+    response_id: str | None
+    path: str | None
+    delay: float
 
 
 @dataclass(frozen=True)
@@ -209,13 +369,15 @@ class Phase(Enum):
     SNIFFING = "sniffing"  # a 2xx JSON body: an array is a stream, anything else is not
     STREAMING = "streaming"
     ERROR_BODY = "error_body"  # reading a body that is not a stream, to report it
+    RESUMING = "resuming"  # a cut stream waits for its re-attach request's head
     ENDED = "ended"
 
 
 _NEXT: Final = {
     Phase.SNIFFING: frozenset({Phase.STREAMING, Phase.ERROR_BODY, Phase.ENDED}),
-    Phase.STREAMING: frozenset({Phase.ENDED}),
-    Phase.ERROR_BODY: frozenset({Phase.ENDED}),
+    Phase.STREAMING: frozenset({Phase.RESUMING, Phase.ENDED}),
+    Phase.ERROR_BODY: frozenset({Phase.RESUMING, Phase.ENDED}),
+    Phase.RESUMING: frozenset({Phase.STREAMING, Phase.ERROR_BODY, Phase.ENDED}),
     Phase.ENDED: frozenset(),
 }
 
@@ -265,8 +427,9 @@ def _dialect_id(dialect: str | type[Dialect]) -> str | None:
 
 class Exchange:
     """The parser plus what an HTTP exchange adds: is the body a stream, the
-    error it is when not, the metadata, the deadlines and secrets. No IO and
-    no clock: the adapters hand it each read's outcome and the time.
+    error it is when not, the metadata, the deadlines and secrets, and (for
+    the client) whether to send the request again or re-attach a cut stream.
+    No IO and no clock: the adapters hand it each read's outcome and the time.
 
     Args:
         head: the response's head.
@@ -276,12 +439,75 @@ class Exchange:
         timeouts: the deadlines (none when ``None``).
         started: when the request was sent (timings and deadlines count from
             there), or ``None`` for ``now``.
+        first_sent: when the first attempt was sent, for a request sent
+            again: the total deadline counts from there (``started`` by default).
         now: the time, on the clock every later ``now`` is read from.
+        retry: when to send the request again (the client's; ``None``: never).
+        attempts: the attempts before this one that failed and were retried.
+        resume: re-attach a stream cut after its first events, when its
+            position is known (the client's ``resume=True``).
+        reattach: the API's own re-attach request (``registry.Reattach``), if any.
+        rand: a random number in [0, 1) for each backoff's jitter.
+
+    Attributes:
+        ended: the exchange is over: the body need not be read any further.
+        retry: set when it ended with a failure that is safe to send again:
+            the failed attempt, its ``delay`` the wait before the next.
+        reconnect: set in ``Phase.RESUMING``: the re-attach request to send.
+        started_event: the first ``response.started`` event (the response's
+            id and model), once it came.
 
     Raises:
         UsageError: an unknown dialect, or a redirect carried an API key to
             another origin (the response is not folded: see ``docs/http.md``).
     """
+
+    # Slots: a stream holds one for its whole life, and its attributes are
+    # more than an instance dict shares keys for (30).
+    __slots__ = (
+        "_base",
+        "_body",
+        "_body_size",
+        "_cut",
+        "_due_seen",
+        "_due_value",
+        "_events_at_cut",
+        "_filter",
+        "_framing",
+        "_given_dialect",
+        "_head",
+        "_method",
+        "_pending",
+        "_previous",
+        "_rand",
+        "_read_timeout",
+        "_reattach",
+        "_received_at",
+        "_resume",
+        "_resumptions",
+        "_retry",
+        "_secrets",
+        "_timed",
+        "_total_from",
+        "bytes",
+        "chunks",
+        "ended",
+        "ended_at",
+        "error",
+        "first_byte_at",
+        "first_event_at",
+        "first_token_at",
+        "headers_at",
+        "last_event_at",
+        "parser",
+        "phase",
+        "reconnect",
+        "retry",
+        "started",
+        "started_event",
+        "status_ok",
+        "timeouts",
+    )
 
     def __init__(
         self,
@@ -293,6 +519,12 @@ class Exchange:
         timeouts: Timeouts | None = None,
         started: float | None = None,
         now: float,
+        first_sent: float | None = None,
+        retry: RetryPolicy | None = None,
+        attempts: Sequence[Attempt] = (),
+        resume: bool = False,
+        reattach: Reattach | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         _refuse_a_key_sent_elsewhere(head.requests)
         self.parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
@@ -301,6 +533,8 @@ class Exchange:
         self._due_seen = -1  # the events seen when _due_value was computed
         self._due_value: tuple[float, str] | None = None
         self.started = now if started is None else started
+        # The total deadline spans every attempt of a request sent again.
+        self._total_from = self.started if first_sent is None else first_sent
         self.headers_at = None if started is None else now
         self.first_byte_at: float | None = None
         self.first_event_at: float | None = None
@@ -310,7 +544,28 @@ class Exchange:
         self.bytes = 0
         self.chunks = 0
         self.error: StreamfoldError | None = None  # what ended the exchange, beside the parser's
+        self.ended = False
+        self.started_event: ResponseStarted | None = None
         self._given_dialect = None if dialect == "auto" else _dialect_id(dialect)
+        self._retry = retry
+        self._previous = tuple(attempts)
+        self._resume = resume
+        self._reattach = reattach
+        self._rand = rand
+        self.retry: Attempt | None = None
+        self.reconnect: Reconnect | None = None
+        self._cut: StreamfoldError | None = None  # what cut a stream being resumed
+        self._events_at_cut = 0
+        self._pending: tuple[Reconnect, int | None, str | None] | None = None
+        self._resumptions: list[Resumption] = []
+        self._method = head.requests[-1].method if head.requests else "?"
+        self._framing = FramingSniff(self.parser.max_event_size)  # while sniffing
+        self.phase = self._connection(head, sniff=True)
+        self._base = self._head  # the first response's head: the result's metadata
+
+    def _connection(self, head: ResponseHead, *, sniff: bool) -> Phase:
+        # What belongs to one connection: its secrets, its head, its error
+        # body; and the phase its head says the body is in.
         secrets: set[str] = set()
         for request in head.requests:
             secrets |= secrets_of(request.url)
@@ -318,33 +573,29 @@ class Exchange:
                 secrets |= secrets_of(headers={name: value})
         self._secrets = frozenset(secrets)
         self._filter = SecretFilter(secrets) if secrets else None
-        self._base = self._base_metadata(head)
-        self._method = head.requests[-1].method if head.requests else "?"
+        self._head = self._base_metadata(head)  # this connection's: its HTTP errors'
         self._received_at = head.received_at
         self._read_timeout = head.read_timeout
-        self._framing = FramingSniff(self.parser.max_event_size)  # while sniffing
         self._body: list[bytes] = []  # a body that is not a stream, up to MAX_ERROR_BODY
         self._body_size = 0
-        media = (self._base["content_type"] or "").split(";", 1)[0].strip().lower()
+        media = (self._head["content_type"] or "").split(";", 1)[0].strip().lower()
         self.status_ok = 200 <= head.status_code < 300
         if not self.status_ok:
-            self.phase = Phase.ERROR_BODY
-        elif not media or media in _STREAM_MEDIA_TYPES:
-            self.phase = Phase.STREAMING
-        elif media == "application/json" or media.endswith("+json"):
-            self.phase = Phase.SNIFFING
-        else:
-            self.phase = Phase.ERROR_BODY
+            return Phase.ERROR_BODY
+        if not media or media in _STREAM_MEDIA_TYPES:
+            return Phase.STREAMING
+        if sniff and (media == "application/json" or media.endswith("+json")):
+            return Phase.SNIFFING
+        return Phase.ERROR_BODY
 
     # -- reads ---------------------------------------------------------------------------
-
-    #: The exchange is over: the body need not be read any further.
-    ended: bool = False
 
     @property
     def deadline(self) -> float | None:
         """When the next deadline passes (on the clock of ``now``), or ``None``."""
-        due = self._due() if self._timed else None
+        if not self._timed or self.phase is Phase.RESUMING:
+            return None
+        due = self._due()
         return None if due is None else due[0]
 
     def receive(self, read: Read, now: float) -> list[Event]:
@@ -357,7 +608,7 @@ class Exchange:
             The events it completed (an ``error`` event last when it ended the
             stream; ``raise_failure()`` then raises the error).
         """
-        if self.phase is Phase.ENDED:
+        if self.phase is Phase.ENDED or self.phase is Phase.RESUMING:
             return []
         due = self._due() if self._timed else None
         if read.__class__ is bytes:
@@ -384,6 +635,7 @@ class Exchange:
         """The caller stopped reading (closed the stream or left early): the
         body ends here, and the stream is incomplete unless it had ended."""
         if self.phase is not Phase.ENDED:
+            self.reconnect = None
             self._finish(now)
 
     def raise_failure(self) -> None:
@@ -397,6 +649,160 @@ class Exchange:
         error = self.failure
         if error is not None:
             raise error
+
+    # -- re-attaching a cut stream ------------------------------------------------------
+
+    def reattached(self, head: ResponseHead, *, sent_at: float, now: float) -> None:
+        """The re-attach request of ``reconnect``, sent at ``sent_at``, was
+        answered with ``head``. An event stream goes on feeding the same parser
+        (the framing starts afresh; events sent again are skipped); another
+        answer's body is read next, as an error body, and ends this attempt.
+
+        Raises:
+            UsageError: the exchange is not resuming, or a redirect carried the
+                API key to another origin.
+        """
+        if self.phase is not Phase.RESUMING or self.reconnect is None:
+            raise UsageError("reattached() without a reconnect to answer")
+        _refuse_a_key_sent_elsewhere(head.requests)
+        phase = self._connection(head, sniff=False)
+        plan = self.reconnect
+        self.reconnect = None
+        self._pending = (plan, head.status_code, request_id_of(self._head["headers"]))
+        self.last_event_at = sent_at  # the idle deadline counts from the re-attach request
+        self._due_seen = -1
+        if phase is Phase.STREAMING:
+            self.parser.reconnect()
+            self._record_resumption(None)
+        self._to(phase)
+
+    def reattach_failed(self, error: StreamfoldError, now: float) -> list[Event]:
+        """The re-attach request of ``reconnect`` failed before any response
+        (a connection error, a timeout): another is planned when attempts are
+        left and the failure is transient, else the stream ends as it was cut.
+
+        Returns:
+            The last events when the stream ends (an ``error`` event last).
+
+        Raises:
+            UsageError: the exchange is not resuming.
+        """
+        if self.phase is not Phase.RESUMING or self.reconnect is None:
+            raise UsageError("reattach_failed() without a reconnect to answer")
+        plan = self.reconnect
+        self._pending = (plan, None, None)
+        return self._resume_failed(error, now)
+
+    def _record_resumption(self, error: StreamfoldError | None) -> None:
+        if self._pending is None or self._cut is None:  # pragma: no cover - set with a plan
+            return
+        (plan, status, request_id), cut = self._pending, self._cut
+        self._pending = None
+        self._resumptions.append(
+            Resumption(
+                number=plan.number,
+                via=plan.via,
+                cursor=plan.cursor,
+                events_before=self._events_at_cut,
+                cut=cut.info,
+                delay=plan.delay,
+                status_code=status,
+                request_id=request_id,
+                error=error.info if error is not None else None,
+            )
+        )
+
+    def _resume_failed(self, error: StreamfoldError, now: float) -> list[Event]:
+        # A re-attach request failed: another after a backoff when that may
+        # help, else the stream ends with the error that cut it.
+        self._record_resumption(error)
+        if _safe_to_send_again(error):
+            plan = self._plan(len(self._resumptions) + 1, _asked_wait(error), now)
+            if plan is not None:
+                self.reconnect = plan
+                self._to(Phase.RESUMING)
+                return []
+        return self._give_up(now)
+
+    def _give_up(self, now: float) -> list[Event]:
+        # The stream ends as it would have without resuming: the parser's
+        # error for a lost connection (its cause the library's error), or the
+        # deadline's.
+        cut = self._cut
+        self._filter = None  # the bytes it held belong to a connection gone
+        if isinstance(cut, StreamTimeoutError):
+            return self._fail_stream(cut, now)
+        events = self._finish_stream(now)
+        error = self.parser.error
+        if error is not None and error.__cause__ is None and cut is not None:
+            error.__cause__ = cut.__cause__
+        return events
+
+    def _plan(self, number: int, asked: float | None, now: float) -> Reconnect | None:
+        # The re-attachment numbered `number`, when one may be made (its wait
+        # ending before the total deadline).
+        policy = self._retry
+        if not self._resume or policy is None or number > policy.resumes:
+            return None
+        dialect, reattach = self.parser.dialect, self._reattach
+        spot = reattach.position(dialect) if reattach is not None and dialect else None
+        response_id: str | None = None
+        path: str | None = None
+        if reattach is not None and spot is not None:
+            response_id, cursor = spot
+            via = reattach.via
+            path = reattach.path.format(id=quote(response_id, safe=""), cursor=cursor)
+        else:
+            cursor = self.parser.last_event_id or ""
+            if not cursor:
+                return None
+            via = "last_event_id"
+            if asked is None and self.parser.reconnection_time is not None:
+                asked = self.parser.reconnection_time / 1000.0  # the stream's `retry` field
+        delay = policy.wait(number, asked, self._rand())
+        budget = self._budget(now)
+        if delay is None or (budget is not None and delay >= budget):
+            return None
+        return Reconnect(number, via, cursor, response_id, path, delay)
+
+    def _cut_off(self, cut: StreamfoldError, now: float) -> bool:
+        # A stream cut after its first events: resumed when it can be.
+        if self.parser.phase is not ParserPhase.STREAMING or self.parser.events_seen == 0:
+            return False
+        plan = self._plan(len(self._resumptions) + 1, None, now)
+        if plan is None:
+            return False
+        self._cut = cut
+        self._events_at_cut = self.parser.events_seen
+        self.reconnect = plan
+        self._filter = None
+        self._to(Phase.RESUMING)
+        return True
+
+    def _retried(self, error: StreamfoldError, now: float) -> bool:
+        # A failure before the stream's first byte that the client sends
+        # again. Not after it: a 2xx body under way (a keep-alive comment
+        # included) means the provider is generating, and bills it; sending
+        # the prompt again would pay twice. Only resuming goes on from there.
+        if self._resumptions or self.parser.events_seen or (self.status_ok and self.bytes):
+            return False
+        base = self._base
+        head = (base["status_code"], request_id_of(base["headers"], self._dialect()))
+        attempt = retry_attempt(
+            self._retry, error, self._previous, self._rand(), head, self._budget(now)
+        )
+        if attempt is None:
+            return False
+        self.retry = attempt
+        self.error = error
+        self.reconnect = None
+        self._end(now)
+        return True
+
+    def _budget(self, now: float) -> float | None:
+        # The seconds left before the total deadline, if there is one.
+        total = self.timeouts.total
+        return None if total is None else self._total_from + total - now
 
     # -- results -------------------------------------------------------------------------
 
@@ -412,14 +818,32 @@ class Exchange:
             error.partial = self.snapshot()
         return error
 
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """The attempts so far, this one last (with its ``delay`` when it is
+        to be sent again); empty for a response the client did not send."""
+        if self._retry is None and not self._previous:
+            return ()
+        if self.retry is not None:
+            return (*self._previous, self.retry)
+        base = self._base
+        this = Attempt(
+            number=len(self._previous) + 1,
+            status_code=base["status_code"],
+            request_id=request_id_of(base["headers"], self._dialect()),
+        )
+        return (*self._previous, this)
+
     def metadata(self) -> ResponseMetadata:
         """The exchange's metadata as it stands."""
+        return self._metadata(self._base)
+
+    def _metadata(self, base: dict[str, Any]) -> ResponseMetadata:
         started = self.started
 
         def since(moment: float | None) -> float | None:
             return None if moment is None else moment - started
 
-        base = self._base
         return ResponseMetadata(
             **base,
             request_id=request_id_of(base["headers"], self._dialect()),
@@ -431,6 +855,8 @@ class Exchange:
             bytes_received=self.bytes,
             chunks_received=self.chunks,
             events_received=self.parser.events_seen,
+            attempts=self.attempts,
+            resumptions=tuple(self._resumptions),
         )
 
     def snapshot(self) -> HTTPResult:
@@ -467,6 +893,8 @@ class Exchange:
     # -- the moves -----------------------------------------------------------------------
 
     def _to(self, phase: Phase) -> None:
+        if phase is self.phase:
+            return
         if phase not in _NEXT[self.phase]:  # pragma: no cover - a bug, not server data
             raise ProtocolError(f"the exchange cannot go from {self.phase.value} to {phase.value}")
         self.phase = phase
@@ -496,10 +924,14 @@ class Exchange:
             if self.first_event_at is None:
                 self.first_event_at = now
         if self.first_token_at is None and events:
+            # Until the first token only: what comes before it (the response's
+            # id and model among them) is looked at, nothing after.
             for event in events:
                 if isinstance(event, _TOKEN_EVENTS):
                     self.first_token_at = now
                     break
+                if self.started_event is None and isinstance(event, ResponseStarted):
+                    self.started_event = event
         if parser.error is not None:
             self._end(now)
         return events
@@ -508,12 +940,15 @@ class Exchange:
         self._body.append(data)
         self._body_size += len(data)
         if self._body_size >= MAX_ERROR_BODY:
-            self._fail_http(now)  # enough to report it
+            return self._fail_http(now)  # enough to report it
         return []
 
     def _finish(self, now: float) -> list[Event]:
         if self.phase is Phase.ERROR_BODY:
             return self._fail_http(now)
+        return self._finish_stream(now)
+
+    def _finish_stream(self, now: float) -> list[Event]:
         events: list[Event] = []
         tail = self._filter.flush() if self._filter is not None else b""
         if tail and self.phase is Phase.STREAMING:
@@ -525,7 +960,16 @@ class Exchange:
     def _lose(self, cause: BaseException, now: float) -> list[Event]:
         if self.phase is Phase.ERROR_BODY:
             return self._fail_http(now, cause)  # what arrived is enough to report it
-        events = self._finish(now)
+        if self.parser.phase in (ParserPhase.STARTING, ParserPhase.STREAMING):
+            lost = IncompleteStreamError(
+                f"the connection was lost after {self.parser.events_seen} events: "
+                f"{type(cause).__name__}: {cause}",
+                position=self.parser.events_seen,
+            )
+            lost.__cause__ = cause
+            if self._retried(lost, now) or self._cut_off(lost, now):
+                return []
+        events = self._finish_stream(now)
         error = self.parser.error
         if error is not None and error.__cause__ is None:
             error.__cause__ = cause
@@ -540,6 +984,8 @@ class Exchange:
         error = timeout_error(kind, limit, position=self.parser.events_seen)
         if self.phase is Phase.ERROR_BODY:
             return self._fail_http(now, error)
+        if self._retried(error, now) or (kind == "idle" and self._cut_off(error, now)):
+            return []
         return self._fail_stream(error, now)
 
     def _fail_stream(self, error: StreamfoldError, now: float) -> list[Event]:
@@ -550,10 +996,13 @@ class Exchange:
         return events
 
     def _fail_http(self, now: float, cause: BaseException | None = None) -> list[Event]:
-        self._end(now)
         error = self._http_error(b"".join(self._body)[:MAX_ERROR_BODY], cause)
         error.__cause__ = cause
+        if self._cut is not None:  # the answer to a re-attach request
+            return self._resume_failed(error, now)
+        self._end(now)
         self.error = error
+        self._retried(error, now)
         return []
 
     def _end(self, now: float) -> None:
@@ -574,7 +1023,7 @@ class Exchange:
         timeouts = self.timeouts
         best: tuple[float, str] | None = None
         if timeouts.total is not None:
-            best = (self.started + timeouts.total, "total")
+            best = (self._total_from + timeouts.total, "total")
         if seen == 0:
             if timeouts.first_event is not None:
                 candidate = (self.started + timeouts.first_event, "first_event")
@@ -615,7 +1064,7 @@ class Exchange:
         }
 
     def _http_error(self, body: bytes, cause: BaseException | None) -> HTTPResponseError:
-        metadata = self.metadata()
+        metadata = self._metadata(self._head)
         rows = _rows(self._dialect())
         raw = _decode_body(body)
         raw = _first_answer(rows, "unwrap_error", raw) or raw

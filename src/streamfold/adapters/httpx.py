@@ -32,14 +32,21 @@ The errors (``HTTPStatusError``, ``ContentTypeError``, ``StreamTimeoutError``
 and the parser's) are the one tree of ``streamfold.errors``; the HTTP
 library's transport errors while reading become ``IncompleteStreamError``
 (the library's error as ``__cause__``) or ``StreamTimeoutError``.
+
+A stream made on a response the caller sent is never retried nor resumed:
+the caller owns the request. A deferred stream (``streamfold.client``'s) is
+given what it needs to send it again: the exchange says when (``retry``,
+``reconnect``), the twins wait and send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import itertools
+import random
 import socket
 import sys
 import threading
@@ -52,25 +59,31 @@ from typing import Any, Final, Protocol
 import anyio
 
 from ..dialects.base import Dialect
+from ..dialects.registry import Reattach
 from ..errors import (
     ContentTypeError,
     HTTPResponseError,
     HTTPStatusError,
+    StreamfoldError,
     StreamTimeoutError,
     UsageError,
 )
 from ..events import Event
-from ..result import HTTPResult, ResponseMetadata
+from ..result import Attempt, HTTPResult, ResponseMetadata
+from . import otel
 from .exchange import (
     MAX_ERROR_BODY,
     STALLED,
     Exchange,
     Lost,
     Read,
+    Reconnect,
     ResponseHead,
+    RetryPolicy,
     SentRequest,
     Timeouts,
     request_id_of,
+    retry_attempt,
 )
 
 __all__ = [
@@ -81,6 +94,7 @@ __all__ = [
     "HTTPResponseError",
     "HTTPResult",
     "HTTPStatusError",
+    "Resending",
     "ResponseMetadata",
     "StreamTimeoutError",
     "StreamedResponse",
@@ -437,7 +451,34 @@ class _AsyncBody:
             await aclose()
 
 
+# The waits before a retry or a re-attachment, looked up when waited: a
+# test's fake clock replaces them, so no test sleeps.
+_sleep: Callable[[float], None] = time.sleep
+_asleep: Callable[[float], Awaitable[None]] = anyio.sleep
+
+
+def _ns(started_at: float | None) -> int:
+    # A time.monotonic() reading as wall-clock nanoseconds (a span's start).
+    now = time.time_ns()
+    return now if started_at is None else now - int((time.monotonic() - started_at) * 1e9)
+
+
 # -- the twins' shared state ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resending:
+    """What a deferred stream needs to send its request again (the client's).
+
+    Attributes:
+        policy: when to send it again and how often to re-attach.
+        resume: re-attach a stream cut after its first events.
+        reattach: the API's own re-attach request, if it has one.
+    """
+
+    policy: RetryPolicy
+    resume: bool = False
+    reattach: Reattach | None = None
 
 
 class _StreamState:
@@ -449,15 +490,81 @@ class _StreamState:
         strict: bool,
         parse_arguments: bool,
         timeouts: Timeouts | None,
+        resending: Resending | None = None,
+        telemetry: otel.Telemetry | None = None,
     ) -> None:
         self._options = (dialect, strict, parse_arguments, timeouts)
+        self._resending = resending
+        self._attempts: tuple[Attempt, ...] = ()  # those that failed and were retried
+        self._first_sent: float | None = None  # the first attempt's: the total deadline's start
         self._response: StreamedResponse | None = None
         self._exchange: Exchange | None = None
         self._iterated = False
         self._closed = False
+        self._telemetry = otel.GLOBAL if telemetry is None else telemetry
+        self._recording: otel._Recording | None = None
+        self._error: BaseException | None = None  # what ended the stream, if it raised
+        self._described: otel.GenAIRequest | None = None  # a deferred stream's request
+
+    def _record_start(
+        self, request: otel.GenAIRequest | Callable[[], otel.GenAIRequest], started_ns: int
+    ) -> None:
+        # The stream's span and metrics, from its first request (when configured).
+        self._recording = self._telemetry.start(request, started_ns)
+
+    def _begin_recording(self) -> None:
+        # A deferred stream: recorded from its first request on.
+        described = self._described
+        if described is not None and self._recording is None:
+            self._record_start(described, time.time_ns())
+
+    def _adapter_request(self, response: StreamedResponse) -> otel.GenAIRequest:
+        # A response the caller sent: what its request says.
+        request = response.request
+        try:
+            content = getattr(request, "content", None)
+        except Exception:  # the library's RequestNotRead: a streamed body is read once
+            content = None
+        dialect = self._options[0]
+        api = dialect if isinstance(dialect, str) and dialect != "auto" else None
+        if api is None and not isinstance(dialect, str):
+            api = dialect.name or None
+        body = content if isinstance(content, bytes) else None
+        return otel.request_of(str(request.url), body, api)
+
+    def _record_end(self) -> None:
+        # Once, as the stream closes: what it ended with.
+        recording, self._recording = self._recording, None
+        if recording is None:
+            return
+        exchange = self._exchange
+        if exchange is None:
+            recording.end(
+                dialect=None,
+                metadata=None,
+                unified=None,
+                response_id=None,
+                response_model=None,
+                first_token=None,
+                error=self._error,
+            )
+            return
+        started = exchange.started_event
+        cancelled = self._error is None and not exchange.ended
+        recording.end(
+            dialect=exchange.parser.dialect_name,
+            metadata=exchange.metadata(),
+            unified=exchange.parser.acc.unified(),
+            response_id=started.id if started is not None else None,
+            response_model=started.model if started is not None else None,
+            first_token=exchange.first_token_at,
+            error=self._error or exchange.failure,
+            cancelled=cancelled,
+        )
 
     def _attach(self, response: StreamedResponse, started_at: float | None) -> None:
         dialect, strict, parse_arguments, timeouts = self._options
+        resending = self._resending
         exchange = Exchange(
             _head_of(response),
             dialect,
@@ -466,8 +573,28 @@ class _StreamState:
             timeouts=timeouts,
             started=started_at,
             now=time.monotonic(),
+            first_sent=self._first_sent,
+            retry=resending.policy if resending is not None else None,
+            attempts=self._attempts,
+            resume=resending is not None and resending.resume,
+            reattach=resending.reattach if resending is not None else None,
         )
         self._response, self._exchange = response, exchange
+
+    def _retry_after(self, error: StreamfoldError) -> float | None:
+        # An attempt that failed before any response: the wait before the
+        # next one, recorded, when the policy sends the request again (and
+        # the wait ends before the total deadline).
+        policy = self._resending.policy if self._resending is not None else None
+        total = self._options[3].total if self._options[3] is not None else None
+        budget = None
+        if total is not None and self._first_sent is not None:
+            budget = self._first_sent + total - time.monotonic()
+        attempt = retry_attempt(policy, error, self._attempts, random.random(), budget=budget)
+        if attempt is None or attempt.delay is None:
+            return None
+        self._attempts = (*self._attempts, attempt)
+        return attempt.delay
 
     def _sent(self) -> tuple[Exchange, StreamedResponse]:
         if self._exchange is None or self._response is None:
@@ -563,9 +690,12 @@ class EventStream(_StreamState):
         parse_arguments: bool = False,
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
+        telemetry: otel.Telemetry | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, timeouts, telemetry=telemetry)
+        self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], tuple[StreamedResponse, float]] | None = None
+        self._reconnect: Callable[[Reconnect], tuple[StreamedResponse, float]] | None = None
         self._on_close: Callable[[], None] | None = None
         self._body: _SyncBody | None = None
         self._attach(response, started_at)
@@ -580,13 +710,21 @@ class EventStream(_StreamState):
         parse_arguments: bool = False,
         timeouts: Timeouts | None = None,
         on_close: Callable[[], None] | None = None,
+        resending: Resending | None = None,
+        reconnect: Callable[[Reconnect], tuple[StreamedResponse, float]] | None = None,
+        telemetry: otel.Telemetry | None = None,
+        request: otel.GenAIRequest | None = None,
     ) -> EventStream:
         """A stream whose request is sent on first use: ``connect()`` returns the
         response and the ``time.monotonic()`` reading when the request was sent;
-        ``on_close`` runs once when the stream closes."""
+        ``on_close`` runs once when the stream closes. With ``resending``,
+        ``connect()`` is called again for each retry, and ``reconnect(plan)``
+        sends each re-attach request. ``request`` describes it for telemetry."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, timeouts, resending, telemetry)
+        self._described = request
         self._connect = connect
+        self._reconnect = reconnect
         self._on_close = on_close
         self._body = None
         return self
@@ -603,12 +741,30 @@ class EventStream(_StreamState):
         if self._exchange is None:
             if self._closed or self._connect is None:
                 raise UsageError("this stream is closed")
+            self._begin_recording()
             try:
-                self._attach(*self._connect())
-            except BaseException:
+                self._attach(*self._send())
+            except BaseException as exc:
+                self._error = exc
                 self.close()
                 raise
         return self
+
+    def _send(self) -> tuple[StreamedResponse, float]:
+        # connect(), again after a failure before any response when the
+        # policy says so.
+        assert self._connect is not None  # pragma: no cover - open() checked it
+        if self._first_sent is None:
+            self._first_sent = time.monotonic()
+        while True:
+            try:
+                return self._connect()
+            except StreamfoldError as exc:
+                delay = self._retry_after(exc)
+                if delay is None:
+                    raise
+            if delay:
+                _sleep(delay)
 
     def __enter__(self) -> EventStream:
         return self.open()
@@ -634,12 +790,62 @@ class EventStream(_StreamState):
     def _events(self) -> Iterator[Event]:
         exchange, body = self._begin()
         try:
-            while not exchange.ended and not self._closed:  # close() inside the loop ends it
-                read = body.read(exchange.deadline)
-                yield from exchange.receive(read, time.monotonic())
+            while not self._closed:  # close() inside the loop ends it
+                while not exchange.ended and exchange.reconnect is None and not self._closed:
+                    read = body.read(exchange.deadline)
+                    yield from exchange.receive(read, time.monotonic())
+                if self._closed:
+                    break
+                if exchange.retry is not None:
+                    exchange, body = self._again(exchange)
+                elif exchange.reconnect is not None:
+                    yield from self._reattach(exchange)
+                    body = self._body or body
+                else:
+                    break
             exchange.raise_failure()
+        except StreamfoldError as exc:
+            self._error = exc
+            raise
         finally:
             self.close()
+
+    def _again(self, exchange: Exchange) -> tuple[Exchange, _SyncBody]:
+        # A failure before any event that is sent again, in a new exchange.
+        self._attempts = exchange.attempts
+        delay = exchange.retry.delay if exchange.retry is not None else None
+        self._release()
+        if delay:
+            _sleep(delay)
+        self._attach(*self._send())
+        return self._begin()
+
+    def _reattach(self, exchange: Exchange) -> Iterator[Event]:
+        # A cut stream: the re-attach requests the exchange plans, until one
+        # answers or it gives up (then its last events end the stream).
+        self._release()
+        while (plan := exchange.reconnect) is not None and self._reconnect is not None:
+            if plan.delay:
+                _sleep(plan.delay)
+            try:
+                response, sent_at = self._reconnect(plan)
+            except StreamfoldError as exc:
+                yield from exchange.reattach_failed(exc, time.monotonic())
+                continue
+            self._response = response
+            exchange.reattached(_head_of(response), sent_at=sent_at, now=time.monotonic())
+            self._body = _SyncBody(response, _SocketWatchdog.start(response, exchange))
+            return
+        if exchange.reconnect is not None:  # pragma: no cover - a plan needs reconnect
+            yield from exchange.reattach_failed(UsageError("no way to re-attach"), time.monotonic())
+
+    def _release(self) -> None:
+        # The body and response of the current connection, closed.
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+        if self._response is not None and not self._response.is_closed:
+            self._response.close()
 
     def final(self, checked: bool = False) -> HTTPResult:
         """The final result, consuming the events not iterated yet.
@@ -663,10 +869,8 @@ class EventStream(_StreamState):
 
     def close(self) -> None:
         """Close the response and release the connection (idempotent)."""
-        if self._body is not None:
-            self._body.close()
-        if self._response is not None and not self._response.is_closed:
-            self._response.close()
+        self._record_end()
+        self._release()
         if not self._closed:
             self._closed = True
             if self._on_close is not None:
@@ -694,9 +898,14 @@ class AsyncEventStream(_StreamState):
         parse_arguments: bool = False,
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
+        telemetry: otel.Telemetry | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, timeouts, telemetry=telemetry)
+        self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], Awaitable[tuple[StreamedResponse, float]]] | None = None
+        self._reconnect: Callable[[Reconnect], Awaitable[tuple[StreamedResponse, float]]] | None = (
+            None
+        )
         self._on_close: Callable[[], Awaitable[None]] | None = None
         self._body: _AsyncBody | None = None
         self._attach(response, started_at)
@@ -711,11 +920,17 @@ class AsyncEventStream(_StreamState):
         parse_arguments: bool = False,
         timeouts: Timeouts | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        resending: Resending | None = None,
+        reconnect: Callable[[Reconnect], Awaitable[tuple[StreamedResponse, float]]] | None = None,
+        telemetry: otel.Telemetry | None = None,
+        request: otel.GenAIRequest | None = None,
     ) -> AsyncEventStream:
         """The async twin of ``EventStream.deferred``."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts)
+        self._setup(dialect, strict, parse_arguments, timeouts, resending, telemetry)
+        self._described = request
         self._connect = connect
+        self._reconnect = reconnect
         self._on_close = on_close
         self._body = None
         return self
@@ -725,12 +940,29 @@ class AsyncEventStream(_StreamState):
         if self._exchange is None:
             if self._closed or self._connect is None:
                 raise UsageError("this stream is closed")
+            self._begin_recording()
             try:
-                self._attach(*await self._connect())
-            except BaseException:
+                self._attach(*await self._send())
+            except BaseException as exc:
+                self._error = exc
                 await self.aclose()
                 raise
         return self
+
+    async def _send(self) -> tuple[StreamedResponse, float]:
+        # The async twin of EventStream._send.
+        assert self._connect is not None  # pragma: no cover - open() checked it
+        if self._first_sent is None:
+            self._first_sent = time.monotonic()
+        while True:
+            try:
+                return await self._connect()
+            except StreamfoldError as exc:
+                delay = self._retry_after(exc)
+                if delay is None:
+                    raise
+            if delay:
+                await _asleep(delay)
 
     async def __aenter__(self) -> AsyncEventStream:
         return await self.open()
@@ -756,13 +988,66 @@ class AsyncEventStream(_StreamState):
     async def _events(self) -> AsyncIterator[Event]:
         exchange, body = await self._begin()
         try:
-            while not exchange.ended and not self._closed:  # aclose() inside the loop ends it
-                read = await body.read(exchange.deadline)
-                for event in exchange.receive(read, time.monotonic()):
-                    yield event
+            while not self._closed:  # aclose() inside the loop ends it
+                while not exchange.ended and exchange.reconnect is None and not self._closed:
+                    read = await body.read(exchange.deadline)
+                    for event in exchange.receive(read, time.monotonic()):
+                        yield event
+                if self._closed:
+                    break
+                if exchange.retry is not None:
+                    exchange, body = await self._again(exchange)
+                elif exchange.reconnect is not None:
+                    async for event in self._reattach(exchange):
+                        yield event
+                    body = self._body or body
+                else:
+                    break
             exchange.raise_failure()
+        except StreamfoldError as exc:
+            self._error = exc
+            raise
         finally:
             await self.aclose()
+
+    async def _again(self, exchange: Exchange) -> tuple[Exchange, _AsyncBody]:
+        # The async twin of EventStream._again.
+        self._attempts = exchange.attempts
+        delay = exchange.retry.delay if exchange.retry is not None else None
+        await self._release()
+        if delay:
+            await _asleep(delay)
+        self._attach(*await self._send())
+        return await self._begin()
+
+    async def _reattach(self, exchange: Exchange) -> AsyncIterator[Event]:
+        # The async twin of EventStream._reattach.
+        await self._release()
+        while (plan := exchange.reconnect) is not None and self._reconnect is not None:
+            if plan.delay:
+                await _asleep(plan.delay)
+            try:
+                response, sent_at = await self._reconnect(plan)
+            except StreamfoldError as exc:
+                for event in exchange.reattach_failed(exc, time.monotonic()):
+                    yield event
+                continue
+            self._response = response
+            exchange.reattached(_head_of(response), sent_at=sent_at, now=time.monotonic())
+            self._body = _AsyncBody(response, _TaskWatchdog.start(exchange))
+            return
+        if exchange.reconnect is not None:  # pragma: no cover - a plan needs reconnect
+            for event in exchange.reattach_failed(UsageError("no way to re-attach"), 0.0):
+                yield event
+
+    async def _release(self) -> None:
+        # The async twin of EventStream._release.
+        with anyio.CancelScope(shield=True):
+            if self._body is not None:
+                await self._body.aclose()
+                self._body = None
+            if self._response is not None and not self._response.is_closed:
+                await self._response.aclose()
 
     async def final(self, checked: bool = False) -> HTTPResult:
         """The async twin of ``EventStream.final`` (same errors)."""
@@ -775,10 +1060,8 @@ class AsyncEventStream(_StreamState):
         """Close the response and release the connection (idempotent; shielded
         from cancellation, so a cancelled task still releases it)."""
         with anyio.CancelScope(shield=True):
-            if self._body is not None:
-                await self._body.aclose()
-            if self._response is not None and not self._response.is_closed:
-                await self._response.aclose()
+            self._record_end()
+            await self._release()
             if not self._closed:
                 self._closed = True
                 if self._on_close is not None:

@@ -17,6 +17,7 @@ works with each SDK's convention)::
     POST /model/{model}/converse-stream               Amazon Bedrock ConverseStream
     POST /model/{model}/invoke-with-response-stream   Claude on Bedrock (InvokeModel...)
     POST /api/chat, /api/generate                     Ollama (NDJSON)
+    GET  /v1/responses/{id}?stream=true&starting_after=N   a background response, re-attached
     GET  /recordings                                  the recordings served
 
 (and the other rows' routes: ``GET /recordings`` lists them). Each route writes
@@ -48,8 +49,12 @@ Per request, two headers (or the context's and the server's defaults):
   given), ``json-body`` (a JSON error body on HTTP 200), ``split=utf8|crlf|bytes|N``
   (write the body in pieces cut inside every multi-byte UTF-8 character,
   between every CR and LF (line ends become CRLF), at every byte, or every N
-  bytes), ``provider=openai|anthropic|gemini|openrouter|bedrock|ollama`` (whose error shapes
-  to use; the route's provider by default); and the rule's scope:
+  bytes), ``provider=openai|anthropic|gemini|openrouter|bedrock|ollama`` (whose
+  error shapes to use; the route's provider by default), ``event-ids`` (an ``id``
+  on every event, which a request with ``Last-Event-ID`` resumes after),
+  ``sse-retry=MS`` (a ``retry`` field in the first event), ``overlap=N`` (a
+  resumed stream starts N events early: events the client has already);
+  and the rule's scope:
   ``times=N`` (only the first N requests it applies to), ``recording=NAME``
   (only requests answered by that recording), ``route=PATH`` (only requests
   to that path).
@@ -61,7 +66,16 @@ of events 0 to ``MAX_EVENTS`` (1,000,000; ``split=N`` and ``times=N`` from 1),
 ``stall``, ``ttft`` and ``gap`` 0 to ``MAX_PAUSE`` (600 s, also the longest
 pause once divided by ``speed``), ``retry-after`` 0 to ``MAX_RETRY_AFTER``
 (86,400 s), ``speed`` ``MIN_SPEED`` to ``MAX_SPEED`` (0.001 to 1000),
-``status`` 400 to 599.
+``status`` 400 to 599, ``sse-retry`` 0 to 600,000 ms.
+
+Resumable streams: a Responses request with ``background: true`` is kept under
+its response id, and ``GET .../responses/{id}?stream=true&starting_after=N``
+serves its events numbered after N; with ``event-ids`` each event's id names
+the request and the event (``req_replay_000001.7``), and the same request
+sent again with ``Last-Event-ID`` serves the events after it (from the same
+recording, whatever the matching would choose now). Either is served with the
+faults of its own request, so a test cuts the first connection only
+(``times=1``) and checks that the resumed result equals the uncut one.
 
 Every request is recorded (``ServedRequest``, in its context's ``requests``):
 its body, the recording, the knobs, the events and bytes sent, how long it
@@ -217,6 +231,8 @@ _FAULT_NUMBERS: Final[dict[str, _Bounds]] = {
     "error_after": ("error-after", int, 0, MAX_EVENTS, "events"),
     "status": ("status", int, 400, 599, "(an error status)"),
     "retry_after": ("retry-after", float, 0, MAX_RETRY_AFTER, "seconds"),
+    "sse_retry": ("sse-retry", int, 0, int(MAX_PAUSE * 1000), "milliseconds"),
+    "overlap": ("overlap", int, 0, MAX_EVENTS, "events"),
 }
 _PACE_NUMBERS: Final[dict[str, _Bounds]] = {
     "ttft": ("ttft", float, 0, MAX_PAUSE, "seconds"),
@@ -255,6 +271,9 @@ class Faults:
     json_body: bool = False
     split: str | None = None
     provider: str | None = None
+    event_ids: bool = False
+    sse_retry: int | None = None
+    overlap: int = 0
 
     def __post_init__(self) -> None:
         for attribute, bounds in _FAULT_NUMBERS.items():
@@ -398,8 +417,8 @@ def parse_rule(text: str) -> FaultRule:
         if name in _FAULT_KNOBS:
             attribute, kind = _FAULT_KNOBS[name]
             values[attribute] = _number(name, value, kind)
-        elif name == "json-body":
-            values["json_body"] = True
+        elif name in ("json-body", "event-ids"):
+            values[name.replace("-", "_")] = True
         elif name in ("split", "provider", "recording", "route"):
             if value is None:
                 raise ValueError(f"{name} needs a value ({name}=...)")
@@ -408,7 +427,15 @@ def parse_rule(text: str) -> FaultRule:
             scope["times"] = _number(name, value, int)
         else:
             known = ", ".join(
-                [*_FAULT_KNOBS, "json-body", "split", "provider", "none", *_SCOPE_KNOBS]
+                [
+                    *_FAULT_KNOBS,
+                    "json-body",
+                    "event-ids",
+                    "split",
+                    "provider",
+                    "none",
+                    *_SCOPE_KNOBS,
+                ]
             )
             raise ValueError(f"unknown fault {name!r} (known: {known})")
     return FaultRule(Faults(**values), **scope)
@@ -758,10 +785,16 @@ def plan(
     provider: str,
     api: str,
     framing: str = "sse",
+    skip: int = 0,
+    ids: str | None = None,
 ) -> list[Step]:
     """The writes that serve ``recording`` with ``faults`` at ``pace``, framed
     as ``framing`` (``adapters.framings``): the recorded bytes as they are when
     the recording has that framing, else each event's payload written in it.
+
+    A resumed stream leaves out its first ``skip`` events; with ``ids`` (SSE
+    only) each event gets the id ``{ids}.{n}``, ``n`` its number in the
+    recording from 1.
 
     A pure function: the server only sleeps, sends and drops as the steps say.
 
@@ -771,9 +804,13 @@ def plan(
     target = get_framing(framing)
     crlf = faults.split == "crlf"
     writer: BodyFraming = target.writer(recording.data, crlf=crlf)
-    verbatim = recording.framing == target.name
+    # A resumed JSON array is written anew: its first element opens the array.
+    verbatim = recording.framing == target.name and (skip == 0 or target.name == "sse")
+    sse = target.name == "sse"
+    line_end = b"\r\n" if crlf else b"\n"
+    retry = faults.sse_retry if sse else None
     steps: list[Step] = []
-    sent = written = 0
+    sent = written = number = 0
     last_event: bytes | None = None
 
     def emit(data: bytes, delay: float, event: bool) -> None:
@@ -781,13 +818,30 @@ def plan(
         for i, piece in enumerate(pieces):
             steps.append(Step(delay if i == 0 else 0.0, piece, event and i == len(pieces) - 1))
 
+    def fields(data: bytes) -> bytes:
+        # The id and retry fields, before the event's own lines (after a BOM).
+        nonlocal retry
+        head = b""
+        if ids is not None and sse:
+            head += b"id: " + f"{ids}.{number}".encode() + line_end
+        if retry is not None:
+            head += b"retry: " + str(retry).encode() + line_end
+            retry = None
+        if not head:
+            return data
+        bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
+        return bom + head + data[len(bom) :]
+
     for unit in recording.units:
         if unit.data is None:
-            if verbatim:
+            if verbatim and number >= skip:
                 emit(writer.with_crlf(unit.raw) if crlf else unit.raw, 0.0, False)
             continue
         if not verbatim and unit.data.strip() == b"[DONE]":
             continue  # SSE's terminal marker: no payload to write in another framing
+        number += 1
+        if number <= skip:
+            continue
         delay = pace.delay(sent)
         if faults.stall and sent == faults.stall_after:
             delay += faults.stall
@@ -807,7 +861,7 @@ def plan(
         else:
             data = writer.event(unit.data, unit.name, written)
         last_event = unit.name
-        emit(data, delay, True)
+        emit(fields(data), delay, True)
         sent += 1
         written += 1
     if faults.drop_after is not None and faults.drop_after >= sent:
@@ -939,6 +993,22 @@ class _Script:
     position: int = 0
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A stream served, kept so that it can be resumed: the recording as the
+    route served it (re-encoded, if it was), and how."""
+
+    recording: Recording
+    api: str
+    provider: str
+    framing: str
+    model: str | None
+
+
+#: The most resumable streams a context keeps (the oldest go first).
+_KEPT: Final = 10_000
+
+
 @dataclass
 class _Choice:
     recording: Recording | None = None
@@ -986,6 +1056,7 @@ class ReplayContext:
         self._counts: Counter[Any] = Counter()
         self._keys: dict[str, bytes | None] = {}
         self._reencoded: dict[tuple[str, str], Recording] = {}
+        self._kept: dict[str, _Kept] = {}  # by response id or request id
         self._lock = threading.Lock()
 
     # -- what a test does ------------------------------------------------------------------
@@ -1134,6 +1205,19 @@ class ReplayContext:
             with self._lock:
                 self._reencoded[key] = found
         return found
+
+    def keep(self, key: str, kept: _Kept) -> None:
+        """Keep a stream served, to resume it by ``key`` (a response id, a request id)."""
+        with self._lock:
+            self._kept.pop(key, None)
+            self._kept[key] = kept
+            while len(self._kept) > _KEPT:
+                del self._kept[next(iter(self._kept))]
+
+    def kept(self, key: str) -> _Kept | None:
+        """The stream kept under ``key``, or ``None``."""
+        with self._lock:
+            return self._kept.get(key)
 
     def add(self, recording: Recording) -> None:
         """A recording just made: served from now on, used once already."""
@@ -1563,18 +1647,16 @@ class _App:
             listing.append(item)
         return JSONResponse({"recordings": listing})
 
-    async def serve(self, request: Request, row: API) -> Response:
-        context = self.current
-        raw = await request.body()
-        body = _json_or_none(raw)
-        routed = (
-            row.route(request.path_params, request.query_params)
-            if row.route is not None
-            else Routed(request.path_params.get("model"))
-        )
-        model = routed.model
-        if model is None and row.model_in_body and isinstance(body, dict):
-            model = body.get("model") if isinstance(body.get("model"), str) else None
+    def reattach_route(self, api: API) -> Callable[[Request], Awaitable[Response]]:
+        """The handler of ``api``'s re-attach routes (``GET .../responses/{id}``)."""
+
+        async def handle(request: Request) -> Response:
+            return await self.reattach(request, api)
+
+        return handle
+
+    def _served(self, request: Request, row: API, model: str | None, body: Any) -> ServedRequest:
+        # A new request's record, in the current context's log.
         record = ServedRequest(
             f"req_replay_{next(self.counter):06d}",
             request.method,
@@ -1587,27 +1669,38 @@ class _App:
             body,
             on_end=self.finished,
         )
-        context.remember(record)
+        self.current.remember(record)
         if self.on_request is not None:
             self.on_request(record)
-        provider = row.provider
-        if routed.refused is not None:
-            return self.answer_error(record, provider, 404, routed.refused, "not-found")
+        return record
+
+    def _knobs(self, request: Request, record: ServedRequest) -> tuple[FaultRule | None, str]:
+        # The request's own fault rule and pace, from its headers.
+        #
+        # Raises: ValueError: a bad knob.
         fault_text = request.headers.get(FAULT_HEADER)
-        try:
-            header_rule = parse_rule(fault_text) if fault_text is not None else None
-            pace_text = request.headers.get(PACE_HEADER)
-            record.pace = parse_pace(pace_text) if pace_text is not None else self.pace
-        except ValueError as exc:
-            return self.answer_error(record, provider, 400, str(exc), "refused")
-        choice = context.choose(row.id, model, request.headers.get(RECORDING_HEADER), body)
-        rule = context.rule_for(header_rule, fault_text or "", record.path, choice.recording)
+        header_rule = parse_rule(fault_text) if fault_text is not None else None
+        pace_text = request.headers.get(PACE_HEADER)
+        record.pace = parse_pace(pace_text) if pace_text is not None else self.pace
+        return header_rule, fault_text or ""
+
+    def _faults(
+        self,
+        context: ReplayContext,
+        record: ServedRequest,
+        knobs: tuple[FaultRule | None, str],
+        recording: Recording | None,
+    ) -> Faults:
+        rule = context.rule_for(knobs[0], knobs[1], record.path, recording)
         if rule is not None:
             record.faults, record.knobs = rule.faults, rule.knobs()
+        if recording is not None:
+            record.recording = recording.name
+        return record.faults
+
+    def _fault_answer(self, record: ServedRequest, provider: str, row: API) -> Response | None:
+        # The faults that answer instead of a stream: a status, a JSON body.
         faults = record.faults
-        provider = faults.provider or provider
-        if choice.recording is not None:
-            record.recording = choice.recording.name
         if faults.status is not None:
             return self.answer_error(record, provider, faults.status)
         if faults.json_body:
@@ -1619,6 +1712,37 @@ class _App:
                 media_type="application/json",
                 headers=_headers(provider, record.id, row.id),
             )
+        return None
+
+    async def serve(self, request: Request, row: API) -> Response:
+        context = self.current
+        raw = await request.body()
+        body = _json_or_none(raw)
+        routed = (
+            row.route(request.path_params, request.query_params)
+            if row.route is not None
+            else Routed(request.path_params.get("model"))
+        )
+        model = routed.model
+        if model is None and row.model_in_body and isinstance(body, dict):
+            model = body.get("model") if isinstance(body.get("model"), str) else None
+        record = self._served(request, row, model, body)
+        provider = row.provider
+        if routed.refused is not None:
+            return self.answer_error(record, provider, 404, routed.refused, "not-found")
+        try:
+            knobs = self._knobs(request, record)
+        except ValueError as exc:
+            return self.answer_error(record, provider, 400, str(exc), "refused")
+        last_id = request.headers.get("last-event-id")
+        if last_id is not None:
+            return self._resume_after_id(context, record, row, knobs, last_id)
+        choice = context.choose(row.id, model, request.headers.get(RECORDING_HEADER), body)
+        faults = self._faults(context, record, knobs, choice.recording)
+        provider = faults.provider or provider
+        answer = self._fault_answer(record, provider, row)
+        if answer is not None:
+            return answer
         if choice.forward:
             return self.forward(request, raw, row, context, record, choice.replaces)
         if choice.recording is None:
@@ -1628,10 +1752,36 @@ class _App:
         if recording.api is not None and recording.api != row.id:
             record.reencoded_from = recording.api
             recording = context.reencoded(recording, row.id)
+        framing = routed.framing or row.framing
+        kept = _Kept(recording, row.id, provider, framing, model)
+        if faults.event_ids:
+            context.keep(record.id, kept)
+        if row.reattach is not None and isinstance(body, dict) and body.get("background") is True:
+            response_id = _response_id(recording)
+            if response_id is not None:
+                context.keep(response_id, kept)
+        return self._stream(record, row, kept, faults, record.id if faults.event_ids else None)
+
+    def _stream(
+        self,
+        record: ServedRequest,
+        row: API,
+        kept: _Kept,
+        faults: Faults,
+        ids: str | None,
+        skip: int = 0,
+    ) -> Response:
+        # The response that plays a recording (from its event `skip` on).
+        recording = kept.recording
+        provider = faults.provider or kept.provider
         headers = _headers(provider, record.id, row.id)
-        ids = set(row.request_id_headers) | {"request-id", "x-request-id"}
+        request_ids = set(row.request_id_headers) | {"request-id", "x-request-id"}
         headers.update(
-            {k: v for k, v in recording.headers.items() if k not in ids and k != "content-type"}
+            {
+                k: v
+                for k, v in recording.headers.items()
+                if k not in request_ids and k != "content-type"
+            }
         )
         record.status = recording.status
         if recording.framing is None:  # a recorded body that is no stream, as it was
@@ -1643,11 +1793,77 @@ class _App:
                 headers=headers,
                 media_type=recording.headers.get("content-type", "application/json"),
             )
-        framing = routed.framing or row.framing
-        steps = plan(recording, faults, record.pace, provider=provider, api=row.id, framing=framing)
+        steps = plan(
+            recording,
+            faults,
+            record.pace,
+            provider=provider,
+            api=row.id,
+            framing=kept.framing,
+            skip=skip,
+            ids=ids,
+        )
         headers["cache-control"] = "no-cache"
-        media = get_framing(framing).media_type
+        media = get_framing(kept.framing).media_type
         return _Replay(self, steps, headers, record, media, recording.status)
+
+    def _resume_after_id(
+        self,
+        context: ReplayContext,
+        record: ServedRequest,
+        row: API,
+        knobs: tuple[FaultRule | None, str],
+        last_id: str,
+    ) -> Response:
+        # A request sent again with Last-Event-ID: the stream its id names,
+        # after that event (ids the server wrote: `{request id}.{event}`).
+        key, _, number = last_id.strip().rpartition(".")
+        kept = context.kept(key) if number.isascii() and number.isdigit() else None
+        if kept is None:
+            message = (
+                f"no stream the replay server sent has the event id {last_id[:80]!r} "
+                "(it resumes the streams it sent with event-ids)"
+            )
+            return self.answer_error(record, row.provider, 404, message, "not-found")
+        faults = self._faults(context, record, knobs, kept.recording)
+        answer = self._fault_answer(record, faults.provider or kept.provider, row)
+        if answer is not None:
+            return answer
+        record.model = kept.model
+        record.note = f"resumed after event {number} of {key}"
+        skip = max(int(number[:7]) - faults.overlap, 0)
+        return self._stream(record, row, kept, faults, key, skip)
+
+    async def reattach(self, request: Request, row: API) -> Response:
+        """``GET .../responses/{id}?stream=true&starting_after=N``: a background
+        response kept by ``serve``, its events numbered after N."""
+        context = self.current
+        response_id = request.path_params.get("id", "")
+        record = self._served(request, row, None, None)
+        try:
+            knobs = self._knobs(request, record)
+        except ValueError as exc:
+            return self.answer_error(record, row.provider, 400, str(exc), "refused")
+        query = request.query_params
+        kept = context.kept(response_id)
+        if kept is None:
+            message = f"No response found with id '{response_id[:80]}'."
+            return self.answer_error(record, row.provider, 404, message, "not-found")
+        if query.get("stream") != "true":
+            message = "the replay server re-attaches streams only: add ?stream=true"
+            return self.answer_error(record, row.provider, 400, message, "refused")
+        after = query.get("starting_after")
+        if after is not None and not (after.isascii() and after.isdigit() and len(after) < 10):
+            message = f"starting_after={after[:40]!r}: give a sequence number"
+            return self.answer_error(record, row.provider, 400, message, "refused")
+        faults = self._faults(context, record, knobs, kept.recording)
+        answer = self._fault_answer(record, faults.provider or kept.provider, row)
+        if answer is not None:
+            return answer
+        record.model = kept.model
+        skip = 0 if after is None else _events_through(kept.recording, int(after))
+        record.note = f"re-attached after sequence number {after}" if after is not None else None
+        return self._stream(record, row, kept, faults, None, max(skip - faults.overlap, 0))
 
     def forward(
         self,
@@ -1700,6 +1916,34 @@ class _App:
         record.bytes_sent = len(data)
         record.end(outcome)
         return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+
+def _payloads(recording: Recording) -> Iterator[Any]:
+    # Each event's payload, decoded (None when it is not JSON).
+    for unit in recording.units:
+        if unit.data is not None:
+            yield _json_or_none(unit.data)
+
+
+def _response_id(recording: Recording) -> str | None:
+    # A Responses stream's id: its first event's response.id.
+    for payload in _payloads(recording):
+        response = payload.get("response") if isinstance(payload, dict) else None
+        if isinstance(response, dict) and isinstance(response.get("id"), str):
+            return str(response["id"])
+        return None
+    return None
+
+
+def _events_through(recording: Recording, sequence: int) -> int:
+    # How many events come before the first one numbered after `sequence`.
+    count = 0
+    for payload in _payloads(recording):
+        number = payload.get("sequence_number") if isinstance(payload, dict) else None
+        if isinstance(number, int) and not isinstance(number, bool) and number > sequence:
+            return count
+        count += 1
+    return count
 
 
 def _upstreams(upstream: str | Mapping[str, str] | None) -> dict[str, str]:
@@ -1835,6 +2079,15 @@ def create_app(
     routes = [
         Route(path, state.route(api), methods=["POST"]) for api in APIS for path in api.routes
     ]
+    for api in APIS:
+        if api.reattach is not None:
+            # The re-attach path's route part, after each of the row's routes
+            # (/responses/{id} after /v1/responses and /responses).
+            tail = api.reattach.path.partition("?")[0].removeprefix(api.path)
+            routes += [
+                Route(path + tail, state.reattach_route(api), methods=["GET"])
+                for path in api.routes
+            ]
     routes.append(Route("/recordings", state.list_recordings, methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.replay = state

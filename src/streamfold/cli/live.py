@@ -159,6 +159,21 @@ def add_commands(commands: Any) -> None:
         metavar="S",
         help="seconds for the whole stream (default: none)",
     )
+    chat.add_argument(
+        "--retries",
+        type=_count,
+        default=2,
+        metavar="N",
+        help="send a request that failed before its stream began again, up to N times (a "
+        "connection error, a timeout, a retryable status; default: 2, 0 for never)",
+    )
+    chat.add_argument(
+        "--resume",
+        action="store_true",
+        help="re-attach a stream cut after its first events instead of failing (the "
+        "Responses API's background streams, server-sent events with ids); an API "
+        "that cannot resume fails as without it",
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -286,6 +301,16 @@ def _seconds(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is not from 0 to 100")
     return value
 
 
@@ -604,6 +629,12 @@ def summary(result: Result | None, metadata: ResponseMetadata | None, deltas: in
                 parts.append(f"~{deltas / (total - first):.1f} tok/s")
         if total is not None:
             parts.append(f"total {total:.2f} s")
+        retried = len(metadata.attempts) - 1
+        if retried > 0:
+            parts.append(f"retried {retried}x")
+        resumed = sum(r.error is None for r in metadata.resumptions)
+        if resumed:
+            parts.append(f"resumed {resumed}x")
         if metadata.request_id:
             parts.append(f"request {metadata.request_id}")
     return " · ".join(parts)
@@ -690,6 +721,8 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str
         max_tokens=args.max_tokens,
         headers=headers,
         timeouts=timeouts,
+        retries=args.retries,
+        resume=args.resume,
     )
     renderer: PlainRenderer | RichRenderer | None = None if args.json else _renderer(out)
     cut: str | None = None
@@ -735,6 +768,9 @@ def _chat(args: argparse.Namespace, out: IO[str], err: IO[str], secrets: set[str
             err.write(f"streamfold: {line}\n")
         if cut is not None:
             err.write(f"streamfold: {cut}\n")
+        failed = [r for r in getattr(metadata, "resumptions", ()) if r.error is not None]
+        if failed:
+            err.write(f"streamfold: could not resume: {failed[-1].error.message}\n")
         err.write(f"streamfold: {_describe(exc)}\n")
         return _exit_status(exc)
     err.write(f"streamfold: {summary(result, result.metadata, _deltas(renderer))}\n")

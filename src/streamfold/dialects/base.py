@@ -295,3 +295,8 @@ class Dialect:
     def response(self) -> dict[str, Any]:
         """The response so far, in the dialect's own non-streaming shape."""
         raise NotImplementedError
+
+    def resumed(self) -> None:
+        """The events that follow come from a new connection that continues the
+        stream (``StreamParser.reconnect``): a dialect whose events carry their
+        position skips those it has folded already. Nothing to do by default."""

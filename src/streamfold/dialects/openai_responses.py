@@ -32,7 +32,13 @@ from .base import (
     tag_or_none,
 )
 
-__all__ = ["NATIVE_INCOMPLETE", "OpenAIResponses", "native_usage", "normalise_usage"]
+__all__ = [
+    "NATIVE_INCOMPLETE",
+    "OpenAIResponses",
+    "native_usage",
+    "normalise_usage",
+    "resume_position",
+]
 
 _CHOICE: Final = 0  # the Responses API has one output list: choice 0 of the unified view
 
@@ -233,6 +239,7 @@ class OpenAIResponses(Dialect):
         self._by_id: dict[str, int] = {}
         self._last_index: int | None = None
         self._sequence: int | None = None
+        self._replayed_through: int | None = None  # a resumed stream's seam: see resumed()
         # Which Responses part the accumulator's open part of each kind belongs to.
         self._open: dict[str, tuple[int, str, int]] = {}
         self._noted: set[Any] = set()  # warnings given once per kind
@@ -272,7 +279,8 @@ class OpenAIResponses(Dialect):
                 position=event.index,
             )
         kind = self._event_type(event, payload)
-        self._check_sequence(event, payload)
+        if self._check_sequence(event, payload):
+            return
         handler = _HANDLERS.get(kind)
         if handler is not None:
             handler(self, event, payload)
@@ -325,14 +333,32 @@ class OpenAIResponses(Dialect):
             return named
         return "error" if "error" in payload else ""
 
-    def _check_sequence(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+    @property
+    def sequence_number(self) -> int | None:
+        """The last ``sequence_number`` folded, or ``None`` before any."""
+        return self._sequence
+
+    def resumed(self) -> None:
+        """A re-attached background stream (``starting_after``) may send again
+        events it had sent before the cut, the one at the cursor at least:
+        those numbered up to the last one folded are skipped, until the first
+        new one."""
+        self._replayed_through = self._sequence
+
+    def _check_sequence(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
+        # True for an event a re-attached stream replayed (skipped).
         sequence = index_or_none(payload.get("sequence_number"))
         if sequence is None:
-            return
+            return False
+        replayed = self._replayed_through
+        if replayed is not None:
+            if sequence <= replayed:
+                return True
+            self._replayed_through = None
         last = self._sequence
         self._sequence = sequence
         if last is None or sequence == last + 1:
-            return
+            return False
         if sequence > last:
             self.acc.warn(
                 f"server-sent event #{event.index}: sequence_number jumps from {last} to "
@@ -343,6 +369,7 @@ class OpenAIResponses(Dialect):
                 f"server-sent event #{event.index}: sequence_number goes from {last} back "
                 f"to {sequence}"
             )
+        return False
 
     def _note(self, key: Any, message: str) -> None:
         if key not in self._noted:
@@ -956,3 +983,14 @@ def _perplexity_failed_error(payload: dict[str, Any]) -> dict[str, Any]:
     # a top-level `error`, instead of inside it.
     error = payload.get("error")
     return error if isinstance(error, dict) else {}
+
+
+def resume_position(dialect: Dialect) -> tuple[str, str] | None:
+    """Where a cut Responses stream is re-attached: ``GET /responses/{id}
+    ?stream=true&starting_after={sequence_number}`` (background responses
+    only) takes the response's id and the last sequence number folded;
+    ``None`` until both are known."""
+    if not isinstance(dialect, OpenAIResponses) or dialect.sequence_number is None:
+        return None
+    response_id = str_or_none(dialect.fields.get("id"))
+    return (response_id, str(dialect.sequence_number)) if response_id else None

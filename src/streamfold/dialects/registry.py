@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from . import anthropic, gemini
+from . import anthropic, gemini, openai_responses
 from .ai_sdk_ui import AISDKUIMessageStream
 from .anthropic import AnthropicMessages
 from .base import Dialect
@@ -36,6 +36,7 @@ __all__ = [
     "API",
     "APIS",
     "BodyBuilder",
+    "Reattach",
     "RequestParts",
     "RouteReader",
     "Routed",
@@ -101,6 +102,29 @@ def gemini_route(path: Mapping[str, str], query: Mapping[str, str]) -> Routed:
 
 
 @dataclass(frozen=True)
+class Reattach:
+    """How a cut stream of an API is re-attached (the client's ``resume=True``),
+    for an API with a re-attach request of its own; any stream whose
+    server-sent events carry ids is resumed with ``Last-Event-ID`` besides.
+
+    Attributes:
+        path: the re-attach request (a ``GET``) after the base URL; ``{id}`` is
+            the response's id and ``{cursor}`` the position ``position`` reads.
+        position: the response's id and the position of the last event folded,
+            read from the dialect (a named function in its module), or ``None``
+            while not both are known.
+        body: merged into the first request's body so that its stream can be
+            re-attached at all (the Responses API's ``background``).
+        via: the name of the cursor, for the result's metadata.
+    """
+
+    path: str
+    position: Callable[[Dialect], tuple[str, str] | None]
+    body: Mapping[str, Any]
+    via: str
+
+
+@dataclass(frozen=True)
 class API:
     """One API: its names, its live requests, and how the replay server serves it.
 
@@ -141,6 +165,13 @@ class API:
             ``code`` is not the one to match on, else ``None``.
         error_request_id: the request id inside the error body, else ``None``.
         retry_delay: seconds to wait before retrying, from the error body, else ``None``.
+        reattach: how a cut stream is re-attached, or ``None`` (see ``Reattach``).
+        operation: the OpenTelemetry GenAI operation name of a request
+            (``gen_ai.operation.name``: ``chat``, ``generate_content``,
+            ``text_completion``).
+        gen_ai_provider: the OpenTelemetry GenAI provider name
+            (``gen_ai.provider.name``) of the API's own service; the telemetry
+            tells other hosts speaking it by their address.
 
     The four error-body readers are named functions in the dialect's module;
     when the dialect is not known (an HTTP error arrives before any event),
@@ -171,6 +202,9 @@ class API:
     error_code: Callable[[Any], str | None] | None = None
     error_request_id: Callable[[Any], str | None] | None = None
     retry_delay: Callable[[Any], float | None] | None = None
+    reattach: Reattach | None = None
+    operation: str = "chat"
+    gen_ai_provider: str = "openai"
 
     def default_base_url(self, environ: Mapping[str, str] | None = None) -> str:
         """``base_url`` with its ``{region}`` filled in from ``region_env``
@@ -412,6 +446,14 @@ APIS: tuple[API, ...] = (
             "apim-request-id",
             "x-ms-request-id",
         ),
+        # A background response's stream is re-attached after its last
+        # sequence number (OpenAI's "Streaming a background response").
+        reattach=Reattach(
+            path="/responses/{id}?stream=true&starting_after={cursor}",
+            position=openai_responses.resume_position,
+            body={"background": True},
+            via="starting_after",
+        ),
     ),
     API(
         id=AnthropicMessages.name,
@@ -429,6 +471,7 @@ APIS: tuple[API, ...] = (
         provider="anthropic",
         request_id_headers=("request-id",),
         error_request_id=anthropic.error_request_id,
+        gen_ai_provider="anthropic",
     ),
     API(
         id=AISDKUIMessageStream.name,
@@ -444,6 +487,7 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=(),
         model_in_body=False,
+        gen_ai_provider="vercel.ai_sdk",  # an application's backend: not a well-known value
     ),
     API(
         id=CohereChat.name,
@@ -457,6 +501,7 @@ APIS: tuple[API, ...] = (
         key_prefix="Bearer ",
         key_env=("CO_API_KEY", "COHERE_API_KEY"),
         routes=("/v2/chat",),
+        gen_ai_provider="cohere",
     ),
     API(
         id=GeminiInteractions.name,
@@ -475,6 +520,8 @@ APIS: tuple[API, ...] = (
         unwrap_error=gemini.unwrap_error_body,
         error_code=gemini.error_status,
         retry_delay=gemini.retry_delay,
+        operation="generate_content",
+        gen_ai_provider="gcp.gemini",
     ),
     API(
         id=Gemini.name,
@@ -495,6 +542,8 @@ APIS: tuple[API, ...] = (
         unwrap_error=gemini.unwrap_error_body,
         error_code=gemini.error_status,
         retry_delay=gemini.retry_delay,
+        operation="generate_content",
+        gen_ai_provider="gcp.gemini",
     ),
     API(
         id=BedrockAnthropic.name,
@@ -516,6 +565,7 @@ APIS: tuple[API, ...] = (
         routes=("/model/{model}/invoke-with-response-stream",),
         provider="bedrock",
         request_id_headers=("x-amzn-requestid",),
+        gen_ai_provider="aws.bedrock",
     ),
     API(
         id=BedrockConverse.name,
@@ -535,6 +585,7 @@ APIS: tuple[API, ...] = (
         routes=("/model/{model}/converse-stream",),
         provider="bedrock",
         request_id_headers=("x-amzn-requestid",),
+        gen_ai_provider="aws.bedrock",
     ),
     API(
         id=OllamaChat.name,
@@ -551,6 +602,7 @@ APIS: tuple[API, ...] = (
         framing="ndjson",
         routes=("/api/chat",),
         provider="ollama",
+        gen_ai_provider="ollama",  # not among the conventions' well-known values
     ),
     API(
         id=OllamaGenerate.name,
@@ -566,6 +618,8 @@ APIS: tuple[API, ...] = (
         framing="ndjson",
         routes=("/api/generate",),
         provider="ollama",
+        operation="text_completion",  # a prompt completed, not a conversation
+        gen_ai_provider="ollama",
     ),
     API(
         id=OpenAICompletions.name,
@@ -580,6 +634,7 @@ APIS: tuple[API, ...] = (
         key_env=("OPENAI_API_KEY",),
         routes=("/v1/completions", "/completions"),
         request_id_headers=_OPENAI_REQUEST_ID_HEADERS,
+        operation="text_completion",
     ),
     API(
         id=OpenAIChat.name,
