@@ -27,12 +27,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "DIALECTS",
+    "SHAPES",
     "ChatStream",
+    "DialectStream",
     "chat_streams",
     "code_edit_arguments",
     "content_stream",
+    "dialect_streams",
     "parallel_tool_calls_stream",
     "reasoning_stream",
+    "shape_stream",
     "split_deltas",
     "text_stream",
     "tool_call_stream",
@@ -207,20 +212,32 @@ def code_edit_arguments(size: int) -> str:
     )
 
 
-def text_stream(chunks: int = 10_000, name: str | None = None) -> ChatStream:
-    """A plain answer: a role chunk, ``chunks`` content deltas, a finish chunk."""
+def text_stream(chunks: int = 10_000, name: str | None = None, usage: bool = False) -> ChatStream:
+    """A plain answer: a role chunk, ``chunks`` content deltas, a finish chunk;
+    with ``usage``, a usage-only last chunk (``stream_options.include_usage``)."""
     writer = _Writer(1, openai_style=True, usage_null=False)
     writer.choice({"role": "assistant", "content": "", "refusal": None})
     words = _words(writer.random, chunks)
     for word in words:
         writer.choice({"content": word})
     writer.choice({}, "stop")
+    counts = None
+    if usage:
+        counts = {
+            "prompt_tokens": 12,
+            "completion_tokens": chunks,
+            "total_tokens": 12 + chunks,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
+        writer.chunk([], counts)
     return ChatStream(
-        name=name or f"text-{_count(chunks)}",
-        description=f"{chunks:,} text chunks",
+        name=name or f"{'usage' if usage else 'text'}-{_count(chunks)}",
+        description=f"{chunks:,} text chunks" + (", usage-only final" if usage else ""),
         body=writer.body(),
         chunks=writer.chunks,
         text="".join(words),
+        usage=counts,
     )
 
 
@@ -411,3 +428,354 @@ def _size(value: int) -> str:
     if value >= 1000:
         return f"{value // 1000}k"
     return str(value)
+
+
+# -- every dialect: the chat streams written in each wire format -------------------------
+
+#: The five shapes of issue 13, each a chat stream (10,000 events at scale 1).
+SHAPES = ("text", "reasoning", "tool", "parallel", "usage")
+
+
+def shape_stream(shape: str, scale: float = 1.0) -> ChatStream:
+    """The chat stream of one of ``SHAPES``; ``scale`` shrinks (or grows) it."""
+
+    def n(value: int) -> int:
+        return max(1, int(value * scale))
+
+    if shape == "text":
+        return text_stream(n(10_000))
+    if shape == "reasoning":
+        return reasoning_stream(n(5_000), n(5_000))
+    if shape == "tool":
+        return tool_call_stream(n(100_000))
+    if shape == "parallel":
+        return parallel_tool_calls_stream(8, n(1_250))
+    return text_stream(n(10_000), usage=True)
+
+
+@dataclass(frozen=True)
+class DialectStream:
+    """One shape written in one dialect's wire format.
+
+    Attributes:
+        dialect: the dialect id.
+        shape: one of ``SHAPES``.
+        source: the chat stream it was written from (what it must fold to).
+        body: the bytes as the API sends them (SSE, NDJSON or event-stream frames).
+        framing: ``"sse"``, ``"ndjson"`` or ``"event-stream"``.
+    """
+
+    dialect: str
+    shape: str
+    source: ChatStream
+    body: bytes
+    framing: str
+
+    def pieces(self, size: int = 4096) -> list[bytes]:
+        """The body cut into reads of ``size`` bytes."""
+        body = self.body
+        return [body[i : i + size] for i in range(0, len(body), size)]
+
+
+# What each dialect can carry: Completions has no reasoning nor tools; Gemini
+# and Ollama send tool calls whole (no argument deltas to fold).
+_SUPPORTED: dict[str, tuple[str, ...]] = {
+    "openai-chat": SHAPES,
+    "openai-responses": SHAPES,
+    "anthropic": SHAPES,
+    # Gemini sends a function call whole, its arguments an object in one chunk.
+    "gemini": ("text", "reasoning", "usage"),
+    "cohere-chat": SHAPES,
+    "gemini-interactions": SHAPES,
+    "openai-completions": ("text", "usage"),
+    "bedrock-converse": SHAPES,
+    "bedrock-anthropic": SHAPES,
+    "ollama": ("text", "reasoning", "usage"),
+    "ollama-generate": ("text", "reasoning", "usage"),
+    "ai-sdk-ui": SHAPES,
+}
+DIALECTS = tuple(_SUPPORTED)
+_FRAMING = {"bedrock-converse": "event-stream", "bedrock-anthropic": "event-stream"}
+_FRAMING.update({"ollama": "ndjson", "ollama-generate": "ndjson"})
+
+
+def dialect_streams(
+    scale: float = 1.0, dialects: tuple[str, ...] = DIALECTS, shapes: tuple[str, ...] = SHAPES
+) -> Iterator[DialectStream]:
+    """Every supported (dialect, shape) pair, the shape's chat stream written in the
+    dialect: through streamfold's encoder where there is one, else by a writer here
+    that frames the pieces as the provider does."""
+    from streamfold import StreamParser
+    from streamfold.encode import ENCODERS
+
+    for shape in shapes:
+        source = shape_stream(shape, scale)
+        parser = StreamParser("openai-chat")
+        steps = parser.feed(source.body) + parser.close()
+        for dialect in dialects:
+            if shape not in _SUPPORTED[dialect]:
+                continue
+            if dialect == "openai-chat":
+                body = source.body
+            elif dialect in ENCODERS:
+                encoder = ENCODERS[dialect]()
+                body = encoder.encode_all(steps) + encoder.close()
+            elif dialect == "bedrock-anthropic":
+                encoder = ENCODERS["anthropic"]()
+                body = _bedrock_invoke(encoder.encode_all(steps) + encoder.close())
+            else:
+                body = _WRITERS[dialect](_Plan.of(steps))
+            yield DialectStream(dialect, shape, source, body, _FRAMING.get(dialect, "sse"))
+
+
+@dataclass
+class _Plan:
+    """The provider-neutral pieces of a stream, in order: ``("text", s)``,
+    ``("reasoning", s)``, ``("call", k, id, name)``, ``("arguments", k, s)``; and the usage."""
+
+    steps: list[tuple[Any, ...]]
+    input_tokens: int = 12
+    output_tokens: int | None = None
+
+    @classmethod
+    def of(cls, events: list[Any]) -> _Plan:
+        from streamfold import events as ev
+
+        steps: list[tuple[Any, ...]] = []
+        plan = cls(steps)
+        for event in events:
+            if isinstance(event, ev.TextDelta):
+                steps.append(("text", event.delta))
+            elif isinstance(event, ev.ReasoningDelta):
+                steps.append(("reasoning", event.delta))
+            elif isinstance(event, ev.ToolCallStarted):
+                steps.append(("call", event.index, event.id, event.name))
+            elif isinstance(event, ev.ToolCallArgumentsDelta):
+                steps.append(("arguments", event.index, event.delta))
+            elif isinstance(event, ev.UsageUpdated):
+                plan.input_tokens = event.usage.input_tokens or 0
+                plan.output_tokens = event.usage.output_tokens
+        return plan
+
+    def blocks(self) -> list[tuple[str, Any, list[str]]]:
+        """The pieces grouped as block-based APIs send them: one block per run of
+        text or reasoning, one per call (a call's deltas gathered, in call order)."""
+        out: list[tuple[str, Any, list[str]]] = []
+        calls: dict[int, list[str]] = {}
+        for step in self.steps:
+            kind = step[0]
+            if kind == "call":
+                calls[step[1]] = []
+                out.append(("call", (step[2], step[3]), calls[step[1]]))
+            elif kind == "arguments":
+                calls[step[1]].append(step[2])
+            elif out and out[-1][0] == kind:
+                out[-1][2].append(step[1])
+            else:
+                out.append((kind, None, [step[1]]))
+        return out
+
+
+def _sse(events: list[tuple[str | None, dict[str, Any]]], done: bool = False) -> bytes:
+    lines = []
+    for name, value in events:
+        data = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        lines.append(f"event: {name}\ndata: {data}\n\n" if name else f"data: {data}\n\n")
+    if done:
+        lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
+
+
+def _cohere(plan: _Plan) -> bytes:
+    message = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}
+    out: list[tuple[str | None, dict[str, Any]]] = [
+        (
+            "message-start",
+            {
+                "id": "c0ffee00-1234-4bcd-9abc-def012345678",
+                "type": "message-start",
+                "delta": {"message": message},
+            },
+        )
+    ]
+    content = calls = 0
+    for kind, head, pieces in plan.blocks():
+        if kind == "call":
+            call_id, name = head
+            function = {"name": name, "arguments": ""}
+            start = {"id": call_id, "type": "function", "function": function}
+            out.append(("tool-call-start", _cohere_call("tool-call-start", calls, start)))
+            for piece in pieces:
+                delta = {"function": {"arguments": piece}}
+                out.append(("tool-call-delta", _cohere_call("tool-call-delta", calls, delta)))
+            out.append(("tool-call-end", {"type": "tool-call-end", "index": calls}))
+            calls += 1
+            continue
+        field = "thinking" if kind == "reasoning" else "text"
+        start = {"message": {"content": {"type": field, field: ""}}}
+        out.append(("content-start", {"type": "content-start", "index": content, "delta": start}))
+        for piece in pieces:
+            delta = {"message": {"content": {field: piece}}}
+            out.append(
+                ("content-delta", {"type": "content-delta", "index": content, "delta": delta})
+            )
+        out.append(("content-end", {"type": "content-end", "index": content}))
+        content += 1
+    end: dict[str, Any] = {"finish_reason": "TOOL_CALL" if calls else "COMPLETE"}
+    if plan.output_tokens is not None:
+        tokens = {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens}
+        end["usage"] = {"billed_units": tokens, "tokens": tokens}
+    out.append(("message-end", {"type": "message-end", "delta": end}))
+    return _sse(out, done=True)
+
+
+def _cohere_call(kind: str, index: int, call: dict[str, Any]) -> dict[str, Any]:
+    return {"type": kind, "index": index, "delta": {"message": {"tool_calls": call}}}
+
+
+def _interactions(plan: _Plan) -> bytes:
+    interaction = {"id": "v1_bench", "status": "in_progress", "object": "interaction"}
+    out: list[tuple[str | None, dict[str, Any]]] = [
+        ("interaction.created", {"interaction": interaction, "event_type": "interaction.created"})
+    ]
+    calls = False
+    for index, (kind, head, pieces) in enumerate(plan.blocks()):
+        if kind == "call":
+            calls = True
+            call_id, name = head
+            step = {"id": call_id, "type": "function_call", "name": name, "arguments": {}}
+            deltas = [{"type": "arguments_delta", "arguments": piece} for piece in pieces]
+        elif kind == "reasoning":
+            step = {"type": "thought"}
+            deltas = [
+                {"type": "thought_summary", "content": {"type": "text", "text": piece}}
+                for piece in pieces
+            ]
+        else:
+            step = {"type": "model_output"}
+            deltas = [{"type": "text", "text": piece} for piece in pieces]
+        out.append(("step.start", {"index": index, "step": step, "event_type": "step.start"}))
+        for delta in deltas:
+            out.append(("step.delta", {"index": index, "delta": delta, "event_type": "step.delta"}))
+        out.append(("step.stop", {"index": index, "event_type": "step.stop"}))
+    done: dict[str, Any] = {**interaction, "status": "requires_action" if calls else "completed"}
+    if plan.output_tokens is not None:
+        done["usage"] = {
+            "total_input_tokens": plan.input_tokens,
+            "total_output_tokens": plan.output_tokens,
+            "total_tokens": plan.input_tokens + plan.output_tokens,
+        }
+    out.append(
+        ("interaction.completed", {"interaction": done, "event_type": "interaction.completed"})
+    )
+    return _sse(out)
+
+
+def _completions(plan: _Plan) -> bytes:
+    head = {"id": "cmpl-bench", "object": "text_completion", "created": _CREATED}
+    model = "gpt-3.5-turbo-instruct"
+    out: list[tuple[str | None, dict[str, Any]]] = []
+    for _, piece in plan.steps:
+        choice = {"text": piece, "index": 0, "logprobs": None, "finish_reason": None}
+        out.append((None, {**head, "choices": [choice], "model": model}))
+    last = {"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}
+    out.append((None, {**head, "choices": [last], "model": model}))
+    if plan.output_tokens is not None:
+        usage = {
+            "prompt_tokens": plan.input_tokens,
+            "completion_tokens": plan.output_tokens,
+            "total_tokens": plan.input_tokens + plan.output_tokens,
+        }
+        out.append((None, {**head, "choices": [], "model": model, "usage": usage}))
+    return _sse(out, done=True)
+
+
+def _converse(plan: _Plan) -> bytes:
+    from streamfold.eventstream import encode_event
+
+    members: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+    calls = False
+    for index, (kind, head, pieces) in enumerate(plan.blocks()):
+        if kind == "call":
+            calls = True
+            start = {"toolUse": {"toolUseId": head[0], "name": head[1]}}
+            members.append(("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+        for piece in pieces:
+            if kind == "call":
+                delta: dict[str, Any] = {"toolUse": {"input": piece}}
+            elif kind == "reasoning":
+                delta = {"reasoningContent": {"text": piece}}
+            else:
+                delta = {"text": piece}
+            members.append(("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}))
+        members.append(("contentBlockStop", {"contentBlockIndex": index}))
+    members.append(("messageStop", {"stopReason": "tool_use" if calls else "end_turn"}))
+    output = plan.output_tokens or 0
+    usage = {"inputTokens": plan.input_tokens, "outputTokens": output}
+    usage["totalTokens"] = plan.input_tokens + output
+    members.append(("metadata", {"usage": usage, "metrics": {"latencyMs": 1830}}))
+    frames = []
+    for i, (name, value) in enumerate(members):
+        # Bedrock pads every event with a "p" field so sizes do not leak tokens.
+        padded = {
+            **value,
+            "p": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"[: 1 + i % 50],
+        }
+        frames.append(encode_event(name, json.dumps(padded, separators=(",", ":")).encode()))
+    return b"".join(frames)
+
+
+def _bedrock_invoke(anthropic_sse: bytes) -> bytes:
+    """Anthropic's events as InvokeModelWithResponseStream sends them: each event's
+    JSON, base64 in a ``chunk`` member's ``bytes``, one event-stream frame each."""
+    import base64
+
+    from streamfold.eventstream import encode_event
+
+    frames = []
+    for line in anthropic_sse.split(b"\n"):
+        if line.startswith(b"data: "):
+            inner = base64.b64encode(line[6:]).decode()
+            frames.append(encode_event("chunk", json.dumps({"bytes": inner}).encode()))
+    return b"".join(frames)
+
+
+def _ollama(plan: _Plan, generate: bool = False) -> bytes:
+    head = {"model": "qwen3:8b", "created_at": "2026-01-01T00:00:00.000000Z"}
+    lines = []
+    for kind, piece in plan.steps:
+        field = "thinking" if kind == "reasoning" else ("response" if generate else "content")
+        if generate:
+            line: dict[str, Any] = {**head, "response": "", field: piece, "done": False}
+        else:
+            message = {"role": "assistant", "content": "", field: piece}
+            line = {**head, "message": message, "done": False}
+        lines.append(line)
+    last: dict[str, Any] = {**head, "done": True, "done_reason": "stop"}
+    if generate:
+        last["response"] = ""
+    else:
+        last["message"] = {"role": "assistant", "content": ""}
+    last.update(
+        total_duration=912000000,
+        load_duration=21000000,
+        prompt_eval_count=plan.input_tokens,
+        prompt_eval_duration=64000000,
+        eval_count=plan.output_tokens or len(plan.steps),
+        eval_duration=802000000,
+    )
+    lines.append(last)
+    return b"".join(
+        json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        for line in lines
+    )
+
+
+_WRITERS = {
+    "cohere-chat": _cohere,
+    "gemini-interactions": _interactions,
+    "openai-completions": _completions,
+    "bedrock-converse": _converse,
+    "ollama": _ollama,
+    "ollama-generate": lambda plan: _ollama(plan, generate=True),
+}

@@ -30,7 +30,7 @@ from streamfold.events import (
 from streamfold.result import Result
 from streamfold.sse import ServerSentEvent
 
-from .corpus import CORPUS, FIXTURES, corpus_files, fold_pieces
+from .corpus import CORPUS, FIXTURES, check_order, corpus_files, fold_pieces
 
 # By their module names: the package re-exports a function called ``fold``.
 anthropic_dialect = importlib.import_module("streamfold.dialects.anthropic")
@@ -617,6 +617,29 @@ def test_each_text_block_is_its_own_part() -> None:
     events, result, _ = fold(stream)
     assert [e.text for e in events if isinstance(e, TextDone)] == ["Hi", " there"]
     assert [b["text"] for b in result.response["content"]] == ["Hi", " there"]
+
+
+def test_interleaved_blocks_are_never_merged() -> None:
+    # Two text blocks open at once (a gateway interleaving two streams): each
+    # block keeps its own text, and the events never merge them into one part.
+    stream = sse(
+        message_start(),
+        block_start(0, {"type": "text", "text": ""}),
+        block_start(1, {"type": "text", "text": ""}),
+        block_delta(0, {"type": "text_delta", "text": "A1"}),
+        block_delta(1, {"type": "text_delta", "text": "B1"}),
+        block_stop(0),
+        block_delta(1, {"type": "text_delta", "text": "B2"}),
+        block_stop(1),
+        message_delta("end_turn"),
+        STOP,
+    )
+    events, result, error = fold(stream)
+    assert error is None
+    assert [b["text"] for b in result.response["content"]] == ["A1", "B1B2"]
+    assert [e.text for e in events if isinstance(e, TextDone)] == ["A1", "B1B2"]
+    assert result.text == "A1B1B2"
+    check_order(events, failed=False)
 
 
 def test_a_stream_error_ends_open_parts_incomplete_before_the_error() -> None:

@@ -670,6 +670,24 @@ def test_done_text_against_the_deltas(deltas: list[str], final: str, warning: st
         assert any(warning in w for w in result.warnings), result.warnings
 
 
+def test_a_replaced_open_part_takes_later_deltas_once() -> None:
+    # A reasoning part stays open after its text's done event: when that text
+    # differs, it replaces the deltas, and a later delta extends it once.
+    reasoning = {"id": "rs_1", "type": "reasoning", "summary": []}
+    where = {"item_id": "rs_1", "output_index": 0, "summary_index": 0}
+    stream = sse(
+        created(),
+        added(0, reasoning),
+        {"type": "response.reasoning_summary_text.delta", **where, "delta": "Thinkng"},
+        {"type": "response.reasoning_summary_text.done", **where, "text": "Thinking"},
+        {"type": "response.reasoning_summary_text.delta", **where, "delta": "!"},
+    )
+    events, result, _ = fold(stream)
+    assert result.unified.reasoning == "Thinking!"
+    assert result.response["output"][0]["summary"][0]["text"] == "Thinking!"
+    assert [e.text for e in events if isinstance(e, ReasoningDone)] == ["Thinking!"]
+
+
 def test_server_output_wins_and_each_difference_is_reported() -> None:
     stream = sse(
         created(),

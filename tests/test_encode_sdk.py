@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from streamfold import events as ev
+from streamfold.fold import PartKind
 
 from .test_dialect_anthropic import differences, sdk_message, without_nulls
 from .test_dialect_openai_responses import TERMINAL, _strip
@@ -51,7 +52,7 @@ def test_the_openai_chat_stream_state_folds_the_encoded_chat_stream(path: Path) 
     for choice in theirs.choices:
         ours_choice = ours.acc.choices[choice.index]
         reasoning = getattr(choice.message, "reasoning_content", None) or ""
-        assert reasoning == ours_choice.joined("reasoning")
+        assert reasoning == (ours_choice.joined(PartKind.REASONING) or "")
 
 
 def sdk_responses(data: bytes) -> tuple[Any, str | None]:

@@ -10,11 +10,20 @@ import pytest
 
 import streamfold
 from streamfold import events as ev
+from streamfold.fold import PartKind
 from streamfold.partial_json import JSONStringDelta
 
 from .corpus import ROOT, check_order
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.sse"))
+
+
+def test_each_part_kind_names_its_delta_and_done_events() -> None:
+    # The kinds are the accumulator's own: no event carries one, each names a pair.
+    tags = {cls.__struct_config__.tag for cls in (*ev.Event.__args__,)}  # type: ignore[attr-defined]
+    for kind in PartKind:
+        assert {f"{kind.value}.delta", f"{kind.value}.done"} <= tags
+        assert kind == kind.value and hash(kind) == hash(kind.value)
 
 
 def test_truncated_stream_yields_incomplete_dones_then_raises() -> None:

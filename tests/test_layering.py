@@ -9,6 +9,7 @@ names the ``Result`` it carries) and do not count.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,96 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     assert "streamfold.dialects" in parser_imports
     cli_imports = _imports(SRC / "cli" / "live.py")
     assert any(n.startswith("streamfold.adapters") for n in cli_imports)  # lazy, in functions
+
+
+def _private_names(module: Path) -> set[str]:
+    """The private attributes a module's classes define (slots and ``self._x =``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                names.add(node.attr)
+        elif isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets
+        ):
+            names.update(
+                e.value
+                for e in ast.walk(node.value)
+                if isinstance(e, ast.Constant) and isinstance(e.value, str)
+            )
+    return {n for n in names if isinstance(n, str) and n.startswith("_") and n[1:2] != "_"}
+
+
+def _foreign_private_reads(module: Path, private: set[str]) -> list[str]:
+    """Reads of one of ``private`` on anything but ``self``."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
+    return [
+        f"line {node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in private
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [p for p in MODULES if _unit(p) in ("dialects", "parser", "encode")],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_nothing_reaches_past_the_accumulators_view(module: Path) -> None:
+    # The accumulator is the one store of streamed text and arguments; the rest
+    # reads it through its documented read-only view (fold.PartView,
+    # ToolCallView, ChoiceView: mypy holds them to it), never its private state.
+    private = _private_names(SRC / "fold.py") - _private_names(module)
+    reaches = _foreign_private_reads(module, private)
+    reaches += [
+        r
+        for r in _foreign_private_reads(module, _private_names(SRC / "fold.py"))
+        if ".acc." in r or " acc." in r or ": acc." in r
+    ]
+    assert not reaches, f"{module.relative_to(SRC)} reaches into the accumulator: {reaches}"
+
+
+def test_the_reach_checker_sees_a_reach() -> None:
+    private = _private_names(SRC / "fold.py")
+    assert {"_pieces", "_choices", "_open", "_order"} <= private
+    probe = SRC / "fold.py"  # fold itself reads its parts' privates: the checker sees them
+    assert _foreign_private_reads(probe, private)
+
+
+_MISUSES = {
+    "part.text = 'changed'": "read-only",
+    "print(part._pieces)": "has no attribute",
+    "call.arguments = 'x'": "read-only",
+    "acc.choice(0).tool_calls.append(call)": "has no attribute",
+    "acc.choices[1] = acc.choice(0)": "Unsupported target",
+    "acc.started = True": "read-only",
+}
+
+
+def test_mypy_rejects_a_write_through_the_view_or_a_reach_past_it(tmp_path: Path) -> None:
+    # The view is enforced in the types: what a push method or a look-up
+    # returns is a read-only Protocol, the accumulator's own state is private.
+    api = pytest.importorskip("mypy.api")
+    lines = [
+        "from streamfold.fold import Accumulator",
+        "def misuse(acc: Accumulator) -> None:",
+        "    part = acc.text(0, 'hi')",
+        "    call = acc.tool_call(0, 'k', arguments='{}')",
+        *(f"    {line}" for line in _MISUSES),
+    ]
+    probe = tmp_path / "probe.py"
+    probe.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    limit = sys.getrecursionlimit()
+    try:
+        report, _, _ = api.run(["--strict", "--no-error-summary", str(probe)])
+    finally:
+        # mypy raises the interpreter's recursion limit for itself: later tests
+        # (a too deep JSON value is a parse error) rely on the default one.
+        sys.setrecursionlimit(limit)
+    for number, (line, words) in enumerate(_MISUSES.items(), start=5):
+        found = [r for r in report.splitlines() if f"probe.py:{number}:" in r]
+        assert found and words in found[0], (line, report)

@@ -3,6 +3,7 @@ the end of input is classified (a cut stream, or a malformed one)."""
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamfold import StreamParser
+from streamfold import Phase, StreamParser
 from streamfold.errors import IncompleteStreamError, ProtocolError, UsageError
+from streamfold.parser import _CALLER, _TRANSITIONS, _State, _Trigger
 from streamfold.sse import SSEDecoder
 
 from .corpus import CORPUS, FIXTURES, bytewise, cut, fold_pieces
@@ -86,6 +88,95 @@ def test_feed_accepts_bytearray_and_memoryview(convert: Callable[[bytes], Any]) 
 def test_max_event_size_must_be_a_positive_int(size: Any) -> None:
     with pytest.raises(UsageError, match="max_event_size takes a positive number of bytes"):
         StreamParser(max_event_size=size)
+
+
+# -- the phase table -----------------------------------------------------------------------
+
+CHAT_DONE = CHAT_STOP + b"data: [DONE]\n\n"
+
+
+def _parser_at(state: _State) -> StreamParser:
+    """A parser driven to ``state`` through its public methods."""
+    parser = StreamParser()
+    if state is _State.STARTING:
+        return parser
+    if state is _State.STREAMING:
+        parser.feed(CHAT_STOP[:40])
+    elif state in (_State.FINISHED, _State.CLOSED_FINISHED):
+        parser.feed(CHAT_DONE)
+    else:
+        parser.feed(b"data: {not json}\n\n")
+    if state.closed:
+        parser.close()
+    return parser
+
+
+@pytest.mark.parametrize("state", list(_State), ids=lambda s: s.name.lower())
+def test_every_state_is_reached_through_the_public_methods(state: _State) -> None:
+    parser = _parser_at(state)
+    assert (parser.phase, parser.closed) == state.value
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger"),
+    [
+        pytest.param(state, trigger, id=f"{state.name.lower()}-{trigger.name.lower()}")
+        for state in _State
+        for trigger in _Trigger
+        if trigger not in _TRANSITIONS[state]
+    ],
+)
+def test_every_illegal_transition_fails_the_same_way(state: _State, trigger: _Trigger) -> None:
+    # The caller's misuse is a UsageError, the stream's a ProtocolError; the
+    # state stays as it was.
+    parser = _parser_at(state)
+    expected = UsageError if trigger in _CALLER else ProtocolError
+    with pytest.raises(expected):
+        parser._fire(trigger)
+    assert (parser.phase, parser.closed) == state.value
+
+
+def test_a_failure_is_accepted_in_every_state() -> None:
+    # fail() from an adapter may come at any moment: after the end it changes nothing.
+    assert all(_Trigger.FAILURE in row for row in _TRANSITIONS.values())
+
+
+@pytest.mark.parametrize(
+    ("state", "call", "message"),
+    [
+        pytest.param(_State.CLOSED_FINISHED, "feed", "feed() after close()", id="feed-closed"),
+        pytest.param(_State.CLOSED_FAILED, "feed", "feed() after close()", id="feed-failed"),
+        pytest.param(_State.STARTING, "final", "final() before close()", id="final-starting"),
+        pytest.param(_State.STREAMING, "final", "final() before close()", id="final-streaming"),
+        pytest.param(_State.FINISHED, "final", "final() before close()", id="final-finished"),
+    ],
+)
+def test_calls_out_of_turn_are_usage_errors(state: _State, call: str, message: str) -> None:
+    parser = _parser_at(state)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        parser.feed(b"data: x\n\n") if call == "feed" else parser.final()
+
+
+def test_after_a_failure_bytes_are_dropped_and_final_raises_before_close() -> None:
+    parser = _parser_at(_State.FAILED)
+    assert parser.feed(CHAT_DONE) == []
+    with pytest.raises(ProtocolError):
+        parser.final()
+    assert parser.close() == [] and parser.closed
+
+
+@pytest.mark.parametrize("state", list(_State), ids=lambda s: s.name.lower())
+def test_fail_ends_an_open_stream_and_closes_any(state: _State) -> None:
+    parser = _parser_at(state)
+    before = parser.phase
+    parser.fail(IncompleteStreamError("the connection dropped"))
+    assert parser.closed
+    if before in (Phase.STARTING, Phase.STREAMING):
+        assert parser.phase is Phase.FAILED
+        assert isinstance(parser.error, IncompleteStreamError)
+    else:
+        assert parser.phase is before
+    assert parser.close() == []
 
 
 # -- telling the framing ------------------------------------------------------------------
@@ -248,9 +339,6 @@ def test_a_stream_cut_between_events_is_judged_by_its_dialect(
     whole = error_of([raw[:block]])
     assert (whole and whole[0]) == kind
     assert error_of(bytewise(raw[:block])) == whole
-
-
-CHAT_DONE = CHAT_STOP + b"data: [DONE]\n\n"
 
 
 @pytest.mark.parametrize(

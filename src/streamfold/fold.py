@@ -1,18 +1,56 @@
 """The neutral accumulator: dialect pieces in, public events and the unified view out.
 
-Dialects call the methods of ``Accumulator`` (``text``, ``tool_call``,
+Dialects call the push methods of ``Accumulator`` (``text``, ``tool_call``,
 ``finish``...) with provider-neutral pieces; the accumulator never sees
-provider JSON. It keeps, per choice, the fragments of each part in lists that
-are joined only when a part ends or a view is asked for, so the cost of a chunk
-never depends on the size of the answer so far.
+provider JSON. It is the one store of streamed text and tool-call arguments:
+it keeps, per choice, each part's and each call's fragments in a list that is
+joined only when a part ends or a view is asked for (and then kept joined), so
+the cost of a chunk never depends on the size of the answer so far.
 
 It also enforces the order contract of ``docs/semantics.md``: a ``*.done``
 exactly once per part, after its last delta and before ``response.finished``.
+
+The read-only view (what a native-response builder may read)
+-----------------------------------------------------------
+
+A dialect that needs a part's text or a call's arguments for its native
+response keeps the handle a push method returns (``text``, ``reasoning``,
+``refusal`` and ``begin_part`` return a ``PartView``; ``tool_call`` a
+``ToolCallView``), or looks it up (``Accumulator.choice(index)`` and
+``Accumulator.choices`` give ``ChoiceView`` objects), and reads it through
+these Protocols only; it never keeps a second copy of the text:
+
+- ``PartView``: ``kind``, ``owner`` (the dialect's key for it), ``text`` (the
+  whole text so far), ``version`` (grows whenever ``text`` changes), ``done``.
+- ``ToolCallView``: ``index``, ``id``, ``name``, ``kind``, ``server``,
+  ``done``, ``complete``, ``arguments`` (the JSON text so far), ``version``
+  (grows whenever ``arguments`` changes), ``partial_arguments()`` (the
+  arguments parsed as far as they have arrived).
+- ``ChoiceView``: ``index``, ``finish_reason``, ``raw_finish_reason``,
+  ``tool_calls`` (in order), ``tool_call(key)``, ``parts(kind)`` (in order),
+  ``joined(kind)`` (every part of a kind joined, ``None`` when there is none),
+  ``open_part(kind)``, ``logprobs_content`` and ``logprobs_refusal``.
+
+Every attribute is a read-only property; the strings and lists they give are
+shared with the accumulator and with earlier snapshots: never mutate them.
+Everything else is private: a dialect changes the fold through the push
+methods only (mypy rejects a write through a view, or an attribute it lacks).
+
+Parts have owners: ``owner`` (any hashable key; ``None`` by default) names the
+dialect's own part a piece belongs to. One part of a kind is open per choice:
+a piece for another owner ends the open part (its ``*.done``) and opens a new
+one, and ``end_part``, ``replace_part`` and ``reasoning_signature`` given an
+owner touch the open part only when it is that owner's. A dialect whose
+provider interleaves two parts of one kind thus never merges them; its native
+part is the run of accumulator parts that carried its owner.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -41,116 +79,485 @@ from .events import (
 from .partial_json import PartialJSONError, PartialJSONParser
 from .result import ToolCall, Unified
 
-__all__ = ["Accumulator", "ChoiceState", "ToolCallState"]
+__all__ = [
+    "FREE_TEXT_KIND",
+    "Accumulator",
+    "ChoiceView",
+    "PartKind",
+    "PartView",
+    "ToolCallView",
+    "parse_arguments",
+]
 
 _decode_json = msgspec.json.Decoder().decode
 
-TEXT, REASONING, REFUSAL = "text", "reasoning", "refusal"
-_BLOCK = 4096  # argument pieces joined into one block (memory, see ToolCallState.add)
+
+class PartKind(str, Enum):
+    """What a part holds: answer text, reasoning, or a refusal. The values are the
+    names of their events (``text.delta``, ``reasoning.done``...)."""
+
+    TEXT = "text"
+    REASONING = "reasoning"
+    REFUSAL = "refusal"
+
+
+# The members by their short names (the encoders read them so).
+TEXT, REASONING, REFUSAL = PartKind.TEXT, PartKind.REASONING, PartKind.REFUSAL
+_KINDS: Final = (REASONING, TEXT, REFUSAL)  # the order in which a choice's parts end
+_BLOCK = 4096  # argument pieces joined into one block (memory, see _ToolCall)
 #: The tool-call kind whose input is free text (OpenAI custom tools), never parsed as JSON.
 FREE_TEXT_KIND = "custom"
 
 
-class ToolCallState:
-    """One tool call being folded."""
+# -- the read-only view ----------------------------------------------------------------
+
+
+class PartView(Protocol):
+    """A part (a run of text, reasoning or refusal of one choice), read-only."""
+
+    @property
+    def kind(self) -> PartKind:
+        """Text, reasoning or refusal."""
+
+    @property
+    def owner(self) -> Any:
+        """The dialect's key for the part it belongs to (``None`` when not given)."""
+
+    @property
+    def text(self) -> str:
+        """The text so far (joined once, then kept joined)."""
+
+    @property
+    def version(self) -> int:
+        """A number that grows whenever ``text`` changes."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the part has ended (its ``*.done`` event)."""
+
+
+class ToolCallView(Protocol):
+    """A tool call, read-only."""
+
+    @property
+    def index(self) -> int:
+        """Its event index: its position among its choice's calls."""
+
+    @property
+    def id(self) -> str | None:
+        """The call id, once known."""
+
+    @property
+    def name(self) -> str | None:
+        """The tool name, once known."""
+
+    @property
+    def kind(self) -> str:
+        """``"function"``, ``"custom"`` (free-text input), or a server tool's kind."""
+
+    @property
+    def server(self) -> bool:
+        """Run by the provider: not the caller's to run (and not in the unified view)."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the call has ended (its ``tool_call.done`` event)."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether it ended properly (not cut by the end of the stream)."""
+
+    @property
+    def arguments(self) -> str:
+        """The arguments so far, as JSON text (joined once, then kept joined)."""
+
+    @property
+    def version(self) -> int:
+        """A number that grows whenever ``arguments`` changes."""
+
+    def partial_arguments(self) -> Any:
+        """The arguments parsed as far as they have arrived (``partial_json``'s
+        snapshot rules), incrementally: each call parses only what came since
+        the last.
+
+        Raises:
+            PartialJSONError: the arguments so far are not a prefix of valid JSON.
+        """
+
+
+class ChoiceView(Protocol):
+    """A choice (candidate), read-only."""
+
+    @property
+    def index(self) -> int:
+        """Its index."""
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The unified finish reason, once known."""
+
+    @property
+    def raw_finish_reason(self) -> str | None:
+        """The provider's finish reason, once known."""
+
+    @property
+    def tool_calls(self) -> Sequence[ToolCallView]:
+        """Its tool calls, in order."""
+
+    @property
+    def logprobs_content(self) -> Sequence[Any] | None:
+        """The log probabilities of its content tokens, in order (``None`` when
+        none came); a list shared until more arrive."""
+
+    @property
+    def logprobs_refusal(self) -> Sequence[Any] | None:
+        """The same for its refusal tokens."""
+
+    def tool_call(self, key: Any) -> ToolCallView | None:
+        """The call the dialect keyed ``key``, if any."""
+
+    def parts(self, kind: PartKind) -> Sequence[PartView]:
+        """Its parts of ``kind``, in order (all but the last are done)."""
+
+    def joined(self, kind: PartKind) -> str | None:
+        """The text of every part of ``kind``, joined; ``None`` when it has none."""
+
+    def open_part(self, kind: PartKind) -> PartView | None:
+        """Its open part of ``kind``, if any."""
+
+
+# -- the store ----------------------------------------------------------------------------
+
+
+class _Pieces:
+    """Streamed text kept as fragments, joined on demand and then kept joined.
+
+    ``version`` counts every fragment ever added (and every replacement), and
+    ``_resets`` every replacement: while it stays, the text only grows at its
+    end. Joining extends the text joined before with the fragments since: the
+    accumulator holds that string alone once the snapshots that shared it are
+    gone, and CPython then appends to it in place (``str +=`` on a string
+    nothing else refers to), so a part that grows costs its new fragments, not
+    a copy of its text, snapshot after snapshot.
+    """
+
+    __slots__ = ("_base", "_pieces", "_resets")
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._base = 0  # fragments absorbed by joins
+        self._resets = 0
+
+    @property
+    def version(self) -> int:
+        return self._base + len(self._pieces)
+
+    def _joined(self) -> str:
+        pieces = self._pieces
+        count = len(pieces)
+        if count == 1:
+            return pieces[0]
+        if not count:
+            return ""
+        tail = pieces[1] if count == 2 else "".join(pieces[1:])
+        text = pieces[0]
+        pieces.clear()  # the list lets go of the text: `text` may hold it alone now
+        text += tail
+        pieces.append(text)
+        self._base += count - 1
+        return text
+
+    def _replace(self, text: str) -> None:
+        version = self.version
+        self._pieces = [text]
+        self._base = version
+        self._resets += 1
+
+
+class _Part(_Pieces):
+    """One part: the accumulator's store of its text (a ``PartView``)."""
+
+    __slots__ = ("_done", "_encrypted", "_kind", "_owner", "_signature")
+
+    def __init__(self, kind: PartKind, owner: Any) -> None:
+        super().__init__()
+        self._kind = kind
+        self._owner = owner
+        self._done = False
+        self._signature: str | None = None
+        self._encrypted: str | None = None
+
+    @property
+    def kind(self) -> PartKind:
+        return self._kind
+
+    @property
+    def owner(self) -> Any:
+        return self._owner
+
+    @property
+    def text(self) -> str:
+        return self._joined()
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+
+class _ToolCall(_Pieces):
+    """One tool call: the accumulator's store of its arguments (a ``ToolCallView``)."""
 
     __slots__ = (
-        "arguments",
-        "blocks",
-        "complete",
-        "done",
-        "error",
-        "id",
-        "index",
-        "kind",
-        "name",
-        "parser",
-        "server",
+        "_blocks",
+        "_complete",
+        "_done",
+        "_error",
+        "_fed",
+        "_id",
+        "_index",
+        "_kind",
+        "_name",
+        "_parser",
+        "_partial",
+        "_server",
+        "_unified",
+        "_unified_version",
     )
 
     def __init__(self, index: int, id: str | None, name: str | None, kind: str) -> None:
-        self.index = index
-        self.id = id
-        self.name = name
-        self.kind = kind
-        self.arguments: list[str] = []
-        self.done = False
-        self.parser: PartialJSONParser | None = None
-        self.error: PartialJSONError | None = None
-        self.complete = False  # ended properly (not cut by the end of the stream)
-        self.server = False  # run by the provider (web search, MCP): not the caller's to run
-        self.blocks = 0  # arguments[:blocks] are joined blocks, the rest single pieces
+        super().__init__()
+        self._index = index
+        self._id = id
+        self._name = name
+        self._kind = kind
+        self._done = False
+        self._complete = False  # ended properly (not cut by the end of the stream)
+        self._server = False  # run by the provider (web search, MCP): not the caller's to run
+        # parse_arguments: the parser fed every piece, until it failed (then the error).
+        self._parser: PartialJSONParser | None = None
+        self._error: PartialJSONError | None = None
+        # partial_arguments() otherwise: a parser fed on demand, and how much it was fed.
+        self._partial: PartialJSONParser | None = None
+        self._fed = 0
+        self._blocks = 0  # _pieces[:_blocks] are joined blocks, the rest single pieces
+        # The unified view's ToolCall, kept while the call does not change (any
+        # change but new pieces lets go of it at once).
+        self._unified: ToolCall | None = None
+        self._unified_version = 0
 
-    def add(self, delta: str) -> None:
-        """Append a piece of arguments. Every ``_BLOCK`` pieces are joined into
-        one block: a list of many tiny strings costs ~10x their text in memory."""
-        args = self.arguments
-        args.append(delta)
-        if len(args) - self.blocks >= _BLOCK:
-            tail = "".join(args[self.blocks :])
-            del args[self.blocks :]
-            args.append(tail)
-            self.blocks += 1
+    @property
+    def index(self) -> int:
+        return self._index
 
-    def arguments_text(self) -> str:
-        """The arguments received so far, joined (and kept joined: the unified
-        view and the native response share one string)."""
-        args = self.arguments
-        if len(args) != 1:
-            args[:] = ["".join(args)]
-            self.blocks = 1
-        return args[0]
+    @property
+    def id(self) -> str | None:
+        return self._id
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    @property
+    def server(self) -> bool:
+        return self._server
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+    @property
+    def arguments(self) -> str:
+        # The unified view and the native response share this one string.
+        if len(self._pieces) != 1:
+            # New pieces: the unified ToolCall is stale, and lets go of the
+            # text first, which may then grow in place.
+            self._unified = None
+            self._blocks = 1
+        return self._joined()
+
+    def partial_arguments(self) -> Any:
+        if self._parser is not None:
+            return self._parser.snapshot()
+        text = self.arguments
+        partial = self._partial
+        if partial is None:
+            partial = self._partial = PartialJSONParser(updates=False)
+            self._fed = 0
+        piece = text[self._fed :] if self._fed else text
+        self._fed = len(text)
+        partial.feed(piece)  # after an error, raises it again
+        return partial.snapshot()
+
+    def _add(self, delta: str) -> None:
+        # Every _BLOCK pieces are joined into one block: a list of many tiny
+        # strings costs ~10x their text in memory.
+        pieces = self._pieces
+        pieces.append(delta)
+        if len(pieces) - self._blocks >= _BLOCK:
+            start = self._blocks
+            tail = "".join(pieces[start:])
+            self._base += len(pieces) - start - 1
+            del pieces[start:]
+            pieces.append(tail)
+            self._blocks += 1
+
+    def _replace_arguments(self, arguments: str) -> None:
+        self._replace(arguments)
+        self._blocks = 1
+        self._parser = self._error = self._partial = None
+
+    def _unified_call(self) -> ToolCall:
+        unified = self._unified
+        version = self._base + len(self._pieces)
+        if unified is not None and version == self._unified_version:
+            return unified
+        # Let go of the old arguments before joining: they may then grow in place.
+        self._unified = unified = None
+        unified = self._unified = ToolCall(
+            id=self._id, name=self._name, arguments=self.arguments, complete=self._complete
+        )
+        self._unified_version = self._base + len(self._pieces)
+        return unified
 
 
-class ChoiceState:
-    """Everything folded for one choice (candidate)."""
+class _Choice:
+    """Everything folded for one choice (candidate): a ``ChoiceView``."""
 
     __slots__ = (
-        "content_error",
-        "content_parser",
-        "current_tool",
-        "encrypted_content",
-        "finish",
-        "index",
-        "interleaved",
-        "logprobs_content",
-        "logprobs_done",
-        "logprobs_refusal",
-        "open",
-        "parts",
-        "raw_finish",
-        "signature",
-        "tool_base",
-        "tool_calls",
-        "tool_order",
+        "_calls",
+        "_content_error",
+        "_content_parser",
+        "_current_tool",
+        "_finish",
+        "_index",
+        "_interleaved",
+        "_joined",
+        "_logprobs_content",
+        "_logprobs_done",
+        "_logprobs_refusal",
+        "_logprobs_views",
+        "_open",
+        "_order",
+        "_parts",
+        "_raw_finish",
+        "_tool_base",
     )
 
     def __init__(self, index: int) -> None:
-        self.index = index
-        # Fragments of all parts of a kind, in order; ``open`` maps each kind
-        # with an open part to the index where that part begins, so a part's
-        # text is a slice joined once.
-        self.parts: dict[str, list[str]] = {TEXT: [], REASONING: [], REFUSAL: []}
-        self.open: dict[str, int] = {}
-        self.tool_calls: dict[Any, ToolCallState] = {}
-        self.tool_order: list[ToolCallState] = []
-        self.tool_base = 0  # event index of the first call (after a restart: not 0)
-        self.current_tool: ToolCallState | None = None
-        self.interleaved = False
-        self.logprobs_content: list[Any] | None = None
-        self.logprobs_refusal: list[Any] | None = None
-        self.raw_finish: str | None = None
-        self.finish: str | None = None
-        self.logprobs_done = False
-        self.signature: str | None = None
-        self.encrypted_content: str | None = None
+        self._index = index
+        # Every part of each kind, in order; the open one (at most one per kind) is the last.
+        self._parts: dict[PartKind, list[_Part]] = {TEXT: [], REASONING: [], REFUSAL: []}
+        self._open: dict[PartKind, _Part] = {}
+        self._calls: dict[Any, _ToolCall] = {}  # by the dialect's key
+        self._order: list[_ToolCall] = []
+        self._tool_base = 0  # event index of the first call (after a restart: not 0)
+        self._current_tool: _ToolCall | None = None
+        self._interleaved = False
+        self._logprobs_content: list[Any] | None = None
+        self._logprobs_refusal: list[Any] | None = None
+        self._logprobs_done = False
+        self._raw_finish: str | None = None
+        self._finish: str | None = None
         # JSON-mode content parsing (only when asked for): the open text part's parser.
-        self.content_parser: PartialJSONParser | None = None
-        self.content_error: PartialJSONError | None = None
+        self._content_parser: PartialJSONParser | None = None
+        self._content_error: PartialJSONError | None = None
+        # The views' copies, kept while they stay true: every part of a kind
+        # joined, and the log probabilities as lists (see _joined_text).
+        self._joined: dict[PartKind, _JoinedText] = {}
+        self._logprobs_views: list[list[Any] | None] = [None, None]
 
-    def joined(self, kind: str) -> str:
-        """All text of one kind, joined."""
-        return "".join(self.parts[kind])
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._finish
+
+    @property
+    def raw_finish_reason(self) -> str | None:
+        return self._raw_finish
+
+    @property
+    def tool_calls(self) -> Sequence[ToolCallView]:
+        return self._order
+
+    @property
+    def logprobs_content(self) -> Sequence[Any] | None:
+        return self._logprobs_view(0, self._logprobs_content)
+
+    @property
+    def logprobs_refusal(self) -> Sequence[Any] | None:
+        return self._logprobs_view(1, self._logprobs_refusal)
+
+    def _logprobs_view(self, slot: int, live: list[Any] | None) -> list[Any] | None:
+        # The live list grows: a reader gets a copy, made again only when it grew.
+        if live is None:
+            return None
+        view = self._logprobs_views[slot]
+        if view is None or len(view) != len(live):
+            view = self._logprobs_views[slot] = list(live)
+        return view
+
+    def tool_call(self, key: Any) -> ToolCallView | None:
+        return self._calls.get(key)
+
+    def parts(self, kind: PartKind) -> Sequence[PartView]:
+        return self._parts[kind]
+
+    def joined(self, kind: PartKind) -> str | None:
+        parts = self._parts[kind]
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0].text
+        return _joined_text(self._joined, kind, parts)
+
+    def open_part(self, kind: PartKind) -> PartView | None:
+        return self._open.get(kind)
+
+
+class _JoinedText:
+    """Every part of a kind joined: the text, the parts it covers, and how far
+    into the last one, as of when it was joined."""
+
+    __slots__ = ("count", "covered", "resets", "text")
+
+    def __init__(self, text: str, count: int, covered: int, resets: int) -> None:
+        self.text = text
+        self.count = count
+        self.covered = covered
+        self.resets = resets
+
+
+def _joined_text(cache: dict[PartKind, _JoinedText], kind: PartKind, parts: list[_Part]) -> str:
+    # Parts before the last are closed (they never change) and the last only
+    # grows at its end while its resets stay: the text joined before is
+    # extended with what the last part gained, in place when nothing else
+    # holds it (see _Pieces).
+    last = parts[-1]
+    tail = last.text
+    known = cache.pop(kind, None)
+    if known is not None and known.count == len(parts) and known.resets == last._resets:
+        text = known.text
+        known.text = ""
+        if len(tail) != known.covered:
+            text += tail[known.covered :]
+    else:
+        text = "".join([part.text for part in parts])
+    cache[kind] = _JoinedText(text, len(parts), len(tail), last._resets)
+    return text
+
+
+# -- the accumulator --------------------------------------------------------------------
 
 
 class Accumulator:
@@ -168,144 +575,170 @@ class Accumulator:
     def __init__(
         self, *, emit: bool = True, parse_arguments: bool = False, parse_content: bool = False
     ) -> None:
-        self.emit = emit
-        self.parse_arguments = parse_arguments and emit
-        self.parse_content = parse_content and emit
-        self.out: list[Event] = []
-        self.choices: dict[int, ChoiceState] = {}
-        self.usage: Usage | None = None
-        self.error: ErrorInfo | None = None
-        self.warnings: list[str] = []
-        self.started = False
-        self.finished = False
+        self._emit = emit
+        self._parse_arguments = parse_arguments and emit
+        self._parse_content = parse_content and emit
+        self._out: list[Event] = []
+        self._choices: dict[int, _Choice] = {}
+        #: Every choice seen, by index (read-only).
+        self.choices: Final[Mapping[int, ChoiceView]] = MappingProxyType(self._choices)
+        self._usage: Usage | None = None
+        self._error: ErrorInfo | None = None
+        self._warnings: list[str] = []
+        self._started = False
 
     # -- access ----------------------------------------------------------------
 
-    def choice(self, index: int) -> ChoiceState:
-        """The state of choice ``index``, created on first use."""
-        state = self.choices.get(index)
-        if state is None:
-            state = self.choices[index] = ChoiceState(index)
-        return state
+    @property
+    def started(self) -> bool:
+        """Whether the response's identity was given (``start``)."""
+        return self._started
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        """The warnings so far, in order."""
+        return self._warnings
+
+    def choice(self, index: int) -> ChoiceView:
+        """Choice ``index``, created on first use (a choice seen without content
+        still belongs to the response)."""
+        return self._choice(index)
 
     def drain(self) -> list[Event]:
         """Hand over the events produced since the last call."""
-        out = self.out
-        self.out = []
+        out = self._out
+        self._out = []
         return out
 
     # -- pieces from dialects --------------------------------------------------
 
     def start(self, id: str | None, model: str | None, created: int | None) -> None:
         """The response's identity is known (called once, by the dialect)."""
-        if not self.started:
-            self.started = True
-            if self.emit:
-                self.out.append(ResponseStarted(id=id, model=model, created=created))
+        if not self._started:
+            self._started = True
+            if self._emit:
+                self._out.append(ResponseStarted(id=id, model=model, created=created))
 
-    def text(self, index: int, delta: str) -> None:
-        """Answer text for choice ``index``."""
-        state = self.choices.get(index) or self.choice(index)
-        if TEXT not in state.open:
-            self._open(state, TEXT)
-        state.parts[TEXT].append(delta)
-        if self.emit:
-            if self.parse_content:
-                self.out.append(
+    def text(self, index: int, delta: str, owner: Any = None) -> PartView:
+        """Answer text for choice ``index`` (of the dialect's part ``owner``).
+
+        Returns:
+            The part it went to.
+        """
+        state = self._choices.get(index) or self._choice(index)
+        try:
+            part = state._open[TEXT]
+        except KeyError:
+            part = self._open(state, TEXT, owner)
+        else:
+            if part._owner is not owner and part._owner != owner:
+                part = self._open(state, TEXT, owner)
+        part._pieces.append(delta)
+        if self._emit:
+            if self._parse_content:
+                self._out.append(
                     TextDelta(
                         choice=index, delta=delta, updates=self._content_updates(state, delta)
                     )
                 )
             else:
-                self.out.append(TextDelta(choice=index, delta=delta))
+                self._out.append(TextDelta(choice=index, delta=delta))
+        return part
 
-    def _content_updates(self, state: ChoiceState, delta: str) -> tuple[Any, ...]:
-        parser = state.content_parser
+    def _content_updates(self, state: _Choice, delta: str) -> tuple[Any, ...]:
+        parser = state._content_parser
         if parser is None:
             return ()
         try:
             return tuple(parser.feed(delta))
         except PartialJSONError as exc:
-            state.content_error = exc
-            state.content_parser = None
+            state._content_error = exc
+            state._content_parser = None
             return ()
 
-    def reasoning(self, index: int, delta: str) -> None:
-        """Reasoning (thinking) text for choice ``index``."""
-        state = self.choices.get(index) or self.choice(index)
-        if REASONING not in state.open:
-            self._open(state, REASONING)
-        state.parts[REASONING].append(delta)
-        if self.emit:
-            self.out.append(ReasoningDelta(choice=index, delta=delta))
+    def reasoning(self, index: int, delta: str, owner: Any = None) -> PartView:
+        """Reasoning (thinking) text for choice ``index`` (of the dialect's part ``owner``).
 
-    def refusal(self, index: int, delta: str) -> None:
-        """Refusal text for choice ``index``."""
-        state = self.choices.get(index) or self.choice(index)
-        if REFUSAL not in state.open:
-            self._open(state, REFUSAL)
-        state.parts[REFUSAL].append(delta)
-        if self.emit:
-            self.out.append(RefusalDelta(choice=index, delta=delta))
+        Returns:
+            The part it went to.
+        """
+        state = self._choices.get(index) or self._choice(index)
+        try:
+            part = state._open[REASONING]
+        except KeyError:
+            part = self._open(state, REASONING, owner)
+        else:
+            if part._owner is not owner and part._owner != owner:
+                part = self._open(state, REASONING, owner)
+        part._pieces.append(delta)
+        if self._emit:
+            self._out.append(ReasoningDelta(choice=index, delta=delta))
+        return part
+
+    def refusal(self, index: int, delta: str, owner: Any = None) -> PartView:
+        """Refusal text for choice ``index`` (of the dialect's part ``owner``).
+
+        Returns:
+            The part it went to.
+        """
+        state = self._choices.get(index) or self._choice(index)
+        try:
+            part = state._open[REFUSAL]
+        except KeyError:
+            part = self._open(state, REFUSAL, owner)
+        else:
+            if part._owner is not owner and part._owner != owner:
+                part = self._open(state, REFUSAL, owner)
+        part._pieces.append(delta)
+        if self._emit:
+            self._out.append(RefusalDelta(choice=index, delta=delta))
+        return part
 
     def reasoning_signature(
-        self, index: int, signature: str | None = None, encrypted_content: str | None = None
+        self,
+        index: int,
+        signature: str | None = None,
+        encrypted_content: str | None = None,
+        owner: Any = None,
     ) -> None:
         """A signature or encrypted content for the open reasoning part (ignored
-        when none is open: it must not ride on the next part)."""
-        state = self.choice(index)
-        if REASONING not in state.open:
+        when none is open, or it is not ``owner``'s: it must not ride on another part)."""
+        part = self._owned(index, REASONING, owner)
+        if part is None:
             return
         if signature:
-            state.signature = (state.signature or "") + signature
+            part._signature = (part._signature or "") + signature
         if encrypted_content:
-            state.encrypted_content = encrypted_content
+            part._encrypted = encrypted_content
 
-    def begin_part(self, index: int, kind: str) -> None:
+    def begin_part(self, index: int, kind: PartKind, owner: Any = None) -> PartView:
         """Open a part of ``kind`` that may have no text (redacted or signed-only
-        thinking), so that it still gets its ``*.done``."""
-        state = self.choice(index)
-        if kind not in state.open:
-            self._open(state, kind)
+        thinking), so that it still gets its ``*.done``; the open part of
+        ``kind`` when it is ``owner``'s already.
 
-    def replace_part(self, index: int, kind: str, text: str) -> None:
+        Returns:
+            The part.
+        """
+        state = self._choice(index)
+        part = state._open.get(kind)
+        if part is None or part._owner != owner:
+            part = self._open(state, kind, owner)
+        return part
+
+    def replace_part(self, index: int, kind: PartKind, text: str, owner: Any = None) -> None:
         """The provider sent the open part's final text whole: it wins over the deltas."""
-        state = self.choice(index)
-        if kind in state.open:
-            state.parts[kind][state.open[kind] :] = [text]
+        part = self._owned(index, kind, owner)
+        if part is not None:
+            part._replace(text)
 
-    def end_part(self, index: int, kind: str, complete: bool = True) -> None:
-        """The open part of ``kind`` (text, reasoning or refusal) is over."""
-        state = self.choices.get(index)
-        if state is None or kind not in state.open:
-            return
-        start = state.open.pop(kind)
-        if not self.emit:
-            return
-        text = "".join(state.parts[kind][start:])
-        if kind == TEXT:
-            if self.parse_content:
-                value, error = self._content_value(state, text, complete)
-                self.out.append(
-                    TextDone(
-                        choice=index, text=text, complete=complete, value=value, parse_error=error
-                    )
-                )
-            else:
-                self.out.append(TextDone(choice=index, text=text, complete=complete))
-        elif kind == REASONING:
-            self.out.append(
-                ReasoningDone(
-                    choice=index,
-                    text=text,
-                    signature=state.signature,
-                    encrypted_content=state.encrypted_content,
-                    complete=complete,
-                )
-            )
-            state.signature = state.encrypted_content = None
-        else:
-            self.out.append(RefusalDone(choice=index, text=text, complete=complete))
+    def end_part(
+        self, index: int, kind: PartKind, complete: bool = True, owner: Any = None
+    ) -> None:
+        """The open part of ``kind`` (text, reasoning or refusal) is over; given
+        an ``owner``, only when the open part is that owner's."""
+        part = self._owned(index, kind, owner)
+        if part is not None:
+            self._end(self._choices[index], part, complete)
 
     def tool_call(
         self,
@@ -317,7 +750,7 @@ class Accumulator:
         kind: str = "function",
         arguments: str = "",
         server: bool = False,
-    ) -> ToolCallState:
+    ) -> ToolCallView:
         """A tool call's first sight or a further piece of it.
 
         ``key`` is the dialect's identity for the call (the provider's index, an
@@ -327,209 +760,214 @@ class Accumulator:
         provider interleaves the deltas of its calls, or sent invalid JSON) the
         call ends with its choice, or when the dialect ends it.
         ``id`` and ``name`` are set once, never concatenated. ``server`` marks
-        a call the provider runs itself (Anthropic's server tools, MCP): it has
-        events, but stays out of the unified view's calls to execute.
+        a call the provider runs itself (Anthropic's server tools, MCP; or a
+        call whose result the provider sent): it has events, but stays out of
+        the unified view's calls to execute; once set, it stays.
+
+        Returns:
+            The call.
         """
-        state = self.choices.get(index) or self.choice(index)
-        call = state.tool_calls.get(key)
+        state = self._choices.get(index) or self._choice(index)
+        call = state._calls.get(key)
         if call is None:
-            current = state.current_tool
-            if current is not None and not current.done and not state.interleaved:
+            current = state._current_tool
+            if current is not None and not current._done and not state._interleaved:
                 # Decided the same with events on or off: the result must not
                 # depend on whether events were asked for.
                 if _whole_json(current):
                     self._tool_done(state, current, complete=True)
                 else:
-                    state.interleaved = True
-            if REASONING in state.open:
+                    state._interleaved = True
+            if REASONING in state._open:
                 self.end_part(index, REASONING)
-            call = ToolCallState(state.tool_base + len(state.tool_order), id, name, kind)
-            call.server = server
-            state.tool_calls[key] = call
-            state.tool_order.append(call)
-            state.current_tool = call
-            if self.parse_arguments and kind != FREE_TEXT_KIND:
-                call.parser = PartialJSONParser()
-            if self.emit:
-                self.out.append(
-                    ToolCallStarted(choice=index, index=call.index, id=id, name=name, kind=kind)
+            call = _ToolCall(state._tool_base + len(state._order), id, name, kind)
+            call._server = server
+            state._calls[key] = call
+            state._order.append(call)
+            state._current_tool = call
+            if self._parse_arguments and kind != FREE_TEXT_KIND:
+                call._parser = PartialJSONParser()
+            if self._emit:
+                self._out.append(
+                    ToolCallStarted(choice=index, index=call._index, id=id, name=name, kind=kind)
                 )
         else:
-            if id and not call.id:
-                call.id = id
-            if name and not call.name:
-                call.name = name
-            if arguments and call is not state.current_tool:
-                self._interleaved(state, call)
+            if id and not call._id:
+                call._id = id
+                call._unified = None
+            if name and not call._name:
+                call._name = name
+                call._unified = None
+            if server:
+                call._server = True
+            if arguments and call is not state._current_tool:
+                self._interleaved_calls(state, call)
         if arguments:
-            self.tool_arguments(state, call, arguments)
+            self._arguments(state, call, arguments)
         return call
 
-    def tool_arguments(self, state: ChoiceState, call: ToolCallState, delta: str) -> None:
-        """Append a piece of arguments to ``call``."""
-        call.add(delta)
-        if call.done:
+    def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
+        # Append a piece of arguments to ``call``.
+        call._add(delta)
+        if call._done:
             # After a call's whole JSON value only white space can follow: kept
             # in the arguments, but no event comes after its tool_call.done.
             if delta.strip():
                 self.warn(
-                    f"tool call #{call.index} of choice {state.index} received arguments "
+                    f"tool call #{call._index} of choice {state._index} received arguments "
                     f"after it was reported done: {delta[:40]!r}"
                 )
             return
-        if not self.emit:
+        if not self._emit:
             return
         updates: tuple[Any, ...] = ()
-        parser = call.parser
+        parser = call._parser
         if parser is not None:
             try:
                 updates = tuple(parser.feed(delta))
             except PartialJSONError as exc:
-                call.error = exc
-                call.parser = None
-        self.out.append(
+                call._error = exc
+                call._parser = None
+        self._out.append(
             ToolCallArgumentsDelta(
-                choice=state.index, index=call.index, id=call.id, delta=delta, updates=updates
+                choice=state._index, index=call._index, id=call._id, delta=delta, updates=updates
             )
         )
 
     def replace_arguments(self, index: int, key: Any, arguments: str) -> None:
         """The provider sent the final arguments whole: they win over the deltas."""
-        state = self.choice(index)
-        call = state.tool_calls.get(key)
-        if call is None:
-            return
-        if call.arguments_text() != arguments:
-            call.arguments[:] = [arguments]
-            call.parser = None
-            call.error = None
+        call = self._choice(index)._calls.get(key)
+        if call is not None and call.arguments != arguments:
+            call._replace_arguments(arguments)
 
     def end_tool_call(self, index: int, key: Any, complete: bool = True) -> None:
         """The provider marked the end of a tool call."""
-        state = self.choices.get(index)
-        call = state.tool_calls.get(key) if state else None
-        if state is not None and call is not None and not call.done:
+        state = self._choices.get(index)
+        call = state._calls.get(key) if state else None
+        if state is not None and call is not None and not call._done:
             self._tool_done(state, call, complete=complete)
 
     def logprobs(
         self, index: int, content: list[Any] | None, refusal: list[Any] | None = None
     ) -> None:
         """Log probabilities for tokens of choice ``index``, appended in order."""
-        state = self.choices.get(index) or self.choice(index)
+        state = self._choices.get(index) or self._choice(index)
         if content:
-            if state.logprobs_content is None:
-                state.logprobs_content = []
-            state.logprobs_content.extend(content)
+            if state._logprobs_content is None:
+                state._logprobs_content = []
+            state._logprobs_content.extend(content)
         if refusal:
-            if state.logprobs_refusal is None:
-                state.logprobs_refusal = []
-            state.logprobs_refusal.extend(refusal)
-        if self.emit and (content or refusal):
-            self.out.append(LogprobsDelta(choice=index, content=content, refusal=refusal))
+            if state._logprobs_refusal is None:
+                state._logprobs_refusal = []
+            state._logprobs_refusal.extend(refusal)
+        if self._emit and (content or refusal):
+            self._out.append(LogprobsDelta(choice=index, content=content, refusal=refusal))
 
     def set_usage(self, usage: Usage) -> None:
         """The stream reported usage; the latest report wins, and a chunk without
         usage never wipes it (dialects simply do not call this then)."""
-        if usage == self.usage:
+        if usage == self._usage:
             return
-        self.usage = usage
-        if self.emit:
-            self.out.append(UsageUpdated(usage=usage))
+        self._usage = usage
+        if self._emit:
+            self._out.append(UsageUpdated(usage=usage))
 
     def finish(self, index: int, raw: str, unified: str, close: bool = True) -> None:
         """Choice ``index`` finished; the last finish reason wins. Its open parts
         end here, complete, unless ``close`` is false (a failure that ends them
         incomplete follows)."""
-        state = self.choices.get(index) or self.choice(index)
-        state.raw_finish = raw
-        state.finish = unified
+        state = self._choices.get(index) or self._choice(index)
+        state._raw_finish = raw
+        state._finish = unified
         if close:
             self._close_choice(state, complete=True)
 
     def unknown(self, event: str | None, raw: Any) -> None:
         """Something the dialect does not model, kept raw in an event."""
-        if self.emit:
-            self.out.append(Unknown(event=event, raw=raw))
+        if self._emit:
+            self._out.append(Unknown(event=event, raw=raw))
 
     def restart(self) -> None:
         """The provider abandoned the response and started it again in the same
         stream (a retry spliced in by an intermediary): open parts and calls end
         incomplete, and the fold starts over, so the result is the retry alone."""
-        old, self.choices = self.choices, {}
-        for state in old.values():
+        old = list(self._choices.values())
+        self._choices.clear()
+        for state in old:
             self._close_choice(state, complete=False)
             # Tool-call indexes in events stay unique across the restart.
-            self.choice(state.index).tool_base = state.tool_base + len(state.tool_order)
-        self.usage = None
+            self._choice(state._index)._tool_base = state._tool_base + len(state._order)
+        self._usage = None
 
     def warn(self, message: str) -> None:
         """Record a warning for the result."""
-        self.warnings.append(message)
+        self._warnings.append(message)
 
     # -- the end -----------------------------------------------------------------
 
     def terminate(self) -> None:
-        """The stream ended well: every part ends, then ``response.finished`` per choice."""
-        if self.finished:
-            return
-        self.finished = True
-        for state in self.choices.values():
+        """The stream ended well: every part ends, then ``response.finished`` per
+        choice. Called once, by the parser (which owns the stream's phase)."""
+        for state in self._choices.values():
             self._close_choice(state, complete=True)
-        if self.emit:
-            for state in self.choices.values():
-                self.out.append(
+        if self._emit:
+            for state in self._choices.values():
+                self._out.append(
                     ResponseFinished(
-                        choice=state.index,
-                        finish_reason=state.finish,
-                        raw_finish_reason=state.raw_finish,
+                        choice=state._index,
+                        finish_reason=state._finish,
+                        raw_finish_reason=state._raw_finish,
                     )
                 )
 
     def fail(self, error: ErrorInfo, raw: Any = None) -> None:
-        """The stream failed: open parts end marked incomplete, then an error event."""
-        if self.finished:
-            return
-        self.finished = True
-        self.error = error
-        for state in self.choices.values():
+        """The stream failed: open parts end marked incomplete, then an error
+        event. Called once, by the parser, instead of ``terminate``."""
+        self._error = error
+        for state in self._choices.values():
             self._close_choice(state, complete=False)
-        if self.emit:
-            self.out.append(ErrorOccurred(error=error, raw=raw))
+        if self._emit:
+            self._out.append(ErrorOccurred(error=error, raw=raw))
 
     # -- views -----------------------------------------------------------------
 
     def unified(self) -> Unified:
         """The unified view of choice 0 (or of the lowest choice seen)."""
-        if not self.choices:
-            return Unified(usage=self.usage, error=self.error)
-        state = self.choices.get(0) or self.choices[min(self.choices)]
+        if not self._choices:
+            return Unified(usage=self._usage, error=self._error)
+        state = self._choices.get(0) or self._choices[min(self._choices)]
         return Unified(
-            text=state.joined(TEXT),
-            reasoning=state.joined(REASONING),
-            refusal=state.joined(REFUSAL),
-            tool_calls=tuple(
-                ToolCall(
-                    id=c.id,
-                    name=c.name,
-                    arguments=c.arguments_text(),
-                    complete=c.complete,
-                )
-                for c in state.tool_order
-                if not c.server
-            ),
-            finish_reason=state.finish,
-            raw_finish_reason=state.raw_finish,
-            usage=self.usage,
-            error=self.error,
+            text=state.joined(TEXT) or "",
+            reasoning=state.joined(REASONING) or "",
+            refusal=state.joined(REFUSAL) or "",
+            tool_calls=tuple(c._unified_call() for c in state._order if not c._server),
+            finish_reason=state._finish,
+            raw_finish_reason=state._raw_finish,
+            usage=self._usage,
+            error=self._error,
         )
 
     # -- internals -------------------------------------------------------------
 
+    def _choice(self, index: int) -> _Choice:
+        state = self._choices.get(index)
+        if state is None:
+            state = self._choices[index] = _Choice(index)
+        return state
+
+    def _owned(self, index: int, kind: PartKind, owner: Any) -> _Part | None:
+        # The open part of ``kind``, when it is ``owner``'s (any, for no owner).
+        state = self._choices.get(index)
+        part = state._open.get(kind) if state is not None else None
+        if part is None or (owner is not None and part._owner != owner):
+            return None
+        return part
+
     def _content_value(
-        self, state: ChoiceState, text: str, complete: bool
+        self, state: _Choice, text: str, complete: bool
     ) -> tuple[Any, JSONError | None]:
-        parser, error = state.content_parser, state.content_error
-        state.content_parser = state.content_error = None
+        parser, error = state._content_parser, state._content_error
+        state._content_parser = state._content_error = None
         if error is not None:
             return None, JSONError(message=str(error), position=error.position)
         if parser is None or not complete:
@@ -539,66 +977,105 @@ class Accumulator:
         except PartialJSONError as exc:
             return None, JSONError(message=str(exc), position=exc.position)
 
-    def _open(self, state: ChoiceState, kind: str) -> None:
-        if kind != REASONING and REASONING in state.open:
-            # Answer text or a tool call after reasoning: the reasoning part is
-            # over (if reasoning resumes, that is a new part).
-            self.end_part(state.index, REASONING)
-        state.open[kind] = len(state.parts[kind])
-        if kind == TEXT and self.parse_content:
-            state.content_parser = PartialJSONParser()
-            state.content_error = None
+    def _open(self, state: _Choice, kind: PartKind, owner: Any) -> _Part:
+        # The open part of this kind (another owner's) ends; answer text or a
+        # tool call after reasoning ends the reasoning part (if reasoning
+        # resumes, that is a new part).
+        current = state._open.get(kind)
+        if current is not None:
+            self._end(state, current, True)
+        if kind is not REASONING and REASONING in state._open:
+            self._end(state, state._open[REASONING], True)
+        part = state._open[kind] = _Part(kind, owner)
+        state._parts[kind].append(part)
+        if kind is TEXT and self._parse_content:
+            state._content_parser = PartialJSONParser()
+            state._content_error = None
+        return part
 
-    def _close_choice(self, state: ChoiceState, complete: bool) -> None:
-        for kind in (REASONING, TEXT, REFUSAL):
-            if kind in state.open:
-                self.end_part(state.index, kind, complete)
-        for call in state.tool_order:
-            if not call.done:
-                self._tool_done(state, call, complete)
-        if state.logprobs_content is not None or state.logprobs_refusal is not None:
-            if self.emit and not state.logprobs_done:
-                self.out.append(
-                    LogprobsDone(
-                        choice=state.index,
-                        content=state.logprobs_content,
-                        refusal=state.logprobs_refusal,
+    def _end(self, state: _Choice, part: _Part, complete: bool) -> None:
+        kind = part._kind
+        del state._open[kind]
+        part._done = True
+        if not self._emit:
+            return
+        text = part.text
+        index = state._index
+        if kind is TEXT:
+            if self._parse_content:
+                value, error = self._content_value(state, text, complete)
+                self._out.append(
+                    TextDone(
+                        choice=index, text=text, complete=complete, value=value, parse_error=error
                     )
                 )
-            state.logprobs_done = True
+            else:
+                self._out.append(TextDone(choice=index, text=text, complete=complete))
+        elif kind is REASONING:
+            self._out.append(
+                ReasoningDone(
+                    choice=index,
+                    text=text,
+                    signature=part._signature,
+                    encrypted_content=part._encrypted,
+                    complete=complete,
+                )
+            )
+        else:
+            self._out.append(RefusalDone(choice=index, text=text, complete=complete))
 
-    def _interleaved(self, state: ChoiceState, call: ToolCallState) -> None:
+    def _close_choice(self, state: _Choice, complete: bool) -> None:
+        for kind in _KINDS:
+            part = state._open.get(kind)
+            if part is not None:
+                self._end(state, part, complete)
+        for call in state._order:
+            if not call._done:
+                self._tool_done(state, call, complete)
+        if state._logprobs_content is not None or state._logprobs_refusal is not None:
+            if self._emit and not state._logprobs_done:
+                self._out.append(
+                    LogprobsDone(
+                        choice=state._index,
+                        content=state._logprobs_content,
+                        refusal=state._logprobs_refusal,
+                    )
+                )
+            state._logprobs_done = True
+
+    def _interleaved_calls(self, state: _Choice, call: _ToolCall) -> None:
         # The provider interleaves calls: from here on this choice's calls end
         # only at its finish (or when the dialect ends them).
-        state.current_tool = call
-        state.interleaved = True
+        state._current_tool = call
+        state._interleaved = True
 
-    def _tool_done(self, state: ChoiceState, call: ToolCallState, complete: bool) -> None:
-        call.done = True
-        call.complete = complete
-        if not self.emit:
+    def _tool_done(self, state: _Choice, call: _ToolCall, complete: bool) -> None:
+        call._done = True
+        call._complete = complete
+        call._unified = None
+        if not self._emit:
             return
-        arguments = call.arguments_text()
+        arguments = call.arguments
         value: Any = None
         error: JSONError | None = None
-        if call.parser is not None and complete and arguments.strip():
+        if call._parser is not None and complete and arguments.strip():
             try:
-                value = call.parser.close()
+                value = call._parser.close()
             except PartialJSONError as exc:
                 error = JSONError(message=str(exc), position=exc.position)
-        elif call.error is not None:
-            error = JSONError(message=str(call.error), position=call.error.position)
-        elif call.kind == FREE_TEXT_KIND:
+        elif call._error is not None:
+            error = JSONError(message=str(call._error), position=call._error.position)
+        elif call._kind == FREE_TEXT_KIND:
             value = arguments  # a custom tool's input is free text, not JSON
         else:
             value, error = parse_arguments(arguments)
-        self.out.append(
+        self._out.append(
             ToolCallDone(
-                choice=state.index,
-                index=call.index,
-                id=call.id,
-                name=call.name,
-                kind=call.kind,
+                choice=state._index,
+                index=call._index,
+                id=call._id,
+                name=call._name,
+                kind=call._kind,
                 arguments=arguments,
                 value=value,
                 parse_error=error,
@@ -607,14 +1084,14 @@ class Accumulator:
         )
 
 
-def _whole_json(call: ToolCallState) -> bool:
+def _whole_json(call: _ToolCall) -> bool:
     # Whether the arguments so far are one complete JSON value (checked once per
     # call, when the next call starts: linear).
-    if call.parser is not None:
-        return call.parser.complete
-    if call.kind == FREE_TEXT_KIND:
+    if call._parser is not None:
+        return call._parser.complete
+    if call._kind == FREE_TEXT_KIND:
         return False
-    text = call.arguments_text()
+    text = call.arguments
     if not text.strip():
         return False
     try:

@@ -19,7 +19,7 @@ iterators in ``streamfold.adapters`` raise it right after yielding that event.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from . import dialects
 from .dialects.base import Dialect, decode_json, provider_error
@@ -36,14 +36,13 @@ from .events import Event
 from .eventstream import EventStreamDecoder
 from .fold import Accumulator
 from .framing import Framing, FramingSniff, JSONArrayDecoder, JSONSequenceDecoder
-from .partial_json import parse_partial
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 __all__ = ["Phase", "StreamParser"]
 
-_Decoder = SSEDecoder | JSONArrayDecoder | JSONSequenceDecoder | EventStreamDecoder
-_DECODERS: dict[Framing, type[_Decoder]] = {
+_Framings = SSEDecoder | JSONArrayDecoder | JSONSequenceDecoder | EventStreamDecoder
+_DECODERS: dict[Framing, type[_Framings]] = {
     Framing.SSE: SSEDecoder,
     Framing.JSON_ARRAY: JSONArrayDecoder,
     Framing.JSON_SEQUENCE: JSONSequenceDecoder,
@@ -59,17 +58,109 @@ _UNITS: dict[type, str] = {
 
 
 class Phase(Enum):
-    """Where the parser stands. Transitions: STARTING -> STREAMING on the first
-    bytes that tell the framing; STREAMING -> FINISHED at the terminal marker
-    (or at ``close()`` when the dialect says the stream is complete);
-    STARTING or STREAMING -> FAILED on an error. FINISHED and FAILED are final:
-    events after the end are ignored with a warning, bytes after a failure are
-    dropped, and ``feed()`` after ``close()`` is a ``UsageError``."""
+    """Where the stream stands (``StreamParser.phase``); the transitions are
+    ``_TRANSITIONS``, the one table that moves the parser."""
 
+    #: No byte has told the framing yet.
     STARTING = "starting"
+    #: Events are being folded.
     STREAMING = "streaming"
+    #: The response is complete (its terminal marker, or the end of input with
+    #: every choice finished); events after it are ignored with a warning.
     FINISHED = "finished"
+    #: The stream failed (``parser.error``); bytes after it are dropped.
     FAILED = "failed"
+
+
+class _State(Enum):
+    """The parser's one state: the stream's phase, and whether the input is closed."""
+
+    STARTING = (Phase.STARTING, False)
+    STREAMING = (Phase.STREAMING, False)
+    FINISHED = (Phase.FINISHED, False)
+    FAILED = (Phase.FAILED, False)
+    CLOSED_FINISHED = (Phase.FINISHED, True)
+    CLOSED_FAILED = (Phase.FAILED, True)
+
+    # Members are singletons: hashed by identity, not by name in Python code.
+    __hash__ = object.__hash__
+
+    @property
+    def phase(self) -> Phase:
+        return self.value[0]
+
+    @property
+    def closed(self) -> bool:
+        return self.value[1]
+
+
+class _Trigger(Enum):
+    """What moves the state: the stream's doing (the framing and the dialect),
+    or the caller's (a method call)."""
+
+    FRAMING = "the framing is told"  # the stream: its first meaningful bytes, or its end
+    END = "the end of the response"  # the stream: its terminal point
+    FAILURE = "a failure"  # the stream (or the caller's fail()): an error ends it
+    FEED = "feed()"  # the caller
+    CLOSE = "close()"  # the caller: the input is over (after the end of input is folded)
+    FINAL = "final()"  # the caller: the final result is asked for
+
+    __hash__ = object.__hash__
+
+
+_S, _T = _State, _Trigger
+#: The parser's phases and their transitions, state -> trigger -> next state. A
+#: trigger that leads to the same state is accepted and changes nothing (a
+#: failure after the end, a second ``close()``); one not listed is illegal: a
+#: ``UsageError`` when the caller fired it, a ``ProtocolError`` when the stream did.
+_TRANSITIONS: Final[dict[_State, dict[_Trigger, _State]]] = {
+    _S.STARTING: {_T.FRAMING: _S.STREAMING, _T.FAILURE: _S.FAILED, _T.FEED: _S.STARTING},
+    _S.STREAMING: {_T.END: _S.FINISHED, _T.FAILURE: _S.FAILED, _T.FEED: _S.STREAMING},
+    _S.FINISHED: {
+        _T.FAILURE: _S.FINISHED,
+        _T.FEED: _S.FINISHED,
+        _T.CLOSE: _S.CLOSED_FINISHED,
+    },
+    _S.FAILED: {
+        _T.FAILURE: _S.FAILED,
+        _T.FEED: _S.FAILED,
+        _T.CLOSE: _S.CLOSED_FAILED,
+        _T.FINAL: _S.FAILED,
+    },
+    _S.CLOSED_FINISHED: {
+        _T.FAILURE: _S.CLOSED_FINISHED,
+        _T.CLOSE: _S.CLOSED_FINISHED,
+        _T.FINAL: _S.CLOSED_FINISHED,
+    },
+    _S.CLOSED_FAILED: {
+        _T.FAILURE: _S.CLOSED_FAILED,
+        _T.CLOSE: _S.CLOSED_FAILED,
+        _T.FINAL: _S.CLOSED_FAILED,
+    },
+}
+_CALLER: Final = frozenset({_T.FEED, _T.CLOSE, _T.FINAL})
+_FEED: Final = _T.FEED
+#: What a caller is told for an illegal call.
+_MISUSE: Final = {
+    _T.FEED: "feed() after close(): this parser has finished",
+    _T.FINAL: "final() before close(): feed the whole stream, then close()",
+    _T.CLOSE: "close() before the end of input was folded",
+}
+
+
+class _Discard:
+    """The framing after a failure, or after a framing fault past the end: every
+    byte is dropped."""
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        return []
+
+    def close(self) -> list[ServerSentEvent]:
+        return []
+
+
+_DISCARD: Final = _Discard()
+_Decoder = _Framings | _Discard
 
 
 class StreamParser:
@@ -120,12 +211,11 @@ class StreamParser:
             emit=events, parse_arguments=parse_arguments, parse_content=parse_content
         )
         self.dialect: Dialect | None = None
-        self.phase = Phase.STARTING
         self.error: StreamfoldError | None = None
+        self._state = _State.STARTING
+        self._moves = _TRANSITIONS[_State.STARTING]  # the state's row of the table
         self._sniff = FramingSniff(max_event_size)
         self._framing: _Decoder | None = None
-        self._framing_broken = False  # after the end: the rest of the bytes is ignored
-        self._closed = False
         self.events_seen = 0
         # The id of the last event dispatched (a resumed stream's cursor: an
         # id field of an event cut short is not the stream's yet, as WHATWG's
@@ -135,6 +225,20 @@ class StreamParser:
         self._last_id: str | None = None
         self._carried_retry: int | None = None
         self._replayed_id: str | None = None
+        # The last snapshot, and what it was taken at (see snapshot).
+        self._snapshot: Result | None = None
+        self._snapshot_at: tuple[Any, ...] = ()
+        self._warnings: tuple[str, ...] = ()
+
+    @property
+    def phase(self) -> Phase:
+        """Where the stream stands: starting, streaming, finished or failed."""
+        return self._state.phase
+
+    @property
+    def closed(self) -> bool:
+        """Whether the input is over (``close()`` or ``fail()`` was called)."""
+        return self._state.closed
 
     # -- feeding ---------------------------------------------------------------------
 
@@ -150,10 +254,8 @@ class StreamParser:
         """
         if not isinstance(data, bytes):
             data = _as_bytes(data)
-        if self._closed:
-            raise UsageError("feed() after close(): this parser has finished")
-        if self.phase is Phase.FAILED or self._framing_broken:
-            return []
+        if _FEED not in self._moves:
+            self._fire(_FEED)  # raises: feed() after close()
         try:
             framing = self._framing
             if framing is None:
@@ -175,35 +277,47 @@ class StreamParser:
             The last events: parts ending (marked incomplete on failure),
             ``response.finished``, or ``error``.
         """
-        if self._closed:
+        if self._state.closed:
             return []
-        self._closed = True
-        if self.phase is not Phase.FAILED and not self._framing_broken:
-            try:
-                framing = self._framing
-                if framing is None:
-                    framing = self._start(self._sniff.close())
-                    self._handle(framing.feed(self._sniff.head))
-                self._handle(framing.close())
-            except ProtocolError as exc:
-                self._broken(exc)
-        if self.phase in (Phase.STARTING, Phase.STREAMING):
-            self._end()
+        try:
+            framing = self._framing
+            if framing is None:
+                framing = self._start(self._sniff.close())
+                self._handle(framing.feed(self._sniff.head))
+            self._handle(framing.close())
+        except ProtocolError as exc:
+            self._broken(exc)
+        if self._state is _State.STREAMING:
+            self._end_of_input()
+        self._fire(_T.CLOSE)
         return self.acc.drain()
 
     # -- results ---------------------------------------------------------------------
 
     @property
     def snapshot(self) -> Result:
-        """The result folded so far. Built on demand: it costs nothing per chunk."""
+        """The result folded so far. Built on demand: it costs nothing per chunk,
+        and what changed since the last snapshot (the parts it leaves alone are
+        shared with it; see docs/semantics.md, "Snapshots").
+        """
+        warnings = self.acc.warnings
+        at = (self._state, self.events_seen, len(warnings))
+        if self._snapshot is not None and at == self._snapshot_at:
+            return self._snapshot
+        # Let go of the last one first: the texts it shares may then grow in place.
+        self._snapshot = None
+        if len(self._warnings) != len(warnings):
+            self._warnings = tuple(warnings)
         dialect = self.dialect
-        return Result(
+        result = self._snapshot = Result(
             dialect=dialect.name if dialect else "",
             response=dialect.response() if dialect else {},
             unified=self.acc.unified(),
-            complete=self.phase is Phase.FINISHED,
-            warnings=tuple(self.acc.warnings),
+            complete=self._state.phase is Phase.FINISHED,
+            warnings=self._warnings,
         )
+        self._snapshot_at = at
+        return result
 
     def final(self, checked: bool = False) -> Result:
         """The final result, once the stream is closed.
@@ -219,8 +333,7 @@ class StreamParser:
             ProtocolError: the stream was malformed (strict mode).
             TruncatedResponseError: ``checked`` and finish reason length or content_filter.
         """
-        if not self._closed and self.phase is not Phase.FAILED:
-            raise UsageError("final() before close(): feed the whole stream, then close()")
+        self._fire(_T.FINAL)
         if self.error is not None:
             raise self.error
         result = self.snapshot
@@ -239,7 +352,8 @@ class StreamParser:
         they have arrived: the partial-JSON snapshot (strings as far as received,
         numbers and literals once complete; see ``streamfold.partial_json``).
         Built on demand; with ``parse_arguments`` the incremental parser's state
-        is used, else the arguments so far are parsed once.
+        is used, else a parser made on the first call is fed what arrived since
+        the last one (``ToolCallView.partial_arguments``).
 
         Returns:
             The partial value, ``partial_json.MISSING`` before any value started,
@@ -249,12 +363,8 @@ class StreamParser:
             PartialJSONError: the arguments so far are not a prefix of valid JSON.
         """
         state = self.acc.choices.get(choice)
-        call = next((c for c in state.tool_order if c.index == index), None) if state else None
-        if call is None:
-            return None
-        if call.parser is not None:
-            return call.parser.snapshot()
-        return parse_partial(call.arguments_text())
+        call = next((c for c in state.tool_calls if c.index == index), None) if state else None
+        return None if call is None else call.partial_arguments()
 
     def reconnect(self) -> None:
         """The bytes fed next come from a new connection that continues this
@@ -266,14 +376,14 @@ class StreamParser:
         Raises:
             UsageError: the stream has ended (finished, failed or closed).
         """
-        if self._closed or self.phase not in (Phase.STARTING, Phase.STREAMING):
+        if self.closed or self.phase not in (Phase.STARTING, Phase.STREAMING):
             raise UsageError("reconnect() after the end of the stream")
         self._carried_retry = self.reconnection_time
         self._replayed_id = self._last_id or None
         framing = self._framing
         if framing is None:
             self._sniff = FramingSniff(self.max_event_size)
-        else:
+        elif not isinstance(framing, _Discard):
             self._framing = type(framing)(self.max_event_size)
         if self.dialect is not None:
             self.dialect.resumed()
@@ -298,13 +408,50 @@ class StreamParser:
         """The dialect in use, once known."""
         return self.dialect.name if self.dialect else None
 
+    def fail(self, error: StreamfoldError) -> list[Event]:
+        """End the stream with an error found outside the bytes (an adapter's
+        timeout, a lost connection), unless it already ended: open parts end
+        incomplete, the ``error`` event follows, and the parser is closed.
+
+        Returns:
+            The last events.
+        """
+        self._fail(error)
+        self._fire(_T.CLOSE)
+        return self.acc.drain()
+
+    # -- the state ---------------------------------------------------------------------
+
+    def _fire(self, trigger: _Trigger) -> bool:
+        """Move the state by ``trigger`` (``_TRANSITIONS``).
+
+        Returns:
+            Whether the state changed.
+
+        Raises:
+            UsageError: the caller's call is not allowed in this state.
+            ProtocolError: the stream's trigger is not allowed in this state.
+        """
+        state = self._state
+        new = _TRANSITIONS[state].get(trigger)
+        if new is None:
+            if trigger in _CALLER:
+                raise UsageError(_MISUSE[trigger])
+            raise ProtocolError(
+                f"{trigger.value} while the stream is {state.phase.value}",
+                position=self.events_seen,
+            )
+        self._state = new
+        self._moves = _TRANSITIONS[new]
+        return new is not state
+
     # -- internals -------------------------------------------------------------------
 
     def _start(self, framing: Framing) -> _Decoder:
         # Most bodies are SSE; Gemini without ?alt=sse streams one JSON array,
         # Ollama newline-delimited JSON objects (an error or a non-streamed
         # answer is one of them), Amazon Bedrock AWS event-stream messages.
-        self.phase = Phase.STREAMING
+        self._fire(_T.FRAMING)
         decoder = self._framing = _DECODERS[framing](self.max_event_size)
         return decoder
 
@@ -312,8 +459,9 @@ class StreamParser:
         if events:
             self._last_id = events[-1].id  # once per read, not per event
         for event in events:
-            if self.phase is not Phase.STREAMING:
-                if self.phase is Phase.FINISHED:
+            state = self._state
+            if state is not _State.STREAMING:
+                if state is _State.FINISHED:
                     if event.raw == b"[DONE]":
                         continue  # OpenRouter ends even Responses streams with [DONE]
                     self.acc.warn(
@@ -333,8 +481,7 @@ class StreamParser:
                     dialect = self._detect(event)
                     if dialect is None:
                         continue
-                dialect.handle(event)
-                if dialect.terminated:
+                if dialect.handle(event):
                     self._end()
             except ProtocolError as exc:
                 if not event.terminated and _cut_short(event):
@@ -375,8 +522,8 @@ class StreamParser:
         # After the end the response is whole: the rest is ignored with one
         # warning, as events after the end are, whether the fault came in the
         # read that ended the stream (raised by close()) or in a later one.
-        if self.phase is Phase.FINISHED:
-            self._framing_broken = True
+        if self._state is _State.FINISHED:
+            self._framing = _DISCARD
             self.acc.warn(f"bytes after the end of the stream ignored: {error}")
         else:
             self._fail(error)
@@ -393,6 +540,13 @@ class StreamParser:
         return error
 
     def _end(self) -> None:
+        # The dialect reached the stream's terminal point: the response is complete.
+        self._fire(_T.END)
+        self.acc.terminate()
+
+    def _end_of_input(self) -> None:
+        # The input ended before any terminal point: the dialect says whether
+        # the stream is complete all the same (every choice has its finish reason).
         dialect = self.dialect
         try:
             complete = dialect.close() if dialect is not None else False
@@ -400,8 +554,7 @@ class StreamParser:
             self._fail(exc)
             return
         if complete:
-            self.phase = Phase.FINISHED
-            self.acc.terminate()
+            self._end()
             return
         if dialect is None:
             reason = (
@@ -413,23 +566,11 @@ class StreamParser:
             reason = "the stream ended without a finish reason or terminal marker"
         self._fail(IncompleteStreamError(reason, position=self.events_seen))
 
-    def fail(self, error: StreamfoldError) -> list[Event]:
-        """End the stream with an error found outside the bytes (an adapter's
-        timeout, a lost connection), unless it already ended: open parts end
-        incomplete, the ``error`` event follows, and the parser is closed.
-
-        Returns:
-            The last events.
-        """
-        if self.phase in (Phase.STARTING, Phase.STREAMING):
-            self._fail(error)
-        self._closed = True
-        return self.acc.drain()
-
     def _fail(self, error: StreamfoldError) -> None:
-        if self.phase is Phase.FAILED:
+        # The stream fails here, unless it already ended (then nothing changes).
+        if not self._fire(_T.FAILURE):
             return
-        self.phase = Phase.FAILED
+        self._framing = _DISCARD
         self.error = error
         self.acc.fail(error.info, getattr(error, "raw", None))
         error.partial = self.snapshot

@@ -516,9 +516,16 @@ class PartialJSONParser:
         if state is _STRING and not self._in_key:
             fragments = self._fragments
             if len(fragments) > 1:
-                # Keep the joined text, so the list stays short however many snapshots.
+                # Keep the joined text, so the list stays short however many
+                # snapshots, and extend it: once the last snapshot that shared
+                # it is gone, CPython appends in place (`str +=` on a string
+                # nothing else holds), so a snapshot costs the new text only.
                 self._catch_up_recent()
-                fragments[:] = ["".join(fragments)]
+                tail = fragments[1] if len(fragments) == 2 else "".join(fragments[1:])
+                text = fragments[0]
+                fragments.clear()
+                text += tail
+                fragments.append(text)
                 self._reported = 1
             leaf = fragments[0] if fragments else ""
         stack = self._stack

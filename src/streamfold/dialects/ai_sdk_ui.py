@@ -28,8 +28,8 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import FREE_TEXT_KIND, Accumulator
-from ..partial_json import MISSING, PartialJSONError, parse_partial
+from ..fold import FREE_TEXT_KIND, Accumulator, PartKind, PartView, ToolCallView
+from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
 from .base import Dialect, decode_json, int_or_none, str_or_none
 
@@ -210,22 +210,46 @@ def _metadata_value(metadata: Any, pairs: tuple[tuple[str, str], ...]) -> str | 
 
 
 class _TextPart:
-    """A text or reasoning part of the message."""
+    """A text or reasoning part of the message: the owner of its accumulator parts."""
 
-    __slots__ = ("done", "id", "kind", "metadata", "pieces")
+    __slots__ = ("built", "built_at", "done", "id", "kind", "metadata", "parts", "revision")
 
-    def __init__(self, kind: str, id: str, metadata: Any) -> None:
+    def __init__(self, kind: PartKind, id: str, metadata: Any) -> None:
         self.kind = kind
         self.id = id
-        self.pieces: list[str] = []
+        # The accumulator's parts that hold its text: one, unless the backend
+        # interleaved it with another part of its kind.
+        self.parts: list[PartView] = []
         self.metadata = metadata
         self.done = False
+        # Grows with every chunk that reaches the part: the native part is built
+        # again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
+
+    def add(self, part: PartView) -> None:
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
 
     def native(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.kind}
-        if self.kind == "reasoning":
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
+        self.built, self.built_at = self._native(), self.revision
+        return self.built
+
+    def _native(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.kind.value}
+        if self.kind is PartKind.REASONING:
             out["id"] = self.id
-        out["text"] = "".join(self.pieces)
+        out["text"] = self.text()
         if self.metadata is not None:
             out["providerMetadata"] = self.metadata
         out["state"] = "done" if self.done else "streaming"
@@ -235,16 +259,28 @@ class _TextPart:
 class _ToolPart:
     """A tool call of the message (``tool-<name>``, or ``dynamic-tool``)."""
 
-    __slots__ = ("chunk", "deltas", "fields", "input", "state")
+    __slots__ = ("built", "built_at", "call", "chunk", "fields", "input", "revision", "state")
 
-    def __init__(self, chunk: dict[str, Any]) -> None:
+    def __init__(self, chunk: dict[str, Any], call: ToolCallView) -> None:
         self.chunk = chunk  # the chunk that introduced it
-        self.deltas: list[str] = []
+        self.call = call  # the accumulator's call: its input as JSON text
+        # Grows with every chunk that reaches the call: the native part is built
+        # again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
         self.state = "input-streaming"
         self.input: Any = MISSING
         self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old input first: it may then grow in place
+        self.built, self.built_at = self._native(), self.revision
+        return self.built
+
+    def _native(self) -> dict[str, Any]:
         chunk = self.chunk
         name = chunk.get("toolName")
         name = name if isinstance(name, str) else ""
@@ -260,9 +296,10 @@ class _ToolPart:
                 out[key] = chunk[key]
         value = self.input
         if value is MISSING and self.state == "input-streaming":
-            value = _partial(self.deltas, chunk.get("inputEncoding") == "text")
-            if self.deltas:
-                out["rawInput"] = "".join(self.deltas)
+            value = _partial(self.call, chunk.get("inputEncoding") == "text")
+            arguments = self.call.arguments
+            if arguments:
+                out["rawInput"] = arguments
         if value is not MISSING:
             out["input"] = value
         if chunk.get("inputEncoding") is not None and self.state == "input-streaming":
@@ -276,18 +313,18 @@ class _ToolPart:
         return out
 
 
-def _partial(deltas: list[str], text: bool) -> Any:
-    # The input of a call still streaming: the partial JSON so far.
-    joined = "".join(deltas)
+def _partial(call: ToolCallView, text: bool) -> Any:
+    # The input of a call still streaming: the partial JSON so far (parsed
+    # incrementally, snapshot after snapshot).
+    arguments = call.arguments
     if text:
-        return joined if deltas else MISSING
-    if not joined.strip():
+        return arguments if arguments else MISSING
+    if not arguments or arguments.isspace():  # never strip(): a copy per snapshot
         return MISSING
     try:
-        value = parse_partial(joined)
+        return call.partial_arguments()
     except PartialJSONError:
         return MISSING
-    return value
 
 
 _Part = Any  # _TextPart | _ToolPart | dict (a step boundary, a source, a file, data)
@@ -304,8 +341,7 @@ class AISDKUIMessageStream(Dialect):
         self.metadata: Any = None
         self.parts: list[_Part] = []
         self.finish_reason: str | None = None
-        self._text: dict[tuple[str, str], _TextPart] = {}  # open parts by (kind, id)
-        self._open: dict[str, str] = {}  # the accumulator's open part of a kind: its id
+        self._text: dict[tuple[PartKind, str], _TextPart] = {}  # open parts by (kind, id)
         self._tools: dict[str, _ToolPart] = {}
         self._usage_raw: Any = None
 
@@ -322,8 +358,11 @@ class AISDKUIMessageStream(Dialect):
             return isinstance(payload.get("errorText"), str)
         return kind in _CHUNK_TYPES or (kind.startswith("data-") and "data" in payload)
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one chunk (or the ``[DONE]`` marker).
+
+        Returns:
+            ``True`` at ``finish`` or ``[DONE]``.
 
         Raises:
             ProviderError: an ``error`` or ``abort`` chunk.
@@ -332,7 +371,7 @@ class AISDKUIMessageStream(Dialect):
         """
         if event.raw == b"[DONE]":
             self._done_marker(event)
-            return
+            return True
         chunk = decode_json(event)
         kind = chunk.get("type") if type(chunk) is dict else None
         if type(kind) is not str:
@@ -341,15 +380,12 @@ class AISDKUIMessageStream(Dialect):
             self.acc.start(None, None, None)  # no `start` chunk: a nameless message
         handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(self, chunk, event)
-        elif kind.startswith("data-"):
+            return handler(self, chunk, event) is True
+        if kind.startswith("data-"):
             self._data(chunk)
         else:
             self.acc.unknown(kind, chunk)
-
-    def close(self) -> bool:
-        """Complete when ``finish`` or ``[DONE]`` arrived."""
-        return self.terminated
+        return False
 
     # -- the message -------------------------------------------------------------------
 
@@ -389,20 +425,19 @@ class AISDKUIMessageStream(Dialect):
     def _message_metadata(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
         self._metadata(chunk.get("messageMetadata"))
 
-    def _finish(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
+    def _finish(self, chunk: dict[str, Any], event: ServerSentEvent) -> bool:
         self._metadata(chunk.get("messageMetadata"))
         raw = chunk.get("finishReason")
         if isinstance(raw, str) and raw:
             self.finish_reason = raw
             self.acc.finish(_CHOICE, raw, unified_finish_reason(raw))
-        self.terminated = True
+        return True
 
     def _done_marker(self, event: ServerSentEvent) -> None:
         # The AI SDK ends every stream it closes normally with [DONE] (after
         # `finish` when the stream sends one): the end of the message.
         if not self.acc.started:
             self.acc.start(None, None, None)
-        self.terminated = True
 
     def _step(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
         if chunk.get("type") == "start-step":
@@ -433,63 +468,52 @@ class AISDKUIMessageStream(Dialect):
     # -- text and reasoning ------------------------------------------------------------
 
     def _part_start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
-        kind = "reasoning" if chunk["type"] == "reasoning-start" else "text"
+        kind = PartKind.REASONING if chunk["type"] == "reasoning-start" else PartKind.TEXT
         part_id = _part_id(chunk, event)
         part = _TextPart(kind, part_id, chunk.get("providerMetadata"))
         self._text[(kind, part_id)] = part
         self.parts.append(part)
-        if kind == "reasoning":
+        if kind is PartKind.REASONING:
             # A reasoning part may carry no text (redacted): it still gets its done.
-            self._switch(kind, part_id)
-            self.acc.begin_part(_CHOICE, kind)
+            part.add(self.acc.begin_part(_CHOICE, kind, part))
 
     def _part_delta(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
-        kind = "reasoning" if chunk["type"] == "reasoning-delta" else "text"
+        kind = PartKind.REASONING if chunk["type"] == "reasoning-delta" else PartKind.TEXT
         part = self._text.get((kind, _part_id(chunk, event)))
         if part is None or part.done:
             raise _protocol(event, f"a {chunk['type']} for a part that never started")
+        part.revision += 1
         metadata = chunk.get("providerMetadata")
         if metadata is not None:
             part.metadata = metadata
         delta = chunk.get("delta")
         if isinstance(delta, str) and delta:
-            part.pieces.append(delta)
-            self._switch(kind, _part_id(chunk, event))
-            if kind == "text":
-                self.acc.text(_CHOICE, delta)
+            # The part owns what the accumulator holds of it: a delta for
+            # another part of its kind ends the one before (never merged).
+            if kind is PartKind.TEXT:
+                part.add(self.acc.text(_CHOICE, delta, part))
             else:
-                self.acc.reasoning(_CHOICE, delta)
+                part.add(self.acc.reasoning(_CHOICE, delta, part))
 
     def _part_end(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
-        kind = "reasoning" if chunk["type"] == "reasoning-end" else "text"
+        kind = PartKind.REASONING if chunk["type"] == "reasoning-end" else PartKind.TEXT
         part_id = _part_id(chunk, event)
         part = self._text.pop((kind, part_id), None)
         if part is None:
             raise _protocol(event, f"a {chunk['type']} for a part that never started")
+        part.revision += 1
         part.done = True
         metadata = chunk.get("providerMetadata")
         if metadata is not None:
             part.metadata = metadata
-        if self._open.get(kind) != part_id:
-            return
-        del self._open[kind]
-        if kind == "reasoning":
+        if kind is PartKind.REASONING:
             self.acc.reasoning_signature(
                 _CHOICE,
                 signature=_metadata_value(part.metadata, _SIGNATURES),
                 encrypted_content=_metadata_value(part.metadata, _ENCRYPTED),
+                owner=part,
             )
-        self.acc.end_part(_CHOICE, kind)
-
-    def _switch(self, kind: str, part_id: str) -> None:
-        # One open part per kind in the accumulator: a delta for another part
-        # ends the one before (never merged into it).
-        current = self._open.get(kind)
-        if current == part_id:
-            return
-        if current is not None:
-            self.acc.end_part(_CHOICE, kind)
-        self._open[kind] = part_id
+        self.acc.end_part(_CHOICE, kind, owner=part)
 
     # -- tool calls --------------------------------------------------------------------
 
@@ -499,10 +523,8 @@ class AISDKUIMessageStream(Dialect):
             raise _protocol(event, f"a {chunk.get('type')} without a toolCallId")
         part = self._tools.get(call_id)
         if part is None:
-            part = self._tools[call_id] = _ToolPart(chunk)
-            self.parts.append(part)
             text = chunk.get("inputEncoding") == "text"
-            self.acc.tool_call(
+            call = self.acc.tool_call(
                 _CHOICE,
                 call_id,
                 id=call_id,
@@ -510,6 +532,9 @@ class AISDKUIMessageStream(Dialect):
                 kind=FREE_TEXT_KIND if text else "function",
                 server=chunk.get("providerExecuted") is True,
             )
+            part = self._tools[call_id] = _ToolPart(chunk, call)
+            self.parts.append(part)
+        part.revision += 1
         return part
 
     def _tool_start(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
@@ -520,9 +545,9 @@ class AISDKUIMessageStream(Dialect):
         part = self._tools.get(call_id) if call_id is not None else None
         if part is None:
             raise _protocol(event, "a tool-input-delta for a call that never started")
+        part.revision += 1
         delta = chunk.get("inputTextDelta")
         if isinstance(delta, str) and delta and part.state == "input-streaming":
-            part.deltas.append(delta)
             self.acc.tool_call(_CHOICE, call_id, arguments=delta)
 
     def _tool_input(self, chunk: dict[str, Any], event: ServerSentEvent) -> None:
@@ -540,10 +565,9 @@ class AISDKUIMessageStream(Dialect):
             part.fields["errorText"] = chunk.get("errorText")
         else:
             part.state = "input-available"
-        if not part.deltas and value is not None:
+        if not part.call.arguments and value is not None:
             text = part.chunk.get("inputEncoding") == "text" and isinstance(value, str)
             arguments = value if text else _json_text(value)
-            part.deltas.append(arguments)
             self.acc.tool_call(_CHOICE, call_id, arguments=arguments)
         self.acc.end_tool_call(_CHOICE, call_id)
 
@@ -553,6 +577,7 @@ class AISDKUIMessageStream(Dialect):
         call_id = str_or_none(chunk.get("toolCallId"))
         part = self._tools.get(call_id) if call_id is not None else None
         if part is not None:
+            part.revision += 1
             kind = chunk["type"]
             if kind == "tool-output-available":
                 part.state = "output-available"
@@ -564,9 +589,7 @@ class AISDKUIMessageStream(Dialect):
                 part.fields["errorText"] = chunk.get("errorText")
             else:
                 part.state = "output-denied"
-            call = self.acc.choice(_CHOICE).tool_calls.get(call_id)
-            if call is not None:
-                call.server = True
+            self.acc.tool_call(_CHOICE, call_id, server=True)
         self.acc.unknown(chunk["type"], chunk)
 
     # -- other parts -------------------------------------------------------------------

@@ -22,7 +22,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, parse_arguments
+from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -161,9 +161,13 @@ def native_usage(usage: Usage) -> dict[str, Any]:
 
 
 class _Block:
-    """One content block: its start fields and the pieces its deltas brought."""
+    """One content block: its start fields, and the handles of what the
+    accumulator holds for it (its text, its tool call)."""
 
     __slots__ = (
+        "built",
+        "built_at",
+        "call",
         "citations",
         "done",
         "fields",
@@ -172,9 +176,10 @@ class _Block:
         "json",
         "key",
         "kind",
+        "parts",
+        "revision",
         "segment",
         "signature",
-        "text",
         "type",
     )
 
@@ -185,35 +190,67 @@ class _Block:
         self.fields = fields
         self.type = tag_or_none(fields.get("type")) or ""
         self.kind = _TOOL_KINDS.get(self.type)
-        # Text of a text block or thinking of a thinking block, in pieces; the
-        # start's own value (normally "") first.
-        self.text: list[str] = []
+        # The accumulator's parts that hold the text of a text block or the
+        # thinking of a thinking block (one, unless blocks were interleaved),
+        # and the call of a tool block.
+        self.parts: list[PartView] = []
+        self.call: ToolCallView | None = None
         self.signature: list[str] = []
         self.citations: list[Any] | None = None
-        self.json: list[str] = []  # input_json_delta pieces, joined and parsed once
+        # A block of an unknown type with an input: its input_json_delta pieces
+        # (they reach no accumulator call), joined and parsed once.
+        self.json: list[str] = []
         self.input: Any = MISSING  # the parsed input, once the block ended
         self.done = False
+        # Grows with every event that reaches the block (its deltas, its end):
+        # the native block is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
+
+    def add(self, part: PartView) -> None:
+        """The accumulator's part a piece of this block went to."""
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        """The block's text (or thinking) so far."""
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
 
     def arguments(self) -> str:
-        """The tool input received as JSON text, joined (kept joined)."""
+        """The tool input received as JSON text."""
+        if self.call is not None:
+            return self.call.arguments
         pieces = self.json
         if len(pieces) > 1:
             pieces[:] = ["".join(pieces)]
         return pieces[0] if pieces else ""
 
     def native(self) -> dict[str, Any]:
-        """The block as the non-streaming Message holds it."""
+        """The block as the non-streaming Message holds it: built again only
+        when it changed."""
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
+        built = self.built = self._native()
+        self.built_at = self.revision
+        return built
+
+    def _native(self) -> dict[str, Any]:
         out = dict(self.fields)
         if self.type == _TEXT:
-            out["text"] = "".join(self.text)
+            out["text"] = self.text()
             if self.citations is not None:
                 out["citations"] = list(self.citations)
         elif self.type == _THINKING:
-            out["thinking"] = "".join(self.text)
+            out["thinking"] = self.text()
             if self.signature:
                 out["signature"] = "".join(self.signature)
         if "input" in out or self.kind is not None:
-            value = self.input if self.done else _partial_input(self.arguments())
+            value = self.input if self.done else _partial_input(self.arguments(), self.call)
             if value is not MISSING:
                 out["input"] = value
             elif "input" not in out:
@@ -221,13 +258,15 @@ class _Block:
         return out
 
 
-def _partial_input(arguments: str) -> Any:
+def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
     # A tool block cut before its end (or not valid JSON): the input parsed as
     # far as it goes, strings kept as received; MISSING keeps the start's input.
-    if not arguments.strip():
+    # With the accumulator's call, parsed incrementally (snapshot after snapshot);
+    # never strip() the arguments, a copy of them each time.
+    if not arguments or arguments.isspace():
         return MISSING
     try:
-        value = parse_partial(arguments)
+        value = call.partial_arguments() if call is not None else parse_partial(arguments)
     except PartialJSONError as exc:
         try:
             value = parse_partial(arguments[: exc.position])
@@ -253,6 +292,8 @@ class AnthropicMessages(Dialect):
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
         self.stop_reason: str | None = None
+        self._sorted: list[_Block] = []  # the current message's blocks, by index
+        self._sorted_at: tuple[int, int] = (0, 0)
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -267,8 +308,11 @@ class AnthropicMessages(Dialect):
             return True
         return kind == "error" and type(payload.get("error")) is dict
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one event.
+
+        Returns:
+            ``True`` at ``message_stop``.
 
         Raises:
             ProviderError: an ``error`` event.
@@ -296,18 +340,20 @@ class AnthropicMessages(Dialect):
             self._message_start(payload, event)
         elif kind == "message_stop":
             self._message_stop(event)
+            return True
         elif kind == "ping":
-            return
+            pass
         elif kind == "error" or event.event == "error":
             raise self._error(payload, event)
         else:
             self.acc.unknown(kind, payload)
+        return False
 
     def close(self) -> bool:
-        """Complete when ``message_stop`` arrived. Blocks still open end
-        incomplete; server-executed tool calls leave the unified view."""
+        """Without ``message_stop`` the stream is cut: blocks still open end
+        incomplete."""
         self._end_open_blocks()
-        return self.terminated
+        return False
 
     # -- events ------------------------------------------------------------------
 
@@ -363,10 +409,12 @@ class AnthropicMessages(Dialect):
             _start_thinking(block, acc, fields.get("thinking"), fields.get("signature"))
         elif block.type == _REDACTED:
             data = fields.get("data")
-            acc.begin_part(0, "reasoning")  # redacted thinking has no text
-            acc.reasoning_signature(0, encrypted_content=data if type(data) is str else None)
+            acc.begin_part(0, PartKind.REASONING, block.key)  # redacted thinking has no text
+            acc.reasoning_signature(
+                0, encrypted_content=data if type(data) is str else None, owner=block.key
+            )
         elif block.kind is not None:
-            acc.tool_call(
+            block.call = acc.tool_call(
                 0,
                 block.key,
                 id=str_or_none(fields.get("id")),
@@ -391,25 +439,24 @@ class AnthropicMessages(Dialect):
             raise protocol_error(
                 event, f"content_block_delta for block {block.index} after it ended"
             )
+        block.revision += 1
         kind = tag_or_none(delta.get("type"))
         if kind == "text_delta" and block.type == _TEXT:
             text = delta.get("text")
             if type(text) is str and text:
-                block.text.append(text)
-                self.acc.text(0, text)
+                block.add(self.acc.text(0, text, block.key))
         elif kind == "input_json_delta" and ("input" in block.fields or block.kind is not None):
             piece = delta.get("partial_json")
             if type(piece) is str and piece:
-                block.json.append(piece)
                 if block.kind is not None:
                     self.acc.tool_call(0, block.key, arguments=piece)
                 else:
+                    block.json.append(piece)
                     self.acc.unknown("content_block_delta", payload)
         elif kind == "thinking_delta" and block.type == _THINKING:
             text = delta.get("thinking")
             if type(text) is str and text:
-                block.text.append(text)
-                self.acc.reasoning(0, text)
+                block.add(self.acc.reasoning(0, text, block.key))
         elif kind == "signature_delta" and block.type == _THINKING:
             signature = delta.get("signature")
             if type(signature) is str:
@@ -481,7 +528,6 @@ class AnthropicMessages(Dialect):
         if self.stop_reason is None:
             self.acc.warn(f"server-sent event #{event.index}: message_stop without a stop_reason")
         self.open = False
-        self.terminated = True
 
     def _error(self, payload: Any, event: ServerSentEvent) -> ProviderError:
         # An error on an HTTP 200 stream, after output may have begun
@@ -499,20 +545,19 @@ class AnthropicMessages(Dialect):
     def _end_block(self, block: _Block, complete: bool) -> None:
         del self.open_blocks[block.key]
         block.done = True
+        block.revision += 1
         acc = self.acc
+        key = block.key
         if block.type == _TEXT:
-            if len(block.text) > 1:
-                block.text[:] = ["".join(block.text)]
-            acc.end_part(0, "text", complete)
+            acc.end_part(0, PartKind.TEXT, complete, key)
         elif block.type == _THINKING:
-            if len(block.text) > 1:
-                block.text[:] = ["".join(block.text)]
-            acc.begin_part(0, "reasoning")  # a thinking block without text still ends
+            # A thinking block without text still ends.
+            block.add(acc.begin_part(0, PartKind.REASONING, key))
             if block.signature:
-                acc.reasoning_signature(0, signature="".join(block.signature))
-            acc.end_part(0, "reasoning", complete)
+                acc.reasoning_signature(0, signature="".join(block.signature), owner=key)
+            acc.end_part(0, PartKind.REASONING, complete, key)
         elif block.type == _REDACTED:
-            acc.end_part(0, "reasoning", complete)
+            acc.end_part(0, PartKind.REASONING, complete, key)
         if "input" in block.fields or block.kind is not None:
             block.input = self._final_input(block, complete)
         if block.kind is not None:
@@ -586,14 +631,20 @@ class AnthropicMessages(Dialect):
         }
         if message is not None:
             out.update(message)
-        segment = self.segment
-        blocks = [b for b in self.order if b.segment == segment]
-        blocks.sort(key=_block_index)
-        out["content"] = [b.native() for b in blocks]
+        out["content"] = [b.native() for b in self._blocks()]
         out.update(self.delta_fields)
         if self.usage is not None:
             out["usage"] = dict(self.usage)
         return out
+
+    def _blocks(self) -> list[_Block]:
+        # The current message's blocks by index, sorted again only when one was added.
+        at = (len(self.order), self.segment)
+        if at != self._sorted_at:
+            segment = self.segment
+            self._sorted = sorted((b for b in self.order if b.segment == segment), key=_block_index)
+            self._sorted_at = at
+        return self._sorted
 
 
 def _block_index(block: _Block) -> int:
@@ -604,16 +655,14 @@ def _start_text(block: _Block, acc: Accumulator, text: Any) -> None:
     # Anthropic starts a text block with text ""; text in the start would be
     # the block's beginning, so it counts as the first delta.
     if type(text) is str and text:
-        block.text.append(text)
-        acc.text(0, text)
+        block.add(acc.text(0, text, block.key))
 
 
 def _start_thinking(block: _Block, acc: Accumulator, text: Any, signature: Any) -> None:
     # As _start_text; the start's signature (Anthropic sends "") comes before
     # any signature_delta.
     if type(text) is str and text:
-        block.text.append(text)
-        acc.reasoning(0, text)
+        block.add(acc.reasoning(0, text, block.key))
     if type(signature) is str and signature:
         block.signature.append(signature)
 

@@ -257,26 +257,33 @@ class Dialect:
     """One wire format. The parser drives it:
 
     - ``handle(event)`` for every server-sent event; it calls the accumulator's
-      methods and raises ``ProviderError`` for an in-band error or
-      ``ProtocolError`` for malformed input;
-    - ``terminated`` becomes ``True`` when the stream's terminal marker arrives;
-    - ``close()`` at end of input says whether the stream is complete;
+      methods, returns ``True`` when the event is the stream's terminal point
+      (its terminal marker: nothing after it belongs to the response), and
+      raises ``ProviderError`` for an in-band error or ``ProtocolError`` for
+      malformed input;
+    - ``close()`` when the input ended before any terminal point: it ends what
+      is still open and says whether the stream is complete all the same;
     - ``response()`` builds the native non-streaming response at any moment.
+
+    The parser owns the stream's phase (``parser.Phase``): a dialect says
+    where the stream ends, and is not called after that.
     """
 
     name: ClassVar[str] = ""
 
     def __init__(self, acc: Accumulator) -> None:
         self.acc = acc
-        self.terminated = False
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
         """Whether the first event with data (decoded as ``payload``) is of this dialect."""
         raise NotImplementedError
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one server-sent event.
+
+        Returns:
+            ``True`` when it is the stream's terminal point.
 
         Raises:
             ProviderError: the event carries a provider error.
@@ -285,12 +292,14 @@ class Dialect:
         raise NotImplementedError
 
     def close(self) -> bool:
-        """End of input: ``True`` when the stream reached its end properly.
+        """End of input before any terminal point: ``True`` when the stream is
+        complete without one (every choice has its finish reason). A dialect
+        whose streams always end with a terminal marker is never complete here.
 
         Raises:
             ProviderError: the stream's end itself means a provider failure.
         """
-        return self.terminated
+        return False
 
     def response(self) -> dict[str, Any]:
         """The response so far, in the dialect's own non-streaming shape."""

@@ -46,7 +46,7 @@ from typing import Any, Final
 from ..errors import ProtocolError, ProviderError
 from ..events import Usage
 from ..eventstream import EventStreamMessage
-from ..fold import Accumulator, parse_arguments
+from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..sse import ServerSentEvent
 from .anthropic import AnthropicMessages
 from .base import (
@@ -263,60 +263,88 @@ def _retryable_code(code: str | None) -> bool:
 
 
 class _Block:
-    """One content block of a Converse message, as its events built it."""
+    """One content block of a Converse message, as its events built it: its
+    start fields, and the accumulator's parts and call that hold its text,
+    reasoning or tool input."""
 
     __slots__ = (
+        "built",
+        "built_at",
+        "call",
         "citations",
         "done",
         "fields",
+        "has_text",
         "index",
         "input",
-        "json",
         "kind",
+        "parts",
         "redacted",
         "results",
+        "revision",
         "signature",
-        "text",
     )
 
     def __init__(self, index: int, kind: str | None, fields: dict[str, Any] | None = None) -> None:
         self.index = index
         self.kind = kind  # None until its start or first delta says
         self.fields = fields or {}  # the start's toolUse, toolResult or image
-        self.text: list[str] = []  # text, or reasoning text
+        self.parts: list[PartView] = []  # the accumulator's parts of its text or reasoning
+        self.has_text = False
+        self.call: ToolCallView | None = None  # the accumulator's call of a toolUse block
         self.signature: list[str] = []
         self.redacted: list[str] = []  # base64 pieces of redactedContent
-        self.json: list[str] = []  # toolUse.input pieces
         self.citations: list[Any] = []
         self.results: list[dict[str, Any]] = []  # a server tool result's content
         self.input: Any = None  # the parsed tool input, once the block ended
         self.done = False
+        # Grows with every event that reaches the block: built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
+
+    def add(self, part: PartView) -> None:
+        """The accumulator's part a piece of this block went to."""
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
 
     def arguments(self) -> str:
-        """The tool input received, joined (and kept joined)."""
-        pieces = self.json
-        if len(pieces) > 1:
-            pieces[:] = ["".join(pieces)]
-        return pieces[0] if pieces else ""
+        """The tool input received, as JSON text."""
+        return self.call.arguments if self.call is not None else ""
 
     def native(self) -> dict[str, Any]:
-        """The block as a non-streamed Converse message holds it."""
-        text = "".join(self.text)
+        """The block as a non-streamed Converse message holds it: built again
+        only when it changed."""
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
+        built = self.built = self._native()
+        self.built_at = self.revision
+        return built
+
+    def _native(self) -> dict[str, Any]:
         if self.kind == _REASONING:
-            if self.redacted and not self.text:
+            if self.redacted and not self.has_text:
                 return {"reasoningContent": {"redactedContent": _joined_base64(self.redacted)}}
-            reasoning: dict[str, Any] = {"text": text}
+            reasoning: dict[str, Any] = {"text": self.text()}
             if self.signature:
                 reasoning["signature"] = "".join(self.signature)
             return {"reasoningContent": {"reasoningText": reasoning}}
         if self.kind == _TOOL:
             tool = dict(self.fields)
-            tool["input"] = self.input if self.done else _partial_input(self.arguments())
+            tool["input"] = self.input if self.done else _partial_input(self.arguments(), self.call)
             return {"toolUse": tool}
         if self.kind == _RESULT:
             return {"toolResult": {**self.fields, "content": list(self.results)}}
         if self.kind == _IMAGE:
             return {"image": dict(self.fields)}
+        text = self.text()
         if self.citations:
             # A text block that cited sources is a citationsContent block.
             return {
@@ -336,14 +364,15 @@ def _joined_base64(pieces: list[str]) -> str:
         return "".join(pieces)
 
 
-def _partial_input(arguments: str) -> Any:
-    # A tool block cut before its stop: the input parsed as far as it goes.
+def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
+    # A tool block cut before its stop: the input parsed as far as it goes
+    # (with the accumulator's call, incrementally, snapshot after snapshot).
     from ..partial_json import MISSING, PartialJSONError, parse_partial
 
-    if not arguments.strip():
+    if not arguments or arguments.isspace():
         return {}
     try:
-        value = parse_partial(arguments)
+        value = call.partial_arguments() if call is not None else parse_partial(arguments)
     except PartialJSONError as exc:
         try:
             value = parse_partial(arguments[: exc.position])
@@ -373,8 +402,11 @@ class BedrockConverse(Dialect):
         """A ConverseStream member, named or wrapped, or an exception message."""
         return _is_member(event, payload, _EVENTS)
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one event.
+
+        Returns:
+            ``True`` once both ``messageStop`` and ``metadata`` arrived.
 
         Raises:
             ProviderError: an exception member or error message.
@@ -401,10 +433,13 @@ class BedrockConverse(Dialect):
             self.role = str_or_none(body.get("role")) or self.role
         elif name == "messageStop":
             self._message_stop(body, event)
+            return self.described
         elif name == "metadata":
             self._metadata(body)
+            return self.stopped
         else:
             self.acc.unknown(name, _without_padding(body))
+        return False
 
     def close(self) -> bool:
         """Complete when ``messageStop`` arrived (``metadata`` may be missing:
@@ -423,6 +458,7 @@ class BedrockConverse(Dialect):
             block = self.blocks[index] = _Block(index, None)
         elif block.done:
             raise protocol_error(event, f"{what} for content block {index} after it stopped")
+        block.revision += 1
         return block
 
     def _start(self, body: dict[str, Any], event: ServerSentEvent) -> None:
@@ -434,9 +470,9 @@ class BedrockConverse(Dialect):
         result = object_or_none(start.get("toolResult"))
         image = object_or_none(start.get("image"))
         if tool is not None:
-            self.blocks[index] = _Block(index, _TOOL, dict(tool))
+            block = self.blocks[index] = _Block(index, _TOOL, dict(tool))
             server = tag_or_none(tool.get("type")) == _SERVER_TOOL
-            self.acc.tool_call(
+            block.call = self.acc.tool_call(
                 0,
                 index,
                 id=str_or_none(tool.get("toolUseId")),
@@ -464,8 +500,8 @@ class BedrockConverse(Dialect):
             block.kind = _TEXT
             text = delta.get("text")
             if type(text) is str and text:
-                block.text.append(text)
-                acc.text(0, text)
+                block.has_text = True
+                block.add(acc.text(0, text, block.index))
         elif "reasoningContent" in delta and kind in (None, _REASONING):
             block.kind = _REASONING
             self._reasoning(block, object_or_none(delta.get("reasoningContent")) or {})
@@ -475,8 +511,7 @@ class BedrockConverse(Dialect):
             tool = object_or_none(delta.get("toolUse")) or {}
             piece = tool.get("input")
             if type(piece) is str and piece:
-                block.json.append(piece)
-                acc.tool_call(0, block.index, arguments=piece)
+                block.call = acc.tool_call(0, block.index, arguments=piece)
         elif "citation" in delta and kind in (None, _TEXT):
             block.kind = _TEXT
             block.citations.append(delta.get("citation"))
@@ -498,13 +533,14 @@ class BedrockConverse(Dialect):
         signature = reasoning.get("signature")
         redacted = reasoning.get("redactedContent")
         if type(text) is str and text:
-            block.text.append(text)
-            acc.reasoning(0, text)
+            block.has_text = True
+            block.add(acc.reasoning(0, text, block.index))
         if type(signature) is str and signature:
-            acc.begin_part(0, "reasoning")
+            block.add(acc.begin_part(0, PartKind.REASONING, block.index))
             block.signature.append(signature)
         if type(redacted) is str and redacted:
-            acc.begin_part(0, "reasoning")  # redacted reasoning has no text
+            # redacted reasoning has no text
+            block.add(acc.begin_part(0, PartKind.REASONING, block.index))
             block.redacted.append(redacted)
 
     def _stop(self, body: dict[str, Any], event: ServerSentEvent) -> None:
@@ -535,7 +571,6 @@ class BedrockConverse(Dialect):
         else:
             self.acc.warn(f"server-sent event #{event.index}: messageStop without a stopReason")
         self.stopped = True
-        self.terminated = self.described
 
     def _metadata(self, body: dict[str, Any]) -> None:
         usage = object_or_none(body.get("usage"))
@@ -546,27 +581,24 @@ class BedrockConverse(Dialect):
             if body.get(key) is not None:
                 self.metadata[key] = body[key]
         self.described = True
-        self.terminated = self.stopped
 
     # -- blocks ------------------------------------------------------------------
 
     def _end_block(self, block: _Block, complete: bool) -> None:
         block.done = True
+        block.revision += 1
         acc = self.acc
         if block.kind == _TEXT:
-            if len(block.text) > 1:
-                block.text[:] = ["".join(block.text)]
-            acc.end_part(0, "text", complete)
+            acc.end_part(0, PartKind.TEXT, complete, owner=block.index)
         elif block.kind == _REASONING:
-            if len(block.text) > 1:
-                block.text[:] = ["".join(block.text)]
-            acc.begin_part(0, "reasoning")
+            block.add(acc.begin_part(0, PartKind.REASONING, block.index))
             acc.reasoning_signature(
                 0,
                 signature="".join(block.signature) or None,
                 encrypted_content=_joined_base64(block.redacted) if block.redacted else None,
+                owner=block.index,
             )
-            acc.end_part(0, "reasoning", complete)
+            acc.end_part(0, PartKind.REASONING, complete, owner=block.index)
         elif block.kind == _TOOL:
             block.input = self._final_input(block, complete)
             acc.end_tool_call(0, block.index, complete)
@@ -574,7 +606,7 @@ class BedrockConverse(Dialect):
     def _final_input(self, block: _Block, complete: bool) -> Any:
         # Parsed once, when the block ends.
         arguments = block.arguments()
-        if not arguments.strip():
+        if not arguments or arguments.isspace():
             if complete:
                 # No input deltas: a tool that takes no input (its input is {}).
                 self.acc.replace_arguments(0, block.index, "{}")
@@ -629,7 +661,7 @@ def _tool_input_without_start(block: _Block, acc: Accumulator) -> None:
     # reference always starts a tool block (with its id and name); a proxy
     # that dropped the start still streams the call, which is kept without them.
     block.kind = _TOOL
-    acc.tool_call(0, block.index)
+    block.call = acc.tool_call(0, block.index)
 
 
 class BedrockAnthropic(AnthropicMessages):
@@ -654,8 +686,11 @@ class BedrockAnthropic(AnthropicMessages):
             return False
         return inner is not None and AnthropicMessages.detect(inner, _decoded(inner))
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one ``chunk`` (its Anthropic event).
+
+        Returns:
+            ``True`` at the Anthropic stream's end (``message_stop``).
 
         Raises:
             ProviderError: an exception member or error message, or an
@@ -669,11 +704,11 @@ class BedrockAnthropic(AnthropicMessages):
             raise _failure(name, value, event)
         if name != "chunk":
             self.acc.unknown(name, _without_padding(value) if type(value) is dict else value)
-            return
+            return False
         inner = _chunk_event(value, event)
         if inner is None:
             raise protocol_error(event, "chunk without its bytes")
-        super().handle(inner)
+        return super().handle(inner)
 
 
 _INVOKE_EVENTS: Final = frozenset({"chunk"})

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind, PartView, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -71,7 +71,8 @@ _FINISH: Final = {
 _FAILED: Final = frozenset({"ERROR", "TIMEOUT"})
 
 _TEXT, _THINKING = "text", "thinking"
-_PART_KIND: Final = {_TEXT: "text", _THINKING: "reasoning"}
+_PART_KIND: Final = {_TEXT: PartKind.TEXT, _THINKING: PartKind.REASONING}
+_TOOL_PLAN: Final = "tool_plan"  # the owner of the tool plan's reasoning parts
 # Fields of message-start's message that the stream fills in itself.
 _STREAMED_FIELDS: Final = frozenset({"content", "tool_plan", "tool_calls", "citations"})
 
@@ -109,49 +110,73 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
 
 
 class _Content:
-    """One content part: its type and the pieces its deltas brought."""
+    """One content part: its type, its start fields, and the accumulator's parts
+    that hold its text (one, unless another part interrupted it)."""
 
-    __slots__ = ("done", "fields", "pieces", "type")
+    __slots__ = ("built", "built_at", "done", "fields", "key", "parts", "revision", "type")
 
-    def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+    def __init__(self, index: int, kind: str, fields: dict[str, Any]) -> None:
         self.type = kind
+        self.key = ("content", index)  # the owner of its accumulator parts
         self.fields = fields  # the start's content object, its text aside
-        self.pieces: list[str] = []
+        self.parts: list[PartView] = []
         self.done = False
+        # Grows with every event that reaches the part: built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
+
+    def add(self, part: PartView) -> None:
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
         out = {"type": self.type, **self.fields}
         if self.type in _PART_KIND:
-            if len(self.pieces) > 1:
-                self.pieces[:] = ["".join(self.pieces)]
-            out[self.type] = self.pieces[0] if self.pieces else ""
+            out[self.type] = _joined(self.parts)
+        self.built, self.built_at = out, self.revision
         return out
 
 
 class _ToolCall:
-    """One tool call: its start fields and its argument pieces."""
+    """One tool call: its start fields and the accumulator's call (its arguments)."""
 
-    __slots__ = ("arguments", "done", "fields", "function", "key")
+    __slots__ = ("built", "built_at", "call", "done", "fields", "function", "key")
 
     def __init__(self, index: int, fields: dict[str, Any], function: dict[str, Any]) -> None:
         self.key = ("tool", index)  # the accumulator's key
         self.fields = fields
         self.function = function
-        self.arguments: list[str] = []
+        self.call: ToolCallView | None = None
         self.done = False
+        self.built: dict[str, Any] | None = None
+        self.built_at: tuple[int, bool] = (-1, False)
 
-    def arguments_text(self) -> str:
-        if len(self.arguments) > 1:
-            self.arguments[:] = ["".join(self.arguments)]
-        return self.arguments[0] if self.arguments else ""
+    def arguments(self) -> str:
+        return self.call.arguments if self.call is not None else ""
 
     def native(self) -> dict[str, Any]:
+        # Built again only when its arguments changed (or it ended).
+        at = (self.call.version if self.call is not None else -1, self.done)
+        if self.built is not None and self.built_at == at:
+            return self.built
+        self.built = None  # let go of the old arguments first: they may then grow in place
         out = dict(self.fields)
         out.setdefault("type", "function")
         function = dict(self.function)
-        function["arguments"] = self.arguments_text()
+        function["arguments"] = self.arguments()
         out["function"] = function
+        self.built, self.built_at = out, at
         return out
+
+
+def _joined(parts: list[PartView]) -> str:
+    if len(parts) == 1:
+        return parts[0].text
+    return "".join([part.text for part in parts])
 
 
 class CohereChat(Dialect):
@@ -164,10 +189,9 @@ class CohereChat(Dialect):
         self.id: str | None = None
         self.message: dict[str, Any] = {}  # message-start's message, streamed fields aside
         self.contents: dict[int, _Content] = {}
-        self.tool_plan: list[str] = []
+        self.tool_plan: list[PartView] = []  # the accumulator's parts of the tool plan
         self.calls: dict[int, _ToolCall] = {}
         self.citations: dict[int, Any] = {}
-        self.logprobs: list[Any] = []
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}  # other fields of message-end's delta
@@ -177,8 +201,11 @@ class CohereChat(Dialect):
         """An event whose ``type`` is one of Cohere's v2 chat stream events."""
         return type(payload) is dict and tag_or_none(payload.get("type")) in _EVENT_TYPES
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one event (or the ``[DONE]`` marker).
+
+        Returns:
+            ``True`` at ``message-end`` (or ``[DONE]``): the end of the message.
 
         Raises:
             ProviderError: an error payload, or ``message-end`` with the finish
@@ -187,8 +214,7 @@ class CohereChat(Dialect):
                 delta for a part or call that never started.
         """
         if event.raw == b"[DONE]":
-            self.terminated = True
-            return
+            return True
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
@@ -221,12 +247,14 @@ class CohereChat(Dialect):
             self._message_start(payload)
         elif kind == "message-end":
             self._message_end(payload, event)
+            return True
         elif kind == "error" or event.event == "error":
             raise _cohere_error(payload, event)
         else:
             # citation-end (the citation came whole at its start), debug, and
             # event types added after this dialect.
             self.acc.unknown(kind, payload)
+        return False
 
     # -- events ------------------------------------------------------------------
 
@@ -252,16 +280,15 @@ class CohereChat(Dialect):
         fields = dict(object_or_none(_message_field(payload, "content")) or {})
         kind = tag_or_none(fields.pop("type", None)) or _content_kind(fields)
         first = fields.pop(kind, None) if kind in _PART_KIND else None
-        content = self.contents[index] = _Content(kind, fields)
+        content = self.contents[index] = _Content(index, kind, fields)
         part = _PART_KIND.get(kind)
         if part is None:
             self.acc.unknown("content-start", payload)
             return
         # Each content part is one part of the events, even one without text.
-        self.acc.begin_part(0, part)
+        content.add(self.acc.begin_part(0, part, content.key))
         if type(first) is str and first:
-            content.pieces.append(first)
-            self._piece(part, first)
+            self._piece(content, part, first)
 
     def _content_delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)
@@ -270,24 +297,23 @@ class CohereChat(Dialect):
             raise protocol_error(event, f"content-delta for content part {index}, never started")
         if content.done:
             raise protocol_error(event, f"content-delta for content part {index} after its end")
+        content.revision += 1
         delta = object_or_none(_message_field(payload, "content")) or {}
         part = _PART_KIND.get(content.type)
         piece = delta.get(content.type) if part is not None else None
-        if type(piece) is str and piece:
-            content.pieces.append(piece)
-            self._piece(part or "text", piece)
+        if part is not None and type(piece) is str and piece:
+            self._piece(content, part, piece)
         elif part is None:
             self.acc.unknown("content-delta", payload)
         logprobs = object_or_none(payload.get("logprobs"))
         if logprobs is not None:
-            self.logprobs.append(logprobs)
             self.acc.logprobs(0, [logprobs])
 
-    def _piece(self, part: str, piece: str) -> None:
-        if part == "reasoning":
-            self.acc.reasoning(0, piece)
+    def _piece(self, content: _Content, part: PartKind, piece: str) -> None:
+        if part is PartKind.REASONING:
+            content.add(self.acc.reasoning(0, piece, content.key))
         else:
-            self.acc.text(0, piece)
+            content.add(self.acc.text(0, piece, content.key))
 
     def _content_end(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)
@@ -297,16 +323,19 @@ class CohereChat(Dialect):
         if content.done:
             raise protocol_error(event, f"content-end for content part {index} twice")
         content.done = True
+        content.revision += 1
         part = _PART_KIND.get(content.type)
         if part is not None:
-            self.acc.end_part(0, part)
+            self.acc.end_part(0, part, owner=content.key)
 
     def _tool_plan_delta(self, payload: dict[str, Any]) -> None:
         # The plan the model writes before its tool calls: its reasoning.
         piece = _message_field(payload, "tool_plan")
         if type(piece) is str and piece:
-            self.tool_plan.append(piece)
-            self.acc.reasoning(0, piece)
+            handle = self.acc.reasoning(0, piece, _TOOL_PLAN)
+            plan = self.tool_plan
+            if not plan or plan[-1] is not handle:
+                plan.append(handle)
 
     def _tool_call_start(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)
@@ -317,9 +346,7 @@ class CohereChat(Dialect):
         first = function.pop("arguments", None)
         call = self.calls[index] = _ToolCall(index, fields, function)
         arguments = first if type(first) is str else ""
-        if arguments:
-            call.arguments.append(arguments)
-        self.acc.tool_call(
+        call.call = self.acc.tool_call(
             0,
             call.key,
             id=str_or_none(fields.get("id")),
@@ -339,7 +366,6 @@ class CohereChat(Dialect):
         function = object_or_none(fields.get("function")) or {}
         piece = function.get("arguments")
         if type(piece) is str and piece:
-            call.arguments.append(piece)
             self.acc.tool_call(0, call.key, arguments=piece)
 
     def _tool_call_end(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
@@ -381,7 +407,6 @@ class CohereChat(Dialect):
             self.acc.finish(0, finish, unified_finish_reason(finish), close=not failed)
             if failed:
                 raise _failed_generation(finish, delta, payload, event.index)
-        self.terminated = True
 
     # -- the native response -----------------------------------------------------
 
@@ -391,9 +416,7 @@ class CohereChat(Dialect):
         if self.contents:
             message["content"] = [self.contents[i].native() for i in sorted(self.contents)]
         if self.tool_plan:
-            if len(self.tool_plan) > 1:
-                self.tool_plan[:] = ["".join(self.tool_plan)]
-            message["tool_plan"] = self.tool_plan[0]
+            message["tool_plan"] = _joined(self.tool_plan)
         if self.calls:
             message["tool_calls"] = [self.calls[i].native() for i in sorted(self.calls)]
         if self.citations:
@@ -405,8 +428,10 @@ class CohereChat(Dialect):
         }
         if self.usage is not None:
             out["usage"] = self.usage
-        if self.logprobs:
-            out["logprobs"] = list(self.logprobs)
+        choice = self.acc.choices.get(0)
+        logprobs = choice.logprobs_content if choice is not None else None
+        if logprobs:
+            out["logprobs"] = logprobs
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
@@ -433,8 +458,7 @@ def _no_arguments(acc: Accumulator, call: _ToolCall) -> None:
     # non-streaming response has "{}" there): the arguments are {}. Arguments
     # streamed as "null" (Cohere sends them for some such tools) stay as sent:
     # they are valid JSON, and the deltas already said them.
-    if not call.arguments_text().strip():
-        call.arguments[:] = ["{}"]
+    if not call.arguments().strip():
         acc.replace_arguments(0, call.key, "{}")
 
 

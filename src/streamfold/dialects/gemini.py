@@ -18,7 +18,7 @@ from typing import Any, Final, Union
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind, PartView
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -227,7 +227,8 @@ def _is_empty(value: Any) -> bool:
 
 
 class _Text:
-    """Streamed text of one kind (answer or thought), the fragments joined on demand."""
+    """A streamed string argument, the fragments joined on demand (and kept
+    joined: extended in place when nothing else holds it, as fold._Pieces)."""
 
     __slots__ = ("pieces",)
 
@@ -235,7 +236,15 @@ class _Text:
         self.pieces = [first]
 
     def joined(self) -> str:
-        return "".join(self.pieces)
+        pieces = self.pieces
+        if len(pieces) == 1:
+            return pieces[0]
+        tail = "".join(pieces[1:])
+        text = pieces[0]
+        pieces.clear()
+        text += tail
+        pieces.append(text)
+        return text
 
 
 def _materialise(node: Any) -> Any:
@@ -444,16 +453,34 @@ class PartialArguments:
 class _TextPart:
     """Adjacent text parts of one kind, merged into one native part."""
 
-    __slots__ = ("extra", "pieces", "signature", "thought")
+    __slots__ = ("built", "built_at", "extra", "parts", "revision", "signature", "thought")
 
-    def __init__(self, thought: bool, text: str, signature: str | None) -> None:
+    def __init__(self, thought: bool, signature: str | None) -> None:
         self.thought = thought
-        self.pieces = [text] if text else []
+        self.parts: list[PartView] = []  # the accumulator's part that holds its text
         self.signature = signature
         self.extra: dict[str, Any] | None = None
+        # Grows with every chunk that reaches the part: the native part is built
+        # again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
+
+    def add(self, part: PartView) -> None:
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
 
     def native(self) -> dict[str, Any]:
-        part: dict[str, Any] = {"text": "".join(self.pieces)}
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
+        part: dict[str, Any] = {"text": self.text()}
         if self.thought:
             part["thought"] = True
         if self.signature is not None:
@@ -461,13 +488,25 @@ class _TextPart:
         if self.extra:
             for key, value in self.extra.items():
                 part.setdefault(key, value)
+        self.built, self.built_at = part, self.revision
         return part
 
 
 class _StreamedCall:
     """A function call whose arguments Vertex streams (``willContinue``)."""
 
-    __slots__ = ("arguments", "call_extra", "id", "key", "name", "part_extra", "signature")
+    __slots__ = (
+        "arguments",
+        "built",
+        "built_at",
+        "call_extra",
+        "id",
+        "key",
+        "name",
+        "part_extra",
+        "revision",
+        "signature",
+    )
 
     def __init__(self, key: Any, name: str | None, id: str | None) -> None:
         self.key = key
@@ -477,8 +516,19 @@ class _StreamedCall:
         self.arguments = PartialArguments()
         self.part_extra: dict[str, Any] = {}
         self.call_extra: dict[str, Any] = {}
+        # Grows with every part of the call: the native part is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None
+        self.built, self.built_at = self._native(), self.revision
+        return self.built
+
+    def _native(self) -> dict[str, Any]:
         call: dict[str, Any] = {}
         if self.id is not None:
             call["id"] = self.id
@@ -510,6 +560,7 @@ class _Candidate:
         "index",
         "index_seen",
         "logprobs",
+        "logprobs_view",
         "parts",
         "role",
         "streamed",
@@ -526,6 +577,8 @@ class _Candidate:
         self.calls = 0
         self.fields: dict[str, Any] = {}  # candidate metadata: the last non-empty wins
         self.logprobs: dict[str, Any] | None = None
+        # logprobs as the native response shows it: a copy, made again when it grew.
+        self.logprobs_view: dict[str, Any] | None = None
         self.finish: str | None = None
 
 
@@ -560,11 +613,15 @@ class Gemini(Dialect):
             or _is_google_error(payload)
         )
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one ``GenerateContentResponse`` chunk.
 
+        Returns:
+            ``True`` at a blocked prompt (a whole response; Gemini has no
+            terminal marker otherwise).
+
         Raises:
-            ProviderError: Google's error envelope, or a blocked prompt.
+            ProviderError: Google's error envelope.
             ProtocolError: the chunk is not a JSON object, or malformed.
         """
         chunk = decode_json(event)
@@ -597,12 +654,11 @@ class Gemini(Dialect):
             reason = feedback.get("blockReason")
             if isinstance(reason, str) and reason:
                 self._prompt_blocked(reason)
+                return True
+        return False
 
     def close(self) -> bool:
-        """Complete when every candidate seen has a ``finishReason``, or the
-        prompt was blocked."""
-        if self.terminated:
-            return True
+        """Complete when every candidate seen has a ``finishReason``."""
         candidates = self.candidates.values()
         return bool(candidates) and all(state.finish is not None for state in candidates)
 
@@ -613,7 +669,6 @@ class Gemini(Dialect):
         # unifies to content_filter, so a checked result raises
         # TruncatedResponseError like any other filtered answer.
         self.acc.finish(0, reason, "content_filter")
-        self.terminated = True
 
     # -- per chunk -----------------------------------------------------------------
 
@@ -690,18 +745,17 @@ class Gemini(Dialect):
             return
         current = state.current_text
         if current is not None and _joins(current, thought, signature):
-            if text:
-                current.pieces.append(text)
+            current.revision += 1
             if signature is not None:
                 current.signature = signature
         else:
             self._end_text(state)
-            current = state.current_text = _TextPart(thought, text, signature)
+            current = state.current_text = _TextPart(thought, signature)
             state.parts.append(current)
             if thought:
                 # Open the reasoning part even for a signature alone, so the
                 # signature lands on its own reasoning.done.
-                self.acc.reasoning(state.index, text)
+                current.add(self.acc.reasoning(state.index, text))
                 text = ""
         if extra:
             if current.extra is None:
@@ -710,17 +764,20 @@ class Gemini(Dialect):
                 current.extra[key] = part[key]
         if thought:
             if text:
-                self.acc.reasoning(state.index, text)
+                current.add(self.acc.reasoning(state.index, text))
             if signature is not None:
                 self.acc.reasoning_signature(state.index, signature=signature)
         elif text:
-            self.acc.text(state.index, text)
+            handle = self.acc.text(state.index, text)
+            parts = current.parts
+            if not parts or parts[-1] is not handle:  # current.add, inline: every chunk
+                parts.append(handle)
 
     def _end_text(self, state: _Candidate) -> None:
         current = state.current_text
         if current is not None:
             state.current_text = None
-            self.acc.end_part(state.index, "reasoning" if current.thought else "text")
+            self.acc.end_part(state.index, PartKind.REASONING if current.thought else PartKind.TEXT)
 
     def _function_call(
         self,
@@ -749,7 +806,8 @@ class Gemini(Dialect):
                 self._whole_call(state, part, call, name, call_id, event)
                 return
             streamed = self._start_streamed(state, part, call, name, call_id)
-        elif name and not streamed.name:
+        streamed.revision += 1
+        if name and not streamed.name:
             streamed.name = name
             self.acc.tool_call(state.index, streamed.key, name=name)
         if streamed.signature is None:
@@ -863,6 +921,7 @@ class Gemini(Dialect):
         merged = state.logprobs
         if merged is None:
             merged = state.logprobs = {}
+        state.logprobs_view = None
         for key, value in raw.items():
             if type(value) is list:
                 known = merged.get(key)
@@ -930,7 +989,14 @@ class Gemini(Dialect):
         for key, value in state.fields.items():
             candidate[key] = value
         if state.logprobs is not None:
-            candidate["logprobsResult"] = state.logprobs
+            view = state.logprobs_view
+            if view is None:
+                # The token lists grow in later chunks: the response gets them as they are now.
+                view = state.logprobs_view = {
+                    key: list(value) if type(value) is list else value
+                    for key, value in state.logprobs.items()
+                }
+            candidate["logprobsResult"] = view
         if state.index_seen:
             candidate["index"] = state.index
         return candidate

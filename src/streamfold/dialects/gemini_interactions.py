@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, parse_arguments
+from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..partial_json import PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -147,34 +147,82 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
     )
 
 
+class _Run:
+    """A text item made of streamed pieces: slices of the accumulator's parts (a
+    start's own text before them, as sent)."""
+
+    __slots__ = ("annotations", "head", "segments")
+
+    def __init__(self, head: str = "") -> None:
+        self.head = head
+        # [part, start, end]: the part's text from start to end (None: to its end).
+        self.segments: list[list[Any]] = []
+        self.annotations: list[Any] | None = None
+
+    def text(self) -> str:
+        pieces = [self.head] if self.head else []
+        for part, start, end in self.segments:
+            text = part.text
+            pieces.append(text if start == 0 and end is None else text[start:end])
+        if len(pieces) == 1:
+            return pieces[0]
+        return "".join(pieces)
+
+    def native(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "text", "text": self.text()}
+        if self.annotations is not None:
+            out["annotations"] = list(self.annotations)
+        return out
+
+
 class _Items:
     """A list of content items whose consecutive text pieces join into one item
-    (a model output's ``content``, a thought's ``summary``)."""
+    (a model output's ``content``, a thought's ``summary``); the pieces are the
+    accumulator's."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "last")
 
     def __init__(self, start: Any = None) -> None:
-        self.items: list[dict[str, Any] | list[str]] = [dict(i) for i in objects(start)]
+        self.items: list[dict[str, Any] | _Run] = [dict(i) for i in objects(start)]
+        self.last: list[Any] | None = None  # the last segment of a run, while it grows
 
-    def text(self, piece: str) -> None:
+    def text(self, part: PartView, piece: str) -> None:
+        """``piece`` went to ``part``."""
         last = self.items[-1] if self.items else None
-        if isinstance(last, list):
-            last.append(piece)
+        if isinstance(last, _Run) and last.annotations is None:
+            run = last
         elif isinstance(last, dict) and last.keys() == {"type", "text"} and last["type"] == "text":
             text = last["text"]  # a start's own text item, continued
-            self.items[-1] = [text, piece] if isinstance(text, str) else [piece]
+            run = self.items[-1] = _Run(text if isinstance(text, str) else "")
         else:
-            self.items.append([piece])
+            run = _Run()
+            self.items.append(run)
+        segment = self.last
+        if segment is not None and segment[0] is part and run.segments[-1:] == [segment]:
+            return  # the run's part grew
+        start = len(part.text) - len(piece)
+        self._close(part, start)
+        segment = self.last = [part, start, None]
+        run.segments.append(segment)
 
-    def add(self, item: dict[str, Any]) -> None:
+    def _close(self, part: PartView | None, end: int) -> None:
+        # The growing segment ends where the part's next item begins.
+        segment = self.last
+        if segment is not None and segment[0] is part:
+            segment[2] = end
+        self.last = None
+
+    def add(self, item: dict[str, Any], part: PartView | None) -> None:
+        self._close(part, len(part.text) if part is not None else 0)
         self.items.append(dict(item))
 
-    def annotate(self, annotations: list[Any]) -> None:
+    def annotate(self, annotations: list[Any], part: PartView | None) -> None:
         # Annotations belong to the text item they follow.
-        for position in range(len(self.items) - 1, -1, -1):
-            item = self.items[position]
-            if isinstance(item, list):
-                item = self.items[position] = {"type": "text", "text": "".join(item)}
+        for item in reversed(self.items):
+            if isinstance(item, _Run):
+                self._close(part, len(part.text) if part is not None else 0)
+                item.annotations = [*(item.annotations or ()), *annotations]
+                return
             if item.get("type") == "text":
                 known = item.get("annotations")
                 item["annotations"] = [*(known if type(known) is list else []), *annotations]
@@ -182,26 +230,24 @@ class _Items:
         self.items.append({"type": "text", "text": "", "annotations": list(annotations)})
 
     def native(self) -> list[dict[str, Any]]:
-        out = []
-        for item in self.items:
-            if isinstance(item, list):
-                if len(item) > 1:
-                    item[:] = ["".join(item)]
-                out.append({"type": "text", "text": item[0]})
-            else:
-                out.append(dict(item))
-        return out
+        return [item.native() if isinstance(item, _Run) else dict(item) for item in self.items]
 
 
 class _Step:
-    """One step (or, before steps, one content block) and what its deltas brought."""
+    """One step (or, before steps, one content block): its fields, and the
+    accumulator's parts and call that hold what its deltas brought."""
 
     __slots__ = (
-        "arguments",
+        "built",
+        "built_at",
+        "call",
         "content",
         "done",
         "fields",
+        "has_arguments",
         "key",
+        "part",
+        "revision",
         "signature",
         "started",
         "summary",
@@ -209,7 +255,7 @@ class _Step:
     )
 
     def __init__(self, index: int, kind: str, fields: dict[str, Any]) -> None:
-        self.key = ("step", index)  # the accumulator's key for a call
+        self.key = ("step", index)  # the accumulator's key for its call and owner of its parts
         self.type = kind
         self.done = False
         self.started = False  # a call: its tool_call has begun
@@ -223,17 +269,24 @@ class _Step:
             text = fields.get("text")
             content = [{"type": "text", "text": text}] if isinstance(text, str) and text else []
         self.content = _Items(content)
-        self.arguments: list[str] = []
+        self.part: PartView | None = None  # the accumulator's part its last text went to
+        self.call: ToolCallView | None = None
+        self.has_arguments = False
         for key in (*_STREAMED.get(kind, ()), "signature"):
             fields.pop(key, None)
         self.fields = fields
+        # Grows with every event that reaches the step: built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
 
     def arguments_value(self) -> str:
-        if len(self.arguments) > 1:
-            self.arguments[:] = ["".join(self.arguments)]
-        return self.arguments[0] if self.arguments else ""
+        return self.call.arguments if self.call is not None else ""
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
         out: dict[str, Any] = {"type": self.type, **self.fields}
         if self.signature:
             out["signature"] = "".join(self.signature)
@@ -246,8 +299,9 @@ class _Step:
         elif self.type == "text":
             items = self.content.native()
             out.update(items[0] if items else {"text": ""})
-        elif self.type == _FUNCTION or (self.type in _SERVER_CALLS and self.arguments):
-            out["arguments"] = _arguments_object(self.arguments_value(), self.done)
+        elif self.type == _FUNCTION or (self.type in _SERVER_CALLS and self.has_arguments):
+            out["arguments"] = _arguments_object(self.arguments_value(), self.done, self.call)
+        self.built, self.built_at = out, self.revision
         return out
 
 
@@ -274,8 +328,11 @@ class GeminiInteractions(Dialect):
         kind = tag_or_none(payload.get("event_type"))
         return kind in _EVENT_TYPES or (kind == "error" and "error" in payload)
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one event (or the ``[DONE]`` sentinel).
+
+        Returns:
+            ``True`` when the interaction completed (or at ``[DONE]``).
 
         Raises:
             ProviderError: an ``error`` event (or Google's error envelope), or
@@ -284,8 +341,7 @@ class GeminiInteractions(Dialect):
                 delta for a step that never started.
         """
         if event.raw == b"[DONE]":
-            self.terminated = True
-            return
+            return True
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
@@ -306,14 +362,12 @@ class GeminiInteractions(Dialect):
                 self.interaction["status"] = status
         elif kind in _COMPLETED:
             self._completed(payload, event)
+            return True
         elif kind == "error" or payload.get("error") is not None:
             raise _interaction_error(payload, event)
         else:
             self.acc.unknown(kind, payload)
-
-    def close(self) -> bool:
-        """Complete when the interaction completed (or the ``[DONE]`` sentinel came)."""
-        return self.terminated
+        return False
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -366,7 +420,6 @@ class GeminiInteractions(Dialect):
             self.acc.finish(0, status, unified, close=not failed)
             if failed:
                 raise _failed_interaction(self.interaction, payload, event.index)
-        self.terminated = True
 
     def _usage(self, usage: dict[str, Any]) -> None:
         if usage != self.usage:
@@ -388,17 +441,18 @@ class GeminiInteractions(Dialect):
         fields.pop("type", None)
         step = self.steps[index] = _Step(index, step_type, fields)
         acc = self.acc
+        # A start's own items are kept as sent; their text goes to the accumulator too.
         if step_type == _THOUGHT:
-            acc.begin_part(0, "reasoning")
+            step.part = acc.begin_part(0, PartKind.REASONING, step.key)
             for item in step.summary.items:
                 text = item.get("text") if type(item) is dict else None
                 if isinstance(text, str) and text:
-                    acc.reasoning(0, text)
+                    step.part = acc.reasoning(0, text, step.key)
         elif step_type in (_OUTPUT, "text"):
             for item in step.content.items:
                 text = item.get("text") if type(item) is dict else None
                 if isinstance(text, str) and text:
-                    acc.text(0, text)
+                    step.part = acc.text(0, text, step.key)
         elif step_type == _FUNCTION:
             self.function_calls = True
             if "id" in fields or "name" in fields or kind == "step.start":
@@ -407,7 +461,7 @@ class GeminiInteractions(Dialect):
             # else a content block whose delta brings the whole call: it starts there.
         elif step_type in _SERVER_CALLS:
             step.started = True
-            acc.tool_call(
+            step.call = acc.tool_call(
                 0,
                 step.key,
                 id=str_or_none(fields.get("id")),
@@ -426,6 +480,7 @@ class GeminiInteractions(Dialect):
             raise protocol_error(event, f"a delta for step {index}, never started")
         if step.done:
             raise protocol_error(event, f"a delta for step {index} after its end")
+        step.revision += 1
         metadata = object_or_none(payload.get("metadata"))
         usage = object_or_none(metadata.get("total_usage")) if metadata else None
         if usage:
@@ -438,23 +493,23 @@ class GeminiInteractions(Dialect):
         if kind == "text" and step.type in (_OUTPUT, "text"):
             text = delta.get("text")
             if type(text) is str and text:
-                step.content.text(text)
-                acc.text(0, text)
+                part = step.part = acc.text(0, text, step.key)
+                step.content.text(part, text)
         elif kind == "thought_summary" and step.type == _THOUGHT:
             item = object_or_none(delta.get("content"))
             text = item.get("text") if item is not None and item.get("type") == "text" else None
             if type(text) is str and text:
-                step.summary.text(text)
-                acc.reasoning(0, text)
+                part = step.part = acc.reasoning(0, text, step.key)
+                step.summary.text(part, text)
             elif item is not None:
-                step.summary.add(item)
+                step.summary.add(item, step.part)
                 acc.unknown(kind, payload)
         elif kind == "thought_signature":
             signature = delta.get("signature")
             if type(signature) is str and signature:
                 step.signature.append(signature)
                 if step.type == _THOUGHT:
-                    acc.reasoning_signature(0, signature=signature)
+                    acc.reasoning_signature(0, signature=signature, owner=step.key)
         elif kind == "arguments_delta" and step.type == _FUNCTION:
             self._arguments_delta(step, delta)
         elif kind in ("text_annotation_delta", "text_annotation") and step.type in (
@@ -463,14 +518,14 @@ class GeminiInteractions(Dialect):
         ):
             annotations = delta.get("annotations")
             if type(annotations) is list:
-                step.content.annotate(annotations)
+                step.content.annotate(annotations, step.part)
             acc.unknown(kind, payload)
         elif kind in _MEDIA and step.type in (_OUTPUT, kind):
             item = dict(delta)
             if step.type == kind:
                 step.fields.update((k, v) for k, v in item.items() if k != "type")
             else:
-                step.content.add(item)
+                step.content.add(item, step.part)
             acc.unknown(kind, payload)
         elif kind == _FUNCTION and step.type == _FUNCTION:
             _legacy_function_call(self, step, delta, event)
@@ -489,7 +544,7 @@ class GeminiInteractions(Dialect):
 
     def _call(self, step: _Step, fields: dict[str, Any]) -> None:
         step.started = True
-        self.acc.tool_call(
+        step.call = self.acc.tool_call(
             0, step.key, id=str_or_none(fields.get("id")), name=str_or_none(fields.get("name"))
         )
 
@@ -503,10 +558,10 @@ class GeminiInteractions(Dialect):
         if type(signature) is str and signature:
             step.signature.append(signature)
         if type(piece) is str and piece:
-            step.arguments.append(piece)
-            self.acc.tool_call(0, step.key, id=call_id, arguments=piece)
+            step.has_arguments = True
+            step.call = self.acc.tool_call(0, step.key, id=call_id, arguments=piece)
         elif call_id is not None:
-            self.acc.tool_call(0, step.key, id=call_id)
+            step.call = self.acc.tool_call(0, step.key, id=call_id)
 
     def _whole_arguments(
         self, step: _Step, value: Any, event: ServerSentEvent, fresh: bool = False
@@ -514,11 +569,11 @@ class GeminiInteractions(Dialect):
         # Arguments sent as a JSON object, whole (a built-in tool's call, a
         # legacy function call, a start that already has them): written as
         # JSON text once. A start's empty {} is no argument yet.
-        if type(value) is not dict or (fresh and not value) or step.arguments:
+        if type(value) is not dict or (fresh and not value) or step.has_arguments:
             return
         text = arguments_text(value, event, "arguments")
-        step.arguments.append(text)
-        self.acc.tool_call(0, step.key, arguments=text)
+        step.has_arguments = True
+        step.call = self.acc.tool_call(0, step.key, arguments=text)
 
     def _step_stop(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)
@@ -534,17 +589,17 @@ class GeminiInteractions(Dialect):
 
     def _end(self, step: _Step, complete: bool) -> None:
         step.done = True
+        step.revision += 1
         acc = self.acc
         if step.type == _THOUGHT:
-            acc.end_part(0, "reasoning", complete)
+            acc.end_part(0, PartKind.REASONING, complete, owner=step.key)
         elif step.type in (_OUTPUT, "text"):
-            acc.end_part(0, "text", complete)
+            acc.end_part(0, PartKind.TEXT, complete, owner=step.key)
         elif step.type == _FUNCTION or step.type in _SERVER_CALLS:
             if not step.started:
                 self._call(step, step.fields)
             if complete and not step.arguments_value().strip():
                 # No argument came: a call without arguments, {}.
-                step.arguments[:] = ["{}"]
                 acc.replace_arguments(0, step.key, "{}")
             acc.end_tool_call(0, step.key, complete)
 
@@ -578,17 +633,18 @@ def _legacy_function_call(
     dialect._whole_arguments(step, delta.get("arguments"), event)
 
 
-def _arguments_object(arguments: str, done: bool) -> Any:
+def _arguments_object(arguments: str, done: bool, call: ToolCallView | None) -> Any:
     # The Interaction holds a call's arguments as an object: parsed once the
-    # step ended; a call cut short holds what parses so far.
-    if not arguments.strip():
+    # step ended; a call cut short holds what parses so far (with the
+    # accumulator's call, parsed incrementally, snapshot after snapshot).
+    if not arguments or arguments.isspace():
         return {}
     if done:
         value, error = parse_arguments(arguments)
         if error is None:
             return value
     try:
-        partial = parse_partial(arguments)
+        partial = call.partial_arguments() if call is not None else parse_partial(arguments)
     except PartialJSONError as exc:
         try:
             partial = parse_partial(arguments[: exc.position])

@@ -20,11 +20,12 @@ reference is a named function below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -128,10 +129,9 @@ class OllamaChat(Dialect):
         super().__init__(acc)
         self.fields: dict[str, Any] = {}  # the top-level fields, the last value winning
         self.role: str | None = None
-        self.content: list[str] = []
-        self.thinking: list[str] = []
+        # Ollama sends each call whole: kept as sent (never mutated), shared
+        # with every snapshot. The streamed text and thinking are the accumulator's.
         self.tool_calls: list[dict[str, Any]] = []
-        self.logprobs: list[Any] = []
         self.done_reason: str | None = None
 
     @classmethod
@@ -148,8 +148,11 @@ class OllamaChat(Dialect):
             return type(payload.get("message")) is dict
         return type(payload.get("response")) is str
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one line.
+
+        Returns:
+            ``True`` at the last line (``done: true``).
 
         Raises:
             ProviderError: an ``{"error": ...}`` line.
@@ -173,10 +176,11 @@ class OllamaChat(Dialect):
             self._parts(parts, event)
         logprobs = payload.get("logprobs")
         if type(logprobs) is list and logprobs:
-            self.logprobs.extend(logprobs)
             acc.logprobs(0, logprobs)
         if payload.get("done") is True:
             self._done(payload)
+            return True
+        return False
 
     def _parts(self, parts: dict[str, Any], event: ServerSentEvent) -> None:
         acc = self.acc
@@ -185,11 +189,9 @@ class OllamaChat(Dialect):
             self.role = role
         thinking = parts.get("thinking")
         if type(thinking) is str and thinking:
-            self.thinking.append(thinking)
             acc.reasoning(0, thinking)
         content = parts.get(self._text_field)
         if type(content) is str and content:
-            self.content.append(content)
             acc.text(0, content)
         for call in objects(parts.get("tool_calls")):
             self._tool_call(call, event)
@@ -227,7 +229,6 @@ class OllamaChat(Dialect):
         if type(reason) is str and reason:
             self.done_reason = reason
             acc.finish(0, reason, unified_done_reason(reason, bool(self.tool_calls)))
-        self.terminated = True
 
     def _error(self, payload: dict[str, Any], event: ServerSentEvent) -> ProviderError:
         # {"error": "..."}: Ollama's errors are a message, with no code; whether
@@ -244,19 +245,25 @@ class OllamaChat(Dialect):
 
     def response(self) -> dict[str, Any]:
         """The ``ChatResponse`` a call with ``stream: false`` would have returned."""
-        message: dict[str, Any] = {
-            "role": self.role or "assistant",
-            "content": "".join(self.content),
-        }
-        if self.thinking:
-            message["thinking"] = "".join(self.thinking)
+        text, thinking, logprobs = self._streamed()
+        message: dict[str, Any] = {"role": self.role or "assistant", "content": text}
+        if thinking:
+            message["thinking"] = thinking
         if self.tool_calls:
             message["tool_calls"] = list(self.tool_calls)
         out: dict[str, Any] = {"model": "", "created_at": "", "message": message, "done": False}
         out.update(self.fields)
-        if self.logprobs:
-            out["logprobs"] = list(self.logprobs)
+        if logprobs:
+            out["logprobs"] = logprobs
         return out
+
+    def _streamed(self) -> tuple[str, str | None, Sequence[Any] | None]:
+        # The answer, the thinking and the log probabilities, as the accumulator has them.
+        choice = self.acc.choices.get(0)
+        if choice is None:
+            return "", None, None
+        text = choice.joined(PartKind.TEXT) or ""
+        return text, choice.joined(PartKind.REASONING), choice.logprobs_content
 
 
 class OllamaGenerate(OllamaChat):
@@ -269,15 +276,16 @@ class OllamaGenerate(OllamaChat):
 
     def response(self) -> dict[str, Any]:
         """The ``GenerateResponse`` a call with ``stream: false`` would have returned."""
-        out: dict[str, Any] = {"model": "", "created_at": "", "response": "".join(self.content)}
-        if self.thinking:
-            out["thinking"] = "".join(self.thinking)
+        text, thinking, logprobs = self._streamed()
+        out: dict[str, Any] = {"model": "", "created_at": "", "response": text}
+        if thinking:
+            out["thinking"] = thinking
         out["done"] = False
         out.update(self.fields)
         if self.tool_calls:
             out["tool_calls"] = list(self.tool_calls)
-        if self.logprobs:
-            out["logprobs"] = list(self.logprobs)
+        if logprobs:
+            out["logprobs"] = logprobs
         return out
 
 

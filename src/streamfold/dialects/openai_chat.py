@@ -16,7 +16,7 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, ToolCallState
+from ..fold import Accumulator, ChoiceView, PartKind, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -234,7 +234,9 @@ class _ReasoningDetails:
     to by ``index``; the non-streaming message has one entry per block, its
     ``text`` (or ``summary``) joined and its ``signature`` (sent in a fragment
     of its own), ``id``, ``data`` and ``format`` set once. A fragment without
-    an ``index`` is an entry of its own.
+    an ``index`` is an entry of its own. Each entry is built again only when a
+    fragment reached it, its text extended with the pieces since (a snapshot
+    costs what changed).
     """
 
     __slots__ = ("entries",)
@@ -242,8 +244,7 @@ class _ReasoningDetails:
     _JOINED = ("text", "summary")
 
     def __init__(self) -> None:
-        # per block: (fields set once, text pieces by field)
-        self.entries: dict[Any, tuple[dict[str, Any], dict[str, list[str]]]] = {}
+        self.entries: dict[Any, _DetailEntry] = {}
 
     def add(self, fragments: list[Any]) -> None:
         for fragment in objects(fragments):
@@ -251,8 +252,9 @@ class _ReasoningDetails:
             key: Any = index if index is not None else ("position", len(self.entries))
             entry = self.entries.get(key)
             if entry is None:
-                entry = self.entries[key] = ({}, {})
-            fields, pieces = entry
+                entry = self.entries[key] = _DetailEntry()
+            entry.built = None
+            fields, pieces = entry.fields, entry.pieces
             for name, value in fragment.items():
                 if name in self._JOINED and type(value) is str:
                     pieces.setdefault(name, []).append(value)
@@ -261,12 +263,34 @@ class _ReasoningDetails:
                     fields[name] = value
 
     def native(self) -> list[dict[str, Any]]:
-        out = []
-        for fields, pieces in self.entries.values():
-            entry = dict(fields)
-            for name, texts in pieces.items():
-                entry[name] = "".join(texts)
-            out.append(entry)
+        return [entry.native() for entry in self.entries.values()]
+
+
+class _DetailEntry:
+    """One entry of ``reasoning_details``: its fields, and its text pieces by field."""
+
+    __slots__ = ("built", "fields", "pieces")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {}  # set once
+        self.pieces: dict[str, list[str]] = {}  # joined on demand, then kept joined
+        self.built: dict[str, Any] | None = None  # the native entry, until a fragment comes
+
+    def native(self) -> dict[str, Any]:
+        built = self.built
+        if built is not None:
+            return built
+        out = dict(self.fields)
+        for name, texts in self.pieces.items():
+            if len(texts) > 1:
+                # Extend the text joined before: in place once no snapshot holds it.
+                tail = texts[1] if len(texts) == 2 else "".join(texts[1:])
+                text = texts[0]
+                texts.clear()
+                text += tail
+                texts.append(text)
+            out[name] = texts[0]
+        self.built = out
         return out
 
 
@@ -287,6 +311,7 @@ class _ChoiceExtras:
         "logprobs_more",
         "reasoning_details",
         "reasoning_key",
+        "revision",
         "role",
     )
 
@@ -299,7 +324,7 @@ class _ChoiceExtras:
         self.delta_keys: set[str] = set()  # every delta key seen, null or not
         self.empty_content = False  # a delta carried content ""
         self.by_index: dict[Any, Any] = {}  # tool-call index -> current accumulator key
-        self.call_index: dict[ToolCallState, int] = {}  # a call -> the provider's index
+        self.call_index: dict[ToolCallView, int] = {}  # a call -> the provider's index
         self.function_call: bool = False
         self.reasoning_details: _ReasoningDetails | None = None
         # logprobs keys in the order streamed (content, refusal, DeepSeek's
@@ -307,6 +332,19 @@ class _ChoiceExtras:
         self.logprobs_keys: dict[str, None] = {}
         self.logprobs_more: dict[str, list[Any]] = {}
         self.last_delta: dict[str, Any] | None = None  # Perplexity (see _perplexity_delta)
+        self.revision = 0  # grows whenever anything above may have changed
+
+
+class _NativeChoice:
+    """A choice of the native response as last built, and what it was built from."""
+
+    __slots__ = ("calls", "key", "value")
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] = ()
+        self.value: dict[str, Any] | None = None
+        # Each call's `function` object, by call, with what it was built from.
+        self.calls: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
 
 class OpenAIChat(Dialect):
@@ -329,11 +367,15 @@ class OpenAIChat(Dialect):
         }
         self.choices: dict[int, _ChoiceExtras] = {}
         self.usage_raw: dict[str, Any] | None = None
-        self._typed = True  # try the typed path first (see _TypedChunk)
+        # Try the typed path (see _TypedChunk) once the response has started
+        # (the first chunks take the dict path), until a choice finishes or it
+        # stops paying.
+        self._typed = False
         self._typed_hits = 0
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
+        self._native: dict[int, _NativeChoice] = {}  # what response() built, per choice
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -346,11 +388,20 @@ class OpenAIChat(Dialect):
             payload.get("choices"), list
         )
 
-    def handle(self, event: ServerSentEvent) -> None:
-        """Fold one chunk (or the ``[DONE]`` marker, or an error payload)."""
-        if self._typed and self.acc.started and not event.event_set and self._fast(event):
-            return
-        self._handle_dict(event)
+    def handle(self, event: ServerSentEvent) -> bool:
+        """Fold one chunk (or the ``[DONE]`` marker, or an error payload).
+
+        Returns:
+            ``True`` at ``[DONE]``, or at the first chunk of another completion.
+
+        Raises:
+            ProviderError: an error payload, or DeepSeek's
+                ``insufficient_system_resource`` finish at the end.
+            ProtocolError: the chunk is not a JSON object.
+        """
+        if self._typed and not event.event_set and self._fast(event):
+            return False
+        return self._handle_dict(event)
 
     def _fast(self, event: ServerSentEvent) -> bool:
         # The typed path: True when the chunk was folded here. Every check comes
@@ -415,14 +466,15 @@ class OpenAIChat(Dialect):
         # (a null content needs no note: without text, content is null anyway).
         self._noted[key].add(index)
         extras = self._extras(index)
+        extras.revision += 1
         extras.delta_keys.add(key)
         if key == "content" and value == "":
             extras.empty_content = True
 
-    def _handle_dict(self, event: ServerSentEvent) -> None:
+    def _handle_dict(self, event: ServerSentEvent) -> bool:
         if event.raw == b"[DONE]":
-            self.terminated = True
-            return
+            self._deepseek_check()
+            return True
         try:
             chunk = _decode(event.raw)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
@@ -436,7 +488,8 @@ class OpenAIChat(Dialect):
                 position=event.index,
             )
         if self._finish_seen and self._next_completion(chunk, event):
-            return
+            self._deepseek_check()
+            return True
         if None in chunk.values():
             self.null_fields.update(key for key, value in chunk.items() if value is None)
         if "obfuscation" in chunk:
@@ -449,9 +502,7 @@ class OpenAIChat(Dialect):
         choices = chunk.get("choices")
         if choices:
             if not self.acc.started:
-                self.acc.start(
-                    self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
-                )
+                self._start()
             if type(choices) is not list:
                 raise ProtocolError(
                     f"server-sent event #{event.index}: 'choices' is not a list",
@@ -469,6 +520,7 @@ class OpenAIChat(Dialect):
             self._usage(usage)
         if not chunk.keys() <= _KNOWN_TOP or event.event == "error":
             self._rare_top_fields(chunk, event)
+        return False
 
     def _usage(self, usage: dict[str, Any]) -> None:
         if usage is not self.usage_raw and usage != self.usage_raw:
@@ -502,18 +554,20 @@ class OpenAIChat(Dialect):
             raise provider_error(chunk, event.index)
 
     def close(self) -> bool:
-        """Complete when ``[DONE]`` arrived or every choice has a finish reason.
+        """Without ``[DONE]``: complete when every choice has a finish reason.
 
         Raises:
             ProviderError: DeepSeek's ``insufficient_system_resource`` finish.
         """
-        for state in self.acc.choices.values():
-            if state.raw_finish == "insufficient_system_resource":
-                raise _deepseek_insufficient_resource()
-        if self.terminated:
-            return True
+        self._deepseek_check()
         choices = self.acc.choices
-        return bool(choices) and all(s.raw_finish is not None for s in choices.values())
+        return bool(choices) and all(s.raw_finish_reason is not None for s in choices.values())
+
+    def _deepseek_check(self) -> None:
+        # At the end of the stream, whichever way it ends.
+        for state in self.acc.choices.values():
+            if state.raw_finish_reason == "insufficient_system_resource":
+                raise _deepseek_insufficient_resource()
 
     # -- per chunk -----------------------------------------------------------------
 
@@ -531,19 +585,25 @@ class OpenAIChat(Dialect):
         if found:
             self._missing = tuple(k for k in self._missing if k not in found)
         if not self.acc.started and ("id" in self.fields or "model" in self.fields):
-            self.acc.start(
-                self.fields.get("id"), self.fields.get("model"), self.fields.get("created")
-            )
+            self._start()
+
+    def _start(self) -> None:
+        fields = self.fields
+        self.acc.start(fields.get("id"), fields.get("model"), fields.get("created"))
+        self._typed = True
 
     def _choice(self, choice: dict[str, Any], event: ServerSentEvent) -> None:
         index = index_or_none(choice.get("index"))
         if index is None:
             index = 0
         extras = self._extras(index)
-        extras.choice_keys.update(choice)
+        if not choice.keys() <= extras.choice_keys:
+            extras.choice_keys.update(choice)
+            extras.revision += 1
         delta = choice.get("delta")
         if "message" in choice and type(delta) is dict:
             extras.last_delta = delta  # Perplexity (see _perplexity_delta)
+            extras.revision += 1
         if delta and type(delta) is dict:
             content = delta.get("content")
             if content and type(content) is str:
@@ -565,6 +625,7 @@ class OpenAIChat(Dialect):
             self._finish_seen = True
             self._typed = False
         if not choice.keys() <= _KNOWN_CHOICE:
+            extras.revision += 1
             fields = extras.fields
             for key in choice.keys() - _KNOWN_CHOICE:
                 value = choice[key]
@@ -577,6 +638,7 @@ class OpenAIChat(Dialect):
         # events) and any other (DeepSeek's reasoning_content: the logprobs of
         # the reasoning tokens). A key sent only as null stays null.
         content = refusal = None
+        extras.revision += 1
         for key, value in logprobs.items():
             extras.logprobs_keys[key] = None
             if type(value) is not list:
@@ -601,6 +663,7 @@ class OpenAIChat(Dialect):
         # Everything in a delta but string content: rarer, so off the text path.
         acc = self.acc
         extras = self._extras(index)
+        extras.revision += 1
         extras.delta_keys.update(delta)
         if delta.get("content") == "":
             extras.empty_content = True
@@ -712,7 +775,7 @@ class OpenAIChat(Dialect):
         if key is None:
             key = extras.by_index[index] = index
         elif call_id:
-            known = self.acc.choice(choice).tool_calls.get(key)
+            known = self.acc.choice(choice).tool_call(key)
             if known is not None and known.id and known.id != call_id:
                 key = extras.by_index[index] = (index, call_id)
         return key
@@ -730,14 +793,13 @@ class OpenAIChat(Dialect):
         known = self.fields.get("id")
         if new_id is None or known is None or new_id == known or new_id in self._finish_ids:
             return False
-        if not all(state.raw_finish is not None for state in self.acc.choices.values()):
+        if not all(s.raw_finish_reason is not None for s in self.acc.choices.values()):
             return False
         self.acc.warn(
             f"server-sent event #{event.index}: a chunk of another completion "
             f"({shorten(new_id, 60)!r}) after every choice of {shorten(known, 60)!r} "
             "finished; the stream ends with the first completion, the rest is ignored"
         )
-        self.terminated = True
         return True
 
     def _legacy_function_call(
@@ -818,24 +880,61 @@ class OpenAIChat(Dialect):
         return any(key in extras.choice_keys for extras in self.choices.values())
 
     def _native_choice(self, index: int, shape: _Shape) -> dict[str, Any]:
+        # Built again only when something in it changed (the key); each call's
+        # object only when that call changed.
         state = self.acc.choices[index]
         extras = self.choices.get(index) or _ChoiceExtras()
+        native = self._native.get(index)
+        if native is None:
+            native = self._native[index] = _NativeChoice()
+        calls = state.tool_calls
+        key = (
+            _text_key(state, PartKind.TEXT),
+            _text_key(state, PartKind.REFUSAL),
+            _text_key(state, PartKind.REASONING),
+            tuple([(c.version, c.id, c.name) for c in calls]),
+            _length(state.logprobs_content),
+            _length(state.logprobs_refusal),
+            state.raw_finish_reason,
+            extras.revision,
+            shape,
+        )
+        if native.value is not None and key == native.key:
+            return native.value
+        # Let go of the old one first: the texts it holds may then grow in place.
+        native.value = None
+        value = native.value = self._build_choice(index, state, extras, native, shape)
+        native.key = key
+        return value
+
+    def _build_choice(
+        self,
+        index: int,
+        state: ChoiceView,
+        extras: _ChoiceExtras,
+        native: _NativeChoice,
+        shape: _Shape,
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {"role": extras.role or "assistant"}
-        if state.parts["text"]:
-            message["content"] = state.joined("text")
+        text = state.joined(PartKind.TEXT)
+        if text is not None:
+            message["content"] = text
         elif shape.empty_content is _MIRROR:
             # What the stream said: "" when a delta carried content "", else null.
             message["content"] = "" if extras.empty_content else None
         elif shape.empty_content is not _OMIT:
             message["content"] = shape.empty_content
-        if state.parts["refusal"]:
-            message["refusal"] = state.joined("refusal")
-        if state.parts["reasoning"]:
-            message[extras.reasoning_key] = state.joined("reasoning")
+        refusal = state.joined(PartKind.REFUSAL)
+        if refusal is not None:
+            message["refusal"] = refusal
+        reasoning = state.joined(PartKind.REASONING)
+        if reasoning is not None:
+            message[extras.reasoning_key] = reasoning
         calls = []
-        for position, call in enumerate(state.tool_order):
-            function = {"name": call.name or "", "arguments": call.arguments_text()}
-            if extras.function_call and call is state.tool_calls.get("function_call"):
+        function_call = state.tool_call("function_call") if extras.function_call else None
+        for position, call in enumerate(state.tool_calls):
+            function = _function(native, call)
+            if function_call is not None and call is function_call:
                 message["function_call"] = function
                 continue
             native_call: dict[str, Any] = {"id": call.id or "", "type": call.kind}
@@ -846,7 +945,8 @@ class OpenAIChat(Dialect):
         if calls:
             message["tool_calls"] = calls
         for key, value in extras.delta_fields.items():
-            message.setdefault(key, value)
+            # A list grows in later chunks: the response gets it as it is now.
+            message.setdefault(key, list(value) if type(value) is list else value)
         if extras.reasoning_details is not None:
             message.setdefault("reasoning_details", extras.reasoning_details.native())
         for key in extras.delta_keys:
@@ -856,29 +956,55 @@ class OpenAIChat(Dialect):
         _defaults(message, shape.message)
         for key in shape.stream_only:
             message.pop(key, None)
-        native: dict[str, Any] = {"index": index, "message": message}
+        out: dict[str, Any] = {"index": index, "message": message}
         if extras.logprobs_keys:
-            native["logprobs"] = {
-                key: self._logprobs_list(state, extras, key) for key in extras.logprobs_keys
+            out["logprobs"] = {
+                key: _logprobs_list(state, extras, key) for key in extras.logprobs_keys
             }
         elif "logprobs" in extras.choice_keys:
-            native["logprobs"] = None
-        native["finish_reason"] = state.raw_finish
+            out["logprobs"] = None
+        out["finish_reason"] = state.raw_finish_reason
         for key, value in extras.fields.items():
-            native.setdefault(key, value)
+            out.setdefault(key, value)
         for key in extras.choice_keys:
             if key != "delta":  # the streaming field itself
-                native.setdefault(key, None)
-        _defaults(native, shape.choice)
-        return native
+                out.setdefault(key, None)
+        _defaults(out, shape.choice)
+        return out
 
-    @staticmethod
-    def _logprobs_list(state: Any, extras: _ChoiceExtras, key: str) -> list[Any] | None:
-        if key == "content":
-            return state.logprobs_content  # type: ignore[no-any-return]
-        if key == "refusal":
-            return state.logprobs_refusal  # type: ignore[no-any-return]
-        return extras.logprobs_more.get(key)
+
+def _logprobs_list(state: ChoiceView, extras: _ChoiceExtras, key: str) -> Any:
+    if key == "content":
+        return state.logprobs_content
+    if key == "refusal":
+        return state.logprobs_refusal
+    more = extras.logprobs_more.get(key)
+    # A list the dialect keeps growing: the response gets it as it is now.
+    return None if more is None else list(more)
+
+
+def _text_key(state: ChoiceView, kind: PartKind) -> tuple[int, int]:
+    # What the text of every part of a kind depends on: the parts, and the last one's version.
+    parts = state.parts(kind)
+    return (len(parts), parts[-1].version) if parts else (0, 0)
+
+
+def _length(items: Any) -> int:
+    return -1 if items is None else len(items)
+
+
+def _function(native: _NativeChoice, call: ToolCallView) -> dict[str, Any]:
+    # A call's `function` object, built again only when the call changed.
+    key = (call.version, call.name)
+    known = native.calls.get(call.index)
+    if known is not None and known[0] == key:
+        return known[1]
+    # Let go of the old arguments first: they may then grow in place.
+    known = None
+    native.calls.pop(call.index, None)
+    function = {"name": call.name or "", "arguments": call.arguments}
+    native.calls[call.index] = (key, function)
+    return function
 
 
 # -- the non-streaming shape of each provider -------------------------------------------

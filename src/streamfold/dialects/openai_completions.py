@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import index_or_none, objects, str_or_none
 from .openai_chat import OpenAIChat, unified_finish_reason
@@ -30,12 +30,15 @@ _LOGPROB_KEYS: Final = ("tokens", "token_logprobs", "top_logprobs", "text_offset
 
 
 class _Choice:
-    """What the dialect keeps of one choice for the native response."""
+    """What the dialect keeps of one choice for the native response (its text is
+    the accumulator's)."""
 
-    __slots__ = ("fields", "finish", "logprobs", "text")
+    __slots__ = ("built", "built_at", "fields", "finish", "logprobs", "revision")
 
     def __init__(self) -> None:
-        self.text: list[str] = []
+        self.revision = 0  # grows with every chunk that reaches the choice
+        self.built: dict[str, Any] | None = None  # the native choice as last built
+        self.built_at: tuple[int, int] = (-1, -1)  # (revision, text version) it was built at
         self.finish: str | None = None  # the last finish_reason
         self.logprobs: dict[str, list[Any]] | None = None  # the legacy arrays, extended
         self.fields: dict[str, Any] = {}  # other choice fields: the last non-null wins
@@ -72,10 +75,10 @@ class OpenAICompletions(OpenAIChat):
         state = self.legacy.get(index)
         if state is None:
             state = self.legacy[index] = _Choice()
+        state.revision += 1
         acc = self.acc
         text = choice.get("text")
         if type(text) is str and text:
-            state.text.append(text)
             acc.text(index, text)
         logprobs = choice.get("logprobs")
         if type(logprobs) is dict:
@@ -126,17 +129,28 @@ class OpenAICompletions(OpenAIChat):
         return out
 
     def _native_text_choice(self, index: int) -> dict[str, Any]:
+        # Built again only when a chunk reached the choice or its text grew.
         state = self.legacy[index]
-        if len(state.text) > 1:
-            state.text[:] = ["".join(state.text)]
+        choice = self.acc.choices.get(index)
+        parts = choice.parts(PartKind.TEXT) if choice is not None else ()
+        at = (state.revision, parts[-1].version if parts else -1)
+        if state.built is not None and at == state.built_at:
+            return state.built
+        # Let go of the old one first: its text may then grow in place.
+        state.built = None
+        logprobs = state.logprobs
         native: dict[str, Any] = {
-            "text": state.text[0] if state.text else "",
+            "text": (choice.joined(PartKind.TEXT) if choice is not None else None) or "",
             "index": index,
-            "logprobs": state.logprobs,
+            # The arrays grow with later chunks: the response gets them as they are now.
+            "logprobs": None
+            if logprobs is None
+            else {key: list(value) for key, value in logprobs.items()},
             "finish_reason": state.finish,
         }
         for key, value in state.fields.items():
             native.setdefault(key, value)
+        state.built, state.built_at = native, at
         return native
 
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator
+from ..fold import Accumulator, PartKind, PartView, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     Dialect,
@@ -80,10 +80,10 @@ _STATUSES: Final = frozenset(
 
 # Content part type -> the accumulator's part kind.
 _UNIFIED_KIND: Final = {
-    "output_text": "text",
-    "refusal": "refusal",
-    "reasoning_text": "reasoning",
-    "summary_text": "reasoning",
+    "output_text": PartKind.TEXT,
+    "refusal": PartKind.REFUSAL,
+    "reasoning_text": PartKind.REASONING,
+    "summary_text": PartKind.REASONING,
 }
 
 _INCOMPLETE: Final = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -148,19 +148,46 @@ def _bedrock_cache_write(input_details: dict[str, Any]) -> int | None:
 class _Part:
     """One content part (output_text, refusal, reasoning_text) or summary part."""
 
-    __slots__ = ("annotations", "base", "deltas", "kind", "logprobs")
+    __slots__ = (
+        "annotations",
+        "base",
+        "built",
+        "built_at",
+        "key",
+        "kind",
+        "logprobs",
+        "revision",
+        "segments",
+    )
 
-    def __init__(self, kind: str, base: dict[str, Any] | None) -> None:
+    def __init__(self, kind: str, base: dict[str, Any] | None, key: tuple[int, str, int]) -> None:
         self.kind = kind
+        self.key = key  # (output index, section, number): the owner of its accumulator parts
+        # Grows with every event that reaches the part (see _part): the native
+        # part is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
         self.base = base  # the part object the server sent last (added, then done)
-        self.deltas: list[str] = []
+        # Its text, in order: the accumulator's parts that hold it (one, unless
+        # the provider interleaved it with another part of its kind), the
+        # server's final text when it replaced the deltas, and the pieces of a
+        # part type that reaches no accumulator part.
+        self.segments: list[PartView | str] = []
         self.annotations: dict[int, Any] = {}
         self.logprobs: list[Any] = []
 
     def text(self) -> str:
-        return "".join(self.deltas)
+        segments = self.segments
+        if len(segments) == 1:
+            only = segments[0]
+            return only if isinstance(only, str) else only.text
+        return "".join([s if isinstance(s, str) else s.text for s in segments])
 
     def native(self) -> dict[str, Any]:
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
         out: dict[str, Any] = dict(self.base) if self.base else {"type": self.kind}
         out["refusal" if self.kind == "refusal" else "text"] = self.text()
         if self.kind == "output_text":
@@ -169,7 +196,8 @@ class _Part:
             else:
                 out.setdefault("annotations", [])
             if self.logprobs:
-                out["logprobs"] = self.logprobs
+                out["logprobs"] = list(self.logprobs)  # it grows in later events
+        self.built, self.built_at = out, self.revision
         return out
 
 
@@ -178,12 +206,16 @@ class _Item:
 
     __slots__ = (
         "added",
+        "built",
+        "built_at",
+        "call",
         "call_ended",
         "content",
         "done",
         "field",
         "field_deltas",
         "index",
+        "revision",
         "status",
         "summary",
     )
@@ -195,9 +227,25 @@ class _Item:
         self.content: dict[int, _Part] = {}
         self.summary: dict[int, _Part] = {}
         self.field = _ITEM_FIELDS.get(self.type)
+        # A call item's arguments are the accumulator's call; the streamed field
+        # of any other item (a code_interpreter_call's code, an mcp_call's
+        # arguments), and pieces after a call ended, are the dialect's own.
+        self.call: ToolCallView | None = None
         self.field_deltas: list[str] = []
         self.status: str | None = None
         self.call_ended = False
+        # Grows with every event that reaches the item (see _item): the native
+        # item is built again only then.
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
+
+    def field_text(self) -> str:
+        """The streamed field (arguments, input, code) so far."""
+        own = "".join(self.field_deltas) if self.field_deltas else ""
+        if self.call is None:
+            return own
+        return self.call.arguments + own if own else self.call.arguments
 
     @property
     def type(self) -> str:
@@ -209,19 +257,26 @@ class _Item:
     def native(self) -> dict[str, Any]:
         if self.done is not None:
             return self.done
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
         out = dict(self.added)
         if self.content:
             out["content"] = [self.content[i].native() for i in sorted(self.content)]
         if self.summary:
             out["summary"] = [self.summary[i].native() for i in sorted(self.summary)]
-        if self.field is not None and (self.field_deltas or self.field not in out):
-            out[self.field] = "".join(self.field_deltas)
+        if self.field is not None:
+            text = self.field_text()
+            if text or self.field not in out:
+                out[self.field] = text
         if self.status is not None:
             out["status"] = self.status
+        self.built, self.built_at = out, self.revision
         return out
 
 
-_Handler = Callable[["OpenAIResponses", ServerSentEvent, dict[str, Any]], None]
+# A handler returns True at the stream's terminal point.
+_Handler = Callable[["OpenAIResponses", ServerSentEvent, dict[str, Any]], bool | None]
 
 
 class OpenAIResponses(Dialect):
@@ -240,9 +295,8 @@ class OpenAIResponses(Dialect):
         self._last_index: int | None = None
         self._sequence: int | None = None
         self._replayed_through: int | None = None  # a resumed stream's seam: see resumed()
-        # Which Responses part the accumulator's open part of each kind belongs to.
-        self._open: dict[str, tuple[int, str, int]] = {}
         self._noted: set[Any] = set()  # warnings given once per kind
+        self._order: list[int] = []  # the output indexes, sorted (see response)
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -261,8 +315,11 @@ class OpenAIResponses(Dialect):
             return True
         return event.event_set and event.event.startswith("response.")
 
-    def handle(self, event: ServerSentEvent) -> None:
+    def handle(self, event: ServerSentEvent) -> bool:
         """Fold one event.
+
+        Returns:
+            ``True`` at ``response.completed`` or ``response.incomplete``.
 
         Raises:
             ProviderError: an ``error`` event or ``response.failed``.
@@ -270,7 +327,7 @@ class OpenAIResponses(Dialect):
         """
         if event.raw == b"[DONE]":
             self._openrouter_done_marker(event)
-            return
+            return False
         payload = decode_json(event)
         if type(payload) is not dict:
             raise ProtocolError(
@@ -280,11 +337,10 @@ class OpenAIResponses(Dialect):
             )
         kind = self._event_type(event, payload)
         if self._check_sequence(event, payload):
-            return
+            return False
         handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(self, event, payload)
-            return
+            return handler(self, event, payload) is True
         prefix, _, suffix = kind.rpartition(".")
         if prefix in _FIELD_EVENTS and suffix in ("delta", "done"):
             self._field_event(prefix, suffix, payload)
@@ -293,10 +349,7 @@ class OpenAIResponses(Dialect):
             self.acc.unknown(kind, payload)
         else:
             self.acc.unknown(kind or None, payload)
-
-    def close(self) -> bool:
-        """Complete when ``response.completed`` or ``response.incomplete`` arrived."""
-        return self.terminated
+        return False
 
     # -- the response object --------------------------------------------------------
 
@@ -309,7 +362,10 @@ class OpenAIResponses(Dialect):
         if self.final_output is not None:
             out["output"] = self.final_output
         else:
-            out["output"] = [self.items[i].native() for i in sorted(self.items)]
+            items = self.items
+            if len(self._order) != len(items):
+                self._order = sorted(items)
+            out["output"] = [items[i].native() for i in self._order]
         return out
 
     # -- dispatch helpers -------------------------------------------------------------
@@ -397,7 +453,9 @@ class OpenAIResponses(Dialect):
         """The item an event refers to; created when its output_item.added never came."""
         index = self._index(payload)
         item = self.items.get(index)
-        if item is None:
+        if item is not None:
+            item.revision += 1
+        else:
             if not self.acc.started:
                 self.acc.start(None, None, None)
             self.acc.warn(
@@ -412,7 +470,7 @@ class OpenAIResponses(Dialect):
                 added[key] = list(value) if type(value) is list else value
             item = self._new_item(index, added)
             if inferred in _CALL_KINDS:
-                self.acc.tool_call(_CHOICE, index, kind=_CALL_KINDS[inferred])
+                item.call = self.acc.tool_call(_CHOICE, index, kind=_CALL_KINDS[inferred])
         return item
 
     def _new_item(self, index: int, added: dict[str, Any]) -> _Item:
@@ -426,29 +484,33 @@ class OpenAIResponses(Dialect):
     # -- parts: native lists and the accumulator ----------------------------------------
 
     def _feed(self, key: tuple[int, str, int], part: _Part, delta: str) -> None:
-        part.deltas.append(delta)
+        # The accumulator's part is owned by the Responses part's key: a delta
+        # for another Responses part of the kind ends the one before (never
+        # merged into it).
         kind = _UNIFIED_KIND.get(part.kind)
+        segments = part.segments
         if kind is None:
+            segments.append(delta)
             return
-        open_key = self._open.get(kind)
-        if open_key != key:
-            # One open part per kind in the accumulator: a delta for another
-            # Responses part ends the one before (never merged into it).
-            if open_key is not None:
-                self.acc.end_part(_CHOICE, kind)
-            self._open[kind] = key
-        if kind == "text":
-            self.acc.text(_CHOICE, delta)
-        elif kind == "reasoning":
-            self.acc.reasoning(_CHOICE, delta)
+        if kind is PartKind.TEXT:
+            handle = self.acc.text(_CHOICE, delta, key)
+        elif kind is PartKind.REASONING:
+            handle = self.acc.reasoning(_CHOICE, delta, key)
         else:
-            self.acc.refusal(_CHOICE, delta)
+            handle = self.acc.refusal(_CHOICE, delta, key)
+        if not segments or segments[-1] is not handle:
+            segments.append(handle)
 
     def _end(self, key: tuple[int, str, int], part: _Part) -> None:
         kind = _UNIFIED_KIND.get(part.kind)
-        if kind is not None and self._open.get(kind) == key:
-            del self._open[kind]
-            self.acc.end_part(_CHOICE, kind)
+        if kind is not None:
+            self.acc.end_part(_CHOICE, kind, owner=key)
+
+    def _open_part_of(self, kind: PartKind, index: int) -> PartView | None:
+        # The accumulator's open part of ``kind``, when it is one of output[index]'s.
+        part = self.acc.choice(_CHOICE).open_part(kind)
+        owner = part.owner if part is not None else None
+        return part if type(owner) is tuple and owner[0] == index else None
 
     def _settle(self, key: tuple[int, str, int], part: _Part, final: Any, where: str) -> None:
         """The server's final text of a part: it wins over the deltas."""
@@ -471,10 +533,14 @@ class OpenAIResponses(Dialect):
             self.acc.warn(f"{where}: the done event's text is empty; the streamed text is kept")
             return
         self.acc.warn(f"{where}: the done event's text differs from the deltas; it wins")
-        part.deltas[:] = [final]
         kind = _UNIFIED_KIND.get(part.kind)
-        if kind is not None and self._open.get(kind) == key:
-            self.acc.replace_part(_CHOICE, kind, final)
+        open_part = self.acc.choice(_CHOICE).open_part(kind) if kind is not None else None
+        if kind is not None and open_part is not None and open_part.owner == key:
+            # Still open: the accumulator's part takes the final text.
+            self.acc.replace_part(_CHOICE, kind, final, key)
+            part.segments = [open_part]
+        else:
+            part.segments = [final]
 
     def _part(
         self, item: _Item, section: str, payload: dict[str, Any], kind: str, index_key: str
@@ -485,8 +551,9 @@ class OpenAIResponses(Dialect):
             number = max(parts) if parts else 0
         part = parts.get(number)
         if part is None:
-            part = parts[number] = _Part(kind, None)
-        return (item.index, section, number), part
+            part = parts[number] = _Part(kind, None, (item.index, section, number))
+        part.revision += 1
+        return part.key, part
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -522,20 +589,20 @@ class OpenAIResponses(Dialect):
     def _created(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         self._lifecycle(event, payload)
 
-    def _completed(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+    def _completed(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
         response = self._lifecycle(event, payload)
         self._reconcile("response.completed", response)
         status = str_or_none(response.get("status")) or "completed"
         self.acc.finish(_CHOICE, status, "tool_calls" if self._has_calls() else "stop")
-        self.terminated = True
+        return True
 
-    def _incomplete(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+    def _incomplete(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
         response = self._lifecycle(event, payload)
         self._reconcile("response.incomplete", response)
         details = response.get("incomplete_details")
         reason = str_or_none(details.get("reason")) if isinstance(details, dict) else None
         self.acc.finish(_CHOICE, reason or "incomplete", _INCOMPLETE.get(reason or "", "other"))
-        self.terminated = True
+        return True
 
     def _failed(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         response = self._lifecycle(event, payload)
@@ -555,7 +622,7 @@ class OpenAIResponses(Dialect):
         self.acc.finish(_CHOICE, "failed", "error", close=False)
         raise _error(text, code, str_or_none(error.get("type")), error, event.index)
 
-    def _whole_response(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
+    def _whole_response(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool | None:
         # A gateway that answered without streaming, or a body that is one
         # Response object: fold it as its terminal event.
         status = payload.get("status")
@@ -565,7 +632,7 @@ class OpenAIResponses(Dialect):
             "incomplete": OpenAIResponses._incomplete,
             "failed": OpenAIResponses._failed,
         }.get(status if isinstance(status, str) else "", OpenAIResponses._created)
-        handler(self, event, wrapped)
+        return handler(self, event, wrapped)
 
     def _error(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
         # OpenAI documents {"type": "error", "code", "message", "param"}; OpenAI's
@@ -636,6 +703,7 @@ class OpenAIResponses(Dialect):
             if item.done is not None or item.type != added.get("type"):
                 self.acc.warn(f"output[{index}] was added twice; the later item replaces it")
             item.added = dict(added)
+            item.revision += 1
             item_id = added.get("id")
             if isinstance(item_id, str):
                 self._by_id[item_id] = index
@@ -646,7 +714,7 @@ class OpenAIResponses(Dialect):
         kind = _CALL_KINDS.get(item.type)
         if kind is not None:
             initial = added.get(item.field or "")
-            self.acc.tool_call(
+            item.call = self.acc.tool_call(
                 _CHOICE,
                 index,
                 id=str_or_none(added.get("call_id")),
@@ -674,7 +742,7 @@ class OpenAIResponses(Dialect):
                 self.acc.start(None, None, None)
             item = self._new_item(index, dict(done))
             if item.type in _CALL_KINDS:
-                self.acc.tool_call(
+                item.call = self.acc.tool_call(
                     _CHOICE,
                     index,
                     id=str_or_none(done.get("call_id")),
@@ -687,11 +755,10 @@ class OpenAIResponses(Dialect):
         kind = tag_or_none(done.get("type")) or item.type
         if kind == "message":
             self._settle_parts(item, "content", done.get("content"))
-            for unified in ("text", "refusal"):
-                open_key = self._open.get(unified)
-                if open_key is not None and open_key[0] == index:
-                    del self._open[unified]
-                    self.acc.end_part(_CHOICE, unified)
+            for unified in (PartKind.TEXT, PartKind.REFUSAL):
+                open_part = self._open_part_of(unified, index)
+                if open_part is not None:
+                    self.acc.end_part(_CHOICE, unified, owner=open_part.owner)
         elif kind == "reasoning":
             self._settle_parts(item, "summary", done.get("summary"))
             self._settle_parts(item, "content", done.get("content"))
@@ -714,8 +781,9 @@ class OpenAIResponses(Dialect):
                 continue
             part = store.get(number)
             if part is None:
-                part = store[number] = _Part(part_type, final)
-            key = (item.index, section, number)
+                part = store[number] = _Part(part_type, final, (item.index, section, number))
+            part.revision += 1
+            key = part.key
             text = final.get("refusal" if part_type == "refusal" else "text")
             self._settle(key, part, text, f"{item.label()} {section}[{number}]")
             self._server_part(part, final)
@@ -735,23 +803,21 @@ class OpenAIResponses(Dialect):
         # A reasoning part ends with its item, not at its text's done event, so
         # that the item's encrypted_content (sent only now) rides on its
         # reasoning.done event.
-        open_key = self._open.get("reasoning")
-        if open_key is None or open_key[0] != item.index:
-            return
-        del self._open["reasoning"]
         # The accumulator ends reasoning itself when answer text or a tool call
         # starts (OpenRouter streams the message before the reasoning item is
         # done): the content then has no part to ride on, and must not be left
         # for the next one.
-        if "reasoning" not in self.acc.choice(_CHOICE).open:
+        open_part = self._open_part_of(PartKind.REASONING, item.index)
+        if open_part is None:
             return
         if isinstance(encrypted_content, str) and encrypted_content:
-            self.acc.reasoning_signature(_CHOICE, encrypted_content=encrypted_content)
-        self.acc.end_part(_CHOICE, "reasoning")
+            self.acc.reasoning_signature(
+                _CHOICE, encrypted_content=encrypted_content, owner=open_part.owner
+            )
+        self.acc.end_part(_CHOICE, PartKind.REASONING, owner=open_part.owner)
 
     def _done_call(self, item: _Item, done: dict[str, Any]) -> None:
-        call = self.acc.choice(_CHOICE).tool_calls.get(item.index)
-        if call is not None:
+        if item.call is not None:
             # The call id or name may come only with the final item.
             self.acc.tool_call(
                 _CHOICE,
@@ -782,14 +848,15 @@ class OpenAIResponses(Dialect):
             self.acc.unknown(f"{prefix}.{suffix}", payload)
 
     def _field_delta(self, item: _Item, delta: str) -> None:
-        item.field_deltas.append(delta)
         if item.type in _CALL_KINDS and not item.call_ended:
-            self.acc.tool_call(_CHOICE, item.index, arguments=delta)
+            item.call = self.acc.tool_call(_CHOICE, item.index, arguments=delta)
+        else:
+            item.field_deltas.append(delta)
 
     def _settle_field(self, item: _Item, final: Any, where: str) -> None:
         if not isinstance(final, str):
             return
-        current = "".join(item.field_deltas)
+        current = item.field_text()
         if final == current:
             return
         if final.startswith(current):
@@ -804,9 +871,11 @@ class OpenAIResponses(Dialect):
             self.acc.warn(f"{where}: the done event's value is empty; the streamed value is kept")
             return
         self.acc.warn(f"{where}: the done event's value differs from the deltas; it wins")
-        item.field_deltas[:] = [final]
-        if item.type in _CALL_KINDS:
+        if item.call is not None:
             self.acc.replace_arguments(_CHOICE, item.index, final)
+            item.field_deltas = []
+        else:
+            item.field_deltas = [final]
 
     def _status_event(self, item_type: str, status: str, payload: dict[str, Any]) -> None:
         self._item(payload, item_type).status = status
@@ -827,7 +896,7 @@ class OpenAIResponses(Dialect):
             part.base = part_dict
             # The SDK treats text in the added part as its first piece.
             initial = part_dict.get("refusal" if part.kind == "refusal" else "text")
-            if isinstance(initial, str) and initial and not part.deltas:
+            if isinstance(initial, str) and initial and not part.segments:
                 self._feed(key, part, initial)
 
     def _content_part_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:
@@ -881,7 +950,7 @@ class OpenAIResponses(Dialect):
         if type(part_dict) is dict:
             part.base = part_dict
             initial = part_dict.get("text")
-            if isinstance(initial, str) and initial and not part.deltas:
+            if isinstance(initial, str) and initial and not part.segments:
                 self._feed(key, part, initial)
 
     def _summary_part_done(self, event: ServerSentEvent, payload: dict[str, Any]) -> None:

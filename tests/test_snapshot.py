@@ -1,0 +1,124 @@
+"""``parser.snapshot`` read after every chunk: what a caller sees is what a parser
+that never took a snapshot would show, and a snapshot never changes afterwards.
+
+A snapshot reuses what did not change since the previous one (docs/semantics.md,
+"Snapshots"). These tests hold that reuse to the result built from scratch: at
+every chunk (each one event) of every recording, the snapshot of a parser read
+after every chunk equals the first snapshot of a fresh parser fed the same
+chunks; and every snapshot taken on the way still encodes to the same JSON at
+the end of the stream.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from streamfold import StreamParser
+from streamfold.result import Result
+
+from .corpus import CORPUS, FIXTURES, cut
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+# Longer recordings are checked at this many chunks (the first ones, then spread
+# out): a fresh parser per chunk costs time quadratic in the recording.
+_CHECKPOINTS = 48
+
+
+def chunks_of(data: bytes) -> list[bytes]:
+    """The recording cut after every event (a JSON array or body: in 64-byte reads)."""
+    ends = [m.end() for m in _EVENT_END.finditer(data)]
+    return cut(data, ends or range(64, len(data), 64))
+
+
+def _recordings() -> list[Any]:
+    paths = sorted(FIXTURES.rglob("*.sse")) + sorted(FIXTURES.rglob("*.json"))
+    if CORPUS.is_dir():
+        paths += sorted(CORPUS.glob("*.sse"))
+    return [pytest.param(path, id=f"{path.parent.name}-{path.stem}") for path in paths]
+
+
+def _checkpoints(count: int) -> set[int]:
+    if count <= _CHECKPOINTS:
+        return set(range(count))
+    first = set(range(_CHECKPOINTS // 2))
+    step = count / (_CHECKPOINTS // 2)
+    return first | {int(i * step) for i in range(_CHECKPOINTS // 2)} | {count - 1}
+
+
+def _fresh(chunks: list[bytes], options: dict[str, Any], close: bool) -> Result:
+    parser = StreamParser(**options)
+    for chunk in chunks:
+        parser.feed(chunk)
+    if close:
+        parser.close()
+    return parser.snapshot
+
+
+_OPTIONS = [
+    pytest.param({"events": False}, id="fold"),
+    pytest.param({"parse_arguments": True, "parse_content": False}, id="events"),
+]
+
+
+@pytest.mark.parametrize("options", _OPTIONS)
+@pytest.mark.parametrize("path", _recordings())
+def test_a_snapshot_after_every_chunk_is_the_one_built_from_scratch(
+    path: Path, options: dict[str, Any]
+) -> None:
+    chunks = chunks_of(path.read_bytes())
+    checked = _checkpoints(len(chunks))
+    parser = StreamParser(**options)
+    for position, chunk in enumerate(chunks):
+        parser.feed(chunk)
+        snapshot = parser.snapshot
+        if position in checked:
+            assert snapshot == _fresh(chunks[: position + 1], options, close=False), position
+        assert parser.snapshot is snapshot  # nothing happened: the same result
+        del snapshot  # let go, as a caller that looks once per chunk does
+    parser.close()
+    assert parser.snapshot == _fresh(chunks, options, close=True)
+
+
+@pytest.mark.parametrize("path", _recordings())
+def test_a_snapshot_never_changes_after_later_chunks(path: Path) -> None:
+    # Every snapshot is kept: the texts it shares can then never grow in place,
+    # and what the next ones reuse or copy must leave it as it was.
+    chunks = chunks_of(path.read_bytes())
+    parser = StreamParser(parse_arguments=True)
+    taken: list[tuple[Result, bytes]] = []
+    for chunk in chunks:
+        parser.feed(chunk)
+        snapshot = parser.snapshot
+        taken.append((snapshot, msgspec.json.encode(snapshot)))
+    parser.close()
+    final = parser.snapshot
+    taken.append((final, msgspec.json.encode(final)))
+    for position, (snapshot, encoded) in enumerate(taken):
+        assert msgspec.json.encode(snapshot) == encoded, position
+
+
+def test_a_snapshot_shares_what_did_not_change() -> None:
+    # Text, then a tool call: while the call streams, the text (a string of the
+    # unified view and of the native message alike) is the very same object.
+    head = b'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":'
+    parser = StreamParser()
+    parser.feed(head + b'{"content":"Hello"}}]}\n\n')
+    first = parser.snapshot
+    call = b'{"tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":"{\\"a"}}]}'
+    parser.feed(head + call + b"}]}\n\n")
+    second = parser.snapshot
+    assert second is not first
+    assert second.unified.text is first.unified.text
+    assert second.response["choices"][0]["message"]["content"] is first.unified.text
+    more = b'{"tool_calls":[{"index":0,"function":{"arguments":"\\": 1}"}}]}'
+    parser.feed(head + more + b"}]}\n\n")
+    third = parser.snapshot
+    assert third.unified.text is first.unified.text
+    assert third.unified.tool_calls[0].arguments == '{"a": 1}'
+    assert second.unified.tool_calls[0].arguments == '{"a'
+    assert third.warnings is second.warnings
