@@ -1,10 +1,26 @@
-"""Fixtures shared by the HTTP tests."""
+"""Fixtures shared by the tests, and the ``--update-golden`` option."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
 import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the fixtures' golden files (<case>.unified.json, <case>.response.json) "
+        "from the current fold instead of comparing; review the diff before committing",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """Whether the run rewrites the golden files (``--update-golden``)."""
+    return bool(request.config.getoption("--update-golden"))
 
 
 @pytest.fixture(params=["httpx", "httpx2"])

@@ -1,6 +1,8 @@
 """Shared test helpers: the recordings (in-repo and the team's shared corpus),
-folding with arbitrary cuts, what makes two folds identical, and the hostile
-mutations of the fuzz tests (also driven by ``bench/fuzz.py``)."""
+folding with arbitrary cuts, what makes two folds identical (``comparable``,
+``fold_checked``), the event order contract (``check_order``), and the hostile
+mutations of the fuzz tests (also driven by ``bench/fuzz.py``). The conformance
+suite (``test_conformance.py``) runs them over every recording."""
 
 from __future__ import annotations
 
@@ -19,7 +21,17 @@ import pytest
 from hypothesis import strategies as st
 
 from streamfold import StreamfoldError, StreamParser
-from streamfold.events import Event
+from streamfold.events import (
+    Event,
+    ReasoningDone,
+    RefusalDone,
+    TextDone,
+    ToolCallArgumentsDelta,
+    ToolCallDone,
+    ToolCallStarted,
+    UsageUpdated,
+)
+from streamfold.fold import Accumulator
 from streamfold.result import Result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,41 +90,6 @@ def bytewise(data: bytes) -> list[bytes]:
     return [data[i : i + 1] for i in range(len(data))]
 
 
-_MUTATION_BYTES = list(b'{}[]":,\n\r\\0a1\xff ')
-
-
-def mutate(data: st.DataObject, raw: bytes) -> bytes:
-    """``raw`` with 1 to 8 random flips, deletions, insertions or a truncation."""
-    out = bytearray(raw)
-    for _ in range(data.draw(st.integers(1, 8))):
-        position = data.draw(st.integers(0, len(out) - 1))
-        action = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate"]))
-        byte = data.draw(st.sampled_from(_MUTATION_BYTES))
-        if action == "flip":
-            out[position] = byte
-        elif action == "delete":
-            del out[position]
-        elif action == "insert":
-            out.insert(position, byte)
-        else:
-            del out[position:]
-        if not out:
-            out = bytearray(b"x")
-    return bytes(out)
-
-
-def fold_raising_only_our_errors(raw: bytes, dialect: Any = "auto") -> None:
-    """Fold ``raw`` strictly and leniently: anything but streamfold's own errors
-    escapes and fails the calling test."""
-    for strict in (True, False):
-        parser = StreamParser(dialect, strict=strict, parse_arguments=True)
-        parser.feed(raw)
-        parser.close()
-        with contextlib.suppress(StreamfoldError):
-            parser.final()
-        parser.snapshot.unified.to_dict()
-
-
 # -- every recording -------------------------------------------------------------
 
 PAIRS = ROOT.parent / "shared" / "pairs"
@@ -121,13 +98,21 @@ IN_REPO = (FIXTURES, ROOT / "examples", ROOT / "src" / "streamfold" / "samples")
 #: The team's shared recordings (absent outside the team's machines).
 SHARED = (CORPUS, PAIRS)
 _RECORDING_SUFFIXES = (".sse", ".json", ".ndjson", ".eventstream")
+#: What the conformance suite expects of an in-repo fixture, beside it: its
+#: unified view and its native response (``<case>.unified.json``, ``<case>.response.json``).
+GOLDEN_KINDS = ("unified", "response")
+
+
+def is_golden(path: Path) -> bool:
+    """Whether ``path`` is a golden file (an expected result), not a recording."""
+    return path.name.endswith(tuple(f".{kind}.json" for kind in GOLDEN_KINDS))
 
 
 def recordings(sources: Sequence[Path] = IN_REPO + SHARED) -> list[Path]:
     """Every recorded body under ``sources`` that exist: ``.sse`` streams,
     ``.json`` bodies (a Gemini JSON array, a non-streamed answer), and bodies
     in their wire framing (``.ndjson`` lines, ``.eventstream`` frames). Sorted,
-    so draws from the list are reproducible."""
+    so draws from the list are reproducible. Golden files are no recordings."""
     found: list[Path] = []
     for source in sources:
         if source.is_dir():
@@ -135,7 +120,10 @@ def recordings(sources: Sequence[Path] = IN_REPO + SHARED) -> list[Path]:
                 sorted(
                     p
                     for p in source.rglob("*")
-                    if p.suffix in _RECORDING_SUFFIXES and p.is_file() and p.stem != "MANIFEST"
+                    if p.suffix in _RECORDING_SUFFIXES
+                    and p.is_file()
+                    and p.stem != "MANIFEST"
+                    and not is_golden(p)
                 )
             )
     return found
@@ -575,3 +563,165 @@ USAGE_KEYS = (
 def usage_counts(usage: dict[str, Any] | None) -> tuple[int | None, ...] | None:
     """``(input, output, total, cache read, reasoning)`` of a unified view's usage dict."""
     return None if usage is None else tuple(usage[key] for key in USAGE_KEYS)
+
+
+# -- the event order contract (docs/semantics.md, section 2) ------------------------------
+
+_DELTA_PART = {"text.delta": "text", "reasoning.delta": "reasoning", "refusal.delta": "refusal"}
+_DONE_PART = {"text.done": "text", "reasoning.done": "reasoning", "refusal.done": "refusal"}
+# Events that start or extend a part or a call: none may follow the choice's finish.
+_AFTER_FINISH_NEVER = frozenset({*_DELTA_PART, "tool_call.started", "tool_call.arguments.delta"})
+# Events that are content: none may come before ``response.started``.
+_CONTENT = frozenset(
+    {*_DELTA_PART, *_DONE_PART, "logprobs.delta", "logprobs.done", "response.finished"}
+    | {"tool_call.started", "tool_call.arguments.delta", "tool_call.done"}
+)
+
+
+def check_order(
+    events: Sequence[Event], failed: bool, finished_at: dict[int, int] | None = None
+) -> None:
+    """Assert the event order contract of docs/semantics.md on one stream's events.
+
+    - ``response.started`` at most once, before any content;
+    - each part (text, reasoning, refusal of a choice) gets one ``*.done`` after
+      its deltas, whose ``text`` is the deltas joined; each tool call gets
+      ``tool_call.started`` once (its ``index`` the next position among its
+      choice's calls), argument deltas only while open, one ``tool_call.done``
+      whose arguments are the deltas joined; both before their choice's finish;
+    - ``usage`` only when it differs from the last report;
+    - ``response.finished`` once per choice, at the terminal point: only other
+      choices' finishes follow it; a stream that did not fail finishes every
+      choice it streamed and leaves nothing open;
+    - a failure ends every open part and call (``complete: false``), then one
+      ``error`` event, the last.
+
+    ``complete: false`` on a stream that did not fail is an abandoned attempt (a
+    retry spliced into the stream): the fold starts over, its usage too.
+    ``finished_at`` maps a choice to the position in ``events`` by which its
+    finish reason had arrived (``fold_with_finishes``): no delta nor call of
+    that choice may come after it (what every recording shows; a stream whose
+    events a fault reordered may send content after its finish reason).
+
+    Raises:
+        AssertionError: the first breach, naming the event's position.
+    """
+    kinds = [event.type for event in events]
+    assert kinds.count("response.started") <= 1, "response.started twice"
+    if "response.started" in kinds:
+        early = set(kinds[: kinds.index("response.started")]) & _CONTENT
+        assert not early, f"{early} before response.started"
+    assert kinds.count("error") == int(failed), f"failed={failed} but error events: {kinds}"
+    if failed:
+        assert kinds[-1] == "error", f"{kinds[-1]} after the error event"
+    open_parts: dict[tuple[int, str], list[str]] = {}
+    calls: dict[tuple[int, int], list[str] | None] = {}  # open: its deltas; done: None
+    calls_per_choice: dict[int, int] = {}
+    streamed: set[int] = set()
+    finished: set[int] = set()
+    last_usage: Any = None
+    for position, event in enumerate(events):
+        kind = event.type
+        where = f"#{position} {kind}"
+        choice = getattr(event, "choice", 0)
+        if finished:
+            assert kind == "response.finished", f"{where} after the terminal point"
+        if kind in _AFTER_FINISH_NEVER and finished_at:
+            assert position < finished_at.get(choice, position + 1), (
+                f"{where} of choice {choice} after its finish reason"
+            )
+        if kind in _CONTENT and kind != "response.finished":
+            streamed.add(choice)
+        if kind in _DELTA_PART:
+            open_parts.setdefault((choice, _DELTA_PART[kind]), []).append(event.delta)  # type: ignore[union-attr]
+        elif kind in _DONE_PART:
+            assert isinstance(event, (TextDone, ReasoningDone, RefusalDone))
+            deltas = open_parts.pop((choice, _DONE_PART[kind]), None)
+            # A part may have no delta at all (redacted or signed-only thinking).
+            assert deltas is not None or event.text == "", f"{where} for no open part"
+            assert event.text == "".join(deltas or []), f"{where}: text is not its deltas"
+            if not event.complete and not failed:
+                last_usage = None  # an abandoned attempt: the fold starts over
+        elif kind == "tool_call.started":
+            assert isinstance(event, ToolCallStarted)
+            key = (choice, event.index)
+            assert key not in calls, f"{where}: call {key} started twice"
+            expected = calls_per_choice.get(choice, 0)
+            assert event.index == expected, f"{where}: index {event.index}, not {expected}"
+            calls_per_choice[choice] = expected + 1
+            calls[key] = []
+        elif kind == "tool_call.arguments.delta":
+            assert isinstance(event, ToolCallArgumentsDelta)
+            deltas = calls.get((choice, event.index))
+            assert deltas is not None, f"{where} for a call not open"
+            deltas.append(event.delta)
+        elif kind == "tool_call.done":
+            assert isinstance(event, ToolCallDone)
+            deltas = calls.get((choice, event.index))
+            assert deltas is not None, f"{where}: done twice or never started"
+            calls[(choice, event.index)] = None
+            if deltas:
+                assert event.arguments == "".join(deltas), f"{where}: arguments are not its deltas"
+            if not event.complete and not failed:
+                last_usage = None
+        elif kind == "usage":
+            assert isinstance(event, UsageUpdated)
+            assert event.usage != last_usage, f"{where}: the same usage reported again"
+            last_usage = event.usage
+        elif kind == "response.finished":
+            assert choice not in finished, f"{where}: choice {choice} finished twice"
+            assert not [p for p in open_parts if p[0] == choice], f"{where} with parts open"
+            assert not [k for k, v in calls.items() if k[0] == choice and v is not None], (
+                f"{where} with calls open"
+            )
+            finished.add(choice)
+        elif kind == "error":
+            assert not open_parts, f"{where} with parts still open: {sorted(open_parts)}"
+            assert all(v is None for v in calls.values()), f"{where} with calls still open"
+    if not failed:
+        assert not open_parts, f"parts never done: {sorted(open_parts)}"
+        assert all(v is None for v in calls.values()), "calls never done"
+        assert streamed <= finished, f"choices never finished: {sorted(streamed - finished)}"
+
+
+class FinishProbe(Accumulator):
+    """The accumulator, noting by which event each choice's finish reason had
+    arrived: the end of the batch of events handed over with it."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.finished_at: dict[int, int] = {}
+        self.handed_over = 0
+        self._finishing: set[int] = set()
+
+    def drain(self) -> list[Event]:
+        out = super().drain()
+        self.handed_over += len(out)
+        for index in self._finishing:
+            self.finished_at.setdefault(index, self.handed_over)
+        self._finishing.clear()
+        return out
+
+    def finish(self, index: int, raw: str, unified: str, close: bool = True) -> None:
+        if index not in self.finished_at:
+            self._finishing.add(index)
+        super().finish(index, raw, unified, close)
+
+    def restart(self) -> None:
+        super().restart()  # a spliced retry: the fold, and its choices, start over
+        self.finished_at.clear()
+        self._finishing.clear()
+
+
+def fold_with_finishes(
+    data: bytes, dialect: Any = "auto"
+) -> tuple[list[Event], BaseException | None, dict[int, int]]:
+    """Fold ``data`` fed a line at a time (so each batch of events is about one
+    event's): the events, the error, and ``FinishProbe.finished_at``."""
+    parser = StreamParser(dialect, parse_arguments=True)
+    probe = parser.acc = FinishProbe(parse_arguments=True)
+    events: list[Event] = []
+    for piece in cut(data, [i + 1 for i, byte in enumerate(data) if byte == 0x0A]):
+        events.extend(parser.feed(piece))
+    events.extend(parser.close())
+    return events, parser.error, probe.finished_at

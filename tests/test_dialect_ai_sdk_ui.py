@@ -10,12 +10,9 @@ from them the message this dialect builds.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from streamfold import StreamParser
 from streamfold.dialects import detect
@@ -23,7 +20,7 @@ from streamfold.dialects.ai_sdk_ui import AISDKUIMessageStream, normalise_usage
 from streamfold.events import ReasoningDone, ResponseStarted
 from streamfold.sse import ServerSentEvent
 
-from .corpus import FIXTURES, bytewise, cut, fold_raising_only_our_errors, mutate
+from .corpus import FIXTURES
 
 FIXTURE_DIR = FIXTURES / "ai_sdk_ui"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -179,31 +176,6 @@ def test_identity_and_reasoning_metadata() -> None:
         (None, "redacted-xyz"),
     ]
     assert parser.snapshot.response["metadata"]["model"] == "mock-model"
-
-
-@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
-def test_split_anywhere_gives_the_same_events(path: Path) -> None:
-    raw = path.read_bytes()
-    whole = StreamParser()
-    expected = whole.feed(raw) + whole.close()
-    split = StreamParser()
-    found = [e for piece in bytewise(raw) for e in split.feed(piece)] + split.close()
-    assert found == expected
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_random_cuts(data: st.DataObject) -> None:
-    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
-    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=10))
-    assert fold(cut(raw, points)).snapshot == fold(raw).snapshot
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_mutated_streams_raise_only_streamfold_errors(data: st.DataObject) -> None:
-    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
-    fold_raising_only_our_errors(mutate(data, raw), AISDKUIMessageStream)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ fixtures here), every ``anthropic`` stream of the shared corpus, and the
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import warnings
@@ -14,13 +13,10 @@ from typing import Any
 from unittest.mock import ANY
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import StreamfoldError, StreamParser, samples, server
 from streamfold.dialects.anthropic import AnthropicMessages
-from streamfold.dialects.base import decode_json
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError
 from streamfold.events import (
     Event,
@@ -31,18 +27,14 @@ from streamfold.events import (
     ToolCallStarted,
     Unknown,
 )
-from streamfold.framing import JSONArrayDecoder
 from streamfold.result import Result
-from streamfold.sse import ServerSentEvent, SSEDecoder
+from streamfold.sse import ServerSentEvent
 
-from .corpus import CORPUS, FIXTURES, bytewise, corpus_files, cut, fold_pieces
+from .corpus import CORPUS, FIXTURES, check_order, corpus_files, fold_pieces
 
 # By their module names: the package re-exports a function called ``fold``.
 anthropic_dialect = importlib.import_module("streamfold.dialects.anthropic")
 fold_module = importlib.import_module("streamfold.fold")
-# The order contract checker of docs/semantics.md, shared with test_events
-# (imported by name: that module is not checked with mypy --strict).
-check_order = importlib.import_module(".test_events", __package__).check_order
 
 HERE = FIXTURES / "anthropic"
 
@@ -1100,26 +1092,6 @@ def test_a_data_only_error_keeps_the_gateway_code(error: Any, code: Any, retryab
 # -- detection ---------------------------------------------------------------------
 
 
-def first_event(data: bytes) -> ServerSentEvent:
-    decoder: SSEDecoder | JSONArrayDecoder
-    decoder = JSONArrayDecoder(1 << 24) if data.lstrip()[:1] == b"[" else SSEDecoder()
-    events = decoder.feed(data) + decoder.close()
-    return next(e for e in events if e.data != "[DONE]")
-
-
-def all_corpus_files() -> list[Any]:
-    if not CORPUS.is_dir():
-        return corpus_files("anthropic")
-    return [pytest.param(p, id=p.stem) for p in sorted(CORPUS.glob("*.sse"))]
-
-
-@pytest.mark.parametrize("path", [*all_corpus_files(), *fixture_files()])
-def test_detect_on_first_event(path: Path) -> None:
-    event = first_event(path.read_bytes())
-    expected = path.parent == HERE or "__anthropic__" in path.name
-    assert AnthropicMessages.detect(event, decode_json(event)) is expected
-
-
 @pytest.mark.parametrize(
     "payload",
     [
@@ -1290,58 +1262,6 @@ def test_same_message_as_the_anthropic_sdk(path: Path, accumulator: str) -> None
     )
     expected, reason = DIVERGENCES.get((path.stem, accumulator), (frozenset(), ""))
     assert found == expected, reason or "a difference from the SDK that is not documented"
-
-
-@pytest.mark.parametrize("path", every_stream())
-def test_order_contract(path: Path) -> None:
-    events, _, error = fold_pieces([path.read_bytes()], AnthropicMessages, parse_arguments=True)
-    check_order(events, failed=error is not None)
-
-
-# -- split invariance ---------------------------------------------------------------
-
-
-def outcome(pieces: list[bytes]) -> tuple[Any, ...]:
-    events, result, error = fold_pieces(pieces, AnthropicMessages)
-    assert result is not None
-    return (
-        events,
-        result.response,
-        result.unified,
-        result.warnings,
-        type(error),
-        str(error) if error else None,
-    )
-
-
-@pytest.mark.parametrize("path", every_stream())
-def test_split_byte_by_byte(path: Path) -> None:
-    data = path.read_bytes()
-    assert outcome(bytewise(data)) == outcome([data])
-
-
-@pytest.mark.parametrize("path", every_stream())
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(points=st.lists(st.integers(min_value=0, max_value=1 << 20), max_size=12))
-def test_split_at_random_points(path: Path, points: list[int]) -> None:
-    data = path.read_bytes()
-    scaled = [p % (len(data) + 1) for p in points]
-    assert outcome(cut(data, scaled)) == outcome([data])
-
-
-@pytest.mark.parametrize("path", fixture_files())
-async def test_async_iteration_gives_the_same_events(path: Path) -> None:
-    data = path.read_bytes()
-
-    async def chunks() -> Any:
-        for piece in cut(data, range(0, len(data), 97)):
-            yield piece
-
-    seen: list[Event] = []
-    with contextlib.suppress(StreamfoldError):
-        async for event in streamfold.aiter_events(chunks(), AnthropicMessages):
-            seen.append(event)
-    assert seen == fold(data)[0]
 
 
 # -- cost ----------------------------------------------------------------------------

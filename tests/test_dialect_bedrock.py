@@ -5,7 +5,8 @@ The fixtures are written from the Bedrock Runtime reference (the
 recordings keep them: one wrapped member per ``data:`` line. Each also runs as
 the wire carries it, AWS event-stream frames, and as boto3 hands it over: the
 frames read by botocore's own ``EventStream`` with the service's model (a
-test-only oracle). All three fold alike, at any split."""
+test-only oracle). All three fold alike; the conformance suite cuts them
+anywhere (``fixtures/wire/``)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import StreamfoldError, StreamParser
@@ -37,18 +36,8 @@ from streamfold.eventstream import encode_error, encode_event, encode_exception
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
-from .corpus import (
-    CORPUS,
-    FIXTURES,
-    bytewise,
-    corpus_files,
-    cut,
-    fold_pieces,
-    fold_raising_only_our_errors,
-    mutate,
-)
+from .corpus import CORPUS, FIXTURES, corpus_files, fold_checked, fold_pieces
 
-check_order = importlib.import_module(".test_events", __package__).check_order
 botocore_session = pytest.importorskip("botocore.session", reason="botocore is the oracle")
 botocore_parsers = importlib.import_module("botocore.parsers")
 botocore_eventstream = importlib.import_module("botocore.eventstream")
@@ -160,8 +149,14 @@ def fold(data: bytes, **options: Any) -> tuple[list[Event], Result, BaseExceptio
     return events, result, error
 
 
-def comparable(data: bytes, pieces: list[bytes] | None = None) -> Any:
-    events, result, error = fold_pieces(pieces or [data], parse_arguments=True)
+def folded(data: bytes) -> dict[str, Any]:
+    """The fold of ``data`` as the conformance suite compares folds (``fold_checked``)."""
+    return fold_checked([data], parse_arguments=True)
+
+
+def comparable(data: bytes) -> Any:
+    """The fold of ``data`` in ``fold_source``'s shape."""
+    events, result, error = fold_pieces([data], parse_arguments=True)
     assert result is not None
     failure = None if error is None else (type(error).__name__, str(error), error.position)  # type: ignore[attr-defined]
     return (
@@ -501,7 +496,7 @@ def test_every_fixture_has_its_expectation() -> None:
     assert {p.stem for p in INVOKE.glob("*.sse")} == set(EXPECTED_INVOKE)
 
 
-# -- the three forms fold alike, at any split ----------------------------------------------
+# -- the three forms fold alike ----------------------------------------------
 
 
 @pytest.mark.parametrize("path", every_fixture())
@@ -509,7 +504,7 @@ def test_frames_fold_exactly_as_the_recording(path: Path) -> None:
     # The event-stream frames and the wrapped recording are one stream: same
     # events, response, view, warnings and error (messages included).
     data = path.read_bytes()
-    assert comparable(frames(data)) == comparable(data)
+    assert folded(frames(data)) == folded(data)
 
 
 @pytest.mark.parametrize("path", every_fixture())
@@ -587,38 +582,6 @@ def test_leaving_boto3s_stream_early_closes_it() -> None:
     assert body.closed
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_any_split_of_the_frames_folds_the_same(data: Any) -> None:
-    path = data.draw(st.sampled_from(sorted([*CONVERSE.glob("*.sse"), *INVOKE.glob("*.sse")])))
-    body = frames(path.read_bytes())
-    points = data.draw(st.lists(st.integers(0, len(body)), max_size=16))
-    assert comparable(body, cut(body, points)) == comparable(body)
-
-
-@pytest.mark.parametrize(
-    "path", [CONVERSE / "reasoning-signature.sse", CONVERSE / "tool-use.sse", INVOKE / "text.sse"]
-)
-def test_byte_by_byte_frames_fold_the_same(path: Path) -> None:
-    body = frames(path.read_bytes())
-    assert comparable(body, bytewise(body)) == comparable(body)
-
-
-@pytest.mark.parametrize("path", every_fixture())
-def test_frames_keep_the_order_contract(path: Path) -> None:
-    events, _, error = fold(frames(path.read_bytes()), parse_arguments=True)
-    check_order(events, failed=error is not None)
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_mutated_streams_raise_only_streamfold_errors(data: Any) -> None:
-    path = data.draw(st.sampled_from(sorted([*CONVERSE.glob("*.sse"), *INVOKE.glob("*.sse")])))
-    raw = path.read_bytes()
-    body = data.draw(st.sampled_from([raw, frames(raw)]))
-    fold_raising_only_our_errors(mutate(data, body))
-
-
 def test_a_cut_frame_is_a_cut_stream() -> None:
     body = frames((CONVERSE / "text.sse").read_bytes())
     _, result, error = fold(body[: len(body) - 10])
@@ -680,7 +643,7 @@ def test_named_events_with_bare_payloads_fold_as_wrapped_ones() -> None:
     named = b"".join(
         f"event: {name}\ndata: {json.dumps(value)}\n\n".encode() for name, value in members(wrapped)
     )
-    assert comparable(named) == comparable(wrapped)
+    assert folded(named) == folded(wrapped)
 
 
 @pytest.mark.parametrize(
@@ -851,7 +814,7 @@ def test_corpus_recordings_fold_and_fold_alike_as_frames(path: Path) -> None:
         unified.usage.total_tokens,
     ) == usage
     assert len(unified.tool_calls) == calls and bool(unified.reasoning) is reasoning
-    assert comparable(frames(data)) == comparable(data)
+    assert folded(frames(data)) == folded(data)
 
 
 def test_corpus_tool_call_arguments() -> None:
@@ -1048,7 +1011,7 @@ def test_the_wire_fixtures_are_the_recordings_framed(path: Path) -> None:
     folder, stem = path.stem.split("__")
     source = (FIXTURES / folder / f"{stem}.sse").read_bytes()
     assert path.read_bytes() == frames(source)
-    assert comparable(path.read_bytes()) == comparable(source)
+    assert folded(path.read_bytes()) == folded(source)
 
 
 def test_chunk_bytes_kept_as_text_fold_as_base64_ones() -> None:
@@ -1059,7 +1022,7 @@ def test_chunk_bytes_kept_as_text_fold_as_base64_ones() -> None:
         if name == "chunk":
             value = {"bytes": base64.b64decode(value["bytes"]).decode()}
         as_text.append({name: value})
-    assert comparable(sse(*as_text)) == comparable(data)
+    assert folded(sse(*as_text)) == folded(data)
 
 
 def test_an_error_envelope_mid_stream_is_a_provider_error() -> None:

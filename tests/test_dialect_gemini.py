@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import (
@@ -38,7 +36,7 @@ from streamfold.dialects.gemini import (
 from streamfold.events import Event
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
-from .corpus import CORPUS, FIXTURES, bytewise, corpus_files, cut, fold_pieces
+from .corpus import CORPUS, FIXTURES, bytewise, corpus_files, fold_checked, fold_pieces
 
 GEMINI_FIXTURES = FIXTURES / "gemini"
 SSE_FIXTURES = sorted(path.name for path in GEMINI_FIXTURES.glob("*.sse"))
@@ -88,18 +86,9 @@ def as_json_array(data: bytes) -> bytes:
     return b"[" + b"\r\n,\r\n".join(payloads(data)) + b"\r\n]"
 
 
-def outcome(pieces: list[bytes]) -> tuple[Any, ...]:
-    """Everything a caller can observe, comparable across runs."""
-    events, result, error = fold_pieces(pieces, Gemini)
-    assert result is not None
-    return (
-        events,
-        result.response,
-        result.unified,
-        result.complete,
-        result.warnings,
-        None if error is None else (type(error), str(error)),
-    )
+def folded(data: bytes) -> dict[str, Any]:
+    """The fold of ``data`` as the conformance suite compares folds (``fold_checked``)."""
+    return fold_checked([data], Gemini)
 
 
 # -- what each fixture folds to ---------------------------------------------------------
@@ -955,12 +944,6 @@ def test_malformed_chunks_are_protocol_errors(stream: bytes, message: str) -> No
 # -- detection ------------------------------------------------------------------------------
 
 
-def _first_payload(data: bytes) -> Any:
-    if data.lstrip()[:1] == b"[":
-        return json.loads(data)[0]
-    return json.loads(payloads(data)[0])
-
-
 @pytest.mark.parametrize(
     ("payload", "detected"),
     [
@@ -983,65 +966,23 @@ def test_detect(payload: Any, detected: bool) -> None:
     assert Gemini.detect(ServerSentEvent(b""), payload) is detected
 
 
-@pytest.mark.parametrize("name", [*SSE_FIXTURES, "array.json"])
-def test_detect_every_fixture(name: str) -> None:
-    assert Gemini.detect(ServerSentEvent(b""), _first_payload(fixture(name)))
-
-
-def _other_corpus_streams() -> list[Any]:
-    if not CORPUS.is_dir():
-        return corpus_files("gemini")
-    paths = sorted(p for p in CORPUS.glob("*.sse") if "__gemini__" not in p.name)
-    return [pytest.param(path, id=path.stem) for path in paths]
-
-
-@pytest.mark.parametrize("path", _other_corpus_streams())
-def test_detect_rejects_other_dialects_first_events(path: Path) -> None:
-    for raw in payloads(path.read_bytes()):
-        if raw.strip() and raw != b"[DONE]":
-            assert not Gemini.detect(ServerSentEvent(raw), json.loads(raw))
-            return
-
-
 # -- framing: CRLF and the JSON array --------------------------------------------------------
 
 
 def test_crlf_and_lf_fold_alike() -> None:
-    assert outcome([fixture("text-crlf.sse")]) == outcome([fixture("text.sse")])
+    assert folded(fixture("text-crlf.sse")) == folded(fixture("text.sse"))
 
 
 def test_json_array_fixture_folds_like_its_sse_twin() -> None:
     elements = json.loads(fixture("array.json"))
     twin = sse(*elements)
-    assert outcome([fixture("array.json")]) == outcome([twin])
-    assert outcome(bytewise(fixture("array.json"))) == outcome([twin])
+    assert folded(fixture("array.json")) == folded(twin)
 
 
 @pytest.mark.parametrize("name", SSE_FIXTURES)
 def test_fixture_in_json_array_form_folds_alike(name: str) -> None:
     data = fixture(name)
-    assert outcome([as_json_array(data)]) == outcome([data])
-
-
-# -- split invariance -----------------------------------------------------------------------
-
-STREAMS = [*(GEMINI_FIXTURES / name for name in SSE_FIXTURES), GEMINI_FIXTURES / "array.json"]
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in STREAMS])
-def test_fixture_bytewise(path: Path) -> None:
-    data = path.read_bytes()
-    assert outcome(bytewise(data)) == outcome([data])
-
-
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_fixture_random_cuts(data: Any) -> None:
-    raw = data.draw(st.sampled_from(STREAMS)).read_bytes()
-    if data.draw(st.booleans()):
-        raw = as_json_array(raw) if raw[:1] != b"[" else raw
-    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=12))
-    assert outcome(cut(raw, points)) == outcome([raw])
+    assert folded(as_json_array(data)) == folded(data)
 
 
 # -- the shared corpus ------------------------------------------------------------------------
@@ -1149,28 +1090,9 @@ def test_corpus_signed_text_keeps_its_signature_on_the_merged_part() -> None:
 
 
 @pytest.mark.parametrize("path", corpus_files("gemini"))
-def test_corpus_bytewise_and_json_array_form(path: Path) -> None:
+def test_corpus_in_json_array_form_folds_alike(path: Path) -> None:
     data = path.read_bytes()
-    whole = outcome([data])
-    assert outcome(bytewise(data)) == whole
-    array = as_json_array(data)
-    assert outcome([array]) == whole
-    assert outcome(bytewise(array)) == whole
-
-
-def _corpus_paths() -> list[Path]:
-    return sorted(CORPUS.glob("*__gemini__*.sse")) if CORPUS.is_dir() else []
-
-
-@pytest.mark.skipif(not _corpus_paths(), reason="the shared corpus is absent")
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_corpus_random_cuts(data: Any) -> None:
-    raw = data.draw(st.sampled_from(_corpus_paths())).read_bytes()
-    if data.draw(st.booleans()):
-        raw = as_json_array(raw)
-    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=16))
-    assert outcome(cut(raw, points)) == outcome([raw])
+    assert folded(as_json_array(data)) == folded(data)
 
 
 def test_streamed_arguments_parse_incrementally() -> None:
@@ -1181,29 +1103,3 @@ def test_streamed_arguments_parse_incrementally() -> None:
     [done] = [e for e in events if isinstance(e, ToolCallDone)]
     assert updates and done.parse_error is None
     assert done.value["passenger"] == {"name": "Ada Lovelace"}
-
-
-def _settled(run: Any) -> tuple[Any, ...]:
-    try:
-        result = run()
-    except streamfold.StreamfoldError as error:
-        assert error.partial is not None
-        return type(error), error.partial.response, error.partial.unified
-    return None, result.response, result.unified
-
-
-@pytest.mark.parametrize("name", [*SSE_FIXTURES, "array.json"])
-async def test_async_fold_matches_sync(name: str) -> None:
-    data = fixture(name)
-
-    async def chunks() -> Any:
-        for piece in cut(data, [7, 100, 333]):
-            yield piece
-
-    try:
-        result = await streamfold.afold(chunks(), dialect=Gemini)
-        got: tuple[Any, ...] = (None, result.response, result.unified)
-    except streamfold.StreamfoldError as error:
-        assert error.partial is not None
-        got = (type(error), error.partial.response, error.partial.unified)
-    assert got == _settled(lambda: fold(data))

@@ -3,20 +3,17 @@
 The fixtures are written from Ollama's API reference (``docs/api.md``, the
 streaming, errors and usage pages, and ``api/types.go``) as recordings keep
 them, one line per ``data:`` event. Each also runs as Ollama sends it,
-newline-delimited JSON, and folds alike at any split."""
+newline-delimited JSON, and folds alike (the conformance suite cuts them
+anywhere: ``fixtures/wire/``)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from streamfold import StreamParser
 from streamfold.adapters.client import build_request, stream
@@ -27,9 +24,7 @@ from streamfold.framing import ndjson
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
-from .corpus import FIXTURES, bytewise, cut, fold_pieces, fold_raising_only_our_errors, mutate
-
-check_order = importlib.import_module(".test_events", __package__).check_order
+from .corpus import FIXTURES, fold_checked, fold_pieces
 
 HERE = FIXTURES / "ollama"
 
@@ -50,19 +45,9 @@ def fold(data: bytes, **options: Any) -> tuple[list[Event], Result, BaseExceptio
     return events, result, error
 
 
-def comparable(data: bytes, pieces: list[bytes] | None = None) -> Any:
-    events, result, error = fold_pieces(pieces or [data], parse_arguments=True)
-    assert result is not None
-    failure = None if error is None else (type(error).__name__, str(error))
-    return (
-        [msgspec.to_builtins(e) for e in events],
-        result.dialect,
-        result.response,
-        result.unified,
-        result.warnings,
-        result.complete,
-        failure,
-    )
+def folded(data: bytes) -> dict[str, Any]:
+    """The fold of ``data`` as the conformance suite compares folds (``fold_checked``)."""
+    return fold_checked([data], parse_arguments=True)
 
 
 @dataclass(frozen=True)
@@ -218,36 +203,7 @@ def test_fixture_folds_to_what_the_reference_says(path: Path) -> None:
 @pytest.mark.parametrize("path", fixtures())
 def test_ndjson_folds_exactly_as_the_recording(path: Path) -> None:
     data = path.read_bytes()
-    assert comparable(lines(data)) == comparable(data)
-
-
-@pytest.mark.parametrize("path", fixtures())
-def test_ndjson_keeps_the_order_contract(path: Path) -> None:
-    events, _, error = fold(lines(path.read_bytes()), parse_arguments=True)
-    check_order(events, failed=error is not None)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_any_split_of_the_lines_folds_the_same(data: Any) -> None:
-    path = data.draw(st.sampled_from(sorted(HERE.glob("*.sse"))))
-    body = lines(path.read_bytes())
-    points = data.draw(st.lists(st.integers(0, len(body)), max_size=16))
-    assert comparable(body, cut(body, points)) == comparable(body)
-
-
-@pytest.mark.parametrize("name", ["chat-tool-calls", "chat-thinking", "generate-text"])
-def test_byte_by_byte_lines_fold_the_same(name: str) -> None:
-    body = lines((HERE / f"{name}.sse").read_bytes())
-    assert comparable(body, bytewise(body)) == comparable(body)
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_mutated_streams_raise_only_streamfold_errors(data: Any) -> None:
-    path = data.draw(st.sampled_from(sorted(HERE.glob("*.sse"))))
-    raw = path.read_bytes()
-    fold_raising_only_our_errors(mutate(data, data.draw(st.sampled_from([raw, lines(raw)]))))
+    assert folded(lines(data)) == folded(data)
 
 
 def test_a_line_cut_by_the_end_is_a_cut_stream() -> None:
@@ -469,4 +425,4 @@ def test_the_wire_fixtures_are_the_recordings_framed(path: Path) -> None:
     stem = path.stem.split("__")[1]
     source = (HERE / f"{stem}.sse").read_bytes()
     assert path.read_bytes() == lines(source)
-    assert comparable(path.read_bytes()) == comparable(source)
+    assert folded(path.read_bytes()) == folded(source)

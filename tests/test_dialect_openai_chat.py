@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import (
@@ -22,16 +19,7 @@ from streamfold import (
 from streamfold.dialects.openai_chat import OpenAIChat
 from streamfold.events import Event
 
-from .corpus import (
-    CORPUS,
-    bytewise,
-    corpus_files,
-    cut,
-    features,
-    fold_pieces,
-    fold_raising_only_our_errors,
-    mutate,
-)
+from .corpus import CORPUS, corpus_files, cut, features, fold_pieces
 
 
 def sse(*payloads: Any, done: bool = True) -> bytes:
@@ -669,57 +657,6 @@ def test_corpus_stream_folds(path: Path) -> None:
         assert isinstance(error, expected), f"{path.name}: {error!r}"
         assert isinstance(events[-1], streamfold.ErrorOccurred)
     assert result.dialect == "openai-chat"
-
-
-@pytest.mark.parametrize("path", corpus_files("chat"))
-def test_corpus_byte_by_byte_is_identical(path: Path) -> None:
-    data = path.read_bytes()
-    whole = fold_pieces([data])
-    split = fold_pieces(bytewise(data))
-    assert split[0] == whole[0]
-    if whole[2] is None:
-        assert split[1] == whole[1]
-    else:
-        assert split[1] is not None and whole[1] is not None
-        assert split[1].response == whole[1].response
-    assert repr(split[2]) == repr(whole[2])
-
-
-_CHAT = [p.values[0] for p in corpus_files("chat") if p.values[0] is not None]
-
-
-@pytest.mark.skipif(not _CHAT, reason="the shared corpus is absent")
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_corpus_random_cuts_are_identical(data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(_CHAT))
-    raw = path.read_bytes()
-    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=40))
-    whole = fold_pieces([raw])
-    split = fold_pieces(cut(raw, points))
-    assert split[0] == whole[0]
-    assert split[1] is not None and whole[1] is not None
-    assert split[1].response == whole[1].response
-    assert split[1].unified == whole[1].unified
-    assert repr(split[2]) == repr(whole[2])
-
-
-@pytest.mark.skipif(not _CHAT, reason="the shared corpus is absent")
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_input_raises_only_streamfold_errors(data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(_CHAT))
-    fold_raising_only_our_errors(mutate(data, path.read_bytes()))
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.binary(max_size=300))
-def test_random_bytes_raise_only_streamfold_errors(raw: bytes) -> None:
-    parser = StreamParser()
-    parser.feed(raw)
-    parser.close()
-    with contextlib.suppress(streamfold.StreamfoldError):
-        parser.final()
 
 
 def test_detect_rejects_other_shapes() -> None:

@@ -10,12 +10,9 @@ Completions reference (platform.openai.com, "Completions", the streamed
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from streamfold import ProviderError, StreamParser
 from streamfold.dialects import detect
@@ -25,16 +22,7 @@ from streamfold.dialects.registry import RequestParts, completions_body
 from streamfold.events import LogprobsDelta, LogprobsDone
 from streamfold.sse import ServerSentEvent
 
-from .corpus import (
-    CORPUS,
-    FIXTURES,
-    bytewise,
-    cut,
-    fold_pieces,
-    fold_raising_only_our_errors,
-    mutate,
-    usage_counts,
-)
+from .corpus import CORPUS, FIXTURES, usage_counts
 
 FIXTURE_DIR = FIXTURES / "openai_completions"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -222,30 +210,6 @@ def test_chat_chunks_stay_chat(payload: dict[str, Any]) -> None:
     event = ServerSentEvent(json.dumps(payload).encode())
     assert not OpenAICompletions.detect(event, payload)
     assert detect(event, payload) is OpenAIChat
-
-
-# -- any split, any mutation ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
-def test_split_byte_by_byte_gives_the_same_events(path: Path) -> None:
-    raw = path.read_bytes()
-    assert fold_pieces(bytewise(raw))[0] == fold_pieces([raw])[0]
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_random_cuts(data: st.DataObject) -> None:
-    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
-    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=10))
-    assert fold(cut(raw, points)).snapshot == fold(raw).snapshot
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_mutated_streams_raise_only_streamfold_errors(data: st.DataObject) -> None:
-    raw = data.draw(st.sampled_from(PATHS)).read_bytes()
-    fold_raising_only_our_errors(mutate(data, raw), OpenAICompletions)
 
 
 # -- the shared recording --------------------------------------------------------------------

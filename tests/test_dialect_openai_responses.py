@@ -4,14 +4,11 @@ ResponseStreamState as a differential oracle."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import (
@@ -34,20 +31,7 @@ from streamfold.fold import Accumulator
 from streamfold.result import Result
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
-from .corpus import (
-    FIXTURES,
-    bytewise,
-    corpus_files,
-    cut,
-    features,
-    fold_pieces,
-    fold_raising_only_our_errors,
-    mutate,
-)
-
-# The order contract's checker (docs/semantics.md) lives in test_events; it is
-# looked up by name so that mypy on this file does not type-check that module.
-check_order = importlib.import_module(".test_events", __package__).check_order
+from .corpus import FIXTURES, check_order, corpus_files, features, fold_pieces
 
 FIXTURE_DIR = FIXTURES / "openai_responses"
 FIXTURE_FILES = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -1007,14 +991,6 @@ def _first_event(path: Path) -> tuple[ServerSentEvent, Any]:
     raise AssertionError(f"{path.name} has no event")
 
 
-@pytest.mark.skipif(not _CORPUS, reason="the shared corpus is absent")
-@pytest.mark.parametrize("api", ["responses", "chat", "anthropic", "gemini", "other"])
-def test_detect_on_every_corpus_stream(api: str) -> None:
-    for param in corpus_files(api):
-        event, payload = _first_event(param.values[0])
-        assert OpenAIResponses.detect(event, payload) is (api == "responses"), param.id
-
-
 # -- the corpus -------------------------------------------------------------------------------
 
 # Read from each stream's end: the error it carries, and its message.
@@ -1099,42 +1075,6 @@ def test_corpus_openrouter_done_marker_after_completed() -> None:
     assert error is None and result.complete
     # OpenRouter ends even Responses streams with [DONE]: ignored without a warning.
     assert not any("[DONE]" in warning for warning in result.warnings)
-
-
-# -- split invariance --------------------------------------------------------------------------
-
-
-def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
-    assert a[0] == b[0]
-    assert a[1].response == b[1].response
-    assert a[1].unified == b[1].unified
-    assert a[1].warnings == b[1].warnings
-    assert repr(a[2]) == repr(b[2])
-
-
-@pytest.mark.parametrize("path", ALL_STREAMS)
-def test_byte_by_byte_is_identical(path: Path) -> None:
-    data = path.read_bytes()
-    _same(fold_pieces([data], OpenAIResponses), fold_pieces(bytewise(data), OpenAIResponses))
-
-
-_SPLIT_PATHS = FIXTURE_FILES + _CORPUS
-
-
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_random_cuts_are_identical(data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(_SPLIT_PATHS))
-    raw = path.read_bytes()
-    points = data.draw(st.lists(st.integers(0, len(raw)), max_size=40))
-    _same(fold_pieces([raw], OpenAIResponses), fold_pieces(cut(raw, points), OpenAIResponses))
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_streams_raise_only_streamfold_errors(data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(_SPLIT_PATHS))
-    fold_raising_only_our_errors(mutate(data, path.read_bytes()), OpenAIResponses)
 
 
 # -- differential: the openai package's ResponseStreamState ------------------------------------

@@ -1,197 +1,21 @@
-"""The event model and its order contract (docs/semantics.md), on every stream."""
+"""The event model: what each event carries and when (docs/semantics.md). The
+order contract on every recording is the conformance suite's (``test_conformance.py``)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import events as ev
-from streamfold.fold import Accumulator, PartKind
+from streamfold.fold import PartKind
 from streamfold.partial_json import JSONStringDelta
 
-from .corpus import (
-    CORPUS,
-    FIXTURES,
-    ROOT,
-    corpus_files,
-    fold_pieces,
-    fold_raising_only_our_errors,
-    mutate,
-)
+from .corpus import ROOT, check_order
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.sse"))
-# The streamed halves of the shared stream/non-stream pairs: every dialect again.
-PAIRS = ROOT.parent / "shared" / "pairs"
-#: The "other" recordings a dialect reads, by name prefix: the dialect that must.
-_OTHER_DIALECTS = {
-    "amazon-bedrock__other__converse-stream-": "bedrock-converse",
-    "cohere__other__v2-chat-": "cohere-chat",
-    "google__other__interactions-": "gemini-interactions",
-    "openai__other__legacy-completions-": "openai-completions",
-}
-
-
-def _read_by_a_dialect(path: Path) -> bool:
-    # The recordings of APIs without their own corpus name ("other"): those a
-    # dialect reads (Bedrock ConverseStream, Cohere, the Interactions API,
-    # legacy Completions).
-    return path.name.split("__")[1] != "other" or path.stem.startswith(tuple(_OTHER_DIALECTS))
-
-
-def all_streams() -> list[Any]:
-    paths = list(EXAMPLES) + sorted(FIXTURES.glob("**/*.sse"))
-    if CORPUS.is_dir():
-        paths += [p for p in sorted(CORPUS.glob("*.sse")) if _read_by_a_dialect(p)]
-    if PAIRS.is_dir():
-        paths += [p for p in sorted(PAIRS.glob("*.sse"))]
-    return [pytest.param(p, id=f"{p.parent.name}-{p.stem}") for p in paths]
-
-
-_DELTA_PART = {
-    "text.delta": "text",
-    "reasoning.delta": "reasoning",
-    "refusal.delta": "refusal",
-}
-_DONE_PART = {"text.done": "text", "reasoning.done": "reasoning", "refusal.done": "refusal"}
-
-
-def check_order(
-    events: list[ev.Event], failed: bool, finished_at: dict[int, int] | None = None
-) -> None:
-    """Assert the order contract of docs/semantics.md. ``finished_at`` maps a
-    choice to the position in ``events`` where its finish reason arrived (see
-    ``FinishProbe``): no delta nor call of that choice may follow it."""
-    open_parts: set[tuple[int, str]] = set()
-    parts_text: dict[tuple[int, str], list[str]] = defaultdict(list)
-    calls: dict[tuple[int, int], str] = {}  # (choice, index) -> "open" | "done"
-    call_args: dict[tuple[int, int], list[str]] = defaultdict(list)
-    finished: set[int] = set()
-    ended = False
-    kinds = [e.type for e in events]
-    if "response.started" in kinds:
-        assert kinds.count("response.started") == 1
-    for position, event in enumerate(events):
-        assert not ended, f"event after the terminal error: {event}"
-        kind = event.type
-        choice = getattr(event, "choice", 0)
-        if (
-            kind in _AFTER_FINISH_NEVER
-            and finished_at
-            and position >= finished_at.get(choice, position + 1)
-        ):
-            raise AssertionError(f"#{position} {kind} of choice {choice} after its finish reason")
-        if kind in _DELTA_PART:
-            key = (choice, _DELTA_PART[kind])
-            assert choice not in finished
-            open_parts.add(key)
-            parts_text[key].append(event.delta)  # type: ignore[union-attr]
-        elif kind in _DONE_PART:
-            key = (choice, _DONE_PART[kind])
-            # A part may have no delta at all (redacted or signed-only thinking).
-            assert key in open_parts or event.text == "", f"#{position} {kind} out of place"  # type: ignore[union-attr]
-            assert choice not in finished
-            open_parts.discard(key)
-            assert event.text == "".join(parts_text.pop(key, []))  # type: ignore[union-attr]
-            if not failed:
-                assert event.complete  # type: ignore[union-attr]
-        elif kind == "tool_call.started":
-            call_key = (choice, event.index)  # type: ignore[union-attr]
-            assert call_key not in calls, f"tool call {call_key} started twice"
-            calls[call_key] = "open"
-        elif kind == "tool_call.arguments.delta":
-            call_key = (choice, event.index)  # type: ignore[union-attr]
-            assert calls.get(call_key) == "open", f"#{position} arguments for a call not open"
-            call_args[call_key].append(event.delta)  # type: ignore[union-attr]
-        elif kind == "tool_call.done":
-            call_key = (choice, event.index)  # type: ignore[union-attr]
-            assert calls.get(call_key) == "open", f"#{position} tool_call.done twice or unstarted"
-            calls[call_key] = "done"
-            args = "".join(call_args.pop(call_key, []))
-            assert isinstance(event, ev.ToolCallDone)
-            if args:
-                assert event.arguments == args, "done arguments differ from the deltas"
-        elif kind == "response.finished":
-            assert not [p for p in open_parts if p[0] == choice], "finished with parts open"
-            assert not [k for k, v in calls.items() if k[0] == choice and v == "open"]
-            finished.add(choice)
-        elif kind == "error":
-            ended = True
-    if not failed:
-        assert not open_parts, f"parts never done: {open_parts}"
-        assert all(v == "done" for v in calls.values())
-        assert "response.finished" in kinds
-    else:
-        assert kinds[-1] == "error"
-
-
-# Events that start or extend a part or a call: none may follow the choice's finish.
-_AFTER_FINISH_NEVER = frozenset({*_DELTA_PART, "tool_call.started", "tool_call.arguments.delta"})
-
-
-class FinishProbe(Accumulator):
-    """The accumulator, noting at which event each choice's finish reason arrived."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.finished_at: dict[int, int] = {}
-        self.handed_over = 0
-
-    def drain(self) -> list[ev.Event]:
-        out = super().drain()
-        self.handed_over += len(out)
-        return out
-
-    def finish(self, index: int, raw: str, unified: str, close: bool = True) -> None:
-        self.finished_at.setdefault(index, self.handed_over + len(self._out))
-        super().finish(index, raw, unified, close)
-
-    def restart(self) -> None:
-        super().restart()  # a spliced retry: the fold, and its choices, start over
-        self.finished_at.clear()
-
-
-def fold_with_finishes(data: bytes) -> tuple[list[ev.Event], BaseException | None, dict[int, int]]:
-    parser = streamfold.StreamParser(parse_arguments=True)
-    probe = parser.acc = FinishProbe(parse_arguments=True)
-    events = [*parser.feed(data), *parser.close()]
-    return events, parser.error, probe.finished_at
-
-
-@pytest.mark.parametrize("path", all_streams())
-def test_order_contract(path: Path) -> None:
-    events, error, finished_at = fold_with_finishes(path.read_bytes())
-    check_order(events, failed=error is not None, finished_at=finished_at)
-
-
-@pytest.mark.parametrize("path", all_streams())
-def test_every_event_serialises_to_json_and_back(path: Path) -> None:
-    events, _, _ = fold_pieces([path.read_bytes()], parse_arguments=True)
-    decoder = msgspec.json.Decoder(ev.Event)
-    for event in events:
-        encoded = ev.to_json(event)
-        assert decoder.decode(encoded).type == event.type
-
-
-@pytest.mark.parametrize("path", all_streams())
-def test_every_result_failed_or_not_encodes_to_json_and_back(path: Path) -> None:
-    # A result is data: a failed one carries its error as an ErrorInfo, never the
-    # exception (whose .partial is the result), so it encodes like any other.
-    _, result, error = fold_pieces([path.read_bytes()])
-    assert result is not None
-    decoded = msgspec.json.decode(msgspec.json.encode(result), type=streamfold.Result)
-    assert decoded == result
-    if error is not None:
-        assert isinstance(error, streamfold.StreamfoldError)
-        assert result.error == error.info == decoded.error
-        assert error.partial is not None and error.partial.error == error.info
 
 
 def test_each_part_kind_names_its_delta_and_done_events() -> None:
@@ -258,21 +82,6 @@ def test_provider_error_is_yielded_then_raised_and_nothing_after() -> None:
     assert isinstance(seen[-1], ev.ErrorOccurred)
     assert seen[-1].error.code == "server_error"
     assert not any(isinstance(e, ev.TextDelta) and e.delta == "b" for e in seen)
-
-
-def test_sync_and_async_give_the_same_events() -> None:
-    data = EXAMPLES[0].read_bytes()
-    sync = list(streamfold.iter_events(data, parse_arguments=True))
-
-    async def collect() -> list[ev.Event]:
-        async def source() -> Any:
-            for i in range(0, len(data), 7):
-                yield data[i : i + 7]
-
-        return [e async for e in streamfold.aiter_events(source(), parse_arguments=True)]
-
-    assert asyncio.run(collect()) == sync
-    assert asyncio.run(streamfold.afold(data)) == streamfold.fold(data)
 
 
 def test_parsed_arguments_on_demand_only() -> None:
@@ -352,30 +161,6 @@ def test_json_mode_content_parsed_on_demand() -> None:
     assert isinstance(bad_done, ev.TextDone) and bad_done.parse_error is not None
 
 
-_OTHER = (
-    [pytest.param(p, id=p.stem) for p in sorted(CORPUS.glob("*__other__*.sse"))]
-    if CORPUS.is_dir()
-    else [pytest.param(None, marks=pytest.mark.skip(reason="the shared corpus is absent"))]
-)
-
-
-@pytest.mark.parametrize("path", _OTHER)
-def test_apis_without_a_corpus_name_fold_or_fail_with_a_typed_error(path: Path) -> None:
-    # Bedrock ConverseStream, Cohere v2, Gemini Interactions, legacy Completions
-    # fold complete by their dialect; an API no dialect claims gets an error
-    # that says so instead of folding to nothing.
-    _, result, error = fold_pieces([path.read_bytes()])
-    expected = next((d for p, d in _OTHER_DIALECTS.items() if path.stem.startswith(p)), None)
-    assert result is not None
-    if expected is not None:
-        assert error is None and result.complete and result.dialect == expected
-        assert result.text or result.unified.tool_calls
-        return
-    assert isinstance(error, streamfold.ProtocolError)
-    assert "matches no known dialect" in str(error)
-    assert not result.complete
-
-
 @pytest.mark.parametrize("parse", [False, True])
 def test_partial_arguments_on_demand(parse: bool) -> None:
     data = EXAMPLES[0].read_bytes()
@@ -428,22 +213,6 @@ def test_sequential_tool_calls_end_when_the_next_starts() -> None:
     )
     kinds = [(e.type, getattr(e, "id", None)) for e in streamfold.iter_events(stream)]
     assert kinds.index(("tool_call.done", "a")) < kinds.index(("tool_call.started", "b"))
-
-
-_ANTHROPIC_GEMINI = (
-    [p.values[0] for api in ("anthropic", "gemini") for p in corpus_files(api) if p.values[0]]
-    + sorted((FIXTURES / "anthropic").glob("*.sse"))
-    + sorted((FIXTURES / "gemini").glob("*.sse"))
-)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_anthropic_and_gemini_streams_raise_only_streamfold_errors(
-    data: st.DataObject,
-) -> None:
-    path = data.draw(st.sampled_from(_ANTHROPIC_GEMINI))
-    fold_raising_only_our_errors(mutate(data, path.read_bytes()))
 
 
 def test_a_call_ended_by_the_next_one_is_complete_with_events_on_or_off() -> None:

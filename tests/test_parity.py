@@ -2,15 +2,15 @@
 what the same provider returns without streaming, field for field.
 
 Ground truth: ``../shared/pairs`` (each a streamed ``.sse`` and the non-streaming
-``.json`` of the same request, recorded from the real services), and the in-repo
-fixtures that have a ``<name>.response.json`` beside them (written from the
-providers' references, one per rule of docs/semantics.md, "The final response,
-per provider"). The two answers of a pair were sampled separately, so the
-comparison is of shapes: the keys, and the kind of each value (null, empty
-string, text, number, boolean, empty or filled list, object). Content (text,
-arguments, ids, token counts, timestamps) is not compared; list items are
-matched by their type. Every difference the comparison may find is named below,
-with its reason.
+``.json`` of the same request, recorded from the real services). In the repository,
+the Chat Completions fixtures show one rule each of docs/semantics.md ("The final
+response, per provider"), and their golden ``<name>.response.json`` (checked by
+``test_conformance.py``) is the response the provider's reference documents.
+The two answers of a pair were sampled separately, so the comparison is of
+shapes: the keys, and the kind of each value (null, empty string, text, number,
+boolean, empty or filled list, object). Content (text, arguments, ids, token
+counts, timestamps) is not compared; list items are matched by their type.
+Every difference the comparison may find is named below, with its reason.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 
 from streamfold.dialects.openai_chat import OpenAIChat
 
-from .corpus import FIXTURES, bytewise, fold_pieces, pair_files
+from .corpus import FIXTURES, fold_pieces, pair_files
 
 # -- the comparison -------------------------------------------------------------------
 
@@ -250,25 +250,6 @@ def test_every_named_difference_still_occurs() -> None:
     assert sorted(set(CANNOT_CARRY) - seen) == []
     stale = [(name, path) for name, paths in SAMPLED.items() for path in paths]
     assert sorted(set(stale) - seen) == []
-
-
-# -- the in-repo fixtures: one per rule, with the response its provider documents -------------
-
-GOLDEN = sorted(FIXTURES.glob("*/*.response.json"))
-
-
-@pytest.mark.parametrize(
-    "golden", [pytest.param(path, id=f"{path.parent.name}/{path.name}") for path in GOLDEN]
-)
-def test_a_fixture_folds_to_the_documented_response(golden: Path) -> None:
-    stream = golden.with_name(golden.name.removesuffix(".response.json") + ".sse")
-    data = stream.read_bytes()
-    _, result, error = fold_pieces([data])
-    assert error is None and result is not None
-    native = json.loads(golden.read_text(encoding="utf-8"))
-    assert shape_differences(result.response, native) == []
-    split = fold_pieces(bytewise(data))[1]
-    assert split is not None and split.response == result.response
 
 
 class _DictPathOnly(OpenAIChat):
