@@ -30,7 +30,7 @@ from streamfold.events import (
 from streamfold.result import Result
 from streamfold.sse import ServerSentEvent
 
-from .corpus import CORPUS, FIXTURES, check_order, corpus_files, fold_pieces
+from ..corpus import CORPUS, FIXTURES, check_order, corpus_files, fold_pieces
 
 # By their module names: the package re-exports a function called ``fold``.
 anthropic_dialect = importlib.import_module("streamfold.dialects.anthropic")

@@ -31,7 +31,7 @@ from streamfold.fold import Accumulator
 from streamfold.result import Result
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
-from .corpus import FIXTURES, check_order, corpus_files, features, fold_pieces
+from ..corpus import FIXTURES, check_order, corpus_files, features, fold_pieces
 
 FIXTURE_DIR = FIXTURES / "openai_responses"
 FIXTURE_FILES = sorted(FIXTURE_DIR.glob("*.sse"))

@@ -22,10 +22,10 @@ import pytest
 
 from streamfold.encode import UIMessageStreamEncoder
 
-from .corpus import FIXTURES
+from ..corpus import FIXTURES
 from .test_encode import PATHS, RECORDINGS, _id, encode, fold
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 READER = NODE_DIR / "read_ui_streams.mjs"
 SDK = NODE_DIR / "node_modules" / "ai" / "package.json"
 NPM_TIMEOUT = 300  # seconds: a first install takes a few

@@ -19,7 +19,7 @@ from streamfold import (
 from streamfold.dialects.openai_chat import OpenAIChat
 from streamfold.events import Event
 
-from .corpus import CORPUS, corpus_files, cut, features, fold_pieces
+from ..corpus import CORPUS, corpus_files, cut, features, fold_pieces
 
 
 def sse(*payloads: Any, done: bool = True) -> bytes:

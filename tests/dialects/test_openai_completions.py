@@ -22,7 +22,7 @@ from streamfold.dialects.registry import RequestParts, completions_body
 from streamfold.events import LogprobsDelta, LogprobsDone
 from streamfold.sse import ServerSentEvent
 
-from .corpus import CORPUS, FIXTURES, usage_counts
+from ..corpus import CORPUS, FIXTURES, usage_counts
 
 FIXTURE_DIR = FIXTURES / "openai_completions"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))

@@ -570,7 +570,7 @@ def test_metadata_of_a_complete_stream(replay_server: ReplayServer) -> None:
     assert times == sorted(times)  # type: ignore[type-var]
     # The server holds the first event 0.1 s: a lower bound, true however loaded
     # the machine (that the head goes out at once is tested without a clock in
-    # test_server.py).
+    # adapters/test_server.py).
     assert meta.time_to_first_byte is not None and meta.time_to_first_byte >= 0.1
 
 

@@ -20,7 +20,7 @@ from streamfold.dialects import detect
 from streamfold.dialects.cohere import CohereChat, normalise_usage, unified_finish_reason
 from streamfold.sse import ServerSentEvent
 
-from .corpus import CORPUS, FIXTURES, ROOT, usage_counts
+from ..corpus import CORPUS, FIXTURES, ROOT, usage_counts
 
 FIXTURE_DIR = FIXTURES / "cohere_chat"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))

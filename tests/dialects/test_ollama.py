@@ -24,7 +24,7 @@ from streamfold.framing import ndjson
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
-from .corpus import FIXTURES, fold_checked, fold_pieces
+from ..corpus import FIXTURES, fold_checked, fold_pieces
 
 HERE = FIXTURES / "ollama"
 
@@ -318,7 +318,7 @@ def test_the_generate_request() -> None:
 
 
 def test_the_live_client_streams_lines() -> None:
-    from .rawserver import END_CHUNKS, RawServer, chunked, response_head
+    from ..adapters.rawserver import END_CHUNKS, RawServer, chunked, response_head
 
     body = lines((HERE / "chat-tool-calls.sse").read_bytes())
 

@@ -36,7 +36,7 @@ from streamfold.dialects.gemini import (
 from streamfold.events import Event
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
-from .corpus import CORPUS, FIXTURES, bytewise, corpus_files, fold_checked, fold_pieces
+from ..corpus import CORPUS, FIXTURES, bytewise, corpus_files, fold_checked, fold_pieces
 
 GEMINI_FIXTURES = FIXTURES / "gemini"
 SSE_FIXTURES = sorted(path.name for path in GEMINI_FIXTURES.glob("*.sse"))

@@ -15,7 +15,7 @@ import pytest
 
 from streamfold.sse import SSEDecoder
 
-from .corpus import corpus_files, fold_pieces
+from ..corpus import corpus_files, fold_pieces
 
 openai_streaming = pytest.importorskip("openai.lib.streaming.chat")
 openai_models = pytest.importorskip("openai._models")

@@ -29,7 +29,7 @@ from streamfold.errors import (
     timeout_error,
 )
 
-from .corpus import ROOT
+from ..corpus import ROOT
 
 SAMPLES = sorted((ROOT / "src" / "streamfold" / "samples").glob("*.sse"))
 TARGETS = ["openai-chat", "openai-responses", "anthropic", "gemini", "gemini-array", "ai-sdk-ui"]

@@ -35,7 +35,7 @@ from streamfold.adapters.server import (
 from streamfold.client import stream
 from streamfold.dialects.registry import APIS, get_api
 
-from .corpus import CORPUS, corpus_files
+from ..corpus import CORPUS, corpus_files
 
 pytest_plugins = ["pytester"]
 

@@ -26,7 +26,7 @@ from streamfold.dialects.gemini_interactions import (
 )
 from streamfold.sse import ServerSentEvent
 
-from .corpus import CORPUS, FIXTURES, usage_counts
+from ..corpus import CORPUS, FIXTURES, usage_counts
 
 FIXTURE_DIR = FIXTURES / "gemini_interactions"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))

@@ -36,7 +36,7 @@ from streamfold.eventstream import encode_error, encode_event, encode_exception
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
-from .corpus import CORPUS, FIXTURES, corpus_files, fold_checked, fold_pieces
+from ..corpus import CORPUS, FIXTURES, corpus_files, fold_checked, fold_pieces
 
 botocore_session = pytest.importorskip("botocore.session", reason="botocore is the oracle")
 botocore_parsers = importlib.import_module("botocore.parsers")
@@ -878,7 +878,7 @@ def test_the_invoke_request_for_claude(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_live_client_streams_frames(monkeypatch: pytest.MonkeyPatch) -> None:
-    from .rawserver import END_CHUNKS, RawServer, chunked, response_head
+    from ..adapters.rawserver import END_CHUNKS, RawServer, chunked, response_head
 
     body = frames((CONVERSE / "tool-use.sse").read_bytes())
 

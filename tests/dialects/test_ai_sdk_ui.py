@@ -20,7 +20,7 @@ from streamfold.dialects.ai_sdk_ui import AISDKUIMessageStream, normalise_usage
 from streamfold.events import ReasoningDone, ResponseStarted
 from streamfold.sse import ServerSentEvent
 
-from .corpus import FIXTURES
+from ..corpus import FIXTURES
 
 FIXTURE_DIR = FIXTURES / "ai_sdk_ui"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))

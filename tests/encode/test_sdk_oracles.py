@@ -16,9 +16,9 @@ import pytest
 from streamfold import events as ev
 from streamfold.fold import PartKind
 
-from .test_dialect_anthropic import differences, sdk_message, without_nulls
-from .test_dialect_openai_responses import TERMINAL, _strip
-from .test_differential_openai_chat import sdk_fold, view_of_ours, view_of_sdk
+from ..dialects.test_anthropic import differences, sdk_message, without_nulls
+from ..dialects.test_openai_chat_differential import sdk_fold, view_of_ours, view_of_sdk
+from ..dialects.test_openai_responses import TERMINAL, _strip
 from .test_encode import RECORDINGS, encode, fold
 
 pytest.importorskip("openai")

@@ -19,7 +19,7 @@ import pytest
 from streamfold import StreamParser
 from streamfold.cli import main
 
-from .corpus import ROOT
+from ..corpus import ROOT
 
 EXAMPLE = ROOT / "examples" / "chat-reasoning-tool-calls.sse"
 NON_ASCII = (

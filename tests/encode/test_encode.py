@@ -21,7 +21,7 @@ from streamfold.dialects.anthropic import SERVER_TOOL_KINDS
 from streamfold.encode import ENCODERS, Encoder, GeminiEncoder, get
 from streamfold.parser import Phase
 
-from .corpus import CORPUS, FIXTURES, ROOT, bytewise, cut
+from ..corpus import CORPUS, FIXTURES, ROOT, bytewise, cut
 
 SAMPLES = ROOT / "src" / "streamfold" / "samples"
 
