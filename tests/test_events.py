@@ -103,15 +103,15 @@ def check_order(
             if not failed:
                 assert event.complete  # type: ignore[union-attr]
         elif kind == "tool_call.started":
-            call_key = (choice, event.index)  # type: ignore[union-attr]
+            call_key: tuple[int, int] = (choice, event.index)  # type: ignore[union-attr, assignment]
             assert call_key not in calls, f"tool call {call_key} started twice"
             calls[call_key] = "open"
         elif kind == "tool_call.arguments.delta":
-            call_key = (choice, event.index)  # type: ignore[union-attr]
+            call_key = (choice, event.index)  # type: ignore[union-attr, assignment]
             assert calls.get(call_key) == "open", f"#{position} arguments for a call not open"
             call_args[call_key].append(event.delta)  # type: ignore[union-attr]
         elif kind == "tool_call.done":
-            call_key = (choice, event.index)  # type: ignore[union-attr]
+            call_key = (choice, event.index)  # type: ignore[union-attr, assignment]
             assert calls.get(call_key) == "open", f"#{position} tool_call.done twice or unstarted"
             calls[call_key] = "done"
             args = "".join(call_args.pop(call_key, []))

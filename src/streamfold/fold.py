@@ -61,6 +61,7 @@ from .events import (
     JSONError,
     LogprobsDelta,
     LogprobsDone,
+    OutputUpdated,
     ReasoningDelta,
     ReasoningDone,
     RefusalDelta,
@@ -71,7 +72,6 @@ from .events import (
     TextDone,
     ToolCallArgumentsDelta,
     ToolCallDone,
-    OutputUpdated,
     ToolCallStarted,
     Unknown,
     Usage,
@@ -1018,9 +1018,7 @@ class Accumulator:
             )
         )
 
-    def _typed_arguments(
-        self, state: _Choice, call: _ToolCall, typed: _Typed, delta: str
-    ) -> None:
+    def _typed_arguments(self, state: _Choice, call: _ToolCall, typed: _Typed, delta: str) -> None:
         # A call whose tool has a type: its one parser follows the JSON too.
         updates, done = typed.feed(delta)
         if self._emit:
@@ -1378,8 +1376,8 @@ def _whole_json(call: _ToolCall) -> bool:
 def _tool_value(
     call: _ToolCall, typed: _Typed, complete: bool, cut: bool
 ) -> tuple[Any, JSONError | None, list[OutputValueDone]]:
-    # The arguments of a typed call: empty arguments mean ``{}`` (as untyped).
-    if not call.arguments.strip() and typed.json_error is None and typed.error is None:
+    # The arguments of a typed call: empty arguments of a whole call mean ``{}`` (as untyped).
+    if complete and not cut and typed.error is None and not call.arguments.strip():
         typed.feed("{}")
     return typed.close(complete, cut)
 

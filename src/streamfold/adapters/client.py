@@ -522,6 +522,8 @@ def stream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
     http_client: HTTPClient | None = None,
     retries: int | RetryPolicy = 2,
     resume: bool = False,
@@ -538,6 +540,12 @@ def stream(
         dialect: the dialect to fold with (detected by default).
         strict: raise on malformed events.
         parse_arguments: parse tool-call arguments incrementally.
+        output_type: the answer's type (a msgspec Struct, dataclass,
+            TypedDict, pydantic model or JSON Schema), followed as it streams
+            (``partial_output()``, ``output.updated`` events, ``result.output``).
+            It only reads the answer: ask the API for JSON output yourself
+            (``extra_body``: ``response_format``, ``output_format``...).
+        tool_types: a type per tool name, the same for tool-call arguments.
         http_client: an ``httpx2.Client`` or ``httpx.Client`` to send with (kept
             open; its ``follow_redirects`` and ``max_redirects`` are honoured);
             else one is created for this stream and closed with it.
@@ -552,6 +560,7 @@ def stream(
 
     Raises:
         UsageError: an unknown ``api``, a bad ``retries``, or no HTTP library installed.
+        UnsupportedSchemaError: an output type ``streamfold.structured`` does not support.
         StreamTimeoutError: (when the request is sent) connecting or waiting for
             the headers took too long, on every attempt.
         IncompleteStreamError: (when the request is sent) the connection failed,
@@ -605,6 +614,8 @@ def stream(
         resending=resending,
         reconnect=reconnect,
         telemetry=telemetry,
+        output_type=output_type,
+        tool_types=tool_types,
         request=GenAIRequest(
             url=request.url,
             api=request.api,
@@ -633,6 +644,8 @@ def astream(
     dialect: str | type[Dialect] = "auto",
     strict: bool = True,
     parse_arguments: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
     http_client: AsyncHTTPClient | None = None,
     retries: int | RetryPolicy = 2,
     resume: bool = False,
@@ -694,6 +707,8 @@ def astream(
         resending=resending,
         reconnect=reconnect,
         telemetry=telemetry,
+        output_type=output_type,
+        tool_types=tool_types,
         request=GenAIRequest(
             url=request.url,
             api=request.api,

@@ -436,6 +436,8 @@ class Exchange:
         dialect: a dialect id or class, or ``"auto"``.
         strict: raise on malformed events (else skip them with a warning).
         parse_arguments: parse tool-call arguments incrementally.
+        output_type: the answer's type, and tool_types: a type per tool name
+            (``StreamParser``'s).
         timeouts: the deadlines (none when ``None``).
         started: when the request was sent (timings and deadlines count from
             there), or ``None`` for ``now``.
@@ -516,6 +518,8 @@ class Exchange:
         *,
         strict: bool = True,
         parse_arguments: bool = False,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         started: float | None = None,
         now: float,
@@ -527,7 +531,13 @@ class Exchange:
         rand: Callable[[], float] = random.random,
     ) -> None:
         _refuse_a_key_sent_elsewhere(head.requests)
-        self.parser = StreamParser(dialect, strict=strict, parse_arguments=parse_arguments)
+        self.parser = StreamParser(
+            dialect,
+            strict=strict,
+            parse_arguments=parse_arguments,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self.timeouts = t = timeouts or NO_TIMEOUTS
         self._timed = t.first_event is not None or t.idle is not None or t.total is not None
         self._due_seen = -1  # the events seen when _due_value was computed

@@ -70,6 +70,7 @@ from ..errors import (
 )
 from ..events import Event
 from ..result import Attempt, HTTPResult, ResponseMetadata
+from ..structured import OutputType
 from . import otel
 from .exchange import (
     MAX_ERROR_BODY,
@@ -492,8 +493,15 @@ class _StreamState:
         timeouts: Timeouts | None,
         resending: Resending | None = None,
         telemetry: otel.Telemetry | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
         self._options = (dialect, strict, parse_arguments, timeouts)
+        # Compiled once (an unsupported type fails here), for every attempt's parser.
+        self._types = (
+            None if output_type is None else OutputType(output_type),
+            {name: OutputType(tp) for name, tp in (tool_types or {}).items()},
+        )
         self._resending = resending
         self._attempts: tuple[Attempt, ...] = ()  # those that failed and were retried
         self._first_sent: float | None = None  # the first attempt's: the total deadline's start
@@ -570,6 +578,8 @@ class _StreamState:
             dialect,
             strict=strict,
             parse_arguments=parse_arguments,
+            output_type=self._types[0],
+            tool_types=self._types[1],
             timeouts=timeouts,
             started=started_at,
             now=time.monotonic(),
@@ -638,6 +648,32 @@ class _StreamState:
         """
         return self._require().metadata()
 
+    def partial_arguments(self, index: int, choice: int = 0) -> Any:
+        """``StreamParser.partial_arguments`` of the stream so far.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet.
+            PartialJSONError: the arguments so far are not a prefix of valid JSON.
+        """
+        return self._require().parser.partial_arguments(index, choice)
+
+    def partial_output(self, choice: int = 0) -> Any:
+        """``StreamParser.partial_output``: the answer as the ``output_type`` so far.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet.
+        """
+        return self._require().parser.partial_output(choice)
+
+    def partial_tool_output(self, index: int, choice: int = 0) -> Any:
+        """``StreamParser.partial_tool_output``: tool call ``index``'s arguments as
+        its tool's type (``tool_types``) so far.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet.
+        """
+        return self._require().parser.partial_tool_output(index, choice)
+
     def _require(self) -> Exchange:
         if self._exchange is None:
             raise UsageError("the request has not been sent yet: open() the stream first")
@@ -672,6 +708,10 @@ class EventStream(_StreamState):
         dialect: a dialect id or class, or ``"auto"``.
         strict: raise on malformed events (else skip them with a warning).
         parse_arguments: parse tool-call arguments incrementally.
+        output_type: the answer's type (JSON mode, structured output), and
+        tool_types: a type per tool name: the stream follows them as
+            ``StreamParser`` does (``output.updated`` events,
+            ``partial_output()``, ``partial_tool_output()``, ``result.output``).
         timeouts: deadlines for the first event, idle gaps and the total time.
         started_at: the ``time.monotonic()`` reading when the request was sent;
             timings and deadlines count from there (else from now).
@@ -679,6 +719,7 @@ class EventStream(_StreamState):
     Raises:
         UsageError: an unknown dialect, or the response came through a redirect
             that carried an API key header to another origin.
+        UnsupportedSchemaError: an output type ``streamfold.structured`` does not support.
     """
 
     def __init__(
@@ -691,8 +732,18 @@ class EventStream(_StreamState):
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
         telemetry: otel.Telemetry | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts, telemetry=telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            timeouts,
+            telemetry=telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], tuple[StreamedResponse, float]] | None = None
         self._reconnect: Callable[[Reconnect], tuple[StreamedResponse, float]] | None = None
@@ -714,6 +765,8 @@ class EventStream(_StreamState):
         reconnect: Callable[[Reconnect], tuple[StreamedResponse, float]] | None = None,
         telemetry: otel.Telemetry | None = None,
         request: otel.GenAIRequest | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> EventStream:
         """A stream whose request is sent on first use: ``connect()`` returns the
         response and the ``time.monotonic()`` reading when the request was sent;
@@ -721,7 +774,16 @@ class EventStream(_StreamState):
         ``connect()`` is called again for each retry, and ``reconnect(plan)``
         sends each re-attach request. ``request`` describes it for telemetry."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts, resending, telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            timeouts,
+            resending,
+            telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._described = request
         self._connect = connect
         self._reconnect = reconnect
@@ -899,8 +961,18 @@ class AsyncEventStream(_StreamState):
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
         telemetry: otel.Telemetry | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, timeouts, telemetry=telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            timeouts,
+            telemetry=telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], Awaitable[tuple[StreamedResponse, float]]] | None = None
         self._reconnect: Callable[[Reconnect], Awaitable[tuple[StreamedResponse, float]]] | None = (
@@ -924,10 +996,21 @@ class AsyncEventStream(_StreamState):
         reconnect: Callable[[Reconnect], Awaitable[tuple[StreamedResponse, float]]] | None = None,
         telemetry: otel.Telemetry | None = None,
         request: otel.GenAIRequest | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> AsyncEventStream:
         """The async twin of ``EventStream.deferred``."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, timeouts, resending, telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            timeouts,
+            resending,
+            telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._described = request
         self._connect = connect
         self._reconnect = reconnect

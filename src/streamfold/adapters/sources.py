@@ -8,7 +8,7 @@ object, an iterable of ``bytes``, or (async twins only) an async iterable of
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import IO, Any, TypeAlias
 
 from ..dialects.base import Dialect
@@ -72,11 +72,16 @@ def iter_events(
     strict: bool = True,
     parse_arguments: bool = False,
     parse_content: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> Iterator[Event]:
     """The events of a stream, in order.
 
     ``parse_arguments`` attaches incremental JSON updates to tool-call argument
     deltas; ``parse_content`` does the same for answer text (JSON mode).
+    ``output_type`` follows the answer as that type, ``tool_types`` the
+    arguments of the tools named (``output.updated`` events, ``output`` on
+    ``text.done`` and ``tool_call.done``; see ``StreamParser``).
 
     Raises:
         ProviderError: right after yielding its ``error`` event.
@@ -84,7 +89,12 @@ def iter_events(
         ProtocolError: a malformed stream in strict mode.
     """
     parser = StreamParser(
-        dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+        dialect,
+        strict=strict,
+        parse_arguments=parse_arguments,
+        parse_content=parse_content,
+        output_type=output_type,
+        tool_types=tool_types,
     )
     for chunk in iter_chunks(source):
         yield from parser.feed(chunk)
@@ -102,10 +112,17 @@ async def aiter_events(
     strict: bool = True,
     parse_arguments: bool = False,
     parse_content: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Event]:
     """The async twin of ``iter_events``: also takes an async iterable of bytes."""
     parser = StreamParser(
-        dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+        dialect,
+        strict=strict,
+        parse_arguments=parse_arguments,
+        parse_content=parse_content,
+        output_type=output_type,
+        tool_types=tool_types,
     )
     async for chunk in _achunks(source):
         for event in parser.feed(chunk):
@@ -124,8 +141,14 @@ def fold(
     *,
     strict: bool = True,
     checked: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> Result:
     """Fold a whole stream into its final result.
+
+    With ``output_type`` (the answer's type) and ``tool_types`` (a type per
+    tool name), ``result.output`` and each ``ToolCall.output`` are validated
+    values of those types, or ``output_error`` says why not.
 
     Returns:
         The ``Result``: native response, unified view, usage, finish reason, warnings.
@@ -135,8 +158,11 @@ def fold(
         IncompleteStreamError: the stream ended early (``.partial`` too).
         ProtocolError: a malformed stream in strict mode.
         TruncatedResponseError: ``checked`` and the response was cut by length or a filter.
+        UnsupportedSchemaError: an output type ``streamfold.structured`` does not support.
     """
-    parser = StreamParser(dialect, strict=strict, events=False)
+    parser = StreamParser(
+        dialect, strict=strict, events=False, output_type=output_type, tool_types=tool_types
+    )
     for chunk in iter_chunks(source):
         parser.feed(chunk)
         if parser.error is not None:
@@ -151,9 +177,13 @@ async def afold(
     *,
     strict: bool = True,
     checked: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> Result:
     """The async twin of ``fold``."""
-    parser = StreamParser(dialect, strict=strict, events=False)
+    parser = StreamParser(
+        dialect, strict=strict, events=False, output_type=output_type, tool_types=tool_types
+    )
     async for chunk in _achunks(source):
         parser.feed(chunk)
         if parser.error is not None:
