@@ -13,6 +13,7 @@ gives the typed error with its path, a cut answer never validates.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -148,7 +149,7 @@ def final_of(result: streamfold.Result, tool: bool) -> tuple[Any, OutputValidati
 def feed(parser: StreamParser, data: bytes, cuts: list[int]) -> list[Any]:
     events: list[Any] = []
     points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         events.extend(parser.feed(data[a:b]))
     events.extend(parser.close())
     return events
@@ -180,7 +181,7 @@ def test_partial_outputs_are_prefix_views_and_the_final_output_is_the_libraries(
     parser = typed_parser(kind, tool)
     points = sorted({0, len(stream), *(c % (len(stream) + 1) for c in byte_cuts)})
     events: list[Any] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         events.extend(parser.feed(stream[a:b]))
         assert prefix_of(partial_of(parser, tool), expected)
     events.extend(parser.close())
