@@ -1162,13 +1162,23 @@ def fold_response(
     checked: bool = False,
     timeouts: Timeouts | None = None,
     started_at: float | None = None,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> HTTPResult:
     """Fold a whole streamed response: ``EventStream(response, ...).final()``.
 
     Raises:
         The errors of ``EventStream.final``.
     """
-    stream = EventStream(response, dialect, strict=strict, timeouts=timeouts, started_at=started_at)
+    stream = EventStream(
+        response,
+        dialect,
+        strict=strict,
+        timeouts=timeouts,
+        started_at=started_at,
+        output_type=output_type,
+        tool_types=tool_types,
+    )
     return stream.final(checked=checked)
 
 
@@ -1180,9 +1190,17 @@ async def afold_response(
     checked: bool = False,
     timeouts: Timeouts | None = None,
     started_at: float | None = None,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> HTTPResult:
     """The async twin of ``fold_response`` (same errors)."""
     stream = AsyncEventStream(
-        response, dialect, strict=strict, timeouts=timeouts, started_at=started_at
+        response,
+        dialect,
+        strict=strict,
+        timeouts=timeouts,
+        started_at=started_at,
+        output_type=output_type,
+        tool_types=tool_types,
     )
     return await stream.final(checked=checked)
