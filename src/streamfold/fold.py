@@ -21,11 +21,13 @@ response keeps the handle a push method returns (``text``, ``reasoning``,
 these Protocols only; it never keeps a second copy of the text:
 
 - ``PartView``: ``kind``, ``owner`` (the dialect's key for it), ``text`` (the
-  whole text so far), ``version`` (grows whenever ``text`` changes), ``done``.
+  whole text so far), ``version`` (grows whenever ``text`` changes), ``done``,
+  ``partial_output()`` (with an output type: its value so far).
 - ``ToolCallView``: ``index``, ``id``, ``name``, ``kind``, ``server``,
   ``done``, ``complete``, ``arguments`` (the JSON text so far), ``version``
   (grows whenever ``arguments`` changes), ``partial_arguments()`` (the
-  arguments parsed as far as they have arrived).
+  arguments parsed as far as they have arrived), ``partial_output()`` (with a
+  type for its tool: its value so far).
 - ``ChoiceView``: ``index``, ``finish_reason``, ``raw_finish_reason``,
   ``tool_calls`` (in order), ``tool_call(key)``, ``parts(kind)`` (in order),
   ``joined(kind)`` (every part of a kind joined, ``None`` when there is none),
@@ -35,6 +37,14 @@ Every attribute is a read-only property; the strings and lists they give are
 shared with the accumulator and with earlier snapshots: never mutate them.
 Everything else is private: a dialect changes the fold through the push
 methods only (mypy rejects a write through a view, or an attribute it lacks).
+
+Typed parts: given an ``output_type`` (``tool_types``), each text part (each
+call of a typed tool) is followed by one ``StructuredParser``, fed its deltas
+as they are pushed and reading its text from the store when an error needs
+it; its partial-JSON parser also gives the ``parse_content`` /
+``parse_arguments`` updates of that part. ``output.updated`` events follow
+the delta that completed a value; the outcome rides on ``text.done`` /
+``tool_call.done`` and the unified view (``_Typed``).
 
 Parts have owners: ``owner`` (any hashable key; ``None`` by default) names the
 dialect's own part a piece belongs to. One part of a kind is open per choice:
@@ -981,10 +991,13 @@ class Accumulator:
     def _type_late(self, call: _ToolCall, output_type: OutputType) -> None:
         # The tool's name came after the call started: its arguments so far are
         # followed once, and its typed parser follows the JSON from here on.
+        if call._done:
+            return
         typed = call._typed = _Typed(output_type, _arguments_of(call))
         call._parser = None
-        if call._base + len(call._pieces):
-            typed.feed(call.arguments)
+        arguments = call.arguments
+        if arguments:
+            typed.feed(arguments)
 
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
