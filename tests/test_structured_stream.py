@@ -27,6 +27,7 @@ import streamfold
 from streamfold import StreamParser
 from streamfold.errors import IncompleteStreamError, TruncatedResponseError, UsageError
 from streamfold.events import OutputUpdated, TextDelta, TextDone, ToolCallDone, to_json
+from streamfold.fold import Accumulator, PartKind
 from streamfold.structured import UNSET, OutputValidationError, UnsupportedSchemaError
 
 from .test_structured import (
@@ -362,3 +363,55 @@ def test_an_unsupported_type_fails_before_any_byte() -> None:
     assert isinstance(caught.value, UsageError)
     with pytest.raises(UnsupportedSchemaError):
         streamfold.fold(b"", tool_types={"t": {"type": "object", "patternProperties": {}}})
+
+
+# -- the accumulator's typed hook --------------------------------------------------------------
+
+
+def _done_of(events: list[Any], kind: type) -> Any:
+    return next(e for e in events if isinstance(e, kind))
+
+
+def test_a_tool_named_after_its_first_arguments_is_typed_from_the_start() -> None:
+    acc = Accumulator(tool_types={"weather": Weather})
+    acc.tool_call(0, "k", id="c1", arguments='{"city": "Pa')
+    acc.tool_call(0, "k", name="weather", arguments='ris", "temperature": 2}')
+    assert acc.choice(0).tool_calls[0].partial_output() == Weather("Paris", 2.0)
+    acc.terminate()
+    done = _done_of(acc.drain(), ToolCallDone)
+    assert done.output == Weather("Paris", 2.0) and done.value == {
+        "city": "Paris",
+        "temperature": 2,
+    }
+
+
+@pytest.mark.parametrize("whole", [WEATHER, '{"city": "Rome", "temperature": 30}'])
+def test_arguments_sent_whole_win_over_the_deltas(whole: str) -> None:
+    acc = Accumulator(tool_types={"weather": Weather})
+    acc.tool_call(0, "k", id="c1", name="weather", arguments=WEATHER[:20])
+    acc.replace_arguments(0, "k", whole)
+    acc.end_tool_call(0, "k")
+    done = _done_of(acc.drain(), ToolCallDone)
+    assert done.output == msgspec.json.decode(whole, type=Weather)
+    assert acc.unified().tool_calls[0].output == done.output
+
+
+def test_text_sent_whole_wins_over_the_deltas() -> None:
+    acc = Accumulator(output_type=Weather)
+    acc.text(0, '{"city": "Pa')
+    acc.replace_part(0, PartKind.TEXT, WEATHER)
+    acc.end_part(0, PartKind.TEXT)
+    assert _done_of(acc.drain(), TextDone).output == Weather("Paris", 21.5)
+    assert acc.unified().output == Weather("Paris", 21.5)
+
+
+def test_partial_arguments_of_a_typed_call_come_from_its_parser() -> None:
+    acc = Accumulator(tool_types={"weather": Weather}, emit=False)
+    call = acc.tool_call(0, "k", id="c1", name="weather", arguments='{"city": "Pa')
+    assert call.partial_arguments() == {"city": "Pa"}
+    assert call.partial_output() == Weather("Pa", UNSET)  # type: ignore[arg-type]
+    acc.tool_call(0, "k", arguments='ris", "temperature": "hot"}')  # not a float
+    assert call.partial_arguments() == {"city": "Paris", "temperature": "hot"}
+    acc.terminate()
+    error = acc.unified().tool_calls[0].output_error
+    assert error is not None and (error.kind, error.path) == ("value", ("temperature",))
