@@ -35,7 +35,7 @@ from .errors import (
 )
 from .events import Event
 from .eventstream import EventStreamDecoder
-from .fold import Accumulator, PartKind
+from .fold import Accumulator, PartKind, ToolCallView
 from .framing import Framing, FramingSniff, JSONArrayDecoder, JSONSequenceDecoder
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
@@ -162,6 +162,7 @@ class _Discard:
 
 
 _DISCARD: Final = _Discard()
+_TEXT: Final = PartKind.TEXT
 _Decoder = _Framings | _Discard
 
 
@@ -379,8 +380,7 @@ class StreamParser:
         Raises:
             PartialJSONError: the arguments so far are not a prefix of valid JSON.
         """
-        state = self.acc.choices.get(choice)
-        call = next((c for c in state.tool_calls if c.index == index), None) if state else None
+        call = self._tool_call(index, choice)
         return None if call is None else call.partial_arguments()
 
     def partial_output(self, choice: int = 0) -> Any:
@@ -395,7 +395,7 @@ class StreamParser:
             any value started.
         """
         state = self.acc.choices.get(choice)
-        parts = state.parts(PartKind.TEXT) if state else ()
+        parts = state.parts(_TEXT) if state is not None else ()
         return parts[-1].partial_output() if parts else UNSET
 
     def partial_tool_output(self, index: int, choice: int = 0) -> Any:
@@ -406,9 +406,20 @@ class StreamParser:
             The partial value; ``UNSET`` when its tool has no type or before any
             value started; ``None`` when no such call exists.
         """
-        state = self.acc.choices.get(choice)
-        call = next((c for c in state.tool_calls if c.index == index), None) if state else None
+        call = self._tool_call(index, choice)
         return None if call is None else call.partial_output()
+
+    def _tool_call(self, index: int, choice: int) -> ToolCallView | None:
+        # Calls are in event-index order, numbered on from the first (read
+        # after every delta: found by position, not by a scan).
+        state = self.acc.choices.get(choice)
+        calls = state.tool_calls if state is not None else ()
+        if not calls:
+            return None
+        position = index - calls[0].index
+        if 0 <= position < len(calls) and calls[position].index == index:
+            return calls[position]
+        return next((c for c in calls if c.index == index), None)
 
     def reconnect(self) -> None:
         """The bytes fed next come from a new connection that continues this
