@@ -386,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
             integrated_time = best_of[type_name + " integrated"]
             key = (case.payload, type_name)
             growth.setdefault(key, {})[case.size] = ours
+            growth.setdefault((case.payload, type_name + ", output_type="), {})[case.size] = (
+                integrated_time
+            )
             if case.size <= 100_000:
                 revalidate = revalidate_runner(output_type)
                 assert revalidate(pieces) == expected[type_name], case.stream.name
