@@ -5,6 +5,9 @@ the stream delivered it (the deltas of ``text.delta`` events, per choice), for
 the answer's type written as a msgspec Struct, a pydantic model and the JSON
 Schema pydantic generates for it. The result must be what the library decodes
 from the whole text; an answer cut by the token limit must fail as incomplete.
+The same recordings then fold through ``output_type=`` on every layer (fold,
+the event iterators, the HTTP adapters over the replay server, the client),
+sync and async, to the same validated outputs.
 """
 
 from __future__ import annotations
@@ -177,7 +180,7 @@ def test_recorded_answers_give_validated_values(
             finish[event.choice] = event.finish_reason
     assert parsers and set(parsers) == set(done)
     for choice, parser in parsers.items():
-        # What the phase-2 fold will say: ended properly, and not cut by the token limit.
+        # What the fold says (output_type=, below): ended properly, not cut by the token limit.
         complete = done[choice].complete and finish[choice] != "length"
         if not complete:
             with pytest.raises(OutputValidationError) as caught:
