@@ -10,6 +10,12 @@ one run, bytes in, a typed partial value after every delta:
 - ``streamfold``: ``StreamParser()`` events; each text or argument delta fed
   to ``StructuredParser(Type)``, its ``partial`` read after every delta; the
   validated value from ``close()``.
+- ``output_type=``: the integrated path: ``StreamParser(output_type=Type)``
+  (``tool_types={"edit_file": Type}`` for the arguments), every event
+  iterated (``output.updated`` among them), ``partial_output()`` (or
+  ``partial_tool_output(0)``) read after every delta, the validated value
+  from ``result.output`` (or the tool call's ``output``). The accumulator runs
+  the one typed parser per part (no second JSON parse).
 - ``re-validate``: what instructor and pydantic-ai do: the same SSE split and
   chunk decode as the floor, the delta appended to a buffer, and the whole
   buffer validated again on every delta (pydantic: pydantic-ai's
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import itertools
 import json
@@ -195,6 +202,28 @@ def run_streamfold(pieces: list[bytes], output_type: Any) -> Any:
     return typed.close(complete=True)
 
 
+def run_integrated(pieces: list[bytes], output_type: Any, payload: str) -> Any:
+    """The typed output as the parser gives it: ``output_type=`` / ``tool_types=``."""
+    tool = payload == "arguments"
+    if tool:
+        parser = StreamParser(tool_types={_TOOL: output_type})
+        partial = functools.partial(parser.partial_tool_output, 0)
+    else:
+        parser = StreamParser(output_type=output_type)
+        partial = parser.partial_output
+    for piece in pieces:
+        for event in parser.feed(piece):
+            kind = type(event)
+            if kind is TextDelta or kind is ToolCallArgumentsDelta:
+                partial()  # a UI reads the value after every delta
+    parser.close()
+    result = parser.final()
+    return result.unified.tool_calls[0].output if tool else result.output
+
+
+_TOOL = "edit_file"  # the tool of streams.tool_call_stream
+
+
 def run_events(pieces: list[bytes], parse: bool) -> int:
     """streamfold's events alone; with ``parse``, the untyped incremental JSON of the
     deltas too (``parse_content``, ``parse_arguments``): what the typed layer adds to."""
@@ -323,10 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else args.rounds
     print(
-        "| payload | type | deltas | streamfold | re-validate | floor | events | events + JSON "
-        "| re-validate / streamfold | streamfold / floor |"
+        "| payload | type | deltas | streamfold | output_type= | re-validate | floor | events "
+        "| events + JSON | re-validate / output_type= | streamfold / floor "
+        "| output_type= / floor |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     growth: dict[tuple[str, str], dict[int, float]] = {}
     at_100k: dict[tuple[str, str], float] = {}
     for case in cases(args.quick):
@@ -338,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         for type_name, output_type in types.items():
             assert run_streamfold(pieces, output_type) == expected[type_name], case.stream.name
+            integrated = run_integrated(pieces, output_type, case.payload)
+            assert integrated == expected[type_name], case.stream.name
         runs: dict[str, Callable[[], Any]] = {
             "floor": lambda p=pieces: run_floor(p, _decode),
             "events": lambda p=pieces: run_events(p, parse=False),
@@ -345,11 +377,18 @@ def main(argv: list[str] | None = None) -> int:
         }
         for type_name, output_type in types.items():
             runs[type_name] = lambda p=pieces, t=output_type: run_streamfold(p, t)
+            runs[type_name + " integrated"] = lambda p=pieces, t=output_type, k=case.payload: (
+                run_integrated(p, t, k)
+            )
         best_of = round_robin(runs, rounds)
         for type_name, output_type in types.items():
             ours = best_of[type_name]
+            integrated_time = best_of[type_name + " integrated"]
             key = (case.payload, type_name)
             growth.setdefault(key, {})[case.size] = ours
+            growth.setdefault((case.payload, type_name + ", output_type="), {})[case.size] = (
+                integrated_time
+            )
             if case.size <= 100_000:
                 revalidate = revalidate_runner(output_type)
                 assert revalidate(pieces) == expected[type_name], case.stream.name
@@ -362,9 +401,11 @@ def main(argv: list[str] | None = None) -> int:
             floor = best_of["floor"]
             print(
                 f"| {case.stream.name} | {type_name} | {case.stream.chunks - 2:,} "
-                f"| {ours * 1000:,.1f} ms | {cell} | {floor * 1000:,.1f} ms "
+                f"| {ours * 1000:,.1f} ms | {integrated_time * 1000:,.1f} ms "
+                f"| {cell} | {floor * 1000:,.1f} ms "
                 f"| {best_of['events'] * 1000:,.1f} ms | {best_of['events + JSON'] * 1000:,.1f} ms "
-                f"| {theirs / ours:,.0f}x | {ours / floor:.2f}x |"
+                f"| {theirs / integrated_time:,.0f}x | {ours / floor:.2f}x "
+                f"| {integrated_time / floor:.2f}x |"
             )
     print()
     for (payload, type_name), times in growth.items():

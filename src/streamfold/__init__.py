@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .adapters.sources import afold, aiter_events, fold, iter_events
 from .errors import (
     IncompleteStreamError,
+    OutputValidationError,
     ProtocolError,
     ProviderError,
     StreamBrokenError,
@@ -34,6 +35,7 @@ from .events import (
     Event,
     LogprobsDelta,
     LogprobsDone,
+    OutputUpdated,
     ReasoningDelta,
     ReasoningDone,
     RefusalDelta,
@@ -76,6 +78,8 @@ __all__ = [
     "IncompleteStreamError",
     "LogprobsDelta",
     "LogprobsDone",
+    "OutputUpdated",
+    "OutputValidationError",
     "Phase",
     "ProtocolError",
     "ProviderError",

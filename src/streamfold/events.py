@@ -13,16 +13,23 @@ index. Use them with ``match``::
 
 and serialise any of them with ``streamfold.events.to_json``. The order
 contract is in ``docs/semantics.md``.
+
+Typed output (``output_type=`` / ``tool_types=``, see ``docs/structured.md``):
+the caller's own objects ride on events as attributes outside the event's
+fields (``TextDone.output``, ``ToolCallDone.output``, ``OutputUpdated.value``,
+and the ``output_error`` exceptions): an event still encodes to JSON whatever
+the type (a pydantic model, an exception), and the JSON leaves them out; the
+raw text it carries is what they were validated from.
 """
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import msgspec
 
-from .errors import ErrorInfo
-from .partial_json import JSONUpdate
+from .errors import ErrorInfo, OutputValidationError
+from .partial_json import JSONUpdate, Path
 
 __all__ = [
     "JSONError",
@@ -31,6 +38,7 @@ __all__ = [
     "Event",
     "LogprobsDelta",
     "LogprobsDone",
+    "OutputUpdated",
     "ReasoningDelta",
     "ReasoningDone",
     "RefusalDelta",
@@ -79,6 +87,37 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
         return str(self.__struct_config__.tag)
 
 
+_Attached = TypeVar("_Attached", bound=msgspec.Struct)
+
+
+def attach(target: _Attached, **values: Any) -> _Attached:
+    """Give a Struct declared with ``dict=True`` attributes outside its fields
+    (typed output: never encoded, never compared).
+
+    Returns:
+        ``target`` itself.
+    """
+    target.__dict__.update(values)
+    return target
+
+
+class _TypedOutput(msgspec.Struct, frozen=True, kw_only=True, dict=True):
+    # The typed output of a part or call, attached by the accumulator (``attach``).
+
+    @property
+    def output(self) -> Any:
+        """The validated value of the output type (``output_type=`` for answer
+        text, ``tool_types=`` for a tool's arguments); ``UNSET`` when there is no
+        type for it, or it did not validate (then see ``output_error``)."""
+        return self.__dict__.get("output", msgspec.UNSET)
+
+    @property
+    def output_error(self) -> OutputValidationError | None:
+        """Why the text is not a valid value of its output type (the path, the
+        reason, the raw text and the partial value), or ``None``."""
+        return self.__dict__.get("output_error")
+
+
 class ResponseStarted(_Event, frozen=True, kw_only=True, tag="response.started"):
     """The first chunk that names the response arrived."""
 
@@ -96,9 +135,11 @@ class TextDelta(_Event, frozen=True, kw_only=True, tag="text.delta"):
     updates: tuple[JSONUpdate, ...] = ()
 
 
-class TextDone(_Event, frozen=True, kw_only=True, tag="text.done"):
+class TextDone(_Event, _TypedOutput, frozen=True, kw_only=True, tag="text.done", dict=True):
     """A text part is over; ``text`` is the whole part. With JSON-mode content
-    parsing on, ``value`` is the parsed text when ``parse_error`` is ``None``."""
+    parsing on, ``value`` is the parsed text when ``parse_error`` is ``None``.
+    With an ``output_type``, ``output`` is the part validated as that type (or
+    ``output_error`` says why not); neither is in the JSON."""
 
     choice: int = 0
     text: str
@@ -156,10 +197,14 @@ class ToolCallArgumentsDelta(_Event, frozen=True, kw_only=True, tag="tool_call.a
     updates: tuple[JSONUpdate, ...] = ()
 
 
-class ToolCallDone(_Event, frozen=True, kw_only=True, tag="tool_call.done"):
+class ToolCallDone(
+    _Event, _TypedOutput, frozen=True, kw_only=True, tag="tool_call.done", dict=True
+):
     """A tool call is over. ``value`` is the parsed arguments when
     ``parse_error`` is ``None``. ``complete`` is ``False`` when the stream was cut
-    before the call ended: never execute such a call."""
+    before the call ended: never execute such a call. With a type for the tool
+    (``tool_types=``), ``output`` is the arguments validated as that type (or
+    ``output_error`` says why not); neither is in the JSON."""
 
     choice: int = 0
     index: int
@@ -170,6 +215,23 @@ class ToolCallDone(_Event, frozen=True, kw_only=True, tag="tool_call.done"):
     value: Any = None
     parse_error: JSONError | None = None
     complete: bool = True
+
+
+class OutputUpdated(_Event, frozen=True, kw_only=True, tag="output.updated", dict=True):
+    """A value of the typed output completed and was validated: a field, an
+    array item, or the whole value (``path`` ``()``); it follows the delta
+    that completed it. ``index`` is the tool call's (``tool_types=``), or
+    ``None`` for the answer text (``output_type=``). ``value`` (not in the
+    JSON) is the validated value, as it is in the partial and final output."""
+
+    choice: int = 0
+    index: int | None = None
+    path: Path = ()
+
+    @property
+    def value(self) -> Any:
+        """The validated value at ``path``, of the output type's field or item type."""
+        return self.__dict__.get("value", msgspec.UNSET)
 
 
 class LogprobsDelta(_Event, frozen=True, kw_only=True, tag="logprobs.delta"):
@@ -222,6 +284,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, usable on Python 3.10 with msgs
     ToolCallStarted,
     ToolCallArgumentsDelta,
     ToolCallDone,
+    OutputUpdated,
     LogprobsDelta,
     LogprobsDone,
     UsageUpdated,

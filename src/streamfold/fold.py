@@ -21,11 +21,13 @@ response keeps the handle a push method returns (``text``, ``reasoning``,
 these Protocols only; it never keeps a second copy of the text:
 
 - ``PartView``: ``kind``, ``owner`` (the dialect's key for it), ``text`` (the
-  whole text so far), ``version`` (grows whenever ``text`` changes), ``done``.
+  whole text so far), ``version`` (grows whenever ``text`` changes), ``done``,
+  ``partial_output()`` (with an output type: its value so far).
 - ``ToolCallView``: ``index``, ``id``, ``name``, ``kind``, ``server``,
   ``done``, ``complete``, ``arguments`` (the JSON text so far), ``version``
   (grows whenever ``arguments`` changes), ``partial_arguments()`` (the
-  arguments parsed as far as they have arrived).
+  arguments parsed as far as they have arrived), ``partial_output()`` (with a
+  type for its tool: its value so far).
 - ``ChoiceView``: ``index``, ``finish_reason``, ``raw_finish_reason``,
   ``tool_calls`` (in order), ``tool_call(key)``, ``parts(kind)`` (in order),
   ``joined(kind)`` (every part of a kind joined, ``None`` when there is none),
@@ -35,6 +37,14 @@ Every attribute is a read-only property; the strings and lists they give are
 shared with the accumulator and with earlier snapshots: never mutate them.
 Everything else is private: a dialect changes the fold through the push
 methods only (mypy rejects a write through a view, or an attribute it lacks).
+
+Typed parts: given an ``output_type`` (``tool_types``), each text part (each
+call of a typed tool) is followed by one ``StructuredParser``, fed its deltas
+as they are pushed and reading its text from the store when an error needs
+it; its partial-JSON parser also gives the ``parse_content`` /
+``parse_arguments`` updates of that part. ``output.updated`` events follow
+the delta that completed a value; the outcome rides on ``text.done`` /
+``tool_call.done`` and the unified view (``_Typed``).
 
 Parts have owners: ``owner`` (any hashable key; ``None`` by default) names the
 dialect's own part a piece belongs to. One part of a kind is open per choice:
@@ -47,7 +57,7 @@ part is the run of accumulator parts that carried its owner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, Final, Protocol
@@ -61,6 +71,7 @@ from .events import (
     JSONError,
     LogprobsDelta,
     LogprobsDone,
+    OutputUpdated,
     ReasoningDelta,
     ReasoningDone,
     RefusalDelta,
@@ -75,9 +86,11 @@ from .events import (
     Unknown,
     Usage,
     UsageUpdated,
+    attach,
 )
-from .partial_json import PartialJSONError, PartialJSONParser
+from .partial_json import JSONUpdate, PartialJSONError, PartialJSONParser
 from .result import ToolCall, Unified
+from .structured import UNSET, OutputType, OutputValidationError, OutputValueDone, StructuredParser
 
 __all__ = [
     "FREE_TEXT_KIND",
@@ -107,6 +120,8 @@ _KINDS: Final = (REASONING, TEXT, REFUSAL)  # the order in which a choice's part
 _BLOCK = 4096  # argument pieces joined into one block (memory, see _ToolCall)
 #: The tool-call kind whose input is free text (OpenAI custom tools), never parsed as JSON.
 FREE_TEXT_KIND = "custom"
+#: The unified finish reasons of an answer cut short: its typed output is never complete.
+_CUT: Final = frozenset({"length", "content_filter"})
 
 
 # -- the read-only view ----------------------------------------------------------------
@@ -134,6 +149,11 @@ class PartView(Protocol):
     @property
     def done(self) -> bool:
         """Whether the part has ended (its ``*.done`` event)."""
+
+    def partial_output(self) -> Any:
+        """A text part's value of the ``output_type`` so far (``StructuredParser.partial``;
+        the validated output once the part ended well); ``UNSET`` when there is
+        no output type, or before any value started."""
 
 
 class ToolCallView(Protocol):
@@ -184,6 +204,11 @@ class ToolCallView(Protocol):
             PartialJSONError: the arguments so far are not a prefix of valid JSON.
         """
 
+    def partial_output(self) -> Any:
+        """The arguments' value of the tool's type (``tool_types=``) so far
+        (``StructuredParser.partial``; the validated output once the call ended
+        well); ``UNSET`` when the tool has no type, or before any value started."""
+
 
 class ChoiceView(Protocol):
     """A choice (candidate), read-only."""
@@ -224,6 +249,94 @@ class ChoiceView(Protocol):
 
     def open_part(self, kind: PartKind) -> PartView | None:
         """Its open part of ``kind``, if any."""
+
+
+# -- typed output ---------------------------------------------------------------------------
+
+
+class _Typed:
+    """A part's or call's text followed as a value of its output type: the one
+    parser of that text (its JSON updates are the part's ``updates``).
+
+    A value that does not validate fails the typed parser, not the JSON: its
+    partial-JSON parser goes on alone, so the JSON updates and the parsed
+    ``value`` stay what they are without a type.
+    """
+
+    __slots__ = ("cut", "error", "json_error", "output", "output_type", "parser", "source")
+
+    def __init__(self, output_type: OutputType, text: Callable[[], str]) -> None:
+        self.output_type = output_type
+        self.parser = StructuredParser(output_type, text=text)
+        self.source = text
+        self.output: Any = UNSET
+        self.error: OutputValidationError | None = None  # the typed parser failed
+        self.json_error: PartialJSONError | None = None  # the JSON text is invalid
+        self.cut: OutputValidationError | None = None  # made once the answer was cut
+
+    def feed(self, delta: str) -> tuple[list[JSONUpdate], list[OutputValueDone]]:
+        if self.error is None:
+            parser = self.parser
+            try:
+                done = parser.feed(delta)
+            except OutputValidationError as exc:
+                self.error = exc
+                self.json_error = _json_cause(exc)
+                return ([] if self.json_error else parser.json_updates), []
+            return parser.json_updates, done
+        if self.json_error is not None:
+            return [], []
+        try:
+            return self.parser.json.feed(delta), []
+        except PartialJSONError as exc:
+            self.json_error = exc
+            return [], []
+
+    def close(
+        self, complete: bool, cut: bool
+    ) -> tuple[Any, JSONError | None, list[OutputValueDone]]:
+        """End the text (``cut``: its choice's answer was cut short, so the value
+        is not complete either); returns the parsed JSON value (``None`` unless
+        complete), why the JSON is invalid, and what the end completed. The
+        typed outcome stays in ``output`` and ``error``."""
+        done: list[OutputValueDone] = []
+        if self.error is None:
+            try:
+                self.output = self.parser.close(complete and not cut)
+                done = self.parser.updates
+            except OutputValidationError as exc:
+                self.error = exc
+                self.json_error = _json_cause(exc)  # None: the value, not the JSON
+        error = self.json_error
+        if error is not None:
+            return None, JSONError(message=str(error), position=error.position), done
+        if not complete:
+            return None, None, done
+        try:
+            return self.parser.json.close(), None, done
+        except PartialJSONError as exc:
+            return None, JSONError(message=str(exc), position=exc.position), done
+
+    def outcome(self, finish: str | None) -> tuple[Any, OutputValidationError | None]:
+        """The output and its error, as the result gives them: an answer whose
+        choice was cut (finish reason length or content filter) is never complete."""
+        if finish not in _CUT or self.error is not None:
+            return self.output, self.error
+        cut = self.cut
+        if cut is None:
+            cut = self.cut = OutputValidationError(
+                "incomplete",
+                f"the answer was cut off (finish reason {finish!r})",
+                text=self.source(),
+                partial_value=self.output,
+            )
+        return UNSET, cut
+
+
+def _json_cause(error: OutputValidationError) -> PartialJSONError | None:
+    # The JSON text's own error behind a typed one (none for a value that does not validate).
+    cause = error.__cause__
+    return cause if isinstance(cause, PartialJSONError) else None
 
 
 # -- the store ----------------------------------------------------------------------------
@@ -277,7 +390,7 @@ class _Pieces:
 class _Part(_Pieces):
     """One part: the accumulator's store of its text (a ``PartView``)."""
 
-    __slots__ = ("_done", "_encrypted", "_kind", "_owner", "_signature")
+    __slots__ = ("_done", "_encrypted", "_kind", "_owner", "_signature", "_typed")
 
     def __init__(self, kind: PartKind, owner: Any) -> None:
         super().__init__()
@@ -286,6 +399,7 @@ class _Part(_Pieces):
         self._done = False
         self._signature: str | None = None
         self._encrypted: str | None = None
+        self._typed: _Typed | None = None  # with an output type: the text followed as it
 
     @property
     def kind(self) -> PartKind:
@@ -302,6 +416,10 @@ class _Part(_Pieces):
     @property
     def done(self) -> bool:
         return self._done
+
+    def partial_output(self) -> Any:
+        typed = self._typed
+        return UNSET if typed is None else typed.parser.partial
 
 
 class _ToolCall(_Pieces):
@@ -320,7 +438,9 @@ class _ToolCall(_Pieces):
         "_parser",
         "_partial",
         "_server",
+        "_typed",
         "_unified",
+        "_unified_cut",
         "_unified_version",
     )
 
@@ -344,6 +464,8 @@ class _ToolCall(_Pieces):
         # change but new pieces lets go of it at once).
         self._unified: ToolCall | None = None
         self._unified_version = 0
+        self._unified_cut = False  # the unified ToolCall's answer was cut (see _Typed.outcome)
+        self._typed: _Typed | None = None  # with a type for its tool: the arguments followed
 
     @property
     def index(self) -> int:
@@ -386,6 +508,11 @@ class _ToolCall(_Pieces):
     def partial_arguments(self) -> Any:
         if self._parser is not None:
             return self._parser.snapshot()
+        typed = self._typed
+        if typed is not None:  # its parser follows the JSON too
+            if typed.json_error is not None:
+                raise typed.json_error
+            return typed.parser.json.snapshot()
         text = self.arguments
         partial = self._partial
         if partial is None:
@@ -409,22 +536,32 @@ class _ToolCall(_Pieces):
             pieces.append(tail)
             self._blocks += 1
 
+    def partial_output(self) -> Any:
+        typed = self._typed
+        return UNSET if typed is None else typed.parser.partial
+
     def _replace_arguments(self, arguments: str) -> None:
         self._replace(arguments)
         self._blocks = 1
         self._parser = self._error = self._partial = None
 
-    def _unified_call(self) -> ToolCall:
+    def _unified_call(self, finish: str | None) -> ToolCall:
         unified = self._unified
         version = self._base + len(self._pieces)
-        if unified is not None and version == self._unified_version:
+        cut = finish in _CUT
+        if unified is not None and version == self._unified_version and cut == self._unified_cut:
             return unified
         # Let go of the old arguments before joining: they may then grow in place.
         self._unified = unified = None
         unified = self._unified = ToolCall(
             id=self._id, name=self._name, arguments=self.arguments, complete=self._complete
         )
+        typed = self._typed
+        if typed is not None and self._done:
+            output, error = typed.outcome(finish)
+            attach(unified, output=output, output_error=error)
         self._unified_version = self._base + len(self._pieces)
+        self._unified_cut = cut
         return unified
 
 
@@ -570,14 +707,31 @@ class Accumulator:
             JSON updates to ``tool_call.arguments.delta`` events.
         parse_content: treat answer text as JSON (JSON mode, structured output):
             attach updates to ``text.delta`` and the parsed value to ``text.done``.
+        output_type: follow each text part as a value of this type
+            (``streamfold.structured``; events or not): ``output.updated``
+            events, the partial value, and the validated output on
+            ``text.done`` and in the unified view.
+        tool_types: the same for the arguments of the tools named, by name.
+
+    Raises:
+        UnsupportedSchemaError: a type or schema ``streamfold.structured`` does not support.
     """
 
     def __init__(
-        self, *, emit: bool = True, parse_arguments: bool = False, parse_content: bool = False
+        self,
+        *,
+        emit: bool = True,
+        parse_arguments: bool = False,
+        parse_content: bool = False,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
         self._emit = emit
         self._parse_arguments = parse_arguments and emit
         self._parse_content = parse_content and emit
+        # Compiled once here: an unsupported type fails before any byte.
+        self._output_type = None if output_type is None else OutputType(output_type)
+        self._tool_types = {name: OutputType(tp) for name, tp in (tool_types or {}).items()}
         self._out: list[Event] = []
         self._choices: dict[int, _Choice] = {}
         #: Every choice seen, by index (read-only).
@@ -634,7 +788,9 @@ class Accumulator:
             if part._owner is not owner and part._owner != owner:
                 part = self._open(state, TEXT, owner)
         part._pieces.append(delta)
-        if self._emit:
+        if part._typed is not None:
+            self._typed_text(part._typed, index, delta)
+        elif self._emit:
             if self._parse_content:
                 self._out.append(
                     TextDelta(
@@ -644,6 +800,24 @@ class Accumulator:
             else:
                 self._out.append(TextDelta(choice=index, delta=delta))
         return part
+
+    def _typed_text(self, typed: _Typed, index: int, delta: str) -> None:
+        # A text part with an output type: its one parser follows the JSON too.
+        updates, done = typed.feed(delta)
+        if self._emit:
+            self._out.append(
+                TextDelta(
+                    choice=index, delta=delta, updates=tuple(updates) if self._parse_content else ()
+                )
+            )
+            if done:
+                self._output_updated(index, None, done)
+
+    def _output_updated(self, index: int, call: int | None, done: list[OutputValueDone]) -> None:
+        self._out.extend(
+            attach(OutputUpdated(choice=index, index=call, path=update.path), value=update.value)
+            for update in done
+        )
 
     def _content_updates(self, state: _Choice, delta: str) -> tuple[Any, ...]:
         parser = state._content_parser
@@ -729,6 +903,10 @@ class Accumulator:
         """The provider sent the open part's final text whole: it wins over the deltas."""
         part = self._owned(index, kind, owner)
         if part is not None:
+            typed = part._typed
+            if typed is not None and part.text != text:  # followed again, once, on the winner
+                typed = part._typed = _Typed(typed.output_type, typed.source)
+                typed.feed(text)
             part._replace(text)
 
     def end_part(
@@ -785,7 +963,9 @@ class Accumulator:
             state._calls[key] = call
             state._order.append(call)
             state._current_tool = call
-            if self._parse_arguments and kind != FREE_TEXT_KIND:
+            if name is not None and name in self._tool_types and kind != FREE_TEXT_KIND:
+                call._typed = _Typed(self._tool_types[name], _arguments_of(call))
+            elif self._parse_arguments and kind != FREE_TEXT_KIND:
                 call._parser = PartialJSONParser()
             if self._emit:
                 self._out.append(
@@ -798,6 +978,8 @@ class Accumulator:
             if name and not call._name:
                 call._name = name
                 call._unified = None
+                if name in self._tool_types and call._kind != FREE_TEXT_KIND:
+                    self._type_late(call, self._tool_types[name])
             if server:
                 call._server = True
             if arguments and call is not state._current_tool:
@@ -805,6 +987,17 @@ class Accumulator:
         if arguments:
             self._arguments(state, call, arguments)
         return call
+
+    def _type_late(self, call: _ToolCall, output_type: OutputType) -> None:
+        # The tool's name came after the call started: its arguments so far are
+        # followed once, and its typed parser follows the JSON from here on.
+        if call._done:
+            return
+        typed = call._typed = _Typed(output_type, _arguments_of(call))
+        call._parser = None
+        arguments = call.arguments
+        if arguments:
+            typed.feed(arguments)
 
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
@@ -817,6 +1010,10 @@ class Accumulator:
                     f"tool call #{call._index} of choice {state._index} received arguments "
                     f"after it was reported done: {delta[:40]!r}"
                 )
+            return
+        typed = call._typed
+        if typed is not None:
+            self._typed_arguments(state, call, typed, delta)
             return
         if not self._emit:
             return
@@ -834,11 +1031,31 @@ class Accumulator:
             )
         )
 
+    def _typed_arguments(self, state: _Choice, call: _ToolCall, typed: _Typed, delta: str) -> None:
+        # A call whose tool has a type: its one parser follows the JSON too.
+        updates, done = typed.feed(delta)
+        if self._emit:
+            self._out.append(
+                ToolCallArgumentsDelta(
+                    choice=state._index,
+                    index=call._index,
+                    id=call._id,
+                    delta=delta,
+                    updates=tuple(updates) if self._parse_arguments else (),
+                )
+            )
+            if done:
+                self._output_updated(state._index, call._index, done)
+
     def replace_arguments(self, index: int, key: Any, arguments: str) -> None:
         """The provider sent the final arguments whole: they win over the deltas."""
         call = self._choice(index)._calls.get(key)
         if call is not None and call.arguments != arguments:
+            typed = call._typed
             call._replace_arguments(arguments)
+            if typed is not None:  # followed again, once, on the arguments that won
+                call._typed = _Typed(typed.output_type, typed.source)
+                call._typed.feed(arguments)
 
     def end_tool_call(self, index: int, key: Any, complete: bool = True) -> None:
         """The provider marked the end of a tool call."""
@@ -936,16 +1153,23 @@ class Accumulator:
         if not self._choices:
             return Unified(usage=self._usage, error=self._error)
         state = self._choices.get(0) or self._choices[min(self._choices)]
-        return Unified(
+        finish = state._finish
+        unified = Unified(
             text=state.joined(TEXT) or "",
             reasoning=state.joined(REASONING) or "",
             refusal=state.joined(REFUSAL) or "",
-            tool_calls=tuple(c._unified_call() for c in state._order if not c._server),
-            finish_reason=state._finish,
+            tool_calls=tuple(c._unified_call(finish) for c in state._order if not c._server),
+            finish_reason=finish,
             raw_finish_reason=state._raw_finish,
             usage=self._usage,
             error=self._error,
         )
+        parts = state._parts[TEXT]
+        typed = parts[-1]._typed if parts and parts[-1]._done else None
+        if typed is not None:  # the answer's output: its last text part's, once it ended
+            output, output_error = typed.outcome(finish)
+            attach(unified, output=output, output_error=output_error)
+        return unified
 
     # -- internals -------------------------------------------------------------
 
@@ -988,15 +1212,22 @@ class Accumulator:
             self._end(state, state._open[REASONING], True)
         part = state._open[kind] = _Part(kind, owner)
         state._parts[kind].append(part)
-        if kind is TEXT and self._parse_content:
-            state._content_parser = PartialJSONParser()
-            state._content_error = None
+        if kind is TEXT:
+            if self._output_type is not None:
+                part._typed = _Typed(self._output_type, part._joined)
+            elif self._parse_content:
+                state._content_parser = PartialJSONParser()
+                state._content_error = None
         return part
 
     def _end(self, state: _Choice, part: _Part, complete: bool) -> None:
         kind = part._kind
         del state._open[kind]
         part._done = True
+        typed = part._typed
+        if typed is not None:
+            self._end_typed(state, part, typed, complete)
+            return
         if not self._emit:
             return
         text = part.text
@@ -1023,6 +1254,47 @@ class Accumulator:
             )
         else:
             self._out.append(RefusalDone(choice=index, text=text, complete=complete))
+
+    def _end_typed(self, state: _Choice, part: _Part, typed: _Typed, complete: bool) -> None:
+        # A text part with an output type ends: validated as complete only when
+        # its choice was not cut (the finish reason may also come later: see unified).
+        value, error, done = typed.close(complete, state._finish in _CUT)
+        if not self._emit:
+            return
+        index = state._index
+        if done:  # a bare number completes only at the end
+            self._output_updated(index, None, done)
+        if self._parse_content:
+            event = TextDone(
+                choice=index, text=part.text, complete=complete, value=value, parse_error=error
+            )
+        else:
+            event = TextDone(choice=index, text=part.text, complete=complete)
+        self._out.append(attach(event, output=typed.output, output_error=typed.error))
+
+    def _tool_done_typed(
+        self, state: _Choice, call: _ToolCall, typed: _Typed, complete: bool
+    ) -> None:
+        value, error, done = _tool_value(call, typed, complete, state._finish in _CUT)
+        if not self._emit:
+            return
+        index = state._index
+        if done:
+            self._output_updated(index, call._index, done)
+        if error is None and value is None and not complete:
+            value, error = parse_arguments(call.arguments)  # as untyped: the JSON so far
+        event = ToolCallDone(
+            choice=index,
+            index=call._index,
+            id=call._id,
+            name=call._name,
+            kind=call._kind,
+            arguments=call.arguments,
+            value=value,
+            parse_error=error,
+            complete=complete,
+        )
+        self._out.append(attach(event, output=typed.output, output_error=typed.error))
 
     def _close_choice(self, state: _Choice, complete: bool) -> None:
         for kind in _KINDS:
@@ -1053,6 +1325,10 @@ class Accumulator:
         call._done = True
         call._complete = complete
         call._unified = None
+        typed = call._typed
+        if typed is not None:
+            self._tool_done_typed(state, call, typed, complete)
+            return
         if not self._emit:
             return
         arguments = call.arguments
@@ -1084,11 +1360,20 @@ class Accumulator:
         )
 
 
+def _arguments_of(call: _ToolCall) -> Callable[[], str]:
+    # A call's arguments, read when a typed error needs them (through the
+    # property: joining them there keeps the call's blocks right).
+    return lambda: call.arguments
+
+
 def _whole_json(call: _ToolCall) -> bool:
     # Whether the arguments so far are one complete JSON value (checked once per
     # call, when the next call starts: linear).
     if call._parser is not None:
         return call._parser.complete
+    if call._typed is not None:
+        typed = call._typed
+        return typed.json_error is None and typed.parser.json.complete
     if call._kind == FREE_TEXT_KIND:
         return False
     text = call.arguments
@@ -1099,6 +1384,15 @@ def _whole_json(call: _ToolCall) -> bool:
     except (msgspec.DecodeError, RecursionError):
         return False
     return True
+
+
+def _tool_value(
+    call: _ToolCall, typed: _Typed, complete: bool, cut: bool
+) -> tuple[Any, JSONError | None, list[OutputValueDone]]:
+    # The arguments of a typed call: empty arguments of a whole call mean ``{}`` (as untyped).
+    if complete and not cut and typed.error is None and not call.arguments.strip():
+        typed.feed("{}")
+    return typed.close(complete, cut)
 
 
 def parse_arguments(arguments: str) -> tuple[Any, JSONError | None]:

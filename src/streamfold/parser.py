@@ -22,6 +22,7 @@ iterators in ``streamfold.adapters`` raise it right after yielding that event.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final
 
@@ -39,10 +40,11 @@ from .errors import (
 )
 from .events import Event
 from .eventstream import EventStreamDecoder
-from .fold import Accumulator
+from .fold import Accumulator, PartKind, ToolCallView
 from .framing import Framing, FramingSniff, JSONArrayDecoder, JSONSequenceDecoder
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from .structured import UNSET
 
 __all__ = ["Phase", "StreamParser"]
 
@@ -166,6 +168,7 @@ class _Discard:
 
 
 _DISCARD: Final = _Discard()
+_TEXT: Final = PartKind.TEXT
 _Decoder = _Framings | _Discard
 
 
@@ -186,10 +189,19 @@ class StreamParser:
         max_event_size: the largest event accepted, in bytes (for SSE, what
             counts is in the ``streamfold.sse`` docstring; also the most white
             space a body may start with).
+        output_type: the answer's type (JSON mode, structured output): a
+            msgspec Struct, dataclass, TypedDict, pydantic model or JSON Schema
+            (``streamfold.structured``). The answer is followed as that type:
+            ``output.updated`` events, ``partial_output()``, and the validated
+            value on ``text.done`` and in the result (``Result.output``).
+        tool_types: the same for tool-call arguments, a type per tool name:
+            ``partial_tool_output()``, ``ToolCallDone.output``, ``ToolCall.output``.
 
     Raises:
         UsageError: an unknown dialect id, or a ``max_event_size`` that is not
             a positive int.
+        UnsupportedSchemaError: an output type or schema that
+            ``streamfold.structured`` does not support.
     """
 
     def __init__(
@@ -201,6 +213,8 @@ class StreamParser:
         parse_arguments: bool = False,
         parse_content: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
         self._dialect_class = None if dialect == "auto" else dialects.get(dialect)
         if (
@@ -214,7 +228,11 @@ class StreamParser:
         self.strict = strict
         self.max_event_size = max_event_size
         self.acc = Accumulator(
-            emit=events, parse_arguments=parse_arguments, parse_content=parse_content
+            emit=events,
+            parse_arguments=parse_arguments,
+            parse_content=parse_content,
+            output_type=output_type,
+            tool_types=tool_types,
         )
         self.dialect: Dialect | None = None
         self.error: StreamfoldError | None = None
@@ -395,9 +413,46 @@ class StreamParser:
         Raises:
             PartialJSONError: the arguments so far are not a prefix of valid JSON.
         """
-        state = self.acc.choices.get(choice)
-        call = next((c for c in state.tool_calls if c.index == index), None) if state else None
+        call = self._tool_call(index, choice)
         return None if call is None else call.partial_arguments()
+
+    def partial_output(self, choice: int = 0) -> Any:
+        """The answer of ``choice`` as the ``output_type`` so far: its last text
+        part's partial value (``StructuredParser.partial``: every field in it
+        validated, a field not received yet ``UNSET``), the validated output
+        once that part ended well. Built on demand, at the cost of the string
+        being received only.
+
+        Returns:
+            The partial value; ``UNSET`` without an ``output_type`` or before
+            any value started.
+        """
+        state = self.acc.choices.get(choice)
+        parts = state.parts(_TEXT) if state is not None else ()
+        return parts[-1].partial_output() if parts else UNSET
+
+    def partial_tool_output(self, index: int, choice: int = 0) -> Any:
+        """The arguments of tool call ``index`` (its event index) as its tool's
+        type (``tool_types``) so far, as ``partial_output`` does for the answer.
+
+        Returns:
+            The partial value; ``UNSET`` when its tool has no type or before any
+            value started; ``None`` when no such call exists.
+        """
+        call = self._tool_call(index, choice)
+        return None if call is None else call.partial_output()
+
+    def _tool_call(self, index: int, choice: int) -> ToolCallView | None:
+        # Calls are in event-index order, numbered on from the first (read
+        # after every delta: found by position, not by a scan).
+        state = self.acc.choices.get(choice)
+        calls = state.tool_calls if state is not None else ()
+        if not calls:
+            return None
+        position = index - calls[0].index
+        if 0 <= position < len(calls) and calls[position].index == index:
+            return calls[position]
+        return next((c for c in calls if c.index == index), None)
 
     def reconnect(self) -> None:
         """The bytes fed next come from a new connection that continues this

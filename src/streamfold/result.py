@@ -7,7 +7,8 @@ from typing import Any
 
 import msgspec
 
-from .events import ErrorInfo, Usage
+from .errors import OutputValidationError
+from .events import ErrorInfo, Usage, _TypedOutput
 
 __all__ = [
     "Attempt",
@@ -25,9 +26,11 @@ __all__ = [
 UNIFIED_USAGE_KEYS = tuple(name for name in Usage.__struct_fields__ if name != "raw")
 
 
-class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
+class ToolCall(_TypedOutput, frozen=True, kw_only=True, dict=True):
     """A tool call in the unified view; ``arguments`` is the raw JSON text as streamed.
-    ``complete`` is false for a call cut short (never execute it)."""
+    ``complete`` is false for a call cut short (never execute it). With a type
+    for the tool (``tool_types=``), ``output`` is the arguments validated as
+    that type, or ``output_error`` says why not (outside the JSON and ``to_dict``)."""
 
     id: str | None
     name: str | None
@@ -35,8 +38,13 @@ class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool = True
 
 
-class Unified(msgspec.Struct, frozen=True, kw_only=True):
-    """The same small view of any dialect's response (its first choice)."""
+class Unified(_TypedOutput, frozen=True, kw_only=True, dict=True):
+    """The same small view of any dialect's response (its first choice).
+
+    With an ``output_type``, ``output`` is the answer (its last text part)
+    validated as that type, or ``output_error`` says why not: a cut or
+    length-stopped answer is never validated as complete. Both stay outside
+    the JSON and ``to_dict()`` (the text they come from is in them)."""
 
     text: str = ""
     reasoning: str = ""
@@ -102,6 +110,19 @@ class Result(msgspec.Struct, frozen=True):
     def usage(self) -> Usage | None:
         """Normalised usage, or ``None`` when the stream reported none."""
         return self.unified.usage
+
+    @property
+    def output(self) -> Any:
+        """The answer validated as the ``output_type`` (``Unified.output``):
+        ``UNSET`` without a type, before the answer ended, or when it did not
+        validate (``output_error``). Not in the JSON."""
+        return self.unified.output
+
+    @property
+    def output_error(self) -> OutputValidationError | None:
+        """Why the answer is not a valid ``output_type`` value (``kind``, ``path``,
+        ``reason``, the raw ``text`` and the ``partial_value``), or ``None``."""
+        return self.unified.output_error
 
     @property
     def finish_reason(self) -> str | None:

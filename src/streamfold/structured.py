@@ -1776,6 +1776,9 @@ class StructuredParser:
             a JSON Schema dict), compiled once per type and cached.
         max_depth: Most containers the JSON may open at once.
         max_size: Most characters that may be fed in total.
+        text: Where the text fed is kept already (a function that returns it
+            all, called only when an error is raised): the parser then keeps no
+            copy of it. The accumulator passes its part's or call's text.
 
     Raises:
         UnsupportedSchemaError: The type or schema is not supported.
@@ -1798,11 +1801,17 @@ class StructuredParser:
         "_skip",
         "_skip_plan",
         "_stale",
+        "_text",
         "_text_blocks",
     )
 
     def __init__(
-        self, output_type: Any, *, max_depth: int = 256, max_size: int = 64 * 1024 * 1024
+        self,
+        output_type: Any,
+        *,
+        max_depth: int = 256,
+        max_size: int = 64 * 1024 * 1024,
+        text: Callable[[], str] | None = None,
     ) -> None:
         self._plan = _compile(output_type)
         self._json = PartialJSONParser(max_depth=max_depth, max_size=max_size)
@@ -1821,6 +1830,7 @@ class StructuredParser:
         self._json_updates: list[JSONUpdate] = []
         self._pieces: list[str] = []
         self._text_blocks = 0
+        self._text = text
         self._error: OutputValidationError | None = None
         self._closed = False
 
@@ -1857,6 +1867,13 @@ class StructuredParser:
         return self._json_updates
 
     @property
+    def json(self) -> PartialJSONParser:
+        """The partial-JSON parser it feeds (its ``snapshot()`` is the untyped value
+        so far). After a ``"value"`` error it may go on being fed alone, to follow
+        the JSON text without the type; never feed it while this parser is fed."""
+        return self._json
+
+    @property
     def complete(self) -> bool:
         """Whether the whole value has been received and validated (``close()`` still
         says whether the stream ended properly)."""
@@ -1882,10 +1899,11 @@ class StructuredParser:
             raise self._error
         if self._closed:
             raise UsageError("feed() after close()")
-        pieces = self._pieces
-        pieces.append(text)
-        if len(pieces) - self._text_blocks >= _BLOCK:
-            self._join_text()
+        if self._text is None:
+            pieces = self._pieces
+            pieces.append(text)
+            if len(pieces) - self._text_blocks >= _BLOCK:
+                self._join_text()
         out: list[OutputValueDone] = []
         self._out = out
         try:
@@ -1980,7 +1998,7 @@ class StructuredParser:
             kind,
             reason,
             path=path,
-            text="".join(self._pieces),
+            text="".join(self._pieces) if self._text is None else self._text(),
             partial_value=self.partial,
             position=position,
         )

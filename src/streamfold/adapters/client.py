@@ -523,6 +523,8 @@ def stream(
     strict: bool = True,
     parse_arguments: bool = False,
     parse_content: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
     http_client: HTTPClient | None = None,
     retries: int | RetryPolicy = 2,
     resume: bool = False,
@@ -541,6 +543,12 @@ def stream(
         parse_arguments: parse tool-call arguments incrementally
             (``stream.partial_arguments(index)`` gives a call's value so far).
         parse_content: parse answer text as JSON incrementally (JSON mode).
+        output_type: the answer's type (a msgspec Struct, dataclass,
+            TypedDict, pydantic model or JSON Schema), followed as it streams
+            (``partial_output()``, ``output.updated`` events, ``result.output``).
+            It only reads the answer: ask the API for JSON output yourself
+            (``extra_body``: ``response_format``, ``output_format``...).
+        tool_types: a type per tool name, the same for tool-call arguments.
         http_client: an ``httpx2.Client`` or ``httpx.Client`` to send with (kept
             open; its ``follow_redirects`` and ``max_redirects`` are honoured);
             else one is created for this stream and closed with it.
@@ -555,6 +563,7 @@ def stream(
 
     Raises:
         UsageError: an unknown ``api``, a bad ``retries``, or no HTTP library installed.
+        UnsupportedSchemaError: an output type ``streamfold.structured`` does not support.
         StreamTimeoutError: (when the request is sent) connecting or waiting for
             the headers took too long, on every attempt.
         IncompleteStreamError: (when the request is sent) the connection failed,
@@ -609,6 +618,8 @@ def stream(
         resending=resending,
         reconnect=reconnect,
         telemetry=telemetry,
+        output_type=output_type,
+        tool_types=tool_types,
         request=GenAIRequest(
             url=request.url,
             api=request.api,
@@ -638,6 +649,8 @@ def astream(
     strict: bool = True,
     parse_arguments: bool = False,
     parse_content: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
     http_client: AsyncHTTPClient | None = None,
     retries: int | RetryPolicy = 2,
     resume: bool = False,
@@ -700,6 +713,8 @@ def astream(
         resending=resending,
         reconnect=reconnect,
         telemetry=telemetry,
+        output_type=output_type,
+        tool_types=tool_types,
         request=GenAIRequest(
             url=request.url,
             api=request.api,

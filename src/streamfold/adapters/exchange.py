@@ -437,6 +437,8 @@ class Exchange:
         strict: raise on malformed events (else skip them with a warning).
         parse_arguments: parse tool-call arguments incrementally.
         parse_content: parse answer text as JSON incrementally (JSON mode).
+        output_type: the answer's type, and tool_types: a type per tool name
+            (``StreamParser``'s).
         timeouts: the deadlines (none when ``None``).
         started: when the request was sent (timings and deadlines count from
             there), or ``None`` for ``now``.
@@ -518,6 +520,8 @@ class Exchange:
         strict: bool = True,
         parse_arguments: bool = False,
         parse_content: bool = False,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         started: float | None = None,
         now: float,
@@ -530,7 +534,12 @@ class Exchange:
     ) -> None:
         _refuse_a_key_sent_elsewhere(head.requests)
         self.parser = StreamParser(
-            dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+            dialect,
+            strict=strict,
+            parse_arguments=parse_arguments,
+            parse_content=parse_content,
+            output_type=output_type,
+            tool_types=tool_types,
         )
         self.timeouts = t = timeouts or NO_TIMEOUTS
         self._timed = t.first_event is not None or t.idle is not None or t.total is not None

@@ -70,6 +70,7 @@ from ..errors import (
 )
 from ..events import Event
 from ..result import Attempt, HTTPResult, ResponseMetadata
+from ..structured import OutputType
 from . import otel
 from .exchange import (
     MAX_ERROR_BODY,
@@ -493,8 +494,15 @@ class _StreamState:
         timeouts: Timeouts | None,
         resending: Resending | None = None,
         telemetry: otel.Telemetry | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
         self._options = (dialect, strict, parse_arguments, parse_content, timeouts)
+        # Compiled once (an unsupported type fails here), for every attempt's parser.
+        self._types = (
+            None if output_type is None else OutputType(output_type),
+            {name: OutputType(tp) for name, tp in (tool_types or {}).items()},
+        )
         self._resending = resending
         self._attempts: tuple[Attempt, ...] = ()  # those that failed and were retried
         self._first_sent: float | None = None  # the first attempt's: the total deadline's start
@@ -572,6 +580,8 @@ class _StreamState:
             strict=strict,
             parse_arguments=parse_arguments,
             parse_content=parse_content,
+            output_type=self._types[0],
+            tool_types=self._types[1],
             timeouts=timeouts,
             started=started_at,
             now=time.monotonic(),
@@ -655,6 +665,23 @@ class _StreamState:
         """
         return self._require().parser.partial_arguments(index, choice)
 
+    def partial_output(self, choice: int = 0) -> Any:
+        """``StreamParser.partial_output``: the answer as the ``output_type`` so far.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet.
+        """
+        return self._require().parser.partial_output(choice)
+
+    def partial_tool_output(self, index: int, choice: int = 0) -> Any:
+        """``StreamParser.partial_tool_output``: tool call ``index``'s arguments as
+        its tool's type (``tool_types``) so far.
+
+        Raises:
+            UsageError: a deferred stream whose request is not sent yet.
+        """
+        return self._require().parser.partial_tool_output(index, choice)
+
     def _require(self) -> Exchange:
         if self._exchange is None:
             raise UsageError("the request has not been sent yet: open() the stream first")
@@ -692,6 +719,10 @@ class EventStream(_StreamState):
             ``tool_call.arguments.delta`` events).
         parse_content: parse answer text as JSON incrementally (JSON mode,
             structured output): updates on ``text.delta``, the value on ``text.done``.
+        output_type: the answer's type (JSON mode, structured output), and
+        tool_types: a type per tool name: the stream follows them as
+            ``StreamParser`` does (``output.updated`` events,
+            ``partial_output()``, ``partial_tool_output()``, ``result.output``).
         timeouts: deadlines for the first event, idle gaps and the total time.
         started_at: the ``time.monotonic()`` reading when the request was sent;
             timings and deadlines count from there (else from now).
@@ -699,6 +730,7 @@ class EventStream(_StreamState):
     Raises:
         UsageError: an unknown dialect, or the response came through a redirect
             that carried an API key header to another origin.
+        UnsupportedSchemaError: an output type ``streamfold.structured`` does not support.
     """
 
     def __init__(
@@ -712,8 +744,19 @@ class EventStream(_StreamState):
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
         telemetry: otel.Telemetry | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, telemetry=telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            parse_content,
+            timeouts,
+            telemetry=telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], tuple[StreamedResponse, float]] | None = None
         self._reconnect: Callable[[Reconnect], tuple[StreamedResponse, float]] | None = None
@@ -736,6 +779,8 @@ class EventStream(_StreamState):
         reconnect: Callable[[Reconnect], tuple[StreamedResponse, float]] | None = None,
         telemetry: otel.Telemetry | None = None,
         request: otel.GenAIRequest | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> EventStream:
         """A stream whose request is sent on first use: ``connect()`` returns the
         response and the ``time.monotonic()`` reading when the request was sent;
@@ -743,7 +788,17 @@ class EventStream(_StreamState):
         ``connect()`` is called again for each retry, and ``reconnect(plan)``
         sends each re-attach request. ``request`` describes it for telemetry."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, resending, telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            parse_content,
+            timeouts,
+            resending,
+            telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._described = request
         self._connect = connect
         self._reconnect = reconnect
@@ -922,8 +977,19 @@ class AsyncEventStream(_StreamState):
         timeouts: Timeouts | None = None,
         started_at: float | None = None,
         telemetry: otel.Telemetry | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> None:
-        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, telemetry=telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            parse_content,
+            timeouts,
+            telemetry=telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._record_start(functools.partial(self._adapter_request, response), _ns(started_at))
         self._connect: Callable[[], Awaitable[tuple[StreamedResponse, float]]] | None = None
         self._reconnect: Callable[[Reconnect], Awaitable[tuple[StreamedResponse, float]]] | None = (
@@ -948,10 +1014,22 @@ class AsyncEventStream(_StreamState):
         reconnect: Callable[[Reconnect], Awaitable[tuple[StreamedResponse, float]]] | None = None,
         telemetry: otel.Telemetry | None = None,
         request: otel.GenAIRequest | None = None,
+        output_type: Any = None,
+        tool_types: Mapping[str, Any] | None = None,
     ) -> AsyncEventStream:
         """The async twin of ``EventStream.deferred``."""
         self = cls.__new__(cls)
-        self._setup(dialect, strict, parse_arguments, parse_content, timeouts, resending, telemetry)
+        self._setup(
+            dialect,
+            strict,
+            parse_arguments,
+            parse_content,
+            timeouts,
+            resending,
+            telemetry,
+            output_type=output_type,
+            tool_types=tool_types,
+        )
         self._described = request
         self._connect = connect
         self._reconnect = reconnect
@@ -1103,13 +1181,23 @@ def fold_response(
     checked: bool = False,
     timeouts: Timeouts | None = None,
     started_at: float | None = None,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> HTTPResult:
     """Fold a whole streamed response: ``EventStream(response, ...).final()``.
 
     Raises:
         The errors of ``EventStream.final``.
     """
-    stream = EventStream(response, dialect, strict=strict, timeouts=timeouts, started_at=started_at)
+    stream = EventStream(
+        response,
+        dialect,
+        strict=strict,
+        timeouts=timeouts,
+        started_at=started_at,
+        output_type=output_type,
+        tool_types=tool_types,
+    )
     return stream.final(checked=checked)
 
 
@@ -1121,9 +1209,17 @@ async def afold_response(
     checked: bool = False,
     timeouts: Timeouts | None = None,
     started_at: float | None = None,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> HTTPResult:
     """The async twin of ``fold_response`` (same errors)."""
     stream = AsyncEventStream(
-        response, dialect, strict=strict, timeouts=timeouts, started_at=started_at
+        response,
+        dialect,
+        strict=strict,
+        timeouts=timeouts,
+        started_at=started_at,
+        output_type=output_type,
+        tool_types=tool_types,
     )
     return await stream.final(checked=checked)

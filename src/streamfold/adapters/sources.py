@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, TypeAlias, overload
 
@@ -187,11 +187,16 @@ def iter_events(
     strict: bool = True,
     parse_arguments: bool = False,
     parse_content: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> Iterator[Event]:
     """The events of a stream, in order.
 
     ``parse_arguments`` attaches incremental JSON updates to tool-call argument
     deltas; ``parse_content`` does the same for answer text (JSON mode).
+    ``output_type`` follows the answer as that type, ``tool_types`` the
+    arguments of the tools named (``output.updated`` events, ``output`` on
+    ``text.done`` and ``tool_call.done``; see ``StreamParser``).
 
     Raises:
         ProviderError: right after yielding its ``error`` event.
@@ -210,6 +215,8 @@ def iter_events(
                 strict=strict,
                 parse_arguments=parse_arguments,
                 parse_content=parse_content,
+                output_type=output_type,
+                tool_types=tool_types,
             )
         return
     response = _sync_response(source)
@@ -222,11 +229,18 @@ def iter_events(
             strict=strict,
             parse_arguments=parse_arguments,
             parse_content=parse_content,
+            output_type=output_type,
+            tool_types=tool_types,
         ) as stream:
             yield from stream
         return
     parser = StreamParser(
-        dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+        dialect,
+        strict=strict,
+        parse_arguments=parse_arguments,
+        parse_content=parse_content,
+        output_type=output_type,
+        tool_types=tool_types,
     )
     inputs = _inputs(source)
     try:
@@ -258,6 +272,8 @@ async def aiter_events(
     strict: bool = True,
     parse_arguments: bool = False,
     parse_content: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Event]:
     """The async twin of ``iter_events``: also takes the async sources
     (``AsyncStream``, an async iterable, an ``async with`` manager, an
@@ -272,6 +288,8 @@ async def aiter_events(
                 strict=strict,
                 parse_arguments=parse_arguments,
                 parse_content=parse_content,
+                output_type=output_type,
+                tool_types=tool_types,
             ):
                 yield event
         return
@@ -285,12 +303,19 @@ async def aiter_events(
             strict=strict,
             parse_arguments=parse_arguments,
             parse_content=parse_content,
+            output_type=output_type,
+            tool_types=tool_types,
         ) as stream:
             async for event in stream:
                 yield event
         return
     parser = StreamParser(
-        dialect, strict=strict, parse_arguments=parse_arguments, parse_content=parse_content
+        dialect,
+        strict=strict,
+        parse_arguments=parse_arguments,
+        parse_content=parse_content,
+        output_type=output_type,
+        tool_types=tool_types,
     )
     inputs = _ainputs(source)
     try:
@@ -325,10 +350,18 @@ def fold(
     *,
     strict: bool = ...,
     checked: bool = ...,
+    output_type: Any = ...,
+    tool_types: Mapping[str, Any] | None = ...,
 ) -> HTTPResult: ...
 @overload
 def fold(
-    source: Source, dialect: str | type[Dialect] = ..., *, strict: bool = ..., checked: bool = ...
+    source: Source,
+    dialect: str | type[Dialect] = ...,
+    *,
+    strict: bool = ...,
+    checked: bool = ...,
+    output_type: Any = ...,
+    tool_types: Mapping[str, Any] | None = ...,
 ) -> Result: ...
 def fold(
     source: Source,
@@ -336,8 +369,14 @@ def fold(
     *,
     strict: bool = True,
     checked: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> Result:
     """Fold a whole stream into its final result.
+
+    With ``output_type`` (the answer's type) and ``tool_types`` (a type per
+    tool name), ``result.output`` and each ``ToolCall.output`` are validated
+    values of those types, or ``output_error`` says why not.
 
     Returns:
         The ``Result``: native response, unified view, usage, finish reason,
@@ -350,17 +389,19 @@ def fold(
         ProtocolError: a malformed stream in strict mode.
         TruncatedResponseError: ``checked`` and the response was cut by length or a filter.
         StreamTimeoutError, HTTPResponseError, UsageError: as ``iter_events``.
+        UnsupportedSchemaError: an output type ``streamfold.structured`` does not support.
     """
+    types: dict[str, Any] = {"output_type": output_type, "tool_types": tool_types}
     if _manager(source, asynchronous=False):
         with source as entered:  # type: ignore[union-attr]
-            return fold(entered, dialect, strict=strict, checked=checked)
+            return fold(entered, dialect, strict=strict, checked=checked, **types)
     response = _sync_response(source)
     if response is not None:
         from .httpx import EventStream
 
-        with EventStream(response, dialect, strict=strict) as stream:
+        with EventStream(response, dialect, strict=strict, **types) as stream:
             return stream.final(checked=checked)
-    parser = StreamParser(dialect, strict=strict, events=False)
+    parser = StreamParser(dialect, strict=strict, events=False, **types)
     inputs = _inputs(source)
     try:
         while parser.error is None:
@@ -388,6 +429,8 @@ async def afold(
     *,
     strict: bool = ...,
     checked: bool = ...,
+    output_type: Any = ...,
+    tool_types: Mapping[str, Any] | None = ...,
 ) -> HTTPResult: ...
 @overload
 async def afold(
@@ -396,6 +439,8 @@ async def afold(
     *,
     strict: bool = ...,
     checked: bool = ...,
+    output_type: Any = ...,
+    tool_types: Mapping[str, Any] | None = ...,
 ) -> Result: ...
 async def afold(
     source: AsyncSource,
@@ -403,21 +448,24 @@ async def afold(
     *,
     strict: bool = True,
     checked: bool = False,
+    output_type: Any = None,
+    tool_types: Mapping[str, Any] | None = None,
 ) -> Result:
     """The async twin of ``fold`` (the sources of ``aiter_events``)."""
+    types: dict[str, Any] = {"output_type": output_type, "tool_types": tool_types}
     if inspect.isawaitable(source):
         source = await source
     if _manager(source, asynchronous=True):
         async with source as entered:  # type: ignore[union-attr]
-            result: Result = await afold(entered, dialect, strict=strict, checked=checked)
+            result: Result = await afold(entered, dialect, strict=strict, checked=checked, **types)
             return result
     response = _async_response(source)
     if response is not None:
         from .httpx import AsyncEventStream
 
-        async with AsyncEventStream(response, dialect, strict=strict) as stream:
+        async with AsyncEventStream(response, dialect, strict=strict, **types) as stream:
             return await stream.final(checked=checked)
-    parser = StreamParser(dialect, strict=strict, events=False)
+    parser = StreamParser(dialect, strict=strict, events=False, **types)
     inputs = _ainputs(source)
     try:
         while parser.error is None:
