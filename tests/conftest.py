@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
@@ -28,3 +30,13 @@ def lib(request: pytest.FixtureRequest) -> ModuleType:
     """Each HTTP library the adapters take a response from."""
     module: ModuleType = pytest.importorskip(request.param)
     return module
+
+
+@pytest.fixture(autouse=True)
+def _recursion_limit() -> Iterator[None]:
+    """Each test starts at the interpreter's recursion limit: mypy, run in
+    process by the typing tests, raises it for itself, and how deep a JSON
+    value may nest before it is a parse error follows it."""
+    limit = sys.getrecursionlimit()
+    yield
+    sys.setrecursionlimit(limit)
