@@ -24,6 +24,7 @@ from ..fold import Accumulator
 from ..sse import ServerSentEvent
 
 __all__ = [
+    "TYPED_REJECTED",
     "Dialect",
     "arguments_text",
     "decode_json",
@@ -41,6 +42,16 @@ __all__ = [
 ]
 
 _decode = msgspec.json.Decoder().decode
+
+#: What a typed fast path's decoder raises when a payload is not of its shape:
+#: the payload then takes the dialect's dict path, which folds it the same (or
+#: raises the precise error).
+TYPED_REJECTED: Final = (
+    msgspec.ValidationError,
+    msgspec.DecodeError,
+    UnicodeDecodeError,
+    RecursionError,
+)
 
 # Error codes and types that providers document as transient.
 _RETRYABLE = frozenset(

@@ -19,6 +19,7 @@ from ..events import Usage
 from ..fold import Accumulator, ChoiceView, PartKind, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     arguments_text,
     decode_json,
@@ -82,7 +83,6 @@ class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _decode_typed = msgspec.json.Decoder(_TypedChunk).decode
-_REJECTED = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 # Past this many rejections, outnumbering the accepted chunks, a stream whose
 # every chunk carries an extra field (Azure's content_filter_results) stops
 # paying for two decodes per chunk.
@@ -408,7 +408,7 @@ class OpenAIChat(Dialect):
         # before any side effect, so a False leaves the chunk to the dict path.
         try:
             chunk = _decode_typed(event.raw)
-        except _REJECTED:
+        except TYPED_REJECTED:
             self._typed_misses += 1
             if self._typed_misses > _TYPED_GIVE_UP and self._typed_misses > self._typed_hits:
                 self._typed = False
