@@ -478,13 +478,13 @@ class AnthropicMessages(Dialect):
         if block is None or block.done:
             return False
         delta = chunk.delta
-        if type(delta) is _TypedText:
+        if isinstance(delta, _TypedText):
             if block.type != _TEXT:
                 return False
             block.revision += 1
             if delta.text:
                 block.add(self.acc.text(0, delta.text, block.key))
-        elif type(delta) is _TypedInput:
+        elif isinstance(delta, _TypedInput):
             if block.kind is None:
                 return False
             block.revision += 1
