@@ -434,7 +434,7 @@ class AISDKUIMessageStream(Dialect):
                 return False
             tool.revision += 1
             if typed.inputTextDelta and tool.state == "input-streaming":
-                self.acc.tool_call(_CHOICE, call_id, arguments=typed.inputTextDelta)
+                self.acc.tool_arguments(_CHOICE, call_id, typed.inputTextDelta)
             return True
         kind = PartKind.TEXT if isinstance(typed, _TypedTextDelta) else PartKind.REASONING
         part = self._text.get((kind, typed.id)) if typed.id else None

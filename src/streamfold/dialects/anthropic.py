@@ -489,7 +489,7 @@ class AnthropicMessages(Dialect):
                 return False
             block.revision += 1
             if delta.partial_json:
-                self.acc.tool_call(0, block.key, arguments=delta.partial_json)
+                self.acc.tool_arguments(0, block.key, delta.partial_json)
         else:
             if block.type != _THINKING:
                 return False

@@ -360,7 +360,7 @@ class CohereChat(Dialect):
                 return False
             piece = typed.delta.message.tool_calls.function.arguments
             if piece:
-                self.acc.tool_call(0, call.key, arguments=piece)
+                self.acc.tool_arguments(0, call.key, piece)
             return True
         content = self.contents.get(typed.index)
         if content is None or content.done:

@@ -553,7 +553,7 @@ class GeminiInteractions(Dialect):
             step.revision += 1
             if delta.arguments:
                 step.has_arguments = True
-                step.call = acc.tool_call(0, step.key, id=None, arguments=delta.arguments)
+                step.call = acc.tool_arguments(0, step.key, delta.arguments)
         return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:

@@ -451,9 +451,7 @@ class OpenAIChat(Dialect):
                 by_index = extras[index].by_index
                 for call in calls:
                     if call.function.arguments:
-                        acc.tool_call(
-                            index, by_index[call.index], arguments=call.function.arguments
-                        )
+                        acc.tool_arguments(index, by_index[call.index], call.function.arguments)
             elif calls is not msgspec.UNSET and index not in noted["tool_calls"]:
                 self._seen_empty(index, "tool_calls", calls)
         self._typed_hits += 1

@@ -936,7 +936,7 @@ class OpenAIResponses(Dialect):
 
     def _field_delta(self, item: _Item, delta: str) -> None:
         if item.type in _CALL_KINDS and not item.call_ended:
-            item.call = self.acc.tool_call(_CHOICE, item.index, arguments=delta)
+            item.call = self.acc.tool_arguments(_CHOICE, item.index, delta)
         else:
             item.field_deltas.append(delta)
 
