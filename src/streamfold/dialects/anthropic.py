@@ -355,7 +355,11 @@ class AnthropicMessages(Dialect):
             ProviderError: an ``error`` event.
             ProtocolError: malformed JSON, or an event out of place.
         """
-        if event.event == "content_block_delta" and self._fast_delta(event):
+        # Named streams try it on their deltas only; unnamed ones (data lines
+        # alone, Claude on Bedrock) on every event.
+        if (event.event == "content_block_delta" or not event.event_set) and self._fast_delta(
+            event
+        ):
             return False
         payload = decode_json(event)
         if type(payload) is not dict:
