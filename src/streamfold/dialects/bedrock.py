@@ -43,6 +43,8 @@ import base64
 import binascii
 from typing import Any, Final
 
+import msgspec
+
 from ..errors import ProtocolError, ProviderError
 from ..events import Usage
 from ..eventstream import EventStreamMessage
@@ -50,6 +52,7 @@ from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_argument
 from ..sse import ServerSentEvent
 from .anthropic import AnthropicMessages
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     decode_json,
     int_or_none,
@@ -381,6 +384,29 @@ def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
     return {} if value is MISSING else value
 
 
+# The hot event, typed: a contentBlockDelta of text or tool input, nothing
+# else. Decoded straight into these Structs it costs less than a dict and its
+# gets; any other field or value (reasoning, a citation, both kinds at once)
+# fails validation or a check and the event takes the dict path, which folds
+# it the same.
+class _TypedToolInput(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    input: str
+
+
+class _TypedDeltaBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    text: str | msgspec.UnsetType = msgspec.UNSET
+    toolUse: _TypedToolInput | msgspec.UnsetType = msgspec.UNSET
+
+
+class _TypedBlockDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    contentBlockIndex: int
+    delta: _TypedDeltaBody
+    p: Any = msgspec.UNSET  # padding
+
+
+_decode_block_delta = msgspec.json.Decoder(_TypedBlockDelta).decode
+
+
 class BedrockConverse(Dialect):
     """Amazon Bedrock ``ConverseStream`` (``"bedrock-converse"``)."""
 
@@ -412,6 +438,14 @@ class BedrockConverse(Dialect):
             ProviderError: an exception member or error message.
             ProtocolError: the event is not a member, or is out of place.
         """
+        if (
+            event.event == "contentBlockDelta"
+            and event.event_set
+            and self.acc.started
+            and getattr(event, "message_type", "event") == "event"
+            and self._fast_delta(event)
+        ):
+            return False
         name, value, failed = _member(event, _EVENTS)
         if failed:
             self._end_open_blocks(complete=False)
@@ -488,6 +522,32 @@ class BedrockConverse(Dialect):
             self.acc.unknown("contentBlockStart", _without_padding(body))
         else:
             self.blocks[index] = _Block(index, None)
+
+    def _fast_delta(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedBlockDelta): True when the event was folded
+        # here. Every check comes before any side effect, so a False leaves the
+        # event to the dict path (which raises the precise error).
+        try:
+            typed = _decode_block_delta(event.raw)
+        except TYPED_REJECTED:
+            return False
+        block = self.blocks.get(typed.contentBlockIndex)
+        if block is None or block.done:
+            return False
+        text, tool = typed.delta.text, typed.delta.toolUse
+        if text is not msgspec.UNSET and tool is msgspec.UNSET and block.kind in (None, _TEXT):
+            block.revision += 1
+            block.kind = _TEXT
+            if text:
+                block.has_text = True
+                block.add(self.acc.text(0, text, block.index))
+            return True
+        if tool is not msgspec.UNSET and text is msgspec.UNSET and block.kind == _TOOL:
+            block.revision += 1
+            if tool.input:
+                block.call = self.acc.tool_arguments(0, block.index, tool.input)
+            return True
+        return False
 
     def _delta(self, body: dict[str, Any], event: ServerSentEvent) -> None:
         block = self._block(body, event, "contentBlockDelta")
