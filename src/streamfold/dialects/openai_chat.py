@@ -409,10 +409,7 @@ class OpenAIChat(Dialect):
         try:
             chunk = _decode_typed(event.raw)
         except TYPED_REJECTED:
-            self._typed_misses += 1
-            if self._typed_misses > _TYPED_GIVE_UP and self._typed_misses > self._typed_hits:
-                self._typed = False
-            return False
+            return self._typed_rejected()
         for key in self._missing:
             value = getattr(chunk, key)
             if value is None:
@@ -456,6 +453,14 @@ class OpenAIChat(Dialect):
                 self._seen_empty(index, "tool_calls", calls)
         self._typed_hits += 1
         return True
+
+    def _typed_rejected(self) -> bool:
+        # A chunk of another shape than the typed path's: False, and the path
+        # is switched off once such chunks outnumber the others.
+        self._typed_misses += 1
+        if self._typed_misses > _TYPED_GIVE_UP and self._typed_misses > self._typed_hits:
+            self._typed = False
+        return False
 
     def _seen_empty(self, index: int, key: str, value: Any) -> None:
         # A delta field sent empty or null on the typed path: part of the shape
