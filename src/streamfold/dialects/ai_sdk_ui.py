@@ -22,6 +22,7 @@ protocol: they travel in the message metadata, read here where they are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -31,7 +32,7 @@ from ..events import Usage
 from ..fold import FREE_TEXT_KIND, Accumulator, PartKind, PartView, ToolCallView
 from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
-from .base import TYPED_REJECTED, Dialect, decode_json, int_or_none, str_or_none
+from .base import TYPED_REJECTED, Dialect, decode_json, int_or_none, str_or_none, typed_decoder
 
 __all__ = [
     "HEADERS",
@@ -234,11 +235,6 @@ class _TypedToolDelta(
     inputTextDelta: str
 
 
-_decode_typed = msgspec.json.Decoder(
-    _TypedTextDelta | _TypedReasoningDelta | _TypedToolDelta
-).decode
-
-
 class _TextPart:
     """A text or reasoning part of the message: the owner of its accumulator parts."""
 
@@ -367,6 +363,9 @@ class AISDKUIMessageStream(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[
+            [bytes], _TypedTextDelta | _TypedReasoningDelta | _TypedToolDelta
+        ] = typed_decoder(_TypedTextDelta | _TypedReasoningDelta | _TypedToolDelta)
         self.message_id: str | None = None
         self.metadata: Any = None
         self.parts: list[_Part] = []
@@ -424,7 +423,7 @@ class AISDKUIMessageStream(Dialect):
         # here. Every check comes before any side effect, so a False leaves the
         # chunk to the dict path (which raises the precise error).
         try:
-            typed = _decode_typed(event.raw)
+            typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
         if isinstance(typed, _TypedToolDelta):

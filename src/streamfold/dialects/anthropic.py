@@ -16,6 +16,7 @@ format is a named function below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -36,6 +37,7 @@ from .base import (
     required_index,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -126,7 +128,6 @@ class _TypedBlockDelta(
     delta: _TypedText | _TypedThinking | _TypedInput
 
 
-_decode_block_delta = msgspec.json.Decoder(_TypedBlockDelta).decode
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
 _TOOL_KINDS: Final = {
@@ -319,6 +320,9 @@ class AnthropicMessages(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_block_delta: Callable[[bytes], _TypedBlockDelta] = typed_decoder(
+            _TypedBlockDelta
+        )
         self.message: dict[str, Any] | None = None  # message_start's message, content aside
         self.message_id: str | None = None
         self.open = False  # between message_start and message_stop
@@ -475,7 +479,7 @@ class AnthropicMessages(Dialect):
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path (which raises the precise error, if any).
         try:
-            chunk = _decode_block_delta(event.raw)
+            chunk = self._decode_block_delta(event.raw)
         except TYPED_REJECTED:
             return False
         block = self.blocks.get((self.segment, chunk.index))

@@ -13,7 +13,9 @@ field.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
@@ -39,6 +41,7 @@ __all__ = [
     "rfc3339_seconds",
     "str_or_none",
     "tag_or_none",
+    "typed_decoder",
 ]
 
 _decode = msgspec.json.Decoder().decode
@@ -76,6 +79,15 @@ _RETRYABLE = frozenset(
         "429",
     }
 )
+
+
+@functools.cache
+def typed_decoder(kind: Any) -> Callable[[bytes], Any]:
+    """The decode method of the one msgspec decoder of ``kind`` (a dialect's
+    typed fast path), built when the first dialect that needs it is: building
+    it resolves the Structs' annotations, which ``import streamfold`` then
+    does not pay for."""
+    return msgspec.json.Decoder(kind).decode
 
 
 def decode_json(event: ServerSentEvent) -> Any:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -63,6 +64,7 @@ from .base import (
     required_index,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -404,9 +406,6 @@ class _TypedBlockDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     p: Any = msgspec.UNSET  # padding
 
 
-_decode_block_delta = msgspec.json.Decoder(_TypedBlockDelta).decode
-
-
 class BedrockConverse(Dialect):
     """Amazon Bedrock ``ConverseStream`` (``"bedrock-converse"``)."""
 
@@ -414,6 +413,9 @@ class BedrockConverse(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_block_delta: Callable[[bytes], _TypedBlockDelta] = typed_decoder(
+            _TypedBlockDelta
+        )
         self.role: str | None = None
         self.blocks: dict[int, _Block] = {}
         self.stop_reason: str | None = None
@@ -528,7 +530,7 @@ class BedrockConverse(Dialect):
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path (which raises the precise error).
         try:
-            typed = _decode_block_delta(event.raw)
+            typed = self._decode_block_delta(event.raw)
         except TYPED_REJECTED:
             return False
         block = self.blocks.get(typed.contentBlockIndex)

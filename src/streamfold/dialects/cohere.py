@@ -19,6 +19,7 @@ is a named function below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -38,6 +39,7 @@ from .base import (
     required_index,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = ["CohereChat", "normalise_usage", "unified_finish_reason"]
@@ -127,7 +129,6 @@ class _TypedCallDelta(
     delta: _TypedCallBody
 
 
-_decode_typed = msgspec.json.Decoder(_TypedContentDelta | _TypedCallDelta).decode
 _TYPED_EVENTS: Final = frozenset({"content-delta", "tool-call-delta"})
 
 
@@ -240,6 +241,9 @@ class CohereChat(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[[bytes], _TypedContentDelta | _TypedCallDelta] = typed_decoder(
+            _TypedContentDelta | _TypedCallDelta
+        )
         self.id: str | None = None
         self.message: dict[str, Any] = {}  # message-start's message, streamed fields aside
         self.contents: dict[int, _Content] = {}
@@ -351,7 +355,7 @@ class CohereChat(Dialect):
         # folded here. Every check comes before any side effect, so a False
         # leaves the event to the dict path (which raises the precise error).
         try:
-            typed = _decode_typed(event.raw)
+            typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
         if isinstance(typed, _TypedCallDelta):

@@ -14,6 +14,7 @@ the plain format is a named function below, with the behaviour it handles.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final, Union
 
 import msgspec
@@ -35,6 +36,7 @@ from .base import (
     rfc3339_seconds,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -132,8 +134,6 @@ class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     responseId: Any = msgspec.UNSET
     createTime: Any = msgspec.UNSET
 
-
-_decode_typed = msgspec.json.Decoder(_TypedChunk).decode
 
 _PATH_NAME: Final = re.compile(r"[^.\[\]]+")
 # An index of more than 18 digits is past the end of any array that can exist
@@ -623,6 +623,7 @@ class Gemini(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[[bytes], _TypedChunk] = typed_decoder(_TypedChunk)
         self.fields: dict[str, str] = {}
         self.extra: dict[str, Any] = {}  # unknown top-level fields: the last non-null wins
         self.candidates: dict[int, _Candidate] = {}
@@ -704,7 +705,7 @@ class Gemini(Dialect):
         # effect, so a False leaves the chunk to the dict path (a response
         # field seen first, a text part of another kind than the open one).
         try:
-            chunk = _decode_typed(event.raw)
+            chunk = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
         fields = self.fields

@@ -23,6 +23,7 @@ in ``docs/dialects/gemini-interactions.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 import msgspec
@@ -46,6 +47,7 @@ from .base import (
     rfc3339_seconds,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = ["GeminiInteractions", "normalise_usage", "unified_status"]
@@ -187,9 +189,6 @@ class _TypedStepDelta(
 ):
     index: int
     delta: _TypedText | _TypedSummary | _TypedArguments
-
-
-_decode_step_delta = msgspec.json.Decoder(_TypedStepDelta).decode
 
 
 class _Run:
@@ -357,6 +356,7 @@ class GeminiInteractions(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_step_delta: Callable[[bytes], _TypedStepDelta] = typed_decoder(_TypedStepDelta)
         self.interaction: dict[str, Any] = {}  # its fields, the steps or outputs aside
         self.steps: dict[int, _Step] = {}
         self.outputs_key = "steps"  # "outputs" for the content-block form
@@ -525,7 +525,7 @@ class GeminiInteractions(Dialect):
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path (which raises the precise error).
         try:
-            typed = _decode_step_delta(event.raw)
+            typed = self._decode_step_delta(event.raw)
         except TYPED_REJECTED:
             return False
         step = self.steps.get(typed.index)

@@ -20,7 +20,7 @@ reference is a named function below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final
 
 import msgspec
@@ -39,6 +39,7 @@ from .base import (
     objects,
     protocol_error,
     str_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -100,10 +101,6 @@ class _TypedGenerateLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     thinking: str = ""
 
 
-_decode_chat_line = msgspec.json.Decoder(_TypedChatLine).decode
-_decode_generate_line = msgspec.json.Decoder(_TypedGenerateLine).decode
-
-
 def unified_done_reason(raw: str, has_tool_calls: bool = False) -> str:
     """Map a ``done_reason`` to stop, tool_calls, length or other."""
     unified = _DONE_REASONS.get(raw, "other")
@@ -160,6 +157,9 @@ class OllamaChat(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_line: Callable[[bytes], _TypedChatLine | _TypedGenerateLine] = typed_decoder(
+            _TypedChatLine if self._nested else _TypedGenerateLine
+        )
         self.fields: dict[str, Any] = {}  # the top-level fields, the last value winning
         self.role: str | None = None
         # Ollama sends each call whole: kept as sent (never mutated), shared
@@ -223,10 +223,7 @@ class OllamaChat(Dialect):
         # line to the dict path. The fields it sets are known already (the
         # first line took the dict path), so their order stays the dict path's.
         try:
-            if self._nested:
-                line: _TypedChatLine | _TypedGenerateLine = _decode_chat_line(event.raw)
-            else:
-                line = _decode_generate_line(event.raw)
+            line = self._decode_line(event.raw)
         except TYPED_REJECTED:
             return False
         fields = self.fields

@@ -29,6 +29,7 @@ from .base import (
     provider_error,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -82,7 +83,6 @@ class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     obfuscation: Any = msgspec.UNSET
 
 
-_decode_typed = msgspec.json.Decoder(_TypedChunk).decode
 # Past this many rejections, outnumbering the accepted chunks, a stream whose
 # every chunk carries an extra field (Azure's content_filter_results) stops
 # paying for two decodes per chunk.
@@ -354,6 +354,7 @@ class OpenAIChat(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[[bytes], _TypedChunk] = typed_decoder(_TypedChunk)
         self.fields: dict[str, Any] = {}
         self._missing: tuple[str, ...] = _RESPONSE_FIELDS
         # unknown top-level fields: the last non-null value wins, objects merge key by key
@@ -407,7 +408,7 @@ class OpenAIChat(Dialect):
         # The typed path: True when the chunk was folded here. Every check comes
         # before any side effect, so a False leaves the chunk to the dict path.
         try:
-            chunk = _decode_typed(event.raw)
+            chunk = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return self._typed_rejected()
         for key in self._missing:

@@ -16,13 +16,14 @@ wins, is in ``docs/dialects/openai-completions.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
 
 from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
-from .base import TYPED_REJECTED, index_or_none, objects, str_or_none
+from .base import TYPED_REJECTED, index_or_none, objects, str_or_none, typed_decoder
 from .openai_chat import OpenAIChat, unified_finish_reason
 
 __all__ = ["OpenAICompletions", "legacy_logprobs_entries"]
@@ -55,7 +56,6 @@ class _TypedTextChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     obfuscation: Any = msgspec.UNSET
 
 
-_decode_typed = msgspec.json.Decoder(_TypedTextChunk).decode
 _TOP_FIELDS: Final = tuple(f for f in _TypedTextChunk.__struct_fields__ if f != "choices")
 
 
@@ -81,6 +81,7 @@ class OpenAICompletions(OpenAIChat):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_text_chunk: Callable[[bytes], _TypedTextChunk] = typed_decoder(_TypedTextChunk)
         self._typed = False  # the chat dialect's typed fast path reads deltas only
         self.legacy: dict[int, _Choice] = {}
 
@@ -105,7 +106,7 @@ class OpenAICompletions(OpenAIChat):
         if self._finish_seen:
             return False  # a next completion may begin: the dict path watches
         try:
-            chunk = _decode_typed(event.raw)
+            chunk = self._decode_text_chunk(event.raw)
         except TYPED_REJECTED:
             return self._typed_rejected()
         for key in self._missing:

@@ -33,6 +33,7 @@ from .base import (
     provider_error,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -92,7 +93,6 @@ class _TypedArgumentsDelta(
     obfuscation: Any = msgspec.UNSET
 
 
-_decode_typed = msgspec.json.Decoder(_TypedTextDelta | _TypedArgumentsDelta).decode
 _TYPED_EVENTS: Final = frozenset(
     {"response.output_text.delta", "response.function_call_arguments.delta"}
 )
@@ -329,6 +329,9 @@ class OpenAIResponses(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[[bytes], _TypedTextDelta | _TypedArgumentsDelta] = (
+            typed_decoder(_TypedTextDelta | _TypedArgumentsDelta)
+        )
         # The response object's fields, merged over the lifecycle events: the
         # latest event's value of each field wins; `output` is rebuilt.
         self.fields: dict[str, Any] = {}
@@ -451,7 +454,7 @@ class OpenAIResponses(Dialect):
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path.
         try:
-            typed = _decode_typed(event.raw)
+            typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
         if event.event != typed.__struct_config__.tag:
