@@ -999,6 +999,23 @@ class Accumulator:
         if arguments:
             typed.feed(arguments)
 
+    def tool_arguments(self, index: int, key: Any, delta: str) -> ToolCallView:
+        """A further piece of the arguments of call ``key`` of choice ``index``:
+        ``tool_call(index, key, arguments=delta)`` without the other fields,
+        for a dialect's hot path (a third of ``tool_call``'s cost).
+
+        Returns:
+            The call.
+        """
+        state = self._choices.get(index)
+        call = state._calls.get(key) if state is not None else None
+        if state is None or call is None or not delta:
+            return self.tool_call(index, key, arguments=delta)
+        if call is not state._current_tool:
+            self._interleaved_calls(state, call)
+        self._arguments(state, call, delta)
+        return call
+
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
         call._add(delta)

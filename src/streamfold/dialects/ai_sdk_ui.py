@@ -22,6 +22,7 @@ protocol: they travel in the message metadata, read here where they are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -31,7 +32,7 @@ from ..events import Usage
 from ..fold import FREE_TEXT_KIND, Accumulator, PartKind, PartView, ToolCallView
 from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
-from .base import Dialect, decode_json, int_or_none, str_or_none
+from .base import TYPED_REJECTED, Dialect, decode_json, int_or_none, str_or_none, typed_decoder
 
 __all__ = [
     "HEADERS",
@@ -209,6 +210,31 @@ def _metadata_value(metadata: Any, pairs: tuple[tuple[str, str], ...]) -> str | 
     return None
 
 
+# The hot chunks, typed: a text, reasoning or tool-input piece, nothing else.
+# Decoded straight into these Structs they cost less than a dict and its gets;
+# any other chunk, field or value (providerMetadata, a numeric id) fails
+# validation and takes the dict path, which folds it the same.
+class _TypedTextDelta(
+    msgspec.Struct, tag_field="type", tag="text-delta", forbid_unknown_fields=True, gc=False
+):
+    id: str
+    delta: str
+
+
+class _TypedReasoningDelta(
+    msgspec.Struct, tag_field="type", tag="reasoning-delta", forbid_unknown_fields=True, gc=False
+):
+    id: str
+    delta: str
+
+
+class _TypedToolDelta(
+    msgspec.Struct, tag_field="type", tag="tool-input-delta", forbid_unknown_fields=True, gc=False
+):
+    toolCallId: str
+    inputTextDelta: str
+
+
 class _TextPart:
     """A text or reasoning part of the message: the owner of its accumulator parts."""
 
@@ -337,6 +363,9 @@ class AISDKUIMessageStream(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[
+            [bytes], _TypedTextDelta | _TypedReasoningDelta | _TypedToolDelta
+        ] = typed_decoder(_TypedTextDelta | _TypedReasoningDelta | _TypedToolDelta)
         self.message_id: str | None = None
         self.metadata: Any = None
         self.parts: list[_Part] = []
@@ -369,6 +398,8 @@ class AISDKUIMessageStream(Dialect):
             ProtocolError: the data is not a JSON object with a ``type``, or a
                 delta for a part that never started.
         """
+        if self.acc.started and self._fast(event):
+            return False
         if event.raw == b"[DONE]":
             self._done_marker(event)
             return True
@@ -386,6 +417,35 @@ class AISDKUIMessageStream(Dialect):
         else:
             self.acc.unknown(kind, chunk)
         return False
+
+    def _fast(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedTextDelta): True when the chunk was folded
+        # here. Every check comes before any side effect, so a False leaves the
+        # chunk to the dict path (which raises the precise error).
+        try:
+            typed = self._decode_typed(event.raw)
+        except TYPED_REJECTED:
+            return False
+        if isinstance(typed, _TypedToolDelta):
+            call_id = typed.toolCallId
+            tool = self._tools.get(call_id) if call_id else None
+            if tool is None:
+                return False
+            tool.revision += 1
+            if typed.inputTextDelta and tool.state == "input-streaming":
+                self.acc.tool_arguments(_CHOICE, call_id, typed.inputTextDelta)
+            return True
+        kind = PartKind.TEXT if isinstance(typed, _TypedTextDelta) else PartKind.REASONING
+        part = self._text.get((kind, typed.id)) if typed.id else None
+        if part is None or part.done:
+            return False
+        part.revision += 1
+        if typed.delta:
+            if kind is PartKind.TEXT:
+                part.add(self.acc.text(_CHOICE, typed.delta, part))
+            else:
+                part.add(self.acc.reasoning(_CHOICE, typed.delta, part))
+        return True
 
     # -- the message -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ format is a named function below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -26,6 +27,7 @@ from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_argument
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     decode_json,
     int_or_none,
@@ -35,6 +37,7 @@ from .base import (
     required_index,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -90,6 +93,41 @@ _RETRYABLE_ERRORS: Final = frozenset(
 # Block types the event model represents; any other block is kept in the
 # native Message as sent and reported as an ``unknown`` event.
 _TEXT, _THINKING, _REDACTED = "text", "thinking", "redacted_thinking"
+
+
+# The hot event, typed: a text, thinking or tool-input piece and nothing else.
+# Decoded straight into these Structs it costs less than a dict and its gets;
+# any other field or value (citations, an extra key, a wrong type) fails
+# validation and the event takes the dict path, which folds it the same.
+class _TypedText(
+    msgspec.Struct, tag_field="type", tag="text_delta", forbid_unknown_fields=True, gc=False
+):
+    text: str
+
+
+class _TypedThinking(
+    msgspec.Struct, tag_field="type", tag="thinking_delta", forbid_unknown_fields=True, gc=False
+):
+    thinking: str
+
+
+class _TypedInput(
+    msgspec.Struct, tag_field="type", tag="input_json_delta", forbid_unknown_fields=True, gc=False
+):
+    partial_json: str
+
+
+class _TypedBlockDelta(
+    msgspec.Struct,
+    tag_field="type",
+    tag="content_block_delta",
+    forbid_unknown_fields=True,
+    gc=False,
+):
+    index: int
+    delta: _TypedText | _TypedThinking | _TypedInput
+
+
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
 _TOOL_KINDS: Final = {
@@ -282,6 +320,9 @@ class AnthropicMessages(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_block_delta: Callable[[bytes], _TypedBlockDelta] = typed_decoder(
+            _TypedBlockDelta
+        )
         self.message: dict[str, Any] | None = None  # message_start's message, content aside
         self.message_id: str | None = None
         self.open = False  # between message_start and message_stop
@@ -318,6 +359,12 @@ class AnthropicMessages(Dialect):
             ProviderError: an ``error`` event.
             ProtocolError: malformed JSON, or an event out of place.
         """
+        # Named streams try it on their deltas only; unnamed ones (data lines
+        # alone, Claude on Bedrock) on every event.
+        if (event.event == "content_block_delta" or not event.event_set) and self._fast_delta(
+            event
+        ):
+            return False
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
@@ -426,6 +473,38 @@ class AnthropicMessages(Dialect):
             if block.type == "fallback":
                 self._fallback_model(fields)
             acc.unknown("content_block_start", payload)
+
+    def _fast_delta(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedBlockDelta): True when the event was folded
+        # here. Every check comes before any side effect, so a False leaves the
+        # event to the dict path (which raises the precise error, if any).
+        try:
+            chunk = self._decode_block_delta(event.raw)
+        except TYPED_REJECTED:
+            return False
+        block = self.blocks.get((self.segment, chunk.index))
+        if block is None or block.done:
+            return False
+        delta = chunk.delta
+        if isinstance(delta, _TypedText):
+            if block.type != _TEXT:
+                return False
+            block.revision += 1
+            if delta.text:
+                block.add(self.acc.text(0, delta.text, block.key))
+        elif isinstance(delta, _TypedInput):
+            if block.kind is None:
+                return False
+            block.revision += 1
+            if delta.partial_json:
+                self.acc.tool_arguments(0, block.key, delta.partial_json)
+        else:
+            if block.type != _THINKING:
+                return False
+            block.revision += 1
+            if delta.thinking:
+                block.add(self.acc.reasoning(0, delta.thinking, block.key))
+        return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         delta = payload.get("delta")

@@ -13,7 +13,9 @@ field.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
@@ -24,6 +26,7 @@ from ..fold import Accumulator
 from ..sse import ServerSentEvent
 
 __all__ = [
+    "TYPED_REJECTED",
     "Dialect",
     "arguments_text",
     "decode_json",
@@ -38,9 +41,20 @@ __all__ = [
     "rfc3339_seconds",
     "str_or_none",
     "tag_or_none",
+    "typed_decoder",
 ]
 
 _decode = msgspec.json.Decoder().decode
+
+#: What a typed fast path's decoder raises when a payload is not of its shape:
+#: the payload then takes the dialect's dict path, which folds it the same (or
+#: raises the precise error).
+TYPED_REJECTED: Final = (
+    msgspec.ValidationError,
+    msgspec.DecodeError,
+    UnicodeDecodeError,
+    RecursionError,
+)
 
 # Error codes and types that providers document as transient.
 _RETRYABLE = frozenset(
@@ -65,6 +79,15 @@ _RETRYABLE = frozenset(
         "429",
     }
 )
+
+
+@functools.cache
+def typed_decoder(kind: Any) -> Callable[[bytes], Any]:
+    """The decode method of the one msgspec decoder of ``kind`` (a dialect's
+    typed fast path), built when the first dialect that needs it is: building
+    it resolves the Structs' annotations, which ``import streamfold`` then
+    does not pay for."""
+    return msgspec.json.Decoder(kind).decode
 
 
 def decode_json(event: ServerSentEvent) -> Any:

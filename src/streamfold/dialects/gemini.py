@@ -14,13 +14,17 @@ the plain format is a named function below, with the behaviour it handles.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final, Union
+
+import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
 from ..fold import Accumulator, PartKind, PartView
 from ..sse import ServerSentEvent
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     arguments_text,
     decode_json,
@@ -32,6 +36,7 @@ from .base import (
     rfc3339_seconds,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -100,6 +105,35 @@ _RETRYABLE_STATUS: Final = frozenset(
     {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "DEADLINE_EXCEEDED"}
 )
 _RETRYABLE_CODES: Final = frozenset({429, 500, 503, 504})
+
+
+# The common chunk, typed: text or thought parts of known candidates (and
+# usage), nothing else. Decoded straight into these Structs it costs less than
+# a dict and its gets and key differences; any other field or value (a call,
+# a signature, a finish reason, a provider's extra field) fails validation and
+# the chunk takes the dict path, which folds it the same.
+class _TypedPart(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    text: str
+    thought: bool = False
+
+
+class _TypedContent(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    parts: list[_TypedPart] | msgspec.UnsetType = msgspec.UNSET
+    role: str = ""
+
+
+class _TypedCandidate(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    content: _TypedContent | msgspec.UnsetType = msgspec.UNSET
+    index: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    candidates: list[_TypedCandidate]
+    usageMetadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    modelVersion: Any = msgspec.UNSET
+    responseId: Any = msgspec.UNSET
+    createTime: Any = msgspec.UNSET
+
 
 _PATH_NAME: Final = re.compile(r"[^.\[\]]+")
 # An index of more than 18 digits is past the end of any array that can exist
@@ -589,6 +623,7 @@ class Gemini(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[[bytes], _TypedChunk] = typed_decoder(_TypedChunk)
         self.fields: dict[str, str] = {}
         self.extra: dict[str, Any] = {}  # unknown top-level fields: the last non-null wins
         self.candidates: dict[int, _Candidate] = {}
@@ -624,6 +659,8 @@ class Gemini(Dialect):
             ProviderError: Google's error envelope.
             ProtocolError: the chunk is not a JSON object, or malformed.
         """
+        if self.acc.started and self._fast(event):
+            return False
         chunk = decode_json(event)
         if type(chunk) is not dict:
             raise ProtocolError(
@@ -661,6 +698,59 @@ class Gemini(Dialect):
         """Complete when every candidate seen has a ``finishReason``."""
         candidates = self.candidates.values()
         return bool(candidates) and all(state.finish is not None for state in candidates)
+
+    def _fast(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedChunk), once the response started: True
+        # when the chunk was folded here. Every check comes before any side
+        # effect, so a False leaves the chunk to the dict path (a response
+        # field seen first, a text part of another kind than the open one).
+        try:
+            chunk = self._decode_typed(event.raw)
+        except TYPED_REJECTED:
+            return False
+        fields = self.fields
+        if len(fields) < len(_RESPONSE_FIELDS):
+            for key in _RESPONSE_FIELDS:
+                value = getattr(chunk, key)
+                if key not in fields and isinstance(value, str) and value:
+                    return False
+        candidates = self.candidates
+        for position, raw in enumerate(chunk.candidates):
+            state = candidates.get(position if raw.index is msgspec.UNSET else raw.index)
+            if state is None:
+                return False
+            content = raw.content
+            if content is not msgspec.UNSET and content.parts is not msgspec.UNSET:
+                current = state.current_text
+                for part in content.parts:
+                    if part.text and (current is None or current.thought != part.thought):
+                        return False
+        acc = self.acc
+        for position, raw in enumerate(chunk.candidates):
+            state = candidates[position if raw.index is msgspec.UNSET else raw.index]
+            if raw.index is not msgspec.UNSET:
+                state.index_seen = True
+            content = raw.content
+            if content is msgspec.UNSET:
+                continue
+            state.content_seen = True
+            if content.role:
+                state.role = content.role
+            if content.parts is msgspec.UNSET:
+                continue
+            current = state.current_text
+            for part in content.parts:
+                text = part.text
+                if not text or current is None:
+                    continue  # an empty text part carries nothing (_is_closing_empty_text)
+                current.revision += 1
+                if part.thought:
+                    current.add(acc.reasoning(state.index, text))
+                else:
+                    current.add(acc.text(state.index, text))
+        if chunk.usageMetadata is not msgspec.UNSET:
+            self._usage(chunk.usageMetadata)
+        return True
 
     def _prompt_blocked(self, reason: str) -> None:
         # Gemini answers a blocked prompt with promptFeedback.blockReason and no

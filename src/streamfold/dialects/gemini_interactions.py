@@ -23,7 +23,10 @@ in ``docs/dialects/gemini-interactions.md``.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
@@ -31,6 +34,7 @@ from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_argument
 from ..partial_json import PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     arguments_text,
     decode_json,
@@ -43,6 +47,7 @@ from .base import (
     rfc3339_seconds,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = ["GeminiInteractions", "normalise_usage", "unified_status"]
@@ -145,6 +150,45 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
         reasoning_tokens=thoughts,
         raw=raw,
     )
+
+
+# The hot event, typed: a step's text, thought summary text or arguments
+# piece, and nothing else. Decoded straight into these Structs it costs less
+# than a dict and its gets; any other field or value (metadata, an id, a
+# signature, a wrong type) fails validation and the event takes the dict path,
+# which folds it the same.
+class _TypedText(
+    msgspec.Struct, tag_field="type", tag="text", forbid_unknown_fields=True, gc=False
+):
+    text: str
+
+
+class _TypedSummaryText(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    type: Literal["text"]
+    text: str
+
+
+class _TypedSummary(
+    msgspec.Struct, tag_field="type", tag="thought_summary", forbid_unknown_fields=True, gc=False
+):
+    content: _TypedSummaryText
+
+
+class _TypedArguments(
+    msgspec.Struct, tag_field="type", tag="arguments_delta", forbid_unknown_fields=True, gc=False
+):
+    arguments: str
+
+
+class _TypedStepDelta(
+    msgspec.Struct,
+    tag_field="event_type",
+    tag="step.delta",
+    forbid_unknown_fields=True,
+    gc=False,
+):
+    index: int
+    delta: _TypedText | _TypedSummary | _TypedArguments
 
 
 class _Run:
@@ -312,6 +356,7 @@ class GeminiInteractions(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_step_delta: Callable[[bytes], _TypedStepDelta] = typed_decoder(_TypedStepDelta)
         self.interaction: dict[str, Any] = {}  # its fields, the steps or outputs aside
         self.steps: dict[int, _Step] = {}
         self.outputs_key = "steps"  # "outputs" for the content-block form
@@ -340,6 +385,8 @@ class GeminiInteractions(Dialect):
             ProtocolError: malformed JSON, a required ``index`` missing, or a
                 delta for a step that never started.
         """
+        if event.event == "step.delta" and self._fast(event):
+            return False
         if event.raw == b"[DONE]":
             return True
         payload = decode_json(event)
@@ -472,6 +519,42 @@ class GeminiInteractions(Dialect):
             self._whole_arguments(step, fields.get("arguments"), event, fresh=True)
         else:
             acc.unknown(kind, payload)
+
+    def _fast(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedStepDelta): True when the event was folded
+        # here. Every check comes before any side effect, so a False leaves the
+        # event to the dict path (which raises the precise error).
+        try:
+            typed = self._decode_step_delta(event.raw)
+        except TYPED_REJECTED:
+            return False
+        step = self.steps.get(typed.index)
+        if step is None or step.done:
+            return False
+        delta = typed.delta
+        acc = self.acc
+        if isinstance(delta, _TypedText):
+            if step.type != _OUTPUT and step.type != "text":
+                return False
+            step.revision += 1
+            if delta.text:
+                part = step.part = acc.text(0, delta.text, step.key)
+                step.content.text(part, delta.text)
+        elif isinstance(delta, _TypedSummary):
+            text = delta.content.text
+            if step.type != _THOUGHT or not text:
+                return False
+            step.revision += 1
+            part = step.part = acc.reasoning(0, text, step.key)
+            step.summary.text(part, text)
+        else:
+            if step.type != _FUNCTION:
+                return False
+            step.revision += 1
+            if delta.arguments:
+                step.has_arguments = True
+                step.call = acc.tool_arguments(0, step.key, delta.arguments)
+        return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)

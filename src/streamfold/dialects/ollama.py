@@ -20,14 +20,17 @@ reference is a named function below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final
+
+import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
 from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     arguments_text,
     decode_json,
@@ -36,6 +39,7 @@ from .base import (
     objects,
     protocol_error,
     str_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -69,6 +73,32 @@ _METRICS: Final = (
 )
 # Fields folded from every line into the response's own (not copied as sent).
 _STREAMED: Final = frozenset({"message", "response", "thinking", "tool_calls", "logprobs"})
+
+
+# The lines between the first and the last, typed: text or thinking and
+# nothing else. Decoded straight into these Structs they cost less than a dict,
+# its gets and the copy of its fields; any other field or value (a tool call,
+# logprobs, a null) fails validation and the line takes the dict path, which
+# folds it the same.
+class _TypedMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    role: str = ""
+    content: str = ""
+    thinking: str = ""
+
+
+class _TypedChatLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    model: str
+    created_at: str
+    message: _TypedMessage
+    done: bool
+
+
+class _TypedGenerateLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    model: str
+    created_at: str
+    done: bool
+    response: str = ""
+    thinking: str = ""
 
 
 def unified_done_reason(raw: str, has_tool_calls: bool = False) -> str:
@@ -127,6 +157,9 @@ class OllamaChat(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_line: Callable[[bytes], _TypedChatLine | _TypedGenerateLine] = typed_decoder(
+            _TypedChatLine if self._nested else _TypedGenerateLine
+        )
         self.fields: dict[str, Any] = {}  # the top-level fields, the last value winning
         self.role: str | None = None
         # Ollama sends each call whole: kept as sent (never mutated), shared
@@ -158,6 +191,8 @@ class OllamaChat(Dialect):
             ProviderError: an ``{"error": ...}`` line.
             ProtocolError: a line that is not a JSON object.
         """
+        if self.acc.started and self._fast(event):
+            return False
         payload = decode_json(event)
         if type(payload) is not dict:
             raise protocol_error(event, "is not a JSON object")
@@ -181,6 +216,38 @@ class OllamaChat(Dialect):
             self._done(payload)
             return True
         return False
+
+    def _fast(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedChatLine): True when the line was folded
+        # here. Every check comes before any side effect, so a False leaves the
+        # line to the dict path. The fields it sets are known already (the
+        # first line took the dict path), so their order stays the dict path's.
+        try:
+            line = self._decode_line(event.raw)
+        except TYPED_REJECTED:
+            return False
+        fields = self.fields
+        if line.done or "created_at" not in fields or "done" not in fields:
+            return False
+        model = line.model
+        if model and "model" not in fields:
+            return False
+        if model:
+            fields["model"] = model
+        fields["created_at"] = line.created_at
+        fields["done"] = False
+        if isinstance(line, _TypedChatLine):
+            parts = line.message
+            if parts.role:
+                self.role = parts.role
+            thinking, content = parts.thinking, parts.content
+        else:
+            thinking, content = line.thinking, line.response
+        if thinking:
+            self.acc.reasoning(0, thinking)
+        if content:
+            self.acc.text(0, content)
+        return True
 
     def _parts(self, parts: dict[str, Any], event: ServerSentEvent) -> None:
         acc = self.acc

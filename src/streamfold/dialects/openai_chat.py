@@ -19,6 +19,7 @@ from ..events import Usage
 from ..fold import Accumulator, ChoiceView, PartKind, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     arguments_text,
     decode_json,
@@ -28,6 +29,7 @@ from .base import (
     provider_error,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -81,8 +83,6 @@ class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     obfuscation: Any = msgspec.UNSET
 
 
-_decode_typed = msgspec.json.Decoder(_TypedChunk).decode
-_REJECTED = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 # Past this many rejections, outnumbering the accepted chunks, a stream whose
 # every chunk carries an extra field (Azure's content_filter_results) stops
 # paying for two decodes per chunk.
@@ -354,6 +354,7 @@ class OpenAIChat(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[[bytes], _TypedChunk] = typed_decoder(_TypedChunk)
         self.fields: dict[str, Any] = {}
         self._missing: tuple[str, ...] = _RESPONSE_FIELDS
         # unknown top-level fields: the last non-null value wins, objects merge key by key
@@ -407,12 +408,9 @@ class OpenAIChat(Dialect):
         # The typed path: True when the chunk was folded here. Every check comes
         # before any side effect, so a False leaves the chunk to the dict path.
         try:
-            chunk = _decode_typed(event.raw)
-        except _REJECTED:
-            self._typed_misses += 1
-            if self._typed_misses > _TYPED_GIVE_UP and self._typed_misses > self._typed_hits:
-                self._typed = False
-            return False
+            chunk = self._decode_typed(event.raw)
+        except TYPED_REJECTED:
+            return self._typed_rejected()
         for key in self._missing:
             value = getattr(chunk, key)
             if value is None:
@@ -451,13 +449,19 @@ class OpenAIChat(Dialect):
                 by_index = extras[index].by_index
                 for call in calls:
                     if call.function.arguments:
-                        acc.tool_call(
-                            index, by_index[call.index], arguments=call.function.arguments
-                        )
+                        acc.tool_arguments(index, by_index[call.index], call.function.arguments)
             elif calls is not msgspec.UNSET and index not in noted["tool_calls"]:
                 self._seen_empty(index, "tool_calls", calls)
         self._typed_hits += 1
         return True
+
+    def _typed_rejected(self) -> bool:
+        # A chunk of another shape than the typed path's: False, and the path
+        # is switched off once such chunks outnumber the others.
+        self._typed_misses += 1
+        if self._typed_misses > _TYPED_GIVE_UP and self._typed_misses > self._typed_hits:
+            self._typed = False
+        return False
 
     def _seen_empty(self, index: int, key: str, value: Any) -> None:
         # A delta field sent empty or null on the typed path: part of the shape

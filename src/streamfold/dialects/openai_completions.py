@@ -16,17 +16,47 @@ wins, is in ``docs/dialects/openai-completions.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
+
+import msgspec
 
 from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
-from .base import index_or_none, objects, str_or_none
+from .base import TYPED_REJECTED, index_or_none, objects, str_or_none, typed_decoder
 from .openai_chat import OpenAIChat, unified_finish_reason
 
 __all__ = ["OpenAICompletions", "legacy_logprobs_entries"]
 
 _KNOWN_CHOICE: Final = frozenset({"index", "text", "logprobs", "finish_reason"})
 _LOGPROB_KEYS: Final = ("tokens", "token_logprobs", "top_logprobs", "text_offset")
+
+
+# The common chunk, typed: text for known choices, nothing else. Decoded
+# straight into these Structs it costs less than a dict and its gets; any
+# other field or value (logprobs, a finish reason, usage) fails validation and
+# the chunk takes the chat dialect's dict path, which folds it the same. The
+# chat dialect's typed-path switch (its _typed) drives it.
+class _TypedTextChoice(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    index: int
+    text: str
+    logprobs: None = None
+    finish_reason: None = None
+
+
+class _TypedTextChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    choices: list[_TypedTextChoice]
+    id: Any = msgspec.UNSET
+    object: Any = msgspec.UNSET
+    created: Any = msgspec.UNSET
+    model: Any = msgspec.UNSET
+    system_fingerprint: Any = msgspec.UNSET
+    service_tier: Any = msgspec.UNSET
+    usage: msgspec.UnsetType | None = msgspec.UNSET
+    obfuscation: Any = msgspec.UNSET
+
+
+_TOP_FIELDS: Final = tuple(f for f in _TypedTextChunk.__struct_fields__ if f != "choices")
 
 
 class _Choice:
@@ -51,6 +81,7 @@ class OpenAICompletions(OpenAIChat):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_text_chunk: Callable[[bytes], _TypedTextChunk] = typed_decoder(_TypedTextChunk)
         self._typed = False  # the chat dialect's typed fast path reads deltas only
         self.legacy: dict[int, _Choice] = {}
 
@@ -67,6 +98,37 @@ class OpenAICompletions(OpenAIChat):
             return False
         choices = objects(payload.get("choices"))
         return bool(choices) and _text_choice(choices[0])
+
+    def _fast(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedTextChunk): True when the chunk was folded
+        # here. Every check comes before any side effect, so a False leaves the
+        # chunk to the dict path (as the chat dialect's own _fast).
+        if self._finish_seen:
+            return False  # a next completion may begin: the dict path watches
+        try:
+            chunk = self._decode_text_chunk(event.raw)
+        except TYPED_REJECTED:
+            return self._typed_rejected()
+        for key in self._missing:
+            value = getattr(chunk, key)
+            if value is not msgspec.UNSET and value is not None and value != "" and value != 0:
+                return False
+        legacy = self.legacy
+        for choice in chunk.choices:
+            if choice.index not in legacy:
+                return False
+        for key in _TOP_FIELDS:
+            if getattr(chunk, key) is None:
+                self.null_fields.add(key)
+        if chunk.obfuscation is not msgspec.UNSET:
+            self.padding.add("obfuscation")
+        acc = self.acc
+        for choice in chunk.choices:
+            legacy[choice.index].revision += 1
+            if choice.text:
+                acc.text(choice.index, choice.text)
+        self._typed_hits += 1
+        return True
 
     def _choice(self, choice: dict[str, Any], event: ServerSentEvent) -> None:
         index = index_or_none(choice.get("index"))

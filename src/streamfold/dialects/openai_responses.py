@@ -17,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+import msgspec
+
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
 from ..fold import Accumulator, PartKind, PartView, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
+    TYPED_REJECTED,
     Dialect,
     decode_json,
     index_or_none,
@@ -30,6 +33,7 @@ from .base import (
     provider_error,
     str_or_none,
     tag_or_none,
+    typed_decoder,
 )
 
 __all__ = [
@@ -53,6 +57,45 @@ _FIELD_EVENTS: Final = {
     "response.mcp_call_arguments": ("mcp_call", "arguments"),
 }
 _ITEM_FIELDS: Final = {item_type: field for item_type, field in _FIELD_EVENTS.values()}
+
+
+# The hot events, typed: a text delta of a known part, an arguments delta of a
+# known call, and nothing else. Decoded straight into these Structs they cost
+# less than a dict and its gets; any other field or value fails validation and
+# the event takes the dict path, which folds it the same.
+class _TypedTextDelta(
+    msgspec.Struct,
+    tag_field="type",
+    tag="response.output_text.delta",
+    forbid_unknown_fields=True,
+    gc=False,
+):
+    output_index: int
+    content_index: int
+    delta: str
+    item_id: Any = msgspec.UNSET
+    sequence_number: int | msgspec.UnsetType = msgspec.UNSET
+    logprobs: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    obfuscation: Any = msgspec.UNSET
+
+
+class _TypedArgumentsDelta(
+    msgspec.Struct,
+    tag_field="type",
+    tag="response.function_call_arguments.delta",
+    forbid_unknown_fields=True,
+    gc=False,
+):
+    output_index: int
+    delta: str
+    item_id: Any = msgspec.UNSET
+    sequence_number: int | msgspec.UnsetType = msgspec.UNSET
+    obfuscation: Any = msgspec.UNSET
+
+
+_TYPED_EVENTS: Final = frozenset(
+    {"response.output_text.delta", "response.function_call_arguments.delta"}
+)
 
 # An item whose content arrives before its output_item.added gets the fields its
 # added event would have had (what OpenAI sends there, a valid ResponseOutputMessage
@@ -286,6 +329,9 @@ class OpenAIResponses(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
+        self._decode_typed: Callable[[bytes], _TypedTextDelta | _TypedArgumentsDelta] = (
+            typed_decoder(_TypedTextDelta | _TypedArgumentsDelta)
+        )
         # The response object's fields, merged over the lifecycle events: the
         # latest event's value of each field wins; `output` is rebuilt.
         self.fields: dict[str, Any] = {}
@@ -325,6 +371,8 @@ class OpenAIResponses(Dialect):
             ProviderError: an ``error`` event or ``response.failed``.
             ProtocolError: the data is not a JSON object.
         """
+        if event.event in _TYPED_EVENTS and self._fast(event):
+            return False
         if event.raw == b"[DONE]":
             self._openrouter_done_marker(event)
             return False
@@ -401,9 +449,51 @@ class OpenAIResponses(Dialect):
         new one."""
         self._replayed_through = self._sequence
 
+    def _fast(self, event: ServerSentEvent) -> bool:
+        # The typed path (see _TypedTextDelta): True when the event was folded
+        # here. Every check comes before any side effect, so a False leaves the
+        # event to the dict path.
+        try:
+            typed = self._decode_typed(event.raw)
+        except TYPED_REJECTED:
+            return False
+        if event.event != typed.__struct_config__.tag:
+            return False  # the event line and the data disagree: noted on the dict path
+        item = self.items.get(typed.output_index)
+        if item is None:
+            return False
+        sequence = typed.sequence_number
+        if type(typed) is _TypedTextDelta:
+            part = item.content.get(typed.content_index)
+            if part is None:
+                return False
+            if self._sequence_at(event, None if sequence is msgspec.UNSET else sequence):
+                return True
+            item.revision += 1
+            part.revision += 1
+            if typed.delta:
+                self._feed(part.key, part, typed.delta)
+            logprobs = typed.logprobs
+            if logprobs:
+                part.logprobs.extend(logprobs)
+                self.acc.logprobs(_CHOICE, logprobs)
+            return True
+        if item.type != "function_call":
+            return False
+        if self._sequence_at(event, None if sequence is msgspec.UNSET else sequence):
+            return True
+        item.revision += 1
+        if item.field is None:
+            item.field = "arguments"
+        if typed.delta:
+            self._field_delta(item, typed.delta)
+        return True
+
     def _check_sequence(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
         # True for an event a re-attached stream replayed (skipped).
-        sequence = index_or_none(payload.get("sequence_number"))
+        return self._sequence_at(event, index_or_none(payload.get("sequence_number")))
+
+    def _sequence_at(self, event: ServerSentEvent, sequence: int | None) -> bool:
         if sequence is None:
             return False
         replayed = self._replayed_through
@@ -849,7 +939,7 @@ class OpenAIResponses(Dialect):
 
     def _field_delta(self, item: _Item, delta: str) -> None:
         if item.type in _CALL_KINDS and not item.call_ended:
-            item.call = self.acc.tool_call(_CHOICE, item.index, arguments=delta)
+            item.call = self.acc.tool_arguments(_CHOICE, item.index, delta)
         else:
             item.field_deltas.append(delta)
 
