@@ -29,10 +29,18 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import FREE_TEXT_KIND, Accumulator, PartKind, PartView, ToolCallView
+from ..fold import FREE_TEXT_KIND, Accumulator, PartKind, ToolCallView
 from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
-from .base import TYPED_REJECTED, Dialect, decode_json, int_or_none, str_or_none, typed_decoder
+from .base import (
+    TYPED_REJECTED,
+    Dialect,
+    NativePart,
+    decode_json,
+    int_or_none,
+    str_or_none,
+    typed_decoder,
+)
 
 __all__ = [
     "HEADERS",
@@ -235,41 +243,16 @@ class _TypedToolDelta(
     inputTextDelta: str
 
 
-class _TextPart:
+class _TextPart(NativePart):
     """A text or reasoning part of the message: the owner of its accumulator parts."""
 
-    __slots__ = ("built", "built_at", "done", "id", "kind", "metadata", "parts", "revision")
+    __slots__ = ("id", "kind", "metadata")
 
     def __init__(self, kind: PartKind, id: str, metadata: Any) -> None:
+        super().__init__()
         self.kind = kind
         self.id = id
-        # The accumulator's parts that hold its text: one, unless the backend
-        # interleaved it with another part of its kind.
-        self.parts: list[PartView] = []
         self.metadata = metadata
-        self.done = False
-        # Grows with every chunk that reaches the part: the native part is built
-        # again only then.
-        self.revision = 0
-        self.built: dict[str, Any] | None = None
-        self.built_at = -1
-
-    def add(self, part: PartView) -> None:
-        if not self.parts or self.parts[-1] is not part:
-            self.parts.append(part)
-
-    def text(self) -> str:
-        parts = self.parts
-        if len(parts) == 1:
-            return parts[0].text
-        return "".join([part.text for part in parts])
-
-    def native(self) -> dict[str, Any]:
-        if self.built is not None and self.built_at == self.revision:
-            return self.built
-        self.built = None  # let go of the old text first: it may then grow in place
-        self.built, self.built_at = self._native(), self.revision
-        return self.built
 
     def _native(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.kind.value}

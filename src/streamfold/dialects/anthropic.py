@@ -23,12 +23,13 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
+from ..fold import Accumulator, PartKind, ToolCallView, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
     Dialect,
+    NativePart,
     decode_json,
     int_or_none,
     object_or_none,
@@ -198,24 +199,19 @@ def native_usage(usage: Usage) -> dict[str, Any]:
     return out
 
 
-class _Block:
+class _Block(NativePart):
     """One content block: its start fields, and the handles of what the
     accumulator holds for it (its text, its tool call)."""
 
     __slots__ = (
-        "built",
-        "built_at",
         "call",
         "citations",
-        "done",
         "fields",
         "index",
         "input",
         "json",
         "key",
         "kind",
-        "parts",
-        "revision",
         "segment",
         "signature",
         "type",
@@ -231,7 +227,7 @@ class _Block:
         # The accumulator's parts that hold the text of a text block or the
         # thinking of a thinking block (one, unless blocks were interleaved),
         # and the call of a tool block.
-        self.parts: list[PartView] = []
+        super().__init__()
         self.call: ToolCallView | None = None
         self.signature: list[str] = []
         self.citations: list[Any] | None = None
@@ -239,24 +235,6 @@ class _Block:
         # (they reach no accumulator call), joined and parsed once.
         self.json: list[str] = []
         self.input: Any = MISSING  # the parsed input, once the block ended
-        self.done = False
-        # Grows with every event that reaches the block (its deltas, its end):
-        # the native block is built again only then.
-        self.revision = 0
-        self.built: dict[str, Any] | None = None
-        self.built_at = -1
-
-    def add(self, part: PartView) -> None:
-        """The accumulator's part a piece of this block went to."""
-        if not self.parts or self.parts[-1] is not part:
-            self.parts.append(part)
-
-    def text(self) -> str:
-        """The block's text (or thinking) so far."""
-        parts = self.parts
-        if len(parts) == 1:
-            return parts[0].text
-        return "".join([part.text for part in parts])
 
     def arguments(self) -> str:
         """The tool input received as JSON text."""
@@ -266,16 +244,6 @@ class _Block:
         if len(pieces) > 1:
             pieces[:] = ["".join(pieces)]
         return pieces[0] if pieces else ""
-
-    def native(self) -> dict[str, Any]:
-        """The block as the non-streaming Message holds it: built again only
-        when it changed."""
-        if self.built is not None and self.built_at == self.revision:
-            return self.built
-        self.built = None  # let go of the old text first: it may then grow in place
-        built = self.built = self._native()
-        self.built_at = self.revision
-        return built
 
     def _native(self) -> dict[str, Any]:
         out = dict(self.fields)

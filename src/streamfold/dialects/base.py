@@ -22,12 +22,13 @@ from typing import Any, ClassVar, Final
 import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
-from ..fold import Accumulator
+from ..fold import Accumulator, PartView
 from ..sse import ServerSentEvent
 
 __all__ = [
     "TYPED_REJECTED",
     "Dialect",
+    "NativePart",
     "arguments_text",
     "decode_json",
     "index_or_none",
@@ -274,6 +275,49 @@ def provider_error(payload: Any, position: int | None = None) -> ProviderError:
         retryable=bool(keys & _RETRYABLE),
         position=position,
     )
+
+
+class NativePart:
+    """A part of a dialect's native response (a content block, a content part)
+    over the accumulator's parts that hold its streamed text: one, unless
+    another part interrupted it. Its text is joined from them, and its native
+    dict (``_native``, the subclass's) is built again only when an event
+    reached it since the last build: the event bumps ``revision``.
+    """
+
+    __slots__ = ("built", "built_at", "done", "parts", "revision")
+
+    def __init__(self) -> None:
+        self.parts: list[PartView] = []
+        self.done = False
+        self.revision = 0
+        self.built: dict[str, Any] | None = None
+        self.built_at = -1
+
+    def add(self, part: PartView) -> None:
+        """The accumulator's part a piece of this part went to."""
+        if not self.parts or self.parts[-1] is not part:
+            self.parts.append(part)
+
+    def text(self) -> str:
+        """The text (or reasoning) so far."""
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].text
+        return "".join([part.text for part in parts])
+
+    def native(self) -> dict[str, Any]:
+        """The part as the non-streaming response holds it: built again only
+        when it changed."""
+        if self.built is not None and self.built_at == self.revision:
+            return self.built
+        self.built = None  # let go of the old text first: it may then grow in place
+        built = self.built = self._native()
+        self.built_at = self.revision
+        return built
+
+    def _native(self) -> dict[str, Any]:  # pragma: no cover - every subclass has one
+        raise NotImplementedError
 
 
 class Dialect:

@@ -49,12 +49,13 @@ import msgspec
 from ..errors import ProtocolError, ProviderError
 from ..events import Usage
 from ..eventstream import EventStreamMessage
-from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
+from ..fold import Accumulator, PartKind, ToolCallView, parse_arguments
 from ..sse import ServerSentEvent
 from .anthropic import AnthropicMessages
 from .base import (
     TYPED_REJECTED,
     Dialect,
+    NativePart,
     decode_json,
     int_or_none,
     object_or_none,
@@ -267,26 +268,21 @@ def _retryable_code(code: str | None) -> bool:
     return any(word in lowered for word in ("internal", "unavailable", "throttl", "timeout"))
 
 
-class _Block:
+class _Block(NativePart):
     """One content block of a Converse message, as its events built it: its
     start fields, and the accumulator's parts and call that hold its text,
     reasoning or tool input."""
 
     __slots__ = (
-        "built",
-        "built_at",
         "call",
         "citations",
-        "done",
         "fields",
         "has_text",
         "index",
         "input",
         "kind",
-        "parts",
         "redacted",
         "results",
-        "revision",
         "signature",
     )
 
@@ -294,7 +290,7 @@ class _Block:
         self.index = index
         self.kind = kind  # None until its start or first delta says
         self.fields = fields or {}  # the start's toolUse, toolResult or image
-        self.parts: list[PartView] = []  # the accumulator's parts of its text or reasoning
+        super().__init__()  # the accumulator's parts of its text or reasoning
         self.has_text = False
         self.call: ToolCallView | None = None  # the accumulator's call of a toolUse block
         self.signature: list[str] = []
@@ -302,36 +298,10 @@ class _Block:
         self.citations: list[Any] = []
         self.results: list[dict[str, Any]] = []  # a server tool result's content
         self.input: Any = None  # the parsed tool input, once the block ended
-        self.done = False
-        # Grows with every event that reaches the block: built again only then.
-        self.revision = 0
-        self.built: dict[str, Any] | None = None
-        self.built_at = -1
-
-    def add(self, part: PartView) -> None:
-        """The accumulator's part a piece of this block went to."""
-        if not self.parts or self.parts[-1] is not part:
-            self.parts.append(part)
-
-    def text(self) -> str:
-        parts = self.parts
-        if len(parts) == 1:
-            return parts[0].text
-        return "".join([part.text for part in parts])
 
     def arguments(self) -> str:
         """The tool input received, as JSON text."""
         return self.call.arguments if self.call is not None else ""
-
-    def native(self) -> dict[str, Any]:
-        """The block as a non-streamed Converse message holds it: built again
-        only when it changed."""
-        if self.built is not None and self.built_at == self.revision:
-            return self.built
-        self.built = None  # let go of the old text first: it may then grow in place
-        built = self.built = self._native()
-        self.built_at = self.revision
-        return built
 
     def _native(self) -> dict[str, Any]:
         if self.kind == _REASONING:

@@ -31,6 +31,7 @@ from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
     Dialect,
+    NativePart,
     decode_json,
     int_or_none,
     object_or_none,
@@ -164,35 +165,22 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
     )
 
 
-class _Content:
+class _Content(NativePart):
     """One content part: its type, its start fields, and the accumulator's parts
     that hold its text (one, unless another part interrupted it)."""
 
-    __slots__ = ("built", "built_at", "done", "fields", "key", "parts", "revision", "type")
+    __slots__ = ("fields", "key", "type")
 
     def __init__(self, index: int, kind: str, fields: dict[str, Any]) -> None:
+        super().__init__()
         self.type = kind
         self.key = ("content", index)  # the owner of its accumulator parts
         self.fields = fields  # the start's content object, its text aside
-        self.parts: list[PartView] = []
-        self.done = False
-        # Grows with every event that reaches the part: built again only then.
-        self.revision = 0
-        self.built: dict[str, Any] | None = None
-        self.built_at = -1
 
-    def add(self, part: PartView) -> None:
-        if not self.parts or self.parts[-1] is not part:
-            self.parts.append(part)
-
-    def native(self) -> dict[str, Any]:
-        if self.built is not None and self.built_at == self.revision:
-            return self.built
-        self.built = None  # let go of the old text first: it may then grow in place
+    def _native(self) -> dict[str, Any]:
         out = {"type": self.type, **self.fields}
         if self.type in _PART_KIND:
-            out[self.type] = _joined(self.parts)
-        self.built, self.built_at = out, self.revision
+            out[self.type] = self.text()
         return out
 
 

@@ -21,11 +21,12 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, PartKind, PartView
+from ..fold import Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
     Dialect,
+    NativePart,
     arguments_text,
     decode_json,
     index_or_none,
@@ -484,36 +485,18 @@ class PartialArguments:
             array.extend([None] * (index - len(array) + 1))
 
 
-class _TextPart:
+class _TextPart(NativePart):
     """Adjacent text parts of one kind, merged into one native part."""
 
-    __slots__ = ("built", "built_at", "extra", "parts", "revision", "signature", "thought")
+    __slots__ = ("extra", "signature", "thought")
 
     def __init__(self, thought: bool, signature: str | None) -> None:
+        super().__init__()
         self.thought = thought
-        self.parts: list[PartView] = []  # the accumulator's part that holds its text
         self.signature = signature
         self.extra: dict[str, Any] | None = None
-        # Grows with every chunk that reaches the part: the native part is built
-        # again only then.
-        self.revision = 0
-        self.built: dict[str, Any] | None = None
-        self.built_at = -1
 
-    def add(self, part: PartView) -> None:
-        if not self.parts or self.parts[-1] is not part:
-            self.parts.append(part)
-
-    def text(self) -> str:
-        parts = self.parts
-        if len(parts) == 1:
-            return parts[0].text
-        return "".join([part.text for part in parts])
-
-    def native(self) -> dict[str, Any]:
-        if self.built is not None and self.built_at == self.revision:
-            return self.built
-        self.built = None  # let go of the old text first: it may then grow in place
+    def _native(self) -> dict[str, Any]:
         part: dict[str, Any] = {"text": self.text()}
         if self.thought:
             part["thought"] = True
@@ -522,7 +505,6 @@ class _TextPart:
         if self.extra:
             for key, value in self.extra.items():
                 part.setdefault(key, value)
-        self.built, self.built_at = part, self.revision
         return part
 
 
