@@ -4,6 +4,7 @@ the end of input is classified (a cut stream, or a malformed one)."""
 from __future__ import annotations
 
 import re
+import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -419,3 +420,24 @@ def test_too_deep_or_too_large_json_is_a_typed_error(body: bytes, strict: bool) 
     if strict:
         assert isinstance(parser.error, ProtocolError)
         assert "is not valid JSON" in parser.error.message
+
+
+def test_json_too_deep_and_malformed_fails_alike_at_any_stack_depth() -> None:
+    # msgspec stops at the recursion limit less the frames on the stack: a
+    # document 700 deep, malformed past its deepest point, failed as "nested
+    # too deeply" from a deep caller and as malformed from a shallow one (the
+    # fuzz found it as a split difference). Past MAX_ERROR_DEPTH it fails alike.
+    body = b'data: {"candidates":' + b'{"a":' * 700 + b"1" + b"}" * 699 + b"]}\n\n"
+
+    def message(frames: int) -> str:
+        if frames:
+            return message(frames - 1)
+        parser = StreamParser()
+        parser.feed(body)
+        parser.close()
+        assert isinstance(parser.error, ProtocolError)
+        return parser.error.message
+
+    shallow = message(0)
+    assert "nested too deeply" in shallow
+    assert message(min(600, sys.getrecursionlimit() - 200)) == shallow

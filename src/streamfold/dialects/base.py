@@ -103,7 +103,7 @@ def decode_json(event: ServerSentEvent) -> Any:
     except msgspec.DecodeError as exc:
         reason = str(exc)
     except RecursionError:
-        reason = "nested too deeply"
+        reason = _TOO_DEEP
     except UnicodeDecodeError:
         # Invalid UTF-8 becomes U+FFFD, as the SSE spec decodes it.
         try:
@@ -111,12 +111,43 @@ def decode_json(event: ServerSentEvent) -> Any:
         except msgspec.DecodeError as exc:
             reason = str(exc)
         except RecursionError:
-            reason = "nested too deeply"
+            reason = _TOO_DEEP
+    if reason != _TOO_DEEP and nested_too_deeply(event.raw):
+        reason = _TOO_DEEP
     raise ProtocolError(
         f"server-sent event #{event.index} is not valid JSON ({reason}): {shorten(event.raw)!r}",
         excerpt=shorten(event.raw),
         position=event.index,
     )
+
+
+#: How deep JSON may nest and still be told malformed by what msgspec finds
+#: first. msgspec stops at the interpreter's recursion limit less the frames
+#: already on the stack, which differ with the caller: past this depth a
+#: document that fails to decode fails as "nested too deeply" whatever the
+#: stack, so the error is the same however the stream was read.
+MAX_ERROR_DEPTH: Final = 256
+_TOO_DEEP: Final = "nested too deeply"
+_JSON_NESTING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[{]|[\]}]')
+
+
+def nested_too_deeply(raw: bytes) -> bool:
+    """Whether the JSON text ``raw`` opens more than ``MAX_ERROR_DEPTH``
+    arrays or objects at once (strings skipped). Read on the error path only:
+    one pass over the bytes."""
+    depth = 0
+    for match in _JSON_NESTING.finditer(raw):
+        token = match.group()
+        first = token[0]
+        if first == 34:  # a string
+            continue
+        if first in (91, 123):
+            depth += 1
+            if depth > MAX_ERROR_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def json_text(value: Any) -> str:
