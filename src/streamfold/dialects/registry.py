@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from ..errors import UsageError
 from . import anthropic, gemini, openai_responses
@@ -423,6 +423,23 @@ _OPENAI_REQUEST_ID_HEADERS: tuple[str, ...] = (
     "x-generation-id",
 )
 
+#: What both Bedrock APIs share: a Bedrock API key (a bearer token; IAM
+#: credentials need SigV4 signing, which a caller's own http_client can add),
+#: the model in the path, AWS event-stream frames, the region, the ids.
+_BEDROCK: Final[dict[str, Any]] = dict(
+    key_header="authorization",
+    key_prefix="Bearer ",
+    key_env=("AWS_BEARER_TOKEN_BEDROCK",),
+    model_in_body=False,
+    framing="aws-event-stream",
+    region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
+    default_region="us-east-1",
+    provider="bedrock",
+    request_id_headers=("x-amzn-requestid",),
+    gen_ai_provider="aws.bedrock",
+)
+
+
 #: Every API, in the order ``dialect="auto"`` tries their dialects: the most
 #: specific first (typed events), legacy Completions (``text_completion``) before
 #: Chat Completions (any object with ``choices``), which comes last.
@@ -553,19 +570,8 @@ APIS: tuple[API, ...] = (
         base_url="https://bedrock-runtime.{region}.amazonaws.com",
         path="/model/{model}/invoke-with-response-stream",
         body=bedrock_anthropic_body,
-        # A Bedrock API key (a bearer token); IAM credentials need SigV4 signing,
-        # which a caller's own http_client can add.
-        key_header="authorization",
-        key_prefix="Bearer ",
-        key_env=("AWS_BEARER_TOKEN_BEDROCK",),
-        model_in_body=False,
-        framing="aws-event-stream",
-        region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
-        default_region="us-east-1",
         routes=("/model/{model}/invoke-with-response-stream",),
-        provider="bedrock",
-        request_id_headers=("x-amzn-requestid",),
-        gen_ai_provider="aws.bedrock",
+        **_BEDROCK,
     ),
     API(
         id=BedrockConverse.name,
@@ -575,17 +581,8 @@ APIS: tuple[API, ...] = (
         base_url="https://bedrock-runtime.{region}.amazonaws.com",
         path="/model/{model}/converse-stream",
         body=bedrock_converse_body,
-        key_header="authorization",
-        key_prefix="Bearer ",
-        key_env=("AWS_BEARER_TOKEN_BEDROCK",),
-        model_in_body=False,
-        framing="aws-event-stream",
-        region_env=("AWS_REGION", "AWS_DEFAULT_REGION"),
-        default_region="us-east-1",
         routes=("/model/{model}/converse-stream",),
-        provider="bedrock",
-        request_id_headers=("x-amzn-requestid",),
-        gen_ai_provider="aws.bedrock",
+        **_BEDROCK,
     ),
     API(
         id=OllamaChat.name,
