@@ -255,7 +255,7 @@ def test_every_named_difference_still_occurs() -> None:
 class _DictPathOnly(OpenAIChat):
     """The chat dialect without its typed fast path (see ``_TypedChunk``)."""
 
-    def _fast(self, event: Any) -> bool:
+    def fast(self, event: Any) -> bool:
         return False
 
 

@@ -546,7 +546,26 @@ class StreamParser:
     def _handle(self, events: list[ServerSentEvent]) -> None:
         if events:
             self._last_id = events[-1].id  # once per read, not per event
-        for event in events:
+        i, count = 0, len(events)
+        while i < count:
+            dialect = self.dialect
+            if (
+                dialect is not None
+                and self._state is _State.STREAMING
+                and self._replayed_id is None
+            ):
+                # The hot events, as long as the dialect's typed path folds
+                # them: one call each (see Dialect.fast); the phase checks
+                # below are for the others.
+                fast = dialect.fast
+                start = i
+                while i < count and fast(events[i]):
+                    i += 1
+                self.events_seen += i - start
+                if i == count:
+                    break
+            event = events[i]
+            i += 1
             state = self._state
             if state is not _State.STREAMING:
                 if state is _State.FINISHED:

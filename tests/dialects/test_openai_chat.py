@@ -672,7 +672,7 @@ def test_detect_rejects_other_shapes() -> None:
 class _DictOnly(OpenAIChat):
     """The chat dialect without its typed fast path."""
 
-    def _fast(self, event: Any) -> bool:
+    def fast(self, event: Any) -> bool:
         return False
 
 

@@ -381,7 +381,7 @@ class AISDKUIMessageStream(Dialect):
             ProtocolError: the data is not a JSON object with a ``type``, or a
                 delta for a part that never started.
         """
-        if self.acc.started and self._fast(event):
+        if self.fast(event):
             return False
         if event.raw == b"[DONE]":
             self._done_marker(event)
@@ -401,10 +401,12 @@ class AISDKUIMessageStream(Dialect):
             self.acc.unknown(kind, chunk)
         return False
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedTextDelta): True when the chunk was folded
         # here. Every check comes before any side effect, so a False leaves the
         # chunk to the dict path (which raises the precise error).
+        if not self.acc.started:
+            return False
         try:
             typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:

@@ -327,11 +327,7 @@ class AnthropicMessages(Dialect):
             ProviderError: an ``error`` event.
             ProtocolError: malformed JSON, or an event out of place.
         """
-        # Named streams try it on their deltas only; unnamed ones (data lines
-        # alone, Claude on Bedrock) on every event.
-        if (event.event == "content_block_delta" or not event.event_set) and self._fast_delta(
-            event
-        ):
+        if self.fast(event):
             return False
         payload = decode_json(event)
         if type(payload) is not dict:
@@ -442,10 +438,14 @@ class AnthropicMessages(Dialect):
                 self._fallback_model(fields)
             acc.unknown("content_block_start", payload)
 
-    def _fast_delta(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedBlockDelta): True when the event was folded
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path (which raises the precise error, if any).
+        # Named streams try it on their deltas only; unnamed ones (data lines
+        # alone, Claude on Bedrock) on every event.
+        if event.event != "content_block_delta" and event.event_set:
+            return False
         try:
             chunk = self._decode_block_delta(event.raw)
         except TYPED_REJECTED:

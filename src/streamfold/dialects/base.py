@@ -389,6 +389,17 @@ class Dialect:
         """
         raise NotImplementedError
 
+    def fast(self, event: ServerSentEvent) -> bool:
+        """Fold ``event`` when it is of the hot kind the dialect folds without
+        building a dict (its typed path): ``True`` when folded. ``False``, with
+        no side effect, leaves it to ``handle``. The parser calls it on the
+        events after each one ``handle`` took, one call each, with no phase
+        checks of its own: so it never folds the terminal point, and never
+        raises (an event it cannot fold is ``handle``'s, which raises the
+        precise error). ``handle`` folds every event, trying this first.
+        None by default."""
+        return False
+
     def close(self) -> bool:
         """End of input before any terminal point: ``True`` when the stream is
         complete without one (every choice has its finish reason). A dialect

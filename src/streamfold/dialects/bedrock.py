@@ -410,13 +410,7 @@ class BedrockConverse(Dialect):
             ProviderError: an exception member or error message.
             ProtocolError: the event is not a member, or is out of place.
         """
-        if (
-            event.event == "contentBlockDelta"
-            and event.event_set
-            and self.acc.started
-            and getattr(event, "message_type", "event") == "event"
-            and self._fast_delta(event)
-        ):
+        if self.fast(event):
             return False
         name, value, failed = _member(event, _EVENTS)
         if failed:
@@ -495,10 +489,17 @@ class BedrockConverse(Dialect):
         else:
             self.blocks[index] = _Block(index, None)
 
-    def _fast_delta(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedBlockDelta): True when the event was folded
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path (which raises the precise error).
+        if (
+            event.event != "contentBlockDelta"
+            or not event.event_set
+            or not self.acc.started
+            or getattr(event, "message_type", "event") != "event"
+        ):
+            return False
         try:
             typed = self._decode_block_delta(event.raw)
         except TYPED_REJECTED:
@@ -741,6 +742,11 @@ class BedrockAnthropic(AnthropicMessages):
         if inner is None:
             raise protocol_error(event, "chunk without its bytes")
         return super().handle(inner)
+
+    def fast(self, event: ServerSentEvent) -> bool:
+        """Never: a chunk is unwrapped first (``handle``), and its Anthropic
+        event takes the Anthropic typed path there."""
+        return False
 
 
 _INVOKE_EVENTS: Final = frozenset({"chunk"})

@@ -259,7 +259,7 @@ class CohereChat(Dialect):
             ProtocolError: malformed JSON, a required ``index`` missing, or a
                 delta for a part or call that never started.
         """
-        if event.event in _TYPED_EVENTS and self.acc.started and self._fast(event):
+        if self.fast(event):
             return False
         if event.raw == b"[DONE]":
             return True
@@ -338,10 +338,12 @@ class CohereChat(Dialect):
         if type(first) is str and first:
             self._piece(content, part, first)
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedContentDelta): True when the event was
         # folded here. Every check comes before any side effect, so a False
         # leaves the event to the dict path (which raises the precise error).
+        if event.event not in _TYPED_EVENTS or not self.acc.started:
+            return False
         try:
             typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:

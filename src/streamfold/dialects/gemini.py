@@ -641,7 +641,7 @@ class Gemini(Dialect):
             ProviderError: Google's error envelope.
             ProtocolError: the chunk is not a JSON object, or malformed.
         """
-        if self.acc.started and self._fast(event):
+        if self.fast(event):
             return False
         chunk = decode_json(event)
         if type(chunk) is not dict:
@@ -681,11 +681,13 @@ class Gemini(Dialect):
         candidates = self.candidates.values()
         return bool(candidates) and all(state.finish is not None for state in candidates)
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedChunk), once the response started: True
         # when the chunk was folded here. Every check comes before any side
         # effect, so a False leaves the chunk to the dict path (a response
         # field seen first, a text part of another kind than the open one).
+        if not self.acc.started:
+            return False
         try:
             chunk = self._decode_typed(event.raw)
         except TYPED_REJECTED:

@@ -385,7 +385,7 @@ class GeminiInteractions(Dialect):
             ProtocolError: malformed JSON, a required ``index`` missing, or a
                 delta for a step that never started.
         """
-        if event.event == "step.delta" and self._fast(event):
+        if self.fast(event):
             return False
         if event.raw == b"[DONE]":
             return True
@@ -520,10 +520,12 @@ class GeminiInteractions(Dialect):
         else:
             acc.unknown(kind, payload)
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedStepDelta): True when the event was folded
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path (which raises the precise error).
+        if event.event != "step.delta":
+            return False
         try:
             typed = self._decode_step_delta(event.raw)
         except TYPED_REJECTED:

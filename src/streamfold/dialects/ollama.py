@@ -191,7 +191,7 @@ class OllamaChat(Dialect):
             ProviderError: an ``{"error": ...}`` line.
             ProtocolError: a line that is not a JSON object.
         """
-        if self.acc.started and self._fast(event):
+        if self.fast(event):
             return False
         payload = decode_json(event)
         if type(payload) is not dict:
@@ -217,11 +217,13 @@ class OllamaChat(Dialect):
             return True
         return False
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedChatLine): True when the line was folded
         # here. Every check comes before any side effect, so a False leaves the
         # line to the dict path. The fields it sets are known already (the
         # first line took the dict path), so their order stays the dict path's.
+        if not self.acc.started:
+            return False
         try:
             line = self._decode_line(event.raw)
         except TYPED_REJECTED:

@@ -400,13 +400,15 @@ class OpenAIChat(Dialect):
                 ``insufficient_system_resource`` finish at the end.
             ProtocolError: the chunk is not a JSON object.
         """
-        if self._typed and not event.event_set and self._fast(event):
+        if self.fast(event):
             return False
         return self._handle_dict(event)
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path: True when the chunk was folded here. Every check comes
         # before any side effect, so a False leaves the chunk to the dict path.
+        if not self._typed or event.event_set:
+            return False
         try:
             chunk = self._decode_typed(event.raw)
         except TYPED_REJECTED:

@@ -99,11 +99,11 @@ class OpenAICompletions(OpenAIChat):
         choices = objects(payload.get("choices"))
         return bool(choices) and _text_choice(choices[0])
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedTextChunk): True when the chunk was folded
         # here. Every check comes before any side effect, so a False leaves the
-        # chunk to the dict path (as the chat dialect's own _fast).
-        if self._finish_seen:
+        # chunk to the dict path (as the chat dialect's own fast).
+        if self._finish_seen or not self._typed or event.event_set:
             return False  # a next completion may begin: the dict path watches
         try:
             chunk = self._decode_text_chunk(event.raw)

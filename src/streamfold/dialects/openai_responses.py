@@ -371,7 +371,7 @@ class OpenAIResponses(Dialect):
             ProviderError: an ``error`` event or ``response.failed``.
             ProtocolError: the data is not a JSON object.
         """
-        if event.event in _TYPED_EVENTS and self._fast(event):
+        if self.fast(event):
             return False
         if event.raw == b"[DONE]":
             self._openrouter_done_marker(event)
@@ -449,10 +449,12 @@ class OpenAIResponses(Dialect):
         new one."""
         self._replayed_through = self._sequence
 
-    def _fast(self, event: ServerSentEvent) -> bool:
+    def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedTextDelta): True when the event was folded
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path.
+        if event.event not in _TYPED_EVENTS:
+            return False
         try:
             typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
