@@ -6,6 +6,7 @@ first event; both read the registry, in its order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import UsageError
@@ -15,8 +16,26 @@ from .registry import API, APIS, get_api
 
 __all__ = ["API", "APIS", "DIALECTS", "Dialect", "detect", "get", "get_api"]
 
+
+class _Dialects(Mapping[str, "type[Dialect]"]):
+    """Dialect id -> class, in the order ``detect`` tries them; a class is
+    imported when it is looked up."""
+
+    def __getitem__(self, name: str) -> type[Dialect]:
+        for api in APIS:
+            if api.id == name:
+                return api.dialect
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (api.id for api in APIS)
+
+    def __len__(self) -> int:
+        return len(APIS)
+
+
 #: Dialect id -> class, in the order ``detect`` tries them.
-DIALECTS: dict[str, type[Dialect]] = {api.id: api.dialect for api in APIS}
+DIALECTS: Mapping[str, type[Dialect]] = _Dialects()
 
 
 def get(dialect: str | type[Dialect]) -> type[Dialect]:

@@ -13,24 +13,17 @@ its short name (``"chat"``) is accepted as an alias wherever a name is taken
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import UsageError
-from . import anthropic, gemini, openai_responses
-from .ai_sdk_ui import AISDKUIMessageStream
-from .anthropic import AnthropicMessages
-from .base import Dialect
-from .bedrock import BedrockAnthropic, BedrockConverse
-from .cohere import CohereChat
-from .gemini import Gemini
-from .gemini_interactions import GeminiInteractions
-from .ollama import OllamaChat, OllamaGenerate
-from .openai_chat import OpenAIChat
-from .openai_completions import OpenAICompletions
-from .openai_responses import OpenAIResponses
+
+if TYPE_CHECKING:
+    from .base import Dialect
 
 __all__ = [
     "API",
@@ -132,7 +125,9 @@ class API:
         id: the dialect id, kebab-case (``"openai-chat"``): the API's name everywhere.
         name: the short alias (``"chat"``).
         title: for people.
-        dialect: the class that folds its streams.
+        module: ``"module:Class"``, the dialect module of this package and
+            the class in it that folds its streams (``dialect``, imported on
+            first use).
         base_url: the default base URL, as the API's official SDK takes it; a
             ``{region}`` in it is filled in (``default_base_url``).
         path: the request path after the base URL; ``{version}`` and ``{model}``
@@ -181,7 +176,7 @@ class API:
     id: str
     name: str
     title: str
-    dialect: type[Dialect]
+    module: str
     base_url: str
     path: str
     body: BodyBuilder
@@ -206,6 +201,12 @@ class API:
     operation: str = "chat"
     gen_ai_provider: str = "openai"
 
+    @cached_property
+    def dialect(self) -> type[Dialect]:
+        """The dialect class, from ``module`` (imported on first use: ``import
+        streamfold`` loads no dialect module, a stream loads the ones it needs)."""
+        return _late(self.module)  # type: ignore[no-any-return]
+
     def default_base_url(self, environ: Mapping[str, str] | None = None) -> str:
         """``base_url`` with its ``{region}`` filled in from ``region_env``
         (``environ``, else the process environment), else ``default_region``."""
@@ -214,6 +215,31 @@ class API:
         environ = os.environ if environ is None else environ
         region = next((environ[n] for n in self.region_env if environ.get(n)), None)
         return self.base_url.replace("{region}", region or self.default_region or "")
+
+
+def _late(path: str) -> Any:
+    """``"module:name"`` of this package: the object, its module imported now."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+class _Late:
+    """A function of a dialect module (``"module:name"``), imported at its first call."""
+
+    __slots__ = ("_function", "_path")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._function: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        function = self._function
+        if function is None:
+            function = self._function = _late(self._path)
+        return function(*args)
+
+    def __repr__(self) -> str:
+        return f"<{self._path}>"
 
 
 def _native(parts: RequestParts, prompt_as: Callable[[str], Any]) -> Any:
@@ -445,10 +471,10 @@ _BEDROCK: Final[dict[str, Any]] = dict(
 #: Chat Completions (any object with ``choices``), which comes last.
 APIS: tuple[API, ...] = (
     API(
-        id=OpenAIResponses.name,
+        id="openai-responses",
         name="responses",
         title="OpenAI Responses",
-        dialect=OpenAIResponses,
+        module="openai_responses:OpenAIResponses",
         base_url="https://api.openai.com/v1",
         path="/responses",
         body=responses_body,
@@ -467,16 +493,16 @@ APIS: tuple[API, ...] = (
         # sequence number (OpenAI's "Streaming a background response").
         reattach=Reattach(
             path="/responses/{id}?stream=true&starting_after={cursor}",
-            position=openai_responses.resume_position,
+            position=_Late("openai_responses:resume_position"),
             body={"background": True},
             via="starting_after",
         ),
     ),
     API(
-        id=AnthropicMessages.name,
+        id="anthropic",
         name="anthropic",
         title="Anthropic Messages",
-        dialect=AnthropicMessages,
+        module="anthropic:AnthropicMessages",
         base_url="https://api.anthropic.com",
         path="/v1/messages",
         body=anthropic_body,
@@ -487,14 +513,14 @@ APIS: tuple[API, ...] = (
         routes=("/v1/messages",),
         provider="anthropic",
         request_id_headers=("request-id",),
-        error_request_id=anthropic.error_request_id,
+        error_request_id=_Late("anthropic:error_request_id"),
         gen_ai_provider="anthropic",
     ),
     API(
-        id=AISDKUIMessageStream.name,
+        id="ai-sdk-ui",
         name="ai-sdk",
         title="Vercel AI SDK UI message stream",
-        dialect=AISDKUIMessageStream,
+        module="ai_sdk_ui:AISDKUIMessageStream",
         # An application's own backend: no provider URL, no key of its own, and
         # the backend picks the model (model_in_body=False: the path has no {model}).
         base_url="http://localhost:3000",
@@ -507,10 +533,10 @@ APIS: tuple[API, ...] = (
         gen_ai_provider="vercel.ai_sdk",  # an application's backend: not a well-known value
     ),
     API(
-        id=CohereChat.name,
+        id="cohere-chat",
         name="cohere",
         title="Cohere v2 chat",
-        dialect=CohereChat,
+        module="cohere:CohereChat",
         base_url="https://api.cohere.com",
         path="/v2/chat",
         body=cohere_body,
@@ -521,10 +547,10 @@ APIS: tuple[API, ...] = (
         gen_ai_provider="cohere",
     ),
     API(
-        id=GeminiInteractions.name,
+        id="gemini-interactions",
         name="interactions",
         title="Gemini Interactions API",
-        dialect=GeminiInteractions,
+        module="gemini_interactions:GeminiInteractions",
         base_url="https://generativelanguage.googleapis.com",
         path="/{version}/interactions",
         body=interactions_body,
@@ -534,17 +560,17 @@ APIS: tuple[API, ...] = (
         routes=("/{version}/interactions",),
         provider="gemini",
         request_id_headers=("x-goog-request-id",),
-        unwrap_error=gemini.unwrap_error_body,
-        error_code=gemini.error_status,
-        retry_delay=gemini.retry_delay,
+        unwrap_error=_Late("gemini:unwrap_error_body"),
+        error_code=_Late("gemini:error_status"),
+        retry_delay=_Late("gemini:retry_delay"),
         operation="generate_content",
         gen_ai_provider="gcp.gemini",
     ),
     API(
-        id=Gemini.name,
+        id="gemini",
         name="gemini",
         title="Google Gemini",
-        dialect=Gemini,
+        module="gemini:Gemini",
         base_url="https://generativelanguage.googleapis.com",
         path="/{version}/models/{model}:streamGenerateContent?alt=sse",
         body=gemini_body,
@@ -556,17 +582,17 @@ APIS: tuple[API, ...] = (
         route=gemini_route,
         provider="gemini",
         request_id_headers=("x-goog-request-id",),
-        unwrap_error=gemini.unwrap_error_body,
-        error_code=gemini.error_status,
-        retry_delay=gemini.retry_delay,
+        unwrap_error=_Late("gemini:unwrap_error_body"),
+        error_code=_Late("gemini:error_status"),
+        retry_delay=_Late("gemini:retry_delay"),
         operation="generate_content",
         gen_ai_provider="gcp.gemini",
     ),
     API(
-        id=BedrockAnthropic.name,
+        id="bedrock-anthropic",
         name="bedrock-claude",
         title="Anthropic Claude on Amazon Bedrock (InvokeModelWithResponseStream)",
-        dialect=BedrockAnthropic,
+        module="bedrock:BedrockAnthropic",
         base_url="https://bedrock-runtime.{region}.amazonaws.com",
         path="/model/{model}/invoke-with-response-stream",
         body=bedrock_anthropic_body,
@@ -574,10 +600,10 @@ APIS: tuple[API, ...] = (
         **_BEDROCK,
     ),
     API(
-        id=BedrockConverse.name,
+        id="bedrock-converse",
         name="bedrock",
         title="Amazon Bedrock ConverseStream",
-        dialect=BedrockConverse,
+        module="bedrock:BedrockConverse",
         base_url="https://bedrock-runtime.{region}.amazonaws.com",
         path="/model/{model}/converse-stream",
         body=bedrock_converse_body,
@@ -585,10 +611,10 @@ APIS: tuple[API, ...] = (
         **_BEDROCK,
     ),
     API(
-        id=OllamaChat.name,
+        id="ollama",
         name="ollama-chat",
         title="Ollama /api/chat",
-        dialect=OllamaChat,
+        module="ollama:OllamaChat",
         # A local server: no key (Ollama's cloud takes one as a bearer token).
         base_url="http://localhost:11434",
         path="/api/chat",
@@ -602,10 +628,10 @@ APIS: tuple[API, ...] = (
         gen_ai_provider="ollama",  # not among the conventions' well-known values
     ),
     API(
-        id=OllamaGenerate.name,
-        name=OllamaGenerate.name,
+        id="ollama-generate",
+        name="ollama-generate",
         title="Ollama /api/generate",
-        dialect=OllamaGenerate,
+        module="ollama:OllamaGenerate",
         base_url="http://localhost:11434",
         path="/api/generate",
         body=ollama_generate_body,
@@ -619,10 +645,10 @@ APIS: tuple[API, ...] = (
         gen_ai_provider="ollama",
     ),
     API(
-        id=OpenAICompletions.name,
+        id="openai-completions",
         name="completions",
         title="OpenAI Completions (legacy)",
-        dialect=OpenAICompletions,
+        module="openai_completions:OpenAICompletions",
         base_url="https://api.openai.com/v1",
         path="/completions",
         body=completions_body,
@@ -634,10 +660,10 @@ APIS: tuple[API, ...] = (
         operation="text_completion",
     ),
     API(
-        id=OpenAIChat.name,
+        id="openai-chat",
         name="chat",
         title="OpenAI Chat Completions",
-        dialect=OpenAIChat,
+        module="openai_chat:OpenAIChat",
         base_url="https://api.openai.com/v1",
         path="/chat/completions",
         body=chat_body,
