@@ -16,9 +16,10 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
 
 from ..errors import UsageError
 
@@ -39,8 +40,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class RequestParts:
+# The registry's records are msgspec Structs, not dataclasses: built at C
+# speed at import (a frozen dataclass of API's 27 fields costs 1.5 ms).
+class RequestParts(msgspec.Struct, frozen=True):
     """What a caller gives to build a live request, for any API.
 
     Attributes:
@@ -60,8 +62,7 @@ class RequestParts:
 BodyBuilder = Callable[[RequestParts], dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class Routed:
+class Routed(msgspec.Struct, frozen=True):
     """What a request to one of an API's replay-server routes asks for.
 
     Attributes:
@@ -94,8 +95,7 @@ def gemini_route(path: Mapping[str, str], query: Mapping[str, str]) -> Routed:
     return Routed(model, "sse" if query.get("alt") == "sse" else "json-array")
 
 
-@dataclass(frozen=True)
-class Reattach:
+class Reattach(msgspec.Struct, frozen=True):
     """How a cut stream of an API is re-attached (the client's ``resume=True``),
     for an API with a re-attach request of its own; any stream whose
     server-sent events carry ids is resumed with ``Last-Event-ID`` besides.
@@ -117,8 +117,7 @@ class Reattach:
     via: str
 
 
-@dataclass(frozen=True)
-class API:
+class API(msgspec.Struct, frozen=True, dict=True):
     """One API: its names, its live requests, and how the replay server serves it.
 
     Attributes:
