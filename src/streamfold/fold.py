@@ -523,18 +523,17 @@ class _ToolCall(_Pieces):
         partial.feed(piece)  # after an error, raises it again
         return partial.snapshot()
 
-    def _add(self, delta: str) -> None:
-        # Every _BLOCK pieces are joined into one block: a list of many tiny
-        # strings costs ~10x their text in memory.
+    def _compact(self) -> None:
+        # The pieces since the last block, joined into one: called every
+        # _BLOCK pieces (a list of many tiny strings costs ~10x their text in
+        # memory).
         pieces = self._pieces
-        pieces.append(delta)
-        if len(pieces) - self._blocks >= _BLOCK:
-            start = self._blocks
-            tail = "".join(pieces[start:])
-            self._base += len(pieces) - start - 1
-            del pieces[start:]
-            pieces.append(tail)
-            self._blocks += 1
+        start = self._blocks
+        tail = "".join(pieces[start:])
+        self._base += len(pieces) - start - 1
+        del pieces[start:]
+        pieces.append(tail)
+        self._blocks += 1
 
     def partial_output(self) -> Any:
         typed = self._typed
@@ -1012,13 +1011,26 @@ class Accumulator:
         if state is None or call is None or not delta:
             return self.tool_call(index, key, arguments=delta)
         if call is not state._current_tool:
-            self._interleaved_calls(state, call)
-        self._arguments(state, call, delta)
+            # Interleaved calls (as _interleaved_calls, inline: parallel calls
+            # switch on every delta).
+            state._current_tool = call
+            state._interleaved = True
+        if self._emit or call._done or call._typed is not None:
+            self._arguments(state, call, delta)
+        else:
+            # The plain fold's hot path: the piece kept, nothing else to do.
+            pieces = call._pieces
+            pieces.append(delta)
+            if len(pieces) - call._blocks >= _BLOCK:
+                call._compact()
         return call
 
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
-        call._add(delta)
+        pieces = call._pieces
+        pieces.append(delta)
+        if len(pieces) - call._blocks >= _BLOCK:
+            call._compact()
         if call._done:
             # After a call's whole JSON value only white space can follow: kept
             # in the arguments, but no event comes after its tool_call.done.
