@@ -377,6 +377,8 @@ class OpenAIChat(Dialect):
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
         self._native: dict[int, _NativeChoice] = {}  # what response() built, per choice
+        self._extra_writes = 0  # writes to `extra` (a signal of provider())
+        self._provider: tuple[tuple[Any, ...], str | None] = ((), None)  # its last answer
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -550,6 +552,7 @@ class OpenAIChat(Dialect):
                 extra[key] = {**known, **value}
             else:
                 extra[key] = value
+            self._extra_writes += 1
         usage = _groq_usage(chunk)
         if usage and type(usage) is dict and not chunk.get("usage"):
             self._usage(usage)
@@ -852,6 +855,24 @@ class OpenAIChat(Dialect):
     def provider(self) -> str | None:
         """Who sent the stream, told from the stream alone (an id of ``_SHAPES``,
         or ``None``): the signals are listed in ``docs/semantics.md``."""
+        # Told again only when a signal may have changed (a snapshot after
+        # every chunk asks each time): what it reads, by count or by value.
+        key = (
+            self._extra_writes,
+            self.fields.get("model"),
+            self.usage_raw,
+            len(self.null_fields),
+            len(self.padding),
+            sum([len(extras.choice_keys) for extras in self.choices.values()]),
+        )
+        known, provider = self._provider
+        if known == key:
+            return provider
+        provider = self._tell_provider()
+        self._provider = (key, provider)
+        return provider
+
+    def _tell_provider(self) -> str | None:
         extra = self.extra
         model = self.fields.get("model", "")
         usage = self.usage_raw or {}
@@ -905,13 +926,50 @@ class OpenAIChat(Dialect):
             extras.revision,
             shape,
         )
-        if native.value is not None and key == native.key:
-            return native.value
+        value = native.value
+        if value is not None and key == native.key:
+            return value
         # Let go of the old one first: the texts it holds may then grow in place.
         native.value = None
-        value = native.value = self._build_choice(index, state, extras, native, shape)
+        old = native.key
+        if value is not None and key[0][0] and key[1:] == old[1:]:
+            # Only the answer text changed (the snapshot after a text delta):
+            # the choice as it was, with its new content. Copied without the
+            # old text, so the text grows in place when nothing else holds it.
+            message = value["message"]
+            choice = {**value, "message": None}
+            message = {**message, "content": None}
+            del value
+            message["content"] = state.joined(PartKind.TEXT)
+            choice["message"] = message
+        elif (
+            value is not None
+            and key[:3] == old[:3]
+            and key[4:] == old[4:]
+            and not extras.function_call
+            and _only_arguments_grew(old[3], key[3])
+        ):
+            # Only arguments changed (the snapshot after an argument delta):
+            # each changed call copied with its new `function`, the others shared.
+            old_calls = value["message"]["tool_calls"]
+            choice = {**value, "message": None}
+            message = {**value["message"], "tool_calls": None}
+            del value
+            changed = [i for i, (a, b) in enumerate(zip(old[3], key[3], strict=True)) if a != b]
+            natives = list(old_calls)
+            for i in changed:
+                natives[i] = {**old_calls[i], "function": None}
+            del old_calls  # the old arguments let go of, so they may grow in place
+            for i in changed:
+                natives[i]["function"] = _function(native, calls[i])
+            message["tool_calls"] = natives
+            choice["message"] = message
+        else:
+            del value
+            choice = self._build_choice(index, state, extras, native, shape)
+        native.value = choice
         native.key = key
-        return value
+        return choice
 
     def _build_choice(
         self,
@@ -987,6 +1045,11 @@ def _logprobs_list(state: ChoiceView, extras: _ChoiceExtras, key: str) -> Any:
     more = extras.logprobs_more.get(key)
     # A list the dialect keeps growing: the response gets it as it is now.
     return None if more is None else list(more)
+
+
+def _only_arguments_grew(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    # The same calls, with the same ids and names (each key is (version, id, name)).
+    return len(old) == len(new) and all(a[1:] == b[1:] for a, b in zip(old, new, strict=True))
 
 
 def _text_key(state: ChoiceView, kind: PartKind) -> tuple[int, int]:
