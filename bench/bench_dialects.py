@@ -610,15 +610,20 @@ def memory_table(args: argparse.Namespace) -> None:
     """Peak traced memory folding the 1 MB arguments stream, in every dialect."""
     size = max(1000, int(1_000_000 * args.scale))
     source = tool_call_stream(size)
-    kept = len(expected_deltas(source).encode())
+    text = expected_deltas(source)
+    kept = len(text.encode())
+    # As Python holds it: a str of one, two or four bytes per character (the
+    # widest character decides; these arguments hold an emoji: four).
+    held = sys.getsizeof(text)
     print()
     print(
         f"Peak memory (tracemalloc) folding one tool call of {_size(source.argument_bytes)} "
-        f"of arguments in ~6 B deltas, against the streamed text + arguments ({_size(kept)}):"
+        f"of arguments in ~6 B deltas, against the streamed text + arguments ({_size(kept)} "
+        f"of UTF-8; {_size(held)} as one Python str):"
     )
     print()
-    print("| dialect | stream | contender | peak | peak / (text + arguments) |")
-    print("| --- | ---: | --- | ---: | ---: |")
+    print("| dialect | stream | contender | peak | peak / UTF-8 | peak / str |")
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
     for stream in dialect_streams(size / 100_000, tuple(args.only), ("tool",)):
         pieces = stream.pieces(args.piece)
         for label, run in (("fold", run_fold), ("events", events_runner(False))):
@@ -630,7 +635,7 @@ def memory_table(args: argparse.Namespace) -> None:
             del result
             print(
                 f"| {stream.dialect} | {_size(len(stream.body))} | {label} | {_size(peak)} "
-                f"| {peak / kept:.2f} |",
+                f"| {peak / kept:.2f} | {peak / held:.2f} |",
                 flush=True,
             )
 
