@@ -104,6 +104,8 @@ from __future__ import annotations
 
 import enum
 import re
+from _json import scanstring  # json's string decoder, in C
+from collections import deque
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -391,9 +393,9 @@ class PartialJSONParser:
     __slots__ = (
         "_closed",
         "_failure",
-        "_fast_pieces",
         "_fragments",
         "_in_key",
+        "_limit",
         "_literal",
         "_literal_matched",
         "_max_depth",
@@ -418,6 +420,9 @@ class PartialJSONParser:
     ) -> None:
         self._max_depth = max_depth
         self._max_size = max_size
+        # What feed()'s fast path checks the size against: max_size, or -1 once
+        # the parser failed, which sends every later piece to the checks.
+        self._limit = max_size
         self._updates = updates
         self._state = _TOP
         self._stack: list[_Frame] = []
@@ -425,21 +430,22 @@ class PartialJSONParser:
         self._out: list[JSONUpdate] = []
         self._failure: PartialJSONError | None = None
         self._closed = False
-        # Characters consumed before the piece being parsed, and the end of
-        # the text before it (for error excerpts). Pieces taken by the fast
-        # path in feed() are only counted; they are the last string fragments.
+        # Characters consumed before the piece being parsed, and the last
+        # pieces before it, raw (for error excerpts: each piece is at least one
+        # character, so these hold the _EXCERPT_BEFORE characters it shows).
         self._offset = 0
-        self._recent = ""
-        self._fast_pieces = 0
-        # The string being parsed: decoded fragments, how many were reported,
-        # and the raw text of escapes not decoded yet: an unfinished escape
-        # ("\\", "\\u", "\\u12"), or a high surrogate escape that may pair
-        # with the next one ("\\ud83d"), maybe followed by an unfinished one.
+        self._recent: deque[str] = deque(maxlen=_EXCERPT_BEFORE)
+        # The string being parsed: decoded fragments, how many were reported
+        # (all of them between two feed() calls), the raw text of escapes not
+        # decoded yet: an unfinished escape ("\\", "\\u", "\\u12"), or a high
+        # surrogate escape that may pair with the next one ("\\ud83d"), maybe
+        # followed by an unfinished one; and its path, None when it is a key
+        # or updates are off (nothing to report).
         self._in_key = False
         self._fragments: list[str] = []
         self._reported = 0
         self._pending = ""
-        self._string_path: Path = ()
+        self._string_path: Path | None = None
         # The number or literal being parsed.
         self._number_parts: list[str] = []
         self._number_state = 0
@@ -473,28 +479,28 @@ class PartialJSONParser:
             JSONDepthError: More than ``max_depth`` containers are open.
             JSONSizeError: More than ``max_size`` characters were fed.
         """
-        if self._failure is not None:
-            raise self._failure
         offset = self._offset + len(text)
         # The hot path: a piece that is nothing but more of a string. The test
         # only filters: a piece it turns away (a quote, a backslash, a
         # character that does not print) is handled the general way.
         if (
             self._state is _STRING
+            and offset <= self._limit
             and not self._pending
             and '"' not in text
             and "\\" not in text
             and text.isprintable()
             and text
-            and offset <= self._max_size
         ):
             self._fragments.append(text)
             self._offset = offset
-            self._fast_pieces += 1
-            if self._updates and not self._in_key:
-                self._reported += 1
-                return [JSONStringDelta(self._string_path, text)]
+            self._recent.append(text)
+            path = self._string_path
+            if path is not None:
+                return [JSONStringDelta(path, text)]
             return []
+        if self._failure is not None:
+            raise self._failure
         if self._closed:
             raise PartialJSONError("feed() after close()", self._offset)
         if offset > self._max_size:
@@ -520,7 +526,6 @@ class PartialJSONParser:
                 # snapshots, and extend it: once the last snapshot that shared
                 # it is gone, CPython appends in place (`str +=` on a string
                 # nothing else holds), so a snapshot costs the new text only.
-                self._catch_up_recent()
                 tail = fragments[1] if len(fragments) == 2 else "".join(fragments[1:])
                 text = fragments[0]
                 fragments.clear()
@@ -563,7 +568,6 @@ class PartialJSONParser:
         if self._failure is not None:
             raise self._failure
         if not self._closed:
-            self._catch_up_recent()
             state = self._state
             if state is _NUMBER and not self._stack:
                 self._end_number("", 0)
@@ -576,10 +580,10 @@ class PartialJSONParser:
 
     def _consume(self, text: str) -> list[JSONUpdate]:
         """Parse a whole piece and move past it."""
-        if self._fast_pieces:
-            self._catch_up_recent()
         out: list[JSONUpdate] = []
         self._out = out
+        if self._state is _STRING:
+            self._reported = len(self._fragments)
         i = 0
         n = len(text)
         while i < n:
@@ -631,28 +635,24 @@ class PartialJSONParser:
                 self._open_container([], "array", text, i)
                 self._state = _FIRST_ITEM
                 i += 1
-        if self._state is _STRING and self._updates and not self._in_key:
-            self._report_string()
+        if self._state is _STRING and self._string_path is not None:
+            self._report_string(self._string_path)
         self._offset += n
-        self._recent = (self._recent + text[-_EXCERPT_BEFORE:])[-_EXCERPT_BEFORE:]
+        if n:
+            self._recent.append(text)
         return out
-
-    def _catch_up_recent(self) -> None:
-        """Bring the error excerpt's context up to date with the fast path's pieces."""
-        count = self._fast_pieces
-        if count:
-            tail = "".join(self._fragments[-count:])[-_EXCERPT_BEFORE:]
-            self._recent = (self._recent + tail)[-_EXCERPT_BEFORE:]
-            self._fast_pieces = 0
 
     def _fail(
         self, error_type: type[PartialJSONError], reason: str, text: str, i: int
     ) -> PartialJSONError:
         """Make the error for ``text[i]`` and fail the parser; the caller raises it."""
         position = self._offset + i
-        before = (self._recent + text[max(0, i - _EXCERPT_BEFORE) : i])[-_EXCERPT_BEFORE:]
-        error = error_type(reason, position, (before, text[i : i + _EXCERPT_AFTER]))
+        before = "".join(self._recent) + text[max(0, i - _EXCERPT_BEFORE) : i]
+        error = error_type(
+            reason, position, (before[-_EXCERPT_BEFORE:], text[i : i + _EXCERPT_AFTER])
+        )
         self._failure = error
+        self._limit = -1
         self._offset = position
         return error
 
@@ -742,9 +742,14 @@ class PartialJSONParser:
             path = self._child_path()
             self._string_path = path
             self._out.append(JSONValueStarted(path, "string"))
+        else:
+            self._string_path = None
 
     def _string(self, text: str, i: int) -> int:
         """Consume string content from ``text[i:]``; return where it stopped."""
+        stop = self._string_run(text, i)
+        if stop >= 0:
+            return stop
         fragments = self._fragments
         n = len(text)
         run = _STRING_RUN.match
@@ -785,6 +790,38 @@ class PartialJSONParser:
                 PartialJSONError, f"invalid control character {character!r} in string", text, i
             )
         return i
+
+    def _string_run(self, text: str, i: int) -> int:
+        """Decode ``text[i:]`` up to the closing quote or the piece's end at C speed.
+
+        The pending escape, if any, is decoded with the text that completes
+        it, and an escape cut by the end of the piece (an odd run of
+        backslashes) becomes the pending one. Returns where it stopped, or -1
+        without having changed anything when the piece needs the careful
+        path: an invalid character or escape (for the error's exact position),
+        an unfinished ``\\u`` escape at the end, or a high surrogate at the
+        end (which may pair with the next piece).
+        """
+        pending = self._pending
+        raw = pending + text[i:] if pending else text[i:]
+        size = len(raw)
+        cut = raw[-1] == "\\" and (size - len(raw.rstrip("\\"))) & 1
+        try:
+            decoded, end = scanstring(raw[:-1] + '"' if cut else raw + '"', 0)
+        except ValueError:  # json.JSONDecodeError
+            return -1
+        if end <= size - cut:  # at the closing quote
+            if decoded:
+                self._fragments.append(decoded)
+            self._pending = ""
+            self._end_string()
+            return i + end - len(pending)
+        if "\ud800" <= decoded[-1:] <= "\udbff":
+            return -1
+        if decoded:
+            self._fragments.append(decoded)
+        self._pending = "\\" if cut else ""
+        return len(text)
 
     def _escape(self, text: str, i: int) -> int:
         """Decode the escape in ``self._pending`` with what ``text[i:]`` adds to it.
@@ -849,7 +886,7 @@ class PartialJSONParser:
         self._pending = pending
         return i
 
-    def _report_string(self) -> None:
+    def _report_string(self, path: Path) -> None:
         """Report the fragments added since the last report as one delta."""
         fragments = self._fragments
         reported = self._reported
@@ -859,7 +896,7 @@ class PartialJSONParser:
                 fragment = fragments[reported]
             else:
                 fragment = "".join(fragments[reported:])
-            self._out.append(JSONStringDelta(self._string_path, fragment))
+            self._out.append(JSONStringDelta(path, fragment))
             self._reported = count
 
     def _end_string(self) -> None:
@@ -867,10 +904,11 @@ class PartialJSONParser:
         if self._in_key:
             self._stack[-1].key = value
             self._state = _COLON
-        elif self._updates:
-            self._report_string()
+        elif self._string_path is not None:
+            path = self._string_path
+            self._report_string(path)
             self._store(value)
-            self._out.append(JSONValueDone(self._string_path, value))
+            self._out.append(JSONValueDone(path, value))
         else:
             self._store(value)
 
@@ -934,6 +972,7 @@ class PartialJSONParser:
             reason = "integer has more digits than sys.get_int_max_str_digits() allows"
             error = PartialJSONError(reason, position, ("", token[:_EXCERPT_AFTER]))
             self._failure = error
+            self._limit = -1
             self._offset = position
             raise error from None
 
