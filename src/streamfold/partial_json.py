@@ -362,6 +362,34 @@ def _unexpected_reason(state: _State, character: str) -> str:
     return f"expected {state.value}{got}"
 
 
+def _decode_string(raw: str) -> tuple[str, int, bool] | None:
+    """Decode string content (after the opening quote) at C speed.
+
+    Args:
+        raw: The escape left pending by the previous piece, then the piece.
+
+    Returns:
+        The decoded text, where it stopped in ``raw`` and whether at the
+        closing quote (then just after it). Otherwise it stopped at the end,
+        or before a final backslash that begins an escape the piece cut (an
+        odd run of backslashes), which is then pending. None when the careful
+        path must decide: an invalid character or escape (to report it where
+        it is), an unfinished ``\\u`` escape at the end, or a high surrogate
+        at the end, which may pair with the next piece's escape.
+    """
+    size = len(raw)
+    cut = raw[-1] == "\\" and (size - len(raw.rstrip("\\"))) & 1
+    try:
+        decoded, end = scanstring(raw[:-1] + '"' if cut else raw + '"', 0)
+    except ValueError:  # json.JSONDecodeError
+        return None
+    if end <= size - cut:
+        return decoded, end, True
+    if "\ud800" <= decoded[-1:] <= "\udbff":
+        return None
+    return decoded, size - cut, False
+
+
 def _is_high_surrogate(code_point: int) -> bool:
     return 0xD800 <= code_point <= 0xDBFF
 
@@ -480,35 +508,54 @@ class PartialJSONParser:
             JSONSizeError: More than ``max_size`` characters were fed.
         """
         offset = self._offset + len(text)
-        # The hot path: a piece that is nothing but more of a string. The test
-        # only filters: a piece it turns away (a quote, a backslash, a
-        # character that does not print) is handled the general way.
-        if (
-            self._state is _STRING
-            and offset <= self._limit
-            and not self._pending
-            and '"' not in text
-            and "\\" not in text
-            and text.isprintable()
-            and text
-        ):
-            self._fragments.append(text)
-            self._offset = offset
-            self._recent.append(text)
-            path = self._string_path
-            if path is not None:
-                return [JSONStringDelta(path, text)]
-            return []
+        if self._state is _STRING and offset <= self._limit and text:
+            # The hot paths: a piece that goes on with a string. The shortest
+            # one takes a piece that is only more text: the test only filters,
+            # what it turns away (a quote, a backslash, a character that does
+            # not print) is decoded as a string below.
+            fragments = self._fragments
+            if not self._pending and '"' not in text and "\\" not in text and text.isprintable():
+                fragments.append(text)
+                self._offset = offset
+                self._recent.append(text)
+                path = self._string_path
+                if path is not None:
+                    return [JSONStringDelta(path, text)]
+                return []
+            pending = self._pending
+            raw = pending + text
+            run = _decode_string(raw)
+            if run is not None:
+                fragment, stop, closed = run
+                if closed:  # parse what follows the string the general way
+                    self._out = []
+                    self._reported = len(fragments)
+                    if fragment:
+                        fragments.append(fragment)
+                    self._pending = ""
+                    self._end_string()
+                    return self._consume(text, stop - len(pending))
+                self._pending = raw[stop:]
+                self._offset = offset
+                self._recent.append(text)
+                if fragment:
+                    fragments.append(fragment)
+                    path = self._string_path
+                    if path is not None:
+                        return [JSONStringDelta(path, fragment)]
+                return []
         if self._failure is not None:
             raise self._failure
         if self._closed:
             raise PartialJSONError("feed() after close()", self._offset)
         if offset > self._max_size:
             limit = self._max_size - self._offset
-            self._consume(text[:limit])
+            self._out = []
+            self._consume(text[:limit], 0)
             reason = f"more than max_size={self._max_size} characters"
             raise self._fail(JSONSizeError, reason, text[limit:], 0)
-        return self._consume(text)
+        self._out = []
+        return self._consume(text, 0)
 
     def snapshot(self) -> Any:
         """Build the value parsed so far, following the snapshot semantics.
@@ -578,13 +625,11 @@ class PartialJSONParser:
 
     # The parsing machinery; ``text`` is the current piece, ``i`` an index in it.
 
-    def _consume(self, text: str) -> list[JSONUpdate]:
-        """Parse a whole piece and move past it."""
-        out: list[JSONUpdate] = []
-        self._out = out
+    def _consume(self, text: str, i: int) -> list[JSONUpdate]:
+        """Parse a piece from ``text[i]`` on and move past it; return ``self._out``."""
+        out = self._out
         if self._state is _STRING:
             self._reported = len(self._fragments)
-        i = 0
         n = len(text)
         while i < n:
             state = self._state
@@ -747,9 +792,27 @@ class PartialJSONParser:
 
     def _string(self, text: str, i: int) -> int:
         """Consume string content from ``text[i:]``; return where it stopped."""
-        stop = self._string_run(text, i)
-        if stop >= 0:
-            return stop
+        pending = self._pending
+        raw = pending + text[i:]
+        run = _decode_string(raw)
+        if run is None:
+            return self._string_carefully(text, i)
+        fragment, stop, closed = run
+        if fragment:
+            self._fragments.append(fragment)
+        if closed:
+            self._pending = ""
+            self._end_string()
+            return i + stop - len(pending)
+        self._pending = raw[stop:]
+        return len(text)
+
+    def _string_carefully(self, text: str, i: int) -> int:
+        """Consume string content one token at a time, for what ``_decode_string`` leaves.
+
+        Finds the exact position of an invalid character or escape, and
+        keeps what may be the first half of a surrogate pair pending.
+        """
         fragments = self._fragments
         n = len(text)
         run = _STRING_RUN.match
@@ -790,38 +853,6 @@ class PartialJSONParser:
                 PartialJSONError, f"invalid control character {character!r} in string", text, i
             )
         return i
-
-    def _string_run(self, text: str, i: int) -> int:
-        """Decode ``text[i:]`` up to the closing quote or the piece's end at C speed.
-
-        The pending escape, if any, is decoded with the text that completes
-        it, and an escape cut by the end of the piece (an odd run of
-        backslashes) becomes the pending one. Returns where it stopped, or -1
-        without having changed anything when the piece needs the careful
-        path: an invalid character or escape (for the error's exact position),
-        an unfinished ``\\u`` escape at the end, or a high surrogate at the
-        end (which may pair with the next piece).
-        """
-        pending = self._pending
-        raw = pending + text[i:] if pending else text[i:]
-        size = len(raw)
-        cut = raw[-1] == "\\" and (size - len(raw.rstrip("\\"))) & 1
-        try:
-            decoded, end = scanstring(raw[:-1] + '"' if cut else raw + '"', 0)
-        except ValueError:  # json.JSONDecodeError
-            return -1
-        if end <= size - cut:  # at the closing quote
-            if decoded:
-                self._fragments.append(decoded)
-            self._pending = ""
-            self._end_string()
-            return i + end - len(pending)
-        if "\ud800" <= decoded[-1:] <= "\udbff":
-            return -1
-        if decoded:
-            self._fragments.append(decoded)
-        self._pending = "\\" if cut else ""
-        return len(text)
 
     def _escape(self, text: str, i: int) -> int:
         """Decode the escape in ``self._pending`` with what ``text[i:]`` adds to it.
