@@ -144,7 +144,11 @@ MISSING: Final = MissingType.MISSING
 """What ``snapshot()`` returns before any value has started."""
 
 
-class _Update(msgspec.Struct, frozen=True, tag_field="type"):
+# gc=False: an update is built per piece, and holds only a path and a JSON
+# value (which never refers back to it), so it cannot be part of a cycle; not
+# tracking it makes it cheaper to build and keeps the collector from running
+# as often.
+class _Update(msgspec.Struct, frozen=True, tag_field="type", gc=False):
     @property
     def type(self) -> str:
         """The update's tag, e.g. ``"json.string.delta"`` (its ``type`` key in JSON)."""
@@ -642,43 +646,52 @@ class PartialJSONParser:
         n = len(text)
         while i < n:
             state = self._state
-            if state is _STRING:
-                i = self._string(text, i)
-                continue
-            if state is _NUMBER:
-                i = self._number(text, i)
-                continue
-            if state is _LITERAL:
-                i = self._literal_rest(text, i)
+            actions = _ACTIONS.get(state)
+            if actions is None:  # inside a token that has its own scanner
+                if state is _STRING:
+                    i = self._string(text, i)
+                elif state is _NUMBER:
+                    i = self._number(text, i)
+                else:
+                    i = self._literal_rest(text, i)
                 continue
             character = text[i]
-            action = _ACTIONS[state].get(character)
+            action = actions.get(character)
             if action is None:
                 if character in _WHITESPACE:
                     match = _NON_WHITESPACE.search(text, i)
                     i = n if match is None else match.start()
                     continue
                 raise self._fail(PartialJSONError, _unexpected_reason(state, character), text, i)
-            if action is _OPEN_STRING:
-                self._start_string(in_key=False)
+            # The branches go from the most frequent action to the least.
+            if action is _OPEN_KEY:
                 i += 1
-            elif action is _OPEN_KEY:
-                self._start_string(in_key=True)
-                i += 1
+                end = text.find('"', i)
+                key = text[i:end] if end >= 0 else "\\"
+                if "\\" not in key and key.isprintable():
+                    # The whole key is in this piece, plain: take it at once.
+                    self._stack[-1].key = key
+                    self._state = _COLON
+                    i = end + 1
+                else:
+                    self._start_string(in_key=True)
             elif action is _COLON_ACTION:
                 self._state = _MEMBER_VALUE
                 i += 1
             elif action is _MEMBER_COMMA:
                 self._state = _KEY
                 i += 1
-            elif action is _ITEM_COMMA:
-                self._state = _ITEM
-                i += 1
-            elif action is _CLOSE:
-                self._close_container()
+            elif action is _OPEN_STRING:
+                self._start_string(in_key=False)
                 i += 1
             elif action is _START_NUMBER:
                 i = self._start_number(text, i)
+            elif action is _CLOSE:
+                self._close_container()
+                i += 1
+            elif action is _ITEM_COMMA:
+                self._state = _ITEM
+                i += 1
             elif action is _START_LITERAL:
                 i = self._start_literal(text, i)
             elif action is _OPEN_OBJECT:
@@ -746,12 +759,26 @@ class PartialJSONParser:
             self._state = _AFTER_MEMBER
 
     def _finish_scalar(self, value: Any) -> None:
-        if self._updates:
-            path = self._child_path()
-            self._store(value)
-            self._out.append(JSONValueDone(path, value))
+        """``_store`` and report a number or literal (its path is ``_child_path()``)."""
+        stack = self._stack
+        if not stack:
+            self._result = value
+            self._state = _END
+            path: Path = ()
         else:
-            self._store(value)
+            frame = stack[-1]
+            container = frame.container
+            if isinstance(container, list):
+                path = (*frame.path, len(container)) if self._updates else ()
+                container.append(value)
+                self._state = _AFTER_ITEM
+            else:
+                key = frame.key
+                container[key] = value
+                self._state = _AFTER_MEMBER
+                path = (*frame.path, key) if self._updates else ()
+        if self._updates:
+            self._out.append(JSONValueDone(path, value))
 
     def _open_container(
         self, container: list[Any] | dict[str, Any], kind: str, text: str, i: int
