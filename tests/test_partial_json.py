@@ -246,6 +246,8 @@ def test_valid_documents_split_at_every_point(text: str) -> None:
         pytest.param('"a\\\\b"', id="backslash"),
         pytest.param('"a\\"b"', id="quote"),
         pytest.param('["\\ud83d", "\\ud83d\\u0041\\ud83d\\ude00"]', id="lone-surrogates"),
+        pytest.param('["a\\"b", "c\\\\", "\\"", "d"]', id="strings-with-escaped-quotes"),
+        pytest.param('{"k\\"": "v\\n", "x": "\\ud83d\\ude00", "\\\\": 1}', id="keys-with-escapes"),
     ],
 )
 def test_escapes_split_at_every_position(text: str) -> None:

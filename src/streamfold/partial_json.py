@@ -76,11 +76,14 @@ Limits:
     a few small buffers.
 
 Cost:
-    ``feed()`` is linear in the piece (string content, whitespace and numbers
-    are consumed in runs by compiled regular expressions; a piece that is
-    nothing but string content takes a short path of its own); ``close()``
-    costs nothing more; ``snapshot()`` copies the open containers and joins
-    the string being received, on demand only.
+    ``feed()`` is linear in the piece. String content is decoded a run at a
+    time by ``json``'s C string decoder (escapes included; only a piece with
+    an error, an unfinished ``\\u`` escape or a possible half of a surrogate
+    pair at its end goes one token at a time), and a piece that goes on with
+    a string takes a short path of its own; whitespace and numbers are
+    consumed in runs by compiled regular expressions. ``close()`` costs
+    nothing more; ``snapshot()`` copies the open containers and joins the
+    string being received, on demand only.
 
 Errors:
     Every error is a :class:`PartialJSONError` (a ``StreamfoldError`` and a
@@ -829,6 +832,18 @@ class PartialJSONParser:
     def _string(self, text: str, i: int) -> int:
         """Consume string content from ``text[i:]``; return where it stopped."""
         pending = self._pending
+        if not pending and text.find('"', i) >= 0:
+            # It may end in this piece: decode it in place (never copy the
+            # rest of the piece for each string that starts in it).
+            try:
+                fragment, end = scanstring(text, i)
+            except ValueError:  # an error, or only escaped quotes follow
+                return self._string_carefully(text, i)
+            if fragment:
+                self._fragments.append(fragment)
+            self._end_string()
+            return end
+        # It goes on past this piece, or after an escape the last one cut.
         raw = pending + text[i:]
         run = _decode_string(raw)
         if run is None:
