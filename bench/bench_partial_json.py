@@ -2,7 +2,7 @@
 
 Run by hand (a report, never a timed assertion)::
 
-    PYTHONPATH=src .venv/bin/python bench/bench_partial_json.py [--delta 6] [--repeat 3]
+    PYTHONPATH=src .venv/bin/python bench/bench_partial_json.py [--delta 6] [--repeat 3] [--cpu]
 
 Two documents, each at 10 KB, 100 KB and 1 MB, fed in deltas of ``--delta``
 characters, timed side by side in one run:
@@ -14,8 +14,9 @@ characters, timed side by side in one run:
   to 100 KB and extrapolated from the 100 KB time for 1 MB (marked ``~``).
 - ``json.loads``: one parse of the whole text, the floor.
 
-Times are the best of ``--repeat`` runs, in milliseconds; ``x jiter`` is how
-many times faster the parser with updates is than re-parsing.
+Times are the best of ``--repeat`` runs, in milliseconds (wall time, or with
+``--cpu`` the process's CPU time, steadier on a shared machine); ``x jiter`` is
+how many times faster the parser with updates is than re-parsing.
 """
 
 from __future__ import annotations
@@ -101,13 +102,13 @@ def run_jiter(deltas: list[str]) -> object:
     return value
 
 
-def best_of(repeat: int, function: Callable[[], Any]) -> float:
-    """Best wall time of ``repeat`` runs, in milliseconds."""
+def best_of(repeat: int, function: Callable[[], Any], clock: Callable[[], float]) -> float:
+    """Best time of ``repeat`` runs on ``clock``, in milliseconds."""
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         function()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return best * 1000
 
 
@@ -115,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--delta", type=int, default=6, help="characters per delta")
     options.add_argument("--repeat", type=int, default=3, help="runs per measurement")
+    options.add_argument("--cpu", action="store_true", help="CPU time instead of wall time")
     arguments = options.parse_args(argv)
+    clock = time.process_time if arguments.cpu else time.perf_counter
 
     header = (
         f"{'document':<12} {'size':>9} {'deltas':>8} {'updates':>10} {'no updates':>11} "
         f"{'jiter re-parse':>15} {'json.loads':>11} {'x jiter':>8} {'us/KB':>6}"
     )
-    print(f"times in ms, deltas of {arguments.delta} characters, best of {arguments.repeat}")
+    kind = "CPU" if arguments.cpu else "wall"
+    print(f"{kind} times in ms, deltas of {arguments.delta} characters, best of {arguments.repeat}")
     print(header)
     print("-" * len(header))
     jiter_at_limit: dict[str, float] = {}
@@ -133,12 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             if run_parser(deltas, True) != expected or run_parser(deltas, False) != expected:
                 print(f"{name} {size}: wrong result", file=sys.stderr)
                 return 1
-            with_updates = best_of(arguments.repeat, partial(run_parser, deltas, True))
-            without = best_of(arguments.repeat, partial(run_parser, deltas, False))
-            loads = best_of(arguments.repeat, partial(json.loads, text))
+            with_updates = best_of(arguments.repeat, partial(run_parser, deltas, True), clock)
+            without = best_of(arguments.repeat, partial(run_parser, deltas, False), clock)
+            loads = best_of(arguments.repeat, partial(json.loads, text), clock)
             if size <= _JITER_LIMIT:
                 runs = 1 if size >= _JITER_LIMIT else arguments.repeat
-                jiter_ms = best_of(runs, partial(run_jiter, deltas))
+                jiter_ms = best_of(runs, partial(run_jiter, deltas), clock)
                 jiter_at_limit[name] = jiter_ms
                 jiter_shown = f"{jiter_ms:15.1f}"
             else:

@@ -246,6 +246,8 @@ def test_valid_documents_split_at_every_point(text: str) -> None:
         pytest.param('"a\\\\b"', id="backslash"),
         pytest.param('"a\\"b"', id="quote"),
         pytest.param('["\\ud83d", "\\ud83d\\u0041\\ud83d\\ude00"]', id="lone-surrogates"),
+        pytest.param('["a\\"b", "c\\\\", "\\"", "d"]', id="strings-with-escaped-quotes"),
+        pytest.param('{"k\\"": "v\\n", "x": "\\ud83d\\ude00", "\\\\": 1}', id="keys-with-escapes"),
     ],
 )
 def test_escapes_split_at_every_position(text: str) -> None:
@@ -403,6 +405,16 @@ def test_error_excerpt_includes_fast_path_pieces() -> None:
     assert caught.value.position == 25
 
 
+def test_error_excerpt_includes_escaped_string_pieces() -> None:
+    parser = PartialJSONParser()
+    pieces = ['{"a": "', "x\\n", 'y\\"', "z\\", "\\\\", "\x01"]
+    with pytest.raises(PartialJSONError) as caught:
+        for piece in pieces:
+            parser.feed(piece)
+    assert caught.value.excerpt == ('{"a": "x\\ny\\"z\\\\\\', "\x01")
+    assert caught.value.position == 17
+
+
 def test_depth_limit() -> None:
     ok = "[" * 256 + "]" * 256
     parser, _ = feed_all([ok])
@@ -499,6 +511,77 @@ def test_updates_of_a_string_in_pieces() -> None:
         JSONValueDone(("content",), "abcd\n\U0001f600"),
         JSONValueDone((), {"content": "abcd\n\U0001f600"}),
     ]
+
+
+# Pieces cut inside escapes: the fragment of the one JSONStringDelta each
+# feed() reports (None: no delta), then the value.
+CUT_ESCAPES = [
+    pytest.param(['"a\\', 'nb"'], ["a", "\nb"], id="after-backslash"),
+    pytest.param(
+        ['"x', "a\\", '"b', "\\\\", 'c"'], ["x", "a", '"b', "\\", "c"], id="quote-and-backslash"
+    ),
+    pytest.param(['"a\\\\\\', 'nb"'], ["a\\", "\nb"], id="odd-backslash-run"),
+    pytest.param(['"a\\\\', 'nb"'], ["a\\", "nb"], id="even-backslash-run"),
+    pytest.param(['"', "\\", "\\", '"'], [None, None, "\\", None], id="only-a-backslash"),
+    pytest.param(['"a\\u0', "0e9", 'b"'], ["a", "\u00e9", "b"], id="u-escape-split"),
+    pytest.param(['"\\u00', 'E9"'], [None, "\u00e9"], id="u-escape-upper-hex"),
+    pytest.param(['"\\ud83d', '\\ude00"'], [None, "\U0001f600"], id="pair-between-escapes"),
+    pytest.param(['"\\ud83d\\ud', 'e00x"'], [None, "\U0001f600x"], id="pair-inside-second"),
+    pytest.param(['"a\\uD83D', "\\", 'uDE00"'], ["a", None, "\U0001f600"], id="pair-cut-twice"),
+    pytest.param(['"\\ud83d', 'x"'], [None, "\ud83dx"], id="lone-high-then-text"),
+    pytest.param(['"\\ud83d\\', 'n"'], [None, "\ud83d\n"], id="lone-high-then-escape"),
+    pytest.param(['"\\ud83d', '"'], [None, "\ud83d"], id="lone-high-at-the-end"),
+    pytest.param(['"\\ude00', 'x"'], ["\ude00", "x"], id="lone-low"),
+    pytest.param(['"\ud83d', "x\\", 'n"'], ["\ud83d", "x", "\n"], id="raw-high-surrogate"),
+]
+
+
+@pytest.mark.parametrize(("pieces", "fragments"), CUT_ESCAPES)
+def test_string_pieces_cut_inside_escapes(pieces: list[str], fragments: list[str | None]) -> None:
+    value = json.loads("".join(pieces))
+    assert "".join(fragment or "" for fragment in fragments) == value
+    parser = PartialJSONParser()
+    for k, (piece, fragment) in enumerate(zip(pieces, fragments, strict=True)):
+        expected: list[JSONUpdate] = [JSONValueStarted((), "string")] if k == 0 else []
+        if fragment is not None:
+            expected.append(JSONStringDelta((), fragment))
+        if k == len(pieces) - 1:
+            expected.append(JSONValueDone((), value))
+        assert parser.feed(piece) == expected, piece
+    assert same(parser.close(), value)
+
+
+# Errors found in pieces that the string fast path decodes, or cut inside an
+# escape: the same position, reason and excerpt as the whole text.
+CUT_ERRORS = [
+    pytest.param(['"ab\\', 'x"'], 4, "invalid escape", id="bad-escape-after-cut"),
+    pytest.param(['"ab\\u0', '0g0"'], 7, "hex digits", id="bad-hex-after-cut"),
+    pytest.param(['"a\\nb\\', "q"], 6, "invalid escape", id="bad-escape-at-piece-start"),
+    pytest.param(['"\\ud83d', "\\uzz"], 9, "hex digits", id="bad-second-hex-after-cut"),
+    pytest.param(['"x', 'a\\nb\\"c\x01"'], 9, "control character", id="control-after-escapes"),
+    pytest.param(['"x', 'a\\nb\\z"'], 7, "invalid escape", id="bad-escape-after-escapes"),
+    pytest.param(['{"a": "x\\', 'n", "b":\x01'], 17, "expected a value", id="after-string-closes"),
+]
+
+
+@pytest.mark.parametrize(("pieces", "position", "reason"), CUT_ERRORS)
+def test_errors_in_string_pieces(pieces: list[str], position: int, reason: str) -> None:
+    text = "".join(pieces)
+    whole = PartialJSONParser()
+    with pytest.raises(PartialJSONError) as expected:
+        whole.feed(text)
+    parser = PartialJSONParser()
+    with pytest.raises(PartialJSONError) as caught:
+        for piece in pieces:
+            parser.feed(piece)
+    assert (caught.value.position, caught.value.reason) == (position, expected.value.reason)
+    assert reason in caught.value.reason
+    assert str(caught.value) == str(expected.value)
+    assert caught.value.excerpt == expected.value.excerpt
+    assert same(parser.snapshot(), whole.snapshot())
+    with pytest.raises(PartialJSONError) as again:
+        parser.feed('"')
+    assert again.value is caught.value
 
 
 def test_updates_off() -> None:

@@ -76,11 +76,14 @@ Limits:
     a few small buffers.
 
 Cost:
-    ``feed()`` is linear in the piece (string content, whitespace and numbers
-    are consumed in runs by compiled regular expressions; a piece that is
-    nothing but string content takes a short path of its own); ``close()``
-    costs nothing more; ``snapshot()`` copies the open containers and joins
-    the string being received, on demand only.
+    ``feed()`` is linear in the piece. String content is decoded a run at a
+    time by ``json``'s C string decoder (escapes included; only a piece with
+    an error, an unfinished ``\\u`` escape or a possible half of a surrogate
+    pair at its end goes one token at a time), and a piece that goes on with
+    a string takes a short path of its own; whitespace and numbers are
+    consumed in runs by compiled regular expressions. ``close()`` costs
+    nothing more; ``snapshot()`` copies the open containers and joins the
+    string being received, on demand only.
 
 Errors:
     Every error is a :class:`PartialJSONError` (a ``StreamfoldError`` and a
@@ -104,6 +107,8 @@ from __future__ import annotations
 
 import enum
 import re
+from _json import scanstring  # json's string decoder, in C
+from collections import deque
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -142,7 +147,11 @@ MISSING: Final = MissingType.MISSING
 """What ``snapshot()`` returns before any value has started."""
 
 
-class _Update(msgspec.Struct, frozen=True, tag_field="type"):
+# gc=False: an update is built per piece, and holds only a path and a JSON
+# value (which never refers back to it), so it cannot be part of a cycle; not
+# tracking it makes it cheaper to build and keeps the collector from running
+# as often.
+class _Update(msgspec.Struct, frozen=True, tag_field="type", gc=False):
     @property
     def type(self) -> str:
         """The update's tag, e.g. ``"json.string.delta"`` (its ``type`` key in JSON)."""
@@ -360,6 +369,34 @@ def _unexpected_reason(state: _State, character: str) -> str:
     return f"expected {state.value}{got}"
 
 
+def _decode_string(raw: str) -> tuple[str, int, bool] | None:
+    """Decode string content (after the opening quote) at C speed.
+
+    Args:
+        raw: The escape left pending by the previous piece, then the piece.
+
+    Returns:
+        The decoded text, where it stopped in ``raw`` and whether at the
+        closing quote (then just after it). Otherwise it stopped at the end,
+        or before a final backslash that begins an escape the piece cut (an
+        odd run of backslashes), which is then pending. None when the careful
+        path must decide: an invalid character or escape (to report it where
+        it is), an unfinished ``\\u`` escape at the end, or a high surrogate
+        at the end, which may pair with the next piece's escape.
+    """
+    size = len(raw)
+    cut = raw[-1] == "\\" and (size - len(raw.rstrip("\\"))) & 1
+    try:
+        decoded, end = scanstring(raw[:-1] + '"' if cut else raw + '"', 0)
+    except ValueError:  # json.JSONDecodeError
+        return None
+    if end <= size - cut:
+        return decoded, end, True
+    if "\ud800" <= decoded[-1:] <= "\udbff":
+        return None
+    return decoded, size - cut, False
+
+
 def _is_high_surrogate(code_point: int) -> bool:
     return 0xD800 <= code_point <= 0xDBFF
 
@@ -391,9 +428,9 @@ class PartialJSONParser:
     __slots__ = (
         "_closed",
         "_failure",
-        "_fast_pieces",
         "_fragments",
         "_in_key",
+        "_limit",
         "_literal",
         "_literal_matched",
         "_max_depth",
@@ -418,6 +455,9 @@ class PartialJSONParser:
     ) -> None:
         self._max_depth = max_depth
         self._max_size = max_size
+        # What feed()'s fast path checks the size against: max_size, or -1 once
+        # the parser failed, which sends every later piece to the checks.
+        self._limit = max_size
         self._updates = updates
         self._state = _TOP
         self._stack: list[_Frame] = []
@@ -425,21 +465,22 @@ class PartialJSONParser:
         self._out: list[JSONUpdate] = []
         self._failure: PartialJSONError | None = None
         self._closed = False
-        # Characters consumed before the piece being parsed, and the end of
-        # the text before it (for error excerpts). Pieces taken by the fast
-        # path in feed() are only counted; they are the last string fragments.
+        # Characters consumed before the piece being parsed, and the last
+        # pieces before it, raw (for error excerpts: each piece is at least one
+        # character, so these hold the _EXCERPT_BEFORE characters it shows).
         self._offset = 0
-        self._recent = ""
-        self._fast_pieces = 0
-        # The string being parsed: decoded fragments, how many were reported,
-        # and the raw text of escapes not decoded yet: an unfinished escape
-        # ("\\", "\\u", "\\u12"), or a high surrogate escape that may pair
-        # with the next one ("\\ud83d"), maybe followed by an unfinished one.
+        self._recent: deque[str] = deque(maxlen=_EXCERPT_BEFORE)
+        # The string being parsed: decoded fragments, how many were reported
+        # (all of them between two feed() calls), the raw text of escapes not
+        # decoded yet: an unfinished escape ("\\", "\\u", "\\u12"), or a high
+        # surrogate escape that may pair with the next one ("\\ud83d"), maybe
+        # followed by an unfinished one; and its path, None when it is a key
+        # or updates are off (nothing to report).
         self._in_key = False
         self._fragments: list[str] = []
         self._reported = 0
         self._pending = ""
-        self._string_path: Path = ()
+        self._string_path: Path | None = None
         # The number or literal being parsed.
         self._number_parts: list[str] = []
         self._number_state = 0
@@ -473,36 +514,64 @@ class PartialJSONParser:
             JSONDepthError: More than ``max_depth`` containers are open.
             JSONSizeError: More than ``max_size`` characters were fed.
         """
+        offset = self._offset + len(text)
+        if self._state is _STRING and offset <= self._limit and text:
+            # The hot paths: a piece that goes on with a string. The shortest
+            # one takes a piece that is only more text: the test only filters,
+            # what it turns away (a quote, a backslash, a character that does
+            # not print) is decoded as a string below.
+            fragments = self._fragments
+            if not self._pending and '"' not in text and "\\" not in text and text.isprintable():
+                fragments.append(text)
+                self._offset = offset
+                self._recent.append(text)
+                path = self._string_path
+                if path is not None:
+                    return [JSONStringDelta(path, text)]
+                return []
+            # A piece with escapes or quotes: _decode_string, inlined (this
+            # is a third of the pieces of code in JSON), then the general way
+            # for the rest of the piece once the string ends, or for all of it
+            # when the careful path must decide.
+            pending = self._pending
+            raw = pending + text if pending else text
+            size = len(raw)
+            cut = raw[-1] == "\\" and (size - len(raw.rstrip("\\"))) & 1
+            try:
+                fragment, end = scanstring(raw[:-1] + '"' if cut else raw + '"', 0)
+            except ValueError:
+                end = -1
+            if end > size - cut:
+                if fragment[-1:] < "\ud800" or fragment[-1:] > "\udbff":
+                    self._pending = "\\" if cut else ""
+                    self._offset = offset
+                    self._recent.append(text)
+                    if fragment:
+                        fragments.append(fragment)
+                        path = self._string_path
+                        if path is not None:
+                            return [JSONStringDelta(path, fragment)]
+                    return []
+            elif end > 0:
+                self._out = []
+                self._reported = len(fragments)
+                if fragment:
+                    fragments.append(fragment)
+                self._pending = ""
+                self._end_string()
+                return self._consume(text, end - len(pending))
         if self._failure is not None:
             raise self._failure
-        offset = self._offset + len(text)
-        # The hot path: a piece that is nothing but more of a string. The test
-        # only filters: a piece it turns away (a quote, a backslash, a
-        # character that does not print) is handled the general way.
-        if (
-            self._state is _STRING
-            and not self._pending
-            and '"' not in text
-            and "\\" not in text
-            and text.isprintable()
-            and text
-            and offset <= self._max_size
-        ):
-            self._fragments.append(text)
-            self._offset = offset
-            self._fast_pieces += 1
-            if self._updates and not self._in_key:
-                self._reported += 1
-                return [JSONStringDelta(self._string_path, text)]
-            return []
         if self._closed:
             raise PartialJSONError("feed() after close()", self._offset)
         if offset > self._max_size:
             limit = self._max_size - self._offset
-            self._consume(text[:limit])
+            self._out = []
+            self._consume(text[:limit], 0)
             reason = f"more than max_size={self._max_size} characters"
             raise self._fail(JSONSizeError, reason, text[limit:], 0)
-        return self._consume(text)
+        self._out = []
+        return self._consume(text, 0)
 
     def snapshot(self) -> Any:
         """Build the value parsed so far, following the snapshot semantics.
@@ -520,7 +589,6 @@ class PartialJSONParser:
                 # snapshots, and extend it: once the last snapshot that shared
                 # it is gone, CPython appends in place (`str +=` on a string
                 # nothing else holds), so a snapshot costs the new text only.
-                self._catch_up_recent()
                 tail = fragments[1] if len(fragments) == 2 else "".join(fragments[1:])
                 text = fragments[0]
                 fragments.clear()
@@ -563,7 +631,6 @@ class PartialJSONParser:
         if self._failure is not None:
             raise self._failure
         if not self._closed:
-            self._catch_up_recent()
             state = self._state
             if state is _NUMBER and not self._stack:
                 self._end_number("", 0)
@@ -574,53 +641,60 @@ class PartialJSONParser:
 
     # The parsing machinery; ``text`` is the current piece, ``i`` an index in it.
 
-    def _consume(self, text: str) -> list[JSONUpdate]:
-        """Parse a whole piece and move past it."""
-        if self._fast_pieces:
-            self._catch_up_recent()
-        out: list[JSONUpdate] = []
-        self._out = out
-        i = 0
+    def _consume(self, text: str, i: int) -> list[JSONUpdate]:
+        """Parse a piece from ``text[i]`` on and move past it; return ``self._out``."""
+        out = self._out
+        if self._state is _STRING:
+            self._reported = len(self._fragments)
         n = len(text)
         while i < n:
             state = self._state
-            if state is _STRING:
-                i = self._string(text, i)
-                continue
-            if state is _NUMBER:
-                i = self._number(text, i)
-                continue
-            if state is _LITERAL:
-                i = self._literal_rest(text, i)
+            actions = _ACTIONS.get(state)
+            if actions is None:  # inside a token that has its own scanner
+                if state is _STRING:
+                    i = self._string(text, i)
+                elif state is _NUMBER:
+                    i = self._number(text, i)
+                else:
+                    i = self._literal_rest(text, i)
                 continue
             character = text[i]
-            action = _ACTIONS[state].get(character)
+            action = actions.get(character)
             if action is None:
                 if character in _WHITESPACE:
                     match = _NON_WHITESPACE.search(text, i)
                     i = n if match is None else match.start()
                     continue
                 raise self._fail(PartialJSONError, _unexpected_reason(state, character), text, i)
-            if action is _OPEN_STRING:
-                self._start_string(in_key=False)
+            # The branches go from the most frequent action to the least.
+            if action is _OPEN_KEY:
                 i += 1
-            elif action is _OPEN_KEY:
-                self._start_string(in_key=True)
-                i += 1
+                end = text.find('"', i)
+                key = text[i:end] if end >= 0 else "\\"
+                if "\\" not in key and key.isprintable():
+                    # The whole key is in this piece, plain: take it at once.
+                    self._stack[-1].key = key
+                    self._state = _COLON
+                    i = end + 1
+                else:
+                    self._start_string(in_key=True)
             elif action is _COLON_ACTION:
                 self._state = _MEMBER_VALUE
                 i += 1
             elif action is _MEMBER_COMMA:
                 self._state = _KEY
                 i += 1
-            elif action is _ITEM_COMMA:
-                self._state = _ITEM
-                i += 1
-            elif action is _CLOSE:
-                self._close_container()
+            elif action is _OPEN_STRING:
+                self._start_string(in_key=False)
                 i += 1
             elif action is _START_NUMBER:
                 i = self._start_number(text, i)
+            elif action is _CLOSE:
+                self._close_container()
+                i += 1
+            elif action is _ITEM_COMMA:
+                self._state = _ITEM
+                i += 1
             elif action is _START_LITERAL:
                 i = self._start_literal(text, i)
             elif action is _OPEN_OBJECT:
@@ -631,28 +705,24 @@ class PartialJSONParser:
                 self._open_container([], "array", text, i)
                 self._state = _FIRST_ITEM
                 i += 1
-        if self._state is _STRING and self._updates and not self._in_key:
-            self._report_string()
+        if self._state is _STRING and self._string_path is not None:
+            self._report_string(self._string_path)
         self._offset += n
-        self._recent = (self._recent + text[-_EXCERPT_BEFORE:])[-_EXCERPT_BEFORE:]
+        if n:
+            self._recent.append(text)
         return out
-
-    def _catch_up_recent(self) -> None:
-        """Bring the error excerpt's context up to date with the fast path's pieces."""
-        count = self._fast_pieces
-        if count:
-            tail = "".join(self._fragments[-count:])[-_EXCERPT_BEFORE:]
-            self._recent = (self._recent + tail)[-_EXCERPT_BEFORE:]
-            self._fast_pieces = 0
 
     def _fail(
         self, error_type: type[PartialJSONError], reason: str, text: str, i: int
     ) -> PartialJSONError:
         """Make the error for ``text[i]`` and fail the parser; the caller raises it."""
         position = self._offset + i
-        before = (self._recent + text[max(0, i - _EXCERPT_BEFORE) : i])[-_EXCERPT_BEFORE:]
-        error = error_type(reason, position, (before, text[i : i + _EXCERPT_AFTER]))
+        before = "".join(self._recent) + text[max(0, i - _EXCERPT_BEFORE) : i]
+        error = error_type(
+            reason, position, (before[-_EXCERPT_BEFORE:], text[i : i + _EXCERPT_AFTER])
+        )
         self._failure = error
+        self._limit = -1
         self._offset = position
         return error
 
@@ -692,12 +762,26 @@ class PartialJSONParser:
             self._state = _AFTER_MEMBER
 
     def _finish_scalar(self, value: Any) -> None:
-        if self._updates:
-            path = self._child_path()
-            self._store(value)
-            self._out.append(JSONValueDone(path, value))
+        """``_store`` and report a number or literal (its path is ``_child_path()``)."""
+        stack = self._stack
+        if not stack:
+            self._result = value
+            self._state = _END
+            path: Path = ()
         else:
-            self._store(value)
+            frame = stack[-1]
+            container = frame.container
+            if isinstance(container, list):
+                path = (*frame.path, len(container)) if self._updates else ()
+                container.append(value)
+                self._state = _AFTER_ITEM
+            else:
+                key = frame.key
+                container[key] = value
+                self._state = _AFTER_MEMBER
+                path = (*frame.path, key) if self._updates else ()
+        if self._updates:
+            self._out.append(JSONValueDone(path, value))
 
     def _open_container(
         self, container: list[Any] | dict[str, Any], kind: str, text: str, i: int
@@ -742,9 +826,44 @@ class PartialJSONParser:
             path = self._child_path()
             self._string_path = path
             self._out.append(JSONValueStarted(path, "string"))
+        else:
+            self._string_path = None
 
     def _string(self, text: str, i: int) -> int:
         """Consume string content from ``text[i:]``; return where it stopped."""
+        pending = self._pending
+        if not pending and text.find('"', i) >= 0:
+            # It may end in this piece: decode it in place (never copy the
+            # rest of the piece for each string that starts in it).
+            try:
+                fragment, end = scanstring(text, i)
+            except ValueError:  # an error, or only escaped quotes follow
+                return self._string_carefully(text, i)
+            if fragment:
+                self._fragments.append(fragment)
+            self._end_string()
+            return end
+        # It goes on past this piece, or after an escape the last one cut.
+        raw = pending + text[i:]
+        run = _decode_string(raw)
+        if run is None:
+            return self._string_carefully(text, i)
+        fragment, stop, closed = run
+        if fragment:
+            self._fragments.append(fragment)
+        if closed:
+            self._pending = ""
+            self._end_string()
+            return i + stop - len(pending)
+        self._pending = raw[stop:]
+        return len(text)
+
+    def _string_carefully(self, text: str, i: int) -> int:
+        """Consume string content one token at a time, for what ``_decode_string`` leaves.
+
+        Finds the exact position of an invalid character or escape, and
+        keeps what may be the first half of a surrogate pair pending.
+        """
         fragments = self._fragments
         n = len(text)
         run = _STRING_RUN.match
@@ -849,7 +968,7 @@ class PartialJSONParser:
         self._pending = pending
         return i
 
-    def _report_string(self) -> None:
+    def _report_string(self, path: Path) -> None:
         """Report the fragments added since the last report as one delta."""
         fragments = self._fragments
         reported = self._reported
@@ -859,7 +978,7 @@ class PartialJSONParser:
                 fragment = fragments[reported]
             else:
                 fragment = "".join(fragments[reported:])
-            self._out.append(JSONStringDelta(self._string_path, fragment))
+            self._out.append(JSONStringDelta(path, fragment))
             self._reported = count
 
     def _end_string(self) -> None:
@@ -867,10 +986,11 @@ class PartialJSONParser:
         if self._in_key:
             self._stack[-1].key = value
             self._state = _COLON
-        elif self._updates:
-            self._report_string()
+        elif self._string_path is not None:
+            path = self._string_path
+            self._report_string(path)
             self._store(value)
-            self._out.append(JSONValueDone(self._string_path, value))
+            self._out.append(JSONValueDone(path, value))
         else:
             self._store(value)
 
@@ -934,6 +1054,7 @@ class PartialJSONParser:
             reason = "integer has more digits than sys.get_int_max_str_digits() allows"
             error = PartialJSONError(reason, position, ("", token[:_EXCERPT_AFTER]))
             self._failure = error
+            self._limit = -1
             self._offset = position
             raise error from None
 
