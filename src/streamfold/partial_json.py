@@ -107,13 +107,22 @@ from __future__ import annotations
 
 import enum
 import re
-from _json import scanstring  # json's string decoder, in C
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
 import msgspec
 
 from .errors import PartialJSONError
+
+try:  # json's string decoder, in C
+    from _json import scanstring as _scanstring
+except ImportError:  # pragma: no cover - an interpreter without CPython's _json
+    import json.decoder
+
+    _scanstring = json.decoder.py_scanstring  # type: ignore[attr-defined]
+
+scanstring: Final[Callable[[str, int], tuple[str, int]]] = _scanstring
 
 __all__ = [
     "MISSING",
