@@ -13,14 +13,18 @@ one run, by:
 - ``floor``: split the pieces into lines and decode each ``data:`` payload with
   msgspec, nothing more (``bench_chat.run_floor``): the least any reader pays.
 - ``events``: ``StreamParser`` fed piece by piece, every event kept: the fold.
-- ``encode``: the events (already parsed) through a target's encoder, every
-  byte kept: what encoding adds to the fold.
+- ``encode``: the events (already parsed, held in a list) through a target's
+  encoder, every byte kept: what encoding adds to the fold.
 - ``transcode``: bytes in, bytes out: parser and encoder per piece, as a
   gateway or a backend that feeds ``useChat`` runs them.
 - ``relay``: the same events through ``EncodedStreamResponse`` (the ASGI
   response of ``streamfold.adapters.asgi``) in process, with a ``send`` that
   keeps the bytes and a client that stays: what the response adds to the
   encoder, per event (its keep-alive task and disconnect watch included).
+
+A last table shows where the held list's growth comes from: the same events
+encoded with every byte kept, and in batches whose bytes are dropped.
+``--profile TARGET...`` prints a cProfile of the encoding alone instead.
 
 The budget: encoding costs at most the fold's own time again (``encode /
 events`` at most 1), and bytes in, bytes out within 2.5x of the source's floor
@@ -32,7 +36,11 @@ best of N runs, round robin (``bench_chat.best_of``).
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_chat import (
+    CLOCK,
     Cell,
     Contender,
     _environment,
@@ -49,7 +58,7 @@ from bench_chat import (
     decoders,
     run_floor,
 )
-from streams import ChatStream, chat_streams
+from streams import ChatStream, chat_streams, tool_call_stream
 
 from streamfold import StreamParser
 from streamfold.encode import ENCODERS
@@ -69,12 +78,36 @@ def parse(pieces: list[bytes]) -> list[Event]:
     return events
 
 
-def encoder_run(target: str, events: list[Event]) -> Callable[[list[bytes]], bytes]:
+def encoder_run(target: str, events: list[Event]) -> Callable[[list[bytes]], tuple[bytes, bytes]]:
     cls = ENCODERS[target]
 
-    def run(pieces: list[bytes]) -> bytes:
+    def run(pieces: list[bytes]) -> tuple[bytes, bytes]:
+        # Every byte kept, as the encoder gives it (joining the two would copy
+        # the whole output once more: the bench's cost, not the encoder's).
         encoder = cls()
-        return encoder.encode_all(events) + encoder.close()
+        return encoder.encode_all(events), encoder.close()
+
+    return run
+
+
+def encoded(target: str, events: list[Event]) -> bytes:
+    """The bytes of ``events`` in ``target``."""
+    return b"".join(encoder_run(target, events)([]))
+
+
+def batched_run(target: str, events: list[Event], size: int) -> Callable[[list[bytes]], int]:
+    """Encode ``events`` in batches of ``size`` (about what a 4 KiB read
+    gives), each batch's bytes dropped: the encoder's share of ``convert``."""
+    cls = ENCODERS[target]
+    batches = [events[i : i + size] for i in range(0, len(events), size)]
+
+    def run(pieces: list[bytes]) -> int:
+        encoder = cls()
+        encode = encoder.encode_all
+        written = 0
+        for batch in batches:
+            written += len(encode(batch))
+        return written + len(encoder.close())
 
     return run
 
@@ -123,7 +156,7 @@ def check_fold(expected: Any) -> Callable[[Any], str]:
         if isinstance(data, list):
             return ""  # the events contender
         parser = StreamParser()
-        parser.feed(data)
+        parser.feed(b"".join(data) if isinstance(data, tuple) else data)
         parser.close()
         found = parser.snapshot.unified
         if (found.text, found.reasoning) != (expected.text, expected.reasoning):
@@ -172,9 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="streams 10x smaller, 1 run per cell")
     parser.add_argument("--piece", type=int, default=4096, help="bytes per read (4096)")
     parser.add_argument("--target", type=float, default=0.5, help="seconds per cell (0.5)")
+    parser.add_argument(
+        "--cpu", action="store_true", help="time CPU time, not wall time (a shared machine)"
+    )
+    parser.add_argument("--profile", nargs="+", metavar="TARGET", help="cProfile the encoding only")
+    parser.add_argument("--top", type=int, default=12, help="functions per profile (12)")
     args = parser.parse_args(argv)
+    if args.cpu:
+        CLOCK[0] = time.process_time
+    if args.profile:
+        profile(args)
+        return 0
     streams: list[ChatStream] = list(chat_streams(0.1 if args.quick else 1.0))
-    print(f"Environment: {_environment()}; pieces of {args.piece:,} B.")
+    clock = "CPU time" if args.cpu else "wall time"
+    print(f"Environment: {_environment()}; pieces of {args.piece:,} B; {clock}.")
     print()
     print("Chat Completions sources, to every target:")
     print()
@@ -189,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         growth[stream.name] = cells
         events = parse([stream.body])
         for target in TARGETS:
-            out = encoder_run(target, events)([])
+            out = encoded(target, events)
             encode, transcode = cells[f"encode {target}"], cells[f"transcode {target}"]
             print(
                 f"| {stream.name} | {_size(len(stream.body))} | {cells['floor'].text()} "
@@ -199,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     print()
     print(_linearity(streams, growth))
+    print()
+    print(_memory_step(args))
     print()
     print("Every source dialect (the chat streams encoded into it), to the UI message stream:")
     print()
@@ -210,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (text, tool):
         events = parse([stream.body])
         for source in SOURCES:
-            body = encoder_run(source, events)([])
+            body = encoded(source, events)
             cells = measure_source(f"{stream.name} as {source}", body, ["ai-sdk-ui"], args)
             transcode = cells["transcode ai-sdk-ui"]
             print(
@@ -259,6 +305,61 @@ def _relayed(stream: ChatStream, args: argparse.Namespace) -> str:
         lines.append(
             f"| {target} | {encode.text()} | {relay.text()} | {_ratio(relay, encode)} | {added} |"
         )
+    return "\n".join(lines)
+
+
+def profile(args: argparse.Namespace) -> None:
+    """cProfile of encoding each stream's held events to each target asked for."""
+    for stream in chat_streams(0.1 if args.quick else 1.0):
+        events = parse([stream.body])
+        for target in args.profile:
+            run = encoder_run(target, events)
+            run([])  # warm
+            # CPU time: on a shared machine, wall time charges the wait for a
+            # core to whatever function was running.
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            run([])
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(args.top)
+            calls = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+            print(
+                f"## {stream.name} to {target}: {calls / len(events):.1f} function calls "
+                f"per event, top {args.top} by self time\n"
+            )
+            print(out.getvalue())
+
+
+def _memory_step(args: argparse.Namespace) -> str:
+    """Encoding a held list of events, per event, as the stream grows: every
+    byte kept in one output, against batches whose bytes are dropped."""
+    scale = 0.1 if args.quick else 1.0
+    sizes = [int(size * scale) for size in (100_000, 1_000_000, 2_000_000)]
+    header = " | ".join(f"{_size(size)} kept | {_size(size)} batched" for size in sizes)
+    lines = [
+        "Encoding a held list of tool-argument events, per event: the whole output "
+        "kept (one bytes) against batches of 30 events whose bytes are dropped:",
+        "",
+        f"| target | {header} |",
+        "| --- |" + " ---: |" * (2 * len(sizes)),
+    ]
+    rows: dict[str, list[str]] = {target: [] for target in TARGETS}
+    for size in sizes:
+        events = parse([tool_call_stream(size).body])
+        for target in TARGETS:
+            contenders = {
+                "kept": Contender(encoder_run(target, events), lambda _: "", []),
+                "batched": Contender(batched_run(target, events, 30), lambda _: "", []),
+            }
+            cells = best_of(contenders, [], args.target, 1 if args.quick else 3)
+            for label in ("kept", "batched"):
+                seconds = cells[label].seconds
+                per_event = "n/a" if seconds is None else f"{seconds / len(events) * 1e9:.0f} ns"
+                rows[target].append(per_event)
+        del events
+    lines += [f"| {target} | " + " | ".join(cells) + " |" for target, cells in rows.items()]
     return "\n".join(lines)
 
 

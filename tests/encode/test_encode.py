@@ -7,7 +7,8 @@ target does with what it cannot carry. The bytes depend only on the events.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -393,9 +394,12 @@ _SMALL = [pytest.param(p, id=_id(p)) for p in PATHS if p.stat().st_size < 8_000]
 @pytest.mark.parametrize("path", _SMALL)
 def test_bytes_do_not_depend_on_how_the_source_was_cut(path: Path, target: str) -> None:
     raw = path.read_bytes()
-    whole = encode(fold(raw)[0], target)
+    events = fold(raw)[0]
+    whole = encode(events, target)
     assert encode(fold(bytewise(raw))[0], target) == whole
     assert encode(fold(raw)[0], target) == whole  # and again: no state shared, no clock
+    one = encoder(target)  # one by one: encode's own loop, not encode_all's
+    assert b"".join([one.encode(e) for e in events]) + one.close() == whole
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -414,6 +418,48 @@ def test_events_fed_one_by_one_or_together_give_the_same_bytes(target: str) -> N
     one = encoder(target)
     pieces = b"".join(one.encode(e) for e in events) + one.close()
     assert pieces == encode(events, target)
+
+
+def _long_stream(kind: str, count: int) -> Iterator[list[ev.Event]]:
+    # A part or call of ``count`` fresh 5-character deltas, in the parser's
+    # batches: the caller keeps none of them.
+    yield [ev.ResponseStarted(id="r", model="m")]
+    if kind == "call":
+        yield [ev.ToolCallStarted(index=0, id="c", name="f")]
+    for start in range(0, count, 20):
+        if kind == "call":
+            yield [
+                ev.ToolCallArgumentsDelta(index=0, delta=f"{i:05d}")
+                for i in range(start, start + 20)
+            ]
+        else:
+            yield [ev.TextDelta(delta=f"{i:05d}") for i in range(start, start + 20)]
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["encode_all", "encode"])
+@pytest.mark.parametrize("kind", ["text", "call"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_encoder_holds_a_long_part_at_about_its_text_size(
+    target: str, kind: str, one_by_one: bool
+) -> None:
+    # An encoder keeps what a part or call wrote (its end may add to it): as
+    # 50,000 single strings, that would be 3 MB for 250 KB of text.
+    count = 50_000
+    tracemalloc.start()
+    try:
+        out = encoder(target)
+        before = tracemalloc.get_traced_memory()[0]
+        for batch in _long_stream(kind, count):
+            if one_by_one:
+                for event in batch:
+                    out.encode(event)
+            else:
+                out.encode_all(batch)
+            del batch
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 3 * 5 * count, f"{held:,} bytes held for {5 * count:,} of text"
 
 
 # -- the interface ------------------------------------------------------------------------

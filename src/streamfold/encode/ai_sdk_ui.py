@@ -59,16 +59,16 @@ class UIMessageStreamEncoder(Encoder):
 
     def _part_delta(self, part: Part, delta: str) -> bytes:
         out = b""
-        if part.slot is None:
+        if part.frame is None:
             # A refusal has no part of its own in the UI message: it is answer text here.
             kind = "reasoning" if part.kind == REASONING else "text"
             part_id = f"{kind}-{self._part_count}"
             self._part_count += 1
             out = self._chunk({"type": f"{kind}-start", "id": part_id})
             start = b'data: {"type":"' + kind.encode() + b'-delta","id":' + json(part_id)
-            part.slot = (kind, part_id, start + b',"delta":')
-        head: bytes = part.slot[2]
-        return out + head + json(delta) + _END
+            part.slot = (kind, part_id)
+            part.frame = (start + b',"delta":', _END)
+        return out + self._framed(part.frame, delta)
 
     def _part_done(self, part: Part, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
         out = b""
@@ -81,7 +81,7 @@ class UIMessageStreamEncoder(Encoder):
             out = self._chunk({"type": "reasoning-start", "id": part_id})
             kind = "reasoning"
         else:
-            kind, part_id, _ = part.slot
+            kind, part_id = part.slot
         end: dict[str, Any] = {"type": f"{kind}-end", "id": part_id}
         if isinstance(event, ReasoningDone):
             metadata = {}
@@ -105,16 +105,13 @@ class UIMessageStreamEncoder(Encoder):
         }
         if call.kind == FREE_TEXT_KIND:
             start["inputEncoding"] = "text"
-        call.slot = (
-            b'data: {"type":"tool-input-delta","toolCallId":'
-            + json(call.id)
-            + (b',"inputTextDelta":')
-        )
+        head = b'data: {"type":"tool-input-delta","toolCallId":' + json(call.id)
+        call.frame = (head + b',"inputTextDelta":', _END)
         return self._chunk(start)
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
-        head: bytes = call.slot
-        return head + json(delta) + _END
+        assert call.frame is not None  # set by _call_start
+        return self._framed(call.frame, delta)
 
     def _call_done(self, call: Call, event: ToolCallDone) -> bytes:
         body: dict[str, Any] = {"toolCallId": call.id, "toolName": call.name or ""}

@@ -22,7 +22,9 @@ from .base import REASONING, Call, Encoder, Part, error_code, finish_value, json
 __all__ = ["AnthropicEncoder"]
 
 _DELTA = b"content_block_delta"
-_TEXT_DELTA = b'{"type":"content_block_delta","index":'
+# A content_block_delta event, up to its index, and its end after the delta's string.
+_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_DELTA_END = b"}}\n\n"
 
 
 class AnthropicEncoder(Encoder):
@@ -71,13 +73,13 @@ class AnthropicEncoder(Encoder):
         if part is None:
             return b""
         self._open_text = None
-        index, _ = part.slot
-        part.slot = None  # the part goes on in a new block, if it goes on
+        index = part.slot
+        part.slot = part.frame = None  # the part goes on in a new block, if it goes on
         return self._block_stop(index)
 
     def _part_delta(self, part: Part, delta: str) -> bytes:
         out = b""
-        if part.slot is None:
+        if part.frame is None:  # no block open for it
             if part.kind == REASONING:
                 block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
                 key = b'"thinking_delta","thinking":'
@@ -85,11 +87,13 @@ class AnthropicEncoder(Encoder):
                 # Anthropic has no refusal block: a refusal is answer text here.
                 block, key = {"type": "text", "text": ""}, b'"text_delta","text":'
             index, out = self._block_start(block)
-            head = _TEXT_DELTA + str(index).encode() + b',"delta":{"type":' + key
-            part.slot = (index, head)
+            part.slot = index
+            part.frame = (
+                _DELTA_HEAD + str(index).encode() + b',"delta":{"type":' + key,
+                _DELTA_END,
+            )
             self._open_text = part
-        head = part.slot[1]
-        return out + sse(head + json(delta) + b"}}", _DELTA)
+        return out + self._framed(part.frame, delta)
 
     def _part_done(self, part: Part, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
         out = b""
@@ -102,11 +106,11 @@ class AnthropicEncoder(Encoder):
                 return out + self._block_stop(index)
             block = {"type": "thinking", "thinking": "", "signature": ""}
             index, out = self._block_start(block)
-            part.slot = (index, b"")
+            part.slot = index
             self._open_text = part
         if part.slot is None:
             return b""
-        index, _ = part.slot
+        index = part.slot
         if isinstance(event, ReasoningDone) and event.signature:
             delta = {"type": "signature_delta", "signature": event.signature}
             out += sse(
@@ -123,16 +127,19 @@ class AnthropicEncoder(Encoder):
             self._generated += 1
         block = {"type": "tool_use", "id": call.id, "name": call.name or "", "input": {}}
         index, out = self._block_start(block)
-        head = _TEXT_DELTA + str(index).encode() + b',"delta":{"type":"input_json_delta"'
-        call.slot = (index, head + b',"partial_json":')
+        head = _DELTA_HEAD + str(index).encode() + b',"delta":{"type":"input_json_delta"'
+        frame = (head + b',"partial_json":', _DELTA_END)
+        call.slot = (index, frame)
         if call.kind == FREE_TEXT_KIND:
             # A tool_use input is a JSON object: free text (a custom tool's
             # input) goes in {"input": "..."}, streamed as it comes.
             out += self._json_delta(call, '{"input":"')
+        else:
+            call.frame = frame  # the deltas are the input's JSON as they come
         return out
 
     def _json_delta(self, call: Call, piece: str) -> bytes:
-        return sse(call.slot[1] + json(piece) + b"}}", _DELTA)
+        return self._framed(call.slot[1], piece)
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
         if call.kind == FREE_TEXT_KIND:

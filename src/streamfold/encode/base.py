@@ -28,7 +28,7 @@ looking complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -63,6 +63,7 @@ __all__ = [
     "TEXT",
     "Call",
     "Encoder",
+    "Frame",
     "Part",
     "error_code",
     "finish_value",
@@ -76,8 +77,8 @@ json = msgspec.json.Encoder().encode
 #: The ``ErrorInfo.type`` of failures that mean the stream was cut, not refused:
 #: the encoded stream stops without its terminal marker.
 CUT_ERRORS = frozenset({"incomplete_stream", "timeout"})
-_DELTA_KIND = {TextDelta: TEXT, ReasoningDelta: REASONING, RefusalDelta: REFUSAL}
-_DONE_KIND = {TextDone: TEXT, ReasoningDone: REASONING, RefusalDone: REFUSAL}
+_DELTA_KIND: dict[type, str] = {TextDelta: TEXT, ReasoningDelta: REASONING, RefusalDelta: REFUSAL}
+_DONE_KIND: dict[type, str] = {TextDone: TEXT, ReasoningDone: REASONING, RefusalDone: REFUSAL}
 
 
 def sse(data: bytes, event: bytes | None = None, end: bytes = b"\n\n") -> bytes:
@@ -87,26 +88,79 @@ def sse(data: bytes, event: bytes | None = None, end: bytes = b"\n\n") -> bytes:
     return b"event: " + event + b"\ndata: " + data + end
 
 
-class Part:
+#: The bytes of a delta whose frame is fixed, around the delta's JSON string
+#: (``json(delta)``), made once when a part or call opens so that each delta
+#: after it costs one encoded string and no hook (``Encoder.encode_all``):
+#:
+#: - ``(prefix, suffix)``: ``prefix + json(delta) + suffix``;
+#: - ``(prefix, middle, suffix)``: the same with the event's number
+#:   (``Encoder._sequence``, counted up) between ``prefix`` and ``middle``;
+#: - ``()``: the target writes nothing for a delta.
+#:
+#: A target sets a frame in its delta hook, and clears it (``None``) whenever
+#: the next delta must be written otherwise (a block or item ends under it).
+Frame = tuple[bytes, ...]
+
+
+#: Deltas kept joined in blocks of this many: a list of many tiny strings costs
+#: about ten times their text in memory (the accumulator does the same).
+_BLOCK = 4096
+
+
+class _Written:
+    """What a part or a call has written so far, and how it writes the next delta.
+
+    Attributes:
+        pieces: the deltas written so far (every ``_BLOCK`` of them joined in
+            one block; ``sent()`` joins them all).
+        slot: what the target keeps for it (a block index, an item, an id).
+        frame: how its next deltas are written (see ``Frame``), or ``None``:
+            each goes through the target's delta hook.
+    """
+
+    __slots__ = ("_blocks", "frame", "pieces", "slot")
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.slot: Any = None
+        self.frame: Frame | None = None
+        self._blocks = 0  # pieces[:_blocks] are joined blocks, the rest single deltas
+
+    def sent(self) -> str:
+        """The text written so far."""
+        pieces = self.pieces
+        return pieces[0] if len(pieces) == 1 else "".join(pieces)
+
+    def add(self, delta: str) -> None:
+        """Keep a delta written."""
+        self.pieces.append(delta)
+        self.compact()
+
+    def compact(self) -> None:
+        """Join the single deltas into one block once there are ``_BLOCK`` of them."""
+        pieces, start = self.pieces, self._blocks
+        if len(pieces) - start >= _BLOCK:
+            pieces[start:] = ["".join(pieces[start:])]
+            self._blocks = start + 1
+
+
+class Part(_Written):
     """A run of text, reasoning or refusal being written.
 
     Attributes:
         choice: its choice.
         kind: ``"text"``, ``"reasoning"`` or ``"refusal"``.
-        pieces: the deltas written so far.
-        slot: what the target keeps for it (a block index, an item, an id).
     """
 
-    __slots__ = ("choice", "kind", "pieces", "slot")
+    __slots__ = ("choice", "kind")
 
     def __init__(self, choice: int, kind: str) -> None:
+        super().__init__()
         self.choice = choice
         self.kind = kind
-        self.pieces: list[str] = []
-        self.slot: Any = None
 
 
-class Call:
+class Call(_Written):
     """A tool call being written.
 
     Attributes:
@@ -114,28 +168,24 @@ class Call:
         position: its place among the calls the target carries for that choice
             (0, 1, ...: server-run calls left out).
         id, name, kind: as the events say, ``id`` and ``name`` set once known.
-        pieces: the argument deltas written so far.
-        slot: what the target keeps for it.
     """
 
-    __slots__ = ("choice", "id", "kind", "name", "pieces", "position", "slot")
+    __slots__ = ("choice", "id", "kind", "name", "position")
 
     def __init__(
         self, choice: int, position: int, id: str | None, name: str | None, kind: str
     ) -> None:
+        super().__init__()
         self.choice = choice
         self.position = position
         self.id = id
         self.name = name
         self.kind = kind
-        self.pieces: list[str] = []
-        self.slot: Any = None
 
 
-def _rest(pieces: list[str], final: str) -> str | None:
-    """What ``final`` adds to the pieces already written: ``""`` when nothing,
-    ``None`` when it differs from them (the deltas cannot take it back)."""
-    sent = "".join(pieces) if len(pieces) != 1 else pieces[0]
+def _rest(sent: str, final: str) -> str | None:
+    """What ``final`` adds to the text already written: ``""`` when nothing,
+    ``None`` when it differs from it (the deltas cannot take it back)."""
     if final == sent:
         return ""
     if final.startswith(sent):
@@ -149,6 +199,8 @@ class Encoder:
     Subclasses write the target's frames in the hooks (``_start``,
     ``_part_delta``, ``_part_done``, ``_call_start``, ``_call_delta``,
     ``_call_done``, ``_finish``, ``_interrupt``); the base decides what reaches them.
+    A delta hook that sets its part's or call's ``frame`` hands the deltas after
+    it to the base, which writes them without a hook (see ``Frame``).
 
     Attributes:
         dialect: the target's dialect id.
@@ -181,7 +233,8 @@ class Encoder:
         self._parts: dict[tuple[int, str], Part] = {}
         self._calls: dict[tuple[int, int], Call | None] = {}  # None: a call left out
         self._positions: dict[int, int] = {}
-        self._dispatch = {
+        self._sequence = 0  # the next event's number, for a target that numbers them
+        self._dispatch: dict[type, Callable[[Any], bytes]] = {
             TextDelta: self._text_delta,
             ReasoningDelta: self._text_delta,
             RefusalDelta: self._text_delta,
@@ -210,8 +263,21 @@ class Encoder:
             raise UsageError("encode() after close(): this encoder has finished")
         if self.ended:
             return b""
-        handler = self._dispatch.get(type(event))
-        return handler(event) if handler is not None else b""  # type: ignore[operator]
+        # encode_all's loop for one event (a relay encodes one at a time).
+        loose: Any = event  # read as its type, checked here, says
+        cls = type(event)
+        item: Part | Call | None
+        if cls is ToolCallArgumentsDelta:
+            item = self._calls.get((loose.choice, loose.index))
+        else:
+            kind = _DELTA_KIND.get(cls)
+            item = None if kind is None else self._parts.get((loose.choice, kind))
+        if item is not None and item.frame is not None:
+            delta: str = loose.delta
+            item.add(delta)
+            return self._framed(item.frame, delta)
+        handler = self._dispatch.get(cls)
+        return handler(event) if handler is not None else b""
 
     def encode_all(self, events: Iterable[Event]) -> bytes:
         """The bytes of several events, joined (``parser.feed`` returns a list).
@@ -219,8 +285,56 @@ class Encoder:
         Raises:
             UsageError: after ``close``.
         """
-        encode = self.encode
-        return b"".join([encode(event) for event in events])
+        if self.closed:
+            raise UsageError("encode() after close(): this encoder has finished")
+        if self.ended:
+            return b""
+        out: list[bytes] = []
+        write = out.append
+        parts, calls, dispatch = self._parts, self._calls, self._dispatch
+        loose: Iterable[Any] = events  # each read as its type, checked here, says
+        for event in loose:
+            cls = type(event)
+            # Most events are deltas of an open part or call, whose bytes are a
+            # frame around the delta: written here, with no hook (``_framed``,
+            # inlined: a call per delta would cost more than the writing).
+            item: Part | Call | None
+            if cls is ToolCallArgumentsDelta:
+                item = calls.get((event.choice, event.index))
+            else:
+                kind = _DELTA_KIND.get(cls)
+                item = None if kind is None else parts.get((event.choice, kind))
+            if item is not None:
+                frame = item.frame
+                if frame is not None:
+                    delta = event.delta
+                    item.pieces.append(delta)
+                    size = len(frame)
+                    if size == 2:
+                        write(frame[0])
+                        write(json(delta))
+                        write(frame[1])
+                    elif size:
+                        sequence = self._sequence
+                        self._sequence = sequence + 1
+                        write(frame[0])
+                        write(json(sequence))
+                        write(frame[1])
+                        write(json(delta))
+                        write(frame[2])
+                    continue
+            handler = dispatch.get(cls)
+            if handler is not None:
+                write(handler(event))
+                if self.ended:
+                    break  # an error or a cut: nothing more is written
+        # The deltas the loop kept, joined in blocks where they are many (see add).
+        for part in parts.values():
+            part.compact()
+        for call in calls.values():
+            if call is not None:
+                call.compact()
+        return b"".join(out)
 
     def close(self) -> bytes:
         """The end of the events: the terminal frames of a finished stream, or
@@ -278,6 +392,16 @@ class Encoder:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _framed(self, frame: Frame, delta: str) -> bytes:
+        """A delta written in ``frame`` (as ``encode_all`` writes it inline)."""
+        if len(frame) == 2:
+            return b"".join((frame[0], json(delta), frame[1]))
+        if not frame:
+            return b""
+        sequence = self._sequence
+        self._sequence = sequence + 1
+        return b"".join((frame[0], json(sequence), frame[1], json(delta), frame[2]))
+
     def _start_once(self) -> bytes:
         if self.started:
             return b""
@@ -310,9 +434,9 @@ class Encoder:
             if not self._carries(choice):
                 return b""
             part = self._parts[(choice, kind)] = Part(choice, kind)
-            part.pieces.append(event.delta)
+            part.add(event.delta)
             return self._start_once() + self._part_delta(part, event.delta)
-        part.pieces.append(event.delta)
+        part.add(event.delta)
         return self._part_delta(part, event.delta)
 
     def _text_done(self, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
@@ -328,13 +452,13 @@ class Encoder:
             part = Part(choice, kind)
             out = self._start_once()
             if event.text:  # its text came whole: written as one delta
-                part.pieces.append(event.text)
+                part.add(event.text)
                 out += self._part_delta(part, event.text)
             return out + self._part_done(part, event)
-        rest = _rest(part.pieces, event.text)
+        rest = _rest(part.sent(), event.text)
         out = b""
         if rest:
-            part.pieces.append(rest)
+            part.add(rest)
             out = self._part_delta(part, rest)
         return out + self._part_done(part, event)
 
@@ -355,7 +479,7 @@ class Encoder:
         call = self._calls.get((event.choice, event.index))
         if call is None:
             return b""
-        call.pieces.append(event.delta)
+        call.add(event.delta)
         return self._call_delta(call, event.delta)
 
     def _tool_done(self, event: ToolCallDone) -> bytes:
@@ -366,10 +490,10 @@ class Encoder:
             call.id = event.id
         if call.name is None:
             call.name = event.name
-        rest = _rest(call.pieces, event.arguments)
+        rest = _rest(call.sent(), event.arguments)
         out = b""
         if rest:
-            call.pieces.append(rest)
+            call.add(rest)
             out = self._call_delta(call, rest)
         return out + self._call_done(call, event)
 

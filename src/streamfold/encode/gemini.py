@@ -44,14 +44,21 @@ class GeminiEncoder(Encoder):
         self.media_type = "application/json" if json_array else "text/event-stream"
         self.keepalive = None if json_array else _BLANK_LINE
         self._tail = b"}"
-        self._elements = 0
-        self._heads: dict[tuple[int, bool], bytes] = {}
+        self._array_open = False  # the JSON array's "[" was written
 
     def _frame(self, chunk: bytes) -> bytes:
+        before, after = self._frame_ends()
+        return before + chunk + after
+
+    def _frame_ends(self) -> tuple[bytes, bytes]:
+        # What goes before and after the next chunk: an SSE event's, or the
+        # JSON array's element (the first one opens the array).
         if not self.json_array:
-            return b"data: " + chunk + b"\r\n\r\n"
-        self._elements += 1
-        return (b"[" if self._elements == 1 else b",\r\n") + chunk
+            return b"data: ", b"\r\n\r\n"
+        if self._array_open:
+            return b",\r\n", b""
+        self._array_open = True
+        return b"[", b""
 
     def _start(self) -> bytes:
         fields = {}
@@ -73,27 +80,17 @@ class GeminiEncoder(Encoder):
         return self._frame(head + self._tail)
 
     def _part_delta(self, part: Part, delta: str) -> bytes:
-        thought = part.kind == REASONING
-        key = (part.choice, thought)
-        head = self._heads.get(key)
-        if head is None:
-            # A refusal has no part of its own in Gemini: it is answer text here.
-            head = self._heads[key] = (
-                b'{"candidates":[{"content":{"parts":[{'
-                + (b'"thought":true,' if thought else b"")
-                + b'"text":'
-            )
-        body = b"".join(
-            (
-                head,
-                json(delta),
-                b'}],"role":"model"},"index":',
-                str(part.choice).encode(),
-                b"}]",
-                self._tail,
-            )
-        )
-        return self._frame(body)
+        if part.frame is not None:
+            return self._framed(part.frame, delta)
+        # A refusal has no part of its own in Gemini: it is answer text here.
+        thought = b'"thought":true,' if part.kind == REASONING else b""
+        head = b'{"candidates":[{"content":{"parts":[{' + thought + b'"text":'
+        tail = b'}],"role":"model"},"index":' + str(part.choice).encode() + b"}]" + self._tail
+        before, after = self._frame_ends()
+        out = b"".join((before, head, json(delta), tail, after))
+        before, after = self._frame_ends()  # those of the chunks after this one
+        part.frame = (before + head, tail + after)
+        return out
 
     def _part_done(self, part: Part, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
         if isinstance(event, ReasoningDone) and event.signature:
@@ -102,7 +99,8 @@ class GeminiEncoder(Encoder):
         return b""
 
     def _call_start(self, call: Call) -> bytes:
-        return b""  # Gemini sends a call whole, when its arguments are complete
+        call.frame = ()  # Gemini sends a call whole, when its arguments are complete
+        return b""
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
         return b""
@@ -141,7 +139,7 @@ class GeminiEncoder(Encoder):
     def _finish(self) -> bytes:
         out = self._last_chunk(self._candidates(True))
         if self.json_array:
-            out += b"]" if self._elements else b"[]"
+            out += b"]" if self._array_open else b"[]"
         return out
 
     def _interrupt(self, error: ErrorInfo, cut: bool) -> bytes:

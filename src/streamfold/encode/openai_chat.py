@@ -34,7 +34,6 @@ class ChatEncoder(Encoder):
     def __init__(self) -> None:
         super().__init__()
         self._head = b""  # b'data: {"id":...,"choices":[' : the same on every chunk
-        self._delta_heads: dict[tuple[int, str], bytes] = {}
         self._roles: set[int] = set()
 
     def _start(self) -> bytes:
@@ -59,22 +58,20 @@ class ChatEncoder(Encoder):
         return b"".join((self._head, _OPEN, str(choice).encode(), b',"delta":', delta, rest))
 
     def _part_delta(self, part: Part, delta: str) -> bytes:
-        key = (part.choice, part.kind)
-        head = self._delta_heads.get(key)
-        if head is not None:
-            return b"".join((head, json(delta), _CLOSE))
-        out = self._role(part.choice)
-        head = self._delta_heads[key] = b"".join(
-            (self._head, _OPEN, str(part.choice).encode(), b',"delta":{', _KEYS[part.kind])
-        )
-        return b"".join((out, head, json(delta), _CLOSE))
+        out = b""
+        if part.frame is None:
+            out = self._role(part.choice)
+            head = b"".join(
+                (self._head, _OPEN, str(part.choice).encode(), b',"delta":{', _KEYS[part.kind])
+            )
+            part.frame = (head, _CLOSE)
+        return out + self._framed(part.frame, delta)
 
     def _tool_chunk(self, call: Call, entry: dict[str, object]) -> bytes:
         return self._choice_chunk(call.choice, json({"tool_calls": [entry]})[:-1], _CLOSE)
 
     def _call_start(self, call: Call) -> bytes:
-        # slot: whether the id and the name were sent (they may come only at the
-        # end), and the bytes before an argument delta, made once.
+        # slot: whether the id and the name were sent (they may come only at the end).
         head = b"".join(
             (
                 self._head,
@@ -85,7 +82,8 @@ class ChatEncoder(Encoder):
                 b',"function":{"arguments":',
             )
         )
-        call.slot = (call.id is not None, call.name is not None, head)
+        call.slot = (call.id is not None, call.name is not None)
+        call.frame = (head, b"}}]" + _CLOSE)
         entry: dict[str, object] = {"index": call.position}
         if call.id is not None:
             entry["id"] = call.id
@@ -94,11 +92,11 @@ class ChatEncoder(Encoder):
         return self._role(call.choice) + self._tool_chunk(call, entry)
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
-        head = call.slot[2]
-        return b"".join((head, json(delta), b"}}]", _CLOSE))
+        assert call.frame is not None  # set by _call_start
+        return self._framed(call.frame, delta)
 
     def _call_done(self, call: Call, event: ToolCallDone) -> bytes:
-        id_sent, name_sent, _ = call.slot
+        id_sent, name_sent = call.slot
         entry: dict[str, object] = {"index": call.position}
         if not id_sent and call.id is not None:
             entry["id"] = call.id

@@ -23,7 +23,7 @@ from ..dialects.openai_responses import NATIVE_INCOMPLETE, native_usage
 from ..errors import ErrorInfo
 from ..events import ReasoningDone, RefusalDone, TextDone, ToolCallDone
 from ..fold import FREE_TEXT_KIND
-from .base import REASONING, REFUSAL, Call, Encoder, Part, error_code, json, sse
+from .base import REASONING, REFUSAL, Call, Encoder, Frame, Part, error_code, json, sse
 
 __all__ = ["ResponsesEncoder"]
 
@@ -47,7 +47,6 @@ class ResponsesEncoder(Encoder):
 
     def __init__(self) -> None:
         super().__init__()
-        self._sequence = 0
         self._output: list[dict[str, Any]] = []  # done items, by output index
         self._next_index = 0
         self._message: _Message | None = None
@@ -114,8 +113,8 @@ class ResponsesEncoder(Encoder):
             return b""
         out = b""
         for part in list(message.open):
-            out += self._end_part(part, "".join(part.pieces))
-            part.slot = None
+            out += self._end_part(part, part.sent())
+            part.slot = part.frame = None
         self._message = None
         item = {
             "id": message.id,
@@ -131,7 +130,7 @@ class ResponsesEncoder(Encoder):
 
     def _part_delta(self, part: Part, delta: str) -> bytes:
         out = b""
-        if part.slot is None:
+        if part.frame is None:  # no item open for it
             if part.kind == REASONING:
                 out = self._close_message()
                 index = self._new_index()
@@ -145,7 +144,8 @@ class ResponsesEncoder(Encoder):
                     "response.reasoning_summary_part.added",
                     {**where, "part": {"type": "summary_text", "text": ""}},
                 )
-                part.slot = self._delta_slot("response.reasoning_summary_text.delta", where)
+                part.slot = where
+                part.frame = self._delta_frame("response.reasoning_summary_text.delta", where)
                 self._open_items[index] = part
             else:
                 message, out = self._open_message()
@@ -163,23 +163,18 @@ class ResponsesEncoder(Encoder):
                     added = {"type": "output_text", "text": "", "annotations": []}
                     kind = "response.output_text.delta"
                 out += self._event("response.content_part.added", {**where, "part": added})
-                part.slot = self._delta_slot(kind, where)
-        return out + self._delta(part.slot, delta)
+                part.slot = where
+                part.frame = self._delta_frame(kind, where)
+        return out + self._framed(part.frame, delta)
 
-    def _delta_slot(self, kind: str, where: dict[str, Any]) -> tuple[Any, ...]:
+    def _delta_frame(self, kind: str, where: dict[str, Any]) -> Frame:
         # A part's delta events differ only by their sequence number and delta:
         # their bytes around those two are made once.
         head = b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode()
         head += b'","sequence_number":'
         middle = b"," + json(where)[1:-1] + b',"delta":'
         tail = b',"logprobs":[]}\n\n' if kind == "response.output_text.delta" else b"}\n\n"
-        return (kind, where, head, middle, tail)
-
-    def _delta(self, slot: tuple[Any, ...], delta: str) -> bytes:
-        _, _, head, middle, tail = slot
-        sequence = self._sequence
-        self._sequence = sequence + 1
-        return b"".join((head, str(sequence).encode(), middle, json(delta), tail))
+        return (head, middle, tail)
 
     def _part_done(self, part: Part, event: TextDone | ReasoningDone | RefusalDone) -> bytes:
         if isinstance(event, ReasoningDone):
@@ -189,7 +184,7 @@ class ResponsesEncoder(Encoder):
         return self._end_part(part, event.text)
 
     def _end_part(self, part: Part, text: str) -> bytes:
-        where = part.slot[1]
+        where = part.slot
         message = self._message
         if part.kind == REFUSAL:
             final: dict[str, Any] = {"type": "refusal", "refusal": text}
@@ -213,7 +208,7 @@ class ResponsesEncoder(Encoder):
             added = {"id": item_id, "type": "reasoning", "summary": []}
             out += self._event("response.output_item.added", {"output_index": index, "item": added})
         else:
-            where = part.slot[1]
+            where = part.slot
             index, item_id = where["output_index"], where["item_id"]
             final = {"type": "summary_text", "text": event.text}
             summary.append(final)
@@ -259,7 +254,8 @@ class ResponsesEncoder(Encoder):
             else "response.function_call_arguments.delta"
         )
         where = {"item_id": item_id, "output_index": index}
-        call.slot = (index, item_id, self._delta_slot(kind, where))
+        call.slot = (index, item_id)
+        call.frame = self._delta_frame(kind, where)
         self._open_items[index] = call
         item = self._call_item(call, "in_progress", "")
         return out + self._event(
@@ -267,10 +263,11 @@ class ResponsesEncoder(Encoder):
         )
 
     def _call_delta(self, call: Call, delta: str) -> bytes:
-        return self._delta(call.slot[2], delta)
+        assert call.frame is not None  # set by _call_start
+        return self._framed(call.frame, delta)
 
     def _call_done(self, call: Call, event: ToolCallDone) -> bytes:
-        index, item_id, _ = call.slot
+        index, item_id = call.slot
         where = {"item_id": item_id, "output_index": index}
         # The done events carry the whole arguments: they win over the deltas.
         if call.kind == FREE_TEXT_KIND:
@@ -297,11 +294,11 @@ class ResponsesEncoder(Encoder):
         # with every item done.
         out = b""
         for index, source in sorted(self._open_items.items()):
-            text = "".join(source.pieces)
+            text = source.sent()
             if isinstance(source, Call):
                 item = self._call_item(source, "incomplete", text)
             else:
-                item_id = source.slot[1]["item_id"]
+                item_id = source.slot["item_id"]
                 summary = [{"type": "summary_text", "text": text}]
                 item = {"id": item_id, "type": "reasoning", "summary": summary}
             self._output[index] = item
