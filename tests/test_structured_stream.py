@@ -415,3 +415,46 @@ def test_partial_arguments_of_a_typed_call_come_from_its_parser() -> None:
     acc.terminate()
     error = acc.unified().tool_calls[0].output_error
     assert error is not None and (error.kind, error.path) == ("value", ("temperature",))
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        pytest.param(
+            ['{"city": "Pa', 'ris", "tempe', 'rature": "hot"', ', "x": [1, ', "2]}"],
+            id="error-mid-stream",
+        ),
+        pytest.param(['{"city": 5, "temperature": 1}'], id="error-in-the-first-piece"),
+        pytest.param(['{"city": "Paris", "tem', 'perature": 21.5}'], id="valid"),
+    ],
+)
+def test_typed_calls_give_the_untyped_json_updates(pieces: list[str]) -> None:
+    # With parse_arguments a typed call's deltas carry the same JSON updates as an
+    # untyped call's, before, at and after a value that does not validate.
+    def updates(parser: StreamParser) -> list[Any]:
+        events = feed(parser, chat_tool_call(pieces), [])
+        return [e.updates for e in events if type(e).__name__ == "ToolCallArgumentsDelta"]
+
+    typed = updates(StreamParser(tool_types={TOOL: Weather}, parse_arguments=True))
+    assert typed == updates(StreamParser(parse_arguments=True))
+    assert sum(len(u) for u in typed) > len(pieces)  # updates were made at all
+
+
+def test_output_updated_carries_the_validated_value() -> None:
+    events = feed(StreamParser(output_type=Weather), chat_answer(split_at(WEATHER, [5, 17])), [])
+    assert [(e.path, e.value) for e in events if isinstance(e, OutputUpdated)] == [
+        (("city",), "Paris"),
+        (("temperature",), 21.5),
+        ((), Weather("Paris", 21.5)),
+    ]
+
+
+def test_a_second_call_after_a_typed_one_is_told_apart() -> None:
+    # A typed call whose arguments are one whole value ends when the next call starts,
+    # whether it validated or not (its typed parser says so, without a second parse).
+    for arguments in (WEATHER, '{"city": 5, "temperature": 1}'):
+        acc = Accumulator(tool_types={"weather": Weather})
+        acc.tool_call(0, "a", id="c1", name="weather", arguments=arguments)
+        acc.tool_call(0, "b", id="c2", name="weather", arguments=WEATHER)
+        done = [e for e in acc.drain() if isinstance(e, ToolCallDone)]
+        assert [e.id for e in done] == ["c1"]

@@ -263,7 +263,16 @@ class _Typed:
     ``value`` stay what they are without a type.
     """
 
-    __slots__ = ("cut", "error", "json_error", "output", "output_type", "parser", "source")
+    __slots__ = (
+        "after",
+        "cut",
+        "error",
+        "json_error",
+        "output",
+        "output_type",
+        "parser",
+        "source",
+    )
 
     def __init__(self, output_type: OutputType, text: Callable[[], str]) -> None:
         self.output_type = output_type
@@ -273,24 +282,32 @@ class _Typed:
         self.error: OutputValidationError | None = None  # the typed parser failed
         self.json_error: PartialJSONError | None = None  # the JSON text is invalid
         self.cut: OutputValidationError | None = None  # made once the answer was cut
+        # The last piece's JSON updates once the typed parser failed (None: its own).
+        self.after: list[JSONUpdate] | None = None
 
-    def feed(self, delta: str) -> tuple[list[JSONUpdate], list[OutputValueDone]]:
+    def feed(self, delta: str) -> list[OutputValueDone]:
+        """Follow a piece; returns what it completed (``updates()``: its JSON updates)."""
         if self.error is None:
-            parser = self.parser
             try:
-                done = parser.feed(delta)
+                return self.parser.feed(delta)
             except OutputValidationError as exc:
                 self.error = exc
                 self.json_error = _json_cause(exc)
-                return ([] if self.json_error else parser.json_updates), []
-            return parser.json_updates, done
-        if self.json_error is not None:
-            return [], []
-        try:
-            return self.parser.json.feed(delta), []
-        except PartialJSONError as exc:
-            self.json_error = exc
-            return [], []
+                self.after = [] if self.json_error else None
+                return []
+        self.after = []
+        if self.json_error is None:
+            try:
+                self.after = self.parser.json.feed(delta)
+            except PartialJSONError as exc:
+                self.json_error = exc
+        return []
+
+    def updates(self) -> tuple[JSONUpdate, ...]:
+        """The last piece's JSON updates (read only with ``parse_content`` /
+        ``parse_arguments``: no tuple made per piece without them)."""
+        after = self.after
+        return tuple(self.parser.json_updates if after is None else after)
 
     def close(
         self, complete: bool, cut: bool
@@ -802,21 +819,22 @@ class Accumulator:
 
     def _typed_text(self, typed: _Typed, index: int, delta: str) -> None:
         # A text part with an output type: its one parser follows the JSON too.
-        updates, done = typed.feed(delta)
+        done = typed.feed(delta)
         if self._emit:
-            self._out.append(
-                TextDelta(
-                    choice=index, delta=delta, updates=tuple(updates) if self._parse_content else ()
-                )
-            )
+            if self._parse_content:
+                self._out.append(TextDelta(choice=index, delta=delta, updates=typed.updates()))
+            else:
+                self._out.append(TextDelta(choice=index, delta=delta))
             if done:
                 self._output_updated(index, None, done)
 
     def _output_updated(self, index: int, call: int | None, done: list[OutputValueDone]) -> None:
-        self._out.extend(
-            attach(OutputUpdated(choice=index, index=call, path=update.path), value=update.value)
-            for update in done
-        )
+        append = self._out.append
+        for update in done:
+            event = OutputUpdated(choice=index, index=call, path=update.path)
+            # attach(event, value=...) written out: this runs for every completed value.
+            event.__dict__["value"] = update.value
+            append(event)
 
     def _content_updates(self, state: _Choice, delta: str) -> tuple[Any, ...]:
         parser = state._content_parser
@@ -1062,7 +1080,7 @@ class Accumulator:
 
     def _typed_arguments(self, state: _Choice, call: _ToolCall, typed: _Typed, delta: str) -> None:
         # A call whose tool has a type: its one parser follows the JSON too.
-        updates, done = typed.feed(delta)
+        done = typed.feed(delta)
         if self._emit:
             self._out.append(
                 ToolCallArgumentsDelta(
@@ -1070,7 +1088,7 @@ class Accumulator:
                     index=call._index,
                     id=call._id,
                     delta=delta,
-                    updates=tuple(updates) if self._parse_arguments else (),
+                    updates=typed.updates() if self._parse_arguments else (),
                 )
             )
             if done:

@@ -2037,7 +2037,8 @@ class StructuredParser:
                     plan = frames[-1].child_plan(path[-1]) if frames else self._plan
                     if type(plan) is _Deferred:
                         plan = _resolved(plan)
-                    _check_depth(value)
+                    if type(value) is dict or type(value) is list:  # (a scalar, but cheap)
+                        _check_depth(value)
                     value = plan.validate(value)
                 # Complete and validated: into its parent, or the result.
                 if not frames:
