@@ -342,6 +342,10 @@ class AnthropicMessages(Dialect):
         """
         if self.fast(event):
             return False
+        return self._handle_dict(event)
+
+    def _handle_dict(self, event: ServerSentEvent) -> bool:
+        # handle's dict path: every event, decoded as a dict (see fast).
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
