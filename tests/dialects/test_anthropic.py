@@ -4,6 +4,7 @@ fixtures here), every ``anthropic`` stream of the shared corpus, and the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import warnings
@@ -28,9 +29,10 @@ from streamfold.events import (
     Unknown,
 )
 from streamfold.result import Result
-from streamfold.sse import ServerSentEvent
+from streamfold.sse import ServerSentEvent, SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, check_order, corpus_files, fold_pieces
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 # By their module names: the package re-exports a function called ``fold``.
 anthropic_dialect = importlib.import_module("streamfold.dialects.anthropic")
@@ -1306,3 +1308,146 @@ def test_tool_input_is_parsed_once_not_per_delta(
     # The Message's input once, the event's value once (by the incremental
     # parser instead when it was asked for), nothing per delta or per snapshot.
     assert calls == {"dialect": 1, "partial": 0, "fold": 0 if parse_arguments else 1}
+
+
+# -- the typed path ------------------------------------------------------------------
+
+
+def _data_only(stream: bytes) -> bytes:
+    # The same events without their event: lines (Claude on Bedrock, gateways).
+    return b"".join(line + b"\n" for line in stream.split(b"\n") if not line.startswith(b"event:"))
+
+
+def _typed(index: int, kind: str, piece: str) -> dict[str, Any]:
+    field = {"text_delta": "text", "thinking_delta": "thinking"}.get(kind, "partial_json")
+    return block_delta(index, {"type": kind, field: piece})
+
+
+# Streams that reach each rule of the typed path: a delta of the block's kind,
+# of another kind, empty, for a block that ended or never started, for
+# interleaved blocks, after a spliced retry reused the indexes, with a field
+# the typed shape does not take.
+TYPED_PATH_STREAMS = {
+    "kinds": sse(
+        message_start(),
+        block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
+        _typed(0, "thinking_delta", "Let"),
+        _typed(0, "thinking_delta", ""),
+        _typed(0, "thinking_delta", " me"),
+        block_delta(0, {"type": "signature_delta", "signature": "sig"}),
+        block_stop(0),
+        block_start(1, {"type": "text", "text": ""}),
+        _typed(1, "text_delta", "Hi"),
+        _typed(1, "text_delta", ""),
+        _typed(1, "thinking_delta", "misplaced"),
+        _typed(1, "input_json_delta", "{}"),
+        block_delta(1, {"type": "text_delta", "text": " there", "extra": 1}),
+        _typed(1, "text_delta", "!"),
+        block_stop(1),
+        block_start(2, {"type": "tool_use", "id": "t", "name": "f", "input": {}}),
+        _typed(2, "input_json_delta", '{"a"'),
+        _typed(2, "input_json_delta", ""),
+        _typed(2, "text_delta", "misplaced"),
+        _typed(2, "input_json_delta", ": 1}"),
+        block_stop(2),
+        block_start(3, {"type": "mystery", "input": {}}),
+        _typed(3, "input_json_delta", '{"b": 2}'),
+        _typed(3, "text_delta", "?"),
+        block_stop(3),
+        message_delta("tool_use"),
+        STOP,
+    ),
+    "interleaved": sse(
+        message_start(),
+        block_start(0, {"type": "text", "text": ""}),
+        block_start(1, {"type": "thinking", "thinking": ""}),
+        block_start(2, {"type": "tool_use", "id": "t", "name": "f", "input": {}}),
+        *[
+            _typed(index, kind, piece)
+            for i in range(3)
+            for index, kind, piece in (
+                (0, "text_delta", f"t{i} "),
+                (2, "input_json_delta", "[" if i == 0 else "1," if i == 1 else "2]"),
+                (1, "thinking_delta", f"r{i} "),
+                (0, "text_delta", f"u{i} "),
+            )
+        ],
+        block_stop(1),
+        block_stop(0),
+        block_stop(2),
+        message_delta("end_turn"),
+        STOP,
+    ),
+    "ended-or-unknown-block": sse(
+        message_start(),
+        *TEXT,
+        _typed(0, "text_delta", "late"),
+        _typed(5, "text_delta", "never started"),
+        block_start(1, {"type": "text", "text": ""}),
+        _typed(1, "text_delta", "ok"),
+        block_stop(1),
+        message_delta("end_turn"),
+        STOP,
+    ),
+    "splice": sse(
+        message_start("msg_1"),
+        block_start(0, {"type": "text", "text": ""}),
+        _typed(0, "text_delta", "first try"),
+        message_start("msg_2"),
+        _typed(0, "text_delta", "lost"),
+        block_start(0, {"type": "text", "text": ""}),
+        _typed(0, "text_delta", "second try"),
+        block_stop(0),
+        message_delta("end_turn"),
+        STOP,
+    ),
+}
+
+
+def _typed_path_sources() -> list[Any]:
+    streams = [
+        pytest.param(data, id=name)
+        for stream_name, stream in TYPED_PATH_STREAMS.items()
+        for name, data in ((stream_name, stream), (f"{stream_name}-data-only", _data_only(stream)))
+    ]
+    recorded = [
+        pytest.param(p.values[0].read_bytes(), id=p.id)
+        for p in every_stream()
+        if p.values[0] is not None
+    ]
+    return streams + recorded
+
+
+@pytest.mark.parametrize("data", _typed_path_sources())
+def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
+    assert_same_as_dict_path(data, AnthropicMessages)
+
+
+@pytest.mark.parametrize(
+    ("name", "taken", "refused"),
+    [
+        pytest.param("kinds", 9, 7, id="kinds"),
+        pytest.param("interleaved", 12, 0, id="interleaved"),
+        pytest.param("ended-or-unknown-block", 2, 2, id="ended-or-unknown-block"),
+        pytest.param("splice", 2, 1, id="splice"),
+    ],
+)
+def test_the_typed_path_streams_reach_each_rule(name: str, taken: int, refused: int) -> None:
+    # The deltas the typed path folds, and those it leaves to handle (which
+    # folds them otherwise, warns or raises): the streams above reach both.
+    dialect = AnthropicMessages(fold_module.Accumulator())
+    counts = {True: 0, False: 0}
+    for event in SSEDecoder().feed(TYPED_PATH_STREAMS[name]):
+        folded = dialect.fast(event)
+        if event.event == "content_block_delta":
+            counts[folded] += 1
+        if not folded:
+            with contextlib.suppress(StreamfoldError):
+                dialect.handle(event)
+    assert counts == {True: taken, False: refused}
+
+
+test_hostile_streams_fold_as_the_dict_path = hostile_test(
+    AnthropicMessages,
+    [*TYPED_PATH_STREAMS.values(), *sorted(HERE.glob("*.sse"))],
+)

@@ -11,6 +11,7 @@ anywhere (``fixtures/wire/``)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import json
 from collections.abc import Callable
@@ -24,7 +25,12 @@ import pytest
 import streamfold
 from streamfold import StreamfoldError, StreamParser
 from streamfold.adapters.client import build_request, stream
-from streamfold.dialects.bedrock import normalise_usage, unified_stop_reason
+from streamfold.dialects.bedrock import (
+    BedrockAnthropic,
+    BedrockConverse,
+    normalise_usage,
+    unified_stop_reason,
+)
 from streamfold.errors import (
     IncompleteStreamError,
     ProtocolError,
@@ -32,17 +38,24 @@ from streamfold.errors import (
     StreamTimeoutError,
 )
 from streamfold.events import Event, ReasoningDone, ToolCallDone, Unknown
-from streamfold.eventstream import encode_error, encode_event, encode_exception
+from streamfold.eventstream import (
+    EventStreamDecoder,
+    encode_error,
+    encode_event,
+    encode_exception,
+)
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, corpus_files, fold_checked, fold_pieces
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 botocore_session = pytest.importorskip("botocore.session", reason="botocore is the oracle")
 botocore_parsers = importlib.import_module("botocore.parsers")
 botocore_eventstream = importlib.import_module("botocore.eventstream")
 urllib3_exceptions = importlib.import_module("urllib3.exceptions")
 botocore_exceptions = importlib.import_module("botocore.exceptions")
+fold_module = importlib.import_module("streamfold.fold")
 
 CONVERSE = FIXTURES / "bedrock_converse"
 INVOKE = FIXTURES / "bedrock_anthropic"
@@ -1031,3 +1044,182 @@ def test_an_error_envelope_mid_stream_is_a_provider_error() -> None:
     assert isinstance(error, ProviderError)
     assert (error.message, error.code, error.retryable) == ("upstream closed", "503", True)
     assert result.dialect == "bedrock-converse"
+
+
+# -- the typed path -----------------------------------------------------------------------
+
+
+def _delta(index: int, delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"contentBlockDelta": {"contentBlockIndex": index, "delta": delta, **extra}}
+
+
+def _tool_start(index: int) -> dict[str, Any]:
+    tool = {"toolUseId": f"t{index}", "name": "f"}
+    return {"contentBlockStart": {"contentBlockIndex": index, "start": {"toolUse": tool}}}
+
+
+def _block_stop(index: int) -> dict[str, Any]:
+    return {"contentBlockStop": {"contentBlockIndex": index}}
+
+
+# Converse streams that reach each rule of the typed path: a piece of the
+# block's kind, the first piece of a block without a start, two kinds at once,
+# a kind the block is not, a signature (the dict path's), padding, a delta
+# after the block stopped or for a block never seen.
+CONVERSE_TYPED_STREAMS = {
+    "kinds": sse(
+        START,
+        _delta(0, {"reasoningContent": {"text": "Let"}}),
+        _delta(0, {"reasoningContent": {"text": ""}}),
+        _delta(0, {"reasoningContent": {"text": " me"}}, p="abc"),
+        _delta(0, {"text": "misplaced"}),
+        _delta(0, {"reasoningContent": {"signature": SIGNATURE}}),
+        _block_stop(0),
+        _delta(1, {"text": ""}),
+        _delta(1, {"text": "Hi"}),
+        _delta(1, {"text": " there", "reasoningContent": {"text": "both"}}),
+        _delta(1, {"reasoningContent": {"text": "misplaced"}}),
+        _delta(1, {"toolUse": {"input": "{}"}}),
+        _delta(1, {"text": "!"}),
+        _block_stop(1),
+        _delta(1, {"text": "late"}),
+        _tool_start(2),
+        _delta(2, {"toolUse": {"input": '{"a"'}}),
+        _delta(2, {"toolUse": {"input": ""}}),
+        _delta(2, {"text": "misplaced"}),
+        _delta(2, {"toolUse": {"input": ": 1}"}}),
+        _block_stop(2),
+        _delta(3, {"toolUse": {"input": "{}"}}),
+        _block_stop(3),
+        {"messageStop": {"stopReason": "tool_use"}},
+        META,
+    ),
+    "interleaved": sse(
+        START,
+        _tool_start(1),
+        *[
+            delta
+            for i in range(3)
+            for delta in (
+                _delta(0, {"text": f"t{i} "}),
+                _delta(1, {"toolUse": {"input": "[" if i == 0 else "1," if i == 1 else "2]"}}),
+                _delta(2, {"reasoningContent": {"text": f"r{i} "}}),
+            )
+        ],
+        _block_stop(2),
+        _block_stop(0),
+        _block_stop(1),
+        STOP,
+        META,
+    ),
+}
+
+
+def _named(stream: bytes) -> bytes:
+    # The same members named, their bare values as data (as a source names them).
+    return b"".join(
+        f"event: {name}\ndata: {json.dumps(value)}\n\n".encode() for name, value in members(stream)
+    )
+
+
+def _converse_typed_sources() -> list[Any]:
+    out = []
+    for name, data in CONVERSE_TYPED_STREAMS.items():
+        out.append(pytest.param(data, id=name))
+        out.append(pytest.param(frames(data), id=f"{name}-frames"))
+        out.append(pytest.param(_named(data), id=f"{name}-named"))
+    for param in fixtures(CONVERSE):
+        out.append(pytest.param(param.values[0].read_bytes(), id=param.id))
+        out.append(pytest.param(frames(param.values[0].read_bytes()), id=f"{param.id}-frames"))
+    for param in corpus_files("other"):
+        if param.id.startswith("amazon-bedrock__"):
+            out.append(pytest.param(frames(param.values[0].read_bytes()), id=param.id))
+    return out
+
+
+@pytest.mark.parametrize("data", _converse_typed_sources())
+def test_the_converse_typed_path_folds_as_the_dict_path(data: bytes) -> None:
+    assert_same_as_dict_path(data, BedrockConverse)
+
+
+@pytest.mark.parametrize(
+    ("name", "taken", "refused"),
+    [
+        pytest.param("kinds", 7, 10, id="kinds"),
+        pytest.param("interleaved", 7, 2, id="interleaved"),
+    ],
+)
+def test_the_converse_typed_streams_reach_each_rule(name: str, taken: int, refused: int) -> None:
+    dialect = BedrockConverse(fold_module.Accumulator())
+    counts = {True: 0, False: 0}
+    decoder = EventStreamDecoder(1 << 20)
+    for event in decoder.feed(frames(CONVERSE_TYPED_STREAMS[name])):
+        folded = dialect.fast(event)
+        if event.event == "contentBlockDelta":
+            counts[folded] += 1
+        if not folded:
+            with contextlib.suppress(StreamfoldError):
+                dialect.handle(event)
+    assert counts == {True: taken, False: refused}
+
+
+def _chunk(payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"chunk": {"bytes": base64.b64encode(json.dumps(payload).encode()).decode(), **extra}}
+
+
+def _anthropic_events() -> list[dict[str, Any]]:
+    start = {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "model": "c"}
+    text = {"type": "content_block_delta", "index": 0}
+    return [
+        {"type": "message_start", "message": {**start, "usage": {"input_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {**text, "delta": {"type": "text_delta", "text": "Hi"}},
+        {**text, "delta": {"type": "thinking_delta", "thinking": "misplaced"}},
+        {**text, "delta": {"type": "text_delta", "text": " there"}},
+        {"type": "content_block_stop", "index": 0},
+        {**text, "delta": {"type": "text_delta", "text": "late"}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}},
+        {"type": "message_stop"},
+    ]
+
+
+# Invoke streams that reach each rule of the chunk's typed path: padding, the
+# bytes as JSON text, bytes that are not base64, a chunk with another field.
+INVOKE_TYPED_STREAMS = {
+    "chunks": sse(*[_chunk(event, p="abcd") for event in _anthropic_events()]),
+    "odd-chunks": sse(
+        *[_chunk(event) for event in _anthropic_events()[:3]],
+        {"chunk": {"bytes": json.dumps(_anthropic_events()[4])}},
+        {"chunk": {"bytes": "not base64!"}},
+        {**_chunk(_anthropic_events()[4]), "p": "xyz"},
+        {"chunk": {**_chunk(_anthropic_events()[4])["chunk"], "other": 1}},
+        *[_chunk(event) for event in _anthropic_events()[5:]],
+    ),
+}
+
+
+def _invoke_typed_sources() -> list[Any]:
+    out = []
+    for name, data in INVOKE_TYPED_STREAMS.items():
+        out.append(pytest.param(data, id=name))
+        out.append(pytest.param(frames(data), id=f"{name}-frames"))
+        out.append(pytest.param(_named(data), id=f"{name}-named"))
+    for param in fixtures(INVOKE):
+        out.append(pytest.param(param.values[0].read_bytes(), id=param.id))
+        out.append(pytest.param(frames(param.values[0].read_bytes()), id=f"{param.id}-frames"))
+    return out
+
+
+@pytest.mark.parametrize("data", _invoke_typed_sources())
+def test_the_invoke_typed_path_folds_as_the_dict_path(data: bytes) -> None:
+    assert_same_as_dict_path(data, BedrockAnthropic)
+
+
+test_hostile_converse_streams_fold_as_the_dict_path = hostile_test(
+    BedrockConverse,
+    [*CONVERSE_TYPED_STREAMS.values(), *(p.values[0] for p in fixtures(CONVERSE))],
+)
+test_hostile_invoke_streams_fold_as_the_dict_path = hostile_test(
+    BedrockAnthropic,
+    [*INVOKE_TYPED_STREAMS.values(), *(p.values[0] for p in fixtures(INVOKE))],
+)

@@ -9,18 +9,21 @@ finish reason of the reference.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
 
 import streamfold
-from streamfold import ProviderError, StreamParser
+from streamfold import ProviderError, StreamfoldError, StreamParser
 from streamfold.dialects import detect
 from streamfold.dialects.cohere import CohereChat, normalise_usage, unified_finish_reason
-from streamfold.sse import ServerSentEvent
+from streamfold.fold import Accumulator
+from streamfold.sse import ServerSentEvent, SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, ROOT, usage_counts
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 FIXTURE_DIR = FIXTURES / "cohere_chat"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -419,3 +422,83 @@ def test_the_fold_has_the_shape_of_the_non_streaming_response(name: str) -> None
     folded = fold((PAIRS / f"{name}.sse").read_bytes()).final().response
     expected = json.loads((PAIRS / f"{name}.json").read_text(encoding="utf-8"))
     assert shape(folded) == shape(expected)
+
+
+# -- the typed path -----------------------------------------------------------------------
+
+
+def _piece(index: int, **content: Any) -> dict[str, Any]:
+    return {"type": "content-delta", "index": index, "delta": {"message": {"content": content}}}
+
+
+def _arguments(index: int, piece: str) -> dict[str, Any]:
+    call = {"function": {"arguments": piece}}
+    return {"type": "tool-call-delta", "index": index, "delta": {"message": {"tool_calls": call}}}
+
+
+def _named(*events: dict[str, Any]) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+# A stream that reaches each rule of the typed path: pieces of the part's
+# kind, of the other kind, empty, with logprobs, for a part or call that ended
+# or never started, for a part of another type.
+TYPED_PATH_STREAM = _named(
+    {"type": "message-start", "id": "m1", "delta": {"message": {"role": "assistant"}}},
+    {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "thinking"}}}},
+    _piece(0, thinking="Let"),
+    _piece(0, text="ignored"),
+    _piece(0, thinking=""),
+    {**_piece(0, thinking=" me"), "logprobs": {"token_ids": [1]}},
+    {"type": "content-end", "index": 0},
+    _piece(0, thinking="late"),
+    {"type": "content-start", "index": 1, "delta": {"message": {"content": {"type": "text"}}}},
+    _piece(1, text="Hi"),
+    _piece(1, thinking="ignored", text=" there"),
+    _piece(2, text="never started"),
+    {"type": "content-start", "index": 2, "delta": {"message": {"content": {"type": "image"}}}},
+    _piece(2, text="not text"),
+    {"type": "content-end", "index": 1},
+    {
+        "type": "tool-call-start",
+        "index": 0,
+        "delta": {"message": {"tool_calls": {"id": "c", "function": {"name": "f"}}}},
+    },
+    _arguments(0, '{"a"'),
+    _arguments(0, ""),
+    _arguments(1, "{}"),
+    _arguments(0, ": 1}"),
+    {"type": "tool-call-end", "index": 0},
+    _arguments(0, "late"),
+    {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}},
+)
+
+
+def _typed_path_sources() -> list[Any]:
+    out = [pytest.param(TYPED_PATH_STREAM, id="typed-path-stream")]
+    out += [pytest.param(path.read_bytes(), id=path.stem) for path in PATHS]
+    for folder, pattern in ((CORPUS, "cohere__*.sse"), (PAIRS, "cohere__*.sse")):
+        if folder.is_dir():
+            out += [pytest.param(p.read_bytes(), id=p.stem) for p in sorted(folder.glob(pattern))]
+    return out
+
+
+@pytest.mark.parametrize("data", _typed_path_sources())
+def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
+    assert_same_as_dict_path(data, CohereChat)
+
+
+def test_the_typed_path_stream_reaches_each_rule() -> None:
+    dialect = CohereChat(Accumulator())
+    counts = {True: 0, False: 0}
+    for event in SSEDecoder().feed(TYPED_PATH_STREAM):
+        folded = dialect.fast(event)
+        if event.event in ("content-delta", "tool-call-delta"):
+            counts[folded] += 1
+        if not folded:
+            with contextlib.suppress(StreamfoldError):
+                dialect.handle(event)
+    assert counts == {True: 8, False: 6}
+
+
+test_hostile_streams_fold_as_the_dict_path = hostile_test(CohereChat, [TYPED_PATH_STREAM, *PATHS])

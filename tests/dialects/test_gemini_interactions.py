@@ -11,22 +11,25 @@ function calls, built-in tools and media, and every final status.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
 
 import streamfold
-from streamfold import ProviderError, StreamParser
+from streamfold import ProviderError, StreamfoldError, StreamParser
 from streamfold.dialects import detect
 from streamfold.dialects.gemini_interactions import (
     GeminiInteractions,
     normalise_usage,
     unified_status,
 )
-from streamfold.sse import ServerSentEvent
+from streamfold.fold import Accumulator
+from streamfold.sse import ServerSentEvent, SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, usage_counts
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 FIXTURE_DIR = FIXTURES / "gemini_interactions"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -418,3 +421,79 @@ def test_the_corpus_recording_folds_to_what_the_reference_says() -> None:
     # 26 answer tokens and 115 thought tokens are the output.
     assert found["usage"] == (7, 141, 148, 0, 115)
     assert [s["type"] for s in result.response["steps"]] == ["thought", "model_output"]
+
+
+# -- the typed path -----------------------------------------------------------------------
+
+
+def _step_delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
+    return {"event_type": "step.delta", "index": index, "delta": delta}
+
+
+def _named(*events: dict[str, Any]) -> bytes:
+    return b"".join(f"event: {e['event_type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+_SUMMARY = {"type": "thought_summary", "content": {"type": "text", "text": "Let"}}
+# A stream that reaches each rule of the typed path: pieces of the step's kind,
+# of another kind, empty (an empty summary item is an item), for a step that
+# stopped or never started, with a field the typed shape does not take.
+TYPED_PATH_STREAM = _named(
+    {"event_type": "interaction.created", "interaction": {"id": "i1", "model": "m"}},
+    {"event_type": "step.start", "index": 0, "step": {"type": "thought"}},
+    _step_delta(0, _SUMMARY),
+    _step_delta(0, {**_SUMMARY, "content": {"type": "text", "text": ""}}),
+    _step_delta(0, {"type": "text", "text": "misplaced"}),
+    _step_delta(0, {"type": "thought_signature", "signature": "sig"}),
+    _step_delta(0, {**_SUMMARY, "content": {"type": "text", "text": " me"}}),
+    {"event_type": "step.stop", "index": 0},
+    _step_delta(0, _SUMMARY),
+    {"event_type": "step.start", "index": 1, "step": {"type": "model_output"}},
+    _step_delta(1, {"type": "text", "text": "Hi"}),
+    _step_delta(1, {"type": "text", "text": ""}),
+    _step_delta(1, {"type": "text", "text": " there", "extra": 1}),
+    _step_delta(1, {"type": "arguments_delta", "arguments": "{}"}),
+    _step_delta(2, {"type": "text", "text": "never started"}),
+    {"event_type": "step.stop", "index": 1},
+    {"event_type": "step.start", "index": 2, "step": {"type": "function_call", "name": "f"}},
+    _step_delta(2, {"type": "arguments_delta", "arguments": '{"a"'}),
+    _step_delta(2, {"type": "arguments_delta", "arguments": ""}),
+    _step_delta(2, {"type": "text", "text": "misplaced"}),
+    _step_delta(2, {"type": "arguments_delta", "arguments": ": 1}"}),
+    {"event_type": "step.stop", "index": 2},
+    {"event_type": "interaction.completed", "interaction": {"status": "requires_action"}},
+)
+
+
+def _typed_path_sources() -> list[Any]:
+    out = [pytest.param(TYPED_PATH_STREAM, id="typed-path-stream")]
+    out += [pytest.param(path.read_bytes(), id=path.stem) for path in PATHS]
+    if CORPUS.is_dir():
+        out += [
+            pytest.param(p.read_bytes(), id=p.stem)
+            for p in sorted(CORPUS.glob("google__*interactions*.sse"))
+        ]
+    return out
+
+
+@pytest.mark.parametrize("data", _typed_path_sources())
+def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
+    assert_same_as_dict_path(data, GeminiInteractions)
+
+
+def test_the_typed_path_stream_reaches_each_rule() -> None:
+    dialect = GeminiInteractions(Accumulator())
+    counts = {True: 0, False: 0}
+    for event in SSEDecoder().feed(TYPED_PATH_STREAM):
+        folded = dialect.fast(event)
+        if event.event == "step.delta":
+            counts[folded] += 1
+        if not folded:
+            with contextlib.suppress(StreamfoldError):
+                dialect.handle(event)
+    assert counts == {True: 7, False: 8}
+
+
+test_hostile_streams_fold_as_the_dict_path = hostile_test(
+    GeminiInteractions, [TYPED_PATH_STREAM, *PATHS]
+)

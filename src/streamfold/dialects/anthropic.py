@@ -23,7 +23,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind, ToolCallView, parse_arguments
+from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -99,23 +99,24 @@ _TEXT, _THINKING, _REDACTED = "text", "thinking", "redacted_thinking"
 # The hot event, typed: a text, thinking or tool-input piece and nothing else.
 # Decoded straight into these Structs it costs less than a dict and its gets;
 # any other field or value (citations, an extra key, a wrong type) fails
-# validation and the event takes the dict path, which folds it the same.
+# validation and the event takes the dict path, which folds it the same. Each
+# kind's piece is ``piece``, whatever its wire name: a block reads it alike.
 class _TypedText(
     msgspec.Struct, tag_field="type", tag="text_delta", forbid_unknown_fields=True, gc=False
 ):
-    text: str
+    piece: str = msgspec.field(name="text")
 
 
 class _TypedThinking(
     msgspec.Struct, tag_field="type", tag="thinking_delta", forbid_unknown_fields=True, gc=False
 ):
-    thinking: str
+    piece: str = msgspec.field(name="thinking")
 
 
 class _TypedInput(
     msgspec.Struct, tag_field="type", tag="input_json_delta", forbid_unknown_fields=True, gc=False
 ):
-    partial_json: str
+    piece: str = msgspec.field(name="partial_json")
 
 
 class _TypedBlockDelta(
@@ -128,6 +129,8 @@ class _TypedBlockDelta(
     index: int
     delta: _TypedText | _TypedThinking | _TypedInput
 
+
+_TYPED_DELTAS: Final[dict[str, type]] = {_TEXT: _TypedText, _THINKING: _TypedThinking}
 
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
@@ -207,6 +210,7 @@ class _Block(NativePart):
         "call",
         "citations",
         "fields",
+        "fold",
         "index",
         "input",
         "json",
@@ -215,6 +219,7 @@ class _Block(NativePart):
         "segment",
         "signature",
         "type",
+        "typed",
     )
 
     def __init__(self, segment: int, index: int, fields: dict[str, Any]) -> None:
@@ -224,6 +229,13 @@ class _Block(NativePart):
         self.fields = fields
         self.type = tag_or_none(fields.get("type")) or ""
         self.kind = _TOOL_KINDS.get(self.type)
+        # The typed delta that the typed path folds into this block (the one
+        # that the dict path folds as a text, thinking or tool-input piece).
+        self.typed: type | None = _TYPED_DELTAS.get(self.type)
+        if self.kind is not None:
+            self.typed = _TypedInput
+        # The accumulator's method that takes the pieces of a text or thinking block.
+        self.fold: Callable[[int, str, Any], PartView] | None = None
         # The accumulator's parts that hold the text of a text block or the
         # thinking of a thinking block (one, unless blocks were interleaved),
         # and the call of a tool block.
@@ -301,6 +313,7 @@ class AnthropicMessages(Dialect):
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
         self.stop_reason: str | None = None
+        self._hot: _Block | None = None  # the block of the last typed delta (see fast)
         self._sorted: list[_Block] = []  # the current message's blocks, by index
         self._sorted_at: tuple[int, int] = (0, 0)
 
@@ -329,6 +342,10 @@ class AnthropicMessages(Dialect):
         """
         if self.fast(event):
             return False
+        return self._handle_dict(event)
+
+    def _handle_dict(self, event: ServerSentEvent) -> bool:
+        # handle's dict path: every event, decoded as a dict (see fast).
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
@@ -412,11 +429,13 @@ class AnthropicMessages(Dialect):
         self.open_blocks[key] = block
         acc = self.acc
         if block.type == _TEXT:
+            block.fold = acc.text
             _start_text(block, acc, fields.get("text"))
             citations = fields.get("citations")
             if type(citations) is list:
                 block.citations = list(citations)
         elif block.type == _THINKING:
+            block.fold = acc.reasoning
             _start_thinking(block, acc, fields.get("thinking"), fields.get("signature"))
         elif block.type == _REDACTED:
             data = fields.get("data")
@@ -446,32 +465,34 @@ class AnthropicMessages(Dialect):
         # alone, Claude on Bedrock) on every event.
         if event.event != "content_block_delta" and event.event_set:
             return False
+        decode = self._decode_block_delta  # an attribute, not a method: no LOAD_METHOD
         try:
-            chunk = self._decode_block_delta(event.raw)
+            chunk = decode(event.raw)
         except TYPED_REJECTED:
             return False
-        block = self.blocks.get((self.segment, chunk.index))
-        if block is None or block.done:
-            return False
+        # The deltas of a block come one after another: its block is the last
+        # one's, without building and hashing its key.
+        block = self._hot
+        if block is None or block.index != chunk.index:
+            block = self.blocks.get((self.segment, chunk.index))
+            if block is None:
+                return False
+            self._hot = block
         delta = chunk.delta
-        if isinstance(delta, _TypedText):
-            if block.type != _TEXT:
-                return False
-            block.revision += 1
-            if delta.text:
-                block.add(self.acc.text(0, delta.text, block.key))
-        elif isinstance(delta, _TypedInput):
-            if block.kind is None:
-                return False
-            block.revision += 1
-            if delta.partial_json:
-                self.acc.tool_arguments(0, block.key, delta.partial_json)
-        else:
-            if block.type != _THINKING:
-                return False
-            block.revision += 1
-            if delta.thinking:
-                block.add(self.acc.reasoning(0, delta.thinking, block.key))
+        # Of the block's kind (text to a text block...), and the block not ended.
+        if type(delta) is not block.typed or block.done:
+            return False
+        block.built = None  # built again: what a revision bump does, for less
+        piece = delta.piece
+        if piece:
+            fold = block.fold
+            if fold is not None:
+                part = fold(0, piece, block.key)
+                parts = block.parts  # NativePart.add, inline
+                if not parts or parts[-1] is not part:
+                    parts.append(part)
+            else:
+                self.acc.tool_arguments(0, block.key, piece)
         return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
@@ -647,6 +668,7 @@ class AnthropicMessages(Dialect):
         self._end_open_blocks()
         self.acc.restart()
         self.segment += 1
+        self._hot = None
         self.acc.warn(
             f"message {self.message_id!r} was abandoned and replaced by the retried message "
             f"{new_id!r} (an intermediary spliced a retry into the stream)"

@@ -41,10 +41,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import sys
 from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
+from msgspec import UNSET
 
 from ..errors import ProtocolError, ProviderError
 from ..events import Usage
@@ -356,18 +359,23 @@ def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
     return {} if value is MISSING else value
 
 
-# The hot event, typed: a contentBlockDelta of text or tool input, nothing
-# else. Decoded straight into these Structs it costs less than a dict and its
-# gets; any other field or value (reasoning, a citation, both kinds at once)
-# fails validation or a check and the event takes the dict path, which folds
-# it the same.
+# The hot event, typed: a contentBlockDelta of text, reasoning text or tool
+# input, nothing else. Decoded straight into these Structs it costs less than
+# a dict and its gets; any other field or value (a signature, a citation, two
+# kinds at once) fails validation or a check and the event takes the dict
+# path, which folds it the same.
 class _TypedToolInput(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     input: str
+
+
+class _TypedReasoning(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    text: str
 
 
 class _TypedDeltaBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     text: str | msgspec.UnsetType = msgspec.UNSET
     toolUse: _TypedToolInput | msgspec.UnsetType = msgspec.UNSET
+    reasoningContent: _TypedReasoning | msgspec.UnsetType = msgspec.UNSET
 
 
 class _TypedBlockDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -492,35 +500,53 @@ class BedrockConverse(Dialect):
     def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedBlockDelta): True when the event was folded
         # here. Every check comes before any side effect, so a False leaves the
-        # event to the dict path (which raises the precise error).
+        # event to the dict path (which raises the precise error). A block
+        # exists only once handle started the response.
         if (
             event.event != "contentBlockDelta"
             or not event.event_set
-            or not self.acc.started
-            or getattr(event, "message_type", "event") != "event"
+            or (isinstance(event, EventStreamMessage) and event.message_type != "event")
         ):
             return False
+        decode = self._decode_block_delta  # an attribute, not a method: no LOAD_METHOD
         try:
-            typed = self._decode_block_delta(event.raw)
+            typed = decode(event.raw)
         except TYPED_REJECTED:
             return False
         block = self.blocks.get(typed.contentBlockIndex)
         if block is None or block.done:
             return False
-        text, tool = typed.delta.text, typed.delta.toolUse
-        if text is not msgspec.UNSET and tool is msgspec.UNSET and block.kind in (None, _TEXT):
-            block.revision += 1
+        delta = typed.delta
+        text, tool, reasoning = delta.text, delta.toolUse, delta.reasoningContent
+        kind = block.kind
+        # One kind of piece, of the block's kind (or the first of a block
+        # without a start: text and reasoning blocks have none).
+        if text is not UNSET:
+            if tool is not UNSET or reasoning is not UNSET or (kind is not None and kind != _TEXT):
+                return False
             block.kind = _TEXT
-            if text:
-                block.has_text = True
-                block.add(self.acc.text(0, text, block.index))
-            return True
-        if tool is not msgspec.UNSET and text is msgspec.UNSET and block.kind == _TOOL:
-            block.revision += 1
+            fold = self.acc.text
+        elif reasoning is not UNSET:
+            if tool is not UNSET or (kind is not None and kind != _REASONING):
+                return False
+            block.kind = _REASONING
+            fold = self.acc.reasoning
+            text = reasoning.text
+        else:
+            if tool is UNSET or kind != _TOOL:
+                return False
+            block.built = None  # built again: what a revision bump does, for less
             if tool.input:
                 block.call = self.acc.tool_arguments(0, block.index, tool.input)
             return True
-        return False
+        block.built = None
+        if text:
+            block.has_text = True
+            part = fold(0, text, block.index)
+            parts = block.parts  # NativePart.add, inline
+            if not parts or parts[-1] is not part:
+                parts.append(part)
+        return True
 
     def _delta(self, body: dict[str, Any], event: ServerSentEvent) -> None:
         block = self._block(body, event, "contentBlockDelta")
@@ -705,6 +731,13 @@ class BedrockAnthropic(AnthropicMessages):
 
     name = "bedrock-anthropic"
 
+    def __init__(self, acc: Accumulator) -> None:
+        super().__init__(acc)
+        self._decode_chunk: Callable[[bytes], _TypedChunk] = typed_decoder(_TypedChunk)
+        self._decode_wrapped_chunk: Callable[[bytes], _TypedWrappedChunk] = typed_decoder(
+            _TypedWrappedChunk
+        )
+
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
         """A ``chunk`` member (named or wrapped) holding an Anthropic event."""
@@ -731,6 +764,8 @@ class BedrockAnthropic(AnthropicMessages):
             ProtocolError: a chunk whose bytes are not base64, or an Anthropic
                 event out of place.
         """
+        if self.fast(event):
+            return False
         name, value, failed = _member(event, _INVOKE_EVENTS)
         if failed:
             self._end_open_blocks()
@@ -741,15 +776,63 @@ class BedrockAnthropic(AnthropicMessages):
         inner = _chunk_event(value, event)
         if inner is None:
             raise protocol_error(event, "chunk without its bytes")
-        return super().handle(inner)
+        # Its typed path was tried (fast, with the same bytes): the dict path.
+        return self._handle_dict(inner)
 
     def fast(self, event: ServerSentEvent) -> bool:
-        """Never: a chunk is unwrapped first (``handle``), and its Anthropic
-        event takes the Anthropic typed path there."""
-        return False
+        # The typed path: a chunk, named (the frames) or wrapped (a recording,
+        # boto3's dicts), whose bytes are an Anthropic event that the Anthropic
+        # typed path folds. Every check comes before any side effect, so a
+        # False leaves the event to handle (which raises the precise error).
+        if event.event_set:
+            if event.event != "chunk" or (
+                isinstance(event, EventStreamMessage) and event.message_type != "event"
+            ):
+                return False
+            decode_named = self._decode_chunk
+            try:
+                data = decode_named(event.raw).data
+            except TYPED_REJECTED:
+                return False
+        else:
+            decode_wrapped = self._decode_wrapped_chunk
+            try:
+                data = decode_wrapped(event.raw).chunk.data
+            except TYPED_REJECTED:
+                return False
+        if data.startswith("{"):
+            raw = _bytes_as_text(data)
+        else:
+            try:
+                raw = _strict_base64(data)
+            except (binascii.Error, ValueError):
+                return False
+        return AnthropicMessages.fast(self, ServerSentEvent(raw))
+
+
+# A chunk, typed: its bytes (and Bedrock's padding), nothing else; any other
+# field fails validation and the chunk takes the dict path.
+class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    data: str = msgspec.field(name="bytes")
+    p: Any = msgspec.UNSET  # padding
+
+
+class _TypedWrappedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    chunk: _TypedChunk
+    p: Any = msgspec.UNSET  # padding
 
 
 _INVOKE_EVENTS: Final = frozenset({"chunk"})
+
+#: ``base64.b64decode(data, validate=True)``: on Python 3.11 and later its
+#: binascii call itself, without the two Python calls around it (a chunk's
+#: bytes are decoded on the typed path, once per event).
+if sys.version_info >= (3, 11):
+    _strict_base64: Callable[[str], bytes] = functools.partial(
+        binascii.a2b_base64, strict_mode=True
+    )
+else:
+    _strict_base64 = functools.partial(base64.b64decode, validate=True)
 
 
 def _chunk_event(value: Any, event: ServerSentEvent) -> ServerSentEvent | None:
@@ -767,7 +850,7 @@ def _chunk_event(value: Any, event: ServerSentEvent) -> ServerSentEvent | None:
         raw = _bytes_as_text(data)
     else:
         try:
-            raw = base64.b64decode(data, validate=True)
+            raw = _strict_base64(data)
         except (binascii.Error, ValueError):
             raise protocol_error(event, "chunk.bytes is not base64") from None
     return ServerSentEvent(raw, index=event.index, terminated=event.terminated)

@@ -169,13 +169,15 @@ class _Content(NativePart):
     """One content part: its type, its start fields, and the accumulator's parts
     that hold its text (one, unless another part interrupted it)."""
 
-    __slots__ = ("fields", "key", "type")
+    __slots__ = ("fields", "fold", "key", "type")
 
     def __init__(self, index: int, kind: str, fields: dict[str, Any]) -> None:
         super().__init__()
         self.type = kind
         self.key = ("content", index)  # the owner of its accumulator parts
         self.fields = fields  # the start's content object, its text aside
+        # The accumulator's method that takes its pieces (a text or thinking part).
+        self.fold: Callable[[int, str, Any], PartView] | None = None
 
     def _native(self) -> dict[str, Any]:
         out = {"type": self.type, **self.fields}
@@ -335,20 +337,40 @@ class CohereChat(Dialect):
             return
         # Each content part is one part of the events, even one without text.
         content.add(self.acc.begin_part(0, part, content.key))
+        content.fold = self.acc.reasoning if part is PartKind.REASONING else self.acc.text
         if type(first) is str and first:
             self._piece(content, part, first)
 
     def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedContentDelta): True when the event was
         # folded here. Every check comes before any side effect, so a False
-        # leaves the event to the dict path (which raises the precise error).
-        if event.event not in _TYPED_EVENTS or not self.acc.started:
+        # leaves the event to the dict path (which raises the precise error). A
+        # part or call exists only once handle started the message.
+        if event.event not in _TYPED_EVENTS:
             return False
+        decode = self._decode_typed  # an attribute, not a method: no LOAD_METHOD
         try:
-            typed = self._decode_typed(event.raw)
+            typed = decode(event.raw)
         except TYPED_REJECTED:
             return False
-        if isinstance(typed, _TypedCallDelta):
+        # By the type itself: isinstance() on a Struct type costs a call.
+        if type(typed) is _TypedContentDelta:
+            content = self.contents.get(typed.index)
+            if content is None or content.done:
+                return False
+            fold = content.fold
+            if fold is None:  # not a text nor a thinking part
+                return False
+            content.built = None  # built again: what a revision bump does, for less
+            fields = typed.delta.message.content
+            text = fields.text if content.type == _TEXT else fields.thinking
+            if text:  # UNSET is false
+                part = fold(0, text, content.key)
+                parts = content.parts  # NativePart.add, inline
+                if not parts or parts[-1] is not part:
+                    parts.append(part)
+            return True
+        if type(typed) is _TypedCallDelta:
             call = self.calls.get(typed.index)
             if call is None or call.done:
                 return False
@@ -356,18 +378,7 @@ class CohereChat(Dialect):
             if piece:
                 self.acc.tool_arguments(0, call.key, piece)
             return True
-        content = self.contents.get(typed.index)
-        if content is None or content.done:
-            return False
-        part = _PART_KIND.get(content.type)
-        if part is None:
-            return False
-        content.revision += 1
-        fields = typed.delta.message.content
-        text = fields.text if content.type == _TEXT else fields.thinking
-        if text:  # UNSET is false
-            self._piece(content, part, text)
-        return True
+        return False  # never: the decoder gives one of the two
 
     def _content_delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)

@@ -191,6 +191,15 @@ class _TypedStepDelta(
     delta: _TypedText | _TypedSummary | _TypedArguments
 
 
+# What the typed path folds into a step of each type.
+_TYPED_DELTAS: Final[dict[str, type]] = {
+    _OUTPUT: _TypedText,
+    "text": _TypedText,
+    _THOUGHT: _TypedSummary,
+    _FUNCTION: _TypedArguments,
+}
+
+
 class _Run:
     """A text item made of streamed pieces: slices of the accumulator's parts (a
     start's own text before them, as sent)."""
@@ -296,6 +305,7 @@ class _Step:
         "started",
         "summary",
         "type",
+        "typed",
     )
 
     def __init__(self, index: int, kind: str, fields: dict[str, Any]) -> None:
@@ -314,6 +324,8 @@ class _Step:
             content = [{"type": "text", "text": text}] if isinstance(text, str) and text else []
         self.content = _Items(content)
         self.part: PartView | None = None  # the accumulator's part its last text went to
+        # The typed delta the typed path folds into it (see _TYPED_DELTAS).
+        self.typed = _TYPED_DELTAS.get(kind)
         self.call: ToolCallView | None = None
         self.has_arguments = False
         for key in (*_STREAMED.get(kind, ()), "signature"):
@@ -526,37 +538,42 @@ class GeminiInteractions(Dialect):
         # event to the dict path (which raises the precise error).
         if event.event != "step.delta":
             return False
+        decode = self._decode_step_delta  # an attribute, not a method: no LOAD_METHOD
         try:
-            typed = self._decode_step_delta(event.raw)
+            typed = decode(event.raw)
         except TYPED_REJECTED:
             return False
         step = self.steps.get(typed.index)
         if step is None or step.done:
             return False
         delta = typed.delta
+        # Of the step's kind (text to a model output...).
+        if type(delta) is not step.typed:
+            return False
         acc = self.acc
-        if isinstance(delta, _TypedText):
-            if step.type != _OUTPUT and step.type != "text":
-                return False
-            step.revision += 1
-            if delta.text:
-                part = step.part = acc.text(0, delta.text, step.key)
-                step.content.text(part, delta.text)
-        elif isinstance(delta, _TypedSummary):
-            text = delta.content.text
-            if step.type != _THOUGHT or not text:
-                return False
-            step.revision += 1
-            part = step.part = acc.reasoning(0, text, step.key)
-            step.summary.text(part, text)
-        else:
-            if step.type != _FUNCTION:
-                return False
-            step.revision += 1
+        # By the type itself: isinstance() on a Struct type costs a call.
+        if type(delta) is _TypedText:
+            text = delta.text
+            step.built = None  # built again: what a revision bump does, for less
+            if text:
+                part = step.part = acc.text(0, text, step.key)
+                step.content.text(part, text)
+            return True
+        if type(delta) is _TypedArguments:
+            step.built = None
             if delta.arguments:
                 step.has_arguments = True
                 step.call = acc.tool_arguments(0, step.key, delta.arguments)
-        return True
+            return True
+        if type(delta) is _TypedSummary:
+            text = delta.content.text
+            if not text:  # an empty summary item is kept as an item (the dict path)
+                return False
+            step.built = None
+            part = step.part = acc.reasoning(0, text, step.key)
+            step.summary.text(part, text)
+            return True
+        return False  # never: the decoder gives one of the three
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)
