@@ -313,7 +313,8 @@ class NativePart:
     over the accumulator's parts that hold its streamed text: one, unless
     another part interrupted it. Its text is joined from them, and its native
     dict (``_native``, the subclass's) is built again only when an event
-    reached it since the last build: the event bumps ``revision``.
+    reached it since the last build: the event bumps ``revision``, or (a
+    typed path's cheaper equivalent) lets go of ``built``.
     """
 
     __slots__ = ("built", "built_at", "done", "parts", "revision")
