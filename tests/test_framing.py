@@ -343,6 +343,82 @@ def test_sequence_same_events_and_error_at_any_cut(
     assert outcome(lambda: JSONSequenceDecoder(limit), bytewise(body)) == whole
 
 
+class _ScannedSequence(JSONSequenceDecoder):
+    """The sequence decoder without its shortcuts (whole lines checked at C
+    speed, a line's start held unscanned): every byte scanned. What the
+    shortcuts must give, however the input is cut."""
+
+    def _whole_lines(self, chunk: bytes, pos: int, end: int, events: list[ServerSentEvent]) -> int:
+        return pos
+
+    def _hold(self, chunk: bytes, pos: int) -> int:
+        self._start = pos
+        return pos
+
+
+_line = st.sampled_from(
+    [
+        b'{"a": 1}',
+        b'{"model":"m","message":{"content":"x"},"done":false}',
+        b'{"a": [1, 2]}',
+        b'{"a": "}"}',
+        b'{"a": "]"}',
+        b'{"a": 1}{"b": 2}',  # two values on a line
+        b'{"a": 1} {"b": 2}',
+        b'{"a": 1},{"b": 2}',  # a comma between them
+        b'{"a": 1}]',
+        b'{"a": 1]',  # the scanner takes "]" for a close
+        b'{"a": [1}',
+        b'{"a": tru}',  # balanced, not JSON: one value all the same
+        b'{"a": "x}',  # a string open at the line end
+        b'{"b": "y\\"}',
+        b'{"a": 1} ',
+        b'{"a": 1}\r',
+        b' {"a": 1}',
+        b"",
+        b"x",
+        b"[1]",
+        b'{"s": "' + b"x" * 60 + b'"}',  # larger than a small limit
+        b"{" * 300 + b"}" * 300,  # nested deeper than msgspec reads
+        b'{"a": {',  # a value over several lines
+        b'"b": 1}}',
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    lines=st.lists(_line, max_size=12),
+    limit=st.sampled_from([40, 200, LIMIT]),
+    end=st.sampled_from([b"\n", b""]),
+    data=st.data(),
+)
+def test_sequence_shortcuts_give_what_the_scanner_gives(
+    lines: list[bytes], limit: int, end: bytes, data: Any
+) -> None:
+    # NDJSON whose lines are not all one object each (two on a line, a stray
+    # "]", white space, a value across lines, garbage, too large or too deep):
+    # the events and the error are the scanner's, however the input is cut.
+    # Each read hands over the same events as the scanner's (a value as soon
+    # as it closes).
+    body = b"\n".join(lines) + end
+    points = data.draw(st.lists(st.integers(0, len(body)), max_size=8))
+    for pieces in ([body], cut(body, points), bytewise(body)):
+        assert reads(JSONSequenceDecoder(limit), pieces) == reads(_ScannedSequence(limit), pieces)
+
+
+def reads(decoder: JSONSequenceDecoder, pieces: list[bytes]) -> tuple[list[Any], Any]:
+    """The events of each call (``feed`` per piece, then ``close``), and the error."""
+    out: list[Any] = []
+    try:
+        for piece in pieces:
+            out.append([(e.raw, e.index, e.terminated) for e in decoder.feed(piece)])
+        out.append([(e.raw, e.index, e.terminated) for e in decoder.close()])
+    except ProtocolError as error:
+        return out, (error.message, error.excerpt, error.position)
+    return out, None
+
+
 # -- telling the framing -------------------------------------------------------------------
 
 

@@ -24,8 +24,10 @@ has none).
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 from enum import Enum
+from itertools import repeat
 from typing import ClassVar, Final, NoReturn
 
 import msgspec
@@ -403,6 +405,11 @@ class JSONSequenceDecoder(_JSONValues):
     is one JSON document. Anything else between the objects is a
     ``ProtocolError``.
 
+    NDJSON is read a line at a time where it can be: a read's whole lines
+    that each hold one object are checked in bulk, at C speed, and a line cut
+    by the end of a read is held unscanned until the rest comes. Anything else
+    is scanned byte by byte; both give the same events and errors.
+
     Args:
         max_event_size: the largest object accepted, in bytes.
     """
@@ -411,6 +418,26 @@ class JSONSequenceDecoder(_JSONValues):
     _value = "JSON value"
     _item = "value"
     _body = "a body of JSON values"
+
+    def __init__(self, max_event_size: int) -> None:
+        super().__init__(max_event_size)
+        # The start of a value held in ``_element`` without being scanned (see _hold).
+        self._unscanned = False
+
+    def _scan(self, chunk: bytes, events: list[ServerSentEvent]) -> None:
+        if self._unscanned:
+            held = self._element
+            if _closes(chunk, 0) or len(held) + len(chunk) > self.max_event_size:
+                # Scan the held start of the value with these bytes, as if the
+                # input had been cut before it: the same events and errors.
+                self._unscanned = False
+                self._base -= len(held)
+                chunk = bytes(held) + chunk
+                held.clear()
+            else:
+                held += chunk
+                return
+        super()._scan(chunk, events)
 
     def _between(self, chunk: bytes, pos: int, events: list[ServerSentEvent]) -> int:
         n = len(chunk)
@@ -425,11 +452,24 @@ class JSONSequenceDecoder(_JSONValues):
                     pos = self._whole_lines(chunk, pos, end, events)
                     if pos != start:
                         continue
+                elif not _closes(chunk, pos) and n - pos <= self.max_event_size:
+                    return self._hold(chunk, pos)
                 self._start = pos
                 return pos
             else:
                 self._bad(chunk, pos)
         return pos
+
+    def _hold(self, chunk: bytes, pos: int) -> int:
+        # The value that starts at `pos` runs to the chunk's end, and nothing
+        # there can close it (no "}" nor "]", which the scanner would take for
+        # its end): it is held unscanned, so the line it starts is read whole
+        # with the next bytes (by _whole_lines, at C speed) instead of scanned
+        # here and there. Nothing in it could be an event or an error before
+        # then: it is all inside the value. Returns the chunk's end.
+        self._element += memoryview(chunk)[pos:]
+        self._unscanned = True
+        return len(chunk)
 
     def _whole_lines(self, chunk: bytes, pos: int, end: int, events: list[ServerSentEvent]) -> int:
         # The fast path: each line from `pos` (up to the chunk's last LF, `end`)
@@ -438,12 +478,41 @@ class JSONSequenceDecoder(_JSONValues):
         # it; trailing bytes refused) instead of scanned. Returns where the
         # first other line starts: the scanner takes it from there. The scanner
         # would give the same events, so the split of the input changes nothing.
-        # One split per read, not a find per line: -15% of the framing's time.
+        block = chunk[pos:end]
+        lines = block.split(b"\n")
         count = self.count
+        breaks = len(lines) - 1
+        # The common read, in bulk (no Python step per line): every line
+        # starts with "{" and ends with "}" (so has no white space around its
+        # object: the lines are the events as they are), none is larger than
+        # the limit, and each is one valid JSON value.
+        if (
+            block[-1] == 125  # }
+            and block.count(b"}\n{") == breaks
+            and len(block) <= self.max_event_size
+        ):
+            try:
+                _consume(map(_validate, lines))
+            except (msgspec.DecodeError, RecursionError):
+                pass
+            else:
+                events.extend(
+                    map(
+                        ServerSentEvent,
+                        lines,
+                        _MESSAGES,
+                        _NONES,
+                        _NONES,
+                        range(count, count + breaks + 1),
+                    )
+                )
+                self.count = count + breaks + 1
+                return end
+        # Line by line, up to the first line that is not one object.
         limit = self.max_event_size
         append = events.append
         try:
-            for line in chunk[pos:end].split(b"\n"):
+            for line in lines:
                 if line[:1] != b"{":
                     break
                 piece = line.rstrip(b" \t\r")
@@ -461,6 +530,19 @@ class JSONSequenceDecoder(_JSONValues):
 
 _validate: Final = msgspec.json.Decoder(msgspec.Raw).decode
 _MESSAGE: Final = "message"  # an event's type when the framing names none
+_MESSAGES: Final = repeat(_MESSAGE)
+_NONES: Final = repeat(None)
+
+
+def _closes(chunk: bytes, pos: int) -> bool:
+    # Whether a byte from `pos` on may close a value: the scanner counts
+    # both "}" and "]".
+    return chunk.find(b"}", pos) >= 0 or chunk.find(b"]", pos) >= 0
+
+
+def _consume(values: Iterable[object]) -> None:
+    # Run an iterator to its end at C speed, keeping nothing.
+    deque(values, maxlen=0)
 
 
 def ndjson(payloads: Iterable[bytes]) -> bytes:

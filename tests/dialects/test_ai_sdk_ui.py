@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streamfold import StreamParser
 from streamfold.dialects import detect
@@ -20,7 +22,8 @@ from streamfold.dialects.ai_sdk_ui import AISDKUIMessageStream, normalise_usage
 from streamfold.events import ReasoningDone, ResponseStarted
 from streamfold.sse import ServerSentEvent
 
-from ..corpus import FIXTURES
+from ..corpus import FIXTURES, HypothesisChooser, hostile
+from .typed_path import dict_path_difference
 
 FIXTURE_DIR = FIXTURES / "ai_sdk_ui"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -243,3 +246,91 @@ def test_interleaved_parts_stay_apart() -> None:
     texts = [p["text"] for p in parser.snapshot.response["parts"]]
     assert texts == ["A1A2", "B1"]
     assert parser.snapshot.text == "A1B1A2"
+
+
+# -- the typed path gives what the dict path gives ------------------------------------------
+
+_START = [
+    {"type": "start", "messageId": "m1"},
+    {"type": "text-start", "id": "t1"},
+    {"type": "reasoning-start", "id": "r1"},
+    {"type": "tool-input-start", "toolCallId": "c1", "toolName": "get"},
+]
+
+
+@pytest.mark.parametrize(
+    "hot",
+    [
+        pytest.param([{"type": "text-delta", "id": "t1", "delta": "a"}], id="text"),
+        pytest.param([{"type": "text-delta", "id": "t1", "delta": ""}], id="empty"),
+        pytest.param([{"type": "reasoning-delta", "id": "r1", "delta": "b"}], id="reasoning"),
+        pytest.param(
+            [
+                {"type": "text-delta", "id": "t1", "delta": "a"},
+                {"type": "reasoning-delta", "id": "r1", "delta": "b"},
+                {"type": "text-delta", "id": "t1", "delta": "c"},
+            ],
+            id="interleaved",
+        ),
+        pytest.param([{"type": "reasoning-delta", "id": "t1", "delta": "b"}], id="other-kind"),
+        pytest.param([{"type": "text-delta", "id": "t9", "delta": "a"}], id="no-part"),
+        pytest.param(
+            [
+                {"type": "text-delta", "id": "t1", "delta": "a"},
+                {"type": "text-end", "id": "t1"},
+                {"type": "text-delta", "id": "t1", "delta": "late"},
+            ],
+            id="after-the-end",
+        ),
+        pytest.param(
+            [
+                {"type": "text-delta", "id": "t1", "delta": "a"},
+                {"type": "text-start", "id": "t1"},
+                {"type": "text-delta", "id": "t1", "delta": "b"},
+            ],
+            id="started-again",
+        ),
+        pytest.param(
+            [{"type": "text-delta", "id": "t1", "delta": "a", "providerMetadata": {"x": 1}}],
+            id="metadata",
+        ),
+        pytest.param(
+            [{"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": "{"}], id="tool"
+        ),
+        pytest.param(
+            [{"type": "tool-input-delta", "toolCallId": "c9", "inputTextDelta": "{"}], id="no-call"
+        ),
+        pytest.param(
+            [
+                {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": "{"},
+                {
+                    "type": "tool-input-available",
+                    "toolCallId": "c1",
+                    "toolName": "get",
+                    "input": {},
+                },
+                {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": "}"},
+            ],
+            id="tool-after-input",
+        ),
+    ],
+)
+def test_the_typed_path_folds_what_the_dict_path_folds(hot: list[dict[str, Any]]) -> None:
+    # The same events, message, warnings and error with the typed path as
+    # without it, strict or lenient.
+    raw = sse(*_START, *hot, *hot, {"type": "finish"})
+    assert dict_path_difference(raw, AISDKUIMessageStream) is None
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(PATHS), label="recording")
+    raw = hostile(HypothesisChooser(data), path.read_bytes())
+    assert dict_path_difference(raw, AISDKUIMessageStream) is None

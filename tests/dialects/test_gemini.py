@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import streamfold
 from streamfold import (
@@ -36,7 +38,17 @@ from streamfold.dialects.gemini import (
 from streamfold.events import Event
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
-from ..corpus import CORPUS, FIXTURES, bytewise, corpus_files, fold_checked, fold_pieces
+from ..corpus import (
+    CORPUS,
+    FIXTURES,
+    HypothesisChooser,
+    bytewise,
+    corpus_files,
+    fold_checked,
+    fold_pieces,
+    hostile,
+)
+from .typed_path import dict_path_difference
 
 GEMINI_FIXTURES = FIXTURES / "gemini"
 SSE_FIXTURES = sorted(path.name for path in GEMINI_FIXTURES.glob("*.sse"))
@@ -1103,3 +1115,92 @@ def test_streamed_arguments_parse_incrementally() -> None:
     [done] = [e for e in events if isinstance(e, ToolCallDone)]
     assert updates and done.parse_error is None
     assert done.value["passenger"] == {"name": "Ada Lovelace"}
+
+
+# -- the typed path gives what the dict path gives ------------------------------------------
+
+
+def _chunk(**fields: Any) -> dict[str, Any]:
+    return {"modelVersion": "gemini-2.5-flash", "responseId": "r1", **fields}
+
+
+def _text(text: Any, thought: Any = None, index: Any = 0, **extra: Any) -> dict[str, Any]:
+    part: dict[str, Any] = {"text": text}
+    if thought is not None:
+        part["thought"] = thought
+    return {"content": {"parts": [part], "role": "model"}, "index": index, **extra}
+
+
+_FIRST = _chunk(candidates=[_text("Hi")])
+_THINKING = _chunk(candidates=[_text("hm", thought=True)])
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param([_chunk(candidates=[_text(" there")])], id="text"),
+        pytest.param([_chunk(candidates=[_text("")])], id="empty-text"),
+        pytest.param([_chunk(candidates=[_text("x", thought=True)])], id="thought-after-text"),
+        pytest.param([_THINKING, _chunk(candidates=[_text("a")])], id="text-after-thought"),
+        pytest.param([_chunk(candidates=[_text("x", index=1)])], id="new-candidate"),
+        pytest.param([_chunk(candidates=[_text("x", index=None)])], id="null-index"),
+        pytest.param([_chunk(candidates=[{"index": 0}])], id="no-content"),
+        pytest.param([_chunk(candidates=[{"content": {"role": "model"}}])], id="no-parts"),
+        pytest.param([_chunk(candidates=[])], id="no-candidates"),
+        pytest.param([_chunk(candidates=[_text("a"), _text("b", index=1)])], id="two-candidates"),
+        pytest.param(
+            [_chunk(candidates=[{"content": {"parts": [{"text": "a"}, {"text": "b"}]}}])],
+            id="two-parts",
+        ),
+        pytest.param(
+            [_chunk(candidates=[_text("a")], createTime="2026-01-01T00:00:00Z")],
+            id="create-time-first-seen",
+        ),
+        pytest.param([_chunk(candidates=[_text("a")], createTime=5)], id="create-time-a-number"),
+        pytest.param([_chunk(candidates=[_text("a")], modelVersion="other")], id="model-again"),
+        pytest.param(
+            [_chunk(candidates=[_text("a")], usageMetadata={"promptTokenCount": 3})], id="usage"
+        ),
+        pytest.param([_chunk(candidates=[_text("a", finishReason="STOP")])], id="finish"),
+        pytest.param([_chunk(candidates=[_text("a")], extra=1)], id="unknown-field"),
+        pytest.param([_chunk(candidates=[_text(5)])], id="text-a-number"),
+    ],
+)
+@pytest.mark.parametrize(
+    "first",
+    [
+        _FIRST,
+        _chunk(candidates=[_text("Hi")], createTime="2026-01-01T00:00:00Z"),
+        {"candidates": [_text("Hi")]},
+    ],
+    ids=["usual", "create-time", "bare"],
+)
+def test_the_typed_path_folds_what_the_dict_path_folds(
+    chunks: list[dict[str, Any]], first: dict[str, Any]
+) -> None:
+    # The chunks after the first, well formed or not: the same events,
+    # response, warnings and error with the typed path as without it.
+    raw = b"".join(
+        b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n"
+        for chunk in (
+            first,
+            *chunks,
+            *chunks,
+            _chunk(candidates=[{"content": {"parts": [{"text": "!"}]}, "finishReason": "STOP"}]),
+        )
+    )
+    assert dict_path_difference(raw, Gemini) is None
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(SSE_FIXTURES), label="recording")
+    raw = hostile(HypothesisChooser(data), fixture(path))
+    assert dict_path_difference(raw, Gemini) is None

@@ -14,17 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streamfold import StreamParser
 from streamfold.adapters.client import build_request, stream
-from streamfold.dialects.ollama import normalise_usage, unified_done_reason
+from streamfold.dialects.ollama import (
+    OllamaChat,
+    OllamaGenerate,
+    normalise_usage,
+    unified_done_reason,
+)
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError, UsageError
 from streamfold.events import Event, ToolCallDone
 from streamfold.framing import ndjson
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
-from ..corpus import FIXTURES, fold_checked, fold_pieces
+from ..corpus import FIXTURES, HypothesisChooser, fold_checked, fold_pieces, hostile
+from .typed_path import dict_path_difference
 
 HERE = FIXTURES / "ollama"
 
@@ -426,3 +434,72 @@ def test_the_wire_fixtures_are_the_recordings_framed(path: Path) -> None:
     source = (HERE / f"{stem}.sse").read_bytes()
     assert path.read_bytes() == lines(source)
     assert folded(path.read_bytes()) == folded(source)
+
+
+# -- the typed path gives what the dict path gives ------------------------------------------
+
+_HEAD = {"model": "qwen3:8b", "created_at": "2026-01-01T00:00:00Z", "done": False}
+
+
+def _chat_line(**message: Any) -> dict[str, Any]:
+    return {**_HEAD, "message": {"role": "assistant", "content": "", **message}}
+
+
+def _generate_line(**fields: Any) -> dict[str, Any]:
+    return {**_HEAD, "response": "", **fields}
+
+
+def _line(dialect: type[OllamaChat], **fields: Any) -> dict[str, Any]:
+    if dialect is OllamaChat:
+        return _chat_line(**fields)
+    return _generate_line(**{"response" if k == "content" else k: v for k, v in fields.items()})
+
+
+@pytest.mark.parametrize("dialect", [OllamaChat, OllamaGenerate], ids=["chat", "generate"])
+@pytest.mark.parametrize(
+    ("first", "hot"),
+    [
+        pytest.param({}, {"content": "Hi"}, id="text"),
+        pytest.param({}, {"thinking": "hm"}, id="thinking"),
+        pytest.param({}, {"content": ""}, id="empty"),
+        pytest.param({"model": ""}, {"content": "a"}, id="model-only-later"),
+        pytest.param({}, {"model": "", "content": "a"}, id="model-empty"),
+        pytest.param({}, {"model": "other", "content": "a"}, id="model-changes"),
+        pytest.param({"done": "no"}, {"content": "a"}, id="done-not-a-boolean"),
+        pytest.param({"created_at": None}, {"content": "a"}, id="created-at-null"),
+        pytest.param({}, {"role": "tool", "content": "a"}, id="role"),
+        pytest.param({}, {"content": "a", "extra": 1}, id="unknown-field"),
+        pytest.param({}, {"content": 5}, id="content-a-number"),
+        pytest.param({}, {"done": True, "done_reason": "stop"}, id="done"),
+    ],
+)
+def test_the_typed_path_folds_what_the_dict_path_folds(
+    dialect: type[OllamaChat], first: dict[str, Any], hot: dict[str, Any]
+) -> None:
+    # The lines after the first, well formed or not: the same events,
+    # response, warnings and error with the typed path as without it.
+    head: dict[str, Any] = {
+        key: hot.pop(key) for key in ("model", "done", "done_reason", "extra") if key in hot
+    }
+    first_line: dict[str, Any] = {**_line(dialect, content="Hi"), **first}
+    later: dict[str, Any] = {**_line(dialect, **hot), **head}
+    last: dict[str, Any] = {**_line(dialect), "done": True, "done_reason": "stop", "eval_count": 3}
+    for lines in ([first_line, later, later, last], [first_line, later, later]):
+        raw = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
+        assert dict_path_difference(raw, dialect) is None
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
+    paths = sorted((FIXTURES / "ollama").glob("*.sse"))
+    path = data.draw(st.sampled_from(paths), label="recording")
+    raw = hostile(HypothesisChooser(data), path.read_bytes())
+    dialect = OllamaGenerate if path.name.startswith("generate") else OllamaChat
+    assert dict_path_difference(raw, dialect) is None

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import streamfold
 from streamfold import (
@@ -31,7 +33,16 @@ from streamfold.fold import Accumulator
 from streamfold.result import Result
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
-from ..corpus import FIXTURES, check_order, corpus_files, features, fold_pieces
+from ..corpus import (
+    FIXTURES,
+    HypothesisChooser,
+    check_order,
+    corpus_files,
+    features,
+    fold_pieces,
+    hostile,
+)
+from .typed_path import dict_path_difference
 
 FIXTURE_DIR = FIXTURES / "openai_responses"
 FIXTURE_FILES = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -1318,3 +1329,121 @@ def test_a_wrong_type_in_an_optional_field_is_tolerated(number: int, path: str, 
         assert error is None and result is not None and result.complete
         assert result.text == "Hi" and result.finish_reason == "stop"
         assert [e.type for e in events].count("text.done") == 1
+
+
+# -- the typed path gives what the dict path gives ------------------------------------------
+
+
+def _hot_stream(*hot: dict[str, Any], event_lines: bool = True) -> bytes:
+    """A message, a reasoning item and a function call opened, then ``hot``
+    events, then the items' ends: each hot event reaches a known part."""
+    text = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    summary = {"item_id": "rs_1", "output_index": 1, "summary_index": 0}
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": []}
+    refusal = {"type": "refusal", "refusal": ""}
+    return sse(
+        created(),
+        added(0, {**message(""), "status": "in_progress", "content": []}),
+        {"type": "response.content_part.added", **text, "part": {"type": "output_text"}},
+        {"type": "response.content_part.added", **text, "content_index": 1, "part": refusal},
+        added(1, reasoning),
+        {"type": "response.reasoning_summary_part.added", **summary, "part": {}},
+        added(2, {**function_call(""), "status": "in_progress"}),
+        added(3, {"type": "web_search_call", "id": "ws_1"}),
+        *hot,
+        item_done(2, function_call('{"a": 1}')),
+        {"type": "response.function_call_arguments.delta", "output_index": 2, "delta": "x"},
+        completed(),
+        event_lines=event_lines,
+    )
+
+
+_TEXT = {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0}
+_SUMMARY = {"type": "response.reasoning_summary_text.delta", "output_index": 1}
+_ARGUMENTS = {"type": "response.function_call_arguments.delta", "output_index": 2}
+
+
+@pytest.mark.parametrize(
+    "hot",
+    [
+        pytest.param([{**_TEXT, "content_index": 0, "delta": "Hi"}], id="text"),
+        pytest.param([{**_TEXT, "content_index": 0, "delta": ""}], id="empty-text"),
+        pytest.param([{**_TEXT, "content_index": 1, "delta": "No"}], id="text-of-a-refusal"),
+        pytest.param([{**_TEXT, "content_index": 5, "delta": "x"}], id="text-of-no-part"),
+        pytest.param(
+            [{**_TEXT, "output_index": 9, "content_index": 0, "delta": "x"}], id="no-item"
+        ),
+        pytest.param(
+            [{**_TEXT, "content_index": 0, "delta": "a", "logprobs": [{"token": "a"}]}],
+            id="logprobs",
+        ),
+        pytest.param(
+            [{**_TEXT, "content_index": 0, "delta": "a", "obfuscation": "xyz", "new": [1]}],
+            id="unknown-fields",
+        ),
+        pytest.param([{**_TEXT, "content_index": 0, "delta": 5}], id="delta-a-number"),
+        pytest.param([{**_TEXT, "content_index": 0, "delta": "a", "logprobs": None}], id="null"),
+        pytest.param([{**_SUMMARY, "summary_index": 0, "delta": "th"}], id="summary"),
+        pytest.param([{**_SUMMARY, "summary_index": 3, "delta": "th"}], id="summary-no-part"),
+        pytest.param([{**_SUMMARY, "output_index": 0, "summary_index": 0}], id="no-delta"),
+        pytest.param([{**_ARGUMENTS, "delta": '{"a"'}], id="arguments"),
+        pytest.param([{**_ARGUMENTS, "output_index": 3, "delta": "q"}], id="arguments-of-a-search"),
+        pytest.param(
+            [{**_ARGUMENTS, "output_index": 0, "delta": "q"}], id="arguments-of-a-message"
+        ),
+        pytest.param(
+            [{**_TEXT, "content_index": 0, "delta": "a", "sequence_number": 40}], id="jump"
+        ),
+        pytest.param(
+            [{**_TEXT, "content_index": 0, "delta": "a", "sequence_number": 2}], id="back"
+        ),
+        pytest.param(
+            [{**_TEXT, "content_index": 0, "delta": "a", "sequence_number": True}], id="bool"
+        ),
+        pytest.param(
+            [
+                "event: response.output_text.delta\n"
+                'data: {"output_index": 0, "content_index": 0, "delta": "untyped"}\n\n'
+            ],
+            id="type-from-the-event-line",
+        ),
+        pytest.param(
+            [
+                "event: response.output_text.delta\n"
+                'data: {"type": "response.refusal.delta", "output_index": 0, "content_index": 1, '
+                '"delta": "No"}\n\n'
+            ],
+            id="event-line-disagrees",
+        ),
+        pytest.param(
+            [
+                "event: response.output_text.delta\n"
+                'data: {"type": "response.output_text.delta", "type": "response.refusal.delta", '
+                '"output_index": 0, "content_index": 1, "delta": "No"}\n\n'
+            ],
+            id="type-twice",
+        ),
+    ],
+)
+@pytest.mark.parametrize("event_lines", [True, False], ids=["event-lines", "data-only"])
+def test_the_typed_path_folds_what_the_dict_path_folds(hot: list[Any], event_lines: bool) -> None:
+    # Each hot event (text, summary and argument deltas), well formed or not:
+    # the same events, response, warnings and error with the typed path as
+    # without it.
+    raw = _hot_stream(*hot, *hot, event_lines=event_lines)
+    assert dict_path_difference(raw, OpenAIResponses) is None
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
+    paths = sorted(FIXTURE_DIR.glob("*.sse"))
+    path = data.draw(st.sampled_from(paths), label="recording")
+    raw = hostile(HypothesisChooser(data), path.read_bytes())
+    assert dict_path_difference(raw, OpenAIResponses) is None

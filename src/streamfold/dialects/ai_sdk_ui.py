@@ -53,6 +53,8 @@ __all__ = [
 ]
 
 _CHOICE: Final = 0  # one message: choice 0 of the unified view
+_TEXT: Final = PartKind.TEXT
+_REASONING: Final = PartKind.REASONING
 
 #: The response headers of a UI message stream (the AI SDK's ``UI_MESSAGE_STREAM_HEADERS``
 #: less ``content-type`` and the hop-by-hop ``connection``).
@@ -268,10 +270,21 @@ class _TextPart(NativePart):
 class _ToolPart:
     """A tool call of the message (``tool-<name>``, or ``dynamic-tool``)."""
 
-    __slots__ = ("built", "built_at", "call", "chunk", "fields", "input", "revision", "state")
+    __slots__ = (
+        "built",
+        "built_at",
+        "call",
+        "call_id",
+        "chunk",
+        "fields",
+        "input",
+        "revision",
+        "state",
+    )
 
-    def __init__(self, chunk: dict[str, Any], call: ToolCallView) -> None:
+    def __init__(self, chunk: dict[str, Any], call: ToolCallView, call_id: str) -> None:
         self.chunk = chunk  # the chunk that introduced it
+        self.call_id = call_id  # its key, in _tools and the accumulator
         self.call = call  # the accumulator's call: its input as JSON text
         # Grows with every chunk that reaches the call: the native part is built
         # again only then.
@@ -356,6 +369,10 @@ class AISDKUIMessageStream(Dialect):
         self._text: dict[tuple[PartKind, str], _TextPart] = {}  # open parts by (kind, id)
         self._tools: dict[str, _ToolPart] = {}
         self._usage_raw: Any = None
+        self._started = False  # the accumulator's started, as the typed path reads it
+        # The typed path's last text or reasoning part, and its last call (see fast).
+        self._hot_part: _TextPart | None = None
+        self._hot_tool: _ToolPart | None = None
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -392,6 +409,7 @@ class AISDKUIMessageStream(Dialect):
             raise _protocol(event, "is not a chunk (a JSON object with a type)")
         if not self.acc.started and kind not in _BEFORE_START:
             self.acc.start(None, None, None)  # no `start` chunk: a nameless message
+            self._started = True
         handler = _HANDLERS.get(kind)
         if handler is not None:
             return handler(self, chunk, event) is True
@@ -404,8 +422,10 @@ class AISDKUIMessageStream(Dialect):
     def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedTextDelta): True when the chunk was folded
         # here. Every check comes before any side effect, so a False leaves the
-        # chunk to the dict path (which raises the precise error).
-        if not self.acc.started:
+        # chunk to the dict path (which raises the precise error). The part
+        # (or call) the last delta went to is kept: a run of deltas for one
+        # part finds it without a lookup.
+        if not self._started:
             return False
         try:
             typed = self._decode_typed(event.raw)
@@ -413,23 +433,35 @@ class AISDKUIMessageStream(Dialect):
             return False
         if isinstance(typed, _TypedToolDelta):
             call_id = typed.toolCallId
-            tool = self._tools.get(call_id) if call_id else None
-            if tool is None:
-                return False
+            tool = self._hot_tool
+            if tool is not None and call_id == tool.call_id:
+                call_id = tool.call_id  # its hash is known
+            else:
+                tool = self._tools.get(call_id) if call_id else None
+                if tool is None:
+                    return False
+                self._hot_tool = tool
             tool.revision += 1
             if typed.inputTextDelta and tool.state == "input-streaming":
                 self.acc.tool_arguments(_CHOICE, call_id, typed.inputTextDelta)
             return True
-        kind = PartKind.TEXT if isinstance(typed, _TypedTextDelta) else PartKind.REASONING
-        part = self._text.get((kind, typed.id)) if typed.id else None
-        if part is None or part.done:
-            return False
+        kind = _TEXT if type(typed) is _TypedTextDelta else _REASONING
+        part = self._hot_part
+        if part is None or part.done or part.kind is not kind or part.id != typed.id:
+            part = self._text.get((kind, typed.id)) if typed.id else None
+            if part is None or part.done:
+                return False
+            self._hot_part = part
         part.revision += 1
-        if typed.delta:
-            if kind is PartKind.TEXT:
-                part.add(self.acc.text(_CHOICE, typed.delta, part))
+        delta = typed.delta
+        if delta:
+            if kind is _TEXT:
+                handle = self.acc.text(_CHOICE, delta, part)
             else:
-                part.add(self.acc.reasoning(_CHOICE, typed.delta, part))
+                handle = self.acc.reasoning(_CHOICE, delta, part)
+            held = part.parts  # part.add(handle), inlined
+            if not held or held[-1] is not handle:
+                held.append(handle)
         return True
 
     # -- the message -------------------------------------------------------------------
@@ -453,6 +485,7 @@ class AISDKUIMessageStream(Dialect):
         # protocol has no field for it; streamfold's encoder puts it there).
         metadata = self.metadata if type(self.metadata) is dict else {}
         self.acc.start(message_id, str_or_none(metadata.get("model")), None)
+        self._started = True
 
     def _metadata(self, metadata: Any) -> None:
         if metadata is None:
@@ -517,6 +550,7 @@ class AISDKUIMessageStream(Dialect):
         part_id = _part_id(chunk, event)
         part = _TextPart(kind, part_id, chunk.get("providerMetadata"))
         self._text[(kind, part_id)] = part
+        self._hot_part = None  # it may have been the part of this id
         self.parts.append(part)
         if kind is PartKind.REASONING:
             # A reasoning part may carry no text (redacted): it still gets its done.
@@ -577,7 +611,7 @@ class AISDKUIMessageStream(Dialect):
                 kind=FREE_TEXT_KIND if text else "function",
                 server=chunk.get("providerExecuted") is True,
             )
-            part = self._tools[call_id] = _ToolPart(chunk, call)
+            part = self._tools[call_id] = _ToolPart(chunk, call, call_id)
             self.parts.append(part)
         part.revision += 1
         return part

@@ -136,6 +136,7 @@ class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     createTime: Any = msgspec.UNSET
 
 
+_UNSET: Final = msgspec.UNSET
 _PATH_NAME: Final = re.compile(r"[^.\[\]]+")
 # An index of more than 18 digits is past the end of any array that can exist
 # (and int() refuses more than 4,300): such a path is not accepted.
@@ -608,6 +609,7 @@ class Gemini(Dialect):
         self._decode_typed: Callable[[bytes], _TypedChunk] = typed_decoder(_TypedChunk)
         self.fields: dict[str, str] = {}
         self.extra: dict[str, Any] = {}  # unknown top-level fields: the last non-null wins
+        self._fields_missing: tuple[str, ...] | None = None  # set once started
         self.candidates: dict[int, _Candidate] = {}
         self.prompt_feedback: dict[str, Any] | None = None
         self.usage_raw: dict[str, Any] | None = None  # the last report with token counts
@@ -686,41 +688,92 @@ class Gemini(Dialect):
         # when the chunk was folded here. Every check comes before any side
         # effect, so a False leaves the chunk to the dict path (a response
         # field seen first, a text part of another kind than the open one).
-        if not self.acc.started:
-            return False
+        missing = self._fields_missing
+        if missing is None:
+            return False  # not started
         try:
             chunk = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
-        fields = self.fields
-        if len(fields) < len(_RESPONSE_FIELDS):
-            for key in _RESPONSE_FIELDS:
-                value = getattr(chunk, key)
-                if key not in fields and isinstance(value, str) and value:
-                    return False
+        if (
+            missing
+            and (
+                (chunk.createTime is not _UNSET and "createTime" in missing)
+                or (chunk.modelVersion is not _UNSET and "modelVersion" in missing)
+                or (chunk.responseId is not _UNSET and "responseId" in missing)
+            )
+            and _new_field(chunk, missing)
+        ):
+            return False
+        raws = chunk.candidates
+        if len(raws) != 1:
+            return self._fast_candidates(chunk)
+        # One candidate, as nearly every chunk has: the loops of
+        # _fast_candidates, unrolled.
+        raw = raws[0]
+        index = raw.index
+        state = self.candidates.get(0 if index is _UNSET else index)
+        if state is None:
+            return False
+        content = raw.content
+        current = state.current_text
+        if content is not _UNSET:
+            parts = content.parts
+            if parts is not _UNSET:
+                for part in parts:
+                    if part.text and (current is None or current.thought != part.thought):
+                        return False
+        if index is not _UNSET:
+            state.index_seen = True
+        if content is not _UNSET:
+            state.content_seen = True
+            if content.role:
+                state.role = content.role
+            parts = content.parts
+            if parts is not _UNSET and current is not None:
+                acc = self.acc
+                for part in parts:
+                    text = part.text
+                    if not text:
+                        continue  # an empty text part carries nothing (_is_closing_empty_text)
+                    current.revision += 1
+                    if part.thought:
+                        handle = acc.reasoning(state.index, text)
+                    else:
+                        handle = acc.text(state.index, text)
+                    held = current.parts  # current.add(handle), inlined
+                    if not held or held[-1] is not handle:
+                        held.append(handle)
+        usage = chunk.usageMetadata
+        if usage is not _UNSET:
+            self._usage(usage)
+        return True
+
+    def _fast_candidates(self, chunk: _TypedChunk) -> bool:
+        # fast() for a chunk of any number of candidates.
         candidates = self.candidates
         for position, raw in enumerate(chunk.candidates):
-            state = candidates.get(position if raw.index is msgspec.UNSET else raw.index)
+            state = candidates.get(position if raw.index is _UNSET else raw.index)
             if state is None:
                 return False
             content = raw.content
-            if content is not msgspec.UNSET and content.parts is not msgspec.UNSET:
+            if content is not _UNSET and content.parts is not _UNSET:
                 current = state.current_text
                 for part in content.parts:
                     if part.text and (current is None or current.thought != part.thought):
                         return False
         acc = self.acc
         for position, raw in enumerate(chunk.candidates):
-            state = candidates[position if raw.index is msgspec.UNSET else raw.index]
-            if raw.index is not msgspec.UNSET:
+            state = candidates[position if raw.index is _UNSET else raw.index]
+            if raw.index is not _UNSET:
                 state.index_seen = True
             content = raw.content
-            if content is msgspec.UNSET:
+            if content is _UNSET:
                 continue
             state.content_seen = True
             if content.role:
                 state.role = content.role
-            if content.parts is msgspec.UNSET:
+            if content.parts is _UNSET:
                 continue
             current = state.current_text
             for part in content.parts:
@@ -732,7 +785,7 @@ class Gemini(Dialect):
                     current.add(acc.reasoning(state.index, text))
                 else:
                     current.add(acc.text(state.index, text))
-        if chunk.usageMetadata is not msgspec.UNSET:
+        if chunk.usageMetadata is not _UNSET:
             self._usage(chunk.usageMetadata)
         return True
 
@@ -759,6 +812,9 @@ class Gemini(Dialect):
                 fields.get("modelVersion"),
                 rfc3339_seconds(fields.get("createTime")),
             )
+        # The response fields a typed chunk may not carry (its first one is
+        # the dict path's), once started.
+        self._fields_missing = tuple(key for key in _RESPONSE_FIELDS if key not in fields)
         extra = chunk.keys() - _KNOWN_TOP
         if extra:
             for key in extra:
@@ -1074,6 +1130,16 @@ class Gemini(Dialect):
         if state.index_seen:
             candidate["index"] = state.index
         return candidate
+
+
+def _new_field(chunk: _TypedChunk, missing: tuple[str, ...]) -> bool:
+    # Whether a typed chunk sets a response field the response has not got
+    # (the dict path keeps the first non-empty string of each).
+    for key in missing:
+        value = getattr(chunk, key)
+        if isinstance(value, str) and value:
+            return True
+    return False
 
 
 def _candidate_index(raw: dict[str, Any], position: int) -> int:

@@ -157,10 +157,17 @@ class OllamaChat(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
-        self._decode_line: Callable[[bytes], _TypedChatLine | _TypedGenerateLine] = typed_decoder(
-            _TypedChatLine if self._nested else _TypedGenerateLine
-        )
+        if self._nested:
+            self._decode_chat: Callable[[bytes], _TypedChatLine] = typed_decoder(_TypedChatLine)
+        else:
+            self._decode_generate: Callable[[bytes], _TypedGenerateLine] = typed_decoder(
+                _TypedGenerateLine
+            )
         self.fields: dict[str, Any] = {}  # the top-level fields, the last value winning
+        # Whether the typed path may fold a line: the stream started, and the
+        # fields a typed line sets are known (model, created_at) or hold what
+        # it would set (done: false).
+        self._typed_ready = False
         self.role: str | None = None
         # Ollama sends each call whole: kept as sent (never mutated), shared
         # with every snapshot. The streamed text and thinking are the accumulator's.
@@ -201,11 +208,15 @@ class OllamaChat(Dialect):
         acc = self.acc
         model = str_or_none(payload.get("model"))
         acc.start(None, model, None)
+        fields = self.fields
         for key, value in payload.items():
             if key not in _STREAMED and value is not None:
                 if key == "model" and not model:
                     continue
-                self.fields[key] = value
+                fields[key] = value
+        self._typed_ready = (
+            "model" in fields and "created_at" in fields and fields.get("done") is False
+        )
         parts = object_or_none(payload.get("message")) if self._nested else payload
         if parts is not None:
             self._parts(parts, event)
@@ -220,35 +231,27 @@ class OllamaChat(Dialect):
     def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedChatLine): True when the line was folded
         # here. Every check comes before any side effect, so a False leaves the
-        # line to the dict path. The fields it sets are known already (the
-        # first line took the dict path), so their order stays the dict path's.
-        if not self.acc.started:
+        # line to the dict path. Taken once the dict path has set the fields a
+        # typed line sets (_typed_ready), so their order stays the dict path's.
+        if not self._typed_ready:
             return False
         try:
-            line = self._decode_line(event.raw)
+            line = self._decode_chat(event.raw)
         except TYPED_REJECTED:
             return False
-        fields = self.fields
-        if line.done or "created_at" not in fields or "done" not in fields:
+        if line.done:
             return False
         model = line.model
-        if model and "model" not in fields:
-            return False
         if model:
-            fields["model"] = model
-        fields["created_at"] = line.created_at
-        fields["done"] = False
-        if isinstance(line, _TypedChatLine):
-            parts = line.message
-            if parts.role:
-                self.role = parts.role
-            thinking, content = parts.thinking, parts.content
-        else:
-            thinking, content = line.thinking, line.response
-        if thinking:
-            self.acc.reasoning(0, thinking)
-        if content:
-            self.acc.text(0, content)
+            self.fields["model"] = model
+        self.fields["created_at"] = line.created_at
+        message = line.message
+        if message.role:
+            self.role = message.role
+        if message.thinking:
+            self.acc.reasoning(0, message.thinking)
+        if message.content:
+            self.acc.text(0, message.content)
         return True
 
     def _parts(self, parts: dict[str, Any], event: ServerSentEvent) -> None:
@@ -342,6 +345,26 @@ class OllamaGenerate(OllamaChat):
     name = "ollama-generate"
     _nested = False
     _text_field = "response"
+
+    def fast(self, event: ServerSentEvent) -> bool:
+        # OllamaChat.fast, for the generate line's shape (see _TypedGenerateLine).
+        if not self._typed_ready:
+            return False
+        try:
+            line = self._decode_generate(event.raw)
+        except TYPED_REJECTED:
+            return False
+        if line.done:
+            return False
+        model = line.model
+        if model:
+            self.fields["model"] = model
+        self.fields["created_at"] = line.created_at
+        if line.thinking:
+            self.acc.reasoning(0, line.thinking)
+        if line.response:
+            self.acc.text(0, line.response)
+        return True
 
     def response(self) -> dict[str, Any]:
         """The ``GenerateResponse`` a call with ``stream: false`` would have returned."""

@@ -59,43 +59,43 @@ _FIELD_EVENTS: Final = {
 _ITEM_FIELDS: Final = {item_type: field for item_type, field in _FIELD_EVENTS.values()}
 
 
-# The hot events, typed: a text delta of a known part, an arguments delta of a
-# known call, and nothing else. Decoded straight into these Structs they cost
-# less than a dict and its gets; any other field or value fails validation and
-# the event takes the dict path, which folds it the same.
-class _TypedTextDelta(
-    msgspec.Struct,
-    tag_field="type",
-    tag="response.output_text.delta",
-    forbid_unknown_fields=True,
-    gc=False,
-):
+# The hot events, typed: a text delta of a known part, a reasoning summary
+# delta of a known part, an arguments delta of a known call, and nothing else.
+# Decoded straight into these Structs they cost less than a dict and its gets;
+# a value of another type fails validation and the event takes the dict path,
+# which folds it the same. Only the fields the dict path reads are declared:
+# the others (item_id, obfuscation...) it ignores for these events (the output
+# index, required here, is what finds the item), so they are skipped unbuilt.
+class _TypedTextDelta(msgspec.Struct, tag_field="type", tag="response.output_text.delta", gc=False):
     output_index: int
     content_index: int
     delta: str
-    item_id: Any = msgspec.UNSET
     sequence_number: int | msgspec.UnsetType = msgspec.UNSET
     logprobs: list[Any] | msgspec.UnsetType = msgspec.UNSET
-    obfuscation: Any = msgspec.UNSET
+
+
+class _TypedSummaryDelta(
+    msgspec.Struct, tag_field="type", tag="response.reasoning_summary_text.delta", gc=False
+):
+    output_index: int
+    summary_index: int
+    delta: str
+    sequence_number: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class _TypedArgumentsDelta(
-    msgspec.Struct,
-    tag_field="type",
-    tag="response.function_call_arguments.delta",
-    forbid_unknown_fields=True,
-    gc=False,
+    msgspec.Struct, tag_field="type", tag="response.function_call_arguments.delta", gc=False
 ):
     output_index: int
     delta: str
-    item_id: Any = msgspec.UNSET
     sequence_number: int | msgspec.UnsetType = msgspec.UNSET
-    obfuscation: Any = msgspec.UNSET
 
 
-_TYPED_EVENTS: Final = frozenset(
-    {"response.output_text.delta", "response.function_call_arguments.delta"}
-)
+_TypedDelta = _TypedTextDelta | _TypedSummaryDelta | _TypedArgumentsDelta
+_TEXT_DELTA: Final = "response.output_text.delta"
+_SUMMARY_DELTA: Final = "response.reasoning_summary_text.delta"
+_ARGUMENTS_DELTA: Final = "response.function_call_arguments.delta"
+_UNNAMED: Final = "message"  # an event without an event line: the data's type decides
 
 # An item whose content arrives before its output_item.added gets the fields its
 # added event would have had (what OpenAI sends there, a valid ResponseOutputMessage
@@ -329,9 +329,17 @@ class OpenAIResponses(Dialect):
 
     def __init__(self, acc: Accumulator) -> None:
         super().__init__(acc)
-        self._decode_typed: Callable[[bytes], _TypedTextDelta | _TypedArgumentsDelta] = (
-            typed_decoder(_TypedTextDelta | _TypedArgumentsDelta)
+        # One decoder per hot event line (a Struct decoded alone checks its tag
+        # when the data has one, as the dict path then reads it), and the union
+        # for events without one.
+        self._decode_text: Callable[[bytes], _TypedTextDelta] = typed_decoder(_TypedTextDelta)
+        self._decode_summary: Callable[[bytes], _TypedSummaryDelta] = typed_decoder(
+            _TypedSummaryDelta
         )
+        self._decode_arguments: Callable[[bytes], _TypedArgumentsDelta] = typed_decoder(
+            _TypedArgumentsDelta
+        )
+        self._decode_delta: Callable[[bytes], _TypedDelta] = typed_decoder(_TypedDelta)
         # The response object's fields, merged over the lifecycle events: the
         # latest event's value of each field wins; `output` is rebuilt.
         self.fields: dict[str, Any] = {}
@@ -453,42 +461,76 @@ class OpenAIResponses(Dialect):
         # The typed path (see _TypedTextDelta): True when the event was folded
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path.
-        if event.event not in _TYPED_EVENTS:
+        name = event.event
+        if name == _TEXT_DELTA:
+            decode: Callable[[bytes], _TypedDelta] = self._decode_text
+        elif name == _ARGUMENTS_DELTA:
+            decode = self._decode_arguments
+        elif name == _SUMMARY_DELTA:
+            decode = self._decode_summary
+        elif name == _UNNAMED:
+            decode = self._decode_delta
+        else:
             return False
         try:
-            typed = self._decode_typed(event.raw)
+            typed = decode(event.raw)
         except TYPED_REJECTED:
             return False
-        if event.event != typed.__struct_config__.tag:
-            return False  # the event line and the data disagree: noted on the dict path
         item = self.items.get(typed.output_index)
         if item is None:
             return False
-        sequence = typed.sequence_number
         if type(typed) is _TypedTextDelta:
             part = item.content.get(typed.content_index)
             if part is None:
                 return False
-            if self._sequence_at(event, None if sequence is msgspec.UNSET else sequence):
+        elif type(typed) is _TypedSummaryDelta:
+            part = item.summary.get(typed.summary_index)
+            if part is None:
+                return False
+        elif item.type != "function_call":
+            return False
+        else:
+            part = None
+        sequence = typed.sequence_number
+        if sequence is not msgspec.UNSET:
+            last = self._sequence
+            # The next number, as nearly every event has it: _sequence_at's first case.
+            if last is not None and sequence == last + 1 and self._replayed_through is None:
+                self._sequence = sequence
+            elif self._sequence_at(event, sequence):
                 return True
-            item.revision += 1
-            part.revision += 1
-            if typed.delta:
-                self._feed(part.key, part, typed.delta)
+        item.revision += 1
+        delta = typed.delta
+        if part is None:
+            if item.field is None:
+                item.field = "arguments"
+            if delta:
+                # _field_delta, inlined: the item is a function call.
+                if item.call_ended:
+                    item.field_deltas.append(delta)
+                else:
+                    item.call = self.acc.tool_arguments(_CHOICE, item.index, delta)
+            return True
+        part.revision += 1
+        if delta:
+            # _feed, inlined for the part kinds these events reach.
+            kind = part.kind
+            if kind == "output_text":
+                handle = self.acc.text(_CHOICE, delta, part.key)
+            elif kind == "summary_text":
+                handle = self.acc.reasoning(_CHOICE, delta, part.key)
+            else:
+                handle = None
+                self._feed(part.key, part, delta)
+            if handle is not None:
+                segments = part.segments
+                if not segments or segments[-1] is not handle:
+                    segments.append(handle)
+        if type(typed) is _TypedTextDelta:
             logprobs = typed.logprobs
             if logprobs:
                 part.logprobs.extend(logprobs)
                 self.acc.logprobs(_CHOICE, logprobs)
-            return True
-        if item.type != "function_call":
-            return False
-        if self._sequence_at(event, None if sequence is msgspec.UNSET else sequence):
-            return True
-        item.revision += 1
-        if item.field is None:
-            item.field = "arguments"
-        if typed.delta:
-            self._field_delta(item, typed.delta)
         return True
 
     def _check_sequence(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
