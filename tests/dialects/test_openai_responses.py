@@ -1447,3 +1447,14 @@ def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject
     path = data.draw(st.sampled_from(paths), label="recording")
     raw = hostile(HypothesisChooser(data), path.read_bytes())
     assert dict_path_difference(raw, OpenAIResponses) is None
+
+
+def test_the_response_shares_the_streamed_arguments_with_the_unified_view() -> None:
+    # output_item.done and response.completed repeat the arguments whole: when
+    # they agree with the deltas, the response holds the one string the
+    # accumulator joined (memory: one copy of a large call, not three).
+    _, result, _ = fold(fixture("reasoning-summary-function-call.sse"))
+    (call,) = [item for item in result.response["output"] if item["type"] == "function_call"]
+    (unified,) = result.unified.tool_calls
+    assert call["arguments"] == unified.arguments
+    assert call["arguments"] is unified.arguments

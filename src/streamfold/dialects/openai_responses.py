@@ -804,7 +804,12 @@ class OpenAIResponses(Dialect):
             )
         for position, (item, final) in enumerate(zip(streamed, output, strict=False)):
             built = item.native()
-            if built == final or type(final) is not dict:
+            if built == final:
+                # The same item: the response keeps the streamed one, whose
+                # texts are the accumulator's, not the server's second copy.
+                output[position] = built
+                continue
+            if type(final) is not dict:
                 continue
             keys = sorted(
                 k
@@ -961,6 +966,12 @@ class OpenAIResponses(Dialect):
             )
         final = done.get(item.field or "")
         self._settle_field(item, final, f"{item.label()} {item.field}")
+        if item.field and type(final) is str:
+            # The final item repeats the arguments whole: the response keeps
+            # the accumulator's string (the same text) instead of a second copy.
+            text = item.field_text()
+            if text == final:
+                done[item.field] = text
         if not item.call_ended:
             item.call_ended = True
             self.acc.end_tool_call(_CHOICE, item.index)
