@@ -13,8 +13,6 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from streamfold import StreamParser
 from streamfold.dialects import detect
@@ -22,8 +20,8 @@ from streamfold.dialects.ai_sdk_ui import AISDKUIMessageStream, normalise_usage
 from streamfold.events import ReasoningDone, ResponseStarted
 from streamfold.sse import ServerSentEvent
 
-from ..corpus import FIXTURES, HypothesisChooser, hostile
-from .typed_path import dict_path_difference
+from ..corpus import FIXTURES
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 FIXTURE_DIR = FIXTURES / "ai_sdk_ui"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -319,18 +317,7 @@ def test_the_typed_path_folds_what_the_dict_path_folds(hot: list[dict[str, Any]]
     # The same events, message, warnings and error with the typed path as
     # without it, strict or lenient.
     raw = sse(*_START, *hot, *hot, {"type": "finish"})
-    assert dict_path_difference(raw, AISDKUIMessageStream) is None
+    assert_same_as_dict_path(raw, AISDKUIMessageStream)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(data=st.data())
-def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(PATHS), label="recording")
-    raw = hostile(HypothesisChooser(data), path.read_bytes())
-    assert dict_path_difference(raw, AISDKUIMessageStream) is None
+test_the_typed_path_folds_hostile_input_as_the_dict_path = hostile_test(AISDKUIMessageStream, PATHS)

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import (
@@ -41,14 +39,12 @@ from streamfold.sse import ServerSentEvent, SSEDecoder
 from ..corpus import (
     CORPUS,
     FIXTURES,
-    HypothesisChooser,
     bytewise,
     corpus_files,
     fold_checked,
     fold_pieces,
-    hostile,
 )
-from .typed_path import dict_path_difference
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 GEMINI_FIXTURES = FIXTURES / "gemini"
 SSE_FIXTURES = sorted(path.name for path in GEMINI_FIXTURES.glob("*.sse"))
@@ -1189,18 +1185,9 @@ def test_the_typed_path_folds_what_the_dict_path_folds(
             _chunk(candidates=[{"content": {"parts": [{"text": "!"}]}, "finishReason": "STOP"}]),
         )
     )
-    assert dict_path_difference(raw, Gemini) is None
+    assert_same_as_dict_path(raw, Gemini)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+test_the_typed_path_folds_hostile_input_as_the_dict_path = hostile_test(
+    Gemini, sorted(GEMINI_FIXTURES.glob("*.sse"))
 )
-@given(data=st.data())
-def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from(SSE_FIXTURES), label="recording")
-    raw = hostile(HypothesisChooser(data), fixture(path))
-    assert dict_path_difference(raw, Gemini) is None

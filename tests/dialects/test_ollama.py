@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from streamfold import StreamParser
 from streamfold.adapters.client import build_request, stream
@@ -31,8 +29,8 @@ from streamfold.framing import ndjson
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
-from ..corpus import FIXTURES, HypothesisChooser, fold_checked, fold_pieces, hostile
-from .typed_path import dict_path_difference
+from ..corpus import FIXTURES, fold_checked, fold_pieces
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 HERE = FIXTURES / "ollama"
 
@@ -486,20 +484,13 @@ def test_the_typed_path_folds_what_the_dict_path_folds(
     last: dict[str, Any] = {**_line(dialect), "done": True, "done_reason": "stop", "eval_count": 3}
     for lines in ([first_line, later, later, last], [first_line, later, later]):
         raw = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
-        assert dict_path_difference(raw, dialect) is None
+        assert_same_as_dict_path(raw, dialect)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+_OLLAMA_FIXTURES = sorted((FIXTURES / "ollama").glob("*.sse"))
+test_the_typed_path_folds_hostile_chat_input_as_the_dict_path = hostile_test(
+    OllamaChat, [path for path in _OLLAMA_FIXTURES if not path.name.startswith("generate")]
 )
-@given(data=st.data())
-def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
-    paths = sorted((FIXTURES / "ollama").glob("*.sse"))
-    path = data.draw(st.sampled_from(paths), label="recording")
-    raw = hostile(HypothesisChooser(data), path.read_bytes())
-    dialect = OllamaGenerate if path.name.startswith("generate") else OllamaChat
-    assert dict_path_difference(raw, dialect) is None
+test_the_typed_path_folds_hostile_generate_input_as_the_dict_path = hostile_test(
+    OllamaGenerate, [path for path in _OLLAMA_FIXTURES if path.name.startswith("generate")]
+)

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import streamfold
 from streamfold import (
@@ -35,14 +33,12 @@ from streamfold.sse import ServerSentEvent, SSEDecoder
 
 from ..corpus import (
     FIXTURES,
-    HypothesisChooser,
     check_order,
     corpus_files,
     features,
     fold_pieces,
-    hostile,
 )
-from .typed_path import dict_path_difference
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 FIXTURE_DIR = FIXTURES / "openai_responses"
 FIXTURE_FILES = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -1431,22 +1427,12 @@ def test_the_typed_path_folds_what_the_dict_path_folds(hot: list[Any], event_lin
     # the same events, response, warnings and error with the typed path as
     # without it.
     raw = _hot_stream(*hot, *hot, event_lines=event_lines)
-    assert dict_path_difference(raw, OpenAIResponses) is None
+    assert_same_as_dict_path(raw, OpenAIResponses)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+test_the_typed_path_folds_hostile_input_as_the_dict_path = hostile_test(
+    OpenAIResponses, FIXTURE_FILES
 )
-@given(data=st.data())
-def test_the_typed_path_folds_hostile_input_as_the_dict_path(data: st.DataObject) -> None:
-    paths = sorted(FIXTURE_DIR.glob("*.sse"))
-    path = data.draw(st.sampled_from(paths), label="recording")
-    raw = hostile(HypothesisChooser(data), path.read_bytes())
-    assert dict_path_difference(raw, OpenAIResponses) is None
 
 
 def test_the_response_shares_the_streamed_arguments_with_the_unified_view() -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -22,12 +21,10 @@ from streamfold.dialects.base import Dialect
 from streamfold.events import Event
 
 from ..corpus import (
-    SPLIT_OPTIONS,
     HypothesisChooser,
     comparable,
     cut,
     first_difference,
-    fold_checked,
     hostile,
 )
 
@@ -116,22 +113,3 @@ def hostile_test(dialect: type[Dialect], sources: Sequence[bytes | Path]) -> Any
             )
 
     return test
-
-
-def dict_path_difference(raw: bytes, dialect: type[Dialect]) -> Any:
-    """Fold ``raw`` under each of ``SPLIT_OPTIONS`` as the dialect does, and
-    with its typed path off (every event through ``handle``).
-
-    Returns:
-        ``None`` when every fold is identical, else the options and the first
-        difference (typed, then dict path).
-    """
-    for options in SPLIT_OPTIONS:
-        typed = fold_checked([raw], dialect, **options)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(dialect, "fast", Dialect.fast)
-            plain = fold_checked([raw], dialect, **options)
-        difference = first_difference(typed, plain)
-        if difference is not None:
-            return options, difference
-    return None
