@@ -800,14 +800,8 @@ class BedrockAnthropic(AnthropicMessages):
                 data = decode_wrapped(event.raw).chunk.data
             except TYPED_REJECTED:
                 return False
-        if data.startswith("{"):
-            raw = _bytes_as_text(data)
-        else:
-            try:
-                raw = _strict_base64(data)
-            except (binascii.Error, ValueError):
-                return False
-        return AnthropicMessages.fast(self, ServerSentEvent(raw))
+        raw = _chunk_bytes(data)
+        return raw is not None and AnthropicMessages.fast(self, ServerSentEvent(raw))
 
 
 # A chunk, typed: its bytes (and Bedrock's padding), nothing else; any other
@@ -846,14 +840,21 @@ def _chunk_event(value: Any, event: ServerSentEvent) -> ServerSentEvent | None:
     data = body.get("bytes") if body is not None else None
     if type(data) is not str:
         return None
-    if data.startswith("{"):
-        raw = _bytes_as_text(data)
-    else:
-        try:
-            raw = _strict_base64(data)
-        except (binascii.Error, ValueError):
-            raise protocol_error(event, "chunk.bytes is not base64") from None
+    raw = _chunk_bytes(data)
+    if raw is None:
+        raise protocol_error(event, "chunk.bytes is not base64")
     return ServerSentEvent(raw, index=event.index, terminated=event.terminated)
+
+
+def _chunk_bytes(data: str) -> bytes | None:
+    """A chunk's ``bytes``: its event's JSON text, or ``None`` when they are
+    neither base64 nor that text itself."""
+    if data.startswith("{"):
+        return _bytes_as_text(data)
+    try:
+        return _strict_base64(data)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _bytes_as_text(data: str) -> bytes:
