@@ -60,7 +60,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import msgspec
 
@@ -678,6 +678,11 @@ class _Choice:
         return self._open.get(kind)
 
 
+def NO_SINK(delta: str) -> None:
+    """A dialect's kept sink before it has one (never called: its epoch is -1)."""
+    raise AssertionError(f"no sink kept for {delta[:20]!r}")
+
+
 class _JoinedText:
     """Every part of a kind joined: the text, the parts it covers, and how far
     into the last one, as of when it was joined."""
@@ -756,6 +761,9 @@ class Accumulator:
         self._error: ErrorInfo | None = None
         self._warnings: list[str] = []
         self._started = False
+        #: Changes whenever a part opens, ends or has its text replaced: a
+        #: dialect keeps a part's ``sink`` for as long as it is unchanged.
+        self.epoch = 0
 
     # -- access ----------------------------------------------------------------
 
@@ -866,6 +874,20 @@ class Accumulator:
             self._out.append(ReasoningDelta(choice=index, delta=delta))
         return part
 
+    def sink(self, part: PartView) -> Callable[[str], None] | None:
+        """A plain fold's shortcut to the part a delta just went to (what
+        ``text`` or ``reasoning`` returned): a function that folds the next
+        delta of that part, for that choice and owner, exactly as the same call
+        would, while ``epoch`` is unchanged. ``None`` when a delta does more
+        than keep its text (events wanted, or an output type).
+
+        Saves a call per delta on the typed paths (~0.15 µs of 1 to 2).
+        """
+        store = cast(_Part, part)
+        if self._emit or store._typed is not None:
+            return None
+        return store._pieces.append
+
     def refusal(self, index: int, delta: str, owner: Any = None) -> PartView:
         """Refusal text for choice ``index`` (of the dialect's part ``owner``).
 
@@ -920,6 +942,7 @@ class Accumulator:
         """The provider sent the open part's final text whole: it wins over the deltas."""
         part = self._owned(index, kind, owner)
         if part is not None:
+            self.epoch += 1
             typed = part._typed
             if typed is not None and part.text != text:  # followed again, once, on the winner
                 typed = part._typed = _Typed(typed.output_type, typed.source)
@@ -1252,6 +1275,7 @@ class Accumulator:
         # The open part of this kind (another owner's) ends; answer text or a
         # tool call after reasoning ends the reasoning part (if reasoning
         # resumes, that is a new part).
+        self.epoch += 1
         current = state._open.get(kind)
         if current is not None:
             self._end(state, current, True)
@@ -1268,6 +1292,7 @@ class Accumulator:
         return part
 
     def _end(self, state: _Choice, part: _Part, complete: bool) -> None:
+        self.epoch += 1
         kind = part._kind
         del state._open[kind]
         part._done = True

@@ -19,7 +19,8 @@ from streamfold import (
 from streamfold.dialects.openai_chat import OpenAIChat
 from streamfold.events import Event
 
-from ..corpus import CORPUS, corpus_files, cut, features, fold_pieces
+from ..corpus import CORPUS, corpus_files, features, fold_pieces
+from .typed_path import assert_same_as_dict_path, dict_only, hostile_test
 
 
 def sse(*payloads: Any, done: bool = True) -> bytes:
@@ -669,12 +670,7 @@ def test_detect_rejects_other_shapes() -> None:
     assert not OpenAIChat.detect(event, [])
 
 
-class _DictOnly(OpenAIChat):
-    """The chat dialect without its typed fast path."""
-
-    def fast(self, event: Any) -> bool:
-        return False
-
+_DictOnly = dict_only(OpenAIChat)
 
 _SYNTHETIC = [
     sse(
@@ -701,6 +697,27 @@ _SYNTHETIC = [
         chunk({}, "tool_calls"),
         chunk({"content": "late"}, index=1),
     ),
+    # Parts that end or change under the typed path: text after the choice's
+    # finish (a closed part is never appended to), text around a tool call,
+    # reasoning and text alternating, DeepSeek's null beside each piece.
+    sse(
+        *[chunk({"content": f"a{i}"}) for i in range(3)],
+        chunk({}, "stop"),
+        *[chunk({"content": f"b{i}"}) for i in range(3)],
+        *[chunk({"reasoning_content": f"r{i}"}) for i in range(3)],
+    ),
+    sse(
+        *[chunk({"content": f"a{i}"}) for i in range(3)],
+        chunk(
+            {"tool_calls": [{"index": 0, "id": "c", "type": "function", "function": {"name": "f"}}]}
+        ),
+        *[chunk({"content": f"b{i}"}) for i in range(3)],
+        *[chunk({"reasoning_content": f"r{i}", "content": None}) for i in range(3)],
+        *[chunk({"content": f"c{i}", "reasoning_content": None}) for i in range(3)],
+        *[chunk({"reasoning_content": f"s{i}", "content": ""}) for i in range(3)],
+        *[chunk({"content": f"d{i}"}, index=1) for i in range(3)],
+        *[chunk({"content": f"e{i}"}) for i in range(3)],
+    ),
 ]
 
 
@@ -714,15 +731,13 @@ _SYNTHETIC = [
     + [pytest.param(d, id=f"synthetic-{i}") for i, d in enumerate(_SYNTHETIC)],
 )
 def test_typed_fast_path_gives_the_dict_path_results(data: bytes) -> None:
-    for pieces in ([data], cut(data, range(0, len(data), 97))):
-        fast = fold_pieces(pieces, OpenAIChat)
-        slow = fold_pieces(pieces, _DictOnly)
-        assert fast[0] == slow[0]
-        assert fast[1] is not None and slow[1] is not None
-        assert fast[1].response == slow[1].response
-        assert fast[1].unified == slow[1].unified
-        assert fast[1].warnings == slow[1].warnings
-        assert repr(fast[2]) == repr(slow[2])
+    assert_same_as_dict_path(data, OpenAIChat)
+
+
+test_the_typed_path_folds_hostile_input_as_the_dict_path = hostile_test(
+    OpenAIChat,
+    [*_SYNTHETIC, *(p.values[0] for p in corpus_files("chat") if p.values[0] is not None)],
+)
 
 
 def test_the_typed_fast_path_is_taken_for_common_chunks() -> None:

@@ -16,7 +16,16 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, ChoiceView, PartKind, ToolCallView
+from ..fold import (
+    NO_SINK,
+    REASONING,
+    TEXT,
+    Accumulator,
+    ChoiceView,
+    PartKind,
+    PartView,
+    ToolCallView,
+)
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
@@ -373,6 +382,10 @@ class OpenAIChat(Dialect):
         # stops paying.
         self._typed = False
         self._typed_hits = 0
+        # The typed path's kept parts (see _keep_sink): none yet.
+        self._text_sink: Callable[[str], None] = NO_SINK
+        self._reasoning_sink: Callable[[str], None] = NO_SINK
+        self._text_epoch = self._text_index = self._reasoning_epoch = self._reasoning_index = -1
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
@@ -421,9 +434,41 @@ class OpenAIChat(Dialect):
                 self.null_fields.add(key)  # idempotent: harmless if the dict path runs
             elif value is not msgspec.UNSET and value != "" and value != 0:
                 return False
-        extras = self.choices
         acc = self.acc
-        for choice in chunk.choices:
+        choices = chunk.choices
+        if len(choices) == 1:
+            # The common chunk: one more piece of the text or reasoning the last
+            # one went to, nothing else in it that the loops below would note.
+            # Straight to the part's sink (its choice and part exist already).
+            choice = choices[0]
+            delta = choice.delta
+            if delta.tool_calls is msgspec.UNSET:
+                index = choice.index
+                content = delta.content
+                reasoning = delta.reasoning_content
+                if content:
+                    if (
+                        index == self._text_index
+                        and acc.epoch == self._text_epoch
+                        and not reasoning
+                        and (
+                            reasoning is msgspec.UNSET or index in self._noted["reasoning_content"]
+                        )
+                    ):
+                        self._text_sink(content)
+                        self._typed_hits += 1
+                        return True
+                elif (
+                    reasoning
+                    and index == self._reasoning_index
+                    and acc.epoch == self._reasoning_epoch
+                    and content != ""
+                ):
+                    self._reasoning_sink(reasoning)
+                    self._typed_hits += 1
+                    return True
+        extras = self.choices
+        for choice in choices:
             calls = choice.delta.tool_calls
             if calls:
                 state = extras.get(choice.index)
@@ -435,17 +480,23 @@ class OpenAIChat(Dialect):
             elif choice.index not in acc.choices:
                 return False
         noted = self._noted
-        for choice in chunk.choices:
+        for choice in choices:
             index = choice.index
             delta = choice.delta
             content = delta.content
             if content:
-                acc.text(index, content)
+                if acc.epoch == self._text_epoch and index == self._text_index:
+                    self._text_sink(content)
+                else:
+                    self._keep_sink(TEXT, index, acc.text(index, content))
             elif content == "" and index not in noted["content"]:
                 self._seen_empty(index, "content", content)
             reasoning = delta.reasoning_content
             if reasoning:
-                acc.reasoning(index, reasoning)
+                if acc.epoch == self._reasoning_epoch and index == self._reasoning_index:
+                    self._reasoning_sink(reasoning)
+                else:
+                    self._keep_sink(REASONING, index, acc.reasoning(index, reasoning))
             elif reasoning is not msgspec.UNSET and index not in noted["reasoning_content"]:
                 self._seen_empty(index, "reasoning_content", reasoning)
             calls = delta.tool_calls
@@ -458,6 +509,18 @@ class OpenAIChat(Dialect):
                 self._seen_empty(index, "tool_calls", calls)
         self._typed_hits += 1
         return True
+
+    def _keep_sink(self, kind: PartKind, index: int, part: PartView) -> None:
+        # The part a typed delta just went to, kept so the next ones append to
+        # it without a call (Accumulator.sink), until the accumulator's epoch moves.
+        sink = self.acc.sink(part)
+        if sink is None:
+            return  # events wanted: every delta takes the call
+        if kind is TEXT:
+            self._text_sink, self._text_epoch, self._text_index = sink, self.acc.epoch, index
+        else:
+            self._reasoning_sink, self._reasoning_epoch = sink, self.acc.epoch
+            self._reasoning_index = index
 
     def _typed_rejected(self) -> bool:
         # A chunk of another shape than the typed path's: False, and the path
