@@ -40,11 +40,10 @@ from .errors import (
 )
 from .events import Event
 from .eventstream import EventStreamDecoder
-from .fold import Accumulator, PartKind, ToolCallView
+from .fold import UNSET, Accumulator, PartKind, ToolCallView
 from .framing import Framing, FramingSniff, JSONArrayDecoder, JSONSequenceDecoder
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
-from .structured import UNSET
 
 __all__ = ["Phase", "StreamParser"]
 

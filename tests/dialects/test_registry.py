@@ -40,7 +40,8 @@ def test_dialects_map_lists_every_api_in_detection_order() -> None:
 
 def test_import_loads_no_dialect_module_and_a_stream_loads_its_own() -> None:
     # The registry names classes by module: `import streamfold` costs no
-    # dialect module; folding a Chat Completions stream loads what detection tries.
+    # dialect module; folding a Chat Completions stream loads what detection
+    # tries. Nor does it load the typed-output module until a type is given.
     code = "\n".join(
         [
             "import sys, streamfold",
@@ -51,11 +52,15 @@ def test_import_loads_no_dialect_module_and_a_stream_loads_its_own() -> None:
             "print(loaded())",
             "streamfold.StreamParser('openai-chat').feed(b'data: {}' + bytes([10, 10]))",
             "print(loaded())",
+            "print('streamfold.structured' in sys.modules)",
+            "streamfold.StreamParser(output_type=dict)",
+            "print('streamfold.structured' in sys.modules)",
         ]
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    before, after = done.stdout.splitlines()
+    before, after, typed_before, typed_after = done.stdout.splitlines()
     assert before == ""
     assert after == "openai_chat"
+    assert (typed_before, typed_after) == ("False", "True")
