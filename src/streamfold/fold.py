@@ -257,6 +257,11 @@ class ChoiceView(Protocol):
     def open_part(self, kind: PartKind) -> PartView | None:
         """Its open part of ``kind``, if any."""
 
+    def content_key(self) -> tuple[Any, ...]:
+        """What its texts, log probabilities and finish reason depend on, as one
+        tuple: equal keys, equal content (a snapshot's cache key). Its first two
+        items are the text's: the number of text parts and the last one's version."""
+
 
 # -- typed output ---------------------------------------------------------------------------
 
@@ -685,6 +690,23 @@ class _Choice:
 
     def open_part(self, kind: PartKind) -> PartView | None:
         return self._open.get(kind)
+
+    def content_key(self) -> tuple[Any, ...]:
+        # One call for what a snapshot checks after every chunk (versions inline).
+        parts = self._parts
+        t, f, r = parts[TEXT], parts[REFUSAL], parts[REASONING]
+        content, refused = self._logprobs_content, self._logprobs_refusal
+        return (
+            len(t),
+            t[-1]._base + len(t[-1]._pieces) if t else 0,
+            len(f),
+            f[-1]._base + len(f[-1]._pieces) if f else 0,
+            len(r),
+            r[-1]._base + len(r[-1]._pieces) if r else 0,
+            -1 if content is None else len(content),
+            -1 if refused is None else len(refused),
+            self._raw_finish,
+        )
 
 
 def _compiled(output_type: Any) -> OutputType:

@@ -390,7 +390,8 @@ class OpenAIChat(Dialect):
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
         self._native: dict[int, _NativeChoice] = {}  # what response() built, per choice
-        self._extra_writes = 0  # writes to `extra` (a signal of provider())
+        # Writes to `extra` and to a choice's keys (signals of provider()).
+        self._signal_writes = 0
         self._provider: tuple[tuple[Any, ...], str | None] = ((), None)  # its last answer
 
     @classmethod
@@ -615,7 +616,7 @@ class OpenAIChat(Dialect):
                 extra[key] = {**known, **value}
             else:
                 extra[key] = value
-            self._extra_writes += 1
+            self._signal_writes += 1
         usage = _groq_usage(chunk)
         if usage and type(usage) is dict and not chunk.get("usage"):
             self._usage(usage)
@@ -672,6 +673,7 @@ class OpenAIChat(Dialect):
         if not choice.keys() <= extras.choice_keys:
             extras.choice_keys.update(choice)
             extras.revision += 1
+            self._signal_writes += 1
         delta = choice.get("delta")
         if "message" in choice and type(delta) is dict:
             extras.last_delta = delta  # Perplexity (see _perplexity_delta)
@@ -921,12 +923,11 @@ class OpenAIChat(Dialect):
         # Told again only when a signal may have changed (a snapshot after
         # every chunk asks each time): what it reads, by count or by value.
         key = (
-            self._extra_writes,
+            self._signal_writes,
             self.fields.get("model"),
             self.usage_raw,
             len(self.null_fields),
             len(self.padding),
-            sum([len(extras.choice_keys) for extras in self.choices.values()]),
         )
         known, provider = self._provider
         if known == key:
@@ -979,13 +980,8 @@ class OpenAIChat(Dialect):
             native = self._native[index] = _NativeChoice()
         calls = state.tool_calls
         key = (
-            _text_key(state, PartKind.TEXT),
-            _text_key(state, PartKind.REFUSAL),
-            _text_key(state, PartKind.REASONING),
+            state.content_key(),
             tuple([(c.version, c.id, c.name) for c in calls]),
-            _length(state.logprobs_content),
-            _length(state.logprobs_refusal),
-            state.raw_finish_reason,
             extras.revision,
             shape,
         )
@@ -995,7 +991,7 @@ class OpenAIChat(Dialect):
         # Let go of the old one first: the texts it holds may then grow in place.
         native.value = None
         old = native.key
-        if value is not None and key[0][0] and key[1:] == old[1:]:
+        if value is not None and key[0][0] and key[0][2:] == old[0][2:] and key[1:] == old[1:]:
             # Only the answer text changed (the snapshot after a text delta):
             # the choice as it was, with its new content. Copied without the
             # old text, so the text grows in place when nothing else holds it.
@@ -1007,10 +1003,10 @@ class OpenAIChat(Dialect):
             choice["message"] = message
         elif (
             value is not None
-            and key[:3] == old[:3]
-            and key[4:] == old[4:]
+            and key[0] == old[0]
+            and key[2:] == old[2:]
             and not extras.function_call
-            and _only_arguments_grew(old[3], key[3])
+            and (grown := _grown_calls(old[1], key[1]))
         ):
             # Only arguments changed (the snapshot after an argument delta):
             # each changed call copied with its new `function`, the others shared.
@@ -1018,12 +1014,11 @@ class OpenAIChat(Dialect):
             choice = {**value, "message": None}
             message = {**value["message"], "tool_calls": None}
             del value
-            changed = [i for i, (a, b) in enumerate(zip(old[3], key[3], strict=True)) if a != b]
             natives = list(old_calls)
-            for i in changed:
+            for i in grown:
                 natives[i] = {**old_calls[i], "function": None}
             del old_calls  # the old arguments let go of, so they may grow in place
-            for i in changed:
+            for i in grown:
                 natives[i]["function"] = _function(native, calls[i])
             message["tool_calls"] = natives
             choice["message"] = message
@@ -1110,19 +1105,19 @@ def _logprobs_list(state: ChoiceView, extras: _ChoiceExtras, key: str) -> Any:
     return None if more is None else list(more)
 
 
-def _only_arguments_grew(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
-    # The same calls, with the same ids and names (each key is (version, id, name)).
-    return len(old) == len(new) and all(a[1:] == b[1:] for a, b in zip(old, new, strict=True))
-
-
-def _text_key(state: ChoiceView, kind: PartKind) -> tuple[int, int]:
-    # What the text of every part of a kind depends on: the parts, and the last one's version.
-    parts = state.parts(kind)
-    return (len(parts), parts[-1].version) if parts else (0, 0)
-
-
-def _length(items: Any) -> int:
-    return -1 if items is None else len(items)
+def _grown_calls(old: tuple[Any, ...], new: tuple[Any, ...]) -> list[int]:
+    # The positions of the calls whose arguments alone changed, when the calls
+    # are the same, with the same ids and names (each key is (version, id, name));
+    # else none.
+    if len(old) != len(new):
+        return []
+    grown = []
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        if a != b:
+            if a[1:] != b[1:]:
+                return []
+            grown.append(i)
+    return grown
 
 
 def _function(native: _NativeChoice, call: ToolCallView) -> dict[str, Any]:
