@@ -299,11 +299,15 @@ class SSEDecoder:
         if parts and self._size:
             # Only the first block can continue an event begun in an earlier
             # read: every later one follows a blank line.
-            lines = parts[0].split(b"\n")
-            lines.append(b"")  # the blank line that ended the block
-            self._lines(lines, events)
+            self._block(parts[0], events)
             parts[0] = b""  # done: skipped below as a blank line
-        limit = self.max_event_size
+        if len(complete) >= self.max_event_size:
+            # A block may pass the limit (a read this large is rare): every one
+            # by the general rules, which measure each line.
+            for part in parts:
+                if part:
+                    self._block(part, events)
+            parts = []
         names = self._names
         append = events.append
         default = _DEFAULT_TYPE
@@ -314,44 +318,47 @@ class SSEDecoder:
         for part in parts:
             if not part:
                 continue  # blank lines between events: nothing to dispatch or reset
-            if len(part) < limit:
-                if part.startswith(b"data: "):
-                    if part.find(b"\n") < 0:
-                        append(ServerSentEvent(part[6:], default, last_id, None, count))
-                        count += 1
-                        continue
-                elif part.startswith(head):
-                    if part.find(b"\n", len(head)) < 0:
-                        append(
-                            ServerSentEvent(
-                                part[len(head) :], head_name, last_id, None, count, True, True
-                            )
+            if part.startswith(b"data: "):
+                if part.find(b"\n") < 0:
+                    append(ServerSentEvent(part[6:], default, last_id, None, count))
+                    count += 1
+                    continue
+            elif part.startswith(head):
+                if part.find(b"\n", len(head)) < 0:
+                    append(
+                        ServerSentEvent(
+                            part[len(head) :], head_name, last_id, None, count, True, True
                         )
-                        count += 1
-                        continue
-                elif part.startswith(b"event: "):
-                    newline = part.find(b"\n")
-                    if (
-                        newline > 7
-                        and part.startswith(b"data: ", newline + 1)
-                        and part.find(b"\n", newline + 1) < 0
-                    ):
-                        kind = part[7:newline]
-                        name = names.get(kind) or self._type_name(kind)
-                        head, head_name = part[: newline + 7], name
-                        data = part[newline + 7 :]
-                        append(ServerSentEvent(data, name, last_id, None, count, True, True))
-                        count += 1
-                        continue
-            lines = part.split(b"\n")
-            lines.append(b"")  # the blank line that ended the block
+                    )
+                    count += 1
+                    continue
+            elif part.startswith(b"event: "):
+                newline = part.find(b"\n")
+                if (
+                    newline > 7
+                    and part.startswith(b"data: ", newline + 1)
+                    and part.find(b"\n", newline + 1) < 0
+                ):
+                    kind = part[7:newline]
+                    name = names.get(kind) or self._type_name(kind)
+                    head, head_name = part[: newline + 7], name
+                    data = part[newline + 7 :]
+                    append(ServerSentEvent(data, name, last_id, None, count, True, True))
+                    count += 1
+                    continue
             self.count = count
-            self._lines(lines, events)
+            self._block(part, events)
             count, last_id = self.count, self.last_event_id
         self.count = count
         self._head, self._head_name = head, head_name
         if last:
             self._lines(last[:-1].split(b"\n"), events)
+
+    def _block(self, part: bytes, events: list[ServerSentEvent]) -> None:
+        # One block between blank lines, by the general rules.
+        lines = part.split(b"\n")
+        lines.append(b"")  # the blank line that ended the block
+        self._lines(lines, events)
 
     def _lines(self, lines: list[bytes], events: list[ServerSentEvent]) -> None:
         first = self._first
