@@ -718,6 +718,20 @@ _SYNTHETIC = [
         *[chunk({"content": f"d{i}"}, index=1) for i in range(3)],
         *[chunk({"content": f"e{i}"}) for i in range(3)],
     ),
+    # A field sent null or empty for the first time beside a piece of the part
+    # the last delta went to: noted (it shapes the native message).
+    sse(
+        *[chunk({"content": f"a{i}"}) for i in range(3)],
+        chunk({"content": "b", "reasoning_content": None}),
+        *[chunk({"reasoning_content": f"r{i}"}) for i in range(3)],
+        chunk({"reasoning_content": "s", "content": ""}),
+        chunk({"reasoning_content": "t", "tool_calls": []}),
+    ),
+    sse(
+        *[chunk({"reasoning_content": f"r{i}"}) for i in range(3)],
+        chunk({"reasoning_content": "s", "content": ""}),
+        chunk({}, "stop"),
+    ),
 ]
 
 

@@ -10,6 +10,7 @@ below, with the behaviour it handles.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Final, NamedTuple
 
 import msgspec
@@ -383,8 +384,8 @@ class OpenAIChat(Dialect):
         self._typed = False
         self._typed_hits = 0
         # The typed path's kept parts (see _keep_sink): none yet.
-        self._text_sink: Callable[[str], None] = NO_SINK
-        self._reasoning_sink: Callable[[str], None] = NO_SINK
+        self._text_sink: Callable[[str], object] = NO_SINK
+        self._reasoning_sink: Callable[[str], object] = NO_SINK
         self._text_epoch = self._text_index = self._reasoning_epoch = self._reasoning_index = -1
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
@@ -514,9 +515,11 @@ class OpenAIChat(Dialect):
     def _keep_sink(self, kind: PartKind, index: int, part: PartView) -> None:
         # The part a typed delta just went to, kept so the next ones append to
         # it without a call (Accumulator.sink), until the accumulator's epoch moves.
-        sink = self.acc.sink(part)
-        if sink is None:
-            return  # events wanted: every delta takes the call
+        # With events, the sink is the call itself: the shortcut in fast()
+        # still skips the loops, whose checks the kept part proves.
+        sink = self.acc.sink(part) or partial(
+            self.acc.text if kind is TEXT else self.acc.reasoning, index
+        )
         if kind is TEXT:
             self._text_sink, self._text_epoch, self._text_index = sink, self.acc.epoch, index
         else:
