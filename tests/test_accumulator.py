@@ -1,11 +1,13 @@
-"""``Accumulator.sink``: the plain fold's shortcut that the dialects' typed
-paths keep to append to a part without a call. It must fold a delta exactly as
-``text`` or ``reasoning`` would, and ``epoch`` must move whenever it would not."""
+"""``Accumulator.sink``: the shortcut that the dialects' typed paths keep to
+fold the next delta of a part (in a plain fold, an append without a call). It
+must fold a delta exactly as ``text`` or ``reasoning`` would, and ``epoch``
+must move whenever it would not."""
 
 from __future__ import annotations
 
 import msgspec
 
+from streamfold.events import TextDelta
 from streamfold.fold import REASONING, TEXT, Accumulator
 
 
@@ -42,10 +44,18 @@ def test_the_epoch_moves_when_a_part_opens_ends_or_is_replaced() -> None:
     assert text.text == "whole"
 
 
-def test_no_sink_when_a_delta_does_more_than_keep_its_text() -> None:
+def test_with_events_or_a_type_the_sink_is_the_call() -> None:
     events = Accumulator(emit=True)
-    assert events.sink(events.text(0, "a")) is None
+    sink = events.sink(events.text(1, "a", owner="block"))
+    sink("b")
+    assert [(e.choice, e.delta) for e in events.drain() if isinstance(e, TextDelta)] == [
+        (1, "a"),
+        (1, "b"),
+    ]
+    assert [p.text for p in events.choice(1).parts(TEXT)] == ["ab"]
     typed = Accumulator(emit=False, output_type=Answer)
-    assert typed.sink(typed.text(0, '{"a"')) is None
+    typed.sink(typed.text(0, '{"a"'))(": 1}")
+    assert typed.choice(0).parts(TEXT)[0].partial_output() == Answer(a=1)
     plain = Accumulator(emit=False)
-    assert plain.sink(plain.reasoning(0, "r")) is not None
+    plain.sink(plain.reasoning(0, "r"))("s")
+    assert plain.choice(0).joined(REASONING) == "rs"

@@ -10,7 +10,6 @@ below, with the behaviour it handles.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any, Final, NamedTuple
 
 import msgspec
@@ -517,9 +516,7 @@ class OpenAIChat(Dialect):
         # it without a call (Accumulator.sink), until the accumulator's epoch moves.
         # With events, the sink is the call itself: the shortcut in fast()
         # still skips the loops, whose checks the kept part proves.
-        sink = self.acc.sink(part) or partial(
-            self.acc.text if kind is TEXT else self.acc.reasoning, index
-        )
+        sink = self.acc.sink(part)
         if kind is TEXT:
             self._text_sink, self._text_epoch, self._text_index = sink, self.acc.epoch, index
         else:
