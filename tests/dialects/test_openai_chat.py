@@ -732,6 +732,22 @@ _SYNTHETIC = [
         chunk({"reasoning_content": "s", "content": ""}),
         chunk({}, "stop"),
     ),
+    # Text or an empty field beside a known call's arguments.
+    sse(
+        chunk(
+            {"tool_calls": [{"index": 0, "id": "c", "type": "function", "function": {"name": "f"}}]}
+        ),
+        *[
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}], **extra})
+            for p, extra in [
+                ('{"a"', {}),
+                (": ", {"content": "beside"}),
+                ("1", {"reasoning_content": ""}),
+                ("}", {"content": ""}),
+            ]
+        ],
+        chunk({}, "tool_calls"),
+    ),
 ]
 
 

@@ -468,6 +468,18 @@ class OpenAIChat(Dialect):
                     self._reasoning_sink(reasoning)
                     self._typed_hits += 1
                     return True
+            elif delta.content is msgspec.UNSET and delta.reasoning_content is msgspec.UNSET:
+                # One piece of one known call's arguments, and nothing else.
+                only = delta.tool_calls
+                if only is not None and len(only) == 1:
+                    call = only[0]
+                    state = self.choices.get(choice.index)
+                    if state is not None and call.index in state.by_index:
+                        arguments = call.function.arguments
+                        if arguments:
+                            acc.tool_arguments(choice.index, state.by_index[call.index], arguments)
+                        self._typed_hits += 1
+                        return True
         extras = self.choices
         for choice in choices:
             calls = choice.delta.tool_calls
