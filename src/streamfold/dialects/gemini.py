@@ -21,7 +21,7 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, PartKind
+from ..fold import NO_SINK, Accumulator, PartKind, PartView
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
@@ -489,13 +489,25 @@ class PartialArguments:
 class _TextPart(NativePart):
     """Adjacent text parts of one kind, merged into one native part."""
 
-    __slots__ = ("extra", "signature", "thought")
+    __slots__ = ("extra", "signature", "sink", "sink_epoch", "thought")
 
     def __init__(self, thought: bool, signature: str | None) -> None:
         super().__init__()
         self.thought = thought
         self.signature = signature
         self.extra: dict[str, Any] | None = None
+        # The typed path's append to the accumulator's part this part's text
+        # goes to (Accumulator.sink), valid while the accumulator's epoch is
+        # sink_epoch: none yet.
+        self.sink: Callable[[str], None] = NO_SINK
+        self.sink_epoch = -1
+
+    def keep_sink(self, acc: Accumulator, part: PartView) -> None:
+        """``part``, where a typed piece just went, is where the next ones go
+        while the accumulator's epoch holds."""
+        sink = acc.sink(part)
+        if sink is not None:
+            self.sink, self.sink_epoch = sink, acc.epoch
 
     def _native(self) -> dict[str, Any]:
         part: dict[str, Any] = {"text": self.text()}
@@ -717,6 +729,31 @@ class Gemini(Dialect):
             return False
         content = raw.content
         current = state.current_text
+        if (
+            current is not None
+            and current.sink_epoch == self.acc.epoch
+            and content is not _UNSET
+            and content.parts is not _UNSET
+            and len(content.parts) == 1
+        ):
+            # One more piece of the text part the last one went to: straight to
+            # its sink. (content_seen is set already: the dict path set it
+            # before it opened the part.)
+            part = content.parts[0]
+            text = part.text
+            if text:
+                if part.thought != current.thought:
+                    return False
+                current.revision += 1
+                current.sink(text)
+            if index is not _UNSET:
+                state.index_seen = True
+            if content.role:
+                state.role = content.role
+            usage = chunk.usageMetadata
+            if usage is not _UNSET:
+                self._usage(usage)
+            return True
         if content is not _UNSET:
             parts = content.parts
             if parts is not _UNSET:
@@ -744,6 +781,7 @@ class Gemini(Dialect):
                     held = current.parts  # current.add(handle), inlined
                     if not held or held[-1] is not handle:
                         held.append(handle)
+                    current.keep_sink(acc, handle)
         usage = chunk.usageMetadata
         if usage is not _UNSET:
             self._usage(usage)
