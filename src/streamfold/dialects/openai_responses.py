@@ -262,11 +262,13 @@ class _Item:
         "revision",
         "status",
         "summary",
+        "type",
     )
 
     def __init__(self, index: int, added: dict[str, Any]) -> None:
         self.index = index
-        self.added = added
+        self.added: dict[str, Any] = added
+        self.add(added)
         self.done: dict[str, Any] | None = None  # the server's final item
         self.content: dict[int, _Part] = {}
         self.summary: dict[int, _Part] = {}
@@ -291,9 +293,10 @@ class _Item:
             return own
         return self.call.arguments + own if own else self.call.arguments
 
-    @property
-    def type(self) -> str:
-        return tag_or_none(self.added.get("type")) or ""
+    def add(self, added: dict[str, Any]) -> None:
+        """The item as its added event gave it (and its type, read per delta)."""
+        self.added = added
+        self.type = tag_or_none(added.get("type")) or ""
 
     def label(self) -> str:
         return f"output[{self.index}] ({self.type or 'item'})"
@@ -574,8 +577,10 @@ class OpenAIResponses(Dialect):
                     item.field_deltas.append(delta)
                 else:
                     item.call = self.acc.tool_arguments(_CHOICE, item.index, delta)
-            if not item.call_ended:
-                self._keep(kept, item, None, number, NO_SINK)
+            if not item.call_ended and self._replayed_through is None:
+                # _keep, inlined (parallel calls change calls on every delta):
+                # the arguments' kept state has no part nor sink.
+                kept.item, kept.output, kept.epoch = item, item.index, self.acc.epoch
             return True
         part.revision += 1
         if delta:
@@ -601,14 +606,14 @@ class OpenAIResponses(Dialect):
         return True
 
     def _keep(
-        self, kept: _Kept, item: _Item, part: _Part | None, number: int, sink: Callable[[str], None]
+        self, kept: _Kept, item: _Item, part: _Part, number: int, sink: Callable[[str], None]
     ) -> None:
-        # The part (its accumulator part's append: now its last segment) or
-        # the call a typed delta just went to, kept so that the next delta of
-        # its kind goes straight to it, until the epoch moves or an event takes
-        # the dict path (which may change the item or part). Not while a
-        # resumed stream's replay is pending: the kept path's sequence check
-        # does not look for one.
+        # The part a typed delta just went to (its accumulator part's append:
+        # now its last segment), kept so that the next delta of its kind goes
+        # straight to it, until the epoch moves or an event takes the dict path
+        # (which may change the item or part). Not while a resumed stream's
+        # replay is pending: the kept path's sequence check does not look for
+        # one. (The arguments' kept call is set inline, the same way.)
         if self._replayed_through is None:
             kept.item, kept.part, kept.sink = item, part, sink
             kept.output, kept.number, kept.epoch = item.index, number, self.acc.epoch
@@ -921,7 +926,7 @@ class OpenAIResponses(Dialect):
         if item is not None:
             if item.done is not None or item.type != added.get("type"):
                 self.acc.warn(f"output[{index}] was added twice; the later item replaces it")
-            item.added = dict(added)
+            item.add(dict(added))
             item.revision += 1
             item_id = added.get("id")
             if isinstance(item_id, str):
