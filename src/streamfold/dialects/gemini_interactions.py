@@ -376,8 +376,9 @@ class GeminiInteractions(Dialect):
         self.usage: dict[str, Any] | None = None
         self.function_calls = False
         # The typed path's kept part (see _keep_sink): the step its last typed
-        # piece went to, its index, the delta type it takes, and the part's sink.
-        self._sink: Callable[[str], None] = NO_SINK
+        # piece went to, its index, the delta type it takes, and the part's
+        # sink (with events, the accumulator's call bound to the part).
+        self._sink: Callable[[str], object] = NO_SINK
         self._sink_index = self._sink_epoch = -1
         self._sink_step = _Step(-1, "unknown", {})  # none yet: its epoch is -1
         self._sink_type: type = _TypedText
@@ -608,10 +609,13 @@ class GeminiInteractions(Dialect):
         # The part a typed piece of ``step`` (number ``index``) just went to,
         # kept so the next ones append to it without a call (Accumulator.sink),
         # until the accumulator's epoch moves.
-        sink = self.acc.sink(part)
-        if sink is not None:
-            self._sink, self._sink_step, self._sink_index, self._sink_type = sink, step, index, kind
-            self._sink_epoch = self.acc.epoch
+        sink: Callable[[str], object] | None = self.acc.sink(part)
+        if sink is None:
+            # Events wanted: each piece takes the call, bound to the step's
+            # part (what the kept state proves still spares the rest).
+            sink = _bound(self.acc.text if kind is _TypedText else self.acc.reasoning, step.key)
+        self._sink, self._sink_step, self._sink_index, self._sink_type = sink, step, index, kind
+        self._sink_epoch = self.acc.epoch
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         # Annotations, media and items end a step's growing run without moving
@@ -758,6 +762,15 @@ class GeminiInteractions(Dialect):
         if self.usage is not None:
             out["usage"] = self.usage
         return out
+
+
+def _bound(call: Callable[[int, str, Any], PartView], owner: Any) -> Callable[[str], object]:
+    # The accumulator's text or reasoning call for ``owner``'s part (a closure:
+    # a partial with a keyword builds a dict per call).
+    def sink(piece: str) -> object:
+        return call(0, piece, owner)
+
+    return sink
 
 
 def _legacy_function_call(

@@ -325,7 +325,8 @@ class _Item:
 class _Kept:
     """The part of ``output[output]`` numbered ``number`` that the typed path's
     last text (or summary) delta went to, with the append to its accumulator
-    part (``Accumulator.sink``), or the call its last arguments delta went to:
+    part (``Accumulator.sink``; with events, the accumulator's call bound to
+    it), or the call its last arguments delta went to:
     valid while the accumulator's epoch is ``epoch`` and no event took the
     dict path (which may change the item or part)."""
 
@@ -333,9 +334,18 @@ class _Kept:
 
     def __init__(self) -> None:
         self.epoch = self.output = self.number = -1  # none yet
-        self.sink: Callable[[str], None] = NO_SINK
+        self.sink: Callable[[str], object] = NO_SINK
         self.item = _Item(-1, {})
         self.part: _Part | None = None  # None for a call
+
+
+def _bound(call: Callable[[int, str, Any], PartView], owner: Any) -> Callable[[str], object]:
+    # The accumulator's text or reasoning call for ``owner``'s part (a closure:
+    # a partial with a keyword builds a dict per call).
+    def sink(delta: str) -> object:
+        return call(_CHOICE, delta, owner)
+
+    return sink
 
 
 # A handler returns True at the stream's terminal point.
@@ -597,16 +607,21 @@ class OpenAIResponses(Dialect):
                 segments = part.segments
                 if not segments or segments[-1] is not handle:
                     segments.append(handle)
-                sink = self.acc.sink(handle)
-                if sink is not None:
-                    self._keep(kept, item, part, number, sink)
+                sink: Callable[[str], object] | None = self.acc.sink(handle)
+                if sink is None:
+                    # Events wanted: each delta takes the call, bound to its
+                    # part (what the kept state proves still spares the rest).
+                    sink = _bound(
+                        self.acc.text if kind == "output_text" else self.acc.reasoning, part.key
+                    )
+                self._keep(kept, item, part, number, sink)
         if logprobs:
             part.logprobs.extend(logprobs)
             self.acc.logprobs(_CHOICE, logprobs)
         return True
 
     def _keep(
-        self, kept: _Kept, item: _Item, part: _Part, number: int, sink: Callable[[str], None]
+        self, kept: _Kept, item: _Item, part: _Part, number: int, sink: Callable[[str], object]
     ) -> None:
         # The part a typed delta just went to (its accumulator part's append:
         # now its last segment), kept so that the next delta of its kind goes
