@@ -25,9 +25,10 @@ from streamfold import (
     TruncatedResponseError,
     Unknown,
 )
+from streamfold.dialects.base import Dialect
 from streamfold.dialects.openai_responses import OpenAIResponses, normalise_usage
 from streamfold.events import Event
-from streamfold.fold import Accumulator
+from streamfold.fold import Accumulator, PartKind
 from streamfold.result import Result
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
@@ -38,7 +39,7 @@ from ..corpus import (
     features,
     fold_pieces,
 )
-from .typed_path import assert_same_as_dict_path, hostile_test
+from .typed_path import assert_same_as_dict_path, dict_only, hostile_test
 
 FIXTURE_DIR = FIXTURES / "openai_responses"
 FIXTURE_FILES = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -1381,6 +1382,19 @@ _ARGUMENTS = {"type": "response.function_call_arguments.delta", "output_index": 
         pytest.param([{**_TEXT, "content_index": 0, "delta": "a", "logprobs": None}], id="null"),
         pytest.param([{**_SUMMARY, "summary_index": 0, "delta": "th"}], id="summary"),
         pytest.param([{**_SUMMARY, "summary_index": 3, "delta": "th"}], id="summary-no-part"),
+        pytest.param(
+            # Summary, text and refusal deltas in turn: each opens or ends a
+            # part while the others' are kept.
+            [
+                {**_SUMMARY, "summary_index": 0, "delta": "a"},
+                {**_SUMMARY, "summary_index": 0, "delta": "b"},
+                {**_TEXT, "content_index": 0, "delta": "Hi"},
+                {**_SUMMARY, "summary_index": 0, "delta": "c"},
+                {**_TEXT, "content_index": 1, "delta": "No"},
+                {**_TEXT, "content_index": 0, "delta": "d"},
+            ],
+            id="summary-text-summary",
+        ),
         pytest.param([{**_SUMMARY, "output_index": 0, "summary_index": 0}], id="no-delta"),
         pytest.param([{**_ARGUMENTS, "delta": '{"a"'}], id="arguments"),
         pytest.param([{**_ARGUMENTS, "output_index": 3, "delta": "q"}], id="arguments-of-a-search"),
@@ -1433,6 +1447,31 @@ def test_the_typed_path_folds_what_the_dict_path_folds(hot: list[Any], event_lin
 test_the_typed_path_folds_hostile_input_as_the_dict_path = hostile_test(
     OpenAIResponses, FIXTURE_FILES
 )
+
+
+def _parts(data: bytes, dialect: type[Dialect]) -> list[Any]:
+    parser = StreamParser(dialect, events=False)
+    parser.feed(data)
+    parser.close()
+    choice = parser.acc.choice(0)
+    return [(p.kind, p.owner, p.text, p.done) for k in PartKind for p in choice.parts(k)]
+
+
+def test_a_kept_sink_appends_to_the_part_the_call_would() -> None:
+    # A plain fold's parts are not in its result, but they are its events'
+    # order (reasoning.done per part): text ends the reasoning part, so the
+    # summary delta after it opens a new one; a sink kept for the first part
+    # must not append to it (the accumulator's epoch moved).
+    summary = [{**_SUMMARY, "summary_index": 0, "delta": d} for d in "ab"]
+    raw = _hot_stream(
+        *summary,
+        {**_TEXT, "content_index": 0, "delta": "Hi"},
+        *summary,
+        {**_TEXT, "content_index": 0, "delta": "!"},
+    )
+    typed = _parts(raw, OpenAIResponses)
+    assert typed == _parts(raw, dict_only(OpenAIResponses))
+    assert [text for kind, _, text, _ in typed if kind is PartKind.REASONING] == ["ab", "ab"]
 
 
 def test_the_response_shares_the_streamed_arguments_with_the_unified_view() -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final, Union
 
 import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, PartKind
+from ..fold import NO_SINK, Accumulator, PartKind, PartView
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
@@ -489,13 +490,28 @@ class PartialArguments:
 class _TextPart(NativePart):
     """Adjacent text parts of one kind, merged into one native part."""
 
-    __slots__ = ("extra", "signature", "thought")
+    __slots__ = ("extra", "signature", "sink", "sink_epoch", "thought")
 
     def __init__(self, thought: bool, signature: str | None) -> None:
         super().__init__()
         self.thought = thought
         self.signature = signature
         self.extra: dict[str, Any] | None = None
+        # The typed path's append to the accumulator's part this part's text
+        # goes to (Accumulator.sink; with events, the accumulator's call),
+        # valid while the accumulator's epoch is sink_epoch: none yet.
+        self.sink: Callable[[str], object] = NO_SINK
+        self.sink_epoch = -1
+
+    def keep_sink(self, acc: Accumulator, index: int, part: PartView) -> None:
+        """``part`` (of candidate ``index``), where a typed piece just went, is
+        where the next ones go while the accumulator's epoch holds."""
+        sink: Callable[[str], object] | None = acc.sink(part)
+        if sink is None:
+            # Events wanted: each piece takes the call (what the kept state
+            # proves still spares the rest).
+            sink = partial(acc.reasoning if self.thought else acc.text, index)
+        self.sink, self.sink_epoch = sink, acc.epoch
 
     def _native(self) -> dict[str, Any]:
         part: dict[str, Any] = {"text": self.text()}
@@ -698,9 +714,10 @@ class Gemini(Dialect):
         if (
             missing
             and (
-                (chunk.createTime is not _UNSET and "createTime" in missing)
-                or (chunk.modelVersion is not _UNSET and "modelVersion" in missing)
-                or (chunk.responseId is not _UNSET and "responseId" in missing)
+                # The field's name first: most chunks repeat the fields known.
+                ("createTime" in missing and chunk.createTime is not _UNSET)
+                or ("modelVersion" in missing and chunk.modelVersion is not _UNSET)
+                or ("responseId" in missing and chunk.responseId is not _UNSET)
             )
             and _new_field(chunk, missing)
         ):
@@ -717,6 +734,27 @@ class Gemini(Dialect):
             return False
         content = raw.content
         current = state.current_text
+        if current is not None and current.sink_epoch == self.acc.epoch and content is not _UNSET:
+            parts = content.parts
+            if parts is not _UNSET and len(parts) == 1:
+                # One more piece of the text part the last one went to: straight
+                # to its sink. (content_seen is set already: the dict path set
+                # it before it opened the part.)
+                part = parts[0]
+                text = part.text
+                if text:
+                    if part.thought != current.thought:
+                        return False
+                    current.built = None  # built again: a revision bump, for less
+                    current.sink(text)
+                if index is not _UNSET:
+                    state.index_seen = True
+                if content.role:
+                    state.role = content.role
+                usage = chunk.usageMetadata
+                if usage is not _UNSET:
+                    self._usage(usage)
+                return True
         if content is not _UNSET:
             parts = content.parts
             if parts is not _UNSET:
@@ -744,6 +782,7 @@ class Gemini(Dialect):
                     held = current.parts  # current.add(handle), inlined
                     if not held or held[-1] is not handle:
                         held.append(handle)
+                    current.keep_sink(acc, state.index, handle)
         usage = chunk.usageMetadata
         if usage is not _UNSET:
             self._usage(usage)

@@ -30,7 +30,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
+from ..fold import NO_SINK, Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..partial_json import PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -241,6 +241,9 @@ class _Items:
 
     def text(self, part: PartView, piece: str) -> None:
         """``piece`` went to ``part``."""
+        segment = self.last
+        if segment is not None and segment[0] is part:
+            return  # the run's part grew (``last`` is always the last run's last segment)
         last = self.items[-1] if self.items else None
         if isinstance(last, _Run) and last.annotations is None:
             run = last
@@ -250,9 +253,6 @@ class _Items:
         else:
             run = _Run()
             self.items.append(run)
-        segment = self.last
-        if segment is not None and segment[0] is part and run.segments[-1:] == [segment]:
-            return  # the run's part grew
         start = len(part.text) - len(piece)
         self._close(part, start)
         segment = self.last = [part, start, None]
@@ -375,6 +375,13 @@ class GeminiInteractions(Dialect):
         self.given_outputs: list[Any] | None = None  # outputs sent in a lifecycle event
         self.usage: dict[str, Any] | None = None
         self.function_calls = False
+        # The typed path's kept part (see _keep_sink): the step its last typed
+        # piece went to, its index, the delta type it takes, and the part's
+        # sink (with events, the accumulator's call bound to the part).
+        self._sink: Callable[[str], object] = NO_SINK
+        self._sink_index = self._sink_epoch = -1
+        self._sink_step = _Step(-1, "unknown", {})  # none yet: its epoch is -1
+        self._sink_type: type = _TypedText
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -543,14 +550,35 @@ class GeminiInteractions(Dialect):
             typed = decode(event.raw)
         except TYPED_REJECTED:
             return False
+        delta = typed.delta
+        acc = self.acc
+        if (
+            typed.index == self._sink_index
+            and acc.epoch == self._sink_epoch
+            and type(delta) is self._sink_type
+        ):
+            # The next piece of the step the last one went to: its part is open
+            # (so the step is not done: ending it ends the part, and moves the
+            # epoch) and its run grows over that part (the dict path drops the
+            # sink), so the piece needs only the append.
+            if type(delta) is _TypedText:
+                text = delta.text
+            elif type(delta) is _TypedSummary:
+                text = delta.content.text
+                if not text:  # an empty summary item is kept as an item (the dict path)
+                    return False
+            else:
+                return False  # never: a sink is kept for text and summaries only
+            self._sink_step.built = None
+            if text:
+                self._sink(text)
+            return True
         step = self.steps.get(typed.index)
         if step is None or step.done:
             return False
-        delta = typed.delta
         # Of the step's kind (text to a model output...).
         if type(delta) is not step.typed:
             return False
-        acc = self.acc
         # By the type itself: isinstance() on a Struct type costs a call.
         if type(delta) is _TypedText:
             text = delta.text
@@ -558,6 +586,7 @@ class GeminiInteractions(Dialect):
             if text:
                 part = step.part = acc.text(0, text, step.key)
                 step.content.text(part, text)
+                self._keep_sink(step, typed.index, _TypedText, part)
             return True
         if type(delta) is _TypedArguments:
             step.built = None
@@ -572,10 +601,26 @@ class GeminiInteractions(Dialect):
             step.built = None
             part = step.part = acc.reasoning(0, text, step.key)
             step.summary.text(part, text)
+            self._keep_sink(step, typed.index, _TypedSummary, part)
             return True
         return False  # never: the decoder gives one of the three
 
+    def _keep_sink(self, step: _Step, index: int, kind: type, part: PartView) -> None:
+        # The part a typed piece of ``step`` (number ``index``) just went to,
+        # kept so the next ones append to it without a call (Accumulator.sink),
+        # until the accumulator's epoch moves.
+        sink: Callable[[str], object] | None = self.acc.sink(part)
+        if sink is None:
+            # Events wanted: each piece takes the call, bound to the step's
+            # part (what the kept state proves still spares the rest).
+            sink = _bound(self.acc.text if kind is _TypedText else self.acc.reasoning, step.key)
+        self._sink, self._sink_step, self._sink_index, self._sink_type = sink, step, index, kind
+        self._sink_epoch = self.acc.epoch
+
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
+        # Annotations, media and items end a step's growing run without moving
+        # the accumulator's epoch: the typed path's kept sink goes.
+        self._sink_epoch = -1
         index = required_index(payload, "index", event)
         step = self.steps.get(index)
         if step is None:
@@ -717,6 +762,15 @@ class GeminiInteractions(Dialect):
         if self.usage is not None:
             out["usage"] = self.usage
         return out
+
+
+def _bound(call: Callable[[int, str, Any], PartView], owner: Any) -> Callable[[str], object]:
+    # The accumulator's text or reasoning call for ``owner``'s part (a closure:
+    # a partial with a keyword builds a dict per call).
+    def sink(piece: str) -> object:
+        return call(0, piece, owner)
+
+    return sink
 
 
 def _legacy_function_call(

@@ -21,7 +21,7 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import Accumulator, PartKind, PartView, ToolCallView
+from ..fold import NO_SINK, Accumulator, PartKind, PartView, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
@@ -96,6 +96,7 @@ _TEXT_DELTA: Final = "response.output_text.delta"
 _SUMMARY_DELTA: Final = "response.reasoning_summary_text.delta"
 _ARGUMENTS_DELTA: Final = "response.function_call_arguments.delta"
 _UNNAMED: Final = "message"  # an event without an event line: the data's type decides
+_UNSET: Final = msgspec.UNSET
 
 # An item whose content arrives before its output_item.added gets the fields its
 # added event would have had (what OpenAI sends there, a valid ResponseOutputMessage
@@ -261,11 +262,13 @@ class _Item:
         "revision",
         "status",
         "summary",
+        "type",
     )
 
     def __init__(self, index: int, added: dict[str, Any]) -> None:
         self.index = index
-        self.added = added
+        self.added: dict[str, Any] = added
+        self.add(added)
         self.done: dict[str, Any] | None = None  # the server's final item
         self.content: dict[int, _Part] = {}
         self.summary: dict[int, _Part] = {}
@@ -290,9 +293,10 @@ class _Item:
             return own
         return self.call.arguments + own if own else self.call.arguments
 
-    @property
-    def type(self) -> str:
-        return tag_or_none(self.added.get("type")) or ""
+    def add(self, added: dict[str, Any]) -> None:
+        """The item as its added event gave it (and its type, read per delta)."""
+        self.added = added
+        self.type = tag_or_none(added.get("type")) or ""
 
     def label(self) -> str:
         return f"output[{self.index}] ({self.type or 'item'})"
@@ -316,6 +320,32 @@ class _Item:
             out["status"] = self.status
         self.built, self.built_at = out, self.revision
         return out
+
+
+class _Kept:
+    """The part of ``output[output]`` numbered ``number`` that the typed path's
+    last text (or summary) delta went to, with the append to its accumulator
+    part (``Accumulator.sink``; with events, the accumulator's call bound to
+    it), or the call its last arguments delta went to:
+    valid while the accumulator's epoch is ``epoch`` and no event took the
+    dict path (which may change the item or part)."""
+
+    __slots__ = ("epoch", "item", "number", "output", "part", "sink")
+
+    def __init__(self) -> None:
+        self.epoch = self.output = self.number = -1  # none yet
+        self.sink: Callable[[str], object] = NO_SINK
+        self.item = _Item(-1, {})
+        self.part: _Part | None = None  # None for a call
+
+
+def _bound(call: Callable[[int, str, Any], PartView], owner: Any) -> Callable[[str], object]:
+    # The accumulator's text or reasoning call for ``owner``'s part (a closure:
+    # a partial with a keyword builds a dict per call).
+    def sink(delta: str) -> object:
+        return call(_CHOICE, delta, owner)
+
+    return sink
 
 
 # A handler returns True at the stream's terminal point.
@@ -351,6 +381,10 @@ class OpenAIResponses(Dialect):
         self._replayed_through: int | None = None  # a resumed stream's seam: see resumed()
         self._noted: set[Any] = set()  # warnings given once per kind
         self._order: list[int] = []  # the output indexes, sorted (see response)
+        # The typed path's kept parts and call (see _keep), one per delta type.
+        self._text_kept = _Kept()
+        self._summary_kept = _Kept()
+        self._arguments_kept = _Kept()
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -381,6 +415,8 @@ class OpenAIResponses(Dialect):
         """
         if self.fast(event):
             return False
+        # The dict path may change a kept item or part (its type, its segments).
+        self._text_kept.epoch = self._summary_kept.epoch = self._arguments_kept.epoch = -1
         if event.raw == b"[DONE]":
             self._openrouter_done_marker(event)
             return False
@@ -456,6 +492,8 @@ class OpenAIResponses(Dialect):
         those numbered up to the last one folded are skipped, until the first
         new one."""
         self._replayed_through = self._sequence
+        # Kept only when nothing is being replayed:
+        self._text_kept.epoch = self._summary_kept.epoch = self._arguments_kept.epoch = -1
 
     def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedTextDelta): True when the event was folded
@@ -476,23 +514,62 @@ class OpenAIResponses(Dialect):
             typed = decode(event.raw)
         except TYPED_REJECTED:
             return False
-        item = self.items.get(typed.output_index)
-        if item is None:
-            return False
+        # Its kind, and what the rest reads of it whatever its type (one check).
         if type(typed) is _TypedTextDelta:
-            part = item.content.get(typed.content_index)
-            if part is None:
-                return False
+            kept = self._text_kept
+            number = typed.content_index
+            logprobs = typed.logprobs
         elif type(typed) is _TypedSummaryDelta:
-            part = item.summary.get(typed.summary_index)
+            kept = self._summary_kept
+            number = typed.summary_index
+            logprobs = _UNSET
+        else:
+            kept = self._arguments_kept
+            number = -1  # a call has no part number
+            logprobs = _UNSET
+        if (
+            number == kept.number
+            and typed.output_index == kept.output
+            and self.acc.epoch == kept.epoch
+        ):
+            # The next delta of the part (or call) the last one of its kind
+            # went to: its item and part exist and are still what they were
+            # (_keep), so the delta needs only its sequence check and the append.
+            sequence = typed.sequence_number
+            if sequence is not _UNSET:
+                last = self._sequence
+                if last is not None and sequence == last + 1:
+                    self._sequence = sequence
+                elif self._sequence_at(event, sequence):
+                    return True
+            item = kept.item
+            item.built = None  # built again: a revision bump, for less
+            part = kept.part
+            if part is None:  # a call's arguments
+                if typed.delta:
+                    item.call = self.acc.tool_arguments(_CHOICE, item.index, typed.delta)
+                return True
+            part.built = None
+            if typed.delta:
+                kept.sink(typed.delta)
+            if logprobs:
+                part.logprobs.extend(logprobs)
+                self.acc.logprobs(_CHOICE, logprobs)
+            return True
+        found = self.items.get(typed.output_index)
+        if found is None:
+            return False
+        item = found
+        if kept is self._arguments_kept:
+            if item.type != "function_call":
+                return False
+            part = None
+        else:
+            part = (item.content if kept is self._text_kept else item.summary).get(number)
             if part is None:
                 return False
-        elif item.type != "function_call":
-            return False
-        else:
-            part = None
         sequence = typed.sequence_number
-        if sequence is not msgspec.UNSET:
+        if sequence is not _UNSET:
             last = self._sequence
             # The next number, as nearly every event has it: _sequence_at's first case.
             if last is not None and sequence == last + 1 and self._replayed_through is None:
@@ -510,6 +587,10 @@ class OpenAIResponses(Dialect):
                     item.field_deltas.append(delta)
                 else:
                     item.call = self.acc.tool_arguments(_CHOICE, item.index, delta)
+            if not item.call_ended and self._replayed_through is None:
+                # _keep, inlined (parallel calls change calls on every delta):
+                # the arguments' kept state has no part nor sink.
+                kept.item, kept.output, kept.epoch = item, item.index, self.acc.epoch
             return True
         part.revision += 1
         if delta:
@@ -526,12 +607,31 @@ class OpenAIResponses(Dialect):
                 segments = part.segments
                 if not segments or segments[-1] is not handle:
                     segments.append(handle)
-        if type(typed) is _TypedTextDelta:
-            logprobs = typed.logprobs
-            if logprobs:
-                part.logprobs.extend(logprobs)
-                self.acc.logprobs(_CHOICE, logprobs)
+                sink: Callable[[str], object] | None = self.acc.sink(handle)
+                if sink is None:
+                    # Events wanted: each delta takes the call, bound to its
+                    # part (what the kept state proves still spares the rest).
+                    sink = _bound(
+                        self.acc.text if kind == "output_text" else self.acc.reasoning, part.key
+                    )
+                self._keep(kept, item, part, number, sink)
+        if logprobs:
+            part.logprobs.extend(logprobs)
+            self.acc.logprobs(_CHOICE, logprobs)
         return True
+
+    def _keep(
+        self, kept: _Kept, item: _Item, part: _Part, number: int, sink: Callable[[str], object]
+    ) -> None:
+        # The part a typed delta just went to (its accumulator part's append:
+        # now its last segment), kept so that the next delta of its kind goes
+        # straight to it, until the epoch moves or an event takes the dict path
+        # (which may change the item or part). Not while a resumed stream's
+        # replay is pending: the kept path's sequence check does not look for
+        # one. (The arguments' kept call is set inline, the same way.)
+        if self._replayed_through is None:
+            kept.item, kept.part, kept.sink = item, part, sink
+            kept.output, kept.number, kept.epoch = item.index, number, self.acc.epoch
 
     def _check_sequence(self, event: ServerSentEvent, payload: dict[str, Any]) -> bool:
         # True for an event a re-attached stream replayed (skipped).
@@ -841,7 +941,7 @@ class OpenAIResponses(Dialect):
         if item is not None:
             if item.done is not None or item.type != added.get("type"):
                 self.acc.warn(f"output[{index}] was added twice; the later item replaces it")
-            item.added = dict(added)
+            item.add(dict(added))
             item.revision += 1
             item_id = added.get("id")
             if isinstance(item_id, str):
