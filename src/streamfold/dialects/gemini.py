@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import partial
 from typing import Any, Final, Union
 
 import msgspec
@@ -506,12 +505,7 @@ class _TextPart(NativePart):
     def keep_sink(self, acc: Accumulator, index: int, part: PartView) -> None:
         """``part`` (of candidate ``index``), where a typed piece just went, is
         where the next ones go while the accumulator's epoch holds."""
-        sink: Callable[[str], object] | None = acc.sink(part)
-        if sink is None:
-            # Events wanted: each piece takes the call (what the kept state
-            # proves still spares the rest).
-            sink = partial(acc.reasoning if self.thought else acc.text, index)
-        self.sink, self.sink_epoch = sink, acc.epoch
+        self.sink, self.sink_epoch = acc.sink(part), acc.epoch
 
     def _native(self) -> dict[str, Any]:
         part: dict[str, Any] = {"text": self.text()}

@@ -609,11 +609,7 @@ class GeminiInteractions(Dialect):
         # The part a typed piece of ``step`` (number ``index``) just went to,
         # kept so the next ones append to it without a call (Accumulator.sink),
         # until the accumulator's epoch moves.
-        sink: Callable[[str], object] | None = self.acc.sink(part)
-        if sink is None:
-            # Events wanted: each piece takes the call, bound to the step's
-            # part (what the kept state proves still spares the rest).
-            sink = _bound(self.acc.text if kind is _TypedText else self.acc.reasoning, step.key)
+        sink = self.acc.sink(part)
         self._sink, self._sink_step, self._sink_index, self._sink_type = sink, step, index, kind
         self._sink_epoch = self.acc.epoch
 
@@ -762,15 +758,6 @@ class GeminiInteractions(Dialect):
         if self.usage is not None:
             out["usage"] = self.usage
         return out
-
-
-def _bound(call: Callable[[int, str, Any], PartView], owner: Any) -> Callable[[str], object]:
-    # The accumulator's text or reasoning call for ``owner``'s part (a closure:
-    # a partial with a keyword builds a dict per call).
-    def sink(piece: str) -> object:
-        return call(0, piece, owner)
-
-    return sink
 
 
 def _legacy_function_call(

@@ -339,15 +339,6 @@ class _Kept:
         self.part: _Part | None = None  # None for a call
 
 
-def _bound(call: Callable[[int, str, Any], PartView], owner: Any) -> Callable[[str], object]:
-    # The accumulator's text or reasoning call for ``owner``'s part (a closure:
-    # a partial with a keyword builds a dict per call).
-    def sink(delta: str) -> object:
-        return call(_CHOICE, delta, owner)
-
-    return sink
-
-
 # A handler returns True at the stream's terminal point.
 _Handler = Callable[["OpenAIResponses", ServerSentEvent, dict[str, Any]], bool | None]
 
@@ -607,14 +598,7 @@ class OpenAIResponses(Dialect):
                 segments = part.segments
                 if not segments or segments[-1] is not handle:
                     segments.append(handle)
-                sink: Callable[[str], object] | None = self.acc.sink(handle)
-                if sink is None:
-                    # Events wanted: each delta takes the call, bound to its
-                    # part (what the kept state proves still spares the rest).
-                    sink = _bound(
-                        self.acc.text if kind == "output_text" else self.acc.reasoning, part.key
-                    )
-                self._keep(kept, item, part, number, sink)
+                self._keep(kept, item, part, number, self.acc.sink(handle))
         if logprobs:
             part.logprobs.extend(logprobs)
             self.acc.logprobs(_CHOICE, logprobs)
