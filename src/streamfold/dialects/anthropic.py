@@ -23,7 +23,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
+from ..fold import NO_SINK, Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -132,6 +132,12 @@ class _TypedBlockDelta(
 
 _TYPED_DELTAS: Final[dict[str, type]] = {_TEXT: _TypedText, _THINKING: _TypedThinking}
 
+# A block's epoch while it keeps no sink, and once the accumulator gave it none
+# (events wanted, or an output type: so for all its parts). Never the
+# accumulator's, which counts from 0.
+_UNKEPT: Final = -1
+_REFUSED: Final = -2
+
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
 _TOOL_KINDS: Final = {
@@ -209,6 +215,7 @@ class _Block(NativePart):
     __slots__ = (
         "call",
         "citations",
+        "epoch",
         "fields",
         "fold",
         "index",
@@ -218,6 +225,7 @@ class _Block(NativePart):
         "kind",
         "segment",
         "signature",
+        "sink",
         "type",
         "typed",
     )
@@ -236,6 +244,10 @@ class _Block(NativePart):
             self.typed = _TypedInput
         # The accumulator's method that takes the pieces of a text or thinking block.
         self.fold: Callable[[int, str, Any], PartView] | None = None
+        # A plain fold's append to the block's open part (Accumulator.sink),
+        # valid while the accumulator's epoch is this one.
+        self.sink: Callable[[str], None] = NO_SINK
+        self.epoch = _UNKEPT
         # The accumulator's parts that hold the text of a text block or the
         # thinking of a thinking block (one, unless blocks were interleaved),
         # and the call of a tool block.
@@ -479,11 +491,23 @@ class AnthropicMessages(Dialect):
                 return False
             self._hot = block
         delta = chunk.delta
-        # Of the block's kind (text to a text block...), and the block not ended.
-        if type(delta) is not block.typed or block.done:
+        # Of the block's kind (text to a text block...).
+        if type(delta) is not block.typed:
             return False
-        block.built = None  # built again: what a revision bump does, for less
         piece = delta.piece
+        acc = self.acc
+        if block.epoch == acc.epoch:
+            # The common delta: more of the part the block's last one went to.
+            # The epoch held, so that part is still open and the block's (and the
+            # block not ended: its end ends the part): the sink folds the piece
+            # as fold() would, and the part is the last of block.parts.
+            block.built = None  # built again: what a revision bump does, for less
+            if piece:
+                block.sink(piece)
+            return True
+        if block.done:
+            return False
+        block.built = None
         if piece:
             fold = block.fold
             if fold is not None:
@@ -491,8 +515,10 @@ class AnthropicMessages(Dialect):
                 parts = block.parts  # NativePart.add, inline
                 if not parts or parts[-1] is not part:
                     parts.append(part)
+                if block.epoch != _REFUSED:
+                    _keep_sink(block, acc, part)
             else:
-                self.acc.tool_arguments(0, block.key, piece)
+                acc.tool_arguments(0, block.key, piece)
         return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
@@ -718,6 +744,16 @@ class AnthropicMessages(Dialect):
 
 def _block_index(block: _Block) -> int:
     return block.index
+
+
+def _keep_sink(block: _Block, acc: Accumulator, part: PartView) -> None:
+    # The part a typed delta of the block just went to, kept so the next ones
+    # append to it without a call, until the accumulator's epoch moves.
+    sink = acc.sink(part)
+    if sink is None:
+        block.epoch = _REFUSED
+    else:
+        block.sink, block.epoch = sink, acc.epoch
 
 
 def _start_text(block: _Block, acc: Accumulator, text: Any) -> None:
