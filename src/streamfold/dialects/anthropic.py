@@ -516,7 +516,11 @@ class AnthropicMessages(Dialect):
                 if not parts or parts[-1] is not part:
                     parts.append(part)
                 if block.epoch != _REFUSED:
-                    _keep_sink(block, acc, part)
+                    sink = acc.sink(part)
+                    if sink is None:
+                        block.epoch = _REFUSED  # events wanted, or an output type
+                    else:
+                        block.sink, block.epoch = sink, acc.epoch
             else:
                 acc.tool_arguments(0, block.key, piece)
         return True
@@ -744,16 +748,6 @@ class AnthropicMessages(Dialect):
 
 def _block_index(block: _Block) -> int:
     return block.index
-
-
-def _keep_sink(block: _Block, acc: Accumulator, part: PartView) -> None:
-    # The part a typed delta of the block just went to, kept so the next ones
-    # append to it without a call, until the accumulator's epoch moves.
-    sink = acc.sink(part)
-    if sink is None:
-        block.epoch = _REFUSED
-    else:
-        block.sink, block.epoch = sink, acc.epoch
 
 
 def _start_text(block: _Block, acc: Accumulator, text: Any) -> None:
