@@ -832,8 +832,14 @@ class BedrockAnthropic(AnthropicMessages):
                 data = decode_wrapped(event.raw).chunk.data
             except TYPED_REJECTED:
                 return False
-        raw = _chunk_bytes(data)
-        return raw is not None and AnthropicMessages.fast(self, ServerSentEvent(raw))
+        try:
+            raw = _strict_base64(data)  # _chunk_bytes, its common case inline: a call less
+        except (binascii.Error, ValueError):
+            text = _chunk_bytes(data)  # the event's JSON text itself, or not base64
+            if text is None:
+                return False
+            raw = text
+        return AnthropicMessages.fast(self, ServerSentEvent(raw))
 
 
 # A chunk, typed: its bytes (and Bedrock's padding), nothing else; any other
