@@ -223,7 +223,6 @@ class _Block(NativePart):
         "json",
         "key",
         "kind",
-        "segment",
         "signature",
         "sink",
         "type",
@@ -231,7 +230,6 @@ class _Block(NativePart):
     )
 
     def __init__(self, segment: int, index: int, fields: dict[str, Any]) -> None:
-        self.segment = segment
         self.index = index
         self.key = (segment, index)  # the accumulator's key: unique across a splice
         self.fields = fields
@@ -319,8 +317,8 @@ class AnthropicMessages(Dialect):
         self.message_id: str | None = None
         self.open = False  # between message_start and message_stop
         self.segment = 0  # counts spliced message_starts (see _splice)
-        self.blocks: dict[tuple[int, int], _Block] = {}
-        self.order: list[_Block] = []
+        # The current message's blocks by index (a spliced retry starts anew).
+        self.blocks: dict[int, _Block] = {}
         self.open_blocks: dict[tuple[int, int], _Block] = {}  # started, not ended
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
@@ -432,13 +430,11 @@ class AnthropicMessages(Dialect):
             raise protocol_error(event, "content_block_start without a content_block object")
         if self.message is None:
             raise protocol_error(event, "content_block_start before message_start")
-        key = (self.segment, index)
-        if key in self.blocks:
+        if index in self.blocks:
             raise protocol_error(event, f"content block {index} started twice")
         block = _Block(self.segment, index, dict(fields))
-        self.blocks[key] = block
-        self.order.append(block)
-        self.open_blocks[key] = block
+        self.blocks[index] = block
+        self.open_blocks[block.key] = block
         acc = self.acc
         if block.type == _TEXT:
             block.fold = acc.text
@@ -486,7 +482,7 @@ class AnthropicMessages(Dialect):
         # one's, without building and hashing its key.
         block = self._hot
         if block is None or block.index != chunk.index:
-            block = self.blocks.get((self.segment, chunk.index))
+            block = self.blocks.get(chunk.index)
             if block is None:
                 return False
             self._hot = block
@@ -528,7 +524,7 @@ class AnthropicMessages(Dialect):
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         delta = payload.get("delta")
         index = required_index(payload, "index", event)
-        block = self.blocks.get((self.segment, index))
+        block = self.blocks.get(index)
         if block is None:
             raise protocol_error(event, "content_block_delta for a block that never started")
         if type(delta) is not dict:
@@ -573,7 +569,7 @@ class AnthropicMessages(Dialect):
 
     def _block_stop(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)
-        block = self.blocks.get((self.segment, index))
+        block = self.blocks.get(index)
         if block is None:
             raise protocol_error(event, "content_block_stop for a block that never started")
         if block.done:
@@ -698,6 +694,7 @@ class AnthropicMessages(Dialect):
         self._end_open_blocks()
         self.acc.restart()
         self.segment += 1
+        self.blocks = {}
         self._hot = None
         self.acc.warn(
             f"message {self.message_id!r} was abandoned and replaced by the retried message "
@@ -738,10 +735,9 @@ class AnthropicMessages(Dialect):
 
     def _blocks(self) -> list[_Block]:
         # The current message's blocks by index, sorted again only when one was added.
-        at = (len(self.order), self.segment)
+        at = (len(self.blocks), self.segment)
         if at != self._sorted_at:
-            segment = self.segment
-            self._sorted = sorted((b for b in self.order if b.segment == segment), key=_block_index)
+            self._sorted = sorted(self.blocks.values(), key=_block_index)
             self._sorted_at = at
         return self._sorted
 
