@@ -491,8 +491,7 @@ class AnthropicMessages(Dialect):
         if type(delta) is not block.typed:
             return False
         piece = delta.piece
-        acc = self.acc
-        if block.epoch == acc.epoch:
+        if block.epoch == self.acc.epoch:
             # The common delta: more of the part the block's last one went to.
             # The epoch held, so that part is still open and the block's (and the
             # block not ended: its end ends the part): the sink folds the piece
@@ -504,6 +503,7 @@ class AnthropicMessages(Dialect):
         if block.done:
             return False
         block.built = None
+        acc = self.acc
         if piece:
             fold = block.fold
             if fold is not None:

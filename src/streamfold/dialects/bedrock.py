@@ -530,7 +530,6 @@ class BedrockConverse(Dialect):
         delta = typed.delta
         text, tool, reasoning = delta.text, delta.toolUse, delta.reasoningContent
         kind = block.kind
-        acc = self.acc
         # One kind of piece, of the block's kind (or the first of a block
         # without a start: text and reasoning blocks have none).
         if text is not UNSET:
@@ -545,9 +544,9 @@ class BedrockConverse(Dialect):
                 return False
             block.built = None  # built again: what a revision bump does, for less
             if tool.input:
-                block.call = acc.tool_arguments(0, block.index, tool.input)
+                block.call = self.acc.tool_arguments(0, block.index, tool.input)
             return True
-        if block.epoch == acc.epoch:
+        if block.epoch == self.acc.epoch:
             # The common delta: more of the part the block's last one went to.
             # The epoch held, so that part is still open and the block's (and
             # the block not stopped: its stop ends the part): the sink folds
@@ -559,6 +558,7 @@ class BedrockConverse(Dialect):
         if block.done:
             return False
         block.built = None
+        acc = self.acc
         if text:
             block.has_text = True
             if reasoning is UNSET:

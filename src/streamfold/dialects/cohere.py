@@ -369,8 +369,7 @@ class CohereChat(Dialect):
                 return False
             fields = typed.delta.message.content
             text = fields.text if content.type == _TEXT else fields.thinking
-            acc = self.acc
-            if content.epoch == acc.epoch:
+            if content.epoch == self.acc.epoch:
                 # The common delta: more of the part the content's last one went
                 # to. The epoch held, so that part is still open and the content's
                 # (and the content not ended: its end ends the part): the sink
@@ -384,6 +383,7 @@ class CohereChat(Dialect):
                 return False
             content.built = None  # built again: what a revision bump does, for less
             if text:
+                acc = self.acc
                 part = fold(0, text, content.key)
                 parts = content.parts  # NativePart.add, inline
                 if not parts or parts[-1] is not part:
