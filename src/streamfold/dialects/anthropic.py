@@ -503,22 +503,22 @@ class AnthropicMessages(Dialect):
         if block.done:
             return False
         block.built = None
-        acc = self.acc
         if piece:
             fold = block.fold
-            if fold is not None:
-                part = fold(0, piece, block.key)
-                parts = block.parts  # NativePart.add, inline
-                if not parts or parts[-1] is not part:
-                    parts.append(part)
-                if block.epoch != _REFUSED:
-                    sink = acc.sink(part)
-                    if sink is None:
-                        block.epoch = _REFUSED  # events wanted, or an output type
-                    else:
-                        block.sink, block.epoch = sink, acc.epoch
-            else:
-                acc.tool_arguments(0, block.key, piece)
+            if fold is None:  # a tool block's input
+                self.acc.tool_arguments(0, block.key, piece)
+                return True
+            part = fold(0, piece, block.key)
+            parts = block.parts  # NativePart.add, inline
+            if not parts or parts[-1] is not part:
+                parts.append(part)
+            if block.epoch != _REFUSED:
+                acc = self.acc
+                sink = acc.sink(part)
+                if sink is None:
+                    block.epoch = _REFUSED  # events wanted, or an output type
+                else:
+                    block.sink, block.epoch = sink, acc.epoch
         return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
