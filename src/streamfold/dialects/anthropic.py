@@ -132,11 +132,8 @@ class _TypedBlockDelta(
 
 _TYPED_DELTAS: Final[dict[str, type]] = {_TEXT: _TypedText, _THINKING: _TypedThinking}
 
-# A block's epoch while it keeps no sink, and once the accumulator gave it none
-# (events wanted, or an output type: so for all its parts). Never the
-# accumulator's, which counts from 0.
+# A block's epoch while it keeps no sink: never the accumulator's (from 0).
 _UNKEPT: Final = -1
-_REFUSED: Final = -2
 
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
@@ -242,9 +239,9 @@ class _Block(NativePart):
             self.typed = _TypedInput
         # The accumulator's method that takes the pieces of a text or thinking block.
         self.fold: Callable[[int, str, Any], PartView] | None = None
-        # A plain fold's append to the block's open part (Accumulator.sink),
-        # valid while the accumulator's epoch is this one.
-        self.sink: Callable[[str], None] = NO_SINK
+        # The fold of the next piece of the block's open part (Accumulator.sink:
+        # in a plain fold its append), valid while the accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
         self.epoch = _UNKEPT
         # The accumulator's parts that hold the text of a text block or the
         # thinking of a thinking block (one, unless blocks were interleaved),
@@ -512,13 +509,8 @@ class AnthropicMessages(Dialect):
             parts = block.parts  # NativePart.add, inline
             if not parts or parts[-1] is not part:
                 parts.append(part)
-            if block.epoch != _REFUSED:
-                acc = self.acc
-                sink = acc.sink(part)
-                if sink is None:
-                    block.epoch = _REFUSED  # events wanted, or an output type
-                else:
-                    block.sink, block.epoch = sink, acc.epoch
+            acc = self.acc
+            block.sink, block.epoch = acc.sink(part), acc.epoch
         return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:

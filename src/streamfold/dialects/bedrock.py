@@ -123,11 +123,8 @@ NATIVE_STOP_REASONS: Final = {unified: raw for raw, unified in reversed(_STOP_RE
 
 # Block kinds (a text or reasoning block's kind is known from its first delta).
 _TEXT, _REASONING, _TOOL, _RESULT, _IMAGE = "text", "reasoning", "toolUse", "toolResult", "image"
-# A block's epoch while it keeps no sink, and once the accumulator gave it none
-# (events wanted, or an output type: so for all its parts). Never the
-# accumulator's, which counts from 0.
+# A block's epoch while it keeps no sink: never the accumulator's (from 0).
 _UNKEPT: Final = -1
-_REFUSED: Final = -2
 _SERVER_TOOL: Final = "server_tool_use"  # ToolUseBlockStart.type of a tool the service runs
 # The message fields a messageStop or metadata event carries, copied as sent.
 _STOP_FIELDS: Final = ("additionalModelResponseFields",)
@@ -308,9 +305,10 @@ class _Block(NativePart):
         self.citations: list[Any] = []
         self.results: list[dict[str, Any]] = []  # a server tool result's content
         self.input: Any = None  # the parsed tool input, once the block ended
-        # A plain fold's append to the open part of its text or reasoning
-        # (Accumulator.sink), valid while the accumulator's epoch is this one.
-        self.sink: Callable[[str], None] = NO_SINK
+        # The fold of the next piece of its open text or reasoning part
+        # (Accumulator.sink: in a plain fold its append), valid while the
+        # accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
         self.epoch = _UNKEPT
 
     def arguments(self) -> str:
@@ -570,12 +568,7 @@ class BedrockConverse(Dialect):
             parts = block.parts  # NativePart.add, inline
             if not parts or parts[-1] is not part:
                 parts.append(part)
-            if block.epoch != _REFUSED:
-                sink = acc.sink(part)
-                if sink is None:
-                    block.epoch = _REFUSED  # events wanted, or an output type
-                else:
-                    block.sink, block.epoch = sink, acc.epoch
+            block.sink, block.epoch = acc.sink(part), acc.epoch
         else:
             block.kind = _TEXT if reasoning is UNSET else _REASONING
         return True

@@ -78,11 +78,8 @@ _FAILED: Final = frozenset({"ERROR", "TIMEOUT"})
 
 _TEXT, _THINKING = "text", "thinking"
 _PART_KIND: Final = {_TEXT: PartKind.TEXT, _THINKING: PartKind.REASONING}
-# A content part's epoch while it keeps no sink, and once the accumulator gave
-# it none (events wanted, or an output type). Never the accumulator's, which
-# counts from 0.
+# A content part's epoch while it keeps no sink: never the accumulator's (from 0).
 _UNKEPT: Final = -1
-_REFUSED: Final = -2
 _TOOL_PLAN: Final = "tool_plan"  # the owner of the tool plan's reasoning parts
 # Fields of message-start's message that the stream fills in itself.
 _STREAMED_FIELDS: Final = frozenset({"content", "tool_plan", "tool_calls", "citations"})
@@ -183,9 +180,9 @@ class _Content(NativePart):
         self.fields = fields  # the start's content object, its text aside
         # The accumulator's method that takes its pieces (a text or thinking part).
         self.fold: Callable[[int, str, Any], PartView] | None = None
-        # A plain fold's append to its open part (Accumulator.sink), valid while
-        # the accumulator's epoch is this one.
-        self.sink: Callable[[str], None] = NO_SINK
+        # The fold of the next piece of its open part (Accumulator.sink: in a
+        # plain fold its append), valid while the accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
         self.epoch = _UNKEPT
 
     def _native(self) -> dict[str, Any]:
@@ -388,12 +385,7 @@ class CohereChat(Dialect):
                 parts = content.parts  # NativePart.add, inline
                 if not parts or parts[-1] is not part:
                     parts.append(part)
-                if content.epoch != _REFUSED:
-                    sink = acc.sink(part)
-                    if sink is None:
-                        content.epoch = _REFUSED  # events wanted, or an output type
-                    else:
-                        content.sink, content.epoch = sink, acc.epoch
+                content.sink, content.epoch = acc.sink(part), acc.epoch
             return True
         if type(typed) is _TypedCallDelta:
             call = self.calls.get(typed.index)
