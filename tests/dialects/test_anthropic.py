@@ -1389,6 +1389,33 @@ TYPED_PATH_STREAMS = {
         message_delta("end_turn"),
         STOP,
     ),
+    # Parts that change owner under the typed path (a plain fold keeps each
+    # block's sink while the accumulator's epoch holds): two text blocks and two
+    # thinking blocks that take turns, each turn a new part; thinking that a
+    # tool call ends while its block is open, then resumes as a new part.
+    "owners": sse(
+        message_start(),
+        *[block_start(i, {"type": "text", "text": ""}) for i in (0, 1)],
+        *[block_start(i, {"type": "thinking", "thinking": ""}) for i in (2, 3)],
+        *[
+            _typed(index, kind, f"{index}.{i} ")
+            for i in range(2)
+            for index, kind in (
+                *((0, "text_delta"),) * 2,
+                *((1, "text_delta"),) * 2,
+                *((2, "thinking_delta"),) * 2,
+                *((3, "thinking_delta"),) * 2,
+                (0, "text_delta"),
+            )
+        ],
+        block_start(4, {"type": "tool_use", "id": "t", "name": "f", "input": {}}),
+        _typed(3, "thinking_delta", "after the call"),
+        _typed(4, "input_json_delta", "{}"),
+        _typed(3, "thinking_delta", " and more"),
+        *[block_stop(i) for i in range(5)],
+        message_delta("tool_use"),
+        STOP,
+    ),
     "splice": sse(
         message_start("msg_1"),
         block_start(0, {"type": "text", "text": ""}),
@@ -1429,6 +1456,7 @@ def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
         pytest.param("kinds", 9, 7, id="kinds"),
         pytest.param("interleaved", 12, 0, id="interleaved"),
         pytest.param("ended-or-unknown-block", 2, 2, id="ended-or-unknown-block"),
+        pytest.param("owners", 21, 0, id="owners"),
         pytest.param("splice", 2, 1, id="splice"),
     ],
 )

@@ -1112,6 +1112,27 @@ CONVERSE_TYPED_STREAMS = {
         STOP,
         META,
     ),
+    # Parts that change owner under the typed path (a plain fold keeps each
+    # block's sink while the accumulator's epoch holds): two text blocks and two
+    # reasoning blocks that take turns, each turn a new part; reasoning that a
+    # tool call ends while its block is open, then resumes as a new part.
+    "owners": sse(
+        START,
+        *[
+            _delta(index, {"text": f"{index}.{i} "})
+            if index < 2
+            else _delta(index, {"reasoningContent": {"text": f"{index}.{i} "}})
+            for i in range(3)
+            for index in (0, 0, 1, 1, 2, 2, 3, 3, 0)
+        ],
+        _tool_start(4),
+        _delta(3, {"reasoningContent": {"text": "after the call"}}),
+        _delta(4, {"toolUse": {"input": "{}"}}),
+        _delta(3, {"reasoningContent": {"text": " and more"}}),
+        *[_block_stop(i) for i in range(5)],
+        {"messageStop": {"stopReason": "tool_use"}},
+        META,
+    ),
 }
 
 
@@ -1147,6 +1168,7 @@ def test_the_converse_typed_path_folds_as_the_dict_path(data: bytes) -> None:
     [
         pytest.param("kinds", 7, 10, id="kinds"),
         pytest.param("interleaved", 7, 2, id="interleaved"),
+        pytest.param("owners", 26, 4, id="owners"),
     ],
 )
 def test_the_converse_typed_streams_reach_each_rule(name: str, taken: int, refused: int) -> None:
@@ -1215,9 +1237,14 @@ def test_the_invoke_typed_path_folds_as_the_dict_path(data: bytes) -> None:
     assert_same_as_dict_path(data, BedrockAnthropic)
 
 
+# Named too: the typed path takes named members only (wrapped ones are handle's).
 test_hostile_converse_streams_fold_as_the_dict_path = hostile_test(
     BedrockConverse,
-    [*CONVERSE_TYPED_STREAMS.values(), *(p.values[0] for p in fixtures(CONVERSE))],
+    [
+        *CONVERSE_TYPED_STREAMS.values(),
+        *map(_named, CONVERSE_TYPED_STREAMS.values()),
+        *(p.values[0] for p in fixtures(CONVERSE)),
+    ],
 )
 test_hostile_invoke_streams_fold_as_the_dict_path = hostile_test(
     BedrockAnthropic,

@@ -474,8 +474,48 @@ TYPED_PATH_STREAM = _named(
 )
 
 
+def _start(index: int, kind: str) -> dict[str, Any]:
+    return {
+        "type": "content-start",
+        "index": index,
+        "delta": {"message": {"content": {"type": kind}}},
+    }
+
+
+# Parts that change owner under the typed path (a plain fold keeps each content
+# part's sink while the accumulator's epoch holds): two text parts and two
+# thinking parts that take turns, each turn a new part of the events; thinking
+# that the tool plan and then a tool call interrupt while it is open.
+OWNERS_STREAM = _named(
+    {"type": "message-start", "id": "m1", "delta": {"message": {"role": "assistant"}}},
+    *[_start(i, "text") for i in (0, 1)],
+    *[_start(i, "thinking") for i in (2, 3)],
+    *[
+        _piece(index, text=f"{index}.{i} ")
+        if index < 2
+        else _piece(index, thinking=f"{index}.{i} ")
+        for i in range(3)
+        for index in (0, 0, 1, 1, 2, 2, 3, 3, 0)
+    ],
+    {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "plan"}}},
+    _piece(3, thinking="after the plan"),
+    {
+        "type": "tool-call-start",
+        "index": 0,
+        "delta": {"message": {"tool_calls": {"id": "c", "function": {"name": "f"}}}},
+    },
+    _piece(3, thinking="after the call"),
+    _arguments(0, "{}"),
+    _piece(3, thinking=" and more"),
+    {"type": "tool-call-end", "index": 0},
+    *[{"type": "content-end", "index": i} for i in range(4)],
+    {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}},
+)
+
+
 def _typed_path_sources() -> list[Any]:
     out = [pytest.param(TYPED_PATH_STREAM, id="typed-path-stream")]
+    out += [pytest.param(OWNERS_STREAM, id="owners-stream")]
     out += [pytest.param(path.read_bytes(), id=path.stem) for path in PATHS]
     for folder, pattern in ((CORPUS, "cohere__*.sse"), (PAIRS, "cohere__*.sse")):
         if folder.is_dir():
@@ -488,17 +528,26 @@ def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
     assert_same_as_dict_path(data, CohereChat)
 
 
-def test_the_typed_path_stream_reaches_each_rule() -> None:
+@pytest.mark.parametrize(
+    ("stream", "taken", "refused"),
+    [
+        pytest.param(TYPED_PATH_STREAM, 8, 6, id="typed-path-stream"),
+        pytest.param(OWNERS_STREAM, 31, 0, id="owners-stream"),
+    ],
+)
+def test_the_typed_path_streams_reach_each_rule(stream: bytes, taken: int, refused: int) -> None:
     dialect = CohereChat(Accumulator())
     counts = {True: 0, False: 0}
-    for event in SSEDecoder().feed(TYPED_PATH_STREAM):
+    for event in SSEDecoder().feed(stream):
         folded = dialect.fast(event)
         if event.event in ("content-delta", "tool-call-delta"):
             counts[folded] += 1
         if not folded:
             with contextlib.suppress(StreamfoldError):
                 dialect.handle(event)
-    assert counts == {True: 8, False: 6}
+    assert counts == {True: taken, False: refused}
 
 
-test_hostile_streams_fold_as_the_dict_path = hostile_test(CohereChat, [TYPED_PATH_STREAM, *PATHS])
+test_hostile_streams_fold_as_the_dict_path = hostile_test(
+    CohereChat, [TYPED_PATH_STREAM, OWNERS_STREAM, *PATHS]
+)

@@ -23,7 +23,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind, PartView, ToolCallView, parse_arguments
+from ..fold import NO_SINK, Accumulator, PartKind, PartView, ToolCallView, parse_arguments
 from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
@@ -132,6 +132,9 @@ class _TypedBlockDelta(
 
 _TYPED_DELTAS: Final[dict[str, type]] = {_TEXT: _TypedText, _THINKING: _TypedThinking}
 
+# A block's epoch while it keeps no sink: never the accumulator's (from 0).
+_UNKEPT: Final = -1
+
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
 _TOOL_KINDS: Final = {
@@ -209,6 +212,7 @@ class _Block(NativePart):
     __slots__ = (
         "call",
         "citations",
+        "epoch",
         "fields",
         "fold",
         "index",
@@ -216,14 +220,13 @@ class _Block(NativePart):
         "json",
         "key",
         "kind",
-        "segment",
         "signature",
+        "sink",
         "type",
         "typed",
     )
 
     def __init__(self, segment: int, index: int, fields: dict[str, Any]) -> None:
-        self.segment = segment
         self.index = index
         self.key = (segment, index)  # the accumulator's key: unique across a splice
         self.fields = fields
@@ -236,6 +239,10 @@ class _Block(NativePart):
             self.typed = _TypedInput
         # The accumulator's method that takes the pieces of a text or thinking block.
         self.fold: Callable[[int, str, Any], PartView] | None = None
+        # The fold of the next piece of the block's open part (Accumulator.sink:
+        # in a plain fold its append), valid while the accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
+        self.epoch = _UNKEPT
         # The accumulator's parts that hold the text of a text block or the
         # thinking of a thinking block (one, unless blocks were interleaved),
         # and the call of a tool block.
@@ -307,8 +314,8 @@ class AnthropicMessages(Dialect):
         self.message_id: str | None = None
         self.open = False  # between message_start and message_stop
         self.segment = 0  # counts spliced message_starts (see _splice)
-        self.blocks: dict[tuple[int, int], _Block] = {}
-        self.order: list[_Block] = []
+        # The current message's blocks by index (a spliced retry starts anew).
+        self.blocks: dict[int, _Block] = {}
         self.open_blocks: dict[tuple[int, int], _Block] = {}  # started, not ended
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
@@ -420,13 +427,11 @@ class AnthropicMessages(Dialect):
             raise protocol_error(event, "content_block_start without a content_block object")
         if self.message is None:
             raise protocol_error(event, "content_block_start before message_start")
-        key = (self.segment, index)
-        if key in self.blocks:
+        if index in self.blocks:
             raise protocol_error(event, f"content block {index} started twice")
         block = _Block(self.segment, index, dict(fields))
-        self.blocks[key] = block
-        self.order.append(block)
-        self.open_blocks[key] = block
+        self.blocks[index] = block
+        self.open_blocks[block.key] = block
         acc = self.acc
         if block.type == _TEXT:
             block.fold = acc.text
@@ -474,31 +479,44 @@ class AnthropicMessages(Dialect):
         # one's, without building and hashing its key.
         block = self._hot
         if block is None or block.index != chunk.index:
-            block = self.blocks.get((self.segment, chunk.index))
+            block = self.blocks.get(chunk.index)
             if block is None:
                 return False
             self._hot = block
         delta = chunk.delta
-        # Of the block's kind (text to a text block...), and the block not ended.
-        if type(delta) is not block.typed or block.done:
+        # Of the block's kind (text to a text block...).
+        if type(delta) is not block.typed:
             return False
-        block.built = None  # built again: what a revision bump does, for less
         piece = delta.piece
+        if block.epoch == self.acc.epoch:
+            # The common delta: more of the part the block's last one went to.
+            # The epoch held, so that part is still open and the block's (and the
+            # block not ended: its end ends the part): the sink folds the piece
+            # as fold() would, and the part is the last of block.parts.
+            block.built = None  # built again: what a revision bump does, for less
+            if piece:
+                block.sink(piece)
+            return True
+        if block.done:
+            return False
+        block.built = None
         if piece:
             fold = block.fold
-            if fold is not None:
-                part = fold(0, piece, block.key)
-                parts = block.parts  # NativePart.add, inline
-                if not parts or parts[-1] is not part:
-                    parts.append(part)
-            else:
+            if fold is None:  # a tool block's input
                 self.acc.tool_arguments(0, block.key, piece)
+                return True
+            part = fold(0, piece, block.key)
+            parts = block.parts  # NativePart.add, inline
+            if not parts or parts[-1] is not part:
+                parts.append(part)
+            acc = self.acc
+            block.sink, block.epoch = acc.sink(part), acc.epoch
         return True
 
     def _delta(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         delta = payload.get("delta")
         index = required_index(payload, "index", event)
-        block = self.blocks.get((self.segment, index))
+        block = self.blocks.get(index)
         if block is None:
             raise protocol_error(event, "content_block_delta for a block that never started")
         if type(delta) is not dict:
@@ -543,7 +561,7 @@ class AnthropicMessages(Dialect):
 
     def _block_stop(self, payload: dict[str, Any], event: ServerSentEvent) -> None:
         index = required_index(payload, "index", event)
-        block = self.blocks.get((self.segment, index))
+        block = self.blocks.get(index)
         if block is None:
             raise protocol_error(event, "content_block_stop for a block that never started")
         if block.done:
@@ -668,6 +686,7 @@ class AnthropicMessages(Dialect):
         self._end_open_blocks()
         self.acc.restart()
         self.segment += 1
+        self.blocks = {}
         self._hot = None
         self.acc.warn(
             f"message {self.message_id!r} was abandoned and replaced by the retried message "
@@ -708,10 +727,9 @@ class AnthropicMessages(Dialect):
 
     def _blocks(self) -> list[_Block]:
         # The current message's blocks by index, sorted again only when one was added.
-        at = (len(self.order), self.segment)
+        at = (len(self.blocks), self.segment)
         if at != self._sorted_at:
-            segment = self.segment
-            self._sorted = sorted((b for b in self.order if b.segment == segment), key=_block_index)
+            self._sorted = sorted(self.blocks.values(), key=_block_index)
             self._sorted_at = at
         return self._sorted
 

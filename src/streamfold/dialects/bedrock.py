@@ -52,7 +52,7 @@ from msgspec import UNSET
 from ..errors import ProtocolError, ProviderError
 from ..events import Usage
 from ..eventstream import EventStreamMessage
-from ..fold import Accumulator, PartKind, ToolCallView, parse_arguments
+from ..fold import NO_SINK, Accumulator, PartKind, ToolCallView, parse_arguments
 from ..sse import ServerSentEvent
 from .anthropic import AnthropicMessages
 from .base import (
@@ -123,6 +123,8 @@ NATIVE_STOP_REASONS: Final = {unified: raw for raw, unified in reversed(_STOP_RE
 
 # Block kinds (a text or reasoning block's kind is known from its first delta).
 _TEXT, _REASONING, _TOOL, _RESULT, _IMAGE = "text", "reasoning", "toolUse", "toolResult", "image"
+# A block's epoch while it keeps no sink: never the accumulator's (from 0).
+_UNKEPT: Final = -1
 _SERVER_TOOL: Final = "server_tool_use"  # ToolUseBlockStart.type of a tool the service runs
 # The message fields a messageStop or metadata event carries, copied as sent.
 _STOP_FIELDS: Final = ("additionalModelResponseFields",)
@@ -279,6 +281,7 @@ class _Block(NativePart):
     __slots__ = (
         "call",
         "citations",
+        "epoch",
         "fields",
         "has_text",
         "index",
@@ -287,6 +290,7 @@ class _Block(NativePart):
         "redacted",
         "results",
         "signature",
+        "sink",
     )
 
     def __init__(self, index: int, kind: str | None, fields: dict[str, Any] | None = None) -> None:
@@ -301,6 +305,11 @@ class _Block(NativePart):
         self.citations: list[Any] = []
         self.results: list[dict[str, Any]] = []  # a server tool result's content
         self.input: Any = None  # the parsed tool input, once the block ended
+        # The fold of the next piece of its open text or reasoning part
+        # (Accumulator.sink: in a plain fold its append), valid while the
+        # accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
+        self.epoch = _UNKEPT
 
     def arguments(self) -> str:
         """The tool input received, as JSON text."""
@@ -514,7 +523,7 @@ class BedrockConverse(Dialect):
         except TYPED_REJECTED:
             return False
         block = self.blocks.get(typed.contentBlockIndex)
-        if block is None or block.done:
+        if block is None:
             return False
         delta = typed.delta
         text, tool, reasoning = delta.text, delta.toolUse, delta.reasoningContent
@@ -524,28 +533,44 @@ class BedrockConverse(Dialect):
         if text is not UNSET:
             if tool is not UNSET or reasoning is not UNSET or (kind is not None and kind != _TEXT):
                 return False
-            block.kind = _TEXT
-            fold = self.acc.text
         elif reasoning is not UNSET:
             if tool is not UNSET or (kind is not None and kind != _REASONING):
                 return False
-            block.kind = _REASONING
-            fold = self.acc.reasoning
             text = reasoning.text
         else:
-            if tool is UNSET or kind != _TOOL:
+            if tool is UNSET or kind != _TOOL or block.done:
                 return False
             block.built = None  # built again: what a revision bump does, for less
             if tool.input:
                 block.call = self.acc.tool_arguments(0, block.index, tool.input)
             return True
+        if block.epoch == self.acc.epoch:
+            # The common delta: more of the part the block's last one went to.
+            # The epoch held, so that part is still open and the block's (and
+            # the block not stopped: its stop ends the part): the sink folds
+            # the piece as acc.text or acc.reasoning would.
+            block.built = None
+            if text:
+                block.sink(text)
+            return True
+        if block.done:
+            return False
         block.built = None
+        acc = self.acc
         if text:
             block.has_text = True
-            part = fold(0, text, block.index)
+            if reasoning is UNSET:
+                block.kind = _TEXT
+                part = acc.text(0, text, block.index)
+            else:
+                block.kind = _REASONING
+                part = acc.reasoning(0, text, block.index)
             parts = block.parts  # NativePart.add, inline
             if not parts or parts[-1] is not part:
                 parts.append(part)
+            block.sink, block.epoch = acc.sink(part), acc.epoch
+        else:
+            block.kind = _TEXT if reasoning is UNSET else _REASONING
         return True
 
     def _delta(self, body: dict[str, Any], event: ServerSentEvent) -> None:
@@ -800,8 +825,14 @@ class BedrockAnthropic(AnthropicMessages):
                 data = decode_wrapped(event.raw).chunk.data
             except TYPED_REJECTED:
                 return False
-        raw = _chunk_bytes(data)
-        return raw is not None and AnthropicMessages.fast(self, ServerSentEvent(raw))
+        try:
+            raw = _strict_base64(data)  # _chunk_bytes, its common case inline: a call less
+        except (binascii.Error, ValueError):
+            text = _chunk_bytes(data)  # the event's JSON text itself, or not base64
+            if text is None:
+                return False
+            raw = text
+        return AnthropicMessages.fast(self, ServerSentEvent(raw))
 
 
 # A chunk, typed: its bytes (and Bedrock's padding), nothing else; any other

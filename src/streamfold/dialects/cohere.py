@@ -26,7 +26,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind, PartView, ToolCallView
+from ..fold import NO_SINK, Accumulator, PartKind, PartView, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
@@ -78,6 +78,8 @@ _FAILED: Final = frozenset({"ERROR", "TIMEOUT"})
 
 _TEXT, _THINKING = "text", "thinking"
 _PART_KIND: Final = {_TEXT: PartKind.TEXT, _THINKING: PartKind.REASONING}
+# A content part's epoch while it keeps no sink: never the accumulator's (from 0).
+_UNKEPT: Final = -1
 _TOOL_PLAN: Final = "tool_plan"  # the owner of the tool plan's reasoning parts
 # Fields of message-start's message that the stream fills in itself.
 _STREAMED_FIELDS: Final = frozenset({"content", "tool_plan", "tool_calls", "citations"})
@@ -169,7 +171,7 @@ class _Content(NativePart):
     """One content part: its type, its start fields, and the accumulator's parts
     that hold its text (one, unless another part interrupted it)."""
 
-    __slots__ = ("fields", "fold", "key", "type")
+    __slots__ = ("epoch", "fields", "fold", "key", "sink", "type")
 
     def __init__(self, index: int, kind: str, fields: dict[str, Any]) -> None:
         super().__init__()
@@ -178,6 +180,10 @@ class _Content(NativePart):
         self.fields = fields  # the start's content object, its text aside
         # The accumulator's method that takes its pieces (a text or thinking part).
         self.fold: Callable[[int, str, Any], PartView] | None = None
+        # The fold of the next piece of its open part (Accumulator.sink: in a
+        # plain fold its append), valid while the accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
+        self.epoch = _UNKEPT
 
     def _native(self) -> dict[str, Any]:
         out = {"type": self.type, **self.fields}
@@ -356,19 +362,30 @@ class CohereChat(Dialect):
         # By the type itself: isinstance() on a Struct type costs a call.
         if type(typed) is _TypedContentDelta:
             content = self.contents.get(typed.index)
-            if content is None or content.done:
+            if content is None:
                 return False
-            fold = content.fold
-            if fold is None:  # not a text nor a thinking part
-                return False
-            content.built = None  # built again: what a revision bump does, for less
             fields = typed.delta.message.content
             text = fields.text if content.type == _TEXT else fields.thinking
-            if text:  # UNSET is false
+            if content.epoch == self.acc.epoch:
+                # The common delta: more of the part the content's last one went
+                # to. The epoch held, so that part is still open and the content's
+                # (and the content not ended: its end ends the part): the sink
+                # folds the piece as content.fold would.
+                content.built = None
+                if text:  # UNSET is false
+                    content.sink(text)
+                return True
+            fold = content.fold
+            if fold is None or content.done:  # not a text nor a thinking part, or ended
+                return False
+            content.built = None  # built again: what a revision bump does, for less
+            if text:
+                acc = self.acc
                 part = fold(0, text, content.key)
                 parts = content.parts  # NativePart.add, inline
                 if not parts or parts[-1] is not part:
                     parts.append(part)
+                content.sink, content.epoch = acc.sink(part), acc.epoch
             return True
         if type(typed) is _TypedCallDelta:
             call = self.calls.get(typed.index)
