@@ -437,23 +437,9 @@ class AISDKUIMessageStream(Dialect):
             typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
-        if (
-            type(typed) is self._hot_type
-            and self.acc.epoch == self._hot_epoch
-            and typed.id == self._hot_id
-        ):
-            # The common chunk: the next delta of the part the last one went
-            # to. The epoch proves what the checks below would: the message
-            # started, the part is still open (its end, or a new part of its id,
-            # moves it) and it holds the accumulator's open part of its kind.
-            self._sink_part.revision += 1
-            delta = typed.delta
-            if delta:
-                self._hot_sink(delta)
-            return True
-        if not self._started:
-            return False
-        if isinstance(typed, _TypedToolDelta):
+        if type(typed) is _TypedToolDelta:
+            if not self._started:
+                return False
             call_id = typed.toolCallId
             tool = self._hot_tool
             if tool is not None and call_id == tool.call_id:
@@ -467,6 +453,22 @@ class AISDKUIMessageStream(Dialect):
             if typed.inputTextDelta and tool.state == "input-streaming":
                 self.acc.tool_arguments(_CHOICE, call_id, typed.inputTextDelta)
             return True
+        if (
+            typed.id == self._hot_id
+            and type(typed) is self._hot_type
+            and self.acc.epoch == self._hot_epoch
+        ):
+            # The common chunk: the next delta of the part the last one went
+            # to. The epoch proves what the checks below would: the message
+            # started, the part is still open (its end, or a new part of its id,
+            # moves it) and it holds the accumulator's open part of its kind.
+            self._sink_part.revision += 1
+            delta = typed.delta
+            if delta:
+                self._hot_sink(delta)
+            return True
+        if not self._started:
+            return False
         kind = _TEXT if type(typed) is _TypedTextDelta else _REASONING
         part = self._hot_part
         if part is None or part.done or part.kind is not kind or part.id != typed.id:
