@@ -241,8 +241,9 @@ class _TypedReasoningDelta(
 class _TypedToolDelta(
     msgspec.Struct, tag_field="type", tag="tool-input-delta", forbid_unknown_fields=True, gc=False
 ):
-    toolCallId: str
-    inputTextDelta: str
+    # Named as the text and reasoning deltas' fields: one shape to read.
+    id: str = msgspec.field(name="toolCallId")
+    delta: str = msgspec.field(name="inputTextDelta")
 
 
 class _TextPart(NativePart):
@@ -378,9 +379,13 @@ class AISDKUIMessageStream(Dialect):
         # _hot_epoch (-1: none kept).
         self._hot_sink: Callable[[str], None] = NO_SINK
         self._sink_part = _TextPart(_TEXT, "", None)  # its part (a placeholder until then)
-        self._hot_type: type[_TypedTextDelta | _TypedReasoningDelta] = _TypedTextDelta
+        self._hot_type: type[msgspec.Struct] = _TypedTextDelta
         self._hot_id = ""
         self._hot_epoch = -1
+        # Whether a part of the kind may have one: Accumulator.sink answers
+        # None for every part of a kind or for none (events wanted, or an
+        # output type, are the fold's), so one None is enough to stop asking.
+        self._text_sinks = self._reasoning_sinks = True
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -440,7 +445,7 @@ class AISDKUIMessageStream(Dialect):
         if type(typed) is _TypedToolDelta:
             if not self._started:
                 return False
-            call_id = typed.toolCallId
+            call_id = typed.id
             tool = self._hot_tool
             if tool is not None and call_id == tool.call_id:
                 call_id = tool.call_id  # its hash is known
@@ -450,8 +455,8 @@ class AISDKUIMessageStream(Dialect):
                     return False
                 self._hot_tool = tool
             tool.revision += 1
-            if typed.inputTextDelta and tool.state == "input-streaming":
-                self.acc.tool_arguments(_CHOICE, call_id, typed.inputTextDelta)
+            if typed.delta and tool.state == "input-streaming":
+                self.acc.tool_arguments(_CHOICE, call_id, typed.delta)
             return True
         if (
             typed.id == self._hot_id
@@ -482,16 +487,22 @@ class AISDKUIMessageStream(Dialect):
             acc = self.acc
             if kind is _TEXT:
                 handle = acc.text(_CHOICE, delta, part)
+                keep = self._text_sinks
             else:
                 handle = acc.reasoning(_CHOICE, delta, part)
+                keep = self._reasoning_sinks
             held = part.parts  # part.add(handle), inlined
             if not held or held[-1] is not handle:
                 held.append(handle)
-            # Kept for the next deltas of this part (see above).
-            sink = acc.sink(handle)
-            if sink is not None:  # None: events wanted, every delta takes the call
-                self._hot_sink, self._sink_part, self._hot_epoch = sink, part, acc.epoch
-                self._hot_type, self._hot_id = type(typed), typed.id
+            if keep:  # for the next deltas of this part (see above)
+                sink = acc.sink(handle)
+                if sink is not None:
+                    self._hot_sink, self._sink_part, self._hot_epoch = sink, part, acc.epoch
+                    self._hot_type, self._hot_id = type(typed), typed.id
+                elif kind is _TEXT:  # events wanted, or an output type
+                    self._text_sinks = False
+                else:
+                    self._reasoning_sinks = False
         return True
 
     # -- the message -------------------------------------------------------------------
