@@ -270,6 +270,26 @@ _START = [
             ],
             id="interleaved",
         ),
+        pytest.param(
+            [
+                {"type": "text-delta", "id": "t1", "delta": "a"},
+                {"type": "reasoning-delta", "id": "r1", "delta": ""},
+                {"type": "text-delta", "id": "t1", "delta": "c"},
+            ],
+            id="an-empty-delta-between",
+        ),
+        pytest.param(
+            [
+                {"type": "reasoning-delta", "id": "r1", "delta": "a"},
+                {"type": "text-start", "id": "t2"},
+                {"type": "reasoning-delta", "id": "r1", "delta": "b"},
+                {"type": "text-delta", "id": "t2", "delta": "c"},
+                {"type": "reasoning-delta", "id": "r1", "delta": "d"},
+                {"type": "text-end", "id": "t2"},
+                {"type": "reasoning-delta", "id": "r1", "delta": "e"},
+            ],
+            id="another-part-between",
+        ),
         pytest.param([{"type": "reasoning-delta", "id": "t1", "delta": "b"}], id="other-kind"),
         pytest.param([{"type": "text-delta", "id": "t9", "delta": "a"}], id="no-part"),
         pytest.param(

@@ -17,6 +17,7 @@ import pytest
 
 from streamfold import StreamParser
 from streamfold.adapters.client import build_request, stream
+from streamfold.dialects.base import Dialect
 from streamfold.dialects.ollama import (
     OllamaChat,
     OllamaGenerate,
@@ -25,12 +26,13 @@ from streamfold.dialects.ollama import (
 )
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError, UsageError
 from streamfold.events import Event, ToolCallDone
+from streamfold.fold import PartKind
 from streamfold.framing import ndjson
 from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
 from ..corpus import FIXTURES, fold_checked, fold_pieces
-from .typed_path import assert_same_as_dict_path, hostile_test
+from .typed_path import assert_same_as_dict_path, dict_only, hostile_test
 
 HERE = FIXTURES / "ollama"
 
@@ -485,6 +487,56 @@ def test_the_typed_path_folds_what_the_dict_path_folds(
     for lines in ([first_line, later, later, last], [first_line, later, later]):
         raw = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
         assert_same_as_dict_path(raw, dialect)
+
+
+@pytest.mark.parametrize("dialect", [OllamaChat, OllamaGenerate], ids=["chat", "generate"])
+@pytest.mark.parametrize(
+    "hot",
+    [
+        pytest.param(
+            [{"thinking": "a"}, {"content": "b"}, {"thinking": "c"}, {"content": "d"}],
+            id="parts-end-and-resume",
+        ),
+        pytest.param(
+            [{"thinking": "a", "content": "b"}, {"thinking": "c"}, {"content": "d"}],
+            id="both-in-one-line",
+        ),
+        pytest.param(
+            [{"content": "a"}, {"content": 5}, {"thinking": "b"}, {"content": "c"}],
+            id="a-dict-line-between",
+        ),
+        pytest.param(
+            [
+                {"content": "a"},
+                {"tool_calls": [{"function": {"name": "f", "arguments": {}}}]},
+                {"thinking": "b"},
+                {"content": "c"},
+            ],
+            id="a-tool-call-between",
+        ),
+    ],
+)
+def test_the_typed_path_keeps_each_piece_to_its_part(
+    dialect: type[OllamaChat], hot: list[dict[str, Any]]
+) -> None:
+    # Lines whose text and thinking end, resume and interleave: a part the
+    # typed path kept (Accumulator.sink) must not take a piece after it ended.
+    lines = [_line(dialect, thinking="Hm"), *(_line(dialect, **fields) for fields in hot)]
+    lines += [_line(dialect, thinking="e"), _line(dialect, content="f")]
+    lines.append({**_line(dialect), "done": True, "done_reason": "stop"})
+    raw = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
+    assert_same_as_dict_path(raw, dialect)
+    # The joined text hides which part a piece went to: the parts themselves.
+    assert _parts(raw, dialect) == _parts(raw, dict_only(dialect))
+
+
+def _parts(raw: bytes, dialect: type[Dialect]) -> list[tuple[str, str, bool]]:
+    # The accumulator's parts after a plain fold (the only one with sinks).
+    parser = StreamParser(dialect, events=False)
+    parser.feed(raw)
+    parser.close()
+    choice = parser.acc.choices[0]
+    return [(p.kind.value, p.text, p.done) for k in PartKind for p in choice.parts(k)]
 
 
 _OLLAMA_FIXTURES = sorted((FIXTURES / "ollama").glob("*.sse"))

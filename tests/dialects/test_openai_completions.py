@@ -23,6 +23,7 @@ from streamfold.events import LogprobsDelta, LogprobsDone
 from streamfold.sse import ServerSentEvent
 
 from ..corpus import CORPUS, FIXTURES, usage_counts
+from .typed_path import assert_same_as_dict_path, hostile_test
 
 FIXTURE_DIR = FIXTURES / "openai_completions"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -228,3 +229,81 @@ def test_the_corpus_recording_folds_to_what_the_reference_says() -> None:
         30,
     )
     assert result.response["model"] == "gpt-3.5-turbo-instruct:20230824-v2"
+
+
+# -- the typed path gives what the dict path gives ------------------------------------------
+
+_HEAD = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m"}
+
+
+def _chunk(*choices: tuple[int, str], **fields: Any) -> dict[str, Any]:
+    return {
+        **_HEAD,
+        "choices": [
+            {"text": text, "index": index, "logprobs": None, "finish_reason": None}
+            for index, text in choices
+        ],
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    "hot",
+    [
+        pytest.param([_chunk((0, "a")), _chunk((0, "b"))], id="text"),
+        pytest.param([_chunk((0, "a"), usage=None)], id="usage-null"),
+        pytest.param([_chunk((0, ""))], id="empty"),
+        pytest.param([_chunk((0, "a"), system_fingerprint=None)], id="a-null-field"),
+        pytest.param([_chunk((0, "a"), obfuscation="xy")], id="obfuscation"),
+        pytest.param([_chunk((0, "a"), obfuscation=None)], id="obfuscation-null"),
+        pytest.param(
+            [_chunk((0, "a")), _chunk((1, "b")), _chunk((0, "c")), _chunk((1, "d"), (0, "e"))],
+            id="interleaved-choices",
+        ),
+        pytest.param([_chunk((0, "a")), _chunk((1, ""))], id="empty-for-another-choice"),
+        pytest.param([_chunk((0, "a")), _chunk((2, "b"))], id="new-choice"),
+        pytest.param(
+            [
+                _chunk((0, "a")),
+                {
+                    **_HEAD,
+                    "choices": [
+                        {
+                            "text": "b",
+                            "index": 0,
+                            "logprobs": {"tokens": ["b"], "token_logprobs": [-0.1]},
+                            "finish_reason": None,
+                        }
+                    ],
+                },
+                _chunk((0, "c")),
+            ],
+            id="a-dict-chunk-between",
+        ),
+        pytest.param(
+            [
+                {
+                    **_HEAD,
+                    "choices": [
+                        {"text": "a", "index": 1, "logprobs": None, "finish_reason": "stop"}
+                    ],
+                },
+                _chunk((0, "b")),
+            ],
+            id="after-a-finish",
+        ),
+    ],
+)
+def test_the_typed_path_folds_what_the_dict_path_folds(hot: list[dict[str, Any]]) -> None:
+    # Chunks after the first two (which start the stream on the dict path):
+    # the same events, response, warnings and error with the typed path as without it.
+    lines = [_chunk((0, "Hi"), (1, "Yo")), _chunk((0, " there")), *hot, *hot]
+    last = {**_HEAD, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}
+    raw = b"".join(b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in lines)
+    assert_same_as_dict_path(
+        raw + b"data: " + json.dumps(last).encode() + b"\n\n", OpenAICompletions
+    )
+    assert_same_as_dict_path(raw, OpenAICompletions)
+
+
+test_the_typed_path_folds_hostile_input_as_the_dict_path = hostile_test(OpenAICompletions, PATHS)

@@ -29,7 +29,7 @@ import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
 from ..events import Usage
-from ..fold import FREE_TEXT_KIND, Accumulator, PartKind, ToolCallView
+from ..fold import FREE_TEXT_KIND, NO_SINK, Accumulator, PartKind, ToolCallView
 from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
 from .base import (
@@ -241,8 +241,9 @@ class _TypedReasoningDelta(
 class _TypedToolDelta(
     msgspec.Struct, tag_field="type", tag="tool-input-delta", forbid_unknown_fields=True, gc=False
 ):
-    toolCallId: str
-    inputTextDelta: str
+    # Named as the text and reasoning deltas' fields: one shape to read.
+    id: str = msgspec.field(name="toolCallId")
+    delta: str = msgspec.field(name="inputTextDelta")
 
 
 class _TextPart(NativePart):
@@ -373,6 +374,18 @@ class AISDKUIMessageStream(Dialect):
         # The typed path's last text or reasoning part, and its last call (see fast).
         self._hot_part: _TextPart | None = None
         self._hot_tool: _ToolPart | None = None
+        # The sink (Accumulator.sink) of the part a typed delta went to last,
+        # for deltas of its chunk type and id while the accumulator's epoch is
+        # _hot_epoch (-1: none kept).
+        self._hot_sink: Callable[[str], None] = NO_SINK
+        self._sink_part = _TextPart(_TEXT, "", None)  # its part (a placeholder until then)
+        self._hot_type: type[msgspec.Struct] = _TypedTextDelta
+        self._hot_id = ""
+        self._hot_epoch = -1
+        # Whether a part of the kind may have one: Accumulator.sink answers
+        # None for every part of a kind or for none (events wanted, or an
+        # output type, are the fold's), so one None is enough to stop asking.
+        self._text_sinks = self._reasoning_sinks = True
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -425,14 +438,14 @@ class AISDKUIMessageStream(Dialect):
         # chunk to the dict path (which raises the precise error). The part
         # (or call) the last delta went to is kept: a run of deltas for one
         # part finds it without a lookup.
-        if not self._started:
-            return False
         try:
             typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
-        if isinstance(typed, _TypedToolDelta):
-            call_id = typed.toolCallId
+        if type(typed) is _TypedToolDelta:
+            if not self._started:
+                return False
+            call_id = typed.id
             tool = self._hot_tool
             if tool is not None and call_id == tool.call_id:
                 call_id = tool.call_id  # its hash is known
@@ -442,9 +455,25 @@ class AISDKUIMessageStream(Dialect):
                     return False
                 self._hot_tool = tool
             tool.revision += 1
-            if typed.inputTextDelta and tool.state == "input-streaming":
-                self.acc.tool_arguments(_CHOICE, call_id, typed.inputTextDelta)
+            if typed.delta and tool.state == "input-streaming":
+                self.acc.tool_arguments(_CHOICE, call_id, typed.delta)
             return True
+        if (
+            typed.id == self._hot_id
+            and type(typed) is self._hot_type
+            and self.acc.epoch == self._hot_epoch
+        ):
+            # The common chunk: the next delta of the part the last one went
+            # to. The epoch proves what the checks below would: the message
+            # started, the part is still open (its end, or a new part of its id,
+            # moves it) and it holds the accumulator's open part of its kind.
+            self._sink_part.revision += 1
+            delta = typed.delta
+            if delta:
+                self._hot_sink(delta)
+            return True
+        if not self._started:
+            return False
         kind = _TEXT if type(typed) is _TypedTextDelta else _REASONING
         part = self._hot_part
         if part is None or part.done or part.kind is not kind or part.id != typed.id:
@@ -455,13 +484,25 @@ class AISDKUIMessageStream(Dialect):
         part.revision += 1
         delta = typed.delta
         if delta:
+            acc = self.acc
             if kind is _TEXT:
-                handle = self.acc.text(_CHOICE, delta, part)
+                handle = acc.text(_CHOICE, delta, part)
+                keep = self._text_sinks
             else:
-                handle = self.acc.reasoning(_CHOICE, delta, part)
+                handle = acc.reasoning(_CHOICE, delta, part)
+                keep = self._reasoning_sinks
             held = part.parts  # part.add(handle), inlined
             if not held or held[-1] is not handle:
                 held.append(handle)
+            if keep:  # for the next deltas of this part (see above)
+                sink = acc.sink(handle)
+                if sink is not None:
+                    self._hot_sink, self._sink_part, self._hot_epoch = sink, part, acc.epoch
+                    self._hot_type, self._hot_id = type(typed), typed.id
+                elif kind is _TEXT:  # events wanted, or an output type
+                    self._text_sinks = False
+                else:
+                    self._reasoning_sinks = False
         return True
 
     # -- the message -------------------------------------------------------------------
@@ -551,6 +592,7 @@ class AISDKUIMessageStream(Dialect):
         part = _TextPart(kind, part_id, chunk.get("providerMetadata"))
         self._text[(kind, part_id)] = part
         self._hot_part = None  # it may have been the part of this id
+        self._hot_epoch = -1  # and its sink with it
         self.parts.append(part)
         if kind is PartKind.REASONING:
             # A reasoning part may carry no text (redacted): it still gets its done.

@@ -27,7 +27,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..events import Usage
-from ..fold import Accumulator, PartKind
+from ..fold import NO_SINK, Accumulator, PartKind, PartView
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
@@ -173,6 +173,14 @@ class OllamaChat(Dialect):
         # with every snapshot. The streamed text and thinking are the accumulator's.
         self.tool_calls: list[dict[str, Any]] = []
         self.done_reason: str | None = None
+        # The typed path's kept parts (see _keep_sink): none yet.
+        self._text_sink: Callable[[str], None] = NO_SINK
+        self._reasoning_sink: Callable[[str], None] = NO_SINK
+        self._text_epoch = self._reasoning_epoch = -1
+        # Whether a part of the kind may have one: Accumulator.sink answers
+        # None for every part of a kind or for none (events wanted, or an
+        # output type, are the fold's), so one None is enough to stop asking.
+        self._text_sinks = self._reasoning_sinks = True
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -241,18 +249,49 @@ class OllamaChat(Dialect):
             return False
         if line.done:
             return False
+        fields = self.fields
         model = line.model
         if model:
-            self.fields["model"] = model
-        self.fields["created_at"] = line.created_at
+            fields["model"] = model
+        fields["created_at"] = line.created_at
         message = line.message
         if message.role:
             self.role = message.role
-        if message.thinking:
-            self.acc.reasoning(0, message.thinking)
-        if message.content:
-            self.acc.text(0, message.content)
+        # Its thinking, then its text (the dict path's order), each to its kept
+        # part while the accumulator's epoch holds (see _keep_sink).
+        thinking = message.thinking
+        content = message.content
+        acc = self.acc
+        if thinking:
+            if acc.epoch == self._reasoning_epoch:
+                self._reasoning_sink(thinking)
+            elif self._reasoning_sinks:
+                self._keep_sink(PartKind.REASONING, acc.reasoning(0, thinking))
+            else:
+                acc.reasoning(0, thinking)
+        if content:
+            if acc.epoch == self._text_epoch:
+                self._text_sink(content)
+            elif self._text_sinks:
+                self._keep_sink(PartKind.TEXT, acc.text(0, content))
+            else:
+                acc.text(0, content)
         return True
+
+    def _keep_sink(self, kind: PartKind, part: PartView) -> None:
+        # The part a typed piece just went to, kept so the next ones append to
+        # it without a call (Accumulator.sink) until the accumulator's epoch
+        # moves: one choice and no owner, so the epoch is all that can change.
+        sink = self.acc.sink(part)
+        if sink is None:  # events wanted (or an output type): every piece takes the call
+            if kind is PartKind.TEXT:
+                self._text_sinks = False
+            else:
+                self._reasoning_sinks = False
+        elif kind is PartKind.TEXT:
+            self._text_sink, self._text_epoch = sink, self.acc.epoch
+        else:
+            self._reasoning_sink, self._reasoning_epoch = sink, self.acc.epoch
 
     def _parts(self, parts: dict[str, Any], event: ServerSentEvent) -> None:
         acc = self.acc
@@ -356,14 +395,28 @@ class OllamaGenerate(OllamaChat):
             return False
         if line.done:
             return False
+        fields = self.fields
         model = line.model
         if model:
-            self.fields["model"] = model
-        self.fields["created_at"] = line.created_at
-        if line.thinking:
-            self.acc.reasoning(0, line.thinking)
-        if line.response:
-            self.acc.text(0, line.response)
+            fields["model"] = model
+        fields["created_at"] = line.created_at
+        thinking = line.thinking
+        content = line.response
+        acc = self.acc
+        if thinking:
+            if acc.epoch == self._reasoning_epoch:
+                self._reasoning_sink(thinking)
+            elif self._reasoning_sinks:
+                self._keep_sink(PartKind.REASONING, acc.reasoning(0, thinking))
+            else:
+                acc.reasoning(0, thinking)
+        if content:
+            if acc.epoch == self._text_epoch:
+                self._text_sink(content)
+            elif self._text_sinks:
+                self._keep_sink(PartKind.TEXT, acc.text(0, content))
+            else:
+                acc.text(0, content)
         return True
 
     def response(self) -> dict[str, Any]:

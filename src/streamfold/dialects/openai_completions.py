@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
-from ..fold import Accumulator, PartKind
+from ..fold import TEXT, Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import TYPED_REJECTED, index_or_none, objects, str_or_none, typed_decoder
 from .openai_chat import OpenAIChat, unified_finish_reason
@@ -84,6 +84,10 @@ class OpenAICompletions(OpenAIChat):
         self._decode_text_chunk: Callable[[bytes], _TypedTextChunk] = typed_decoder(_TypedTextChunk)
         self._typed = False  # the chat dialect's typed fast path reads deltas only
         self.legacy: dict[int, _Choice] = {}
+        # Whether text parts may have a sink: Accumulator.sink answers None for
+        # every one or for none (events wanted, or an output type), and then
+        # _keep_sink keeps nothing (no epoch): one such answer stops the asking.
+        self._text_sinks = True
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -114,19 +118,46 @@ class OpenAICompletions(OpenAIChat):
             if value is not msgspec.UNSET and value is not None and value != "" and value != 0:
                 return False
         legacy = self.legacy
-        for choice in chunk.choices:
+        choices = chunk.choices
+        for choice in choices:
             if choice.index not in legacy:
                 return False
-        for key in _TOP_FIELDS:
-            if getattr(chunk, key) is None:
-                self.null_fields.add(key)
+        if chunk.usage is None:
+            # OpenAI sends "usage": null in every chunk: noted apart, so that
+            # the other fields' nulls (rare) cost one test.
+            self.null_fields.add("usage")
+        if None in (
+            chunk.id,
+            chunk.object,
+            chunk.created,
+            chunk.model,
+            chunk.system_fingerprint,
+            chunk.service_tier,
+            chunk.obfuscation,
+        ):
+            for key in _TOP_FIELDS:
+                if getattr(chunk, key) is None:
+                    self.null_fields.add(key)
         if chunk.obfuscation is not msgspec.UNSET:
             self.padding.add("obfuscation")
         acc = self.acc
-        for choice in chunk.choices:
-            legacy[choice.index].revision += 1
-            if choice.text:
-                acc.text(choice.index, choice.text)
+        for choice in choices:
+            index = choice.index
+            text = choice.text
+            if text:
+                # To the part the last piece went to while the epoch holds (see
+                # OpenAIChat._keep_sink): its growing version, not the
+                # revision, is what the native choice's cache reads then.
+                if index == self._text_index and acc.epoch == self._text_epoch:
+                    self._text_sink(text)
+                    continue
+                legacy[index].revision += 1
+                part = acc.text(index, text)
+                if self._text_sinks:
+                    self._keep_sink(TEXT, index, part)
+                    self._text_sinks = self._text_epoch >= 0
+            else:
+                legacy[index].revision += 1
         self._typed_hits += 1
         return True
 
