@@ -377,15 +377,11 @@ class AISDKUIMessageStream(Dialect):
         # The sink (Accumulator.sink) of the part a typed delta went to last,
         # for deltas of its chunk type and id while the accumulator's epoch is
         # _hot_epoch (-1: none kept).
-        self._hot_sink: Callable[[str], None] = NO_SINK
+        self._hot_sink: Callable[[str], object] = NO_SINK
         self._sink_part = _TextPart(_TEXT, "", None)  # its part (a placeholder until then)
         self._hot_type: type[msgspec.Struct] = _TypedTextDelta
         self._hot_id = ""
         self._hot_epoch = -1
-        # Whether a part of the kind may have one: Accumulator.sink answers
-        # None for every part of a kind or for none (events wanted, or an
-        # output type, are the fold's), so one None is enough to stop asking.
-        self._text_sinks = self._reasoning_sinks = True
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -487,22 +483,14 @@ class AISDKUIMessageStream(Dialect):
             acc = self.acc
             if kind is _TEXT:
                 handle = acc.text(_CHOICE, delta, part)
-                keep = self._text_sinks
             else:
                 handle = acc.reasoning(_CHOICE, delta, part)
-                keep = self._reasoning_sinks
             held = part.parts  # part.add(handle), inlined
             if not held or held[-1] is not handle:
                 held.append(handle)
-            if keep:  # for the next deltas of this part (see above)
-                sink = acc.sink(handle)
-                if sink is not None:
-                    self._hot_sink, self._sink_part, self._hot_epoch = sink, part, acc.epoch
-                    self._hot_type, self._hot_id = type(typed), typed.id
-                elif kind is _TEXT:  # events wanted, or an output type
-                    self._text_sinks = False
-                else:
-                    self._reasoning_sinks = False
+            # Kept for the next deltas of this part (see above).
+            self._hot_sink, self._sink_part, self._hot_epoch = acc.sink(handle), part, acc.epoch
+            self._hot_type, self._hot_id = type(typed), typed.id
         return True
 
     # -- the message -------------------------------------------------------------------

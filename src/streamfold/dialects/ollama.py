@@ -174,13 +174,9 @@ class OllamaChat(Dialect):
         self.tool_calls: list[dict[str, Any]] = []
         self.done_reason: str | None = None
         # The typed path's kept parts (see _keep_sink): none yet.
-        self._text_sink: Callable[[str], None] = NO_SINK
-        self._reasoning_sink: Callable[[str], None] = NO_SINK
+        self._text_sink: Callable[[str], object] = NO_SINK
+        self._reasoning_sink: Callable[[str], object] = NO_SINK
         self._text_epoch = self._reasoning_epoch = -1
-        # Whether a part of the kind may have one: Accumulator.sink answers
-        # None for every part of a kind or for none (events wanted, or an
-        # output type, are the fold's), so one None is enough to stop asking.
-        self._text_sinks = self._reasoning_sinks = True
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -265,17 +261,13 @@ class OllamaChat(Dialect):
         if thinking:
             if acc.epoch == self._reasoning_epoch:
                 self._reasoning_sink(thinking)
-            elif self._reasoning_sinks:
-                self._keep_sink(PartKind.REASONING, acc.reasoning(0, thinking))
             else:
-                acc.reasoning(0, thinking)
+                self._keep_sink(PartKind.REASONING, acc.reasoning(0, thinking))
         if content:
             if acc.epoch == self._text_epoch:
                 self._text_sink(content)
-            elif self._text_sinks:
-                self._keep_sink(PartKind.TEXT, acc.text(0, content))
             else:
-                acc.text(0, content)
+                self._keep_sink(PartKind.TEXT, acc.text(0, content))
         return True
 
     def _keep_sink(self, kind: PartKind, part: PartView) -> None:
@@ -283,12 +275,7 @@ class OllamaChat(Dialect):
         # it without a call (Accumulator.sink) until the accumulator's epoch
         # moves: one choice and no owner, so the epoch is all that can change.
         sink = self.acc.sink(part)
-        if sink is None:  # events wanted (or an output type): every piece takes the call
-            if kind is PartKind.TEXT:
-                self._text_sinks = False
-            else:
-                self._reasoning_sinks = False
-        elif kind is PartKind.TEXT:
+        if kind is PartKind.TEXT:
             self._text_sink, self._text_epoch = sink, self.acc.epoch
         else:
             self._reasoning_sink, self._reasoning_epoch = sink, self.acc.epoch
@@ -406,17 +393,13 @@ class OllamaGenerate(OllamaChat):
         if thinking:
             if acc.epoch == self._reasoning_epoch:
                 self._reasoning_sink(thinking)
-            elif self._reasoning_sinks:
-                self._keep_sink(PartKind.REASONING, acc.reasoning(0, thinking))
             else:
-                acc.reasoning(0, thinking)
+                self._keep_sink(PartKind.REASONING, acc.reasoning(0, thinking))
         if content:
             if acc.epoch == self._text_epoch:
                 self._text_sink(content)
-            elif self._text_sinks:
-                self._keep_sink(PartKind.TEXT, acc.text(0, content))
             else:
-                acc.text(0, content)
+                self._keep_sink(PartKind.TEXT, acc.text(0, content))
         return True
 
     def response(self) -> dict[str, Any]:

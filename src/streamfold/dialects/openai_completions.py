@@ -84,10 +84,6 @@ class OpenAICompletions(OpenAIChat):
         self._decode_text_chunk: Callable[[bytes], _TypedTextChunk] = typed_decoder(_TypedTextChunk)
         self._typed = False  # the chat dialect's typed fast path reads deltas only
         self.legacy: dict[int, _Choice] = {}
-        # Whether text parts may have a sink: Accumulator.sink answers None for
-        # every one or for none (events wanted, or an output type), and then
-        # _keep_sink keeps nothing (no epoch): one such answer stops the asking.
-        self._text_sinks = True
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -152,10 +148,7 @@ class OpenAICompletions(OpenAIChat):
                     self._text_sink(text)
                     continue
                 legacy[index].revision += 1
-                part = acc.text(index, text)
-                if self._text_sinks:
-                    self._keep_sink(TEXT, index, part)
-                    self._text_sinks = self._text_epoch >= 0
+                self._keep_sink(TEXT, index, acc.text(index, text))
             else:
                 legacy[index].revision += 1
         self._typed_hits += 1
