@@ -387,6 +387,8 @@ class OllamaGenerate(OllamaChat):
         if model:
             fields["model"] = model
         fields["created_at"] = line.created_at
+        # The same folding as OllamaChat.fast's last lines, written again: a
+        # shared method would cost a call per line (the line is all there is).
         thinking = line.thinking
         content = line.response
         acc = self.acc
