@@ -59,3 +59,45 @@ def test_with_events_or_a_type_the_sink_is_the_call() -> None:
     plain = Accumulator(emit=False)
     plain.sink(plain.reasoning(0, "r"))("s")
     assert plain.choice(0).joined(REASONING) == "rs"
+
+
+def test_an_arguments_sink_holds_while_its_call_is_the_current_one() -> None:
+    acc = Accumulator(emit=False)
+    acc.tool_call(0, "a", id="a", name="f", arguments='{"x"')
+    sink = acc.arguments_sink(0, "a")
+    epoch = acc.epoch
+    sink(": 1")
+    acc.tool_arguments(0, "a", ", ")  # the call and the sink append to the same call
+    sink('"y": 2}')
+    assert acc.epoch == epoch
+    assert acc.choice(0).tool_calls[0].arguments == '{"x": 1, "y": 2}'
+    moves = [acc.epoch]
+    acc.tool_call(0, "b", id="b", name="g", arguments="{")  # a new call: the current one changes
+    moves.append(acc.epoch)
+    acc.tool_arguments(0, "a", "")  # no piece: nothing changes
+    acc.tool_arguments(0, "a", " ")  # back to the first: interleaved
+    moves.append(acc.epoch)
+    acc.replace_arguments(0, "a", "{}")
+    moves.append(acc.epoch)
+    acc.end_tool_call(0, "b")
+    moves.append(acc.epoch)
+    assert moves == sorted(set(moves)), moves
+
+
+def test_with_events_the_arguments_sink_is_the_call() -> None:
+    acc = Accumulator(emit=True)
+    acc.tool_call(0, "a", id="a", name="f", arguments="{")
+    acc.arguments_sink(0, "a")("}")
+    assert acc.choice(0).tool_calls[0].arguments == "{}"
+    assert [e.type for e in acc.drain()].count("tool_call.arguments.delta") == 2
+
+
+def test_the_epoch_moves_when_a_call_gets_its_type_late() -> None:
+    acc = Accumulator(emit=False, tool_types={"f": Answer})
+    acc.tool_call(0, "a", id="a", arguments='{"a"')
+    acc.arguments_sink(0, "a")(": 1")  # no name yet: a plain call
+    epoch = acc.epoch
+    acc.tool_call(0, "a", name="f")  # now typed: its pieces must reach its parser
+    assert acc.epoch != epoch
+    acc.arguments_sink(0, "a")("}")
+    assert acc.choice(0).tool_calls[0].partial_output() == Answer(a=1)

@@ -556,6 +556,13 @@ class _ToolCall(_Pieces):
         partial.feed(piece)  # after an error, raises it again
         return partial.snapshot()
 
+    def _add(self, delta: str) -> None:
+        # A plain fold's piece of arguments (Accumulator.arguments_sink).
+        pieces = self._pieces
+        pieces.append(delta)
+        if len(pieces) - self._blocks >= _BLOCK:
+            self._compact()
+
     def _compact(self) -> None:
         # The pieces since the last block, joined into one: called every
         # _BLOCK pieces (a list of many tiny strings costs ~10x their text in
@@ -1045,6 +1052,7 @@ class Accumulator:
             state._calls[key] = call
             state._order.append(call)
             state._current_tool = call
+            self.epoch += 1
             if name is not None and name in self._tool_types and kind != FREE_TEXT_KIND:
                 call._typed = _Typed(self._tool_types[name], _arguments_of(call))
             elif self._parse_arguments and kind != FREE_TEXT_KIND:
@@ -1075,6 +1083,7 @@ class Accumulator:
         # followed once, and its typed parser follows the JSON from here on.
         if call._done:
             return
+        self.epoch += 1
         typed = call._typed = _Typed(output_type, _arguments_of(call))
         call._parser = None
         arguments = call.arguments
@@ -1098,15 +1107,32 @@ class Accumulator:
             # switch on every delta).
             state._current_tool = call
             state._interleaved = True
+            self.epoch += 1
         if self._emit or call._done or call._typed is not None:
             self._arguments(state, call, delta)
         else:
-            # The plain fold's hot path: the piece kept, nothing else to do.
+            # The plain fold's hot path: the piece kept, nothing else to do
+            # (ToolCall._add, inline: a call per delta saved).
             pieces = call._pieces
             pieces.append(delta)
             if len(pieces) - call._blocks >= _BLOCK:
                 call._compact()
         return call
+
+    def arguments_sink(self, index: int, key: Any) -> Callable[[str], object]:
+        """``tool_arguments(index, key, delta)`` for the next non-empty pieces of
+        the call, while ``epoch`` is unchanged (it moves when the choice's
+        current call changes, a call ends, gets a type or has its arguments
+        replaced): in a plain fold the call's own append, one call instead of
+        the lookups; with events or a type, the call itself.
+
+        Raises:
+            KeyError: no call ``key`` in choice ``index`` (ask after a delta went to it).
+        """
+        call = self._choices[index]._calls[key]
+        if self._emit or call._done or call._typed is not None:
+            return partial(self.tool_arguments, index, key)
+        return call._add
 
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
@@ -1163,6 +1189,7 @@ class Accumulator:
         """The provider sent the final arguments whole: they win over the deltas."""
         call = self._choice(index)._calls.get(key)
         if call is not None and call.arguments != arguments:
+            self.epoch += 1
             typed = call._typed
             call._replace_arguments(arguments)
             if typed is not None:  # followed again, once, on the arguments that won
@@ -1434,8 +1461,10 @@ class Accumulator:
         # only at its finish (or when the dialect ends them).
         state._current_tool = call
         state._interleaved = True
+        self.epoch += 1
 
     def _tool_done(self, state: _Choice, call: _ToolCall, complete: bool) -> None:
+        self.epoch += 1
         call._done = True
         call._complete = complete
         call._unified = None

@@ -672,6 +672,17 @@ def test_detect_rejects_other_shapes() -> None:
 
 _DictOnly = dict_only(OpenAIChat)
 
+
+def _call_start(index: int, id: str) -> dict[str, Any]:
+    return chunk(
+        {"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": "f"}}]}
+    )
+
+
+def _call_piece(index: int, arguments: str) -> dict[str, Any]:
+    return chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
+
+
 _SYNTHETIC = [
     sse(
         chunk({"role": "assistant", "content": ""}),
@@ -731,6 +742,16 @@ _SYNTHETIC = [
         *[chunk({"reasoning_content": f"r{i}"}) for i in range(3)],
         chunk({"reasoning_content": "s", "content": ""}),
         chunk({}, "stop"),
+    ),
+    # A call that ended (its JSON whole when the next one started) gets a
+    # piece again: the kept call of the last pieces is not the current one.
+    sse(
+        _call_start(0, "a"),
+        *[_call_piece(0, p) for p in ['{"x"', ": 1", "}"]],
+        _call_start(1, "b"),
+        *[_call_piece(0, p) for p in [" late", " more"]],
+        *[_call_piece(1, p) for p in ['{"y"', ": 2}"]],
+        chunk({}, "tool_calls"),
     ),
     # Text or an empty field beside a known call's arguments.
     sse(

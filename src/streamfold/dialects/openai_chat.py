@@ -386,6 +386,8 @@ class OpenAIChat(Dialect):
         self._text_sink: Callable[[str], object] = NO_SINK
         self._reasoning_sink: Callable[[str], object] = NO_SINK
         self._text_epoch = self._text_index = self._reasoning_epoch = self._reasoning_index = -1
+        self._arguments_sink: Callable[[str], object] = NO_SINK
+        self._arguments_epoch = self._arguments_call = self._arguments_choice = -1
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
@@ -473,11 +475,25 @@ class OpenAIChat(Dialect):
                 only = delta.tool_calls
                 if only is not None and len(only) == 1:
                     call = only[0]
+                    arguments = call.function.arguments
+                    if (
+                        arguments
+                        and acc.epoch == self._arguments_epoch
+                        and call.index == self._arguments_call
+                        and choice.index == self._arguments_choice
+                    ):
+                        # The call the last piece went to, still the current one.
+                        self._arguments_sink(arguments)
+                        self._typed_hits += 1
+                        return True
                     state = self.choices.get(choice.index)
                     if state is not None and call.index in state.by_index:
-                        arguments = call.function.arguments
                         if arguments:
-                            acc.tool_arguments(choice.index, state.by_index[call.index], arguments)
+                            key = state.by_index[call.index]
+                            acc.tool_arguments(choice.index, key, arguments)
+                            self._arguments_sink = acc.arguments_sink(choice.index, key)
+                            self._arguments_epoch = acc.epoch
+                            self._arguments_call, self._arguments_choice = call.index, choice.index
                         self._typed_hits += 1
                         return True
         extras = self.choices
