@@ -492,7 +492,8 @@ class AnthropicMessages(Dialect):
             # The common delta: more of the part the block's last one went to.
             # The epoch held, so that part is still open and the block's (and the
             # block not ended: its end ends the part): the sink folds the piece
-            # as fold() would, and the part is the last of block.parts.
+            # as fold() would, and the part is the last of block.parts (a tool
+            # block's sink is its call's: Accumulator.arguments_sink).
             block.built = None  # built again: what a revision bump does, for less
             if piece:
                 block.sink(piece)
@@ -502,8 +503,10 @@ class AnthropicMessages(Dialect):
         block.built = None
         if piece:
             fold = block.fold
-            if fold is None:  # a tool block's input
-                self.acc.tool_arguments(0, block.key, piece)
+            if fold is None:  # a tool block's input: its call kept as the sink
+                acc = self.acc
+                acc.tool_arguments(0, block.key, piece)
+                block.sink, block.epoch = acc.arguments_sink(0, block.key), acc.epoch
                 return True
             part = fold(0, piece, block.key)
             parts = block.parts  # NativePart.add, inline
