@@ -1397,6 +1397,19 @@ _ARGUMENTS = {"type": "response.function_call_arguments.delta", "output_index": 
         ),
         pytest.param([{**_SUMMARY, "output_index": 0, "summary_index": 0}], id="no-delta"),
         pytest.param([{**_ARGUMENTS, "delta": '{"a"'}], id="arguments"),
+        pytest.param(
+            # Two calls' arguments in runs, with no other event between: the
+            # kept call (and its sink) is the run's.
+            [
+                added(4, {**function_call("", "fc_2", "call_2"), "status": "in_progress"}),
+                {**_ARGUMENTS, "delta": '{"a"'},
+                {**_ARGUMENTS, "delta": ": 1"},
+                {**_ARGUMENTS, "output_index": 4, "delta": '{"b"'},
+                {**_ARGUMENTS, "output_index": 4, "delta": ": 2"},
+                {**_ARGUMENTS, "delta": "}"},
+            ],
+            id="arguments-of-two-calls-in-runs",
+        ),
         pytest.param([{**_ARGUMENTS, "output_index": 3, "delta": "q"}], id="arguments-of-a-search"),
         pytest.param(
             [{**_ARGUMENTS, "output_index": 0, "delta": "q"}], id="arguments-of-a-message"

@@ -536,9 +536,12 @@ class OpenAIResponses(Dialect):
             item = kept.item
             item.built = None  # built again: a revision bump, for less
             part = kept.part
-            if part is None:  # a call's arguments
+            if part is None:  # a call's arguments: to the call's sink, asked for once kept
                 if typed.delta:
-                    item.call = self.acc.tool_arguments(_CHOICE, item.index, typed.delta)
+                    sink = kept.sink
+                    if sink is NO_SINK:
+                        sink = kept.sink = self.acc.arguments_sink(_CHOICE, item.index)
+                    sink(typed.delta)
                 return True
             part.built = None
             if typed.delta:
@@ -580,8 +583,10 @@ class OpenAIResponses(Dialect):
                     item.call = self.acc.tool_arguments(_CHOICE, item.index, delta)
             if not item.call_ended and self._replayed_through is None:
                 # _keep, inlined (parallel calls change calls on every delta):
-                # the arguments' kept state has no part nor sink.
+                # the arguments' kept state has no part, and its sink is asked
+                # for by the next delta of the same call only.
                 kept.item, kept.output, kept.epoch = item, item.index, self.acc.epoch
+                kept.sink = NO_SINK
             return True
         part.revision += 1
         if delta:
