@@ -496,17 +496,20 @@ class AnthropicMessages(Dialect):
             # block's sink is its call's: Accumulator.arguments_sink).
             block.built = None  # built again: what a revision bump does, for less
             if piece:
-                block.sink(piece)
+                sink = block.sink
+                if sink is NO_SINK:  # a tool block's second piece in a row: its call's sink
+                    sink = block.sink = self.acc.arguments_sink(0, block.key)
+                sink(piece)
             return True
         if block.done:
             return False
         block.built = None
         if piece:
             fold = block.fold
-            if fold is None:  # a tool block's input: its call kept as the sink
+            if fold is None:  # a tool block's input: its call's sink asked for by its next piece
                 acc = self.acc
                 acc.tool_arguments(0, block.key, piece)
-                block.sink, block.epoch = acc.arguments_sink(0, block.key), acc.epoch
+                block.sink, block.epoch = NO_SINK, acc.epoch  # parallel calls never ask
                 return True
             part = fold(0, piece, block.key)
             parts = block.parts  # NativePart.add, inline

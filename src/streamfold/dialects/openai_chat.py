@@ -388,6 +388,7 @@ class OpenAIChat(Dialect):
         self._text_epoch = self._text_index = self._reasoning_epoch = self._reasoning_index = -1
         self._arguments_sink: Callable[[str], object] = NO_SINK
         self._arguments_epoch = self._arguments_call = self._arguments_choice = -1
+        self._arguments_key: Any = None
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
@@ -482,8 +483,15 @@ class OpenAIChat(Dialect):
                         and call.index == self._arguments_call
                         and choice.index == self._arguments_choice
                     ):
-                        # The call the last piece went to, still the current one.
-                        self._arguments_sink(arguments)
+                        # The call the last piece went to, still the current one:
+                        # its sink, asked for by this second piece in a row
+                        # (parallel calls, which switch on every piece, never ask).
+                        sink = self._arguments_sink
+                        if sink is NO_SINK:
+                            sink = self._arguments_sink = acc.arguments_sink(
+                                choice.index, self._arguments_key
+                            )
+                        sink(arguments)
                         self._typed_hits += 1
                         return True
                     state = self.choices.get(choice.index)
@@ -491,7 +499,7 @@ class OpenAIChat(Dialect):
                         if arguments:
                             key = state.by_index[call.index]
                             acc.tool_arguments(choice.index, key, arguments)
-                            self._arguments_sink = acc.arguments_sink(choice.index, key)
+                            self._arguments_sink, self._arguments_key = NO_SINK, key
                             self._arguments_epoch = acc.epoch
                             self._arguments_call, self._arguments_choice = call.index, choice.index
                         self._typed_hits += 1
