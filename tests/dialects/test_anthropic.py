@@ -4,7 +4,6 @@ fixtures here), every ``anthropic`` stream of the shared corpus, and the
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import warnings
@@ -32,7 +31,7 @@ from streamfold.result import Result
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, check_order, corpus_files, fold_pieces
-from .typed_path import assert_same_as_dict_path, hostile_test
+from .typed_path import assert_same_as_dict_path, hostile_test, typed_path_counts
 
 # By their module names: the package re-exports a function called ``fold``.
 anthropic_dialect = importlib.import_module("streamfold.dialects.anthropic")
@@ -1463,15 +1462,11 @@ def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
 def test_the_typed_path_streams_reach_each_rule(name: str, taken: int, refused: int) -> None:
     # The deltas the typed path folds, and those it leaves to handle (which
     # folds them otherwise, warns or raises): the streams above reach both.
-    dialect = AnthropicMessages(fold_module.Accumulator())
-    counts = {True: 0, False: 0}
-    for event in SSEDecoder().feed(TYPED_PATH_STREAMS[name]):
-        folded = dialect.fast(event)
-        if event.event == "content_block_delta":
-            counts[folded] += 1
-        if not folded:
-            with contextlib.suppress(StreamfoldError):
-                dialect.handle(event)
+    counts = typed_path_counts(
+        AnthropicMessages(fold_module.Accumulator()),
+        SSEDecoder().feed(TYPED_PATH_STREAMS[name]),
+        ("content_block_delta",),
+    )
     assert counts == {True: taken, False: refused}
 
 

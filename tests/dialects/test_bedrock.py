@@ -11,7 +11,6 @@ anywhere (``fixtures/wire/``)."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import importlib
 import json
 from collections.abc import Callable
@@ -48,7 +47,7 @@ from streamfold.result import Result
 from streamfold.sse import SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, corpus_files, fold_checked, fold_pieces
-from .typed_path import assert_same_as_dict_path, hostile_test
+from .typed_path import assert_same_as_dict_path, hostile_test, typed_path_counts
 
 botocore_session = pytest.importorskip("botocore.session", reason="botocore is the oracle")
 botocore_parsers = importlib.import_module("botocore.parsers")
@@ -1172,16 +1171,10 @@ def test_the_converse_typed_path_folds_as_the_dict_path(data: bytes) -> None:
     ],
 )
 def test_the_converse_typed_streams_reach_each_rule(name: str, taken: int, refused: int) -> None:
-    dialect = BedrockConverse(fold_module.Accumulator())
-    counts = {True: 0, False: 0}
-    decoder = EventStreamDecoder(1 << 20)
-    for event in decoder.feed(frames(CONVERSE_TYPED_STREAMS[name])):
-        folded = dialect.fast(event)
-        if event.event == "contentBlockDelta":
-            counts[folded] += 1
-        if not folded:
-            with contextlib.suppress(StreamfoldError):
-                dialect.handle(event)
+    events = EventStreamDecoder(1 << 20).feed(frames(CONVERSE_TYPED_STREAMS[name]))
+    counts = typed_path_counts(
+        BedrockConverse(fold_module.Accumulator()), events, ("contentBlockDelta",)
+    )
     assert counts == {True: taken, False: refused}
 
 

@@ -9,21 +9,20 @@ finish reason of the reference.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
 import pytest
 
 import streamfold
-from streamfold import ProviderError, StreamfoldError, StreamParser
+from streamfold import ProviderError, StreamParser
 from streamfold.dialects import detect
 from streamfold.dialects.cohere import CohereChat, normalise_usage, unified_finish_reason
 from streamfold.fold import Accumulator
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, ROOT, usage_counts
-from .typed_path import assert_same_as_dict_path, hostile_test
+from .typed_path import assert_same_as_dict_path, hostile_test, typed_path_counts
 
 FIXTURE_DIR = FIXTURES / "cohere_chat"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -536,15 +535,9 @@ def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
     ],
 )
 def test_the_typed_path_streams_reach_each_rule(stream: bytes, taken: int, refused: int) -> None:
-    dialect = CohereChat(Accumulator())
-    counts = {True: 0, False: 0}
-    for event in SSEDecoder().feed(stream):
-        folded = dialect.fast(event)
-        if event.event in ("content-delta", "tool-call-delta"):
-            counts[folded] += 1
-        if not folded:
-            with contextlib.suppress(StreamfoldError):
-                dialect.handle(event)
+    counts = typed_path_counts(
+        CohereChat(Accumulator()), SSEDecoder().feed(stream), ("content-delta", "tool-call-delta")
+    )
     assert counts == {True: taken, False: refused}
 
 

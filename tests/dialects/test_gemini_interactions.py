@@ -11,14 +11,13 @@ function calls, built-in tools and media, and every final status.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
 import pytest
 
 import streamfold
-from streamfold import ProviderError, StreamfoldError, StreamParser
+from streamfold import ProviderError, StreamParser
 from streamfold.dialects import detect
 from streamfold.dialects.gemini_interactions import (
     GeminiInteractions,
@@ -29,7 +28,7 @@ from streamfold.fold import Accumulator
 from streamfold.sse import ServerSentEvent, SSEDecoder
 
 from ..corpus import CORPUS, FIXTURES, usage_counts
-from .typed_path import assert_same_as_dict_path, hostile_test
+from .typed_path import assert_same_as_dict_path, hostile_test, typed_path_counts
 
 FIXTURE_DIR = FIXTURES / "gemini_interactions"
 PATHS = sorted(FIXTURE_DIR.glob("*.sse"))
@@ -482,15 +481,9 @@ def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
 
 
 def test_the_typed_path_stream_reaches_each_rule() -> None:
-    dialect = GeminiInteractions(Accumulator())
-    counts = {True: 0, False: 0}
-    for event in SSEDecoder().feed(TYPED_PATH_STREAM):
-        folded = dialect.fast(event)
-        if event.event == "step.delta":
-            counts[folded] += 1
-        if not folded:
-            with contextlib.suppress(StreamfoldError):
-                dialect.handle(event)
+    counts = typed_path_counts(
+        GeminiInteractions(Accumulator()), SSEDecoder().feed(TYPED_PATH_STREAM), ("step.delta",)
+    )
     assert counts == {True: 7, False: 8}
 
 

@@ -8,7 +8,8 @@ path, and hostile mutations of those."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import msgspec
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from streamfold import StreamParser
+from streamfold import StreamfoldError, StreamParser
 from streamfold.dialects.base import Dialect
 from streamfold.events import Event
 
@@ -119,3 +120,20 @@ def hostile_test(dialect: type[Dialect], sources: Sequence[bytes | Path]) -> Any
             )
 
     return test
+
+
+def typed_path_counts(
+    dialect: Dialect, events: Iterable[Any], kinds: Container[str]
+) -> dict[bool, int]:
+    """How many events of ``kinds`` the typed path folded (``True``) and left to
+    ``handle`` (``False``), each one it leaves handed to ``handle`` as the parser
+    does (which folds it otherwise, warns or raises)."""
+    counts = {True: 0, False: 0}
+    for event in events:
+        folded = dialect.fast(event)
+        if event.event in kinds:
+            counts[folded] += 1
+        if not folded:
+            with contextlib.suppress(StreamfoldError):
+                dialect.handle(event)
+    return counts
