@@ -66,9 +66,12 @@ _OPTIONS = [
 
 
 def _chat(*deltas: dict[str, Any]) -> bytes:
-    chunks = [
-        {"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta}]} for delta in deltas
-    ]
+    return _chunks(
+        *({"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta}]} for delta in deltas)
+    )
+
+
+def _chunks(*chunks: dict[str, Any]) -> bytes:
     return b"".join(b"data: " + msgspec.json.encode(c) + b"\n\n" for c in chunks)
 
 
@@ -87,6 +90,15 @@ _BUILT = [
             {"content": "after"},
         ),
         id="chat-late-id-and-name",
+    ),
+    pytest.param(
+        _chunks(
+            {"choices": [{"index": 0, "delta": {"content": "a"}}]},
+            {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "b"}}]},
+            {"id": "c", "system_fingerprint": None, "choices": [{"index": 0, "delta": {}}]},
+            {"id": "c", "created": 7, "choices": [{"index": 0, "delta": {"content": "c"}}]},
+        ),
+        id="chat-late-top-level-fields",  # the response's top level, built again
     ),
 ]
 

@@ -116,6 +116,9 @@ class _Trigger(Enum):
 
 
 _S, _T = _State, _Trigger
+# The states of a finished stream (a set test: `phase` is two Python-level property
+# reads, paid by every snapshot).
+_FINISHED_STATES: Final = frozenset({_S.FINISHED, _S.CLOSED_FINISHED})
 #: The parser's phases and their transitions, state -> trigger -> next state. A
 #: trigger that leads to the same state is accepted and changes nothing (a
 #: failure after the end, a second ``close()``); one not listed is illegal: a
@@ -363,7 +366,7 @@ class StreamParser:
             dialect=dialect.name if dialect else "",
             response=dialect.response() if dialect else {},
             unified=self.acc.unified(),
-            complete=self._state.phase is Phase.FINISHED,
+            complete=self._state in _FINISHED_STATES,
             warnings=self._warnings,
         )
         self._snapshot_at = at

@@ -396,6 +396,8 @@ class OpenAIChat(Dialect):
         # Writes to `extra` and to a choice's keys (signals of provider()).
         self._signal_writes = 0
         self._provider: tuple[tuple[Any, ...], str | None] = ((), None)  # its last answer
+        # The last response's top level (see response()), its key and usage.
+        self._top: tuple[dict[str, Any], tuple[Any, ...], Any] = ({}, (), None)
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -931,6 +933,25 @@ class OpenAIChat(Dialect):
         """The ``chat.completion`` object a non-streaming call would have returned,
         in the shape of the provider that sent the stream (``provider()``)."""
         shape = _SHAPES.get(self.provider() or "", _DEFAULT_SHAPE)
+        choices = [self._native_choice(i, shape) for i in sorted(self.acc.choices)]
+        # Everything but the choices, built again only when something in it may
+        # have changed (a snapshot after every chunk mostly changes a choice):
+        # fields are set once, extra counts in _signal_writes, usage is replaced
+        # whole, null_fields only grows. An `adjust` may read the choices: no reuse.
+        key = (shape, len(self.fields), self._signal_writes, len(self.null_fields))
+        top, known, usage = self._top
+        if known == key and usage is self.usage_raw and shape.adjust is None:
+            out = top.copy()  # in the same key order, "choices" included
+            out["choices"] = choices
+            return out
+        out = self._build_response(shape, choices)
+        if shape.adjust is None:
+            top = out.copy()
+            top["choices"] = None  # never the choices: their texts may then grow in place
+            self._top = (top, key, self.usage_raw)
+        return out
+
+    def _build_response(self, shape: _Shape, choices: list[dict[str, Any]]) -> dict[str, Any]:
         fields = self.fields
         out: dict[str, Any] = {
             "id": fields.get("id", ""),
@@ -941,7 +962,7 @@ class OpenAIChat(Dialect):
         for key in ("system_fingerprint", "service_tier"):
             if key in fields:
                 out[key] = fields[key]
-        out["choices"] = [self._native_choice(i, shape) for i in sorted(self.acc.choices)]
+        out["choices"] = choices
         if self.usage_raw is not None:
             out["usage"] = self.usage_raw
         for key, value in self.extra.items():
