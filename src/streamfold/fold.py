@@ -928,8 +928,11 @@ class Accumulator:
         (~0.15 µs of 1 to 2); with events or an output type, the call itself.
         """
         store = cast(_Part, part)
-        if not self._emit and store._typed is None:
-            return store._pieces.append
+        if store._typed is None:
+            if not self._emit:
+                return store._pieces.append
+            if store._kind is not TEXT or not self._parse_content:
+                return _delta_sink(self, store)
         kind = store._kind
         add = self.text if kind is TEXT else self.reasoning if kind is REASONING else self.refusal
         index, owner = store._choice, store._owner
@@ -1130,9 +1133,13 @@ class Accumulator:
             KeyError: no call ``key`` in choice ``index`` (ask after a delta went to it).
         """
         call = self._choices[index]._calls[key]
-        if self._emit or call._done or call._typed is not None:
+        if call._done or call._typed is not None:
             return partial(self.tool_arguments, index, key)
-        return call._add
+        if not self._emit:
+            return call._add
+        if call._parser is None:
+            return _arguments_delta_sink(self, index, call)
+        return partial(self.tool_arguments, index, key)
 
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
@@ -1501,6 +1508,39 @@ class Accumulator:
                 complete=complete,
             )
         )
+
+
+_DELTAS: Final = {TEXT: TextDelta, REASONING: ReasoningDelta, REFUSAL: RefusalDelta}
+
+
+def _delta_sink(acc: Accumulator, part: _Part) -> Callable[[str], None]:
+    # Accumulator.sink with events, for a part with no type nor content
+    # parsing: what text() does to the open part, without its lookups.
+    pieces, event, choice = part._pieces, _DELTAS[part._kind], part._choice
+
+    def sink(delta: str) -> None:
+        pieces.append(delta)
+        acc._out.append(event(choice=choice, delta=delta))  # _out: drain() replaces it
+
+    return sink
+
+
+def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
+    # Accumulator.arguments_sink with events, for a call with no type nor
+    # parser: what tool_arguments() does to the current call, without its lookups.
+    index = call._index
+
+    def sink(delta: str) -> None:
+        pieces = call._pieces
+        pieces.append(delta)
+        if len(pieces) - call._blocks >= _BLOCK:
+            call._compact()
+        # The id is read per piece: it may come after the call started.
+        acc._out.append(
+            ToolCallArgumentsDelta(choice=choice, index=index, id=call._id, delta=delta)
+        )
+
+    return sink
 
 
 def _arguments_of(call: _ToolCall) -> Callable[[], str]:
