@@ -5,10 +5,13 @@ must move whenever it would not."""
 
 from __future__ import annotations
 
-import msgspec
+from typing import Any
 
-from streamfold.events import TextDelta
-from streamfold.fold import REASONING, TEXT, Accumulator
+import msgspec
+import pytest
+
+from streamfold.events import Event, TextDelta, ToolCallArgumentsDelta
+from streamfold.fold import REASONING, REFUSAL, TEXT, Accumulator, PartKind
 
 
 class Answer(msgspec.Struct):
@@ -101,3 +104,85 @@ def test_the_epoch_moves_when_a_call_gets_its_type_late() -> None:
     assert acc.epoch != epoch
     acc.arguments_sink(0, "a")("}")
     assert acc.choice(0).tool_calls[0].partial_output() == Answer(a=1)
+
+
+# With events, a sink appends and builds the delta event itself (no call of
+# ``text`` or ``tool_arguments``): its events, text and versions must be the
+# call's, drained between pieces or not.
+OPTIONS = [
+    pytest.param({}, id="events"),
+    pytest.param({"parse_content": True}, id="parse_content"),
+    pytest.param({"parse_arguments": True}, id="parse_arguments"),
+]
+PIECES = ['{"a"', ": 1", "}", " "]
+
+
+def _fold_part(acc: Accumulator, kind: PartKind, use_sink: bool) -> list[Event]:
+    push = acc.text if kind is TEXT else acc.reasoning if kind is REASONING else acc.refusal
+    part = push(2, "", owner="block")
+    sink = acc.sink(part) if use_sink else lambda delta: push(2, delta, owner="block")
+    epoch = acc.epoch
+    events: list[Event] = [
+        *acc.drain()
+    ]  # a copy: drain() hands over its list, the sink outlives it
+    for i, piece in enumerate(PIECES):
+        sink(piece)
+        if i % 2:
+            events += acc.drain()
+    assert acc.epoch == epoch
+    acc.end_part(2, kind)
+    return events + acc.drain()
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("kind", [TEXT, REASONING, REFUSAL], ids=lambda kind: kind.value)
+def test_with_events_a_sink_folds_a_delta_as_the_call(
+    kind: PartKind, options: dict[str, Any]
+) -> None:
+    calls, sinks = Accumulator(**options), Accumulator(**options)
+    expected = _fold_part(calls, kind, use_sink=False)
+    assert _fold_part(sinks, kind, use_sink=True) == expected
+    assert [type(e) for e in expected].count(type(expected[0])) == len(PIECES) + 1
+    (part,) = sinks.choice(2).parts(kind)
+    assert (part.text, part.version) == ('{"a": 1} ', calls.choice(2).parts(kind)[0].version)
+
+
+def _fold_call(acc: Accumulator, pieces: list[str], use_sink: bool) -> list[Event]:
+    acc.tool_call(1, "k", name="f", kind="function")  # no id yet
+    sink = (
+        acc.arguments_sink(1, "k") if use_sink else lambda delta: acc.tool_arguments(1, "k", delta)
+    )
+    epoch = acc.epoch
+    events: list[Event] = [*acc.drain()]  # a copy: drain() hands over its list
+    for i, piece in enumerate(pieces):
+        sink(piece)
+        if i == 1:
+            acc.tool_call(1, "k", id="call_1")  # the id comes late: the next events carry it
+        if i % 3 == 0:
+            events += acc.drain()
+    assert acc.epoch == epoch
+    acc.end_tool_call(1, "k")
+    return events + acc.drain()
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        pytest.param(PIECES, id="a-few"),
+        # Past _BLOCK pieces: the call joins them into a block as it goes.
+        pytest.param(['{"a": "', *["x"] * 5000, '"}'], id="many"),
+    ],
+)
+def test_with_events_an_arguments_sink_folds_a_piece_as_the_call(
+    pieces: list[str], options: dict[str, Any]
+) -> None:
+    calls, sinks = Accumulator(**options), Accumulator(**options)
+    expected = _fold_call(calls, pieces, use_sink=False)
+    assert _fold_call(sinks, pieces, use_sink=True) == expected
+    deltas = [e for e in expected if isinstance(e, ToolCallArgumentsDelta)]
+    assert [e.id for e in deltas[:3]] == [None, None, "call_1"]
+    (call,) = sinks.choice(1).tool_calls
+    (called,) = calls.choice(1).tool_calls
+    assert (call.arguments, call.version) == ("".join(pieces), called.version)
+    assert call.partial_arguments() == called.partial_arguments()
