@@ -17,14 +17,20 @@ wins, is in ``docs/dialects/openai-completions.md``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import attrgetter
 from typing import Any, Final
 
 import msgspec
 
 from ..fold import TEXT, Accumulator, PartKind
 from ..sse import ServerSentEvent
-from .base import TYPED_REJECTED, index_or_none, objects, str_or_none, typed_decoder
+from .base import (
+    TYPED_REJECTED,
+    index_or_none,
+    objects,
+    str_or_none,
+    typed_decoder,
+    unset_getter,
+)
 from .openai_chat import OpenAIChat, unified_finish_reason
 
 __all__ = ["OpenAICompletions", "legacy_logprobs_entries"]
@@ -159,13 +165,9 @@ class OpenAICompletions(OpenAIChat):
 
     def _keep_unseen(self) -> None:
         # What fast() reads of the response fields not seen yet (_missing, which
-        # only _response_fields shrinks): one attrgetter, and its value when
-        # every one of them is absent.
-        missing = self._missing
-        self._unseen: Callable[[Any], Any] | None = attrgetter(*missing) if missing else None
-        self._unseen_absent: Any = (
-            msgspec.UNSET if len(missing) == 1 else (msgspec.UNSET,) * len(missing)
-        )
+        # only _response_fields shrinks; a getter of more fields than missing
+        # is only slower).
+        self._unseen, self._unseen_absent = unset_getter(self._missing)
 
     def _choice(self, choice: dict[str, Any], event: ServerSentEvent) -> None:
         index = index_or_none(choice.get("index"))
