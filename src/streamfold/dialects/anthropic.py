@@ -28,6 +28,7 @@ from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
+    UNKEPT,
     Dialect,
     NativePart,
     decode_json,
@@ -132,8 +133,6 @@ class _TypedBlockDelta(
 
 _TYPED_DELTAS: Final[dict[str, type]] = {_TEXT: _TypedText, _THINKING: _TypedThinking}
 
-# A block's epoch while it keeps no sink: never the accumulator's (from 0).
-_UNKEPT: Final = -1
 
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
@@ -242,7 +241,7 @@ class _Block(NativePart):
         # The fold of the next piece of the block's open part (Accumulator.sink:
         # in a plain fold its append), valid while the accumulator's epoch is this one.
         self.sink: Callable[[str], object] = NO_SINK
-        self.epoch = _UNKEPT
+        self.epoch = UNKEPT
         # The accumulator's parts that hold the text of a text block or the
         # thinking of a thinking block (one, unless blocks were interleaved),
         # and the call of a tool block.
@@ -320,7 +319,6 @@ class AnthropicMessages(Dialect):
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
         self.stop_reason: str | None = None
-        self._hot: _Block | None = None  # the block of the last typed delta (see fast)
         self._sorted: list[_Block] = []  # the current message's blocks, by index
         self._sorted_at: tuple[int, int] = (0, 0)
 
@@ -475,14 +473,12 @@ class AnthropicMessages(Dialect):
             chunk = decode(event.raw)
         except TYPED_REJECTED:
             return False
-        # The deltas of a block come one after another: its block is the last
-        # one's, without building and hashing its key.
-        block = self._hot
-        if block is None or block.index != chunk.index:
-            block = self.blocks.get(chunk.index)
-            if block is None:
-                return False
-            self._hot = block
+        # One lookup (a block kept from the last delta saves little on a run of
+        # one block's deltas and costs parallel calls, which switch block on
+        # every delta, a test and a store each).
+        block = self.blocks.get(chunk.index)
+        if block is None:
+            return False
         delta = chunk.delta
         # Of the block's kind (text to a text block...).
         if type(delta) is not block.typed:
@@ -693,7 +689,6 @@ class AnthropicMessages(Dialect):
         self.acc.restart()
         self.segment += 1
         self.blocks = {}
-        self._hot = None
         self.acc.warn(
             f"message {self.message_id!r} was abandoned and replaced by the retried message "
             f"{new_id!r} (an intermediary spliced a retry into the stream)"
