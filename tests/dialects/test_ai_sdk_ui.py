@@ -331,6 +331,27 @@ _START = [
             ],
             id="tool-after-input",
         ),
+        # A call's arguments sink (kept from its third piece in a row): a call
+        # that the next one's start ended (its JSON whole), whose late piece the
+        # accumulator warns about; calls that take turns; a tool's output
+        # between its pieces.
+        pytest.param(
+            [
+                *[
+                    {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": piece}
+                    for piece in ("{", '"a"', ": 1", "}")
+                ],
+                {"type": "tool-input-start", "toolCallId": "c2", "toolName": "get"},
+                {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": " late"},
+                *[
+                    {"type": "tool-input-delta", "toolCallId": call, "inputTextDelta": piece}
+                    for call, piece in (("c2", "["), ("c2", "1"), ("c2", ","), ("c1", " "))
+                ],
+                {"type": "tool-output-available", "toolCallId": "c2", "output": 1},
+                {"type": "tool-input-delta", "toolCallId": "c2", "inputTextDelta": "2]"},
+            ],
+            id="calls",
+        ),
     ],
 )
 def test_the_typed_path_folds_what_the_dict_path_folds(hot: list[dict[str, Any]]) -> None:

@@ -1132,6 +1132,23 @@ CONVERSE_TYPED_STREAMS = {
         {"messageStop": {"stopReason": "tool_use"}},
         META,
     ),
+    # A call's arguments sink (kept from its second piece in a row): a call
+    # that the next one's start ended (its JSON whole), whose late piece the
+    # accumulator warns about; calls that take turns.
+    "calls": sse(
+        START,
+        _tool_start(0),
+        *[_delta(0, {"toolUse": {"input": piece}}) for piece in ("{", '"a": 1', "}")],
+        _tool_start(1),
+        _delta(0, {"toolUse": {"input": " late"}}),
+        *[
+            _delta(index, {"toolUse": {"input": piece}})
+            for index, piece in ((1, "["), (1, "1"), (2, "{"), (1, ", 2"), (1, "]"))
+        ],
+        *[_block_stop(i) for i in range(3)],
+        {"messageStop": {"stopReason": "tool_use"}},
+        META,
+    ),
 }
 
 
@@ -1168,6 +1185,7 @@ def test_the_converse_typed_path_folds_as_the_dict_path(data: bytes) -> None:
         pytest.param("kinds", 7, 10, id="kinds"),
         pytest.param("interleaved", 7, 2, id="interleaved"),
         pytest.param("owners", 26, 4, id="owners"),
+        pytest.param("calls", 8, 1, id="calls"),
     ],
 )
 def test_the_converse_typed_streams_reach_each_rule(name: str, taken: int, refused: int) -> None:

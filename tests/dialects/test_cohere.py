@@ -512,9 +512,36 @@ OWNERS_STREAM = _named(
 )
 
 
+def _call_start(index: int) -> dict[str, Any]:
+    call = {"id": f"c{index}", "function": {"name": "f"}}
+    return {"type": "tool-call-start", "index": index, "delta": {"message": {"tool_calls": call}}}
+
+
+# A call's arguments sink (kept from its second piece in a row): a call that
+# the next one's start ended (its JSON whole), whose late piece the accumulator
+# warns about; calls that take turns.
+CALLS_STREAM = _named(
+    {"type": "message-start", "id": "m1", "delta": {"message": {"role": "assistant"}}},
+    _call_start(0),
+    *[_arguments(0, piece) for piece in ("{", '"a": 1', "}")],
+    _call_start(1),
+    _arguments(0, " late"),
+    _arguments(1, "["),
+    _arguments(1, "1"),
+    _call_start(2),
+    _arguments(2, "{"),
+    _arguments(1, ", 2"),
+    _arguments(1, "]"),
+    _arguments(2, "}"),
+    *[{"type": "tool-call-end", "index": i} for i in range(3)],
+    {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}},
+)
+
+
 def _typed_path_sources() -> list[Any]:
     out = [pytest.param(TYPED_PATH_STREAM, id="typed-path-stream")]
     out += [pytest.param(OWNERS_STREAM, id="owners-stream")]
+    out += [pytest.param(CALLS_STREAM, id="calls-stream")]
     out += [pytest.param(path.read_bytes(), id=path.stem) for path in PATHS]
     for folder, pattern in ((CORPUS, "cohere__*.sse"), (PAIRS, "cohere__*.sse")):
         if folder.is_dir():
@@ -532,6 +559,7 @@ def test_the_typed_path_folds_as_the_dict_path(data: bytes) -> None:
     [
         pytest.param(TYPED_PATH_STREAM, 8, 6, id="typed-path-stream"),
         pytest.param(OWNERS_STREAM, 31, 0, id="owners-stream"),
+        pytest.param(CALLS_STREAM, 10, 0, id="calls-stream"),
     ],
 )
 def test_the_typed_path_streams_reach_each_rule(stream: bytes, taken: int, refused: int) -> None:
@@ -542,5 +570,5 @@ def test_the_typed_path_streams_reach_each_rule(stream: bytes, taken: int, refus
 
 
 test_hostile_streams_fold_as_the_dict_path = hostile_test(
-    CohereChat, [TYPED_PATH_STREAM, OWNERS_STREAM, *PATHS]
+    CohereChat, [TYPED_PATH_STREAM, OWNERS_STREAM, CALLS_STREAM, *PATHS]
 )

@@ -464,8 +464,42 @@ TYPED_PATH_STREAM = _named(
 )
 
 
+def _arguments(index: int, piece: str) -> dict[str, Any]:
+    return _step_delta(index, {"type": "arguments_delta", "arguments": piece})
+
+
+def _call_start(index: int, name: str) -> dict[str, Any]:
+    return {
+        "event_type": "step.start",
+        "index": index,
+        "step": {"type": "function_call", "name": name},
+    }
+
+
+# A call's arguments sink (the kept part's, from the call's second piece in a
+# row): a call that the next one's start ended (its JSON whole), whose late
+# piece the accumulator warns about; a call and a text step that take turns.
+CALLS_STREAM = _named(
+    {"event_type": "interaction.created", "interaction": {"id": "i1", "model": "m"}},
+    _call_start(0, "f"),
+    *[_arguments(0, piece) for piece in ("{", '"a": 1', "}")],
+    _call_start(1, "g"),
+    _arguments(0, " late"),
+    {"event_type": "step.start", "index": 2, "step": {"type": "model_output"}},
+    _arguments(1, "["),
+    _arguments(1, "1"),
+    _step_delta(2, {"type": "text", "text": "Hi"}),
+    _arguments(1, ", 2"),
+    _arguments(1, "]"),
+    _step_delta(2, {"type": "text", "text": "!"}),
+    *[{"event_type": "step.stop", "index": i} for i in range(3)],
+    {"event_type": "interaction.completed", "interaction": {"status": "requires_action"}},
+)
+
+
 def _typed_path_sources() -> list[Any]:
     out = [pytest.param(TYPED_PATH_STREAM, id="typed-path-stream")]
+    out += [pytest.param(CALLS_STREAM, id="calls-stream")]
     out += [pytest.param(path.read_bytes(), id=path.stem) for path in PATHS]
     if CORPUS.is_dir():
         out += [
@@ -485,8 +519,12 @@ def test_the_typed_path_stream_reaches_each_rule() -> None:
         GeminiInteractions(Accumulator()), SSEDecoder().feed(TYPED_PATH_STREAM), ("step.delta",)
     )
     assert counts == {True: 7, False: 8}
+    counts = typed_path_counts(
+        GeminiInteractions(Accumulator()), SSEDecoder().feed(CALLS_STREAM), ("step.delta",)
+    )
+    assert counts == {True: 10, False: 0}
 
 
 test_hostile_streams_fold_as_the_dict_path = hostile_test(
-    GeminiInteractions, [TYPED_PATH_STREAM, *PATHS]
+    GeminiInteractions, [TYPED_PATH_STREAM, CALLS_STREAM, *PATHS]
 )

@@ -254,6 +254,14 @@ def _chunk(*choices: tuple[int, str], **fields: Any) -> dict[str, Any]:
         pytest.param([_chunk((0, "a"), usage=None)], id="usage-null"),
         pytest.param([_chunk((0, ""))], id="empty"),
         pytest.param([_chunk((0, "a"), system_fingerprint=None)], id="a-null-field"),
+        pytest.param(
+            [_chunk((0, "a")), _chunk((0, "b"), system_fingerprint="fp_1"), _chunk((0, "c"))],
+            id="a-response-field-first-sent-late",
+        ),
+        pytest.param(
+            [_chunk((0, "a"), service_tier="default"), _chunk((0, "b"), system_fingerprint="fp")],
+            id="response-fields-one-at-a-time",
+        ),
         pytest.param([_chunk((0, "a"), obfuscation="xy")], id="obfuscation"),
         pytest.param([_chunk((0, "a"), obfuscation=None)], id="obfuscation-null"),
         pytest.param(

@@ -34,6 +34,7 @@ from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
+    UNKEPT,
     Dialect,
     NativePart,
     decode_json,
@@ -277,9 +278,11 @@ class _ToolPart:
         "call",
         "call_id",
         "chunk",
+        "epoch",
         "fields",
         "input",
         "revision",
+        "sink",
         "state",
     )
 
@@ -295,6 +298,10 @@ class _ToolPart:
         self.state = "input-streaming"
         self.input: Any = MISSING
         self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
+        # The fold of the next piece of its input (Accumulator.arguments_sink,
+        # NO_SINK until asked for), valid while the accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
+        self.epoch = UNKEPT
 
     def native(self) -> dict[str, Any]:
         if self.built is not None and self.built_at == self.revision:
@@ -439,20 +446,39 @@ class AISDKUIMessageStream(Dialect):
         except TYPED_REJECTED:
             return False
         if type(typed) is _TypedToolDelta:
+            tool = self._hot_tool
+            if tool is not None and typed.id == tool.call_id:
+                # The call the last piece went to (the hot tool was kept after
+                # the checks below, and _started stays).
+                tool.built = None  # built again: what a revision bump does, for less
+                delta = typed.delta
+                if delta and tool.state == "input-streaming":
+                    acc = self.acc
+                    if tool.epoch == acc.epoch:
+                        # Still the current call (a call ending, or another's
+                        # piece, moves the epoch; a tool output changes its
+                        # state only, checked above): its sink.
+                        sink = tool.sink
+                        if sink is NO_SINK:
+                            sink = tool.sink = acc.arguments_sink(_CHOICE, tool.call_id)
+                        sink(delta)
+                    else:
+                        # Its sink is asked for by the next piece: a call's third
+                        # in a row (parallel calls, which switch on every piece,
+                        # keep nothing).
+                        acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
+                        tool.sink, tool.epoch = NO_SINK, acc.epoch
+                return True
             if not self._started:
                 return False
-            call_id = typed.id
-            tool = self._hot_tool
-            if tool is not None and call_id == tool.call_id:
-                call_id = tool.call_id  # its hash is known
-            else:
-                tool = self._tools.get(call_id) if call_id else None
-                if tool is None:
-                    return False
-                self._hot_tool = tool
-            tool.revision += 1
-            if typed.delta and tool.state == "input-streaming":
-                self.acc.tool_arguments(_CHOICE, call_id, typed.delta)
+            tool = self._tools.get(typed.id) if typed.id else None
+            if tool is None:
+                return False
+            self._hot_tool = tool
+            tool.built = None
+            delta = typed.delta
+            if delta and tool.state == "input-streaming":
+                self.acc.tool_arguments(_CHOICE, tool.call_id, delta)
             return True
         if (
             typed.id == self._hot_id

@@ -28,6 +28,7 @@ from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
+    UNKEPT,
     Dialect,
     NativePart,
     decode_json,
@@ -132,8 +133,6 @@ class _TypedBlockDelta(
 
 _TYPED_DELTAS: Final[dict[str, type]] = {_TEXT: _TypedText, _THINKING: _TypedThinking}
 
-# A block's epoch while it keeps no sink: never the accumulator's (from 0).
-_UNKEPT: Final = -1
 
 # Tool-use blocks and the ``kind`` of their tool_call events. Only ``tool_use``
 # is executed by the caller; the server runs the others itself.
@@ -242,7 +241,7 @@ class _Block(NativePart):
         # The fold of the next piece of the block's open part (Accumulator.sink:
         # in a plain fold its append), valid while the accumulator's epoch is this one.
         self.sink: Callable[[str], object] = NO_SINK
-        self.epoch = _UNKEPT
+        self.epoch = UNKEPT
         # The accumulator's parts that hold the text of a text block or the
         # thinking of a thinking block (one, unless blocks were interleaved),
         # and the call of a tool block.

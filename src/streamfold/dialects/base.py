@@ -17,6 +17,7 @@ import functools
 import re
 from collections.abc import Callable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, ClassVar, Final
 
 import msgspec
@@ -27,6 +28,7 @@ from ..sse import ServerSentEvent
 
 __all__ = [
     "TYPED_REJECTED",
+    "UNKEPT",
     "Dialect",
     "NativePart",
     "arguments_text",
@@ -43,6 +45,7 @@ __all__ = [
     "str_or_none",
     "tag_or_none",
     "typed_decoder",
+    "unset_getter",
 ]
 
 _decode = msgspec.json.Decoder().decode
@@ -80,6 +83,20 @@ _RETRYABLE = frozenset(
         "429",
     }
 )
+
+
+#: A typed path's kept epoch before it keeps anything (the accumulator's
+#: epoch is never negative): no sink is valid.
+UNKEPT: Final = -1
+
+
+def unset_getter(names: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, Any]:
+    """The fields ``names`` of a typed Struct read in one call (a typed path's
+    test that fields not seen yet are still absent), and what the call returns
+    when every one is ``UNSET``: ``(None, UNSET)`` for no names."""
+    if not names:
+        return None, msgspec.UNSET
+    return attrgetter(*names), msgspec.UNSET if len(names) == 1 else (msgspec.UNSET,) * len(names)
 
 
 @functools.cache

@@ -57,6 +57,7 @@ from ..sse import ServerSentEvent
 from .anthropic import AnthropicMessages
 from .base import (
     TYPED_REJECTED,
+    UNKEPT,
     Dialect,
     NativePart,
     decode_json,
@@ -123,8 +124,6 @@ NATIVE_STOP_REASONS: Final = {unified: raw for raw, unified in reversed(_STOP_RE
 
 # Block kinds (a text or reasoning block's kind is known from its first delta).
 _TEXT, _REASONING, _TOOL, _RESULT, _IMAGE = "text", "reasoning", "toolUse", "toolResult", "image"
-# A block's epoch while it keeps no sink: never the accumulator's (from 0).
-_UNKEPT: Final = -1
 _SERVER_TOOL: Final = "server_tool_use"  # ToolUseBlockStart.type of a tool the service runs
 # The message fields a messageStop or metadata event carries, copied as sent.
 _STOP_FIELDS: Final = ("additionalModelResponseFields",)
@@ -306,10 +305,11 @@ class _Block(NativePart):
         self.results: list[dict[str, Any]] = []  # a server tool result's content
         self.input: Any = None  # the parsed tool input, once the block ended
         # The fold of the next piece of its open text or reasoning part
-        # (Accumulator.sink: in a plain fold its append), valid while the
-        # accumulator's epoch is this one.
+        # (Accumulator.sink: in a plain fold its append), or of its call's
+        # arguments (Accumulator.arguments_sink, NO_SINK until asked for),
+        # valid while the accumulator's epoch is this one.
         self.sink: Callable[[str], object] = NO_SINK
-        self.epoch = _UNKEPT
+        self.epoch = UNKEPT
 
     def arguments(self) -> str:
         """The tool input received, as JSON text."""
@@ -541,8 +541,21 @@ class BedrockConverse(Dialect):
             if tool is UNSET or kind != _TOOL or block.done:
                 return False
             block.built = None  # built again: what a revision bump does, for less
-            if tool.input:
-                block.call = self.acc.tool_arguments(0, block.index, tool.input)
+            piece = tool.input
+            if piece:
+                acc = self.acc
+                if block.epoch == acc.epoch:
+                    # The call the block's last piece went to is still the
+                    # current one (a call ending, or another's piece, moves the
+                    # epoch): its sink, asked for by this second piece in a row
+                    # (parallel calls, which switch on every piece, never ask).
+                    sink = block.sink
+                    if sink is NO_SINK:
+                        sink = block.sink = acc.arguments_sink(0, block.index)
+                    sink(piece)
+                else:
+                    block.call = acc.tool_arguments(0, block.index, piece)
+                    block.sink, block.epoch = NO_SINK, acc.epoch
             return True
         if block.epoch == self.acc.epoch:
             # The common delta: more of the part the block's last one went to.

@@ -30,6 +30,7 @@ from ..fold import NO_SINK, Accumulator, PartKind, PartView, ToolCallView
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
+    UNKEPT,
     Dialect,
     NativePart,
     decode_json,
@@ -78,8 +79,6 @@ _FAILED: Final = frozenset({"ERROR", "TIMEOUT"})
 
 _TEXT, _THINKING = "text", "thinking"
 _PART_KIND: Final = {_TEXT: PartKind.TEXT, _THINKING: PartKind.REASONING}
-# A content part's epoch while it keeps no sink: never the accumulator's (from 0).
-_UNKEPT: Final = -1
 _TOOL_PLAN: Final = "tool_plan"  # the owner of the tool plan's reasoning parts
 # Fields of message-start's message that the stream fills in itself.
 _STREAMED_FIELDS: Final = frozenset({"content", "tool_plan", "tool_calls", "citations"})
@@ -183,7 +182,7 @@ class _Content(NativePart):
         # The fold of the next piece of its open part (Accumulator.sink: in a
         # plain fold its append), valid while the accumulator's epoch is this one.
         self.sink: Callable[[str], object] = NO_SINK
-        self.epoch = _UNKEPT
+        self.epoch = UNKEPT
 
     def _native(self) -> dict[str, Any]:
         out = {"type": self.type, **self.fields}
@@ -195,7 +194,7 @@ class _Content(NativePart):
 class _ToolCall:
     """One tool call: its start fields and the accumulator's call (its arguments)."""
 
-    __slots__ = ("built", "built_at", "call", "done", "fields", "function", "key")
+    __slots__ = ("built", "built_at", "call", "done", "epoch", "fields", "function", "key", "sink")
 
     def __init__(self, index: int, fields: dict[str, Any], function: dict[str, Any]) -> None:
         self.key = ("tool", index)  # the accumulator's key
@@ -205,6 +204,10 @@ class _ToolCall:
         self.done = False
         self.built: dict[str, Any] | None = None
         self.built_at: tuple[int, bool] = (-1, False)
+        # The fold of the next piece of its arguments (Accumulator.arguments_sink,
+        # NO_SINK until asked for), valid while the accumulator's epoch is this one.
+        self.sink: Callable[[str], object] = NO_SINK
+        self.epoch = UNKEPT
 
     def arguments(self) -> str:
         return self.call.arguments if self.call is not None else ""
@@ -393,7 +396,19 @@ class CohereChat(Dialect):
                 return False
             piece = typed.delta.message.tool_calls.function.arguments
             if piece:
-                self.acc.tool_arguments(0, call.key, piece)
+                acc = self.acc
+                if call.epoch == acc.epoch:
+                    # The call's last piece went to it and it is still the
+                    # current one (a call ending, or another's piece, moves the
+                    # epoch): its sink, asked for by this second piece in a row
+                    # (parallel calls, which switch on every piece, never ask).
+                    sink = call.sink
+                    if sink is NO_SINK:
+                        sink = call.sink = acc.arguments_sink(0, call.key)
+                    sink(piece)
+                else:
+                    acc.tool_arguments(0, call.key, piece)
+                    call.sink, call.epoch = NO_SINK, acc.epoch
             return True
         return False  # never: the decoder gives one of the two
 

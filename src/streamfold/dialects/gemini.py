@@ -38,6 +38,7 @@ from .base import (
     str_or_none,
     tag_or_none,
     typed_decoder,
+    unset_getter,
 )
 
 __all__ = [
@@ -620,6 +621,9 @@ class Gemini(Dialect):
         self.fields: dict[str, str] = {}
         self.extra: dict[str, Any] = {}  # unknown top-level fields: the last non-null wins
         self._fields_missing: tuple[str, ...] | None = None  # set once started
+        # What fast() reads of them (see unset_getter): none yet.
+        self._unseen: Callable[[Any], Any] | None = None
+        self._unseen_absent: Any = msgspec.UNSET
         self.candidates: dict[int, _Candidate] = {}
         self.prompt_feedback: dict[str, Any] | None = None
         self.usage_raw: dict[str, Any] | None = None  # the last report with token counts
@@ -705,14 +709,13 @@ class Gemini(Dialect):
             chunk = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
+        # A response field not seen yet (its first value is the dict path's):
+        # all still absent in one call (a server that never sends one, as
+        # createTime, pays it on every chunk), else a test each.
+        unseen = self._unseen
         if (
-            missing
-            and (
-                # The field's name first: most chunks repeat the fields known.
-                ("createTime" in missing and chunk.createTime is not _UNSET)
-                or ("modelVersion" in missing and chunk.modelVersion is not _UNSET)
-                or ("responseId" in missing and chunk.responseId is not _UNSET)
-            )
+            unseen is not None
+            and unseen(chunk) != self._unseen_absent
             and _new_field(chunk, missing)
         ):
             return False
@@ -848,6 +851,7 @@ class Gemini(Dialect):
         # The response fields a typed chunk may not carry (its first one is
         # the dict path's), once started.
         self._fields_missing = tuple(key for key in _RESPONSE_FIELDS if key not in fields)
+        self._unseen, self._unseen_absent = unset_getter(self._fields_missing)
         extra = chunk.keys() - _KNOWN_TOP
         if extra:
             for key in extra:

@@ -377,7 +377,8 @@ class GeminiInteractions(Dialect):
         self.function_calls = False
         # The typed path's kept part (see _keep_sink): the step its last typed
         # piece went to, its index, the delta type it takes, and the part's
-        # sink (with events, the accumulator's call bound to the part).
+        # sink (with events, the accumulator's call bound to the part), or its
+        # call's arguments sink (NO_SINK until asked for).
         self._sink: Callable[[str], object] = NO_SINK
         self._sink_index = self._sink_epoch = -1
         self._sink_step = _Step(-1, "unknown", {})  # none yet: its epoch is -1
@@ -560,15 +561,25 @@ class GeminiInteractions(Dialect):
             # The next piece of the step the last one went to: its part is open
             # (so the step is not done: ending it ends the part, and moves the
             # epoch) and its run grows over that part (the dict path drops the
-            # sink), so the piece needs only the append.
+            # sink), so the piece needs only the append. For a call: it is
+            # still the current one and not ended (either moves the epoch).
             if type(delta) is _TypedText:
                 text = delta.text
+            elif type(delta) is _TypedArguments:
+                self._sink_step.built = None
+                text = delta.arguments
+                if text:
+                    sink = self._sink
+                    if sink is NO_SINK:  # the call's second piece in a row: its sink
+                        sink = self._sink = acc.arguments_sink(0, self._sink_step.key)
+                    sink(text)
+                return True
             elif type(delta) is _TypedSummary:
                 text = delta.content.text
                 if not text:  # an empty summary item is kept as an item (the dict path)
                     return False
             else:
-                return False  # never: a sink is kept for text and summaries only
+                return False  # never: the decoder gives one of the three
             self._sink_step.built = None
             if text:
                 self._sink(text)
@@ -593,6 +604,10 @@ class GeminiInteractions(Dialect):
             if delta.arguments:
                 step.has_arguments = True
                 step.call = acc.tool_arguments(0, step.key, delta.arguments)
+                # Kept as a part's sink is (above), its sink asked for by the
+                # call's next piece only: parallel calls never ask.
+                self._sink, self._sink_step, self._sink_index = NO_SINK, step, typed.index
+                self._sink_type, self._sink_epoch = _TypedArguments, acc.epoch
             return True
         if type(delta) is _TypedSummary:
             text = delta.content.text

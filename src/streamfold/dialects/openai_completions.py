@@ -23,7 +23,14 @@ import msgspec
 
 from ..fold import TEXT, Accumulator, PartKind
 from ..sse import ServerSentEvent
-from .base import TYPED_REJECTED, index_or_none, objects, str_or_none, typed_decoder
+from .base import (
+    TYPED_REJECTED,
+    index_or_none,
+    objects,
+    str_or_none,
+    typed_decoder,
+    unset_getter,
+)
 from .openai_chat import OpenAIChat, unified_finish_reason
 
 __all__ = ["OpenAICompletions", "legacy_logprobs_entries"]
@@ -56,9 +63,6 @@ class _TypedTextChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     obfuscation: Any = msgspec.UNSET
 
 
-_TOP_FIELDS: Final = tuple(f for f in _TypedTextChunk.__struct_fields__ if f != "choices")
-
-
 class _Choice:
     """What the dialect keeps of one choice for the native response (its text is
     the accumulator's)."""
@@ -84,6 +88,7 @@ class OpenAICompletions(OpenAIChat):
         self._decode_text_chunk: Callable[[bytes], _TypedTextChunk] = typed_decoder(_TypedTextChunk)
         self._typed = False  # the chat dialect's typed fast path reads deltas only
         self.legacy: dict[int, _Choice] = {}
+        self._keep_unseen()
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -109,41 +114,41 @@ class OpenAICompletions(OpenAIChat):
             chunk = self._decode_text_chunk(event.raw)
         except TYPED_REJECTED:
             return self._typed_rejected()
-        for key in self._missing:
-            value = getattr(chunk, key)
-            if value is not msgspec.UNSET and value is not None and value != "" and value != 0:
-                return False
-        legacy = self.legacy
+        # A response field not seen yet (a first value wins) takes the dict
+        # path: all still absent in one call (servers that never send some,
+        # as system_fingerprint, pay it on every chunk), else a test each.
+        unseen = self._unseen
+        if unseen is not None and unseen(chunk) != self._unseen_absent:
+            for key in self._missing:
+                value = getattr(chunk, key)
+                if value is not msgspec.UNSET and value is not None and value != "" and value != 0:
+                    return False
+        # No null field or padding is noted here (the chat dialect's
+        # null_fields and padding): they are provider() signals, and this
+        # dialect's response() reads neither.
         choices = chunk.choices
+        acc = self.acc
+        if len(choices) == 1:
+            # The common chunk: one more piece of the text the last one went
+            # to. Its choice is in `legacy` (kept only after the loop below
+            # found it there; never removed), and its growing version, not the
+            # revision, is what the native choice's cache reads.
+            choice = choices[0]
+            text = choice.text
+            if text and choice.index == self._text_index and acc.epoch == self._text_epoch:
+                self._text_sink(text)
+                self._typed_hits += 1
+                return True
+        legacy = self.legacy
         for choice in choices:
             if choice.index not in legacy:
                 return False
-        if chunk.usage is None:
-            # OpenAI sends "usage": null in every chunk: noted apart, so that
-            # the other fields' nulls (rare) cost one test.
-            self.null_fields.add("usage")
-        if None in (
-            chunk.id,
-            chunk.object,
-            chunk.created,
-            chunk.model,
-            chunk.system_fingerprint,
-            chunk.service_tier,
-            chunk.obfuscation,
-        ):
-            for key in _TOP_FIELDS:
-                if getattr(chunk, key) is None:
-                    self.null_fields.add(key)
-        if chunk.obfuscation is not msgspec.UNSET:
-            self.padding.add("obfuscation")
-        acc = self.acc
         for choice in choices:
             index = choice.index
             text = choice.text
             if text:
                 # To the part the last piece went to while the epoch holds (see
-                # OpenAIChat._keep_sink): its growing version, not the
-                # revision, is what the native choice's cache reads then.
+                # OpenAIChat._keep_sink).
                 if index == self._text_index and acc.epoch == self._text_epoch:
                     self._text_sink(text)
                     continue
@@ -153,6 +158,16 @@ class OpenAICompletions(OpenAIChat):
                 legacy[index].revision += 1
         self._typed_hits += 1
         return True
+
+    def _response_fields(self, chunk: dict[str, Any]) -> None:
+        super()._response_fields(chunk)
+        self._keep_unseen()
+
+    def _keep_unseen(self) -> None:
+        # What fast() reads of the response fields not seen yet (_missing, which
+        # only _response_fields shrinks; a getter of more fields than missing
+        # is only slower).
+        self._unseen, self._unseen_absent = unset_getter(self._missing)
 
     def _choice(self, choice: dict[str, Any], event: ServerSentEvent) -> None:
         index = index_or_none(choice.get("index"))

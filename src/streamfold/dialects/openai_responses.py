@@ -15,7 +15,7 @@ function below.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 
@@ -322,11 +322,15 @@ class _Item:
         return out
 
 
+_NO_PART: Final = _Part("", None, (-1, "", -1))  # a kept state's part before it has one
+
+
 class _Kept:
     """The part of ``output[output]`` numbered ``number`` that the typed path's
     last text (or summary) delta went to, with the append to its accumulator
     part (``Accumulator.sink``; with events, the accumulator's call bound to
-    it), or the call its last arguments delta went to:
+    it), or the call its last arguments delta went to (with its arguments
+    sink, NO_SINK until asked for):
     valid while the accumulator's epoch is ``epoch`` and no event took the
     dict path (which may change the item or part)."""
 
@@ -336,7 +340,7 @@ class _Kept:
         self.epoch = self.output = self.number = -1  # none yet
         self.sink: Callable[[str], object] = NO_SINK
         self.item = _Item(-1, {})
-        self.part: _Part | None = None  # None for a call
+        self.part = _NO_PART  # a call's has none
 
 
 # A handler returns True at the stream's terminal point.
@@ -494,7 +498,11 @@ class OpenAIResponses(Dialect):
         if name == _TEXT_DELTA:
             decode: Callable[[bytes], _TypedDelta] = self._decode_text
         elif name == _ARGUMENTS_DELTA:
-            decode = self._decode_arguments
+            decode_arguments = self._decode_arguments
+            try:
+                return self._typed_arguments(decode_arguments(event.raw), event)
+            except TYPED_REJECTED:
+                return False
         elif name == _SUMMARY_DELTA:
             decode = self._decode_summary
         elif name == _UNNAMED:
@@ -514,18 +522,16 @@ class OpenAIResponses(Dialect):
             kept = self._summary_kept
             number = typed.summary_index
             logprobs = _UNSET
-        else:
-            kept = self._arguments_kept
-            number = -1  # a call has no part number
-            logprobs = _UNSET
+        else:  # unnamed (the named ones are decoded above)
+            return self._typed_arguments(cast(_TypedArgumentsDelta, typed), event)
         if (
             number == kept.number
             and typed.output_index == kept.output
             and self.acc.epoch == kept.epoch
         ):
-            # The next delta of the part (or call) the last one of its kind
-            # went to: its item and part exist and are still what they were
-            # (_keep), so the delta needs only its sequence check and the append.
+            # The next delta of the part the last one of its kind went to: its
+            # item and part exist and are still what they were (_keep), so the
+            # delta needs only its sequence check and the append.
             sequence = typed.sequence_number
             if sequence is not _UNSET:
                 last = self._sequence
@@ -533,16 +539,8 @@ class OpenAIResponses(Dialect):
                     self._sequence = sequence
                 elif self._sequence_at(event, sequence):
                     return True
-            item = kept.item
-            item.built = None  # built again: a revision bump, for less
+            kept.item.built = None  # built again: a revision bump, for less
             part = kept.part
-            if part is None:  # a call's arguments: to the call's sink, asked for once kept
-                if typed.delta:
-                    sink = kept.sink
-                    if sink is NO_SINK:
-                        sink = kept.sink = self.acc.arguments_sink(_CHOICE, item.index)
-                    sink(typed.delta)
-                return True
             part.built = None
             if typed.delta:
                 kept.sink(typed.delta)
@@ -550,18 +548,13 @@ class OpenAIResponses(Dialect):
                 part.logprobs.extend(logprobs)
                 self.acc.logprobs(_CHOICE, logprobs)
             return True
-        found = self.items.get(typed.output_index)
+        item = self.items.get(typed.output_index)
+        if item is None:
+            return False
+        found = (item.content if kept is self._text_kept else item.summary).get(number)
         if found is None:
             return False
-        item = found
-        if kept is self._arguments_kept:
-            if item.type != "function_call":
-                return False
-            part = None
-        else:
-            part = (item.content if kept is self._text_kept else item.summary).get(number)
-            if part is None:
-                return False
+        part = found
         sequence = typed.sequence_number
         if sequence is not _UNSET:
             last = self._sequence
@@ -571,24 +564,8 @@ class OpenAIResponses(Dialect):
             elif self._sequence_at(event, sequence):
                 return True
         item.revision += 1
-        delta = typed.delta
-        if part is None:
-            if item.field is None:
-                item.field = "arguments"
-            if delta:
-                # _field_delta, inlined: the item is a function call.
-                if item.call_ended:
-                    item.field_deltas.append(delta)
-                else:
-                    item.call = self.acc.tool_arguments(_CHOICE, item.index, delta)
-            if not item.call_ended and self._replayed_through is None:
-                # _keep, inlined (parallel calls change calls on every delta):
-                # the arguments' kept state has no part, and its sink is asked
-                # for by the next delta of the same call only.
-                kept.item, kept.output, kept.epoch = item, item.index, self.acc.epoch
-                kept.sink = NO_SINK
-            return True
         part.revision += 1
+        delta = typed.delta
         if delta:
             # _feed, inlined for the part kinds these events reach.
             kind = part.kind
@@ -607,6 +584,57 @@ class OpenAIResponses(Dialect):
         if logprobs:
             part.logprobs.extend(logprobs)
             self.acc.logprobs(_CHOICE, logprobs)
+        return True
+
+    def _typed_arguments(self, typed: _TypedArgumentsDelta, event: ServerSentEvent) -> bool:
+        # fast() for a call's arguments delta, named or not: its own method, so
+        # that a piece reads no part's fields (parallel calls, which change call
+        # on every piece, take the second half).
+        kept = self._arguments_kept
+        acc = self.acc
+        if typed.output_index == kept.output and acc.epoch == kept.epoch:
+            # The call the last piece went to, still the current one and not
+            # ended (either moves the epoch; the dict path drops kept states).
+            sequence = typed.sequence_number
+            if sequence is not _UNSET:
+                last = self._sequence
+                if last is not None and sequence == last + 1:
+                    self._sequence = sequence
+                elif self._sequence_at(event, sequence):
+                    return True
+            kept.item.built = None  # built again: a revision bump, for less
+            delta = typed.delta
+            if delta:
+                sink = kept.sink  # asked for by the call's second piece in a row
+                if sink is NO_SINK:
+                    sink = kept.sink = acc.arguments_sink(_CHOICE, kept.item.index)
+                sink(delta)
+            return True
+        item = self.items.get(typed.output_index)
+        if item is None or item.type != "function_call":
+            return False
+        sequence = typed.sequence_number
+        if sequence is not _UNSET:
+            last = self._sequence
+            # The next number, as nearly every event has it: _sequence_at's first case.
+            if last is not None and sequence == last + 1 and self._replayed_through is None:
+                self._sequence = sequence
+            elif self._sequence_at(event, sequence):
+                return True
+        item.built = None  # built again: a revision bump, for less
+        if item.field is None:
+            item.field = "arguments"
+        delta = typed.delta
+        if item.call_ended:
+            if delta:
+                item.field_deltas.append(delta)
+        else:
+            if delta:
+                # _field_delta, inlined: the item is a function call.
+                item.call = acc.tool_arguments(_CHOICE, item.index, delta)
+            if self._replayed_through is None:
+                # _keep, inlined: the arguments' kept state has no part.
+                kept.item, kept.output, kept.epoch, kept.sink = item, item.index, acc.epoch, NO_SINK
         return True
 
     def _keep(
