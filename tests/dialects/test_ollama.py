@@ -592,8 +592,8 @@ _CASES = [
     ("grows-over-the-limit", _body(_L[0], b'{"a": [', *[b"1,"] * 120, b"2]}", *_L[1:]), 200, True),
     ("over-the-limit", _body(_L[0], _L[1], _BIG, *_L[2:]), 200, False),
     ("bom", BOM + _body(*_L), None, False),
-    ("bom-between-lines", _body(_L[0], BOM + _L[1], *_L[2:]), None, False),
-    ("crlf", b"\r\n".join(_L) + b"\r\n", None, False),
+    ("bom-between-lines", _body(_L[0], BOM + _L[1], *_L[2:]), None, True),
+    ("crlf", b"\r\n".join(_L) + b"\r\n", None, True),
     ("white-space-after", _body(_L[0], _L[1] + b"\r", _L[2] + b" \t", *_L[3:]), None, False),
     ("invalid-utf8", _body(_L[0], _L[1].replace(b"sky", b"s\xffy"), *_L[2:]), None, False),
 ]
