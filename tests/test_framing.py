@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -375,6 +376,8 @@ _line = st.sampled_from(
         b'{"a": 1} ',
         b'{"a": 1}\r',
         b' {"a": 1}',
+        b'\t{"a": 2} \r',
+        b" ",
         b"",
         b"x",
         b"[1]",
@@ -417,6 +420,127 @@ def reads(decoder: JSONSequenceDecoder, pieces: list[bytes]) -> tuple[list[Any],
     except ProtocolError as error:
         return out, (error.message, error.excerpt, error.position)
     return out, None
+
+
+class _Probe(msgspec.Struct, forbid_unknown_fields=True):
+    """A consumer's typed line: ``{"a": <int>}`` only."""
+
+    a: int
+
+
+_probe = msgspec.json.Decoder(_Probe).decode
+
+
+def _taken(event: ServerSentEvent) -> Any:
+    # What a consumer that takes the lines its typed decode accepts (_Probe)
+    # sees of an event: the decoded value (the white space around the line
+    # unseen), or the bytes.
+    try:
+        return _probe(event.raw), event.index
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return event.raw, event.index, event.terminated
+
+
+def verified_reads(limit: int, pieces: list[bytes], validate: bool) -> tuple[list[Any], Any]:
+    """The ``_taken`` of each call's events and the error, the consumer
+    verifying every event it does not take, as the parser does."""
+    decoder = JSONSequenceDecoder(limit, validate=validate)
+    out: list[Any] = []
+    try:
+        for piece in pieces:
+            events = decoder.feed(piece)
+            i = 0
+            while i < len(events):
+                if type(_taken(events[i])[0]) is bytes and decoder.verify(events, i):
+                    continue
+                i += 1
+            out.append([_taken(e) for e in events])
+        out.append([_taken(e) for e in decoder.close()])
+    except ProtocolError as error:
+        return out, (error.message, error.excerpt, error.position)
+    return out, None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    lines=st.lists(_line, max_size=12),
+    limit=st.sampled_from([40, 200, LIMIT]),
+    end=st.sampled_from([b"\n", b""]),
+    data=st.data(),
+)
+def test_unchecked_lines_verified_give_what_the_validating_decoder_gives(
+    lines: list[bytes], limit: int, end: bytes, data: Any
+) -> None:
+    # The lines handed over unchecked, each one the consumer's decode took or
+    # verified: every read's events and the error are the validating
+    # decoder's (so the scanner's), however the input is cut, but for the
+    # white space around a line the consumer took.
+    body = b"\n".join(lines) + end
+    points = data.draw(st.lists(st.integers(0, len(body)), max_size=8))
+    for pieces in ([body], cut(body, points)):
+        assert verified_reads(limit, pieces, False) == verified_reads(limit, pieces, True)
+
+
+def _verify_all(decoder: JSONSequenceDecoder, events: list[ServerSentEvent]) -> list[bytes]:
+    i = 0
+    while i < len(events):
+        if not decoder.verify(events, i):
+            i += 1
+    return [event.raw for event in events]
+
+
+@pytest.mark.parametrize(
+    ("body", "raws"),
+    [
+        pytest.param(b'{"a": 1}\n{"b": 2}\n', [b'{"a": 1}', b'{"b": 2}'], id="valid"),
+        pytest.param(
+            b'{"a": 1}\n{"a": 1}{"b": 2}\n{"c": 3}\n',
+            [b'{"a": 1}', b'{"a": 1}', b'{"b": 2}', b'{"c": 3}'],
+            id="two-on-a-line",
+        ),
+        pytest.param(
+            b'{"a": 1}\n{"a": tru}\n{"c": 3}\n',
+            [b'{"a": 1}', b'{"a": tru}', b'{"c": 3}'],
+            id="not-json",
+        ),
+        pytest.param(
+            b'{"a": 1}\n{"a": {\n"b": 1}}\n{"c": 3}\n',
+            [b'{"a": 1}', b'{"a": {\n"b": 1}}', b'{"c": 3}'],
+            id="across-lines",
+        ),
+    ],
+)
+def test_verify_replaces_the_events_from_a_line_that_is_not_one_value(
+    body: bytes, raws: list[bytes]
+) -> None:
+    decoder = JSONSequenceDecoder(LIMIT, validate=False)
+    events = decoder.feed(body)
+    assert _verify_all(decoder, events) == raws
+    assert [event.index for event in events] == list(range(len(raws)))
+    assert decoder.count == len(raws) and decoder.close() == []
+    # A validating decoder has nothing to verify.
+    checked = JSONSequenceDecoder(LIMIT)
+    assert _verify_all(checked, checked.feed(body)) == raws
+
+
+def test_verify_raises_the_error_feed_would_have_raised() -> None:
+    # The first line of the read is a value that grows past the limit: no
+    # event comes before the error, so it is raised, and again on every call.
+    body = b'{"a": [\n' + b"1,\n" * 20 + b"2]}\n"
+    decoder = JSONSequenceDecoder(40, validate=False)
+    events = decoder.feed(body)
+    with pytest.raises(ProtocolError, match="larger than the limit of 40 bytes") as raised:
+        decoder.verify(events, 0)
+    assert events == []
+    with pytest.raises(ProtocolError) as again:
+        decoder.close()
+    assert again.value is raised.value
+    # After a good line, the error is held for the next call, as feed holds it.
+    decoder = JSONSequenceDecoder(40, validate=False)
+    events = decoder.feed(b'{"s": 1}\n' + body)
+    assert _verify_all(decoder, events) == [b'{"s": 1}']
+    with pytest.raises(ProtocolError, match="JSON value #1 is larger"):
+        decoder.feed(b"")
 
 
 # -- telling the framing -------------------------------------------------------------------

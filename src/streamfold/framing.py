@@ -410,8 +410,20 @@ class JSONSequenceDecoder(_JSONValues):
     by the end of a read is held unscanned until the rest comes. Anything else
     is scanned byte by byte; both give the same events and errors.
 
+    A consumer that decodes each line anyway (the parser's typed paths) can
+    spare the check: with ``validate=False`` those lines are handed over
+    unchecked, white space around their object included, and the consumer
+    calls ``verify`` on each event of a read, before the next call, that it
+    does not decode as exactly one JSON value (a typed msgspec decode is
+    one). A line that is not exactly the validating decoder's event goes
+    back to the scanner from there on, so the events and errors are that
+    decoder's all the same, but for the white space around the lines that
+    were decoded.
+
     Args:
         max_event_size: the largest object accepted, in bytes.
+        validate: check the lines read in bulk (the default); ``False`` leaves
+            that to the consumer (``verify``).
     """
 
     _level = 0
@@ -419,12 +431,77 @@ class JSONSequenceDecoder(_JSONValues):
     _item = "value"
     _body = "a body of JSON values"
 
-    def __init__(self, max_event_size: int) -> None:
+    def __init__(self, max_event_size: int, *, validate: bool = True) -> None:
         super().__init__(max_event_size)
         # The start of a value held in ``_element`` without being scanned (see _hold).
         self._unscanned = False
+        self._validating = validate
+        # The last read's lines handed over unchecked: (their first event's
+        # index, their count, the chunk, its offset in the body, the line
+        # list, where the first one starts).
+        self._unchecked: list[tuple[int, int, bytes, int, list[bytes], int]] = []
+
+    def verify(self, events: list[ServerSentEvent], i: int) -> bool:
+        """Make ``events[i]``, of the list the last ``feed`` returned, an
+        event a validating decoder gives. Called in order, on each event that
+        the consumer did not decode as exactly one JSON value, before it
+        uses it; a no-op on a validating decoder.
+
+        Returns:
+            ``True`` when ``events[i]`` was handed over unchecked and is not
+            the validating decoder's event (one JSON object, no white space
+            around it): ``events[i:]`` are then replaced, in place, by what
+            the validating decoder gives from its line on.
+
+        Raises:
+            ProtocolError: the scanner's error, when no event comes before it
+                in this read (``feed`` would have raised it); otherwise it is
+                held, as ``feed`` holds it, for the next call.
+        """
+        if not self._unchecked:
+            return False
+        index = events[i].index
+        batch = next((b for b in self._unchecked if b[0] <= index < b[0] + b[1]), None)
+        if batch is None:
+            return False
+        first, _, chunk, base, lines, start = batch
+        raw = events[i].raw
+        if raw[:1] == b"{" and raw[-1:] == b"}":  # no white space around it
+            try:
+                _validate(raw)
+            except (msgspec.DecodeError, RecursionError):
+                pass
+            else:
+                return False
+        # Rewind to the start of the line: between values, nothing held (as
+        # _between found it), and scan the rest of the chunk as the
+        # validating decoder would have from there.
+        line = index - first
+        pos = start + sum(map(len, lines[:line])) + line
+        self._unchecked.clear()  # the batches before it are read, the later ones rescanned
+        self._depth = 0
+        self._in_string = self._escape = self._unscanned = False
+        self._element.clear()
+        self._error = None
+        self.count = index
+        self._base = base + pos
+        rest: list[ServerSentEvent] = []
+        self._validating = True
+        try:
+            self._scan(chunk[pos:], rest)
+        except ProtocolError as error:
+            self._error = error
+            if not i and not rest:
+                del events[i:]
+                raise
+        finally:
+            self._validating = False
+        events[i:] = rest
+        return True
 
     def _scan(self, chunk: bytes, events: list[ServerSentEvent]) -> None:
+        if self._unchecked:
+            self._unchecked.clear()  # the last read's: verified by now
         if self._unscanned:
             held = self._element
             if _closes(chunk, 0) or len(held) + len(chunk) > self.max_event_size:
@@ -475,27 +552,32 @@ class JSONSequenceDecoder(_JSONValues):
         # The fast path: each line from `pos` (up to the chunk's last LF, `end`)
         # that holds exactly one object (as every NDJSON line does) is that
         # object, checked by msgspec at C speed (its syntax, without building
-        # it; trailing bytes refused) instead of scanned. Returns where the
-        # first other line starts: the scanner takes it from there. The scanner
-        # would give the same events, so the split of the input changes nothing.
+        # it; trailing bytes refused) instead of scanned, or left unchecked to
+        # the consumer's decode (see verify). Returns where the first other
+        # line starts: the scanner takes it from there. The scanner would give
+        # the same events, so the split of the input changes nothing.
         block = chunk[pos:end]
         lines = block.split(b"\n")
         count = self.count
         breaks = len(lines) - 1
-        # The common read, in bulk (no Python step per line): every line
-        # starts with "{" and ends with "}" (so has no white space around its
-        # object: the lines are the events as they are), none is larger than
-        # the limit, and each is one valid JSON value.
-        if (
-            block[-1] == 125  # }
-            and block.count(b"}\n{") == breaks
-            and len(block) <= self.max_event_size
+        validating = self._validating
+        # The common read, in bulk (no Python step per line): none is larger
+        # than the limit, every line starts with "{" and ends with "}" (so has
+        # no white space around its object: the lines are the events as they
+        # are), and each is one valid JSON value. Unchecked, the lines are
+        # handed over as they are, and verify checks all that: the count of
+        # "}\n{" is 9% of Ollama's fold.
+        if len(block) <= self.max_event_size and (
+            not validating or (block[-1] == 125 and block.count(b"}\n{") == breaks)
         ):
             try:
-                _consume(map(_validate, lines))
+                if validating:
+                    _consume(map(_validate, lines))
             except (msgspec.DecodeError, RecursionError):
                 pass
             else:
+                if not validating:
+                    self._unchecked.append((count, breaks + 1, chunk, self._base, lines, pos))
                 events.extend(
                     map(
                         ServerSentEvent,
@@ -511,6 +593,7 @@ class JSONSequenceDecoder(_JSONValues):
         # Line by line, up to the first line that is not one object.
         limit = self.max_event_size
         append = events.append
+        first, start = count, pos
         try:
             for line in lines:
                 if line[:1] != b"{":
@@ -518,12 +601,15 @@ class JSONSequenceDecoder(_JSONValues):
                 piece = line.rstrip(b" \t\r")
                 if len(piece) > limit:
                     break
-                _validate(piece)
+                if validating:
+                    _validate(piece)
                 append(ServerSentEvent(piece, _MESSAGE, None, None, count))
                 count += 1
                 pos += len(line) + 1
         except (msgspec.DecodeError, RecursionError):
             pass
+        if not validating and count != first:
+            self._unchecked.append((first, count - first, chunk, self._base, lines, start))
         self.count = count
         return pos
 

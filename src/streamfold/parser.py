@@ -474,7 +474,7 @@ class StreamParser:
         if framing is None:
             self._sniff = FramingSniff(self.max_event_size)
         elif not isinstance(framing, _Discard):
-            self._framing = type(framing)(self.max_event_size)
+            self._open(type(framing))
         if self.dialect is not None:
             self.dialect.resumed()
 
@@ -542,7 +542,17 @@ class StreamParser:
         # Ollama newline-delimited JSON objects (an error or a non-streamed
         # answer is one of them), Amazon Bedrock AWS event-stream messages.
         self._fire(_T.FRAMING)
-        decoder = self._framing = _DECODERS[framing](self.max_event_size)
+        return self._open(_DECODERS[framing])
+
+    def _open(self, kind: type[_Framings]) -> _Framings:
+        # NDJSON lines come unchecked: the typed decode of Dialect.fast checks
+        # each line it folds (it accepts one JSON value only), and _handle has
+        # the framing verify the others. Saves a parse per line.
+        if kind is JSONSequenceDecoder:
+            decoder: _Framings = JSONSequenceDecoder(self.max_event_size, validate=False)
+        else:
+            decoder = kind(self.max_event_size)
+        self._framing = decoder
         return decoder
 
     def _handle(self, events: list[ServerSentEvent]) -> None:
@@ -566,6 +576,10 @@ class StreamParser:
                 self.events_seen += i - start
                 if i == count:
                     break
+            framing = self._framing
+            if isinstance(framing, JSONSequenceDecoder) and framing.verify(events, i):
+                count = len(events)  # events[i:] are the scanner's: not one JSON value
+                continue
             event = events[i]
             i += 1
             state = self._state

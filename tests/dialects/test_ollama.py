@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
 
 from streamfold import StreamParser
 from streamfold.adapters.client import build_request, stream
@@ -27,11 +29,19 @@ from streamfold.dialects.ollama import (
 from streamfold.errors import IncompleteStreamError, ProtocolError, ProviderError, UsageError
 from streamfold.events import Event, ToolCallDone
 from streamfold.fold import PartKind
-from streamfold.framing import ndjson
+from streamfold.framing import JSONSequenceDecoder, ndjson
 from streamfold.result import Result
-from streamfold.sse import SSEDecoder
+from streamfold.sse import BOM, DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
-from ..corpus import FIXTURES, fold_checked, fold_pieces
+from ..corpus import (
+    FIXTURES,
+    HypothesisChooser,
+    bytewise,
+    cut,
+    fold_checked,
+    fold_pieces,
+    mutate_bytes,
+)
 from .typed_path import assert_same_as_dict_path, dict_only, hostile_test
 
 HERE = FIXTURES / "ollama"
@@ -546,3 +556,122 @@ test_the_typed_path_folds_hostile_chat_input_as_the_dict_path = hostile_test(
 test_the_typed_path_folds_hostile_generate_input_as_the_dict_path = hostile_test(
     OllamaGenerate, [path for path in _OLLAMA_FIXTURES if path.name.startswith("generate")]
 )
+
+
+# -- lines the framing hands over unchecked ------------------------------------------------
+# NDJSON lines reach the typed path unchecked (JSONSequenceDecoder(validate=False)):
+# its decode checks the lines it folds, the framing verifies the others, and a
+# line that is not one JSON value goes back to the byte scanner from there on.
+# Fed one byte at a time, a body never takes that path: both folds must be equal.
+
+_L = lines((HERE / "chat-text.sse").read_bytes()).split(b"\n")[:-1]
+_T = lines((HERE / "chat-thinking.sse").read_bytes()).split(b"\n")[:-1]
+_BIG = _L[1].replace(b" sky", b"y" * 300)
+
+
+def _body(*parts: bytes) -> bytes:
+    return b"\n".join(parts) + b"\n"
+
+
+_CASES = [
+    # id, body, max_event_size, whether a line goes back to the scanner
+    ("invalid-after-valid", _body(_L[0], _L[1], b'{"model": tru}', *_L[2:]), None, True),
+    ("two-objects-on-a-line", _body(_L[0], _L[1] + _L[2], *_L[3:]), None, True),
+    ("two-objects-a-space", _body(_L[0], _L[1] + b" " + _L[2], *_L[3:]), None, True),
+    ("trailing-byte", _body(_L[0], _L[1] + b"x", *_L[2:]), None, True),
+    ("trailing-brace", _body(_L[0], _L[1] + b"}", *_L[2:]), None, True),
+    ("bracket-closes", _body(_L[0], _L[1][:-1] + b"]", *_L[2:]), None, True),
+    ("open-string", _body(_L[0], _L[1].replace(b'"done"', b'"done', 1), *_L[2:]), None, True),
+    ("line-cut-then-more", _body(_L[0], _L[1][:40], *_L[2:]), None, True),
+    ("value-across-lines", _body(_L[0], b'{"a": {', b'"b": 1}}', *_L[1:]), None, True),
+    ("first-line-invalid", _body(b'{"model": tru}', *_L), None, True),
+    ("first-line-two-objects", _body(_L[0] + _L[1], *_L[2:]), None, True),
+    ("two-objects-after-done", _body(*_L, _L[1] + _L[2]), None, True),
+    ("invalid-after-done", _body(*_L, b'{"a": tru}'), None, True),
+    ("thinking-two-objects", _body(_T[0], _T[1] + _T[2], *_T[3:]), None, True),
+    ("grows-over-the-limit", _body(_L[0], b'{"a": [', *[b"1,"] * 120, b"2]}", *_L[1:]), 200, True),
+    ("over-the-limit", _body(_L[0], _L[1], _BIG, *_L[2:]), 200, False),
+    ("bom", BOM + _body(*_L), None, False),
+    ("bom-between-lines", _body(_L[0], BOM + _L[1], *_L[2:]), None, True),
+    ("crlf", b"\r\n".join(_L) + b"\r\n", None, True),
+    ("white-space-after", _body(_L[0], _L[1] + b"\r", _L[2] + b" \t", *_L[3:]), None, False),
+    ("invalid-utf8", _body(_L[0], _L[1].replace(b"sky", b"s\xffy"), *_L[2:]), None, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "limit", "fallback"), [pytest.param(*case[1:], id=case[0]) for case in _CASES]
+)
+def test_unchecked_lines_fold_as_the_byte_scanner_reads_them(
+    body: bytes, limit: int | None, fallback: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same events, result and error read whole, cut at many points, or
+    # one byte at a time (the scanner alone), strict or not, events or not.
+    sizes = {} if limit is None else {"max_event_size": limit}
+    replaced: list[bool] = []
+    verify = JSONSequenceDecoder.verify
+
+    def spy(self: JSONSequenceDecoder, events: list[ServerSentEvent], i: int) -> bool:
+        replaced.append(verify(self, events, i))
+        return replaced[-1]
+
+    monkeypatch.setattr(JSONSequenceDecoder, "verify", spy)
+    for options in ({}, {"events": False}, {"strict": False}, {"parse_arguments": True}):
+        reference = fold_checked(bytewise(body), "ollama", **options, **sizes)
+        replaced.clear()
+        assert fold_checked([body], "ollama", **options, **sizes) == reference, options
+        assert any(replaced) is fallback  # the case reaches what it is written for
+        for at in (*range(1, len(body), 37), len(body) - 1):
+            pieces = cut(body, [at])
+            assert fold_checked(pieces, "ollama", **options, **sizes) == reference, (options, at)
+
+
+_HOSTILE_LINES = (
+    b'{"a": tru}',
+    b'{"a": 1}{"b": 2}',
+    b'{"a": 1},{"b": 2}',
+    b'{"a": 1]',
+    b'{"a": "}',
+    b'{"a": {',
+    b"{" * 300 + b"}" * 300,
+    b'{"error": "boom"}',
+    b"",
+    b"x",
+)
+
+
+def _mutate_lines(data: st.DataObject, body: bytes) -> bytes:
+    # One line replaced, glued to the next, cut, or given a hostile line's
+    # bytes; or one byte-level change (mutate_bytes).
+    rows = body.split(b"\n")
+    at = data.draw(st.integers(0, len(rows) - 1), label="line")
+    action = data.draw(st.sampled_from(["replace", "glue", "cut", "append", "bytes"]))
+    if action == "replace":
+        rows[at] = data.draw(st.sampled_from(_HOSTILE_LINES))
+    elif action == "glue" and at + 1 < len(rows):
+        rows[at : at + 2] = [rows[at] + rows[at + 1]]
+    elif action == "cut":
+        rows[at] = rows[at][: data.draw(st.integers(0, len(rows[at])))]
+    elif action == "append":
+        rows[at] += data.draw(st.sampled_from(_HOSTILE_LINES))
+    else:
+        return mutate_bytes(HypothesisChooser(data), body)
+    return b"\n".join(rows)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_hostile_lines_fold_as_the_byte_scanner_reads_them(data: st.DataObject) -> None:
+    # Any fixture as NDJSON with one to three hostile lines or bytes: the fold
+    # read whole, or cut at random points, is the one read a byte at a time.
+    source = data.draw(st.sampled_from(_OLLAMA_FIXTURES), label="source")
+    body = lines(source.read_bytes())
+    for _ in range(data.draw(st.integers(1, 3))):
+        body = _mutate_lines(data, body)
+    note(f"mutated to {body!r:.3000}")
+    points = data.draw(st.lists(st.integers(0, len(body)), max_size=6))
+    limit = data.draw(st.sampled_from([DEFAULT_MAX_EVENT_SIZE, 160]))
+    for options in ({"strict": True}, {"strict": False, "events": False}):
+        reference = fold_checked(bytewise(body), max_event_size=limit, **options)
+        assert fold_checked([body], max_event_size=limit, **options) == reference
+        assert fold_checked(cut(body, points), max_event_size=limit, **options) == reference

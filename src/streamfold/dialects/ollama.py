@@ -163,12 +163,15 @@ class OllamaChat(Dialect):
             self._decode_generate: Callable[[bytes], _TypedGenerateLine] = typed_decoder(
                 _TypedGenerateLine
             )
-        self.fields: dict[str, Any] = {}  # the top-level fields, the last value winning
+        self._fields: dict[str, Any] = {}  # the top-level fields, the last value winning
         # Whether the typed path may fold a line: the stream started, and the
         # fields a typed line sets are known (model, created_at) or hold what
         # it would set (done: false).
         self._typed_ready = False
-        self.role: str | None = None
+        self._role: str | None = None
+        # The last line the typed path folded, whose model, created_at and
+        # role are not copied to the fields yet (see _settle).
+        self._pending: _TypedChatLine | _TypedGenerateLine | None = None
         # Ollama sends each call whole: kept as sent (never mutated), shared
         # with every snapshot. The streamed text and thinking are the accumulator's.
         self.tool_calls: list[dict[str, Any]] = []
@@ -177,6 +180,34 @@ class OllamaChat(Dialect):
         self._text_sink: Callable[[str], object] = NO_SINK
         self._reasoning_sink: Callable[[str], object] = NO_SINK
         self._text_epoch = self._reasoning_epoch = -1
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The top-level fields of the lines (the streamed ones aside), the
+        last value of each winning."""
+        if self._pending is not None:
+            self._settle()
+        return self._fields
+
+    @property
+    def role(self) -> str | None:
+        """The last role a line's message named."""
+        if self._pending is not None:
+            self._settle()
+        return self._role
+
+    def _settle(self) -> None:
+        # The typed path keeps its last line (one store per line instead of
+        # three; 12% of its instructions) and its fields are copied when read:
+        # every typed line sets the same keys, so only the last one counts.
+        line = self._pending
+        self._pending = None
+        if line is not None:
+            fields = self._fields
+            fields["model"] = line.model
+            fields["created_at"] = line.created_at
+            if isinstance(line, _TypedChatLine):
+                self._role = line.message.role
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -243,21 +274,20 @@ class OllamaChat(Dialect):
             line = self._decode_chat(event.raw)
         except TYPED_REJECTED:
             return False
-        if line.done:
-            return False
-        fields = self.fields
-        model = line.model
-        if model:
-            fields["model"] = model
-        fields["created_at"] = line.created_at
         message = line.message
-        if message.role:
-            self.role = message.role
+        if line.done or not line.model or not message.role:
+            return False  # the last line, or one that leaves a field as it was
+        self._pending = line  # its fields, copied when read (see _settle)
+        content = message.content
+        acc = self.acc
+        if content and acc.epoch == self._text_epoch and not message.thinking:
+            # The common line: one more piece of the text the last one went
+            # to (7% of the typed path's instructions).
+            self._text_sink(content)
+            return True
         # Its thinking, then its text (the dict path's order), each to its kept
         # part while the accumulator's epoch holds (see _keep_sink).
         thinking = message.thinking
-        content = message.content
-        acc = self.acc
         if thinking:
             if acc.epoch == self._reasoning_epoch:
                 self._reasoning_sink(thinking)
@@ -284,7 +314,7 @@ class OllamaChat(Dialect):
         acc = self.acc
         role = str_or_none(parts.get("role"))
         if role:
-            self.role = role
+            self._role = role
         thinking = parts.get("thinking")
         if type(thinking) is str and thinking:
             acc.reasoning(0, thinking)
@@ -380,18 +410,17 @@ class OllamaGenerate(OllamaChat):
             line = self._decode_generate(event.raw)
         except TYPED_REJECTED:
             return False
-        if line.done:
+        if line.done or not line.model:
             return False
-        fields = self.fields
-        model = line.model
-        if model:
-            fields["model"] = model
-        fields["created_at"] = line.created_at
+        self._pending = line
         # The same folding as OllamaChat.fast's last lines, written again: a
         # shared method would cost a call per line (the line is all there is).
-        thinking = line.thinking
         content = line.response
         acc = self.acc
+        if content and acc.epoch == self._text_epoch and not line.thinking:
+            self._text_sink(content)
+            return True
+        thinking = line.thinking
         if thinking:
             if acc.epoch == self._reasoning_epoch:
                 self._reasoning_sink(thinking)
