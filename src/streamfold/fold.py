@@ -1078,7 +1078,7 @@ class Accumulator:
                     self._type_late(call, self._tool_types[name])
             if server:
                 call._server = True
-            if arguments and call is not state._current_tool:
+            if arguments and call is not state._current_tool and not state._interleaved:
                 self._interleaved_calls(state, call)
         if arguments:
             self._arguments(state, call, arguments)
@@ -1108,9 +1108,8 @@ class Accumulator:
         call = state._calls.get(key) if state is not None else None
         if state is None or call is None or not delta:
             return self.tool_call(index, key, arguments=delta)
-        if call is not state._current_tool:
-            # Interleaved calls (as _interleaved_calls, inline: parallel calls
-            # switch on every delta).
+        if call is not state._current_tool and not state._interleaved:
+            # The provider interleaves calls (_interleaved_calls, inline).
             state._current_tool = call
             state._interleaved = True
             self.epoch += 1
@@ -1127,9 +1126,10 @@ class Accumulator:
 
     def arguments_sink(self, index: int, key: Any) -> Callable[[str], object]:
         """``tool_arguments(index, key, delta)`` for the next non-empty pieces of
-        the call, while ``epoch`` is unchanged (it moves when the choice's
-        current call changes, a call ends, gets a type or has its arguments
-        replaced): in a plain fold the call's own append, one call instead of
+        the call, while ``epoch`` is unchanged (it moves when a call starts,
+        ends, gets a type or has its arguments replaced, and when the choice's
+        calls first interleave; not on each switch after that, so a dialect
+        may keep one sink per call): in a plain fold the call's own append, one call instead of
         the lookups; with events, that append and the delta event (half the
         events' cost per piece over a plain fold); with a type or parsed
         arguments, the call itself.
@@ -1470,7 +1470,11 @@ class Accumulator:
 
     def _interleaved_calls(self, state: _Choice, call: _ToolCall) -> None:
         # The provider interleaves calls: from here on this choice's calls end
-        # only at its finish (or when the dialect ends them).
+        # only at its finish (or when the dialect ends them), and which call is
+        # current no longer matters (read only while not interleaved): the
+        # epoch moves once, not on every switch, so that each call's kept sink
+        # holds across its neighbours' pieces (parallel calls switch on every
+        # delta).
         state._current_tool = call
         state._interleaved = True
         self.epoch += 1

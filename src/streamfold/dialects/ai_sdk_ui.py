@@ -447,38 +447,32 @@ class AISDKUIMessageStream(Dialect):
             return False
         if type(typed) is _TypedToolDelta:
             tool = self._hot_tool
-            if tool is not None and typed.id == tool.call_id:
-                # The call the last piece went to (the hot tool was kept after
-                # the checks below, and _started stays).
-                tool.built = None  # built again: what a revision bump does, for less
-                delta = typed.delta
-                if delta and tool.state == "input-streaming":
-                    acc = self.acc
-                    if tool.epoch == acc.epoch:
-                        # Still the current call (a call ending, or another's
-                        # piece, moves the epoch; a tool output changes its
-                        # state only, checked above): its sink.
-                        sink = tool.sink
-                        if sink is NO_SINK:
-                            sink = tool.sink = acc.arguments_sink(_CHOICE, tool.call_id)
-                        sink(delta)
-                    else:
-                        # Its sink is asked for by the next piece: a call's third
-                        # in a row (parallel calls, which switch on every piece,
-                        # keep nothing).
-                        acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
-                        tool.sink, tool.epoch = NO_SINK, acc.epoch
-                return True
-            if not self._started:
-                return False
-            tool = self._tools.get(typed.id) if typed.id else None
-            if tool is None:
-                return False
-            self._hot_tool = tool
-            tool.built = None
+            if tool is None or typed.id != tool.call_id:
+                # Another call than the last piece's (parallel calls switch on
+                # every piece): found by its id, then kept.
+                if not self._started:
+                    return False
+                tool = self._tools.get(typed.id) if typed.id else None
+                if tool is None:
+                    return False
+                self._hot_tool = tool
+            tool.built = None  # built again: what a revision bump does, for less
             delta = typed.delta
             if delta and tool.state == "input-streaming":
-                self.acc.tool_arguments(_CHOICE, tool.call_id, delta)
+                acc = self.acc
+                if tool.epoch == acc.epoch:
+                    # Its call is not ended, typed or replaced since its last
+                    # piece (each moves the epoch, as the calls' first
+                    # interleaving does; a tool output changes its state only,
+                    # checked above): its sink.
+                    sink = tool.sink
+                    if sink is NO_SINK:
+                        sink = tool.sink = acc.arguments_sink(_CHOICE, tool.call_id)
+                    sink(delta)
+                else:
+                    # Its sink is asked for by its next piece.
+                    acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
+                    tool.sink, tool.epoch = NO_SINK, acc.epoch
             return True
         if (
             typed.id == self._hot_id
