@@ -96,6 +96,8 @@ class _TypedChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 # every chunk carries an extra field (Azure's content_filter_results) stops
 # paying for two decodes per chunk.
 _TYPED_GIVE_UP = 16
+# A call with no kept sink yet (see _ChoiceExtras.sinks): never the epoch.
+_NO_KEPT: Final[tuple[int, Callable[[str], object]]] = (-1, NO_SINK)
 
 _RESPONSE_FIELDS: Final = ("id", "model", "created", "system_fingerprint", "service_tier")
 # Fields read on every chunk; any other key (error, x_groq, provider fields)
@@ -322,6 +324,7 @@ class _ChoiceExtras:
         "reasoning_key",
         "revision",
         "role",
+        "sinks",
     )
 
     def __init__(self) -> None:
@@ -333,6 +336,8 @@ class _ChoiceExtras:
         self.delta_keys: set[str] = set()  # every delta key seen, null or not
         self.empty_content = False  # a delta carried content ""
         self.by_index: dict[Any, Any] = {}  # tool-call index -> current accumulator key
+        # tool-call index -> (the accumulator's epoch, its call's sink or NO_SINK)
+        self.sinks: dict[Any, tuple[int, Callable[[str], object]]] = {}
         self.call_index: dict[ToolCallView, int] = {}  # a call -> the provider's index
         self.function_call: bool = False
         self.reasoning_details: _ReasoningDetails | None = None
@@ -386,9 +391,6 @@ class OpenAIChat(Dialect):
         self._text_sink: Callable[[str], object] = NO_SINK
         self._reasoning_sink: Callable[[str], object] = NO_SINK
         self._text_epoch = self._text_index = self._reasoning_epoch = self._reasoning_index = -1
-        self._arguments_sink: Callable[[str], object] = NO_SINK
-        self._arguments_epoch = self._arguments_call = self._arguments_choice = -1
-        self._arguments_key: Any = None
         self._typed_misses = 0
         self._finish_seen = False  # a choice has finished (see _next_completion)
         self._finish_ids: set[str] = set()  # ids of the chunks from the first finish on
@@ -479,33 +481,29 @@ class OpenAIChat(Dialect):
                 if only is not None and len(only) == 1:
                     call = only[0]
                     arguments = call.function.arguments
-                    if (
-                        arguments
-                        and acc.epoch == self._arguments_epoch
-                        and call.index == self._arguments_call
-                        and choice.index == self._arguments_choice
-                    ):
-                        # The call the last piece went to, still the current one:
-                        # its sink, asked for by this second piece in a row
-                        # (parallel calls, which switch on every piece, never ask).
-                        sink = self._arguments_sink
-                        if sink is NO_SINK:
-                            sink = self._arguments_sink = acc.arguments_sink(
-                                choice.index, self._arguments_key
-                            )
-                        sink(arguments)
-                        self._typed_hits += 1
-                        return True
                     state = self.choices.get(choice.index)
-                    if state is not None and call.index in state.by_index:
-                        if arguments:
-                            key = state.by_index[call.index]
-                            acc.tool_arguments(choice.index, key, arguments)
-                            self._arguments_sink, self._arguments_key = NO_SINK, key
-                            self._arguments_epoch = acc.epoch
-                            self._arguments_call, self._arguments_choice = call.index, choice.index
-                        self._typed_hits += 1
-                        return True
+                    if state is not None:
+                        # The call's sink while the epoch holds (parallel calls
+                        # switching on every piece included; kept, the call is
+                        # known), asked for by its second piece; else the lookups.
+                        epoch, sink = state.sinks.get(call.index, _NO_KEPT)
+                        if epoch == acc.epoch:
+                            if arguments:
+                                if sink is NO_SINK:
+                                    sink = acc.arguments_sink(
+                                        choice.index, state.by_index[call.index]
+                                    )
+                                    state.sinks[call.index] = (epoch, sink)
+                                sink(arguments)
+                            self._typed_hits += 1
+                            return True
+                        if call.index in state.by_index:
+                            if arguments:
+                                key = state.by_index[call.index]
+                                acc.tool_arguments(choice.index, key, arguments)
+                                state.sinks[call.index] = (acc.epoch, NO_SINK)
+                            self._typed_hits += 1
+                            return True
         extras = self.choices
         for choice in choices:
             calls = choice.delta.tool_calls
