@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from streamfold.errors import PartialJSONError
 from streamfold.events import Event, TextDelta, ToolCallArgumentsDelta
 from streamfold.fold import REASONING, REFUSAL, TEXT, Accumulator, PartKind
 
@@ -85,6 +86,30 @@ def test_an_arguments_sink_holds_while_its_call_is_the_current_one() -> None:
     acc.end_tool_call(0, "b")
     moves.append(acc.epoch)
     assert moves == sorted(set(moves)), moves
+
+
+@pytest.mark.parametrize("emit", [False, True])
+def test_interleaved_calls_keep_their_sinks_across_switches(emit: bool) -> None:
+    # The epoch moves once, when the calls first interleave; after that each
+    # call's sink holds while the others' pieces go through theirs (parallel
+    # calls switch call on every piece).
+    acc = Accumulator(emit=emit)
+    acc.tool_call(0, "a", id="a", name="f", arguments='{"x": "')
+    acc.tool_call(0, "b", id="b", name="g", arguments='{"y": "')
+    acc.tool_arguments(0, "a", "1")  # back to the first: interleaved, the epoch moves
+    epoch = acc.epoch
+    sinks = {key: acc.arguments_sink(0, key) for key in "ab"}
+    for piece in "234":
+        for key in "ab":
+            sinks[key](piece)
+        acc.tool_arguments(0, "b", "-")  # the lookups' way, between the sinks'
+    assert acc.epoch == epoch
+    acc.tool_arguments(0, "a", '"}')
+    acc.tool_arguments(0, "b", '"}')
+    a, b = acc.choice(0).tool_calls
+    assert (a.arguments, b.arguments) == ('{"x": "1234"}', '{"y": "2-3-4-"}')
+    acc.end_tool_call(0, "a")
+    assert acc.epoch != epoch  # an end still moves it
 
 
 def test_with_events_the_arguments_sink_is_the_call() -> None:
@@ -172,6 +197,8 @@ def _fold_call(acc: Accumulator, pieces: list[str], use_sink: bool) -> list[Even
         pytest.param(PIECES, id="a-few"),
         # Past _BLOCK pieces: the call joins them into a block as it goes.
         pytest.param(['{"a": "', *["x"] * 5000, '"}'], id="many"),
+        # Invalid from the third piece: the parser stops, the pieces still come.
+        pytest.param(['{"a"', ": 1", "]", ' "b"', "}"], id="invalid"),
     ],
 )
 def test_with_events_an_arguments_sink_folds_a_piece_as_the_call(
@@ -185,4 +212,11 @@ def test_with_events_an_arguments_sink_folds_a_piece_as_the_call(
     (call,) = sinks.choice(1).tool_calls
     (called,) = calls.choice(1).tool_calls
     assert (call.arguments, call.version) == ("".join(pieces), called.version)
-    assert call.partial_arguments() == called.partial_arguments()
+    assert _partial_or_error(call) == _partial_or_error(called)
+
+
+def _partial_or_error(call: Any) -> Any:
+    try:
+        return call.partial_arguments()
+    except PartialJSONError as exc:  # invalid arguments: the same error either way
+        return str(exc)

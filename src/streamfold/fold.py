@@ -1144,7 +1144,7 @@ class Accumulator:
             return call._add
         if call._parser is None:
             return _arguments_delta_sink(self, index, call)
-        return partial(self.tool_arguments, index, key)
+        return _parsed_arguments_sink(self, index, call)
 
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
@@ -1547,6 +1547,34 @@ def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Cal
         # The id is read per piece: it may come after the call started.
         acc._out.append(
             ToolCallArgumentsDelta(choice=choice, index=index, id=call._id, delta=delta)
+        )
+
+    return sink
+
+
+def _parsed_arguments_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
+    # Accumulator.arguments_sink with events and parsed arguments (a call with
+    # no type): what tool_arguments() does to the current call, without its
+    # lookups (a quarter of the per-piece cost over the parser's own, parallel calls).
+    index = call._index
+
+    def sink(delta: str) -> None:
+        pieces = call._pieces
+        pieces.append(delta)
+        if len(pieces) - call._blocks >= _BLOCK:
+            call._compact()
+        updates: tuple[Any, ...] = ()
+        parser = call._parser  # None once its JSON was found invalid
+        if parser is not None:
+            try:
+                updates = tuple(parser.feed(delta))
+            except PartialJSONError as exc:
+                call._error = exc
+                call._parser = None
+        acc._out.append(
+            ToolCallArgumentsDelta(
+                choice=choice, index=index, id=call._id, delta=delta, updates=updates
+            )
         )
 
     return sink
