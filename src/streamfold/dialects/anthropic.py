@@ -506,9 +506,11 @@ class AnthropicMessages(Dialect):
         if piece:
             fold = block.fold
             if fold is None:  # a tool block's input: its call's sink asked for by its next piece
+                # (parallel blocks too: the epoch moves once, when their calls first
+                # interleave, so each block's sink holds across the others' pieces).
                 acc = self.acc
                 acc.tool_arguments(0, block.key, piece)
-                block.sink, block.epoch = NO_SINK, acc.epoch  # parallel calls never ask
+                block.sink, block.epoch = NO_SINK, acc.epoch
                 return True
             part = fold(0, piece, block.key)
             parts = block.parts  # NativePart.add, inline

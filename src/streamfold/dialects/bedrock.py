@@ -545,10 +545,10 @@ class BedrockConverse(Dialect):
             if piece:
                 acc = self.acc
                 if block.epoch == acc.epoch:
-                    # The call the block's last piece went to is still the
-                    # current one (a call ending, or another's piece, moves the
-                    # epoch): its sink, asked for by this second piece in a row
-                    # (parallel calls, which switch on every piece, never ask).
+                    # Nothing moved the epoch since the block's last piece (a
+                    # call starting or ending does; other calls' pieces only
+                    # when the calls first interleave): its call's sink, asked
+                    # for by its second piece (parallel blocks ask too).
                     sink = block.sink
                     if sink is NO_SINK:
                         sink = block.sink = acc.arguments_sink(0, block.index)
