@@ -274,12 +274,27 @@ class _Block(NativePart):
             if self.signature:
                 out["signature"] = "".join(self.signature)
         if "input" in out or self.kind is not None:
-            value = self.input if self.done else _partial_input(self.arguments(), self.call)
+            value = self.input if self.done else _streaming_input(self)
             if value is not MISSING:
                 out["input"] = value
             elif "input" not in out:
                 out["input"] = {}
         return out
+
+
+def _streaming_input(block: _Block) -> Any:
+    # The input of a tool block still streaming (a snapshot's): its call's
+    # value parsed so far, without the arguments joined for _partial_input's
+    # checks first (a value means they are neither empty nor blank).
+    call = block.call
+    if call is not None:
+        try:
+            value = call.partial_arguments()
+        except PartialJSONError:
+            value = MISSING
+        if value is not MISSING:
+            return value
+    return _partial_input(block.arguments(), call)
 
 
 def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
@@ -322,6 +337,9 @@ class AnthropicMessages(Dialect):
         self._hot: _Block | None = None  # the block of the last typed delta (see fast)
         self._sorted: list[_Block] = []  # the current message's blocks, by index
         self._sorted_at: tuple[int, int] = (0, 0)
+        # response()'s top level (its content aside), and the revision it was built at.
+        self._top: tuple[dict[str, Any], int] = ({}, -1)
+        self._top_revision = 0
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -351,7 +369,9 @@ class AnthropicMessages(Dialect):
         return self._handle_dict(event)
 
     def _handle_dict(self, event: ServerSentEvent) -> bool:
-        # handle's dict path: every event, decoded as a dict (see fast).
+        # handle's dict path: every event, decoded as a dict (see fast). The
+        # only path that changes the Message's top level (response).
+        self._top_revision += 1
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
@@ -714,6 +734,22 @@ class AnthropicMessages(Dialect):
 
     def response(self) -> dict[str, Any]:
         """The Message a non-streaming call would have returned."""
+        content = [b.native() for b in self._blocks()]
+        # Everything but the content, built again only when the dict path
+        # folded an event since: the typed path reaches the blocks alone, and a
+        # snapshot after every delta mostly changes a block.
+        top, at = self._top
+        if at == self._top_revision:
+            out = top.copy()  # in the same key order, "content" included
+            out["content"] = content
+            return out
+        out = self._build_response(content)
+        top = out.copy()
+        top["content"] = None  # never the blocks: their texts may then grow in place
+        self._top = (top, self._top_revision)
+        return out
+
+    def _build_response(self, content: list[dict[str, Any]]) -> dict[str, Any]:
         message = self.message
         out: dict[str, Any] = {
             "id": "",
@@ -726,7 +762,7 @@ class AnthropicMessages(Dialect):
         }
         if message is not None:
             out.update(message)
-        out["content"] = [b.native() for b in self._blocks()]
+        out["content"] = content
         out.update(self.delta_fields)
         if self.usage is not None:
             out["usage"] = dict(self.usage)
