@@ -334,7 +334,6 @@ class AnthropicMessages(Dialect):
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
         self.stop_reason: str | None = None
-        self._hot: _Block | None = None  # the block of the last typed delta (see fast)
         self._sorted: list[_Block] = []  # the current message's blocks, by index
         self._sorted_at: tuple[int, int] = (0, 0)
         # response()'s top level (its content aside), and the revision it was built at.
@@ -494,14 +493,11 @@ class AnthropicMessages(Dialect):
             chunk = decode(event.raw)
         except TYPED_REJECTED:
             return False
-        # The deltas of a block come one after another: its block is the last
-        # one's, without building and hashing its key.
-        block = self._hot
-        if block is None or block.index != chunk.index:
-            block = self.blocks.get(chunk.index)
-            if block is None:
-                return False
-            self._hot = block
+        # Looked up by its index every time: parallel blocks switch on every
+        # delta, and a kept "last block" costs them a miss and a store each.
+        block = self.blocks.get(chunk.index)
+        if block is None:
+            return False
         delta = chunk.delta
         # Of the block's kind (text to a text block...).
         if type(delta) is not block.typed:
@@ -714,7 +710,6 @@ class AnthropicMessages(Dialect):
         self.acc.restart()
         self.segment += 1
         self.blocks = {}
-        self._hot = None
         self.acc.warn(
             f"message {self.message_id!r} was abandoned and replaced by the retried message "
             f"{new_id!r} (an intermediary spliced a retry into the stream)"
