@@ -75,6 +75,38 @@ def _chunks(*chunks: dict[str, Any]) -> bytes:
     return b"".join(b"data: " + msgspec.json.encode(c) + b"\n\n" for c in chunks)
 
 
+def _named(*events: tuple[str, dict[str, Any]]) -> bytes:
+    return b"".join(
+        b"event: " + name.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
+        for name, data in events
+    )
+
+
+_MESSAGE: dict[str, Any] = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "m",
+    "content": [],
+    "stop_reason": None,
+    "stop_sequence": None,
+    "usage": {"input_tokens": 2, "output_tokens": 1},
+}
+
+
+def _block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def _text_delta(index: int, text: str) -> dict[str, Any]:
+    delta = {"type": "text_delta", "text": text}
+    return {"type": "content_block_delta", "index": index, "delta": delta}
+
+
+def _message_delta(delta: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message_delta", "delta": delta, "usage": usage}
+
+
 def _call(**fields: Any) -> dict[str, Any]:
     return {"tool_calls": [{"index": 0, **fields}]}
 
@@ -99,6 +131,33 @@ _BUILT = [
             {"id": "c", "created": 7, "choices": [{"index": 0, "delta": {"content": "c"}}]},
         ),
         id="chat-late-top-level-fields",  # the response's top level, built again
+    ),
+    pytest.param(
+        _named(
+            ("message_start", {"type": "message_start", "message": _MESSAGE}),
+            ("content_block_start", _block_start(0, {"type": "text", "text": ""})),
+            ("content_block_delta", _text_delta(0, "a")),
+            ("ping", {"type": "ping"}),
+            ("content_block_delta", _text_delta(0, "b")),
+            ("content_block_start", _block_start(1, {"type": "fallback", "to": {"model": "n"}})),
+            ("content_block_delta", _text_delta(0, "c")),
+            ("message_delta", _message_delta({"stop_reason": "end_turn"}, {"output_tokens": 3})),
+            ("message_delta", _message_delta({}, {"output_tokens": 4})),
+            ("message_stop", {"type": "message_stop"}),
+        ),
+        id="anthropic-late-top-level-fields",  # the Message's top level, built again
+    ),
+    pytest.param(
+        _named(
+            ("messageStart", {"role": "assistant"}),
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "a"}}),
+            ("metadata", {"usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}}),
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "b"}}),
+            ("contentBlockStop", {"contentBlockIndex": 0}),
+            ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "c"}}),
+            ("messageStop", {"stopReason": "end_turn"}),
+        ),
+        id="converse-late-top-level-fields",  # the response's top level, built again
     ),
 ]
 

@@ -274,12 +274,27 @@ class _Block(NativePart):
             if self.signature:
                 out["signature"] = "".join(self.signature)
         if "input" in out or self.kind is not None:
-            value = self.input if self.done else _partial_input(self.arguments(), self.call)
+            value = self.input if self.done else _streaming_input(self)
             if value is not MISSING:
                 out["input"] = value
             elif "input" not in out:
                 out["input"] = {}
         return out
+
+
+def _streaming_input(block: _Block) -> Any:
+    # The input of a tool block still streaming (a snapshot's): its call's
+    # value parsed so far, without the arguments joined for _partial_input's
+    # checks first (a value means they are neither empty nor blank).
+    call = block.call
+    if call is not None:
+        try:
+            value = call.partial_arguments()
+        except PartialJSONError:
+            value = MISSING
+        if value is not MISSING:
+            return value
+    return _partial_input(block.arguments(), call)
 
 
 def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
@@ -319,9 +334,11 @@ class AnthropicMessages(Dialect):
         self.usage: dict[str, Any] | None = None
         self.delta_fields: dict[str, Any] = {}  # message_delta's delta and top-level extras
         self.stop_reason: str | None = None
-        self._hot: _Block | None = None  # the block of the last typed delta (see fast)
         self._sorted: list[_Block] = []  # the current message's blocks, by index
         self._sorted_at: tuple[int, int] = (0, 0)
+        # response()'s top level (its content aside), and the revision it was built at.
+        self._top: tuple[dict[str, Any], int] = ({}, -1)
+        self._top_revision = 0
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -351,7 +368,9 @@ class AnthropicMessages(Dialect):
         return self._handle_dict(event)
 
     def _handle_dict(self, event: ServerSentEvent) -> bool:
-        # handle's dict path: every event, decoded as a dict (see fast).
+        # handle's dict path: every event, decoded as a dict (see fast). The
+        # only path that changes the Message's top level (response).
+        self._top_revision += 1
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
@@ -474,14 +493,11 @@ class AnthropicMessages(Dialect):
             chunk = decode(event.raw)
         except TYPED_REJECTED:
             return False
-        # The deltas of a block come one after another: its block is the last
-        # one's, without building and hashing its key.
-        block = self._hot
-        if block is None or block.index != chunk.index:
-            block = self.blocks.get(chunk.index)
-            if block is None:
-                return False
-            self._hot = block
+        # Looked up by its index every time: parallel blocks switch on every
+        # delta, and a kept "last block" costs them a miss and a store each.
+        block = self.blocks.get(chunk.index)
+        if block is None:
+            return False
         delta = chunk.delta
         # Of the block's kind (text to a text block...).
         if type(delta) is not block.typed:
@@ -506,9 +522,11 @@ class AnthropicMessages(Dialect):
         if piece:
             fold = block.fold
             if fold is None:  # a tool block's input: its call's sink asked for by its next piece
+                # (parallel blocks too: the epoch moves once, when their calls first
+                # interleave, so each block's sink holds across the others' pieces).
                 acc = self.acc
                 acc.tool_arguments(0, block.key, piece)
-                block.sink, block.epoch = NO_SINK, acc.epoch  # parallel calls never ask
+                block.sink, block.epoch = NO_SINK, acc.epoch
                 return True
             part = fold(0, piece, block.key)
             parts = block.parts  # NativePart.add, inline
@@ -692,7 +710,6 @@ class AnthropicMessages(Dialect):
         self.acc.restart()
         self.segment += 1
         self.blocks = {}
-        self._hot = None
         self.acc.warn(
             f"message {self.message_id!r} was abandoned and replaced by the retried message "
             f"{new_id!r} (an intermediary spliced a retry into the stream)"
@@ -712,6 +729,22 @@ class AnthropicMessages(Dialect):
 
     def response(self) -> dict[str, Any]:
         """The Message a non-streaming call would have returned."""
+        content = [b.native() for b in self._blocks()]
+        # Everything but the content, built again only when the dict path
+        # folded an event since: the typed path reaches the blocks alone, and a
+        # snapshot after every delta mostly changes a block.
+        top, at = self._top
+        if at == self._top_revision:
+            out = top.copy()  # in the same key order, "content" included
+            out["content"] = content
+            return out
+        out = self._build_response(content)
+        top = out.copy()
+        top["content"] = None  # never the blocks: their texts may then grow in place
+        self._top = (top, self._top_revision)
+        return out
+
+    def _build_response(self, content: list[dict[str, Any]]) -> dict[str, Any]:
         message = self.message
         out: dict[str, Any] = {
             "id": "",
@@ -724,7 +757,7 @@ class AnthropicMessages(Dialect):
         }
         if message is not None:
             out.update(message)
-        out["content"] = [b.native() for b in self._blocks()]
+        out["content"] = content
         out.update(self.delta_fields)
         if self.usage is not None:
             out["usage"] = dict(self.usage)

@@ -53,6 +53,7 @@ from ..errors import ProtocolError, ProviderError
 from ..events import Usage
 from ..eventstream import EventStreamMessage
 from ..fold import NO_SINK, Accumulator, PartKind, ToolCallView, parse_arguments
+from ..partial_json import MISSING, PartialJSONError, parse_partial
 from ..sse import ServerSentEvent
 from .anthropic import AnthropicMessages
 from .base import (
@@ -325,7 +326,7 @@ class _Block(NativePart):
             return {"reasoningContent": {"reasoningText": reasoning}}
         if self.kind == _TOOL:
             tool = dict(self.fields)
-            tool["input"] = self.input if self.done else _partial_input(self.arguments(), self.call)
+            tool["input"] = self.input if self.done else _streaming_input(self)
             return {"toolUse": tool}
         if self.kind == _RESULT:
             return {"toolResult": {**self.fields, "content": list(self.results)}}
@@ -351,11 +352,24 @@ def _joined_base64(pieces: list[str]) -> str:
         return "".join(pieces)
 
 
+def _streaming_input(block: _Block) -> Any:
+    # The input of a tool block still streaming (a snapshot's): its call's
+    # value parsed so far, without the arguments joined for _partial_input's
+    # checks first (a value means they are neither empty nor blank).
+    call = block.call
+    if call is not None:
+        try:
+            value = call.partial_arguments()
+        except PartialJSONError:
+            value = MISSING
+        if value is not MISSING:
+            return value
+    return _partial_input(block.arguments(), call)
+
+
 def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
     # A tool block cut before its stop: the input parsed as far as it goes
     # (with the accumulator's call, incrementally, snapshot after snapshot).
-    from ..partial_json import MISSING, PartialJSONError, parse_partial
-
     if not arguments or arguments.isspace():
         return {}
     try:
@@ -411,6 +425,10 @@ class BedrockConverse(Dialect):
         self.metadata: dict[str, Any] = {}
         self.stopped = False  # messageStop arrived
         self.described = False  # metadata arrived
+        self._sorted: list[_Block] = []  # the blocks, by index
+        # response()'s top level (its output aside), and the revision it was built at.
+        self._top: tuple[dict[str, Any], int] = ({}, -1)
+        self._top_revision = 0
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -429,6 +447,7 @@ class BedrockConverse(Dialect):
         """
         if self.fast(event):
             return False
+        self._top_revision += 1  # the one path that changes the response's top level
         name, value, failed = _member(event, _EVENTS)
         if failed:
             self._end_open_blocks(complete=False)
@@ -545,10 +564,10 @@ class BedrockConverse(Dialect):
             if piece:
                 acc = self.acc
                 if block.epoch == acc.epoch:
-                    # The call the block's last piece went to is still the
-                    # current one (a call ending, or another's piece, moves the
-                    # epoch): its sink, asked for by this second piece in a row
-                    # (parallel calls, which switch on every piece, never ask).
+                    # Nothing moved the epoch since the block's last piece (a
+                    # call starting or ending does; other calls' pieces only
+                    # when the calls first interleave): its call's sink, asked
+                    # for by its second piece (parallel blocks ask too).
                     sink = block.sink
                     if sink is NO_SINK:
                         sink = block.sink = acc.arguments_sink(0, block.index)
@@ -728,20 +747,27 @@ class BedrockConverse(Dialect):
 
     def response(self) -> dict[str, Any]:
         """The ``ConverseResponse`` a non-streaming ``Converse`` call would have returned."""
-        blocks = sorted(self.blocks.values(), key=_block_index)
-        out: dict[str, Any] = {
-            "output": {
-                "message": {
-                    "role": self.role or "assistant",
-                    "content": [b.native() for b in blocks if b.kind is not None],
-                }
-            },
-            "stopReason": self.stop_reason,
-        }
+        # Blocks are only ever added: sorted again when one was.
+        if len(self._sorted) != len(self.blocks):
+            self._sorted = sorted(self.blocks.values(), key=_block_index)
+        content = [b.native() for b in self._sorted if b.kind is not None]
+        output = {"message": {"role": self.role or "assistant", "content": content}}
+        # Everything but the output, built again only when handle's dict path
+        # folded an event since: the typed path reaches the blocks alone, and a
+        # snapshot after every delta mostly changes a block.
+        top, at = self._top
+        if at == self._top_revision:
+            out = top.copy()  # in the same key order, "output" included
+            out["output"] = output
+            return out
+        out = {"output": output, "stopReason": self.stop_reason}
         if self.usage is not None:
             out["usage"] = _without_padding(self.usage)
         out.update(self.stop_fields)
         out.update(self.metadata)
+        top = out.copy()
+        top["output"] = None  # never the blocks: their texts may then grow in place
+        self._top = (top, self._top_revision)
         return out
 
 
