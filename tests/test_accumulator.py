@@ -138,6 +138,17 @@ OPTIONS = [
     pytest.param({}, id="events"),
     pytest.param({"parse_content": True}, id="parse_content"),
     pytest.param({"parse_arguments": True}, id="parse_arguments"),
+    # Typed: the sink feeds the type's parser and reports its completed values.
+    pytest.param({"output_type": Answer, "tool_types": {"f": Answer}}, id="typed"),
+    pytest.param(
+        {
+            "output_type": Answer,
+            "tool_types": {"f": Answer},
+            "parse_content": True,
+            "parse_arguments": True,
+        },
+        id="typed-parsed",
+    ),
 ]
 PIECES = ['{"a"', ": 1", "}", " "]
 

@@ -936,6 +936,8 @@ class Accumulator:
                 return store._pieces.append
             if store._kind is not TEXT or not self._parse_content:
                 return _delta_sink(self, store)
+        elif store._kind is TEXT:
+            return _typed_text_sink(self, store)
         kind = store._kind
         add = self.text if kind is TEXT else self.reasoning if kind is REASONING else self.refusal
         index, owner = store._choice, store._owner
@@ -1138,8 +1140,10 @@ class Accumulator:
             KeyError: no call ``key`` in choice ``index`` (ask after a delta went to it).
         """
         call = self._choices[index]._calls[key]
-        if call._done or call._typed is not None:
+        if call._done:
             return partial(self.tool_arguments, index, key)
+        if call._typed is not None:
+            return _typed_arguments_sink(self, index, call)
         if not self._emit:
             return call._add
         if call._parser is None:
@@ -1576,6 +1580,54 @@ def _parsed_arguments_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Ca
                 choice=choice, index=index, id=call._id, delta=delta, updates=updates
             )
         )
+
+    return sink
+
+
+def _typed_text_sink(acc: Accumulator, part: _Part) -> Callable[[str], None]:
+    # Accumulator.sink for a text part with an output type: text()'s append and
+    # _typed_text() in one, without the lookups (its type holds with the epoch).
+    pieces, choice, typed = part._pieces, part._choice, cast(_Typed, part._typed)
+    emit, parse = acc._emit, acc._parse_content
+
+    def sink(delta: str) -> None:
+        pieces.append(delta)
+        done = typed.feed(delta)
+        if emit:
+            if parse:
+                acc._out.append(TextDelta(choice=choice, delta=delta, updates=typed.updates()))
+            else:
+                acc._out.append(TextDelta(choice=choice, delta=delta))
+            if done:
+                acc._output_updated(choice, None, done)
+
+    return sink
+
+
+def _typed_arguments_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
+    # Accumulator.arguments_sink for a call whose tool has a type: what
+    # tool_arguments() does to it, without the lookups (its type holds with the epoch).
+    index, typed = call._index, cast(_Typed, call._typed)
+    emit, parse = acc._emit, acc._parse_arguments
+
+    def sink(delta: str) -> None:
+        pieces = call._pieces
+        pieces.append(delta)
+        if len(pieces) - call._blocks >= _BLOCK:
+            call._compact()
+        done = typed.feed(delta)
+        if emit:
+            acc._out.append(
+                ToolCallArgumentsDelta(
+                    choice=choice,
+                    index=index,
+                    id=call._id,
+                    delta=delta,
+                    updates=typed.updates() if parse else (),
+                )
+            )
+            if done:
+                acc._output_updated(choice, index, done)
 
     return sink
 
