@@ -388,6 +388,7 @@ class OpenAIResponses(Dialect):
         # The items whose call has a kept state (epoch not -1): the dict path
         # and resumed() drop them all (see _drop_kept).
         self._kept_calls: list[_Item] = []
+        self._hot_call = _Item(-1, {})  # none yet: never kept, of no type
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -608,9 +609,14 @@ class OpenAIResponses(Dialect):
         # its item, as the accumulator's epoch holds across switches between
         # interleaved calls: parallel calls, which change call on every piece,
         # take the kept path from each call's second piece on.
-        item = self.items.get(typed.output_index)
-        if item is None:
-            return False
+        # The call the last piece went to: a single call's pieces skip the
+        # lookup (an index's item is never replaced).
+        item = self._hot_call
+        if item.index != typed.output_index:
+            found = self.items.get(typed.output_index)
+            if found is None:
+                return False
+            item = self._hot_call = found
         acc = self.acc
         if item.epoch == acc.epoch:
             # A call a piece went to since the epoch last moved and no event
