@@ -1410,6 +1410,27 @@ _ARGUMENTS = {"type": "response.function_call_arguments.delta", "output_index": 
             ],
             id="arguments-of-two-calls-in-runs",
         ),
+        pytest.param(
+            # Parallel calls, a piece each in turn: each call keeps its own
+            # sink across the others' pieces; a dict-path event between them
+            # (a status event here, the call re-added as a message there)
+            # drops every kept call.
+            [
+                added(4, {**function_call("", "fc_2", "call_2"), "status": "in_progress"}),
+                {**_ARGUMENTS, "delta": '{"a"'},
+                {**_ARGUMENTS, "output_index": 4, "delta": '{"b"'},
+                {**_ARGUMENTS, "delta": ": 1"},
+                {**_ARGUMENTS, "output_index": 4, "delta": ": 2"},
+                {**_ARGUMENTS, "delta": ", "},
+                {"type": "response.web_search_call.searching", "output_index": 3},
+                {**_ARGUMENTS, "output_index": 4, "delta": "}"},
+                {**_ARGUMENTS, "delta": '"c"'},
+                added(4, {**message(""), "id": "msg_4"}),
+                {**_ARGUMENTS, "output_index": 4, "delta": "x"},
+                {**_ARGUMENTS, "delta": ": 3}"},
+            ],
+            id="arguments-of-interleaved-calls",
+        ),
         pytest.param([{**_ARGUMENTS, "output_index": 3, "delta": "q"}], id="arguments-of-a-search"),
         pytest.param(
             [{**_ARGUMENTS, "output_index": 0, "delta": "q"}], id="arguments-of-a-message"
@@ -1468,6 +1489,53 @@ def _parts(data: bytes, dialect: type[Dialect]) -> list[Any]:
     parser.close()
     choice = parser.acc.choice(0)
     return [(p.kind, p.owner, p.text, p.done) for k in PartKind for p in choice.parts(k)]
+
+
+def _parallel_calls(pieces: int) -> list[dict[str, Any]]:
+    # Two calls whose pieces alternate, numbered from 0.
+    calls = [
+        added(index, {**function_call("", f"fc_{index}", f"call_{index}"), "status": "in_progress"})
+        for index in (0, 1)
+    ]
+    deltas = [
+        {**_ARGUMENTS, "output_index": number % 2, "delta": f"{number},"}
+        for number in range(pieces)
+    ]
+    return [created(), *calls, *deltas, completed()]
+
+
+@pytest.mark.parametrize(
+    ("replayed", "back"),
+    [(0, False), (1, False), (4, False), (7, False), (0, True)],
+    ids=["replays-0", "replays-1", "replays-4", "replays-7", "new-then-back"],
+)
+def test_a_resumed_stream_skips_the_replayed_pieces_of_parallel_calls(
+    replayed: int, back: bool
+) -> None:
+    # The kept calls' path checks only for the next number: a reconnect drops
+    # them, so that the replayed pieces (up to the last one folded) are skipped,
+    # and the first new one ends the replay (an older number after it is
+    # folded, with a warning, as the dict path does).
+    events = _parallel_calls(12)
+    numbered = [{**event, "sequence_number": n} for n, event in enumerate(events)]
+    cut_at = 10
+    before, after = numbered[:cut_at], numbered[cut_at - replayed :]
+    if back:
+        after = [*after[:2], numbered[cut_at - 3], *after[2:]]
+    folds = []
+    for dialect in (OpenAIResponses, dict_only(OpenAIResponses)):
+        for options in ({"events": False}, {"parse_arguments": True}):
+            parser = StreamParser(dialect, **options)
+            parser.feed(sse(*before))
+            parser.reconnect()
+            parser.feed(sse(*after))
+            parser.close()
+            result = parser.final()
+            folds.append(([call.arguments for call in result.unified.tool_calls], result.warnings))
+    if not back:
+        expected = ["".join(f"{n}," for n in range(first, 12, 2)) for first in (0, 1)]
+        assert folds[0][0] == expected
+    assert all(f == folds[0] for f in folds)
 
 
 def test_a_kept_sink_appends_to_the_part_the_call_would() -> None:

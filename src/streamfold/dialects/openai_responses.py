@@ -256,10 +256,12 @@ class _Item:
         "call_ended",
         "content",
         "done",
+        "epoch",
         "field",
         "field_deltas",
         "index",
         "revision",
+        "sink",
         "status",
         "summary",
         "type",
@@ -280,6 +282,11 @@ class _Item:
         self.field_deltas: list[str] = []
         self.status: str | None = None
         self.call_ended = False
+        # A function call's kept state (see OpenAIResponses._typed_arguments):
+        # its arguments sink (NO_SINK until its second typed piece asks), valid
+        # while the accumulator's epoch is ``epoch`` (-1: none kept).
+        self.epoch = -1
+        self.sink: Callable[[str], object] = NO_SINK
         # Grows with every event that reaches the item (see _item): the native
         # item is built again only then.
         self.revision = 0
@@ -329,10 +336,9 @@ class _Kept:
     """The part of ``output[output]`` numbered ``number`` that the typed path's
     last text (or summary) delta went to, with the append to its accumulator
     part (``Accumulator.sink``; with events, the accumulator's call bound to
-    it), or the call its last arguments delta went to (with its arguments
-    sink, NO_SINK until asked for):
-    valid while the accumulator's epoch is ``epoch`` and no event took the
-    dict path (which may change the item or part)."""
+    it): valid while the accumulator's epoch is ``epoch`` and no event took
+    the dict path (which may change the item or part). A call's kept state is
+    its item's own (``_Item.epoch``, ``_Item.sink``)."""
 
     __slots__ = ("epoch", "item", "number", "output", "part", "sink")
 
@@ -379,7 +385,10 @@ class OpenAIResponses(Dialect):
         # The typed path's kept parts and call (see _keep), one per delta type.
         self._text_kept = _Kept()
         self._summary_kept = _Kept()
-        self._arguments_kept = _Kept()
+        # The items whose call has a kept state (epoch not -1): the dict path
+        # and resumed() drop them all (see _drop_kept).
+        self._kept_calls: list[_Item] = []
+        self._hot_call = _Item(-1, {})  # none yet: never kept, of no type
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -411,7 +420,7 @@ class OpenAIResponses(Dialect):
         if self.fast(event):
             return False
         # The dict path may change a kept item or part (its type, its segments).
-        self._text_kept.epoch = self._summary_kept.epoch = self._arguments_kept.epoch = -1
+        self._drop_kept()
         if event.raw == b"[DONE]":
             self._openrouter_done_marker(event)
             return False
@@ -488,7 +497,15 @@ class OpenAIResponses(Dialect):
         new one."""
         self._replayed_through = self._sequence
         # Kept only when nothing is being replayed:
-        self._text_kept.epoch = self._summary_kept.epoch = self._arguments_kept.epoch = -1
+        self._drop_kept()
+
+    def _drop_kept(self) -> None:
+        self._text_kept.epoch = self._summary_kept.epoch = -1
+        kept_calls = self._kept_calls
+        if kept_calls:
+            for item in kept_calls:
+                item.epoch = -1
+            kept_calls.clear()
 
     def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedTextDelta): True when the event was folded
@@ -588,13 +605,23 @@ class OpenAIResponses(Dialect):
 
     def _typed_arguments(self, typed: _TypedArgumentsDelta, event: ServerSentEvent) -> bool:
         # fast() for a call's arguments delta, named or not: its own method, so
-        # that a piece reads no part's fields (parallel calls, which change call
-        # on every piece, take the second half).
-        kept = self._arguments_kept
+        # that a piece reads no part's fields. Each call keeps its own state on
+        # its item, as the accumulator's epoch holds across switches between
+        # interleaved calls: parallel calls, which change call on every piece,
+        # take the kept path from each call's second piece on.
+        # The call the last piece went to: a single call's pieces skip the
+        # lookup (an index's item is never replaced).
+        item = self._hot_call
+        if item.index != typed.output_index:
+            found = self.items.get(typed.output_index)
+            if found is None:
+                return False
+            item = self._hot_call = found
         acc = self.acc
-        if typed.output_index == kept.output and acc.epoch == kept.epoch:
-            # The call the last piece went to, still the current one and not
-            # ended (either moves the epoch; the dict path drops kept states).
+        if item.epoch == acc.epoch:
+            # A call a piece went to since the epoch last moved and no event
+            # took the dict path: still a function call, not ended (its end
+            # moves the epoch) and no replay pending.
             sequence = typed.sequence_number
             if sequence is not _UNSET:
                 last = self._sequence
@@ -602,16 +629,15 @@ class OpenAIResponses(Dialect):
                     self._sequence = sequence
                 elif self._sequence_at(event, sequence):
                     return True
-            kept.item.built = None  # built again: a revision bump, for less
+            item.built = None  # built again: a revision bump, for less
             delta = typed.delta
             if delta:
-                sink = kept.sink  # asked for by the call's second piece in a row
+                sink = item.sink  # asked for by the call's second kept piece
                 if sink is NO_SINK:
-                    sink = kept.sink = acc.arguments_sink(_CHOICE, kept.item.index)
+                    sink = item.sink = acc.arguments_sink(_CHOICE, item.index)
                 sink(delta)
             return True
-        item = self.items.get(typed.output_index)
-        if item is None or item.type != "function_call":
+        if item.type != "function_call":
             return False
         sequence = typed.sequence_number
         if sequence is not _UNSET:
@@ -633,8 +659,10 @@ class OpenAIResponses(Dialect):
                 # _field_delta, inlined: the item is a function call.
                 item.call = acc.tool_arguments(_CHOICE, item.index, delta)
             if self._replayed_through is None:
-                # _keep, inlined: the arguments' kept state has no part.
-                kept.item, kept.output, kept.epoch, kept.sink = item, item.index, acc.epoch, NO_SINK
+                # Kept (see _keep) after the piece: tool_arguments may move the epoch.
+                if item.epoch == -1:
+                    self._kept_calls.append(item)
+                item.epoch, item.sink = acc.epoch, NO_SINK
         return True
 
     def _keep(
