@@ -298,8 +298,8 @@ class _ToolPart:
         self.state = "input-streaming"
         self.input: Any = MISSING
         self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
-        # The fold of the next piece of its input (Accumulator.arguments_sink,
-        # NO_SINK until asked for), valid while the accumulator's epoch is this one.
+        # The fold of the next piece of its input (Accumulator.arguments_sink),
+        # valid while the accumulator's epoch is this one and its input streams.
         self.sink: Callable[[str], object] = NO_SINK
         self.epoch = UNKEPT
 
@@ -445,52 +445,50 @@ class AISDKUIMessageStream(Dialect):
             typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
-        if type(typed) is _TypedToolDelta:
-            tool = self._hot_tool
-            if tool is None or typed.id != tool.call_id:
-                # Another call than the last piece's (parallel calls switch on
-                # every piece): found by its id, then kept.
-                if not self._started:
-                    return False
-                tool = self._tools.get(typed.id) if typed.id else None
-                if tool is None:
-                    return False
-                self._hot_tool = tool
-            tool.built = None  # built again: what a revision bump does, for less
-            delta = typed.delta
-            if delta and tool.state == "input-streaming":
-                acc = self.acc
-                if tool.epoch == acc.epoch:
-                    # Its call is not ended, typed or replaced since its last
-                    # piece (each moves the epoch, as the calls' first
-                    # interleaving does; a tool output changes its state only,
-                    # checked above): its sink.
-                    sink = tool.sink
-                    if sink is NO_SINK:
-                        sink = tool.sink = acc.arguments_sink(_CHOICE, tool.call_id)
-                    sink(delta)
-                else:
-                    # Its sink is asked for by its next piece.
-                    acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
-                    tool.sink, tool.epoch = NO_SINK, acc.epoch
-            return True
+        kind_of = type(typed)
         if (
-            typed.id == self._hot_id
-            and type(typed) is self._hot_type
+            kind_of is self._hot_type
+            and typed.id == self._hot_id
             and self.acc.epoch == self._hot_epoch
         ):
             # The common chunk: the next delta of the part the last one went
-            # to. The epoch proves what the checks below would: the message
-            # started, the part is still open (its end, or a new part of its id,
-            # moves it) and it holds the accumulator's open part of its kind.
-            self._sink_part.revision += 1
+            # to (never a call's: _hot_type is a text or reasoning delta). The
+            # epoch proves what the checks below would: the message started,
+            # the part is still open (its end, or a new part of its id, moves
+            # it) and it holds the accumulator's open part of its kind.
+            self._sink_part.built = None  # built again: what a revision bump does, for less
             delta = typed.delta
             if delta:
                 self._hot_sink(delta)
             return True
+        if kind_of is _TypedToolDelta:
+            tool = self._hot_tool
+            if tool is None or typed.id != tool.call_id:
+                # Another call than the last piece's (parallel calls switch on
+                # every piece): found by its id, then kept. A message with
+                # calls has started, and no call has an empty id.
+                try:
+                    tool = self._tools[typed.id]
+                except KeyError:
+                    return False
+                self._hot_tool = tool
+            tool.built = None  # built again: what a revision bump does, for less
+            delta = typed.delta
+            acc = self.acc
+            if tool.epoch == acc.epoch:
+                # Its kept sink: its input still streams (a tool output unkeeps
+                # it) and its call is not ended, typed or replaced since (each
+                # moves the epoch, as the calls' first interleaving does).
+                if delta:
+                    tool.sink(delta)
+                return True
+            if delta and tool.state == "input-streaming":
+                acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
+                tool.sink, tool.epoch = acc.arguments_sink(_CHOICE, tool.call_id), acc.epoch
+            return True
         if not self._started:
             return False
-        kind = _TEXT if type(typed) is _TypedTextDelta else _REASONING
+        kind = _TEXT if kind_of is _TypedTextDelta else _REASONING
         part = self._hot_part
         if part is None or part.done or part.kind is not kind or part.id != typed.id:
             part = self._text.get((kind, typed.id)) if typed.id else None
@@ -510,7 +508,7 @@ class AISDKUIMessageStream(Dialect):
                 held.append(handle)
             # Kept for the next deltas of this part (see above).
             self._hot_sink, self._sink_part, self._hot_epoch = acc.sink(handle), part, acc.epoch
-            self._hot_type, self._hot_id = type(typed), typed.id
+            self._hot_type, self._hot_id = kind_of, typed.id
         return True
 
     # -- the message -------------------------------------------------------------------
@@ -689,6 +687,7 @@ class AISDKUIMessageStream(Dialect):
                 part.chunk = {**part.chunk, key: chunk[key]}
         value = chunk.get("input")
         part.input = value
+        part.epoch = UNKEPT  # its input is whole: no sink (its end moves the epoch too)
         if chunk["type"] == "tool-input-error":
             part.state = "output-error"
             part.fields["errorText"] = chunk.get("errorText")
@@ -707,6 +706,7 @@ class AISDKUIMessageStream(Dialect):
         part = self._tools.get(call_id) if call_id is not None else None
         if part is not None:
             part.revision += 1
+            part.epoch = UNKEPT  # its input no longer streams: no sink
             kind = chunk["type"]
             if kind == "tool-output-available":
                 part.state = "output-available"
