@@ -280,6 +280,7 @@ class _ToolPart:
         "chunk",
         "epoch",
         "fields",
+        "frame",
         "input",
         "revision",
         "sink",
@@ -298,6 +299,7 @@ class _ToolPart:
         self.state = "input-streaming"
         self.input: Any = MISSING
         self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
+        self.frame: tuple[dict[str, Any], bool, dict[str, Any]] | None = None  # see _native
         # The fold of the next piece of its input (Accumulator.arguments_sink),
         # valid while the accumulator's epoch is this one and its input streams.
         self.sink: Callable[[str], object] = NO_SINK
@@ -311,42 +313,61 @@ class _ToolPart:
         return self.built
 
     def _native(self) -> dict[str, Any]:
-        chunk = self.chunk
-        name = chunk.get("toolName")
-        name = name if isinstance(name, str) else ""
-        out: dict[str, Any]
-        if chunk.get("dynamic") is True:
-            out = {"type": "dynamic-tool", "toolName": name}
-        else:
-            out = {"type": f"tool-{name}"}
-        out["toolCallId"] = chunk.get("toolCallId")
-        out["state"] = self.state
-        for key in ("title", "toolMetadata", "providerExecuted"):
-            if chunk.get(key) is not None:
-                out[key] = chunk[key]
+        streaming = self.state == "input-streaming"
+        # While its input streams, only the input changes: the rest of the
+        # part, framed once, is shared by every build (a snapshot after every
+        # piece builds it each time).
+        frame = self.frame if streaming else None
+        if frame is None:
+            frame = self._frame()
+            if streaming:
+                self.frame = frame
+        head, text, tail = frame
+        out = head.copy()
         value = self.input
-        if value is MISSING and self.state == "input-streaming":
-            value = _partial(self.call, chunk.get("inputEncoding") == "text")
-            arguments = self.call.arguments
+        if value is MISSING and streaming:
+            call = self.call
+            arguments = call.arguments
+            value = _partial(call, arguments, text)
             if arguments:
                 out["rawInput"] = arguments
         if value is not MISSING:
             out["input"] = value
-        if chunk.get("inputEncoding") is not None and self.state == "input-streaming":
-            out["inputEncoding"] = chunk[
-                "inputEncoding"
-            ]  # the SDK drops it once the input is whole
-        metadata = chunk.get("providerMetadata")
-        if metadata is not None:
-            out["callProviderMetadata"] = metadata
-        out.update(self.fields)
+        if tail:
+            out.update(tail)
         return out
 
+    def _frame(self) -> tuple[dict[str, Any], bool, dict[str, Any]]:
+        # What comes before the input (in the SDK's key order), whether the
+        # input is text, and what comes after it. Its chunk is replaced, and its
+        # fields set, only as its state leaves input-streaming.
+        chunk = self.chunk
+        name = chunk.get("toolName")
+        name = name if isinstance(name, str) else ""
+        head: dict[str, Any]
+        if chunk.get("dynamic") is True:
+            head = {"type": "dynamic-tool", "toolName": name}
+        else:
+            head = {"type": f"tool-{name}"}
+        head["toolCallId"] = chunk.get("toolCallId")
+        head["state"] = self.state
+        for key in ("title", "toolMetadata", "providerExecuted"):
+            if chunk.get(key) is not None:
+                head[key] = chunk[key]
+        tail: dict[str, Any] = {}
+        encoding = chunk.get("inputEncoding")
+        if encoding is not None and self.state == "input-streaming":
+            tail["inputEncoding"] = encoding  # the SDK drops it once the input is whole
+        metadata = chunk.get("providerMetadata")
+        if metadata is not None:
+            tail["callProviderMetadata"] = metadata
+        tail.update(self.fields)
+        return head, encoding == "text", tail
 
-def _partial(call: ToolCallView, text: bool) -> Any:
-    # The input of a call still streaming: the partial JSON so far (parsed
-    # incrementally, snapshot after snapshot).
-    arguments = call.arguments
+
+def _partial(call: ToolCallView, arguments: str, text: bool) -> Any:
+    # The input of a call still streaming (its arguments so far): the partial
+    # JSON (parsed incrementally, snapshot after snapshot).
     if text:
         return arguments if arguments else MISSING
     if not arguments or arguments.isspace():  # never strip(): a copy per snapshot
