@@ -467,21 +467,6 @@ class AISDKUIMessageStream(Dialect):
         except TYPED_REJECTED:
             return False
         kind_of = type(typed)
-        if (
-            kind_of is self._hot_type
-            and typed.id == self._hot_id
-            and self.acc.epoch == self._hot_epoch
-        ):
-            # The common chunk: the next delta of the part the last one went
-            # to (never a call's: _hot_type is a text or reasoning delta). The
-            # epoch proves what the checks below would: the message started,
-            # the part is still open (its end, or a new part of its id, moves
-            # it) and it holds the accumulator's open part of its kind.
-            self._sink_part.built = None  # built again: what a revision bump does, for less
-            delta = typed.delta
-            if delta:
-                self._hot_sink(delta)
-            return True
         if kind_of is _TypedToolDelta:
             tool = self._hot_tool
             if tool is None or typed.id != tool.call_id:
@@ -506,6 +491,21 @@ class AISDKUIMessageStream(Dialect):
             if delta and tool.state == "input-streaming":
                 acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
                 tool.sink, tool.epoch = acc.arguments_sink(_CHOICE, tool.call_id), acc.epoch
+            return True
+        if (
+            kind_of is self._hot_type
+            and typed.id == self._hot_id
+            and self.acc.epoch == self._hot_epoch
+        ):
+            # The common chunk: the next delta of the part the last one went
+            # to (never a call's: _hot_type is a text or reasoning delta). The
+            # epoch proves what the checks below would: the message started,
+            # the part is still open (its end, or a new part of its id, moves
+            # it) and it holds the accumulator's open part of its kind.
+            self._sink_part.built = None  # built again: what a revision bump does, for less
+            delta = typed.delta
+            if delta:
+                self._hot_sink(delta)
             return True
         if not self._started:
             return False
