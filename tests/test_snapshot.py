@@ -159,6 +159,65 @@ _BUILT = [
         ),
         id="converse-late-top-level-fields",  # the response's top level, built again
     ),
+    # AI SDK UI calls whose parts keep what frames their input while it streams:
+    # then the input is whole, and the tool's output (preliminary, then final).
+    pytest.param(
+        _chunks(
+            {"type": "start", "messageId": "m"},
+            {
+                "type": "tool-input-start",
+                "toolCallId": "c1",
+                "toolName": "get",
+                "dynamic": True,
+                "title": "Get",
+                "providerExecuted": True,
+                "providerMetadata": {"p": {"k": 1}},
+            },
+            {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": '{"a"'},
+            {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": ": 1}"},
+            {
+                "type": "tool-input-available",
+                "toolCallId": "c1",
+                "toolName": "get",
+                "input": {"a": 1},
+                "toolMetadata": {"m": 2},
+            },
+            {
+                "type": "tool-output-available",
+                "toolCallId": "c1",
+                "output": 1,
+                "preliminary": True,
+            },
+            {"type": "tool-output-available", "toolCallId": "c1", "output": 2},
+            {"type": "tool-input-start", "toolCallId": "c2", "toolName": "sh"},
+            {"type": "tool-input-delta", "toolCallId": "c2", "inputTextDelta": "x"},
+            {"type": "tool-output-error", "toolCallId": "c2", "errorText": "no"},
+            {"type": "tool-input-delta", "toolCallId": "c2", "inputTextDelta": "y"},
+            {"type": "finish", "finishReason": "tool-calls"},
+        ),
+        id="ai-sdk-ui-tool-states",
+    ),
+    pytest.param(
+        _chunks(
+            {"type": "start", "messageId": "m"},
+            {
+                "type": "tool-input-start",
+                "toolCallId": "c1",
+                "toolName": "apply_patch",
+                "inputEncoding": "text",
+            },
+            {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": "*** Begin"},
+            {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": " Patch"},
+            {
+                "type": "tool-input-error",
+                "toolCallId": "c1",
+                "toolName": "apply_patch",
+                "input": "*** Begin Patch",
+                "errorText": "bad",
+            },
+        ),
+        id="ai-sdk-ui-text-input",
+    ),
 ]
 
 

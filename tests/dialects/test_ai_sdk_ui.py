@@ -319,6 +319,10 @@ _START = [
             [{"type": "tool-input-delta", "toolCallId": "c9", "inputTextDelta": "{"}], id="no-call"
         ),
         pytest.param(
+            [{"type": "tool-input-delta", "toolCallId": "", "inputTextDelta": "{"}],
+            id="empty-call-id",
+        ),
+        pytest.param(
             [
                 {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": "{"},
                 {

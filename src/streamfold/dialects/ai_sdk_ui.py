@@ -280,6 +280,7 @@ class _ToolPart:
         "chunk",
         "epoch",
         "fields",
+        "frame",
         "input",
         "revision",
         "sink",
@@ -298,8 +299,9 @@ class _ToolPart:
         self.state = "input-streaming"
         self.input: Any = MISSING
         self.fields: dict[str, Any] = {}  # output, errorText, ... as the later chunks set them
-        # The fold of the next piece of its input (Accumulator.arguments_sink,
-        # NO_SINK until asked for), valid while the accumulator's epoch is this one.
+        self.frame: tuple[dict[str, Any], bool, dict[str, Any]] | None = None  # see _native
+        # The fold of the next piece of its input (Accumulator.arguments_sink),
+        # valid while the accumulator's epoch is this one and its input streams.
         self.sink: Callable[[str], object] = NO_SINK
         self.epoch = UNKEPT
 
@@ -311,42 +313,61 @@ class _ToolPart:
         return self.built
 
     def _native(self) -> dict[str, Any]:
-        chunk = self.chunk
-        name = chunk.get("toolName")
-        name = name if isinstance(name, str) else ""
-        out: dict[str, Any]
-        if chunk.get("dynamic") is True:
-            out = {"type": "dynamic-tool", "toolName": name}
-        else:
-            out = {"type": f"tool-{name}"}
-        out["toolCallId"] = chunk.get("toolCallId")
-        out["state"] = self.state
-        for key in ("title", "toolMetadata", "providerExecuted"):
-            if chunk.get(key) is not None:
-                out[key] = chunk[key]
+        streaming = self.state == "input-streaming"
+        # While its input streams, only the input changes: the rest of the
+        # part, framed once, is shared by every build (a snapshot after every
+        # piece builds it each time).
+        frame = self.frame if streaming else None
+        if frame is None:
+            frame = self._frame()
+            if streaming:
+                self.frame = frame
+        head, text, tail = frame
+        out = head.copy()
         value = self.input
-        if value is MISSING and self.state == "input-streaming":
-            value = _partial(self.call, chunk.get("inputEncoding") == "text")
-            arguments = self.call.arguments
+        if value is MISSING and streaming:
+            call = self.call
+            arguments = call.arguments
+            value = _partial(call, arguments, text)
             if arguments:
                 out["rawInput"] = arguments
         if value is not MISSING:
             out["input"] = value
-        if chunk.get("inputEncoding") is not None and self.state == "input-streaming":
-            out["inputEncoding"] = chunk[
-                "inputEncoding"
-            ]  # the SDK drops it once the input is whole
-        metadata = chunk.get("providerMetadata")
-        if metadata is not None:
-            out["callProviderMetadata"] = metadata
-        out.update(self.fields)
+        if tail:
+            out.update(tail)
         return out
 
+    def _frame(self) -> tuple[dict[str, Any], bool, dict[str, Any]]:
+        # What comes before the input (in the SDK's key order), whether the
+        # input is text, and what comes after it. Its chunk is replaced, and its
+        # fields set, only as its state leaves input-streaming.
+        chunk = self.chunk
+        name = chunk.get("toolName")
+        name = name if isinstance(name, str) else ""
+        head: dict[str, Any]
+        if chunk.get("dynamic") is True:
+            head = {"type": "dynamic-tool", "toolName": name}
+        else:
+            head = {"type": f"tool-{name}"}
+        head["toolCallId"] = chunk.get("toolCallId")
+        head["state"] = self.state
+        for key in ("title", "toolMetadata", "providerExecuted"):
+            if chunk.get(key) is not None:
+                head[key] = chunk[key]
+        tail: dict[str, Any] = {}
+        encoding = chunk.get("inputEncoding")
+        if encoding is not None and self.state == "input-streaming":
+            tail["inputEncoding"] = encoding  # the SDK drops it once the input is whole
+        metadata = chunk.get("providerMetadata")
+        if metadata is not None:
+            tail["callProviderMetadata"] = metadata
+        tail.update(self.fields)
+        return head, encoding == "text", tail
 
-def _partial(call: ToolCallView, text: bool) -> Any:
-    # The input of a call still streaming: the partial JSON so far (parsed
-    # incrementally, snapshot after snapshot).
-    arguments = call.arguments
+
+def _partial(call: ToolCallView, arguments: str, text: bool) -> Any:
+    # The input of a call still streaming (its arguments so far): the partial
+    # JSON (parsed incrementally, snapshot after snapshot).
     if text:
         return arguments if arguments else MISSING
     if not arguments or arguments.isspace():  # never strip(): a copy per snapshot
@@ -445,52 +466,50 @@ class AISDKUIMessageStream(Dialect):
             typed = self._decode_typed(event.raw)
         except TYPED_REJECTED:
             return False
-        if type(typed) is _TypedToolDelta:
+        kind_of = type(typed)
+        if kind_of is _TypedToolDelta:
             tool = self._hot_tool
             if tool is None or typed.id != tool.call_id:
                 # Another call than the last piece's (parallel calls switch on
-                # every piece): found by its id, then kept.
-                if not self._started:
-                    return False
-                tool = self._tools.get(typed.id) if typed.id else None
-                if tool is None:
+                # every piece): found by its id, then kept. A message with
+                # calls has started, and no call has an empty id.
+                try:
+                    tool = self._tools[typed.id]
+                except KeyError:
                     return False
                 self._hot_tool = tool
             tool.built = None  # built again: what a revision bump does, for less
             delta = typed.delta
+            acc = self.acc
+            if tool.epoch == acc.epoch:
+                # Its kept sink: its input still streams (a tool output unkeeps
+                # it) and its call is not ended, typed or replaced since (each
+                # moves the epoch, as the calls' first interleaving does).
+                if delta:
+                    tool.sink(delta)
+                return True
             if delta and tool.state == "input-streaming":
-                acc = self.acc
-                if tool.epoch == acc.epoch:
-                    # Its call is not ended, typed or replaced since its last
-                    # piece (each moves the epoch, as the calls' first
-                    # interleaving does; a tool output changes its state only,
-                    # checked above): its sink.
-                    sink = tool.sink
-                    if sink is NO_SINK:
-                        sink = tool.sink = acc.arguments_sink(_CHOICE, tool.call_id)
-                    sink(delta)
-                else:
-                    # Its sink is asked for by its next piece.
-                    acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
-                    tool.sink, tool.epoch = NO_SINK, acc.epoch
+                acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
+                tool.sink, tool.epoch = acc.arguments_sink(_CHOICE, tool.call_id), acc.epoch
             return True
         if (
-            typed.id == self._hot_id
-            and type(typed) is self._hot_type
+            kind_of is self._hot_type
+            and typed.id == self._hot_id
             and self.acc.epoch == self._hot_epoch
         ):
             # The common chunk: the next delta of the part the last one went
-            # to. The epoch proves what the checks below would: the message
-            # started, the part is still open (its end, or a new part of its id,
-            # moves it) and it holds the accumulator's open part of its kind.
-            self._sink_part.revision += 1
+            # to (never a call's: _hot_type is a text or reasoning delta). The
+            # epoch proves what the checks below would: the message started,
+            # the part is still open (its end, or a new part of its id, moves
+            # it) and it holds the accumulator's open part of its kind.
+            self._sink_part.built = None  # built again: what a revision bump does, for less
             delta = typed.delta
             if delta:
                 self._hot_sink(delta)
             return True
         if not self._started:
             return False
-        kind = _TEXT if type(typed) is _TypedTextDelta else _REASONING
+        kind = _TEXT if kind_of is _TypedTextDelta else _REASONING
         part = self._hot_part
         if part is None or part.done or part.kind is not kind or part.id != typed.id:
             part = self._text.get((kind, typed.id)) if typed.id else None
@@ -510,7 +529,7 @@ class AISDKUIMessageStream(Dialect):
                 held.append(handle)
             # Kept for the next deltas of this part (see above).
             self._hot_sink, self._sink_part, self._hot_epoch = acc.sink(handle), part, acc.epoch
-            self._hot_type, self._hot_id = type(typed), typed.id
+            self._hot_type, self._hot_id = kind_of, typed.id
         return True
 
     # -- the message -------------------------------------------------------------------
@@ -689,6 +708,7 @@ class AISDKUIMessageStream(Dialect):
                 part.chunk = {**part.chunk, key: chunk[key]}
         value = chunk.get("input")
         part.input = value
+        part.epoch = UNKEPT  # its input is whole: no sink (its end moves the epoch too)
         if chunk["type"] == "tool-input-error":
             part.state = "output-error"
             part.fields["errorText"] = chunk.get("errorText")
@@ -707,6 +727,7 @@ class AISDKUIMessageStream(Dialect):
         part = self._tools.get(call_id) if call_id is not None else None
         if part is not None:
             part.revision += 1
+            part.epoch = UNKEPT  # its input no longer streams: no sink
             kind = chunk["type"]
             if kind == "tool-output-available":
                 part.state = "output-available"
