@@ -23,7 +23,8 @@ from typing import Any, ClassVar, Final
 import msgspec
 
 from ..errors import ProtocolError, ProviderError, shorten
-from ..fold import Accumulator, PartView
+from ..fold import Accumulator, PartView, ToolCallView
+from ..partial_json import MISSING, PartialJSONError
 from ..sse import ServerSentEvent
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Dialect",
     "NativePart",
     "arguments_text",
+    "call_value",
     "decode_json",
     "index_or_none",
     "int_or_none",
@@ -97,6 +99,18 @@ def unset_getter(names: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, A
     if not names:
         return None, msgspec.UNSET
     return attrgetter(*names), msgspec.UNSET if len(names) == 1 else (msgspec.UNSET,) * len(names)
+
+
+def call_value(call: ToolCallView | None) -> Any:
+    """A streaming call's arguments parsed so far (a snapshot's tool input), without
+    joining them first; ``MISSING`` when there is no call, no value yet, or the
+    arguments are invalid (the dialect's own fallback then decides)."""
+    if call is None:
+        return MISSING
+    try:
+        return call.partial_arguments()
+    except PartialJSONError:
+        return MISSING
 
 
 @functools.cache

@@ -61,6 +61,7 @@ from .base import (
     UNKEPT,
     Dialect,
     NativePart,
+    call_value,
     decode_json,
     int_or_none,
     object_or_none,
@@ -354,17 +355,10 @@ def _joined_base64(pieces: list[str]) -> str:
 
 def _streaming_input(block: _Block) -> Any:
     # The input of a tool block still streaming (a snapshot's): its call's
-    # value parsed so far, without the arguments joined for _partial_input's
-    # checks first (a value means they are neither empty nor blank).
-    call = block.call
-    if call is not None:
-        try:
-            value = call.partial_arguments()
-        except PartialJSONError:
-            value = MISSING
-        if value is not MISSING:
-            return value
-    return _partial_input(block.arguments(), call)
+    # value so far, without the arguments joined for _partial_input's checks
+    # first (a value means they are neither empty nor blank).
+    value = call_value(block.call)
+    return value if value is not MISSING else _partial_input(block.arguments(), block.call)
 
 
 def _partial_input(arguments: str, call: ToolCallView | None = None) -> Any:
