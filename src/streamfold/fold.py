@@ -927,8 +927,9 @@ class Accumulator:
         unchanged. In a plain fold it is the store's append: no call per delta
         (~0.15 µs of 1 to 2); with events, an append and the delta event
         without the call's lookups (1,420 instructions per delta instead of
-        2,740 over a plain fold, Chat text); with an output type or a text
-        part's content parsed, the call itself.
+        2,740 over a plain fold, Chat text); with an output type, the append,
+        the type's parser and its events; with a text part's content parsed,
+        the call itself.
         """
         store = cast(_Part, part)
         if store._typed is None:
@@ -1131,10 +1132,11 @@ class Accumulator:
         the call, while ``epoch`` is unchanged (it moves when a call starts,
         ends, gets a type or has its arguments replaced, and when the choice's
         calls first interleave; not on each switch after that, so a dialect
-        may keep one sink per call): in a plain fold the call's own append, one call instead of
-        the lookups; with events, that append and the delta event (half the
-        events' cost per piece over a plain fold); with a type or parsed
-        arguments, the call itself.
+        may keep one sink per call): in a plain fold the call's own append,
+        one call instead of the lookups; with events, that append and the
+        delta event (half the events' cost per piece over a plain fold), the
+        piece parsed too with ``parse_arguments``; with a type, the append,
+        the type's parser and its events; once the call is done, the call itself.
 
         Raises:
             KeyError: no call ``key`` in choice ``index`` (ask after a delta went to it).
@@ -1146,9 +1148,7 @@ class Accumulator:
             return _typed_arguments_sink(self, index, call)
         if not self._emit:
             return call._add
-        if call._parser is None:
-            return _arguments_delta_sink(self, index, call)
-        return _parsed_arguments_sink(self, index, call)
+        return _arguments_delta_sink(self, index, call)
 
     def _arguments(self, state: _Choice, call: _ToolCall, delta: str) -> None:
         # Append a piece of arguments to ``call``.
@@ -1171,14 +1171,7 @@ class Accumulator:
             return
         if not self._emit:
             return
-        updates: tuple[Any, ...] = ()
-        parser = call._parser
-        if parser is not None:
-            try:
-                updates = tuple(parser.feed(delta))
-            except PartialJSONError as exc:
-                call._error = exc
-                call._parser = None
+        updates = _call_updates(call, delta) if call._parser is not None else ()
         self._out.append(
             ToolCallArgumentsDelta(
                 choice=state._index, index=call._index, id=call._id, delta=delta, updates=updates
@@ -1539,8 +1532,8 @@ def _delta_sink(acc: Accumulator, part: _Part) -> Callable[[str], None]:
 
 
 def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
-    # Accumulator.arguments_sink with events, for a call with no type nor
-    # parser: what tool_arguments() does to the current call, without its lookups.
+    # Accumulator.arguments_sink with events, for a call with no type: what
+    # tool_arguments() does to it, without its lookups (parsed, with parse_arguments).
     index = call._index
 
     def sink(delta: str) -> None:
@@ -1548,33 +1541,9 @@ def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Cal
         pieces.append(delta)
         if len(pieces) - call._blocks >= _BLOCK:
             call._compact()
+        # No parser without parse_arguments, or once the JSON was found invalid.
+        updates = _call_updates(call, delta) if call._parser is not None else ()
         # The id is read per piece: it may come after the call started.
-        acc._out.append(
-            ToolCallArgumentsDelta(choice=choice, index=index, id=call._id, delta=delta)
-        )
-
-    return sink
-
-
-def _parsed_arguments_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
-    # Accumulator.arguments_sink with events and parsed arguments (a call with
-    # no type): what tool_arguments() does to the current call, without its
-    # lookups (a quarter of the per-piece cost over the parser's own, parallel calls).
-    index = call._index
-
-    def sink(delta: str) -> None:
-        pieces = call._pieces
-        pieces.append(delta)
-        if len(pieces) - call._blocks >= _BLOCK:
-            call._compact()
-        updates: tuple[Any, ...] = ()
-        parser = call._parser  # None once its JSON was found invalid
-        if parser is not None:
-            try:
-                updates = tuple(parser.feed(delta))
-            except PartialJSONError as exc:
-                call._error = exc
-                call._parser = None
         acc._out.append(
             ToolCallArgumentsDelta(
                 choice=choice, index=index, id=call._id, delta=delta, updates=updates
@@ -1582,6 +1551,17 @@ def _parsed_arguments_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Ca
         )
 
     return sink
+
+
+def _call_updates(call: _ToolCall, delta: str) -> tuple[Any, ...]:
+    # The JSON updates of a piece of a call's parsed arguments; on invalid JSON
+    # none, and the parser stops (its error kept for the call).
+    try:
+        return tuple(cast(PartialJSONParser, call._parser).feed(delta))
+    except PartialJSONError as exc:
+        call._error = exc
+        call._parser = None
+        return ()
 
 
 def _typed_text_sink(acc: Accumulator, part: _Part) -> Callable[[str], None]:
