@@ -1565,49 +1565,28 @@ def _call_updates(call: _ToolCall, delta: str) -> tuple[Any, ...]:
 
 
 def _typed_text_sink(acc: Accumulator, part: _Part) -> Callable[[str], None]:
-    # Accumulator.sink for a text part with an output type: text()'s append and
-    # _typed_text() in one, without the lookups (its type holds with the epoch).
-    pieces, choice, typed = part._pieces, part._choice, cast(_Typed, part._typed)
-    emit, parse = acc._emit, acc._parse_content
+    # Accumulator.sink for a text part with an output type: text()'s append
+    # and its _typed_text(), without text()'s lookups (its type holds with the epoch).
+    pieces, choice, follow = part._pieces, part._choice, acc._typed_text
+    typed = cast(_Typed, part._typed)
 
     def sink(delta: str) -> None:
         pieces.append(delta)
-        done = typed.feed(delta)
-        if emit:
-            if parse:
-                acc._out.append(TextDelta(choice=choice, delta=delta, updates=typed.updates()))
-            else:
-                acc._out.append(TextDelta(choice=choice, delta=delta))
-            if done:
-                acc._output_updated(choice, None, done)
+        follow(typed, choice, delta)
 
     return sink
 
 
 def _typed_arguments_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
-    # Accumulator.arguments_sink for a call whose tool has a type: what
-    # tool_arguments() does to it, without the lookups (its type holds with the epoch).
-    index, typed = call._index, cast(_Typed, call._typed)
-    emit, parse = acc._emit, acc._parse_arguments
+    # Accumulator.arguments_sink for a call whose tool has a type: _arguments()'s
+    # append and its _typed_arguments(), without tool_arguments()'s lookups (its
+    # type holds with the epoch, and a done call gets no sink).
+    state, add, follow = acc._choices[choice], call._add, acc._typed_arguments
+    typed = cast(_Typed, call._typed)
 
     def sink(delta: str) -> None:
-        pieces = call._pieces
-        pieces.append(delta)
-        if len(pieces) - call._blocks >= _BLOCK:
-            call._compact()
-        done = typed.feed(delta)
-        if emit:
-            acc._out.append(
-                ToolCallArgumentsDelta(
-                    choice=choice,
-                    index=index,
-                    id=call._id,
-                    delta=delta,
-                    updates=typed.updates() if parse else (),
-                )
-            )
-            if done:
-                acc._output_updated(choice, index, done)
+        add(delta)
+        follow(state, call, typed, delta)
 
     return sink
 
