@@ -30,6 +30,7 @@ from .base import (
     TYPED_REJECTED,
     UNKEPT,
     Dialect,
+    KeptTop,
     NativePart,
     call_value,
     decode_json,
@@ -330,9 +331,7 @@ class AnthropicMessages(Dialect):
         self.stop_reason: str | None = None
         self._sorted: list[_Block] = []  # the current message's blocks, by index
         self._sorted_at: tuple[int, int] = (0, 0)
-        # response()'s top level (its content aside), and the revision it was built at.
-        self._top: tuple[dict[str, Any], int] = ({}, -1)
-        self._top_revision = 0
+        self._top = KeptTop("content")  # response()'s top level (see _handle_dict)
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -364,7 +363,7 @@ class AnthropicMessages(Dialect):
     def _handle_dict(self, event: ServerSentEvent) -> bool:
         # handle's dict path: every event, decoded as a dict (see fast). The
         # only path that changes the Message's top level (response).
-        self._top_revision += 1
+        self._top.stale = True
         payload = decode_json(event)
         if type(payload) is not dict:
             if event.event == "error":
@@ -723,20 +722,9 @@ class AnthropicMessages(Dialect):
 
     def response(self) -> dict[str, Any]:
         """The Message a non-streaming call would have returned."""
-        content = [b.native() for b in self._blocks()]
-        # Everything but the content, built again only when the dict path
-        # folded an event since: the typed path reaches the blocks alone, and a
-        # snapshot after every delta mostly changes a block.
-        top, at = self._top
-        if at == self._top_revision:
-            out = top.copy()  # in the same key order, "content" included
-            out["content"] = content
-            return out
-        out = self._build_response(content)
-        top = out.copy()
-        top["content"] = None  # never the blocks: their texts may then grow in place
-        self._top = (top, self._top_revision)
-        return out
+        # Everything but the content is built again only when the dict path
+        # folded an event since: a snapshot after every delta mostly changes a block.
+        return self._top.response([b.native() for b in self._blocks()], self._build_response)
 
     def _build_response(self, content: list[dict[str, Any]]) -> dict[str, Any]:
         message = self.message

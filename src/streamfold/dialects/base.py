@@ -31,6 +31,7 @@ __all__ = [
     "TYPED_REJECTED",
     "UNKEPT",
     "Dialect",
+    "KeptTop",
     "NativePart",
     "arguments_text",
     "call_value",
@@ -337,6 +338,34 @@ def provider_error(payload: Any, position: int | None = None) -> ProviderError:
         retryable=bool(keys & _RETRYABLE),
         position=position,
     )
+
+
+class KeptTop:
+    """A native response's top level kept between snapshots: every key but ``key``
+    (the parts, built on each call) is copied from the last build until ``stale``
+    is set again. A dialect whose typed path reaches its parts alone sets it on
+    every event its dict path folds, the one path that changes the top level;
+    the kept copy never holds the parts, whose texts may then grow in place."""
+
+    __slots__ = ("_kept", "_key", "stale")
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self._kept: dict[str, Any] = {}
+        self.stale = True
+
+    def response(self, parts: Any, build: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """The response with ``parts`` under the key: the kept top level copied
+        (its key order included), or ``build(parts)`` when stale."""
+        if not self.stale:
+            out = self._kept.copy()
+            out[self._key] = parts
+            return out
+        out = build(parts)
+        kept = out.copy()
+        kept[self._key] = None
+        self._kept, self.stale = kept, False
+        return out
 
 
 class NativePart:

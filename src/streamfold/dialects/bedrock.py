@@ -60,6 +60,7 @@ from .base import (
     TYPED_REJECTED,
     UNKEPT,
     Dialect,
+    KeptTop,
     NativePart,
     call_value,
     decode_json,
@@ -420,9 +421,7 @@ class BedrockConverse(Dialect):
         self.stopped = False  # messageStop arrived
         self.described = False  # metadata arrived
         self._sorted: list[_Block] = []  # the blocks, by index
-        # response()'s top level (its output aside), and the revision it was built at.
-        self._top: tuple[dict[str, Any], int] = ({}, -1)
-        self._top_revision = 0
+        self._top = KeptTop("output")  # response()'s top level (see handle)
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -441,7 +440,7 @@ class BedrockConverse(Dialect):
         """
         if self.fast(event):
             return False
-        self._top_revision += 1  # the one path that changes the response's top level
+        self._top.stale = True  # the one path that changes the response's top level
         name, value, failed = _member(event, _EVENTS)
         if failed:
             self._end_open_blocks(complete=False)
@@ -746,22 +745,16 @@ class BedrockConverse(Dialect):
             self._sorted = sorted(self.blocks.values(), key=_block_index)
         content = [b.native() for b in self._sorted if b.kind is not None]
         output = {"message": {"role": self.role or "assistant", "content": content}}
-        # Everything but the output, built again only when handle's dict path
-        # folded an event since: the typed path reaches the blocks alone, and a
-        # snapshot after every delta mostly changes a block.
-        top, at = self._top
-        if at == self._top_revision:
-            out = top.copy()  # in the same key order, "output" included
-            out["output"] = output
-            return out
+        # Everything but the output is built again only when handle's dict path
+        # folded an event since: a snapshot after every delta mostly changes a block.
+        return self._top.response(output, self._build_response)
+
+    def _build_response(self, output: dict[str, Any]) -> dict[str, Any]:
         out = {"output": output, "stopReason": self.stop_reason}
         if self.usage is not None:
             out["usage"] = _without_padding(self.usage)
         out.update(self.stop_fields)
         out.update(self.metadata)
-        top = out.copy()
-        top["output"] = None  # never the blocks: their texts may then grow in place
-        self._top = (top, self._top_revision)
         return out
 
 
