@@ -828,6 +828,39 @@ class Accumulator:
         still belongs to the response)."""
         return self._choice(index)
 
+    def call_at(self, choice: int, index: int) -> ToolCallView | None:
+        """Tool call ``index`` (its event index) of ``choice``, if it exists."""
+        return self._call_at(choice, index)
+
+    def _call_at(self, choice: int, index: int) -> _ToolCall | None:
+        # Calls are in event-index order, numbered on from the first (read
+        # after every delta: found by position, not by a scan).
+        state = self._choices.get(choice)
+        calls = state._order if state is not None else ()
+        if not calls:
+            return None
+        position = index - calls[0]._index
+        if 0 <= position < len(calls) and calls[position]._index == index:
+            return calls[position]
+        return next((c for c in calls if c._index == index), None)
+
+    def partial_output(self, choice: int) -> Any:
+        """``StreamParser.partial_output``: the last text part's typed value so far."""
+        # Read after every delta by a UI: the part's fields, not its view's properties.
+        state = self._choices.get(choice)
+        parts = state._parts[TEXT] if state is not None else ()
+        typed = parts[-1]._typed if parts else None
+        return UNSET if typed is None else typed.parser.partial
+
+    def partial_tool_output(self, choice: int, index: int) -> Any:
+        """``StreamParser.partial_tool_output``: a call's typed value so far (``None``:
+        no such call)."""
+        call = self._call_at(choice, index)
+        if call is None:
+            return None
+        typed = call._typed
+        return UNSET if typed is None else typed.parser.partial
+
     def drain(self) -> list[Event]:
         """Hand over the events produced since the last call."""
         out = self._out

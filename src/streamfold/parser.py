@@ -40,7 +40,7 @@ from .errors import (
 )
 from .events import Event
 from .eventstream import EventStreamDecoder
-from .fold import UNSET, Accumulator, PartKind, ToolCallView
+from .fold import Accumulator
 from .framing import Framing, FramingSniff, JSONArrayDecoder, JSONSequenceDecoder
 from .result import Result
 from .sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
@@ -170,7 +170,6 @@ class _Discard:
 
 
 _DISCARD: Final = _Discard()
-_TEXT: Final = PartKind.TEXT
 _Decoder = _Framings | _Discard
 
 
@@ -415,7 +414,7 @@ class StreamParser:
         Raises:
             PartialJSONError: the arguments so far are not a prefix of valid JSON.
         """
-        call = self._tool_call(index, choice)
+        call = self.acc.call_at(choice, index)
         return None if call is None else call.partial_arguments()
 
     def partial_output(self, choice: int = 0) -> Any:
@@ -429,9 +428,7 @@ class StreamParser:
             The partial value; ``UNSET`` without an ``output_type`` or before
             any value started.
         """
-        state = self.acc.choices.get(choice)
-        parts = state.parts(_TEXT) if state is not None else ()
-        return parts[-1].partial_output() if parts else UNSET
+        return self.acc.partial_output(choice)
 
     def partial_tool_output(self, index: int, choice: int = 0) -> Any:
         """The arguments of tool call ``index`` (its event index) as its tool's
@@ -441,20 +438,7 @@ class StreamParser:
             The partial value; ``UNSET`` when its tool has no type or before any
             value started; ``None`` when no such call exists.
         """
-        call = self._tool_call(index, choice)
-        return None if call is None else call.partial_output()
-
-    def _tool_call(self, index: int, choice: int) -> ToolCallView | None:
-        # Calls are in event-index order, numbered on from the first (read
-        # after every delta: found by position, not by a scan).
-        state = self.acc.choices.get(choice)
-        calls = state.tool_calls if state is not None else ()
-        if not calls:
-            return None
-        position = index - calls[0].index
-        if 0 <= position < len(calls) and calls[position].index == index:
-            return calls[position]
-        return next((c for c in calls if c.index == index), None)
+        return self.acc.partial_tool_output(choice, index)
 
     def reconnect(self) -> None:
         """The bytes fed next come from a new connection that continues this
