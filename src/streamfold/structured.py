@@ -96,7 +96,6 @@ from .errors import UsageError
 from .partial_json import (
     JSONStringDelta,
     JSONUpdate,
-    JSONValueDone,
     JSONValueStarted,
     PartialJSONError,
     PartialJSONParser,
@@ -1660,6 +1659,26 @@ class _ObjectFrame:
             set_view(self.view, field.attribute, value)
         return True
 
+    def take(self, key: Any, value: Any) -> Any:
+        """A scalar member completed: validate it as its field and add it; returns
+        the validated value, or ``_HIDDEN`` when partial values do not show it
+        (``child_plan``, ``validate`` and ``add`` in one look-up: once per value)."""
+        field = self.fields.get(key)
+        if field is None:
+            value = _resolved(self.plan.extra_plan).validate(value)
+            return value if self.add(key, value) else _HIDDEN
+        plan = field.plan
+        if type(plan) is _Deferred:
+            plan = _resolved(plan)
+        value = plan.validate(value)
+        self.children[key] = value
+        if not field.shown:
+            return _HIDDEN
+        set_view = self.plan.set_view
+        if set_view is not None:
+            set_view(self.view, field.attribute, value)
+        return value
+
     def finish(self) -> Any:
         return self.plan.build(self.children)
 
@@ -1693,6 +1712,18 @@ class _ArrayFrame:
             self.view.append(value)
         return True
 
+    def take(self, key: Any, value: Any) -> Any:
+        plan = self.item
+        if type(plan) is _Deferred:
+            plan = _resolved(plan)
+        value = plan.validate(value)
+        if self.open:
+            self.view[-1] = value
+            self.open = False
+        else:
+            self.view.append(value)
+        return value
+
     def finish(self) -> Any:
         finish = self.plan.finish
         return self.view if finish is None else finish(self.view)
@@ -1717,6 +1748,13 @@ class _MapFrame:
     def add(self, key: Any, value: Any) -> bool:
         self.view[key] = value
         return True
+
+    def take(self, key: Any, value: Any) -> Any:
+        plan = self.value
+        if type(plan) is _Deferred:
+            plan = _resolved(plan)
+        self.view[key] = value = plan.validate(value)
+        return value
 
     def finish(self) -> Any:
         finish = self.plan.finish
@@ -1745,11 +1783,16 @@ class _PendingFrame:
         self.children[key] = value
         return False
 
+    def take(self, key: Any, value: Any) -> Any:
+        self.children[key] = value  # kept raw until the member is known
+        return _HIDDEN
+
     def finish(self) -> Any:
         return self.plan.validate(self.children)
 
 
 _Frame: TypeAlias = _ObjectFrame | _ArrayFrame | _MapFrame | _PendingFrame
+_HIDDEN: Final = object()  # what take() returns for a value partial values do not show
 _BLOCK: Final = 1024  # text pieces joined into one block (memory: many tiny strings cost much)
 
 
@@ -2022,8 +2065,7 @@ class StructuredParser:
                     if not self._skip:
                         self._start(path, update.kind)
                     continue
-                assert type(update) is JSONValueDone
-                value = update.value
+                value = update.value  # a JSONValueDone
                 if self._skip:
                     if len(path) != self._skip - 1:
                         continue
@@ -2032,14 +2074,21 @@ class StructuredParser:
                     value = self._skip_plan.validate(value)
                 elif frames and len(path) == frames[-1].depth:
                     value = frames.pop().finish()  # the open container closed
+                elif frames:
+                    # A scalar (a container that completes has a frame, or is
+                    # skipped): validated and added by its parent in one call.
+                    self._growing = None
+                    frame = frames[-1]
+                    key = path[-1]
+                    value = frame.take(key, value)
+                    if value is not _HIDDEN:
+                        out.append(OutputValueDone(path, value))
+                    if type(frame) is _PendingFrame and key == frame.plan.tag:
+                        self._decide(frame)
+                    continue
                 else:
                     self._growing = None
-                    plan = frames[-1].child_plan(path[-1]) if frames else self._plan
-                    if type(plan) is _Deferred:
-                        plan = _resolved(plan)
-                    if type(value) is dict or type(value) is list:  # (a scalar, but cheap)
-                        _check_depth(value)
-                    value = plan.validate(value)
+                    value = _resolved(self._plan).validate(value)
                 # Complete and validated: into its parent, or the result.
                 if not frames:
                     self._result = self._root_view = value
@@ -2059,14 +2108,18 @@ class StructuredParser:
     def _start(self, path: Path, kind: str) -> None:
         frames = self._frames
         parent = frames[-1] if frames else None
-        plan = _for_kind(self._plan if parent is None else parent.child_plan(path[-1]), kind)
+        plan = self._plan if parent is None else parent.child_plan(path[-1])
         if kind == "string":
+            # _for_kind() for a string: a union is its own plan, so only resolve.
+            if type(plan) is _Deferred:
+                plan = _resolved(plan)
             if plan.grows:
                 self._growing = []
                 self._stale = True  # shown as "" until its first fragment
                 self._growing_frame = parent
                 self._growing_key = path[-1] if path else None
             return
+        plan = _for_kind(plan, kind)
         frame: _Frame
         plan_type = type(plan)
         if kind == "object" and plan_type is _ObjectPlan:
