@@ -328,6 +328,42 @@ def test_a_fold_without_events_still_validates() -> None:
     assert streamfold.fold(data).output is UNSET  # no type, no output
 
 
+def test_partial_reads_find_each_call_by_its_event_index() -> None:
+    # Two choices, each with two parallel calls whose pieces interleave: a read
+    # names a call by its event index (numbered on across a choice's calls) and
+    # its choice; a call that does not exist reads as None.
+    def call(choice: int, index: int, **fields: Any) -> dict[str, Any]:
+        chunk = _chunk({"tool_calls": [{"index": index, **fields}]})
+        chunk["choices"][0]["index"] = choice
+        return chunk
+
+    def start(choice: int, index: int, name: str) -> dict[str, Any]:
+        return call(
+            choice,
+            index,
+            id=f"c{choice}{index}",
+            type="function",
+            function={"name": name, "arguments": ""},
+        )
+
+    def piece(choice: int, index: int, text: str) -> dict[str, Any]:
+        return call(choice, index, function={"arguments": text})
+
+    chunks = [start(c, i, TOOL if i == 0 else "other_tool") for c in (0, 1) for i in (0, 1)]
+    chunks += [piece(c, i, '{"city": "') for c in (0, 1) for i in (0, 1)]
+    chunks += [piece(c, i, f"P{c}{i}") for c in (0, 1) for i in (1, 0)]
+    parser = StreamParser(tool_types={TOOL: Weather, "other_tool": Weather})
+    parser.feed(_sse(chunks))
+    for c in (0, 1):
+        for i in (0, 1):
+            partial = parser.partial_tool_output(i, choice=c)
+            assert partial.city == f"P{c}{i}" and partial.temperature is UNSET
+            assert parser.partial_arguments(i, choice=c) == {"city": f"P{c}{i}"}
+    assert parser.partial_tool_output(2) is None
+    assert parser.partial_tool_output(0, choice=2) is None
+    assert parser.partial_arguments(2, choice=1) is None
+
+
 def test_untyped_tools_and_answers_have_no_output() -> None:
     parser = StreamParser(tool_types={"other_tool": Weather})
     feed(parser, chat_tool_call([WEATHER]), [])
