@@ -301,21 +301,27 @@ class _Typed:
         self.after: list[JSONUpdate] | None = None
 
     def feed(self, delta: str) -> list[OutputValueDone]:
-        """Follow a piece; returns what it completed (``updates()``: its JSON updates)."""
+        """Follow a piece; returns what it completed (``updates()``: its JSON updates).
+        The sinks call ``parser.feed`` themselves while ``error`` is ``None``
+        (and ``failed`` when it raises): a call less per piece."""
         if self.error is None:
             try:
                 return self.parser.feed(delta)
             except OutputValidationError as exc:
-                self.error = exc
-                self.json_error = _json_cause(exc)
-                self.after = [] if self.json_error else None
-                return []
+                return self.failed(exc)
         self.after = []
         if self.json_error is None:
             try:
                 self.after = self.parser.json.feed(delta)
             except PartialJSONError as exc:
                 self.json_error = exc
+        return []
+
+    def failed(self, error: OutputValidationError) -> list[OutputValueDone]:
+        """The typed parser raised ``error`` on a piece: from now on the JSON alone is followed."""
+        self.error = error
+        self.json_error = _json_cause(error)
+        self.after = [] if self.json_error else None
         return []
 
     def updates(self) -> tuple[JSONUpdate, ...]:
@@ -906,7 +912,13 @@ class Accumulator:
 
     def _typed_text(self, typed: _Typed, index: int, delta: str) -> None:
         # A text part with an output type: its one parser follows the JSON too.
-        done = typed.feed(delta)
+        if typed.error is None:  # _Typed.feed, inlined: this runs for every piece
+            try:
+                done = typed.parser.feed(delta)
+            except OutputValidationError as exc:
+                done = typed.failed(exc)
+        else:
+            done = typed.feed(delta)
         if self._emit:
             if self._parse_content:
                 self._out.append(TextDelta(choice=index, delta=delta, updates=typed.updates()))
@@ -1213,7 +1225,13 @@ class Accumulator:
 
     def _typed_arguments(self, state: _Choice, call: _ToolCall, typed: _Typed, delta: str) -> None:
         # A call whose tool has a type: its one parser follows the JSON too.
-        done = typed.feed(delta)
+        if typed.error is None:  # _Typed.feed, inlined: this runs for every piece
+            try:
+                done = typed.parser.feed(delta)
+            except OutputValidationError as exc:
+                done = typed.failed(exc)
+        else:
+            done = typed.feed(delta)
         if self._emit:
             self._out.append(
                 ToolCallArgumentsDelta(
@@ -1614,11 +1632,14 @@ def _typed_arguments_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Cal
     # Accumulator.arguments_sink for a call whose tool has a type: _arguments()'s
     # append and its _typed_arguments(), without tool_arguments()'s lookups (its
     # type holds with the epoch, and a done call gets no sink).
-    state, add, follow = acc._choices[choice], call._add, acc._typed_arguments
+    state, follow = acc._choices[choice], acc._typed_arguments
     typed = cast(_Typed, call._typed)
 
     def sink(delta: str) -> None:
-        add(delta)
+        pieces = call._pieces  # call._add(), inlined
+        pieces.append(delta)
+        if len(pieces) - call._blocks >= _BLOCK:
+            call._compact()
         follow(state, call, typed, delta)
 
     return sink
