@@ -415,6 +415,20 @@ def _exact(kind: type, tp: Any) -> Validate:
     return validate
 
 
+def _exact_any(kinds: frozenset[type], slow: Validate) -> Validate:
+    """A union of scalars: a value of exactly one of its kinds is valid as it is
+    (msgspec returns it unchanged), anything else goes to msgspec."""
+
+    def validate(value: Any) -> Any:
+        return value if type(value) in kinds else slow(value)
+
+    return validate
+
+
+#: Scalar types msgspec returns unchanged when the value is exactly of that type.
+_EXACT_KINDS: Final = frozenset({str, int, bool, float, type(None)})
+
+
 def _float(value: Any) -> Any:
     kind = type(value)
     if kind is float:
@@ -471,7 +485,11 @@ class _PythonCompiler:
             )
             return _Leaf(_converter(tp)) if constrained else self.plan(args[0])
         if origin is typing.Union or origin is types.UnionType:
-            return _union(_converter(tp), [self.plan(a) for a in args])
+            validate = _converter(tp)
+            kinds = frozenset(type(None) if a is None else a for a in args)
+            if kinds <= _EXACT_KINDS:  # scalars only (`int | None`): a value of one kept as it is
+                validate = _exact_any(kinds, validate)
+            return _union(validate, [self.plan(a) for a in args])
         if origin is Literal:
             return _Leaf(_converter(tp), literals=_literals(args))
         if tp is list or origin is list:
