@@ -1026,6 +1026,28 @@ def test_a_bare_number_completes_at_close() -> None:
     assert parser.updates == [OutputValueDone((), 12)]
 
 
+@pytest.mark.parametrize("union", [int | None, float | None, int | float, str | None, bool | None])
+@pytest.mark.parametrize("value", ["5", "-0", "2.5", "1e3", "true", "null", '"x"', "[1]", "{}"])
+def test_a_union_of_scalars_validates_as_the_library_does(union: Any, value: str) -> None:
+    # Its fast check keeps a value of exactly one of its kinds; every other value
+    # (an int for a float, a bool for an int, the wrong kind) is msgspec's to judge.
+    text = f'{{"field": {value}}}'
+    invalid = object()
+    try:
+        expected: Any = msgspec.json.decode(text, type=dict[str, union])["field"]
+    except msgspec.ValidationError:
+        expected = invalid
+    parser = StructuredParser(dict[str, union])
+    try:
+        parser.feed(text)
+        got = parser.close(complete=True)["field"]
+    except OutputValidationError as exc:
+        assert expected is invalid, exc
+        assert exc.kind == "value" and exc.path == ("field",)
+    else:
+        assert got == expected and type(got) is type(expected)
+
+
 def test_a_lone_surrogate_is_validated_like_the_library_does() -> None:
     text = '{"city": "\\ud83d", "temperature": 1, "units": "c"}'
     for output_type in (Weather, WeatherP):
