@@ -96,6 +96,7 @@ from .errors import UsageError
 from .partial_json import (
     JSONStringDelta,
     JSONUpdate,
+    JSONValueDone,
     JSONValueStarted,
     PartialJSONError,
     PartialJSONParser,
@@ -2097,7 +2098,8 @@ class StructuredParser:
                     if not self._skip:
                         self._start(path, update.kind)
                     continue
-                value = update.value  # a JSONValueDone
+                assert type(update) is JSONValueDone
+                value = update.value
                 if self._skip:
                     if len(path) != self._skip - 1:
                         continue
