@@ -680,14 +680,25 @@ class PartialJSONParser:
             if action is _OPEN_KEY:
                 i += 1
                 end = text.find('"', i)
-                key = text[i:end] if end >= 0 else "\\"
-                if "\\" not in key and key.isprintable():
+                key = text[i:end] if end >= 0 else text[i:]
+                if "\\" in key or not key.isprintable():
+                    self._start_string(in_key=True)
+                elif end >= 0:
                     # The whole key is in this piece, plain: take it at once.
                     self._stack[-1].key = key
                     self._state = _COLON
                     i = end + 1
                 else:
-                    self._start_string(in_key=True)
+                    # A plain key the piece cuts: what _start_string and
+                    # _string would do, inlined (keys cut across 6-character
+                    # pieces of short members, nested_arguments: 341M -> 310M
+                    # instructions per 100 KB).
+                    self._state = _STRING
+                    self._in_key = True
+                    self._fragments = [key] if key else []
+                    self._reported = 0
+                    self._string_path = None
+                    i = n
             elif action is _COLON_ACTION:
                 self._state = _MEMBER_VALUE
                 i += 1
