@@ -706,8 +706,47 @@ class PartialJSONParser:
                 self._state = _KEY
                 i += 1
             elif action is _OPEN_STRING:
-                self._start_string(in_key=False)
                 i += 1
+                end = text.find('"', i)
+                run = text[i:end] if end >= 0 else text[i:]
+                stack = self._stack
+                if not stack or "\\" in run or not run.isprintable():
+                    self._start_string(in_key=False)
+                    continue
+                # A plain string in a container: what _start_string, _string
+                # and _end_string would do, inlined (nested_arguments: 310M ->
+                # 294M instructions; a prose answer: 187M -> 175M).
+                frame = stack[-1]
+                container = frame.container
+                if self._updates:
+                    if isinstance(container, list):
+                        path = (*frame.path, len(container))
+                    else:
+                        path = (*frame.path, frame.key)
+                    out.append(JSONValueStarted(path, "string"))
+                    if end < 0:
+                        # It goes on in the next piece; reported below.
+                        self._string_path = path
+                    else:
+                        if run:
+                            out.append(JSONStringDelta(path, run))
+                        out.append(JSONValueDone(path, run))
+                elif end < 0:
+                    self._string_path = None
+                if end < 0:
+                    self._state = _STRING
+                    self._in_key = False
+                    self._fragments = [run] if run else []
+                    self._reported = 0
+                    i = n
+                else:
+                    if isinstance(container, list):
+                        container.append(run)
+                        self._state = _AFTER_ITEM
+                    else:
+                        container[frame.key] = run
+                        self._state = _AFTER_MEMBER
+                    i = end + 1
             elif action is _START_NUMBER:
                 i = self._start_number(text, i)
             elif action is _CLOSE:
