@@ -568,7 +568,12 @@ class PartialJSONParser:
                 if fragment:
                     fragments.append(fragment)
                 self._pending = ""
-                self._end_string()
+                if self._in_key:
+                    # _end_string for a key, inlined (nested_arguments: 294M -> 292M).
+                    self._stack[-1].key = "".join(fragments)
+                    self._state = _COLON
+                else:
+                    self._end_string()
                 return self._consume(text, end - len(pending))
         if self._failure is not None:
             raise self._failure
