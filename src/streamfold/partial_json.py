@@ -357,6 +357,14 @@ def _number_automaton() -> list[dict[str, int]]:
 _NUMBER_AUTOMATON: Final = _number_automaton()
 _NUMBER_COMPLETE: Final = frozenset({2, 3, 5, 8})
 _NUMBER_INTEGER: Final = frozenset({2, 3})
+# What may follow a complete number in each of the automaton's complete states,
+# for a number cut across pieces; groups 1 and 2 (if any) make it a float.
+_NUMBER_CONTINUATIONS: Final = {
+    2: re.compile(r"(\.[0-9]+)?([eE][-+]?[0-9]+)?"),
+    3: re.compile(r"[0-9]*(\.[0-9]+)?([eE][-+]?[0-9]+)?"),
+    5: re.compile(r"[0-9]*([eE][-+]?[0-9]+)?"),
+    8: re.compile(r"[0-9]*"),
+}
 
 _EXCERPT_BEFORE: Final = 32
 _EXCERPT_AFTER: Final = 16
@@ -1072,6 +1080,18 @@ class PartialJSONParser:
                     self._number_value(token, match.lastindex is None, self._offset + i)
                 )
                 return end
+            if end == len(text):
+                # A whole number so far, which the piece cuts: the automaton's
+                # state read off the match, not walked one character at a time.
+                token = match.group()
+                self._state = _NUMBER
+                self._number_parts = [token]
+                if match.lastindex is not None:
+                    self._number_state = 8 if match.lastindex == 2 else 5
+                else:
+                    self._number_state = 2 if token == "0" or token == "-0" else 3
+                self._number_start = self._offset + i
+                return end
         self._state = _NUMBER
         self._number_parts = []
         self._number_state = 0
@@ -1080,9 +1100,21 @@ class PartialJSONParser:
 
     def _number(self, text: str, i: int) -> int:
         """Continue a number that may be split across pieces, one character at a time."""
-        automaton = _NUMBER_AUTOMATON
         state = self._number_state
         n = len(text)
+        continuation = _NUMBER_CONTINUATIONS.get(state)
+        if continuation is not None:
+            match = continuation.match(text, i)
+            end = match.end()  # type: ignore[union-attr]  # every pattern matches ""
+            if end < n and text[end] not in _NUMBER_CHARACTERS:
+                # What the piece adds completes the number, and what follows
+                # ends it: what the automaton and _end_number would find.
+                self._number_parts.append(match.group())  # type: ignore[union-attr]
+                token = "".join(self._number_parts)
+                is_integer = state < 5 and match.lastindex is None  # type: ignore[union-attr]
+                self._finish_scalar(self._number_value(token, is_integer, self._number_start))
+                return end
+        automaton = _NUMBER_AUTOMATON
         start = i
         while i < n:
             following = automaton[state].get(text[i])
