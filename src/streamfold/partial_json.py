@@ -779,7 +779,17 @@ class PartialJSONParser:
                 self._state = _FIRST_ITEM
                 i += 1
         if self._state is _STRING and self._string_path is not None:
-            self._report_string(self._string_path)
+            # What the string gained in this piece, as one delta.
+            fragments = self._fragments
+            reported = self._reported
+            count = len(fragments)
+            if count > reported:
+                if count == reported + 1:
+                    fragment = fragments[reported]
+                else:
+                    fragment = "".join(fragments[reported:])
+                out.append(JSONStringDelta(self._string_path, fragment))
+                self._reported = count
         self._offset += n
         if n:
             self._recent.append(text)
@@ -818,24 +828,8 @@ class PartialJSONParser:
             return (*frame.path, len(container))
         return (*frame.path, frame.key)
 
-    def _store(self, value: Any) -> None:
-        """Put a finished scalar where it belongs and expect what follows it."""
-        stack = self._stack
-        if not stack:
-            self._result = value
-            self._state = _END
-            return
-        frame = stack[-1]
-        container = frame.container
-        if isinstance(container, list):
-            container.append(value)
-            self._state = _AFTER_ITEM
-        else:
-            container[frame.key] = value
-            self._state = _AFTER_MEMBER
-
     def _finish_scalar(self, value: Any) -> None:
-        """``_store`` and report a number or literal (its path is ``_child_path()``)."""
+        """Put a finished number or literal where it belongs and report it (at ``_child_path()``)."""
         stack = self._stack
         if not stack:
             self._result = value
@@ -1041,31 +1035,41 @@ class PartialJSONParser:
         self._pending = pending
         return i
 
-    def _report_string(self, path: Path) -> None:
-        """Report the fragments added since the last report as one delta."""
-        fragments = self._fragments
-        reported = self._reported
-        count = len(fragments)
-        if count > reported:
-            if count == reported + 1:
-                fragment = fragments[reported]
-            else:
-                fragment = "".join(fragments[reported:])
-            self._out.append(JSONStringDelta(path, fragment))
-            self._reported = count
-
     def _end_string(self) -> None:
-        value = "".join(self._fragments)
+        """Put the finished string where it belongs (a key: the member's) and report it."""
+        fragments = self._fragments
+        value = "".join(fragments)
         if self._in_key:
             self._stack[-1].key = value
             self._state = _COLON
-        elif self._string_path is not None:
-            path = self._string_path
-            self._report_string(path)
-            self._store(value)
-            self._out.append(JSONValueDone(path, value))
+            return
+        # Its last delta and storing it inline, not in two more calls (a
+        # string value that ends after a cut; nested_arguments: 288M -> 285M).
+        path = self._string_path
+        out = self._out
+        if path is not None:
+            reported = self._reported
+            count = len(fragments)
+            if count > reported:
+                if count == reported + 1:
+                    out.append(JSONStringDelta(path, fragments[reported]))
+                else:
+                    out.append(JSONStringDelta(path, "".join(fragments[reported:])))
+        stack = self._stack
+        if not stack:
+            self._result = value
+            self._state = _END
         else:
-            self._store(value)
+            frame = stack[-1]
+            container = frame.container
+            if isinstance(container, list):
+                container.append(value)
+                self._state = _AFTER_ITEM
+            else:
+                container[frame.key] = value
+                self._state = _AFTER_MEMBER
+        if path is not None:
+            out.append(JSONValueDone(path, value))
 
     # Numbers and literals.
 
