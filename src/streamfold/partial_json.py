@@ -472,8 +472,9 @@ class PartialJSONParser:
     ) -> None:
         self._max_depth = max_depth
         self._max_size = max_size
-        # What feed()'s fast path checks the size against: max_size, or -1 once
-        # the parser failed, which sends every later piece to the checks.
+        # What feed()'s fast paths check the size against: max_size, or -1 once
+        # the parser failed or closed, which sends every later piece to the
+        # checks.
         self._limit = max_size
         self._updates = updates
         self._state = _TOP
@@ -583,6 +584,12 @@ class PartialJSONParser:
                 else:
                     self._end_string()
                 return self._consume(text, end - len(pending))
+        elif offset <= self._limit:
+            # The usual piece: within max_size, the parser neither failed nor
+            # closed (either sets the limit to -1), so none of the checks
+            # below apply (nested_arguments: 285M -> 284M).
+            self._out = []
+            return self._consume(text, 0)
         if self._failure is not None:
             raise self._failure
         if self._closed:
@@ -660,6 +667,7 @@ class PartialJSONParser:
             elif state is not _END:
                 raise self._fail(PartialJSONError, self._end_reason(), "", 0)
             self._closed = True
+            self._limit = -1
         return self._result
 
     # The parsing machinery; ``text`` is the current piece, ``i`` an index in it.
