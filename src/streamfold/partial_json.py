@@ -697,6 +697,14 @@ class PartialJSONParser:
                     i = n if match is None else match.start()
                     continue
                 raise self._fail(PartialJSONError, _unexpected_reason(state, character), text, i)
+            if action is _MEMBER_COMMA:
+                i += 1
+                if i == n or text[i] != '"':
+                    self._state = _KEY
+                    continue
+                # A key follows at once, as it almost always does: open it in
+                # the same turn (nested_arguments: 284M -> 280M).
+                action = _OPEN_KEY
             # The branches go from the most frequent action to the least.
             if action is _OPEN_KEY:
                 i += 1
@@ -722,9 +730,6 @@ class PartialJSONParser:
                     i = n
             elif action is _COLON_ACTION:
                 self._state = _MEMBER_VALUE
-                i += 1
-            elif action is _MEMBER_COMMA:
-                self._state = _KEY
                 i += 1
             elif action is _OPEN_STRING:
                 i += 1
