@@ -713,10 +713,16 @@ class PartialJSONParser:
                 if "\\" in key or not key.isprintable():
                     self._start_string(in_key=True)
                 elif end >= 0:
-                    # The whole key is in this piece, plain: take it at once.
+                    # The whole key is in this piece, plain: take it at once,
+                    # and the colon if it follows at once (nested_arguments:
+                    # 280M -> 278M).
                     self._stack[-1].key = key
-                    self._state = _COLON
                     i = end + 1
+                    if i < n and text[i] == ":":
+                        self._state = _MEMBER_VALUE
+                        i += 1
+                    else:
+                        self._state = _COLON
                 else:
                     # A plain key the piece cuts: what _start_string and
                     # _string would do, inlined (keys cut across 6-character
