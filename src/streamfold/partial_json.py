@@ -577,13 +577,19 @@ class PartialJSONParser:
                 if fragment:
                     fragments.append(fragment)
                 self._pending = ""
+                end -= len(pending)  # where the string ended in the piece
                 if self._in_key:
-                    # _end_string for a key, inlined (nested_arguments: 294M -> 292M).
+                    # _end_string for a key, inlined, and the colon if it
+                    # follows at once (nested_arguments: 294M -> 292M, 278M -> 274M).
                     self._stack[-1].key = "".join(fragments)
-                    self._state = _COLON
+                    if end < len(text) and text[end] == ":":
+                        self._state = _MEMBER_VALUE
+                        end += 1
+                    else:
+                        self._state = _COLON
                 else:
                     self._end_string()
-                return self._consume(text, end - len(pending))
+                return self._consume(text, end)
         elif offset <= self._limit:
             # The usual piece: within max_size, the parser neither failed nor
             # closed (either sets the limit to -1), so none of the checks
