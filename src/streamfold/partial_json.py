@@ -1104,10 +1104,14 @@ class PartialJSONParser:
             end = match.end()
             if end < len(text) and text[end] not in _NUMBER_CHARACTERS:
                 # The whole number is in this piece, and what follows ends it.
+                # Converted here, not in a call (with the same in _number
+                # and _end_number, nested_arguments: 272M -> 270M).
                 token = match.group()
-                self._finish_scalar(
-                    self._number_value(token, match.lastindex is None, self._offset + i)
-                )
+                try:
+                    value = int(token) if match.lastindex is None else float(token)
+                except ValueError:
+                    raise self._integer_too_long(token, self._offset + i) from None
+                self._finish_scalar(value)
                 return end
             if end == len(text):
                 # A whole number so far, which the piece cuts: the automaton's
@@ -1141,7 +1145,11 @@ class PartialJSONParser:
                 self._number_parts.append(match.group())  # type: ignore[union-attr]
                 token = "".join(self._number_parts)
                 is_integer = state < 5 and match.lastindex is None  # type: ignore[union-attr]
-                self._finish_scalar(self._number_value(token, is_integer, self._number_start))
+                try:
+                    value = int(token) if is_integer else float(token)
+                except ValueError:
+                    raise self._integer_too_long(token, self._number_start) from None
+                self._finish_scalar(value)
                 return end
         automaton = _NUMBER_AUTOMATON
         start = i
@@ -1168,21 +1176,24 @@ class PartialJSONParser:
             got = f", got {text[i]!r}" if i < len(text) else " at the end of input"
             raise self._fail(PartialJSONError, f"incomplete number{got}", text, i)
         token = "".join(self._number_parts)
-        self._finish_scalar(self._number_value(token, state in _NUMBER_INTEGER, self._number_start))
-
-    def _number_value(self, token: str, is_integer: bool, position: int) -> int | float:
-        """Convert a checked number token as json.loads does."""
-        if not is_integer:
-            return float(token)
         try:
-            return int(token)
-        except ValueError:  # more digits than sys.get_int_max_str_digits() allows
-            reason = "integer has more digits than sys.get_int_max_str_digits() allows"
-            error = PartialJSONError(reason, position, ("", token[:_EXCERPT_AFTER]))
-            self._failure = error
-            self._limit = -1
-            self._offset = position
-            raise error from None
+            value = int(token) if state in _NUMBER_INTEGER else float(token)
+        except ValueError:
+            raise self._integer_too_long(token, self._number_start) from None
+        self._finish_scalar(value)
+
+    def _integer_too_long(self, token: str, position: int) -> PartialJSONError:
+        """Fail the parser for a checked integer ``int()`` refuses; the caller raises it.
+
+        ``int()`` refuses more digits than ``sys.get_int_max_str_digits()``
+        allows (``float()`` takes any checked number token), as in json.loads.
+        """
+        reason = "integer has more digits than sys.get_int_max_str_digits() allows"
+        error = PartialJSONError(reason, position, ("", token[:_EXCERPT_AFTER]))
+        self._failure = error
+        self._limit = -1
+        self._offset = position
+        return error
 
     def _start_literal(self, text: str, i: int) -> int:
         word, value = _LITERALS[text[i]]
