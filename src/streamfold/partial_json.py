@@ -289,9 +289,11 @@ _VALUE_STARTS: Final = {
 }
 
 # The transition table for structural characters. Whitespace is skipped in
-# every state listed here; any other character is an error. STRING, NUMBER and
-# LITERAL consume their tokens with their own scanners.
-_ACTIONS: Final[dict[_State, dict[str, _Action]]] = {
+# every state with actions; any other character is an error. STRING, NUMBER
+# and LITERAL have none: they consume their tokens with their own scanners.
+# (Every state is a key, so that _consume subscripts: dict.get is a call;
+# nested_arguments: 270M -> 267M.)
+_ACTIONS: Final[dict[_State, dict[str, _Action] | None]] = {
     _TOP: _VALUE_STARTS,
     _MEMBER_VALUE: _VALUE_STARTS,
     _ITEM: _VALUE_STARTS,
@@ -302,6 +304,9 @@ _ACTIONS: Final[dict[_State, dict[str, _Action]]] = {
     _AFTER_ITEM: {",": _ITEM_COMMA, "]": _CLOSE},
     _AFTER_MEMBER: {",": _MEMBER_COMMA, "}": _CLOSE},
     _END: {},
+    _STRING: None,
+    _NUMBER: None,
+    _LITERAL: None,
 }
 
 _LITERALS: Final[dict[str, tuple[str, Any]]] = {
@@ -686,7 +691,7 @@ class PartialJSONParser:
         n = len(text)
         while i < n:
             state = self._state
-            actions = _ACTIONS.get(state)
+            actions = _ACTIONS[state]
             if actions is None:  # inside a token that has its own scanner
                 if state is _STRING:
                     i = self._string(text, i)
