@@ -887,16 +887,23 @@ class PartialJSONParser:
         if len(stack) >= self._max_depth:
             reason = f"more than max_depth={self._max_depth} nested containers"
             raise self._fail(JSONDepthError, reason, text, i)
-        path = self._child_path() if self._updates else ()
+        # _child_path() inline, where the parent is at hand.
+        updates = self._updates
+        path: Path = ()
         if stack:
             parent = stack[-1]
             parent_container = parent.container
             if isinstance(parent_container, list):
+                if updates:
+                    path = (*parent.path, len(parent_container))
                 parent_container.append(container)
             else:
-                parent_container[parent.key] = container
+                key = parent.key
+                if updates:
+                    path = (*parent.path, key)
+                parent_container[key] = container
         stack.append(_Frame(container, path))
-        if self._updates:
+        if updates:
             self._out.append(JSONValueStarted(path, kind))
 
     def _close_container(self) -> None:
