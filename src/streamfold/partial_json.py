@@ -793,7 +793,17 @@ class PartialJSONParser:
             elif action is _START_NUMBER:
                 i = self._start_number(text, i)
             elif action is _CLOSE:
-                self._close_container()
+                stack = self._stack
+                frame = stack.pop()
+                if not stack:
+                    self._result = frame.container
+                    self._state = _END
+                elif isinstance(stack[-1].container, list):
+                    self._state = _AFTER_ITEM
+                else:
+                    self._state = _AFTER_MEMBER
+                if self._updates:
+                    out.append(JSONValueDone(frame.path, frame.container))
                 i += 1
             elif action is _ITEM_COMMA:
                 self._state = _ITEM
@@ -905,19 +915,6 @@ class PartialJSONParser:
         stack.append(_Frame(container, path))
         if updates:
             self._out.append(JSONValueStarted(path, kind))
-
-    def _close_container(self) -> None:
-        stack = self._stack
-        frame = stack.pop()
-        if not stack:
-            self._result = frame.container
-            self._state = _END
-        elif isinstance(stack[-1].container, list):
-            self._state = _AFTER_ITEM
-        else:
-            self._state = _AFTER_MEMBER
-        if self._updates:
-            self._out.append(JSONValueDone(frame.path, frame.container))
 
     # Strings.
 
