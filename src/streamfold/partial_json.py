@@ -869,7 +869,10 @@ class PartialJSONParser:
         return (*frame.path, frame.key)
 
     def _finish_scalar(self, value: Any) -> None:
-        """Put a finished number or literal where it belongs and report it (at ``_child_path()``)."""
+        """Put a finished number or literal where it belongs and report it.
+
+        Its path is ``_child_path()``.
+        """
         stack = self._stack
         if not stack:
             self._result = value
@@ -1141,19 +1144,22 @@ class PartialJSONParser:
         return self._number(text, i)
 
     def _number(self, text: str, i: int) -> int:
-        """Continue a number that may be split across pieces, one character at a time."""
+        """Continue a number that may be split across pieces.
+
+        At once when the piece completes it, else one character at a time.
+        """
         state = self._number_state
         n = len(text)
         continuation = _NUMBER_CONTINUATIONS.get(state)
-        if continuation is not None:
-            match = continuation.match(text, i)
-            end = match.end()  # type: ignore[union-attr]  # every pattern matches ""
+        match = None if continuation is None else continuation.match(text, i)
+        if match is not None:
+            end = match.end()
             if end < n and text[end] not in _NUMBER_CHARACTERS:
                 # What the piece adds completes the number, and what follows
                 # ends it: what the automaton and _end_number would find.
-                self._number_parts.append(match.group())  # type: ignore[union-attr]
+                self._number_parts.append(match.group())
                 token = "".join(self._number_parts)
-                is_integer = state < 5 and match.lastindex is None  # type: ignore[union-attr]
+                is_integer = state < 5 and match.lastindex is None
                 try:
                     value = int(token) if is_integer else float(token)
                 except ValueError:
