@@ -276,6 +276,38 @@ def test_numbers_split_across_deltas(text: str, expected: Any) -> None:
         assert same(replay(updates), expected)
 
 
+def _outcome(pieces: list[str]) -> tuple[str, Any]:
+    parser = PartialJSONParser()
+    try:
+        updates = [update for piece in pieces for update in parser.feed(piece)]
+        return "value", (repr(parser.close()), normalise(updates))
+    except PartialJSONError as error:
+        return "error", (type(error), error.reason, error.position)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"a":0,"b":-0,"c":5,"d":503,"e":-105,"f":100}', id="integers"),
+        pytest.param("[0.5,-0.25,10.0625,3.0]", id="fractions"),
+        pytest.param("[1e5,2E-3,0e0,-1.5e+2,7.25E10]", id="exponents"),
+        pytest.param("[01]", id="leading-zero"),
+        pytest.param("[-01]", id="negative-leading-zero"),
+        pytest.param("[1.]", id="dot-without-digits"),
+        pytest.param("[1.5.2]", id="two-dots"),
+        pytest.param("[1e5e]", id="two-exponents"),
+        pytest.param("[2.5e+]", id="exponent-sign-only"),
+        pytest.param("[12-3]", id="minus-inside"),
+        pytest.param("[0.5e3.1]", id="dot-after-exponent"),
+    ],
+)
+def test_numbers_cut_at_every_two_points(text: str) -> None:
+    """A number cut anywhere (in each automaton state) parses, or fails, as when whole."""
+    whole = _outcome([text])
+    for first, second in itertools.combinations_with_replacement(range(len(text) + 1), 2):
+        assert _outcome(split_at(text, [first, second])) == whole
+
+
 def test_top_level_number_completes_at_close() -> None:
     parser = PartialJSONParser()
     assert parser.feed("12") == []
