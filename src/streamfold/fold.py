@@ -861,19 +861,10 @@ class Accumulator:
     def partial_tool_output(self, choice: int, index: int) -> Any:
         """``StreamParser.partial_tool_output``: a call's typed value so far (``None``:
         no such call)."""
-        # _call_at's look-up by position, inlined (read after every delta).
-        state = self._choices.get(choice)
-        calls = state._order if state is not None else ()
-        if not calls:
+        call = self._call_at(choice, index)
+        if call is None:
             return None
-        position = index - calls[0]._index
-        if 0 <= position < len(calls) and calls[position]._index == index:
-            typed = calls[position]._typed
-        else:
-            call = self._call_at(choice, index)
-            if call is None:
-                return None
-            typed = call._typed
+        typed = call._typed
         return UNSET if typed is None else typed.parser.partial
 
     def drain(self) -> list[Event]:
