@@ -316,8 +316,6 @@ class SSEDecoder:
         last_id = self.last_event_id
         head, head_name = self._head, self._head_name
         for part in parts:
-            if not part:
-                continue  # blank lines between events: nothing to dispatch or reset
             if part.startswith(b"data: "):
                 if part.find(b"\n") < 0:
                     append(ServerSentEvent(part[6:], default, last_id, None, count))
@@ -346,6 +344,8 @@ class SSEDecoder:
                     append(ServerSentEvent(data, name, last_id, None, count, True, True))
                     count += 1
                     continue
+            if not part:
+                continue  # blank lines between events: nothing to dispatch or reset
             self.count = count
             self._block(part, events)
             count, last_id = self.count, self.last_event_id
