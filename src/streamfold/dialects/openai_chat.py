@@ -10,6 +10,7 @@ below, with the behaviour it handles.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 import msgspec
@@ -370,7 +371,10 @@ class OpenAIChat(Dialect):
         super().__init__(acc)
         self._decode_typed: Callable[[bytes], _TypedChunk] = typed_decoder(_TypedChunk)
         self.fields: dict[str, Any] = {}
-        self._missing: tuple[str, ...] = _RESPONSE_FIELDS
+        self._missing: tuple[str, ...] = ()
+        self._missing_values: Callable[[_TypedChunk], Any] | None = None
+        self._missing_unset: Any = None
+        self._set_missing(_RESPONSE_FIELDS)
         # unknown top-level fields: the last non-null value wins, objects merge key by key
         self.extra: dict[str, Any] = {}
         self.null_fields: set[str] = set()  # top-level keys the stream sent as null
@@ -427,83 +431,134 @@ class OpenAIChat(Dialect):
             return False
         return self._handle_dict(event)
 
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # fast() on each event in turn, with the common chunk in line: one
+        # more piece of the text, reasoning or call the last one went to, and
+        # nothing else in it that _fold_chunk's loops would note. Its state
+        # (the kept sinks) lives in locals, read again after any other chunk,
+        # which _fold_chunk folds. Every check comes before any side effect.
+        # 10,000 text chunks: 178 -> 152 bytecodes each, fold/floor 1.34x -> 1.25x.
+        start, count = i, len(events)
+        decode = self._decode_typed
+        acc = self.acc
+        extras = self.choices
+        noted_reasoning = self._noted["reasoning_content"]
+        unset = msgspec.UNSET
+        fresh = True
+        for i in range(start, count):  # after a break, i is the first event not folded
+            if fresh:
+                if not self._typed:
+                    break
+                missing_values, missing_unset = self._missing_values, self._missing_unset
+                text_sink, text_index = self._text_sink, self._text_index
+                text_epoch = self._text_epoch
+                reasoning_sink, reasoning_index = self._reasoning_sink, self._reasoning_index
+                reasoning_epoch = self._reasoning_epoch
+                fresh = False
+            event = events[i]
+            if event.event_set:
+                break
+            try:
+                chunk = decode(event.raw)
+            except TYPED_REJECTED:
+                self._typed_hits += i - start
+                start = i
+                self._typed_rejected()
+                break
+            if (
+                missing_values is not None
+                and missing_values(chunk) != missing_unset
+                and not self._fields_typed(chunk)
+            ):
+                break
+            choices = chunk.choices
+            if len(choices) == 1:
+                choice = choices[0]
+                delta = choice.delta
+                if delta.tool_calls is unset:
+                    content = delta.content
+                    reasoning = delta.reasoning_content
+                    if content:
+                        if (
+                            choice.index == text_index
+                            and acc.epoch == text_epoch
+                            and not reasoning
+                            and (reasoning is unset or text_index in noted_reasoning)
+                        ):
+                            text_sink(content)
+                            continue
+                    elif (
+                        reasoning
+                        and choice.index == reasoning_index
+                        and acc.epoch == reasoning_epoch
+                        and content != ""
+                    ):
+                        reasoning_sink(reasoning)
+                        continue
+                elif delta.content is unset and delta.reasoning_content is unset:
+                    # One piece of one known call's arguments, and nothing else.
+                    only = delta.tool_calls
+                    if only is not None and len(only) == 1:
+                        call = only[0]
+                        state = extras.get(choice.index)
+                        if state is not None:
+                            # The call's sink while the epoch holds (parallel
+                            # calls switching on every piece included; kept, the
+                            # call is known), asked for by its second piece;
+                            # else the lookups.
+                            epoch, sink = state.sinks.get(call.index, _NO_KEPT)
+                            arguments = call.function.arguments
+                            if epoch == acc.epoch:
+                                if arguments:
+                                    if sink is NO_SINK:
+                                        sink = acc.arguments_sink(
+                                            choice.index, state.by_index[call.index]
+                                        )
+                                        state.sinks[call.index] = (epoch, sink)
+                                    sink(arguments)
+                                continue
+                            if call.index in state.by_index:
+                                if arguments:
+                                    key = state.by_index[call.index]
+                                    acc.tool_arguments(choice.index, key, arguments)
+                                    state.sinks[call.index] = (acc.epoch, NO_SINK)
+                                continue
+            if not self._fold_chunk(chunk):
+                break
+            fresh = True
+        else:
+            i = count
+        self._typed_hits += i - start
+        return i
+
     def fast(self, event: ServerSentEvent) -> bool:
-        # The typed path: True when the chunk was folded here. Every check comes
-        # before any side effect, so a False leaves the chunk to the dict path.
-        if not self._typed or event.event_set:
-            return False
-        try:
-            chunk = self._decode_typed(event.raw)
-        except TYPED_REJECTED:
-            return self._typed_rejected()
+        # The typed path for one event (see fast_run, which the parser calls
+        # on the events after each one the dict path took).
+        return self.fast_run([event], 0) == 1
+
+    def _set_missing(self, keys: tuple[str, ...]) -> None:
+        # The response fields no chunk has brought yet, and a getter of their
+        # values in a typed chunk: UNSET for each when the chunk has none.
+        self._missing = keys
+        self._missing_values = attrgetter(*keys) if keys else None
+        self._missing_unset = (msgspec.UNSET,) * len(keys) if len(keys) > 1 else msgspec.UNSET
+
+    def _fields_typed(self, chunk: _TypedChunk) -> bool:
+        # The response fields still missing: a chunk that brings one takes the
+        # dict path, which keeps them (nulls are noted here: idempotent).
         for key in self._missing:
             value = getattr(chunk, key)
             if value is None:
-                self.null_fields.add(key)  # idempotent: harmless if the dict path runs
+                self.null_fields.add(key)
             elif value is not msgspec.UNSET and value != "" and value != 0:
                 return False
+        return True
+
+    def _fold_chunk(self, chunk: _TypedChunk) -> bool:
+        # A typed chunk that brings no response field, of any shape fast_run
+        # does not fold in line: False when a choice or call is not known yet.
         acc = self.acc
         choices = chunk.choices
-        if len(choices) == 1:
-            # The common chunk: one more piece of the text or reasoning the last
-            # one went to, nothing else in it that the loops below would note.
-            # Straight to the part's sink (its choice and part exist already).
-            choice = choices[0]
-            delta = choice.delta
-            if delta.tool_calls is msgspec.UNSET:
-                index = choice.index
-                content = delta.content
-                reasoning = delta.reasoning_content
-                if content:
-                    if (
-                        index == self._text_index
-                        and acc.epoch == self._text_epoch
-                        and not reasoning
-                        and (
-                            reasoning is msgspec.UNSET or index in self._noted["reasoning_content"]
-                        )
-                    ):
-                        self._text_sink(content)
-                        self._typed_hits += 1
-                        return True
-                elif (
-                    reasoning
-                    and index == self._reasoning_index
-                    and acc.epoch == self._reasoning_epoch
-                    and content != ""
-                ):
-                    self._reasoning_sink(reasoning)
-                    self._typed_hits += 1
-                    return True
-            elif delta.content is msgspec.UNSET and delta.reasoning_content is msgspec.UNSET:
-                # One piece of one known call's arguments, and nothing else.
-                only = delta.tool_calls
-                if only is not None and len(only) == 1:
-                    call = only[0]
-                    arguments = call.function.arguments
-                    state = self.choices.get(choice.index)
-                    if state is not None:
-                        # The call's sink while the epoch holds (parallel calls
-                        # switching on every piece included; kept, the call is
-                        # known), asked for by its second piece; else the lookups.
-                        epoch, sink = state.sinks.get(call.index, _NO_KEPT)
-                        if epoch == acc.epoch:
-                            if arguments:
-                                if sink is NO_SINK:
-                                    sink = acc.arguments_sink(
-                                        choice.index, state.by_index[call.index]
-                                    )
-                                    state.sinks[call.index] = (epoch, sink)
-                                sink(arguments)
-                            self._typed_hits += 1
-                            return True
-                        if call.index in state.by_index:
-                            if arguments:
-                                key = state.by_index[call.index]
-                                acc.tool_arguments(choice.index, key, arguments)
-                                state.sinks[call.index] = (acc.epoch, NO_SINK)
-                            self._typed_hits += 1
-                            return True
         extras = self.choices
         for choice in choices:
             calls = choice.delta.tool_calls
@@ -544,7 +599,6 @@ class OpenAIChat(Dialect):
                         acc.tool_arguments(index, by_index[call.index], call.function.arguments)
             elif calls is not msgspec.UNSET and index not in noted["tool_calls"]:
                 self._seen_empty(index, "tool_calls", calls)
-        self._typed_hits += 1
         return True
 
     def _keep_sink(self, kind: PartKind, index: int, part: PartView) -> None:
@@ -692,7 +746,7 @@ class OpenAIChat(Dialect):
                     self.fields[key] = typed
                 found.append(key)
         if found:
-            self._missing = tuple(k for k in self._missing if k not in found)
+            self._set_missing(tuple(k for k in self._missing if k not in found))
         if not self.acc.started and ("id" in self.fields or "model" in self.fields):
             self._start()
 
