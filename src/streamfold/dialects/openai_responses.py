@@ -388,7 +388,6 @@ class OpenAIResponses(Dialect):
         # The items whose call has a kept state (epoch not -1): the dict path
         # and resumed() drop them all (see _drop_kept).
         self._kept_calls: list[_Item] = []
-        self._hot_call = _Item(-1, {})  # none yet: never kept, of no type
 
     @classmethod
     def detect(cls, event: ServerSentEvent, payload: Any) -> bool:
@@ -507,29 +506,94 @@ class OpenAIResponses(Dialect):
                 item.epoch = -1
             kept_calls.clear()
 
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # fast() on each event in turn, with the common delta in line: the
+        # next piece of the text, summary or call the last one of its kind
+        # went to (its kept state, see _keep), with the next sequence number.
+        # Any other event of the three goes to _typed_event, which folds it or
+        # turns it down; every check comes before any side effect.
+        start, count = i, len(events)
+        acc = self.acc
+        items_get = self.items.get
+        text_kept, summary_kept = self._text_kept, self._summary_kept
+        decode_text, decode_summary = self._decode_text, self._decode_summary
+        decode_arguments = self._decode_arguments
+        unset = _UNSET
+        following = None if self._sequence is None else self._sequence + 1
+        for i in range(start, count):  # after a break, i is the first event not folded
+            event = events[i]
+            name = event.event
+            typed: _TypedDelta
+            try:
+                if name == _ARGUMENTS_DELTA:
+                    typed = decode_arguments(event.raw)
+                    item = items_get(typed.output_index)
+                    sequence = typed.sequence_number
+                    if (
+                        item is not None
+                        and item.epoch == acc.epoch
+                        and (sequence == following or sequence is unset)
+                    ):
+                        # A call a piece went to since the epoch last moved
+                        # (see _typed_arguments).
+                        if sequence is not unset:
+                            self._sequence = sequence
+                            following = sequence + 1
+                        item.built = None
+                        delta = typed.delta
+                        if delta:
+                            sink = item.sink  # asked for by the call's second kept piece
+                            if sink is NO_SINK:
+                                sink = item.sink = acc.arguments_sink(_CHOICE, item.index)
+                            sink(delta)
+                        continue
+                elif name in (_TEXT_DELTA, _SUMMARY_DELTA):
+                    if name == _TEXT_DELTA:
+                        typed = decode_text(event.raw)
+                        kept, number, logprobs = text_kept, typed.content_index, typed.logprobs
+                    else:
+                        typed = decode_summary(event.raw)
+                        kept, number, logprobs = summary_kept, typed.summary_index, unset
+                    sequence = typed.sequence_number
+                    if (
+                        number == kept.number
+                        and typed.output_index == kept.output
+                        and acc.epoch == kept.epoch
+                        and (sequence == following or sequence is unset)
+                        and not logprobs  # UNSET or none: else _typed_event keeps them
+                    ):
+                        # The next delta of the part the last one of its kind
+                        # went to: its item and part are still what they were.
+                        if sequence is not unset:
+                            self._sequence = sequence
+                            following = sequence + 1
+                        kept.item.built = None  # built again: a revision bump, for less
+                        kept.part.built = None
+                        if typed.delta:
+                            kept.sink(typed.delta)
+                        continue
+                elif name == _UNNAMED:
+                    typed = self._decode_delta(event.raw)
+                else:
+                    break
+            except TYPED_REJECTED:
+                break
+            if not self._typed_event(typed, event):
+                break
+            following = None if self._sequence is None else self._sequence + 1
+        else:
+            i = count
+        return i
+
     def fast(self, event: ServerSentEvent) -> bool:
-        # The typed path (see _TypedTextDelta): True when the event was folded
+        # The typed path for one event (see fast_run, which the parser calls
+        # on the events after each one the dict path took).
+        return self.fast_run([event], 0) == 1
+
+    def _typed_event(self, typed: _TypedDelta, event: ServerSentEvent) -> bool:
+        # A decoded hot event fast_run did not fold in line: True when folded
         # here. Every check comes before any side effect, so a False leaves the
         # event to the dict path.
-        name = event.event
-        if name == _TEXT_DELTA:
-            decode: Callable[[bytes], _TypedDelta] = self._decode_text
-        elif name == _ARGUMENTS_DELTA:
-            decode_arguments = self._decode_arguments
-            try:
-                return self._typed_arguments(decode_arguments(event.raw), event)
-            except TYPED_REJECTED:
-                return False
-        elif name == _SUMMARY_DELTA:
-            decode = self._decode_summary
-        elif name == _UNNAMED:
-            decode = self._decode_delta
-        else:
-            return False
-        try:
-            typed = decode(event.raw)
-        except TYPED_REJECTED:
-            return False
         # Its kind, and what the rest reads of it whatever its type (one check).
         if type(typed) is _TypedTextDelta:
             kept = self._text_kept
@@ -539,7 +603,7 @@ class OpenAIResponses(Dialect):
             kept = self._summary_kept
             number = typed.summary_index
             logprobs = _UNSET
-        else:  # unnamed (the named ones are decoded above)
+        else:
             return self._typed_arguments(cast(_TypedArgumentsDelta, typed), event)
         if (
             number == kept.number
@@ -609,14 +673,9 @@ class OpenAIResponses(Dialect):
         # its item, as the accumulator's epoch holds across switches between
         # interleaved calls: parallel calls, which change call on every piece,
         # take the kept path from each call's second piece on.
-        # The call the last piece went to: a single call's pieces skip the
-        # lookup (an index's item is never replaced).
-        item = self._hot_call
-        if item.index != typed.output_index:
-            found = self.items.get(typed.output_index)
-            if found is None:
-                return False
-            item = self._hot_call = found
+        item = self.items.get(typed.output_index)
+        if item is None:
+            return False
         acc = self.acc
         if item.epoch == acc.epoch:
             # A call a piece went to since the epoch last moved and no event
