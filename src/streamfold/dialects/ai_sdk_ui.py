@@ -399,9 +399,8 @@ class AISDKUIMessageStream(Dialect):
         self._tools: dict[str, _ToolPart] = {}
         self._usage_raw: Any = None
         self._started = False  # the accumulator's started, as the typed path reads it
-        # The typed path's last text or reasoning part, and its last call (see fast).
+        # The typed path's last text or reasoning part (see _typed_event).
         self._hot_part: _TextPart | None = None
-        self._hot_tool: _ToolPart | None = None
         # The sink (Accumulator.sink) of the part a typed delta went to last,
         # for deltas of its chunk type and id while the accumulator's epoch is
         # _hot_epoch (-1: none kept).
@@ -456,56 +455,79 @@ class AISDKUIMessageStream(Dialect):
             self.acc.unknown(kind, chunk)
         return False
 
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # fast() on each chunk in turn, with the common delta in line: the
+        # next piece of a call whose input streams to its kept sink, or the
+        # next delta of the text or reasoning part the last one went to. Any
+        # other typed chunk goes to _typed_event, which folds it or turns it
+        # down; every check comes before any side effect.
+        start, count = i, len(events)
+        acc = self.acc
+        decode, tools_get = self._decode_typed, self._tools.get
+        hot_type, hot_id, hot_epoch = self._hot_type, self._hot_id, self._hot_epoch
+        hot_sink, sink_part = self._hot_sink, self._sink_part
+        for i in range(start, count):  # after a break, i is the first chunk not folded
+            try:
+                typed = decode(events[i].raw)
+            except TYPED_REJECTED:
+                break
+            kind_of = type(typed)
+            if kind_of is _TypedToolDelta:
+                tool = tools_get(typed.id)
+                if tool is not None and tool.epoch == acc.epoch:
+                    # Its kept sink: its input still streams (a tool output
+                    # unkeeps it) and its call is not ended, typed or replaced
+                    # since (each moves the epoch, as the calls' first
+                    # interleaving does).
+                    tool.built = None  # built again: what a revision bump does, for less
+                    if typed.delta:
+                        tool.sink(typed.delta)
+                    continue
+            elif kind_of is hot_type and typed.id == hot_id and acc.epoch == hot_epoch:
+                # The next delta of the part the last one went to (never a
+                # call's: _hot_type is a text or reasoning delta). The epoch
+                # proves what _typed_event checks: the message started, the
+                # part is still open (its end, or a new part of its id, moves
+                # it) and it holds the accumulator's open part of its kind.
+                sink_part.built = None  # built again: what a revision bump does, for less
+                if typed.delta:
+                    hot_sink(typed.delta)
+                continue
+            if not self._typed_event(typed):
+                break
+            hot_type, hot_id, hot_epoch = self._hot_type, self._hot_id, self._hot_epoch
+            hot_sink, sink_part = self._hot_sink, self._sink_part
+        else:
+            i = count
+        return i
+
     def fast(self, event: ServerSentEvent) -> bool:
-        # The typed path (see _TypedTextDelta): True when the chunk was folded
+        # The typed path for one chunk (see fast_run, which the parser calls
+        # on the chunks after each one the dict path took).
+        return self.fast_run([event], 0) == 1
+
+    def _typed_event(self, typed: _TypedTextDelta | _TypedReasoningDelta | _TypedToolDelta) -> bool:
+        # A decoded delta fast_run did not fold in line: True when folded
         # here. Every check comes before any side effect, so a False leaves the
-        # chunk to the dict path (which raises the precise error). The part
-        # (or call) the last delta went to is kept: a run of deltas for one
-        # part finds it without a lookup.
-        try:
-            typed = self._decode_typed(event.raw)
-        except TYPED_REJECTED:
-            return False
+        # chunk to the dict path (which raises the precise error).
         kind_of = type(typed)
         if kind_of is _TypedToolDelta:
-            tool = self._hot_tool
-            if tool is None or typed.id != tool.call_id:
-                # Another call than the last piece's (parallel calls switch on
-                # every piece): found by its id, then kept. A message with
-                # calls has started, and no call has an empty id.
-                try:
-                    tool = self._tools[typed.id]
-                except KeyError:
-                    return False
-                self._hot_tool = tool
+            # A call found by its id (a message with calls has started, and no
+            # call has an empty id), its first kept piece or one after the
+            # epoch moved.
+            tool = self._tools.get(typed.id)
+            if tool is None:
+                return False
             tool.built = None  # built again: what a revision bump does, for less
             delta = typed.delta
             acc = self.acc
             if tool.epoch == acc.epoch:
-                # Its kept sink: its input still streams (a tool output unkeeps
-                # it) and its call is not ended, typed or replaced since (each
-                # moves the epoch, as the calls' first interleaving does).
                 if delta:
                     tool.sink(delta)
                 return True
             if delta and tool.state == "input-streaming":
                 acc.tool_arguments(_CHOICE, tool.call_id, delta)  # its hash is known
                 tool.sink, tool.epoch = acc.arguments_sink(_CHOICE, tool.call_id), acc.epoch
-            return True
-        if (
-            kind_of is self._hot_type
-            and typed.id == self._hot_id
-            and self.acc.epoch == self._hot_epoch
-        ):
-            # The common chunk: the next delta of the part the last one went
-            # to (never a call's: _hot_type is a text or reasoning delta). The
-            # epoch proves what the checks below would: the message started,
-            # the part is still open (its end, or a new part of its id, moves
-            # it) and it holds the accumulator's open part of its kind.
-            self._sink_part.built = None  # built again: what a revision bump does, for less
-            delta = typed.delta
-            if delta:
-                self._hot_sink(delta)
             return True
         if not self._started:
             return False
@@ -527,7 +549,7 @@ class AISDKUIMessageStream(Dialect):
             held = part.parts  # part.add(handle), inlined
             if not held or held[-1] is not handle:
                 held.append(handle)
-            # Kept for the next deltas of this part (see above).
+            # Kept for the next deltas of this part (see fast_run).
             self._hot_sink, self._sink_part, self._hot_epoch = acc.sink(handle), part, acc.epoch
             self._hot_type, self._hot_id = kind_of, typed.id
         return True
