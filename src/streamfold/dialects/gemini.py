@@ -697,33 +697,82 @@ class Gemini(Dialect):
         candidates = self.candidates.values()
         return bool(candidates) and all(state.finish is not None for state in candidates)
 
-    def fast(self, event: ServerSentEvent) -> bool:
-        # The typed path (see _TypedChunk), once the response started: True
-        # when the chunk was folded here. Every check comes before any side
-        # effect, so a False leaves the chunk to the dict path (a response
-        # field seen first, a text part of another kind than the open one).
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # fast() on each chunk in turn, once the response started, with the
+        # common chunk in line: one candidate, one more text piece of the part
+        # the last one went to (its kept sink). Any other typed chunk goes to
+        # _typed_chunk, which folds it or turns it down; every check comes
+        # before any side effect, so a chunk not folded is left to the dict
+        # path (a response field seen first, a text part of another kind than
+        # the open one).
         missing = self._fields_missing
         if missing is None:
-            return False  # not started
-        try:
-            chunk = self._decode_typed(event.raw)
-        except TYPED_REJECTED:
-            return False
+            return i  # not started
+        start, count = i, len(events)
+        acc = self.acc
+        decode, candidates_get = self._decode_typed, self.candidates.get
         # A response field not seen yet (its first value is the dict path's):
         # all still absent in one call (a server that never sends one, as
-        # createTime, pays it on every chunk), else a test each.
-        unseen = self._unseen
-        if (
-            unseen is not None
-            and unseen(chunk) != self._unseen_absent
-            and _new_field(chunk, missing)
-        ):
-            return False
+        # createTime, pays it on every chunk), else a test each. Only the
+        # dict path sees a field first: these hold for the run.
+        unseen, absent = self._unseen, self._unseen_absent
+        unset = _UNSET
+        for i in range(start, count):  # after a break, i is the first chunk not folded
+            try:
+                chunk = decode(events[i].raw)
+            except TYPED_REJECTED:
+                break
+            if unseen is not None and unseen(chunk) != absent and _new_field(chunk, missing):
+                break
+            raws = chunk.candidates
+            if len(raws) == 1:
+                raw = raws[0]
+                index = raw.index
+                state = candidates_get(0 if index is unset else index)
+                content = raw.content
+                if state is not None and content is not unset:
+                    current = state.current_text
+                    parts = content.parts
+                    if (
+                        current is not None
+                        and current.sink_epoch == acc.epoch
+                        and parts is not unset
+                        and len(parts) == 1
+                    ):
+                        # One more piece of the text part the last one went
+                        # to: straight to its sink. (content_seen is set
+                        # already: the dict path set it before it opened the part.)
+                        part = parts[0]
+                        text = part.text
+                        if not text or part.thought == current.thought:
+                            if text:
+                                current.built = None  # built again: a revision bump, for less
+                                current.sink(text)
+                            if index is not unset:
+                                state.index_seen = True
+                            if content.role:
+                                state.role = content.role
+                            usage = chunk.usageMetadata
+                            if usage is not unset:
+                                self._usage(usage)
+                            continue
+            if not self._typed_chunk(chunk):
+                break
+        else:
+            i = count
+        return i
+
+    def fast(self, event: ServerSentEvent) -> bool:
+        # The typed path for one chunk (see fast_run, which the parser calls
+        # on the chunks after each one the dict path took).
+        return self.fast_run([event], 0) == 1
+
+    def _typed_chunk(self, chunk: _TypedChunk) -> bool:
+        # A typed chunk fast_run did not fold in line (its response fields
+        # checked): True when folded here.
         raws = chunk.candidates
         if len(raws) != 1:
             return self._fast_candidates(chunk)
-        # One candidate, as nearly every chunk has: the loops of
-        # _fast_candidates, unrolled.
         raw = raws[0]
         index = raw.index
         state = self.candidates.get(0 if index is _UNSET else index)
@@ -731,27 +780,6 @@ class Gemini(Dialect):
             return False
         content = raw.content
         current = state.current_text
-        if current is not None and current.sink_epoch == self.acc.epoch and content is not _UNSET:
-            parts = content.parts
-            if parts is not _UNSET and len(parts) == 1:
-                # One more piece of the text part the last one went to: straight
-                # to its sink. (content_seen is set already: the dict path set
-                # it before it opened the part.)
-                part = parts[0]
-                text = part.text
-                if text:
-                    if part.thought != current.thought:
-                        return False
-                    current.built = None  # built again: a revision bump, for less
-                    current.sink(text)
-                if index is not _UNSET:
-                    state.index_seen = True
-                if content.role:
-                    state.role = content.role
-                usage = chunk.usageMetadata
-                if usage is not _UNSET:
-                    self._usage(usage)
-                return True
         if content is not _UNSET:
             parts = content.parts
             if parts is not _UNSET:
@@ -786,7 +814,7 @@ class Gemini(Dialect):
         return True
 
     def _fast_candidates(self, chunk: _TypedChunk) -> bool:
-        # fast() for a chunk of any number of candidates.
+        # _typed_chunk for a chunk of any number of candidates.
         candidates = self.candidates
         for position, raw in enumerate(chunk.candidates):
             state = candidates.get(position if raw.index is _UNSET else raw.index)
