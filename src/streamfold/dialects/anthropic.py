@@ -473,42 +473,63 @@ class AnthropicMessages(Dialect):
                 self._fallback_model(fields)
             acc.unknown("content_block_start", payload)
 
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # fast() on each event in turn, the common delta in line: more of the
+        # part the block's last one went to. Any other typed delta goes to
+        # _typed_delta, which folds it or turns it down; every check comes
+        # before any side effect, so an event not folded is left to the dict
+        # path (which raises the precise error, if any). Named streams try it
+        # on their deltas only; unnamed ones (data lines alone, Claude on
+        # Bedrock) on every event.
+        start, count = i, len(events)
+        acc = self.acc
+        decode, blocks_get = self._decode_block_delta, self.blocks.get
+        for i in range(start, count):  # after a break, i is the first event not folded
+            event = events[i]
+            if event.event != "content_block_delta" and event.event_set:
+                break
+            try:
+                chunk = decode(event.raw)
+            except TYPED_REJECTED:
+                break
+            # Looked up by its index every time: parallel blocks switch on every
+            # delta, and a kept "last block" costs them a miss and a store each.
+            block = blocks_get(chunk.index)
+            if block is None:
+                break
+            delta = chunk.delta
+            # Of the block's kind (text to a text block...).
+            if type(delta) is not block.typed:
+                break
+            piece = delta.piece
+            if block.epoch == acc.epoch:
+                # More of the part the block's last one went to. The epoch
+                # held, so that part is still open and the block's (and the
+                # block not ended: its end ends the part): the sink folds the
+                # piece as fold() would, and the part is the last of
+                # block.parts (a tool block's sink is its call's:
+                # Accumulator.arguments_sink).
+                block.built = None  # built again: what a revision bump does, for less
+                if piece:
+                    sink = block.sink
+                    if sink is NO_SINK:  # a tool block's second piece in a row: its call's sink
+                        sink = block.sink = acc.arguments_sink(0, block.key)
+                    sink(piece)
+                continue
+            if not self._typed_delta(block, piece):
+                break
+        else:
+            i = count
+        return i
+
     def fast(self, event: ServerSentEvent) -> bool:
-        # The typed path (see _TypedBlockDelta): True when the event was folded
-        # here. Every check comes before any side effect, so a False leaves the
-        # event to the dict path (which raises the precise error, if any).
-        # Named streams try it on their deltas only; unnamed ones (data lines
-        # alone, Claude on Bedrock) on every event.
-        if event.event != "content_block_delta" and event.event_set:
-            return False
-        decode = self._decode_block_delta  # an attribute, not a method: no LOAD_METHOD
-        try:
-            chunk = decode(event.raw)
-        except TYPED_REJECTED:
-            return False
-        # Looked up by its index every time: parallel blocks switch on every
-        # delta, and a kept "last block" costs them a miss and a store each.
-        block = self.blocks.get(chunk.index)
-        if block is None:
-            return False
-        delta = chunk.delta
-        # Of the block's kind (text to a text block...).
-        if type(delta) is not block.typed:
-            return False
-        piece = delta.piece
-        if block.epoch == self.acc.epoch:
-            # The common delta: more of the part the block's last one went to.
-            # The epoch held, so that part is still open and the block's (and the
-            # block not ended: its end ends the part): the sink folds the piece
-            # as fold() would, and the part is the last of block.parts (a tool
-            # block's sink is its call's: Accumulator.arguments_sink).
-            block.built = None  # built again: what a revision bump does, for less
-            if piece:
-                sink = block.sink
-                if sink is NO_SINK:  # a tool block's second piece in a row: its call's sink
-                    sink = block.sink = self.acc.arguments_sink(0, block.key)
-                sink(piece)
-            return True
+        # The typed path for one event (see fast_run, which the parser calls
+        # on the events after each one the dict path took).
+        return self.fast_run([event], 0) == 1
+
+    def _typed_delta(self, block: _Block, piece: str) -> bool:
+        # A typed delta of the block's kind that fast_run did not fold in
+        # line (the block's epoch moved since its last piece): True when folded here.
         if block.done:
             return False
         block.built = None
