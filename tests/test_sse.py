@@ -248,6 +248,31 @@ def test_any_split_gives_the_same_events_and_the_same_error(
     assert outcome(bytewise(stream), limit) == whole
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from([line for line in _LINES if b"\r" not in line]), max_size=30),
+    crlf=st.lists(st.booleans(), min_size=30, max_size=30),
+    limit=st.integers(1, 150),
+    points=st.lists(st.integers(min_value=0, max_value=600), max_size=12),
+)
+def test_crlf_line_ends_read_as_lf_ones(
+    parts: list[bytes], crlf: list[bool], limit: int, points: list[int]
+) -> None:
+    # A CRLF pair is one line end, as a lone LF is: a stream of CRLF ends (or
+    # of both; read by the general rules, the LF-only one by its bulk split)
+    # gives the LF stream's events and error, whole, cut anywhere (a cut
+    # between CR and LF included) or byte by byte.
+    lf = b"".join(parts)
+    stream = b"".join(
+        part[:-1] + b"\r\n" if wide and part.endswith(b"\n") else part
+        for part, wide in zip(parts, crlf, strict=False)
+    )
+    expected = outcome([lf], limit)
+    assert outcome([stream], limit) == expected
+    assert outcome(cut(stream, points), limit) == expected
+    assert outcome(bytewise(stream), limit) == expected
+
+
 @pytest.mark.parametrize(
     ("stream", "limit", "fails"),
     [
