@@ -24,6 +24,7 @@ import pytest
 from streamfold.dialects.openai_chat import OpenAIChat
 
 from .corpus import FIXTURES, fold_pieces, pair_files
+from .dialects.typed_path import dict_only
 
 # -- the comparison -------------------------------------------------------------------
 
@@ -252,11 +253,8 @@ def test_every_named_difference_still_occurs() -> None:
     assert sorted(set(stale) - seen) == []
 
 
-class _DictPathOnly(OpenAIChat):
-    """The chat dialect without its typed fast path (see ``_TypedChunk``)."""
-
-    def fast(self, event: Any) -> bool:
-        return False
+# The chat dialect without its typed fast path (see ``_TypedChunk``).
+_DictPathOnly = dict_only(OpenAIChat)
 
 
 _CHAT_STREAMS = [

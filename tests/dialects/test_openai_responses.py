@@ -1524,7 +1524,8 @@ def test_a_resumed_stream_skips_the_replayed_pieces_of_parallel_calls(
         after = [*after[:2], numbered[cut_at - 3], *after[2:]]
     folds = []
     for dialect in (OpenAIResponses, dict_only(OpenAIResponses)):
-        for options in ({"events": False}, {"parse_arguments": True}):
+        option_sets: tuple[dict[str, Any], ...] = ({"events": False}, {"parse_arguments": True})
+        for options in option_sets:
             parser = StreamParser(dialect, **options)
             parser.feed(sse(*before))
             parser.reconnect()

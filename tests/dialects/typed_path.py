@@ -36,7 +36,11 @@ def dict_only(dialect: type[Dialect]) -> type[Dialect]:
     def fast(self: Dialect, event: Any) -> bool:
         return False
 
-    return type(f"DictOnly{dialect.__name__}", (dialect,), {"fast": fast})
+    # fast_run too: a dialect that folds its hot events in line there never
+    # calls fast on them.
+    return type(
+        f"DictOnly{dialect.__name__}", (dialect,), {"fast": fast, "fast_run": Dialect.fast_run}
+    )
 
 
 def _fold(pieces: Iterable[bytes], dialect: type[Dialect], **options: Any) -> dict[str, Any]:
