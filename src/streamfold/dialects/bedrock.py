@@ -858,7 +858,11 @@ class BedrockAnthropic(AnthropicMessages):
             if text is None:
                 return False
             raw = text
-        return AnthropicMessages.fast(self, ServerSentEvent(raw))
+        return AnthropicMessages.fast_run(self, [ServerSentEvent(raw)], 0) == 1
+
+    # Its events are frames, not Anthropic events: fast on each in turn (the
+    # Anthropic run would turn every frame down, to the dict path).
+    fast_run = Dialect.fast_run
 
 
 # A chunk, typed: its bytes (and Bedrock's padding), nothing else; any other

@@ -25,6 +25,7 @@ from ..fold import TEXT, Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
+    Dialect,
     index_or_none,
     objects,
     str_or_none,
@@ -103,6 +104,10 @@ class OpenAICompletions(OpenAIChat):
             return False
         choices = objects(payload.get("choices"))
         return bool(choices) and _text_choice(choices[0])
+
+    # Its chunks are not the chat dialect's: fast on each in turn (the chat
+    # run would turn every one down, to the dict path).
+    fast_run = Dialect.fast_run
 
     def fast(self, event: ServerSentEvent) -> bool:
         # The typed path (see _TypedTextChunk): True when the chunk was folded
