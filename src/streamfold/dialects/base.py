@@ -453,9 +453,9 @@ class Dialect:
     def fast(self, event: ServerSentEvent) -> bool:
         """Fold ``event`` when it is of the hot kind the dialect folds without
         building a dict (its typed path): ``True`` when folded. ``False``, with
-        no side effect, leaves it to ``handle``. The parser calls it on the
-        events after each one ``handle`` took, one call each, with no phase
-        checks of its own: so it never folds the terminal point, and never
+        no side effect, leaves it to ``handle``. The parser calls it (through
+        ``fast_run``) on the events after each one ``handle`` took, with no
+        phase checks of its own: so it never folds the terminal point, and never
         raises (an event it cannot fold is ``handle``'s, which raises the
         precise error). ``handle`` folds every event, trying this first.
         ``True`` only after a typed msgspec decode of the whole ``event.raw``:
@@ -469,7 +469,9 @@ class Dialect:
         The parser calls this, one call per run of hot events. A dialect may
         fold the common event in line here, its state in locals (a call and
         the attribute loads per event saved), as long as it folds exactly as
-        ``fast`` does.
+        ``fast`` does. Chat, Responses, Anthropic, Gemini and the AI SDK UI
+        stream do, their ``fast`` being this on one event (one typed path,
+        not two to keep in agreement).
 
         Returns:
             The index of the first event not folded (``len(events)`` if none).
