@@ -830,39 +830,68 @@ class BedrockAnthropic(AnthropicMessages):
         # Its typed path was tried (fast, with the same bytes): the dict path.
         return self._handle_dict(inner)
 
-    def fast(self, event: ServerSentEvent) -> bool:
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
         # The typed path: a chunk, named (the frames) or wrapped (a recording,
         # boto3's dicts), whose bytes are an Anthropic event that the Anthropic
-        # typed path folds. Every check comes before any side effect, so a
-        # False leaves the event to handle (which raises the precise error).
+        # typed path folds: its run over the frames' events, each unwrapped
+        # when it reads it (a frame it would not fold is never unwrapped).
+        # Every check comes before any side effect, so an event not folded is
+        # left to handle (which raises the precise error).
+        return i + AnthropicMessages.fast_run(self, _Unwrapped(self, events, i), 0)  # type: ignore[arg-type]
+
+    def fast(self, event: ServerSentEvent) -> bool:
+        # The typed path for one event (see fast_run).
+        return self.fast_run([event], 0) == 1
+
+    def _unwrap(self, event: ServerSentEvent) -> ServerSentEvent:
+        # The Anthropic event a chunk's bytes hold, or _NOT_A_CHUNK.
         if event.event_set:
             if event.event != "chunk" or (
                 isinstance(event, EventStreamMessage) and event.message_type != "event"
             ):
-                return False
+                return _NOT_A_CHUNK
             decode_named = self._decode_chunk
             try:
                 data = decode_named(event.raw).data
             except TYPED_REJECTED:
-                return False
+                return _NOT_A_CHUNK
         else:
             decode_wrapped = self._decode_wrapped_chunk
             try:
                 data = decode_wrapped(event.raw).chunk.data
             except TYPED_REJECTED:
-                return False
+                return _NOT_A_CHUNK
         try:
             raw = _strict_base64(data)  # _chunk_bytes, its common case inline: a call less
         except (binascii.Error, ValueError):
             text = _chunk_bytes(data)  # the event's JSON text itself, or not base64
             if text is None:
-                return False
+                return _NOT_A_CHUNK
             raw = text
-        return AnthropicMessages.fast_run(self, [ServerSentEvent(raw)], 0) == 1
+        return ServerSentEvent(raw)
 
-    # Its events are frames, not Anthropic events: fast on each in turn (the
-    # Anthropic run would turn every frame down, to the dict path).
-    fast_run = Dialect.fast_run
+
+# What _Unwrapped reads for an event that is no chunk: named, and not an
+# Anthropic delta, the Anthropic run stops at it.
+_NOT_A_CHUNK: Final = ServerSentEvent(b"", "chunk", event_set=True)
+
+
+class _Unwrapped:
+    # The events[start:] of a Bedrock stream as the Anthropic events their
+    # chunks carry, each unwrapped when read: what the Anthropic dialect's
+    # run reads of its list (len and an index).
+    __slots__ = ("_events", "_start", "_unwrap")
+
+    def __init__(
+        self, dialect: BedrockAnthropic, events: list[ServerSentEvent], start: int
+    ) -> None:
+        self._unwrap, self._events, self._start = dialect._unwrap, events, start
+
+    def __len__(self) -> int:
+        return len(self._events) - self._start
+
+    def __getitem__(self, index: int) -> ServerSentEvent:
+        return self._unwrap(self._events[self._start + index])
 
 
 # A chunk, typed: its bytes (and Bedrock's padding), nothing else; any other
