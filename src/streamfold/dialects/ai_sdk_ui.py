@@ -460,7 +460,8 @@ class AISDKUIMessageStream(Dialect):
         # next piece of a call whose input streams to its kept sink, or the
         # next delta of the text or reasoning part the last one went to. Any
         # other typed chunk goes to _typed_event, which folds it or turns it
-        # down; every check comes before any side effect.
+        # down; every check comes before any side effect. In line, not a
+        # call to _typed_event: parallel calls 152 -> 122 bytecodes per event.
         start, count = i, len(events)
         acc = self.acc
         decode, tools_get = self._decode_typed, self._tools.get

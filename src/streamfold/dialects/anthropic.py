@@ -480,7 +480,8 @@ class AnthropicMessages(Dialect):
         # before any side effect, so an event not folded is left to the dict
         # path (which raises the precise error, if any). Named streams try it
         # on their deltas only; unnamed ones (data lines alone, Claude on
-        # Bedrock) on every event.
+        # Bedrock) on every event. 10,000 text deltas: 155 -> 138 bytecodes
+        # each, parallel calls 179 -> 163.
         start, count = i, len(events)
         acc = self.acc
         decode, blocks_get = self._decode_block_delta, self.blocks.get

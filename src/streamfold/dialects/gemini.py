@@ -704,7 +704,7 @@ class Gemini(Dialect):
         # _typed_chunk, which folds it or turns it down; every check comes
         # before any side effect, so a chunk not folded is left to the dict
         # path (a response field seen first, a text part of another kind than
-        # the open one).
+        # the open one). 10,000 text chunks: 278 -> 258 bytecodes each.
         missing = self._fields_missing
         if missing is None:
             return i  # not started

@@ -511,7 +511,9 @@ class OpenAIResponses(Dialect):
         # next piece of the text, summary or call the last one of its kind
         # went to (its kept state, see _keep), with the next sequence number.
         # Any other event of the three goes to _typed_event, which folds it or
-        # turns it down; every check comes before any side effect.
+        # turns it down; every check comes before any side effect. In line,
+        # not a call to _typed_event: parallel calls 228 -> 186 bytecodes per
+        # event, text 203 -> 184.
         start, count = i, len(events)
         acc = self.acc
         items_get = self.items.get
