@@ -727,35 +727,32 @@ class Gemini(Dialect):
             raws = chunk.candidates
             if len(raws) == 1:
                 raw = raws[0]
-                index = raw.index
+                index, content = raw.index, raw.content
                 state = candidates_get(0 if index is unset else index)
-                content = raw.content
-                if state is not None and content is not unset:
-                    current = state.current_text
-                    parts = content.parts
-                    if (
-                        current is not None
-                        and current.sink_epoch == acc.epoch
-                        and parts is not unset
-                        and len(parts) == 1
-                    ):
-                        # One more piece of the text part the last one went
-                        # to: straight to its sink. (content_seen is set
-                        # already: the dict path set it before it opened the part.)
-                        part = parts[0]
-                        text = part.text
-                        if not text or part.thought == current.thought:
-                            if text:
-                                current.built = None  # built again: a revision bump, for less
-                                current.sink(text)
-                            if index is not unset:
-                                state.index_seen = True
-                            if content.role:
-                                state.role = content.role
-                            usage = chunk.usageMetadata
-                            if usage is not unset:
-                                self._usage(usage)
-                            continue
+                if (
+                    state is not None
+                    and (current := state.current_text) is not None
+                    and current.sink_epoch == acc.epoch
+                    and content is not unset
+                    and (parts := content.parts) is not unset
+                    and len(parts) == 1
+                    and (not parts[0].text or parts[0].thought == current.thought)
+                ):
+                    # One more piece of the text part the last one went to:
+                    # straight to its sink. (content_seen is set already: the
+                    # dict path set it before it opened the part.)
+                    text = parts[0].text
+                    if text:
+                        current.built = None  # built again: a revision bump, for less
+                        current.sink(text)
+                    if index is not unset:
+                        state.index_seen = True
+                    if content.role:
+                        state.role = content.role
+                    usage = chunk.usageMetadata
+                    if usage is not unset:
+                        self._usage(usage)
+                    continue
             if not self._typed_chunk(chunk):
                 break
         else:
