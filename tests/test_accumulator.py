@@ -5,6 +5,7 @@ must move whenever it would not."""
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import msgspec
@@ -110,6 +111,34 @@ def test_interleaved_calls_keep_their_sinks_across_switches(emit: bool) -> None:
     assert (a.arguments, b.arguments) == ('{"x": "1234"}', '{"y": "2-3-4-"}')
     acc.end_tool_call(0, "a")
     assert acc.epoch != epoch  # an end still moves it
+
+
+def test_a_plain_folds_arguments_sink_keeps_the_pieces_in_blocks_across_reads() -> None:
+    # The sink is the call's list append; the pieces are joined into blocks at
+    # each drain (one read). Kept as a list, 200,000 short pieces cost a
+    # pointer each here (and their own ~52 bytes, made before the count
+    # starts); in blocks the arguments cost about their length.
+    acc = Accumulator(emit=False)
+    acc.tool_call(0, "a", id="a", name="f", arguments='"')
+    sink = acc.arguments_sink(0, "a")
+    pieces = ["ab" + "wxyz"[k % 4] for k in range(200_000)]  # each its own string
+    expected = '"' + "".join(pieces)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for read in range(200):
+            for piece in pieces[read * 1000 : (read + 1) * 1000]:
+                sink(piece)
+            acc.drain()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * len(expected), held  # blocks, and at most one read's pieces
+    assert acc.choice(0).tool_calls[0].arguments == expected
+    acc.end_tool_call(0, "a")
+    acc.drain()  # a done call is no longer checked at each read
+    acc.tool_arguments(0, "a", " ")  # white space after the end: kept
+    assert acc.choice(0).tool_calls[0].arguments == expected + " "
 
 
 def test_with_events_the_arguments_sink_is_the_call() -> None:
