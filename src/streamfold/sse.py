@@ -315,6 +315,7 @@ class SSEDecoder:
         count = self.count
         last_id = self.last_event_id
         head, head_name = self._head, self._head_name
+        data_at = len(head)
         for part in parts:
             if part.startswith(b"data: "):
                 if part.find(b"\n") < 0:
@@ -322,11 +323,9 @@ class SSEDecoder:
                     count += 1
                     continue
             elif part.startswith(head):
-                if part.find(b"\n", len(head)) < 0:
+                if part.find(b"\n", data_at) < 0:
                     append(
-                        ServerSentEvent(
-                            part[len(head) :], head_name, last_id, None, count, True, True
-                        )
+                        ServerSentEvent(part[data_at:], head_name, last_id, None, count, True, True)
                     )
                     count += 1
                     continue
@@ -339,8 +338,9 @@ class SSEDecoder:
                 ):
                     kind = part[7:newline]
                     name = names.get(kind) or self._type_name(kind)
-                    head, head_name = part[: newline + 7], name
-                    data = part[newline + 7 :]
+                    data_at = newline + 7
+                    head, head_name = part[:data_at], name
+                    data = part[data_at:]
                     append(ServerSentEvent(data, name, last_id, None, count, True, True))
                     count += 1
                     continue
