@@ -122,6 +122,40 @@ def test_retry_digits_only() -> None:
     assert [e.retry for e in events] == [1500, None]
 
 
+def test_an_event_begun_late_in_a_chunk_is_read_whole_with_the_next() -> None:
+    # Its lines wait, unread, for the chunk that ends it: the same events as
+    # line by line, and what close() dispatches of it is the same too.
+    decoder = SSEDecoder()
+    assert [e.data for e in decoder.feed(b"data: a\n\nevent: e\ndata: b\n")] == ["a"]
+    assert [(e.event, e.data, e.index) for e in decoder.feed(b"\n")] == [("e", "b", 1)]
+    decoder = SSEDecoder()
+    decoder.feed(b"data: a\n\nid: 7\ndata: b\ndata: c")
+    (last,) = decoder.close()
+    assert (last.data, last.id, last.index, last.terminated) == ("b\nc", "7", 1, False)
+
+
+def test_a_retry_field_sets_the_reconnection_time_before_its_event_ends() -> None:
+    # A dropped connection waits what the stream said, even mid-event.
+    decoder = SSEDecoder()
+    decoder.feed(b"data: a\n\nretry: 250\ndata: b")
+    assert decoder.reconnection_time == 250
+
+
+def test_bytes_seen_counts_every_byte_once_whatever_the_split() -> None:
+    unit = b"data: a\n\nevent: e\ndata: bb\n\ndata: c\n"
+    stream = unit * 40
+    # Cut after each `event: e` line: every chunk ends with an event's first line.
+    after_first_lines = cut(stream, list(range(18, len(stream), len(unit))))
+    for pieces in ([stream], after_first_lines, cut(stream, [3, 700]), bytewise(stream)):
+        decoder = SSEDecoder()
+        fed = 0
+        for piece in pieces:
+            decoder.feed(piece)
+            fed += len(piece)
+            assert decoder.bytes_seen == fed
+        assert len(decoder.close()) == 1
+
+
 def test_event_index_counts_dispatched_events() -> None:
     events = decode(b"data: a\n\n: c\n\ndata: b\n\n")
     assert [e.index for e in events] == [0, 1]

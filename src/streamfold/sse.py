@@ -135,6 +135,9 @@ class SSEDecoder:
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self.max_event_size = max_event_size
         self._pending = bytearray()  # the current line, not yet ended
+        # The lines of an event begun late in the last chunk, not decoded yet
+        # (see _blocks): the next chunk is read as if it began with them.
+        self._unread = b""
         self._skip_lf = False  # the last chunk ended in CR: a leading LF is not a new line
         self._bom = ByteOrderMark()
         self._size = 0  # the size of the current event's ended lines
@@ -174,6 +177,11 @@ class SSEDecoder:
         """
         if self._error is not None:
             raise self._error
+        unread = self._unread
+        if unread:
+            self._unread = b""
+            self.bytes_seen -= len(unread)  # seen once
+            chunk = unread + chunk
         if len(chunk) > _WINDOW:
             return self._feed_windows(chunk)
         self.bytes_seen += len(chunk)
@@ -206,7 +214,8 @@ class SSEDecoder:
                 complete = b"".join((self._pending, complete))
                 self._pending.clear()
             if last_cr < 0:
-                self._blocks(complete, events)
+                if self._blocks(complete, rest, events):
+                    return events  # the rest is unread too
             else:
                 self._lines(complete.splitlines(), events)
             if rest:
@@ -230,6 +239,10 @@ class SSEDecoder:
             raise self._error
         events: list[ServerSentEvent] = []
         try:
+            if self._unread:
+                self.feed(b"")  # an event's lines, without its end: no event
+                if self._error is not None:
+                    raise self._error
             if not self._bom.settled:
                 head = self._bom.close()
                 if head:
@@ -284,7 +297,7 @@ class SSEDecoder:
             position=self.count,
         )
 
-    def _blocks(self, complete: bytes, events: list[ServerSentEvent]) -> None:
+    def _blocks(self, complete: bytes, rest: bytes, events: list[ServerSentEvent]) -> bool:
         # The common LF-only case, split at blank lines. An event that is one
         # `data: ` line, optionally after one `event: ` line with a type, is
         # recognised by its shape and built here (a call to build each event
@@ -351,8 +364,21 @@ class SSEDecoder:
             count, last_id = self.count, self.last_event_id
         self.count = count
         self._head, self._head_name = head, head_name
-        if last:
-            self._lines(last[:-1].split(b"\n"), events)
+        if not last:
+            return False
+        if parts and len(last) + len(rest) < self.max_event_size and b"retry:" not in last:
+            # An event begun after this chunk's last blank line, its end not
+            # here yet: left unread with the rest of the chunk (True), it is
+            # read whole with the next chunk by the shapes above, as if the
+            # input were cut where it starts, not line by line. Its bytes are
+            # read twice, at most one chunk's worth (10,000 Responses events
+            # in reads of 4 KB: 178 -> 167 bytecodes each). Under the size
+            # limit, no error is put off; a retry field is read at once: it
+            # sets the reconnection time before its event ends.
+            self._unread = last + rest
+            return True
+        self._lines(last[:-1].split(b"\n"), events)
+        return False
 
     def _block(self, part: bytes, events: list[ServerSentEvent]) -> None:
         # One block between blank lines, by the general rules.
