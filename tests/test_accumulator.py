@@ -113,12 +113,13 @@ def test_interleaved_calls_keep_their_sinks_across_switches(emit: bool) -> None:
     assert acc.epoch != epoch  # an end still moves it
 
 
-def test_a_plain_folds_arguments_sink_keeps_the_pieces_in_blocks_across_reads() -> None:
-    # The sink is the call's list append; the pieces are joined into blocks at
-    # each drain (one read). Kept as a list, 200,000 short pieces cost a
+@pytest.mark.parametrize("emit", [False, True])
+def test_an_arguments_sink_keeps_the_pieces_in_blocks_across_reads(emit: bool) -> None:
+    # The sink appends to the call's list itself (and, with events, builds
+    # its delta event); the pieces are joined into blocks at each drain (one read). Kept as a list, 200,000 short pieces cost a
     # pointer each here (and their own ~52 bytes, made before the count
     # starts); in blocks the arguments cost about their length.
-    acc = Accumulator(emit=False)
+    acc = Accumulator(emit=emit)
     acc.tool_call(0, "a", id="a", name="f", arguments='"')
     sink = acc.arguments_sink(0, "a")
     pieces = ["ab" + "wxyz"[k % 4] for k in range(200_000)]  # each its own string

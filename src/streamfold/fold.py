@@ -807,8 +807,8 @@ class Accumulator:
         self._error: ErrorInfo | None = None
         self._warnings: list[str] = []
         self._started = False
-        # Calls a plain fold handed their pieces' own append (arguments_sink):
-        # their blocks are joined at the end of each input (drain), not per piece.
+        # Calls whose sink appends to their pieces' list itself (arguments_sink):
+        # their blocks are joined at the end of each read (drain), not per piece.
         self._appending: set[_ToolCall] = set()
         #: Changes whenever a part opens, ends or has its text replaced: a
         #: dialect keeps a part's ``sink`` for as long as it is unchanged.
@@ -868,9 +868,12 @@ class Accumulator:
         """Hand over the events produced since the last call."""
         if self._appending:
             self._settle()
-        out = self._out
-        self._out = []
-        return out
+        out = self._out  # one list for the whole stream: the sinks keep its append
+        if not out:
+            return []
+        events = out.copy()
+        out.clear()
+        return events
 
     def _settle(self) -> None:
         # The blocks of the calls arguments_sink gave their own append (drain):
@@ -1582,35 +1585,46 @@ _DELTAS: Final = {TEXT: TextDelta, REASONING: ReasoningDelta, REFUSAL: RefusalDe
 def _delta_sink(acc: Accumulator, part: _Part) -> Callable[[str], None]:
     # Accumulator.sink with events, for a part with no type nor content
     # parsing: what text() does to the open part, without its lookups.
-    pieces, event, choice = part._pieces, _DELTAS[part._kind], part._choice
+    keep, emit, event, choice = (
+        part._pieces.append,
+        acc._out.append,
+        _DELTAS[part._kind],
+        part._choice,
+    )
 
     def sink(delta: str) -> None:
-        pieces.append(delta)
-        acc._out.append(event(choice=choice, delta=delta))  # _out: drain() replaces it
+        keep(delta)
+        emit(event(choice=choice, delta=delta))
 
     return sink
 
 
 def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
     # Accumulator.arguments_sink with events, for a call with no type: what
-    # tool_arguments() does to it, without its lookups (parsed, with parse_arguments).
-    index = call._index
+    # tool_arguments() does to it, without its lookups (parsed, with
+    # parse_arguments). Its blocks are joined at each read (_settle), and the
+    # id is read per piece: it may come after the call started.
+    index, keep, emit = call._index, call._pieces.append, acc._out.append
+    acc._appending.add(call)
+    if call._parser is None:  # no parse_arguments: none later (a call's parser comes first)
 
-    def sink(delta: str) -> None:
-        pieces = call._pieces
-        pieces.append(delta)
-        if len(pieces) - call._blocks >= _BLOCK:
-            call._compact()
-        # No parser without parse_arguments, or once the JSON was found invalid.
+        def sink(delta: str) -> None:
+            keep(delta)
+            emit(ToolCallArgumentsDelta(choice=choice, index=index, id=call._id, delta=delta))
+
+        return sink
+
+    def parsed(delta: str) -> None:
+        keep(delta)
+        # None once the JSON was found invalid.
         updates = _call_updates(call, delta) if call._parser is not None else ()
-        # The id is read per piece: it may come after the call started.
-        acc._out.append(
+        emit(
             ToolCallArgumentsDelta(
                 choice=choice, index=index, id=call._id, delta=delta, updates=updates
             )
         )
 
-    return sink
+    return parsed
 
 
 def _call_updates(call: _ToolCall, delta: str) -> tuple[Any, ...]:
