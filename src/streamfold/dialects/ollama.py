@@ -263,31 +263,43 @@ class OllamaChat(Dialect):
             return True
         return False
 
-    def fast(self, event: ServerSentEvent) -> bool:
-        # The typed path (see _TypedChatLine): True when the line was folded
-        # here. Every check comes before any side effect, so a False leaves the
-        # line to the dict path. Taken once the dict path has set the fields a
-        # typed line sets (_typed_ready), so their order stays the dict path's.
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # The typed path (see _TypedChatLine) on each line in turn, the common
+        # line in line: one more piece of the text the last one went to (its
+        # kept sink, while the epoch holds). Every check comes before any side
+        # effect, so a line turned down is left to the dict path. Taken once
+        # the dict path has set the fields a typed line sets (_typed_ready),
+        # so their order stays the dict path's. In line, not a call to fast
+        # per line: 10,000 lines, 89 -> 70 bytecodes each (generate: 75 -> 55).
         if not self._typed_ready:
-            return False
-        try:
-            line = self._decode_chat(event.raw)
-        except TYPED_REJECTED:
-            return False
-        message = line.message
-        if line.done or not line.model or not message.role:
-            return False  # the last line, or one that leaves a field as it was
-        self._pending = line  # its fields, copied when read (see _settle)
-        content = message.content
+            return i
+        acc, decode, start, count = self.acc, self._decode_chat, i, len(events)
+        text_sink, text_epoch = self._text_sink, self._text_epoch
+        for i in range(start, count):  # after a return, i is the first line not folded
+            try:
+                line = decode(events[i].raw)
+            except TYPED_REJECTED:
+                return i
+            message = line.message
+            if line.done or not line.model or not message.role:
+                return i  # the last line, or one that leaves a field as it was
+            self._pending = line  # its fields, copied when read (see _settle)
+            content = message.content
+            if content and acc.epoch == text_epoch and not message.thinking:
+                text_sink(content)
+                continue
+            self._pieces(message.thinking, content)
+            text_sink, text_epoch = self._text_sink, self._text_epoch
+        return count
+
+    def fast(self, event: ServerSentEvent) -> bool:
+        # The typed path for one line (see fast_run).
+        return self.fast_run([event], 0) == 1
+
+    def _pieces(self, thinking: str, content: str) -> None:
+        # A typed line's thinking, then its text (the dict path's order), each
+        # to its kept part while the accumulator's epoch holds (see _keep_sink).
         acc = self.acc
-        if content and acc.epoch == self._text_epoch and not message.thinking:
-            # The common line: one more piece of the text the last one went
-            # to (7% of the typed path's instructions).
-            self._text_sink(content)
-            return True
-        # Its thinking, then its text (the dict path's order), each to its kept
-        # part while the accumulator's epoch holds (see _keep_sink).
-        thinking = message.thinking
         if thinking:
             if acc.epoch == self._reasoning_epoch:
                 self._reasoning_sink(thinking)
@@ -298,7 +310,6 @@ class OllamaChat(Dialect):
                 self._text_sink(content)
             else:
                 self._keep_sink(PartKind.TEXT, acc.text(0, content))
-        return True
 
     def _keep_sink(self, kind: PartKind, part: PartView) -> None:
         # The part a typed piece just went to, kept so the next ones append to
@@ -402,36 +413,29 @@ class OllamaGenerate(OllamaChat):
     _nested = False
     _text_field = "response"
 
-    def fast(self, event: ServerSentEvent) -> bool:
-        # OllamaChat.fast, for the generate line's shape (see _TypedGenerateLine).
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # OllamaChat.fast_run, for the generate line's shape (see
+        # _TypedGenerateLine): its loop written again, a shared one would
+        # cost a call per line (the line is all there is).
         if not self._typed_ready:
-            return False
-        try:
-            line = self._decode_generate(event.raw)
-        except TYPED_REJECTED:
-            return False
-        if line.done or not line.model:
-            return False
-        self._pending = line
-        # The same folding as OllamaChat.fast's last lines, written again: a
-        # shared method would cost a call per line (the line is all there is).
-        content = line.response
-        acc = self.acc
-        if content and acc.epoch == self._text_epoch and not line.thinking:
-            self._text_sink(content)
-            return True
-        thinking = line.thinking
-        if thinking:
-            if acc.epoch == self._reasoning_epoch:
-                self._reasoning_sink(thinking)
-            else:
-                self._keep_sink(PartKind.REASONING, acc.reasoning(0, thinking))
-        if content:
-            if acc.epoch == self._text_epoch:
-                self._text_sink(content)
-            else:
-                self._keep_sink(PartKind.TEXT, acc.text(0, content))
-        return True
+            return i
+        acc, decode, start, count = self.acc, self._decode_generate, i, len(events)
+        text_sink, text_epoch = self._text_sink, self._text_epoch
+        for i in range(start, count):  # after a return, i is the first line not folded
+            try:
+                line = decode(events[i].raw)
+            except TYPED_REJECTED:
+                return i
+            if line.done or not line.model:
+                return i
+            self._pending = line
+            content = line.response
+            if content and acc.epoch == text_epoch and not line.thinking:
+                text_sink(content)
+                continue
+            self._pieces(line.thinking, content)
+            text_sink, text_epoch = self._text_sink, self._text_epoch
+        return count
 
     def response(self) -> dict[str, Any]:
         """The ``GenerateResponse`` a call with ``stream: false`` would have returned."""
