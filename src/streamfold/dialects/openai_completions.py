@@ -25,7 +25,6 @@ from ..fold import TEXT, Accumulator, PartKind
 from ..sse import ServerSentEvent
 from .base import (
     TYPED_REJECTED,
-    Dialect,
     index_or_none,
     objects,
     str_or_none,
@@ -105,49 +104,75 @@ class OpenAICompletions(OpenAIChat):
         choices = objects(payload.get("choices"))
         return bool(choices) and _text_choice(choices[0])
 
-    # Its chunks are not the chat dialect's: fast on each in turn (the chat
-    # run would turn every one down, to the dict path).
-    fast_run = Dialect.fast_run
-
-    def fast(self, event: ServerSentEvent) -> bool:
-        # The typed path (see _TypedTextChunk): True when the chunk was folded
-        # here. Every check comes before any side effect, so a False leaves the
-        # chunk to the dict path (as the chat dialect's own fast).
-        if self._finish_seen or not self._typed or event.event_set:
-            return False  # a next completion may begin: the dict path watches
-        try:
-            chunk = self._decode_text_chunk(event.raw)
-        except TYPED_REJECTED:
-            return self._typed_rejected()
+    def fast_run(self, events: list[ServerSentEvent], i: int) -> int:
+        # The typed path (see _TypedTextChunk) on each chunk in turn, the
+        # common chunk in line: one choice, one more piece of the text the
+        # last one went to. Any other typed chunk goes to _text_chunk; every
+        # check comes before any side effect, so a chunk turned down is left
+        # to the dict path (as the chat dialect's own fast_run). In line, not
+        # a call to fast per chunk: 10,000 chunks, 151 -> 120 bytecodes each.
+        if self._finish_seen or not self._typed:
+            return i  # a next completion may begin: the dict path watches
+        acc, decode, start, count = self.acc, self._decode_text_chunk, i, len(events)
         # A response field not seen yet (a first value wins) takes the dict
         # path: all still absent in one call (servers that never send some,
         # as system_fingerprint, pay it on every chunk), else a test each.
-        unseen = self._unseen
-        if unseen is not None and unseen(chunk) != self._unseen_absent:
-            for key in self._missing:
-                value = getattr(chunk, key)
-                if value is not msgspec.UNSET and value is not None and value != "" and value != 0:
-                    return False
-        # No null field or padding is noted here (the chat dialect's
-        # null_fields and padding): they are provider() signals, and this
-        # dialect's response() reads neither.
-        choices = chunk.choices
-        acc = self.acc
-        if len(choices) == 1:
-            # The common chunk: one more piece of the text the last one went
-            # to. Its choice is in `legacy` (kept only after the loop below
-            # found it there; never removed), and its growing version, not the
-            # revision, is what the native choice's cache reads.
-            choice = choices[0]
-            text = choice.text
-            if text and choice.index == self._text_index and acc.epoch == self._text_epoch:
-                self._text_sink(text)
-                self._typed_hits += 1
+        unseen, absent = self._unseen, self._unseen_absent
+        sink, text_index, text_epoch = self._text_sink, self._text_index, self._text_epoch
+        for i in range(start, count):  # after a break, i is the first chunk not folded
+            event = events[i]
+            if event.event_set:
+                break
+            try:
+                chunk = decode(event.raw)
+            except TYPED_REJECTED:
+                self._typed_hits += i - start  # counted before the rejection weighs them
+                self._typed_rejected()
+                return i
+            if unseen is not None and unseen(chunk) != absent and self._sets_unseen(chunk):
+                break
+            choices = chunk.choices
+            if len(choices) == 1:
+                # The common chunk. Its choice is in `legacy` (kept only after
+                # _text_chunk found it there; never removed), and its growing
+                # version, not the revision, is what the native choice's
+                # cache reads.
+                choice = choices[0]
+                text = choice.text
+                if text and choice.index == text_index and acc.epoch == text_epoch:
+                    sink(text)
+                    continue
+            if not self._text_chunk(chunk):
+                break
+            sink, text_index, text_epoch = self._text_sink, self._text_index, self._text_epoch
+        else:
+            i = count
+        self._typed_hits += i - start
+        return i
+
+    def fast(self, event: ServerSentEvent) -> bool:
+        # The typed path for one chunk (see fast_run).
+        return self.fast_run([event], 0) == 1
+
+    def _sets_unseen(self, chunk: _TypedTextChunk) -> bool:
+        # Whether the chunk sets a response field not seen yet.
+        for key in self._missing:
+            value = getattr(chunk, key)
+            if value is not msgspec.UNSET and value is not None and value != "" and value != 0:
                 return True
+        return False
+
+    def _text_chunk(self, chunk: _TypedTextChunk) -> bool:
+        # A typed chunk fast_run did not fold in line: True when folded here.
+        # No null field or padding is noted (the chat dialect's null_fields
+        # and padding): they are provider() signals, and this dialect's
+        # response() reads neither.
         legacy = self.legacy
+        choices = chunk.choices
         for choice in choices:
             if choice.index not in legacy:
                 return False
+        acc = self.acc
         for choice in choices:
             index = choice.index
             text = choice.text
@@ -161,7 +186,6 @@ class OpenAICompletions(OpenAIChat):
                 self._keep_sink(TEXT, index, acc.text(index, text))
             else:
                 legacy[index].revision += 1
-        self._typed_hits += 1
         return True
 
     def _response_fields(self, chunk: dict[str, Any]) -> None:
