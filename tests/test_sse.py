@@ -134,6 +134,23 @@ def test_an_event_begun_late_in_a_chunk_is_read_whole_with_the_next() -> None:
     assert (last.data, last.id, last.index, last.terminated) == ("b\nc", "7", 1, False)
 
 
+def test_events_of_either_shape_in_turn_keep_their_own_type() -> None:
+    # The decoder tries the last event's shape first: a named event after
+    # unnamed ones, and back, each gets its own type and event_set.
+    stream = (
+        b"data: 1\n\nevent: a\ndata: 2\n\nevent: a\ndata: 3\n\ndata: 4\n\nevent: b\ndata: 5\n\n"
+    )
+    expected = [
+        ("message", "1", False),
+        ("a", "2", True),
+        ("a", "3", True),
+        ("message", "4", False),
+        ("b", "5", True),
+    ]
+    for pieces in ([stream], bytewise(stream)):
+        assert [(e.event, e.data, e.event_set) for e in decode(*pieces)] == expected
+
+
 def test_a_retry_field_sets_the_reconnection_time_before_its_event_ends() -> None:
     # A dropped connection waits what the stream said, even mid-event.
     decoder = SSEDecoder()

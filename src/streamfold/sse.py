@@ -155,11 +155,12 @@ class SSEDecoder:
         self.bytes_seen = 0
         self.comments = 0
         self._names: dict[bytes, str] = {}  # event type names, decoded once
-        # The head (`event: <type>\ndata: `) of the last event that had one, and
-        # its type: a stream repeats its types, so one startswith() recognises
-        # the next such event (b"\n\n" matches no block: none holds a blank line).
-        self._head = b"\n\n"
+        # The head of the last event of one of _blocks' shapes (`data: `, or
+        # `event: <type>\ndata: `), its type and whether the type was named:
+        # a stream repeats its shape, so one startswith() recognises the next.
+        self._head = b"data: "
         self._head_name = _DEFAULT_TYPE
+        self._head_set = False
         self._error: ProtocolError | None = None  # raised again on every later call
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -306,7 +307,9 @@ class SSEDecoder:
         # take everything else, an empty type included. A block of n bytes is
         # n + 1 in size (its last LF). A block that starts with the last typed
         # event's head is recognised by one startswith (10,000 Anthropic
-        # events: 7.9 ms -> 5.4 ms of decoding).
+        # events: 7.9 ms -> 5.4 ms of decoding), tested first: a stream's
+        # events have one shape (10,000 Responses events: 166 -> 160
+        # bytecodes each, Chat's 3 more).
         parts = complete.split(b"\n\n")
         last = parts.pop()  # complete ends in LF: this is "" or lines not yet closed
         if parts and self._size:
@@ -327,19 +330,22 @@ class SSEDecoder:
         # Locals while no general rule runs (they are written back around it).
         count = self.count
         last_id = self.last_event_id
-        head, head_name = self._head, self._head_name
+        head, head_name, head_set = self._head, self._head_name, self._head_set
         data_at = len(head)
         for part in parts:
-            if part.startswith(b"data: "):
-                if part.find(b"\n") < 0:
-                    append(ServerSentEvent(part[6:], default, last_id, None, count))
-                    count += 1
-                    continue
-            elif part.startswith(head):
+            if part.startswith(head):
                 if part.find(b"\n", data_at) < 0:
                     append(
-                        ServerSentEvent(part[data_at:], head_name, last_id, None, count, True, True)
+                        ServerSentEvent(
+                            part[data_at:], head_name, last_id, None, count, True, head_set
+                        )
                     )
+                    count += 1
+                    continue
+            elif part.startswith(b"data: "):
+                if part.find(b"\n") < 0:
+                    head, head_name, head_set, data_at = b"data: ", default, False, 6
+                    append(ServerSentEvent(part[6:], default, last_id, None, count))
                     count += 1
                     continue
             elif part.startswith(b"event: "):
@@ -352,9 +358,8 @@ class SSEDecoder:
                     kind = part[7:newline]
                     name = names.get(kind) or self._type_name(kind)
                     data_at = newline + 7
-                    head, head_name = part[:data_at], name
-                    data = part[data_at:]
-                    append(ServerSentEvent(data, name, last_id, None, count, True, True))
+                    head, head_name, head_set = part[:data_at], name, True
+                    append(ServerSentEvent(part[data_at:], name, last_id, None, count, True, True))
                     count += 1
                     continue
             if not part:
@@ -363,7 +368,7 @@ class SSEDecoder:
             self._block(part, events)
             count, last_id = self.count, self.last_event_id
         self.count = count
-        self._head, self._head_name = head, head_name
+        self._head, self._head_name, self._head_set = head, head_name, head_set
         if not last:
             return False
         if parts and len(last) + len(rest) < self.max_event_size and b"retry:" not in last:
