@@ -283,8 +283,8 @@ class _Item:
         self.status: str | None = None
         self.call_ended = False
         # A function call's kept state (see OpenAIResponses._typed_arguments):
-        # its arguments sink (NO_SINK until its second typed piece asks), valid
-        # while the accumulator's epoch is ``epoch`` (-1: none kept).
+        # its arguments sink, valid while the accumulator's epoch is
+        # ``epoch`` (-1: none kept).
         self.epoch = -1
         self.sink: Callable[[str], object] = NO_SINK
         # Grows with every event that reaches the item (see _item): the native
@@ -544,10 +544,7 @@ class OpenAIResponses(Dialect):
                         item.built = None
                         delta = typed.delta
                         if delta:
-                            sink = item.sink  # asked for by the call's second kept piece
-                            if sink is NO_SINK:
-                                sink = item.sink = acc.arguments_sink(_CHOICE, item.index)
-                            sink(delta)
+                            item.sink(delta)
                         continue
                 elif name in (_TEXT_DELTA, _SUMMARY_DELTA):
                     if name == _TEXT_DELTA:
@@ -693,10 +690,7 @@ class OpenAIResponses(Dialect):
             item.built = None  # built again: a revision bump, for less
             delta = typed.delta
             if delta:
-                sink = item.sink  # asked for by the call's second kept piece
-                if sink is NO_SINK:
-                    sink = item.sink = acc.arguments_sink(_CHOICE, item.index)
-                sink(delta)
+                item.sink(delta)
             return True
         if item.type != "function_call":
             return False
@@ -719,11 +713,12 @@ class OpenAIResponses(Dialect):
             if delta:
                 # _field_delta, inlined: the item is a function call.
                 item.call = acc.tool_arguments(_CHOICE, item.index, delta)
-            if self._replayed_through is None:
-                # Kept (see _keep) after the piece: tool_arguments may move the epoch.
+            if item.call is not None and self._replayed_through is None:
+                # Kept (see _keep) after the piece, with its call's sink:
+                # tool_arguments may move the epoch.
                 if item.epoch == -1:
                     self._kept_calls.append(item)
-                item.epoch, item.sink = acc.epoch, NO_SINK
+                item.epoch, item.sink = acc.epoch, acc.arguments_sink(_CHOICE, item.index)
         return True
 
     def _keep(
