@@ -512,10 +512,7 @@ class AnthropicMessages(Dialect):
                 # Accumulator.arguments_sink).
                 block.built = None  # built again: what a revision bump does, for less
                 if piece:
-                    sink = block.sink
-                    if sink is NO_SINK:  # a tool block's second piece in a row: its call's sink
-                        sink = block.sink = acc.arguments_sink(0, block.key)
-                    sink(piece)
+                    block.sink(piece)
                 continue
             if not self._typed_delta(block, piece):
                 break
@@ -536,12 +533,12 @@ class AnthropicMessages(Dialect):
         block.built = None
         if piece:
             fold = block.fold
-            if fold is None:  # a tool block's input: its call's sink asked for by its next piece
+            if fold is None:  # a tool block's input: its call's sink kept for the next pieces
                 # (parallel blocks too: the epoch moves once, when their calls first
                 # interleave, so each block's sink holds across the others' pieces).
                 acc = self.acc
                 acc.tool_arguments(0, block.key, piece)
-                block.sink, block.epoch = NO_SINK, acc.epoch
+                block.sink, block.epoch = acc.arguments_sink(0, block.key), acc.epoch
                 return True
             part = fold(0, piece, block.key)
             parts = block.parts  # NativePart.add, inline
