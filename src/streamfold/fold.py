@@ -878,7 +878,7 @@ class Accumulator:
     def _settle(self) -> None:
         # The blocks of the calls arguments_sink gave their own append (drain):
         # one check per call and input, not one per piece (Responses parallel
-        # calls: 185 -> 164 bytecodes per event). A read ends in drain, so the
+        # calls: 185 -> 171 bytecodes per event). A read ends in drain, so the
         # pieces between two checks are at most what one read held.
         for call in self._appending:  # _tool_done takes a call out
             if len(call._pieces) - call._blocks >= _BLOCK:

@@ -241,7 +241,7 @@ class SSEDecoder:
         events: list[ServerSentEvent] = []
         try:
             if self._unread:
-                self.feed(b"")  # an event's lines, without its end: no event
+                events += self.feed(b"")  # an event's lines without their end: none
                 if self._error is not None:
                     raise self._error
             if not self._bom.settled:
