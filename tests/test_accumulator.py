@@ -116,9 +116,10 @@ def test_interleaved_calls_keep_their_sinks_across_switches(emit: bool) -> None:
 @pytest.mark.parametrize("emit", [False, True])
 def test_an_arguments_sink_keeps_the_pieces_in_blocks_across_reads(emit: bool) -> None:
     # The sink appends to the call's list itself (and, with events, builds
-    # its delta event); the pieces are joined into blocks at each drain (one read). Kept as a list, 200,000 short pieces cost a
-    # pointer each here (and their own ~52 bytes, made before the count
-    # starts); in blocks the arguments cost about their length.
+    # its delta event); the pieces are joined into blocks at each drain (one
+    # read). Kept as a list, 200,000 short pieces cost a pointer each here
+    # (and their own ~52 bytes, made before the count starts); in blocks the
+    # arguments cost about their length.
     acc = Accumulator(emit=emit)
     acc.tool_call(0, "a", id="a", name="f", arguments='"')
     sink = acc.arguments_sink(0, "a")
