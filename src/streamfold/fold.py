@@ -1227,7 +1227,8 @@ class Accumulator:
             return
         if not self._emit:
             return
-        updates = _call_updates(call, delta) if call._parser is not None else ()
+        parser = call._parser
+        updates = () if parser is None else _call_updates(call, parser, delta)
         self._out.append(
             ToolCallArgumentsDelta(
                 choice=state._index, index=call._index, id=call._id, delta=delta, updates=updates
@@ -1616,8 +1617,16 @@ def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Cal
 
     def parsed(delta: str) -> None:
         keep(delta)
-        # None once the JSON was found invalid.
-        updates = _call_updates(call, delta) if call._parser is not None else ()
+        parser = call._parser  # None once the JSON was found invalid
+        # _call_updates written out: two calls fewer per piece (UI parallel
+        # calls, parsed: 249 -> 238 bytecodes per event).
+        if parser is None:
+            updates: tuple[Any, ...] = ()
+        else:
+            try:
+                updates = tuple(parser.feed(delta))
+            except PartialJSONError as exc:
+                call._error, call._parser, updates = exc, None, ()
         emit(
             ToolCallArgumentsDelta(
                 choice=choice, index=index, id=call._id, delta=delta, updates=updates
@@ -1627,11 +1636,11 @@ def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Cal
     return parsed
 
 
-def _call_updates(call: _ToolCall, delta: str) -> tuple[Any, ...]:
+def _call_updates(call: _ToolCall, parser: PartialJSONParser, delta: str) -> tuple[Any, ...]:
     # The JSON updates of a piece of a call's parsed arguments; on invalid JSON
     # none, and the parser stops (its error kept for the call).
     try:
-        return tuple(cast(PartialJSONParser, call._parser).feed(delta))
+        return tuple(parser.feed(delta))
     except PartialJSONError as exc:
         call._error = exc
         call._parser = None
