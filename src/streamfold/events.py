@@ -20,6 +20,13 @@ fields (``TextDone.output``, ``ToolCallDone.output``, ``OutputUpdated.value``,
 and the ``output_error`` exceptions): an event still encodes to JSON whatever
 the type (a pydantic model, an exception), and the JSON leaves them out; the
 raw text it carries is what they were validated from.
+
+The delta events (``TextDelta``, ``ReasoningDelta``, ``RefusalDelta``,
+``ToolCallArgumentsDelta``: one per piece, the bulk of any stream) are not
+tracked by the garbage collector (msgspec's ``gc=False``: ~30 ns less per
+event to make and free, a tenth of what events add to a fold). What they
+hold never refers back to them; an event put inside a value it carries (its
+``updates``) would make a cycle that is never collected.
 """
 
 from __future__ import annotations
@@ -126,7 +133,7 @@ class ResponseStarted(_Event, frozen=True, kw_only=True, tag="response.started")
     created: int | None = None
 
 
-class TextDelta(_Event, frozen=True, kw_only=True, tag="text.delta"):
+class TextDelta(_Event, frozen=True, kw_only=True, tag="text.delta", gc=False):
     """A piece of answer text; ``updates`` holds the incremental JSON updates it
     caused when the parser was asked to parse JSON-mode content."""
 
@@ -148,7 +155,7 @@ class TextDone(_Event, _TypedOutput, frozen=True, kw_only=True, tag="text.done",
     parse_error: JSONError | None = None
 
 
-class ReasoningDelta(_Event, frozen=True, kw_only=True, tag="reasoning.delta"):
+class ReasoningDelta(_Event, frozen=True, kw_only=True, tag="reasoning.delta", gc=False):
     choice: int = 0
     delta: str
 
@@ -164,7 +171,7 @@ class ReasoningDone(_Event, frozen=True, kw_only=True, tag="reasoning.done"):
     complete: bool = True
 
 
-class RefusalDelta(_Event, frozen=True, kw_only=True, tag="refusal.delta"):
+class RefusalDelta(_Event, frozen=True, kw_only=True, tag="refusal.delta", gc=False):
     choice: int = 0
     delta: str
 
@@ -186,7 +193,9 @@ class ToolCallStarted(_Event, frozen=True, kw_only=True, tag="tool_call.started"
     kind: str = "function"
 
 
-class ToolCallArgumentsDelta(_Event, frozen=True, kw_only=True, tag="tool_call.arguments.delta"):
+class ToolCallArgumentsDelta(
+    _Event, frozen=True, kw_only=True, tag="tool_call.arguments.delta", gc=False
+):
     """A piece of a tool call's arguments, raw; ``updates`` holds the incremental
     JSON updates it caused when the parser was asked to parse arguments."""
 
