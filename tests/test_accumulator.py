@@ -6,6 +6,7 @@ must move whenever it would not."""
 from __future__ import annotations
 
 import tracemalloc
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -141,6 +142,36 @@ def test_an_arguments_sink_keeps_the_pieces_in_blocks_across_reads(emit: bool) -
     acc.drain()  # a done call is no longer checked at each read
     acc.tool_arguments(0, "a", " ")  # white space after the end: kept
     assert acc.choice(0).tool_calls[0].arguments == expected + " "
+
+
+@pytest.mark.parametrize("emit", [False, True])
+@pytest.mark.parametrize("through", ["sink", "text"])
+def test_a_text_part_keeps_its_pieces_in_blocks_across_reads(emit: bool, through: str) -> None:
+    # The same for an open text part, fed through its sink (a plain fold's is
+    # its list's append) or through text(): joined into blocks at each read,
+    # so a long answer costs about its length while it streams, not a
+    # pointer per piece (and ~50 bytes of each piece's own, here made first).
+    acc = Accumulator(emit=emit)
+    part = acc.text(0, "<")
+    feed = acc.sink(part) if through == "sink" else partial(acc.text, 0)
+    pieces = ["ab" + "wxyz"[k % 4] for k in range(200_000)]  # each its own string
+    expected = "<" + "".join(pieces)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for read in range(200):
+            for piece in pieces[read * 1000 : (read + 1) * 1000]:
+                feed(piece)
+            acc.drain()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * len(expected), held  # blocks, and at most one read's pieces
+    assert part.text == expected
+    acc.text(0, ">")  # still the open part, after a join
+    acc.end_part(0, PartKind.TEXT)
+    acc.drain()  # an ended part is no longer checked at each read
+    assert [p.text for p in acc.choice(0).parts(TEXT)] == [expected + ">"]
 
 
 def test_with_events_the_arguments_sink_is_the_call() -> None:

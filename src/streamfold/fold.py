@@ -125,7 +125,7 @@ class PartKind(str, Enum):
 # The members by their short names (the encoders read them so).
 TEXT, REASONING, REFUSAL = PartKind.TEXT, PartKind.REASONING, PartKind.REFUSAL
 _KINDS: Final = (REASONING, TEXT, REFUSAL)  # the order in which a choice's parts end
-_BLOCK = 4096  # argument pieces joined into one block (memory, see _ToolCall)
+_BLOCK = 4096  # pieces joined into one block (memory, see _Pieces)
 #: The tool-call kind whose input is free text (OpenAI custom tools), never parsed as JSON.
 FREE_TEXT_KIND = "custom"
 #: The unified finish reasons of an answer cut short: its typed output is never complete.
@@ -390,13 +390,18 @@ class _Pieces:
     gone, and CPython then appends to it in place (``str +=`` on a string
     nothing else refers to), so a part that grows costs its new fragments, not
     a copy of its text, snapshot after snapshot.
+
+    The fragments are joined into blocks every ``_BLOCK`` of them (at the end
+    of each read, ``Accumulator.drain``, or as they come): a list of many
+    tiny strings costs ~5 to 10x their text in memory.
     """
 
-    __slots__ = ("_base", "_pieces", "_resets")
+    __slots__ = ("_base", "_blocks", "_pieces", "_resets")
 
     def __init__(self) -> None:
         self._pieces: list[str] = []
         self._base = 0  # fragments absorbed by joins
+        self._blocks = 0  # _pieces[:_blocks] are joined blocks, the rest single pieces
         self._resets = 0
 
     @property
@@ -416,12 +421,26 @@ class _Pieces:
         text += tail
         pieces.append(text)
         self._base += count - 1
+        self._blocks = 1
         return text
+
+    def _compact(self) -> None:
+        # The pieces since the last block, joined into one: called every
+        # _BLOCK pieces, or at the end of a read for a store fed through its
+        # list's append (Accumulator.drain).
+        pieces = self._pieces
+        start = self._blocks
+        tail = "".join(pieces[start:])
+        self._base += len(pieces) - start - 1
+        del pieces[start:]
+        pieces.append(tail)
+        self._blocks += 1
 
     def _replace(self, text: str) -> None:
         version = self.version
         self._pieces = [text]
         self._base = version
+        self._blocks = 1
         self._resets += 1
 
 
@@ -465,7 +484,6 @@ class _ToolCall(_Pieces):
     """One tool call: the accumulator's store of its arguments (a ``ToolCallView``)."""
 
     __slots__ = (
-        "_blocks",
         "_complete",
         "_done",
         "_error",
@@ -498,7 +516,6 @@ class _ToolCall(_Pieces):
         # partial_arguments() otherwise: a parser fed on demand, and how much it was fed.
         self._partial: PartialJSONParser | None = None
         self._fed = 0
-        self._blocks = 0  # _pieces[:_blocks] are joined blocks, the rest single pieces
         # The unified view's ToolCall, kept while the call does not change (any
         # change but new pieces lets go of it at once).
         self._unified: ToolCall | None = None
@@ -541,7 +558,6 @@ class _ToolCall(_Pieces):
             # New pieces: the unified ToolCall is stale, and lets go of the
             # text first, which may then grow in place.
             self._unified = None
-            self._blocks = 1
         return self._joined()
 
     def partial_arguments(self) -> Any:
@@ -562,26 +578,12 @@ class _ToolCall(_Pieces):
         partial.feed(piece)  # after an error, raises it again
         return partial.snapshot()
 
-    def _compact(self) -> None:
-        # The pieces since the last block, joined into one: called every
-        # _BLOCK pieces, or at the end of a read for a call fed through its
-        # list's append (Accumulator._settle): a list of many tiny strings
-        # costs ~10x their text in memory.
-        pieces = self._pieces
-        start = self._blocks
-        tail = "".join(pieces[start:])
-        self._base += len(pieces) - start - 1
-        del pieces[start:]
-        pieces.append(tail)
-        self._blocks += 1
-
     def partial_output(self) -> Any:
         typed = self._typed
         return UNSET if typed is None else typed.parser.partial
 
     def _replace_arguments(self, arguments: str) -> None:
         self._replace(arguments)
-        self._blocks = 1
         self._parser = self._error = self._partial = None
 
     def _unified_call(self, finish: str | None) -> ToolCall:
@@ -807,9 +809,10 @@ class Accumulator:
         self._error: ErrorInfo | None = None
         self._warnings: list[str] = []
         self._started = False
-        # Calls whose sink appends to their pieces' list itself (arguments_sink):
-        # their blocks are joined at the end of each read (drain), not per piece.
-        self._appending: set[_ToolCall] = set()
+        # The open parts, and the calls whose sink appends to their pieces' list
+        # itself (arguments_sink): their blocks are joined at the end of each
+        # read (drain), not checked per piece.
+        self._appending: set[_Pieces] = set()
         #: Changes whenever a part opens, ends or has its text replaced: a
         #: dialect keeps a part's ``sink`` for as long as it is unchanged.
         self.epoch = 0
@@ -866,23 +869,21 @@ class Accumulator:
 
     def drain(self) -> list[Event]:
         """Hand over the events produced since the last call."""
-        if self._appending:
-            self._settle()
+        # The blocks of the open parts and of the calls arguments_sink gave
+        # their own append: one check per store and read, not one per piece
+        # (Responses parallel calls: 185 -> 171 bytecodes per event), here, not
+        # in a call (a read of Chat text: ~25 bytecodes). A read ends here, so
+        # the pieces between two checks are at most what one read held (a text
+        # part of 100,000 pieces: peak 5.5x -> 2.0x of its text).
+        for store in self._appending:  # _end and _tool_done take theirs out
+            if len(store._pieces) - store._blocks >= _BLOCK:
+                store._compact()
         out = self._out  # one list for the whole stream: the sinks keep its append
         if not out:
             return []
         events = out.copy()
         out.clear()
         return events
-
-    def _settle(self) -> None:
-        # The blocks of the calls arguments_sink gave their own append (drain):
-        # one check per call and input, not one per piece (Responses parallel
-        # calls: 185 -> 171 bytecodes per event). A read ends in drain, so the
-        # pieces between two checks are at most what one read held.
-        for call in self._appending:  # _tool_done takes a call out
-            if len(call._pieces) - call._blocks >= _BLOCK:
-                call._compact()
 
     # -- pieces from dialects --------------------------------------------------
 
@@ -1424,6 +1425,7 @@ class Accumulator:
             self._end(state, state._open[REASONING], True)
         part = state._open[kind] = _Part(kind, owner, state._index)
         state._parts[kind].append(part)
+        self._appending.add(part)
         if kind is TEXT:
             if self._output_type is not None:
                 part._typed = _Typed(self._output_type, part._joined)
@@ -1437,6 +1439,7 @@ class Accumulator:
         kind = part._kind
         del state._open[kind]
         part._done = True
+        self._appending.discard(part)
         typed = part._typed
         if typed is not None:
             self._end_typed(state, part, typed, complete)
@@ -1603,7 +1606,7 @@ def _delta_sink(acc: Accumulator, part: _Part) -> Callable[[str], None]:
 def _arguments_delta_sink(acc: Accumulator, choice: int, call: _ToolCall) -> Callable[[str], None]:
     # Accumulator.arguments_sink with events, for a call with no type: what
     # tool_arguments() does to it, without its lookups (parsed, with
-    # parse_arguments). Its blocks are joined at each read (_settle), and the
+    # parse_arguments). Its blocks are joined at each read (drain), and the
     # id is read per piece: it may come after the call started.
     index, keep, emit = call._index, call._pieces.append, acc._out.append
     acc._appending.add(call)
