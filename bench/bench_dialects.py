@@ -35,7 +35,7 @@ one run, by:
 A second table reads ``parser.snapshot`` after every event (one piece per
 event, the README's sans-IO loop) at two sizes: growth per doubling (linear
 is x2). A third gives the peak memory (tracemalloc) of folding the 1 MB
-arguments stream against its text plus arguments.
+arguments stream and a 100,000-delta answer against their text plus arguments.
 
 Times are the best of N runs (``bench_chat.best_of``: N so a cell takes about
 ``--target`` seconds, at least 3; ``gc.collect()`` before each run, the
@@ -53,6 +53,7 @@ import base64
 import cProfile
 import gc
 import io
+import itertools
 import json
 import pstats
 import re
@@ -607,24 +608,31 @@ def _factor(a: Cell, b: Cell) -> str:
 
 
 def memory_table(args: argparse.Namespace) -> None:
-    """Peak traced memory folding the 1 MB arguments stream, in every dialect."""
+    """Peak traced memory folding the 1 MB arguments stream and a 100,000-delta
+    answer, in every dialect."""
     size = max(1000, int(1_000_000 * args.scale))
     source = tool_call_stream(size)
     text = expected_deltas(source)
-    kept = len(text.encode())
     # As Python holds it: a str of one, two or four bytes per character (the
     # widest character decides; these arguments hold an emoji: four).
-    held = sys.getsizeof(text)
     print()
     print(
         f"Peak memory (tracemalloc) folding one tool call of {_size(source.argument_bytes)} "
-        f"of arguments in ~6 B deltas, against the streamed text + arguments ({_size(kept)} "
-        f"of UTF-8; {_size(held)} as one Python str):"
+        f"of arguments in ~6 B deltas ({_size(len(text.encode()))} of UTF-8; "
+        f"{_size(sys.getsizeof(text))} as one Python str), and an answer of "
+        f"{int(100_000 * args.scale):,} text deltas, against the streamed text + "
+        "arguments:"
     )
     print()
-    print("| dialect | stream | contender | peak | peak / UTF-8 | peak / str |")
-    print("| --- | ---: | --- | ---: | ---: | ---: |")
-    for stream in dialect_streams(size / 100_000, tuple(args.only), ("tool",)):
+    print("| dialect | shape | stream | contender | peak | peak / UTF-8 | peak / str |")
+    print("| --- | --- | ---: | --- | ---: | ---: | ---: |")
+    streams = itertools.chain(
+        dialect_streams(size / 100_000, tuple(args.only), ("tool",)),
+        dialect_streams(10 * args.scale, tuple(args.only), ("text",)),
+    )
+    for stream in streams:
+        deltas = expected_deltas(stream.source)
+        kept, held = len(deltas.encode()), sys.getsizeof(deltas)
         pieces = stream.pieces(args.piece)
         for label, run in (("fold", run_fold), ("events", events_runner(False))):
             gc.collect()
@@ -634,7 +642,8 @@ def memory_table(args: argparse.Namespace) -> None:
             tracemalloc.stop()
             del result
             print(
-                f"| {stream.dialect} | {_size(len(stream.body))} | {label} | {_size(peak)} "
+                f"| {stream.dialect} | {stream.shape} | {_size(len(stream.body))} | {label} "
+                f"| {_size(peak)} "
                 f"| {peak / kept:.2f} | {peak / held:.2f} |",
                 flush=True,
             )
