@@ -1556,6 +1556,17 @@ def test_a_kept_sink_appends_to_the_part_the_call_would() -> None:
     assert [text for kind, _, text, _ in typed if kind is PartKind.REASONING] == ["ab", "ab"]
 
 
+def test_the_response_shares_the_streamed_text_with_the_unified_view() -> None:
+    # output_text.done, content_part.done, output_item.done and
+    # response.completed repeat the answer whole: when they agree with the
+    # deltas, the response holds the one string the accumulator joined
+    # (memory: one copy of a long answer, not two).
+    _, result, _ = fold(fixture("text-annotation-logprobs.sse"))
+    ((part,),) = [item["content"] for item in result.response["output"]]
+    assert part["text"] == result.unified.text
+    assert part["text"] is result.unified.text
+
+
 def test_the_response_shares_the_streamed_arguments_with_the_unified_view() -> None:
     # output_item.done and response.completed repeat the arguments whole: when
     # they agree with the deltas, the response holds the one string the
