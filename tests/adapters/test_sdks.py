@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,26 @@ def _anthropic(url: str, asynchronous: bool = False) -> Any:
 def _genai(url: str) -> Any:
     # One client per server, kept: a google-genai client closes its HTTP client
     # when it is collected, which the stream it returned does not prevent.
+    return _genai_client(url)
+
+
+#: The client of each async stream, kept while the stream lives.
+_STREAM_CLIENTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+async def _genai_stream(url: str, headers: dict[str, str]) -> Any:
+    # An async stream gets a client of its own, made in the event loop that
+    # reads it: an async client's pooled connections belong to the loop that
+    # opened them, and one client kept across asyncio.run calls can hand a
+    # later loop a dead one (its stream then ends before any event). Kept
+    # while its stream lives, for the reason above.
+    client = _genai_client(url)
+    stream = await _gemini(client, headers, asynchronous=True)
+    _STREAM_CLIENTS[stream] = client
+    return stream
+
+
+def _genai_client(url: str) -> Any:
     options = genai_types.HttpOptions(
         base_url=url,
         timeout=int(TIMEOUT * 1000),
@@ -163,7 +184,7 @@ APIS = [
         "gemini-thinking",
         "/v1beta/models/gemini-thinking:streamGenerateContent?alt=sse",
         lambda url, h: _gemini(_genai(url), h, asynchronous=False),
-        lambda url, h: _gemini(_genai(url), h, asynchronous=True),
+        _genai_stream,
     ),
 ]
 BY_NAME = {api.name: api for api in APIS}
@@ -206,7 +227,7 @@ def _fold_outcome(run: Callable[[], Any]) -> dict[str, Any]:
 
 
 def _events_outcome(events: list[Any], error: BaseException | None) -> dict[str, Any]:
-    return {"events": [msgspec.to_builtins(e) for e in events], "error": _error(error)}
+    return {"events": [msgspec.to_builtins(e) for e in events], "events_error": _error(error)}
 
 
 def sdk_outcome(api: API, mode: str, url: str, fault: str) -> dict[str, Any]:
@@ -296,7 +317,7 @@ def test_a_complete_sdk_stream_folds_as_the_cli_folds_its_file(
 ) -> None:
     sdk = sdk_outcome(api, mode, replay_server.url, "none")
     printed = cli_outcome(api.sample, tmp_path)
-    assert sdk["error"] is None
+    assert sdk["error"] is None and sdk["events_error"] is None
     assert (
         msgspec.json.decode(msgspec.json.encode(sdk["result"]["response"])) == printed["response"]
     )
