@@ -34,7 +34,7 @@ genai = pytest.importorskip("google.genai")
 genai_types = pytest.importorskip("google.genai.types")
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
-TIMEOUT = 0.5  # every client's read timeout: the stall fault outlasts it
+TIMEOUT = 1.0  # every client's read timeout: the stall fault (3 s) outlasts it; a GC pass does not
 
 
 @dataclass(frozen=True)
