@@ -6,6 +6,7 @@ must move whenever it would not."""
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -114,28 +115,37 @@ def test_interleaved_calls_keep_their_sinks_across_switches(emit: bool) -> None:
     assert acc.epoch != epoch  # an end still moves it
 
 
-@pytest.mark.parametrize("emit", [False, True])
-def test_an_arguments_sink_keeps_the_pieces_in_blocks_across_reads(emit: bool) -> None:
-    # The sink appends to the call's list itself (and, with events, builds
-    # its delta event); the pieces are joined into blocks at each drain (one
-    # read). Kept as a list, 200,000 short pieces cost a pointer each here
-    # (and their own ~52 bytes, made before the count starts); in blocks the
-    # arguments cost about their length.
-    acc = Accumulator(emit=emit)
-    acc.tool_call(0, "a", id="a", name="f", arguments='"')
-    sink = acc.arguments_sink(0, "a")
-    pieces = ["ab" + "wxyz"[k % 4] for k in range(200_000)]  # each its own string
-    expected = '"' + "".join(pieces)
+def _pieces() -> list[str]:
+    # 200,000 short pieces, each its own string (made before any count starts).
+    return ["ab" + "wxyz"[k % 4] for k in range(200_000)]
+
+
+def _held_after_reads(acc: Accumulator, feed: Callable[[str], object], pieces: list[str]) -> int:
+    # The memory the pieces take, fed in 200 reads of 1,000 (a drain ends each).
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         for read in range(200):
             for piece in pieces[read * 1000 : (read + 1) * 1000]:
-                sink(piece)
+                feed(piece)
             acc.drain()
-        held = tracemalloc.get_traced_memory()[0] - before
+        return tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
+
+
+@pytest.mark.parametrize("emit", [False, True])
+def test_an_arguments_sink_keeps_the_pieces_in_blocks_across_reads(emit: bool) -> None:
+    # The sink appends to the call's list itself (and, with events, builds
+    # its delta event); the pieces are joined into blocks at each drain (one
+    # read). Kept as a list, the pieces cost a pointer each here (and their
+    # own ~52 bytes, made first); in blocks the arguments cost about their
+    # length.
+    acc = Accumulator(emit=emit)
+    acc.tool_call(0, "a", id="a", name="f", arguments='"')
+    pieces = _pieces()
+    expected = '"' + "".join(pieces)
+    held = _held_after_reads(acc, acc.arguments_sink(0, "a"), pieces)
     assert held < 2 * len(expected), held  # blocks, and at most one read's pieces
     assert acc.choice(0).tool_calls[0].arguments == expected
     acc.end_tool_call(0, "a")
@@ -148,24 +158,14 @@ def test_an_arguments_sink_keeps_the_pieces_in_blocks_across_reads(emit: bool) -
 @pytest.mark.parametrize("through", ["sink", "text"])
 def test_a_text_part_keeps_its_pieces_in_blocks_across_reads(emit: bool, through: str) -> None:
     # The same for an open text part, fed through its sink (a plain fold's is
-    # its list's append) or through text(): joined into blocks at each read,
-    # so a long answer costs about its length while it streams, not a
-    # pointer per piece (and ~50 bytes of each piece's own, here made first).
+    # its list's append) or through text(): a long answer costs about its
+    # length while it streams, not a pointer per piece.
     acc = Accumulator(emit=emit)
     part = acc.text(0, "<")
-    feed = acc.sink(part) if through == "sink" else partial(acc.text, 0)
-    pieces = ["ab" + "wxyz"[k % 4] for k in range(200_000)]  # each its own string
+    pieces = _pieces()
     expected = "<" + "".join(pieces)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for read in range(200):
-            for piece in pieces[read * 1000 : (read + 1) * 1000]:
-                feed(piece)
-            acc.drain()
-        held = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    feed = acc.sink(part) if through == "sink" else partial(acc.text, 0)
+    held = _held_after_reads(acc, feed, pieces)
     assert held < 2 * len(expected), held  # blocks, and at most one read's pieces
     assert part.text == expected
     acc.text(0, ">")  # still the open part, after a join
