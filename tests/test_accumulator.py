@@ -6,9 +6,9 @@ must move whenever it would not."""
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -172,6 +172,34 @@ def test_a_text_part_keeps_its_pieces_in_blocks_across_reads(emit: bool, through
     acc.end_part(0, PartKind.TEXT)
     acc.drain()  # an ended part is no longer checked at each read
     assert [p.text for p in acc.choice(0).parts(TEXT)] == [expected + ">"]
+
+
+class _CountingSet(set[Any]):
+    # A set that counts the members iterated over.
+    visits = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for member in super().__iter__():
+            self.visits += 1
+            yield member
+
+
+def test_reads_check_many_open_stores_a_few_at_a_time() -> None:
+    # Each read checks the open stores for a block; with many of them open
+    # (a choice each) a read checks a bounded number on average, so a stream
+    # of many choices in small reads stays linear, and a long part among them
+    # still gets its blocks.
+    acc = Accumulator(emit=False)
+    parts = [acc.text(index, "x") for index in range(6_400)]
+    counting = acc._appending = _CountingSet(acc._appending)
+    sink = acc.sink(parts[0])
+    for _ in range(1_000):
+        for _ in range(10):
+            sink("ab")
+        acc.drain()
+    assert counting.visits <= 1_000 * 64 + 6_400, counting.visits
+    assert cast(Any, parts[0])._blocks >= 2  # its 10,000 pieces joined into blocks
+    assert parts[0].text == "x" + "ab" * 10_000
 
 
 def test_with_events_the_arguments_sink_is_the_call() -> None:
